@@ -1,0 +1,271 @@
+//! One-time codes and the secrets around them.
+//!
+//! A code is a credential: generated with a CSPRNG, kept only as a keyed hash ([`CodeHash`],
+//! HMAC-SHA256 under the server's [`CodeKey`], bound to its session id), compared in constant
+//! time. Until the channel has handed a message over, the code also exists as a [`SealedCode`]
+//! (encrypted under a key derived from the same server secret) so that delivery survives a
+//! restart; the store erases it once the message is out.
+
+use std::fmt;
+
+use hmac::{Hmac, Mac};
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Shortest and longest code a caller may choose (15 is WhatsApp's limit for authentication codes).
+pub const CUSTOM_CODE_LEN: std::ops::RangeInclusive<usize> = 4..=15;
+/// Shortest and longest generated numeric code.
+pub const GENERATED_CODE_LEN: std::ops::RangeInclusive<usize> = 4..=10;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodeError {
+    #[error("otp must be 4 to 15 characters long")]
+    Length,
+    #[error("otp may contain only the characters 0-9, A-Z and a-z")]
+    Alphabet,
+    #[error("otp_length must be between 4 and 10")]
+    GeneratedLength,
+}
+
+/// A one-time code in clear text. Its `Debug` never shows the code.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OtpCode(String);
+
+impl OtpCode {
+    /// A code chosen by the caller: 4–15 characters of `[0-9A-Za-z]`.
+    pub fn parse_custom(input: &str) -> Result<Self, CodeError> {
+        if !CUSTOM_CODE_LEN.contains(&input.len()) {
+            // `len` is bytes: a multi-byte character makes this fail or the alphabet check fail.
+            return Err(if input.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                CodeError::Length
+            } else {
+                CodeError::Alphabet
+            });
+        }
+        if !input.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(CodeError::Alphabet);
+        }
+        Ok(OtpCode(input.to_owned()))
+    }
+
+    /// A fresh numeric code of `len` digits from the thread-local CSPRNG (ChaCha, OS-seeded).
+    pub fn generate(len: usize) -> Result<Self, CodeError> {
+        if !GENERATED_CODE_LEN.contains(&len) {
+            return Err(CodeError::GeneratedLength);
+        }
+        let mut rng = rand::rng();
+        let code = (0..len)
+            .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+            .collect();
+        Ok(OtpCode(code))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// For input that may be anything (the verify route): no validation, only a wrapper, so
+    /// that a wrong-shaped guess is simply a wrong guess.
+    pub fn from_guess(input: &str) -> Self {
+        OtpCode(input.to_owned())
+    }
+}
+
+impl fmt::Debug for OtpCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OtpCode(<redacted>)")
+    }
+}
+
+/// The server secret that keys code hashes. Never stored in the database.
+#[derive(Clone)]
+pub struct CodeKey([u8; 32]);
+
+impl CodeKey {
+    /// Derives the key from secret material of any length (a config value or a key file).
+    pub fn from_secret(secret: &[u8]) -> Self {
+        let mut mac = HmacSha256::new_from_slice(b"waotp-server-secret-v1").expect("any key size");
+        mac.update(secret);
+        CodeKey(mac.finalize().into_bytes().into())
+    }
+
+    /// 32 random bytes, hex-encoded: what a fresh key file holds.
+    pub fn generate_secret() -> String {
+        let bytes: [u8; 32] = rand::rng().random();
+        hex(&bytes)
+    }
+
+    fn mac(&self, domain: &[u8], session: &Uuid, data: &[u8]) -> [u8; 32] {
+        let mut mac = HmacSha256::new_from_slice(&self.0).expect("any key size");
+        mac.update(domain);
+        mac.update(session.as_bytes());
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The keyed hash of `code`, bound to its session so equal codes hash differently.
+    pub fn hash(&self, session: &Uuid, code: &OtpCode) -> CodeHash {
+        CodeHash(self.mac(b"waotp-code-v1\0", session, code.0.as_bytes()))
+    }
+
+    /// Whether `guess` is the code behind `stored`, in constant time.
+    pub fn matches(&self, stored: &CodeHash, session: &Uuid, guess: &OtpCode) -> bool {
+        let computed = self.hash(session, guess);
+        computed.0.ct_eq(&stored.0).into()
+    }
+
+    /// Encrypts a code for the delivery queue: XOR with a pad derived from the key and the
+    /// (unique) session id, so each pad is used once.
+    pub fn seal(&self, session: &Uuid, code: &OtpCode) -> SealedCode {
+        let pad = self.mac(b"waotp-seal-v1\0", session, &[]);
+        SealedCode(code.0.bytes().zip(pad).map(|(c, p)| c ^ p).collect())
+    }
+
+    /// Recovers a sealed code; `None` if it was not sealed under this key.
+    pub fn unseal(&self, session: &Uuid, sealed: &SealedCode) -> Option<OtpCode> {
+        let pad = self.mac(b"waotp-seal-v1\0", session, &[]);
+        let bytes: Vec<u8> = sealed.0.iter().zip(pad).map(|(c, p)| c ^ p).collect();
+        let text = String::from_utf8(bytes).ok()?;
+        OtpCode::parse_custom(&text).ok()
+    }
+}
+
+impl fmt::Debug for CodeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CodeKey(<redacted>)")
+    }
+}
+
+/// HMAC-SHA256 of a code; the only form in which a code is stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CodeHash(pub [u8; 32]);
+
+impl fmt::Debug for CodeHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CodeHash(..)")
+    }
+}
+
+/// A code encrypted for the delivery queue (see [`CodeKey::seal`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedCode(pub Vec<u8>);
+
+impl fmt::Debug for SealedCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SealedCode(..)")
+    }
+}
+
+/// A new API key: `wak_` and 64 hex characters (256 random bits).
+pub fn generate_api_key() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    format!("wak_{}", hex(&bytes))
+}
+
+/// SHA-256 of an API key. Keys carry 256 random bits, so a fast hash is enough: there is
+/// nothing to brute-force.
+pub fn hash_api_key(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// Whether `presented` is the key behind `stored`, in constant time.
+pub fn api_key_matches(stored: &[u8], presented: &str) -> bool {
+    hash_api_key(presented).ct_eq(stored).into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_codes_have_the_length_and_only_digits() {
+        for len in 4..=10 {
+            for _ in 0..200 {
+                let c = OtpCode::generate(len).unwrap();
+                assert_eq!(c.as_str().len(), len);
+                assert!(c.as_str().bytes().all(|b| b.is_ascii_digit()));
+            }
+        }
+        assert_eq!(OtpCode::generate(3), Err(CodeError::GeneratedLength));
+        assert_eq!(OtpCode::generate(11), Err(CodeError::GeneratedLength));
+    }
+
+    #[test]
+    fn generated_codes_use_every_digit_and_vary() {
+        let mut seen = [0u32; 10];
+        let mut distinct = std::collections::HashSet::new();
+        for _ in 0..2000 {
+            let c = OtpCode::generate(6).unwrap();
+            for b in c.as_str().bytes() {
+                seen[(b - b'0') as usize] += 1;
+            }
+            distinct.insert(c.as_str().to_owned());
+        }
+        // 12,000 digits: each should appear about 1,200 times.
+        assert!(seen.iter().all(|&n| n > 900 && n < 1500), "{seen:?}");
+        assert!(distinct.len() > 1990);
+    }
+
+    #[test]
+    fn custom_codes() {
+        assert!(OtpCode::parse_custom("1234").is_ok());
+        assert!(OtpCode::parse_custom("J8FpnYnPq2w3e4r").is_ok());
+        assert_eq!(OtpCode::parse_custom("123"), Err(CodeError::Length));
+        assert_eq!(OtpCode::parse_custom("1234567890123456"), Err(CodeError::Length));
+        assert_eq!(OtpCode::parse_custom("J$FpnYnP"), Err(CodeError::Alphabet));
+        assert_eq!(OtpCode::parse_custom("12 34"), Err(CodeError::Alphabet));
+        assert_eq!(OtpCode::parse_custom("ééé"), Err(CodeError::Alphabet));
+    }
+
+    #[test]
+    fn hash_matches_only_the_same_code_and_session() {
+        let key = CodeKey::from_secret(b"secret");
+        let s1 = Uuid::new_v4();
+        let s2 = Uuid::new_v4();
+        let code = OtpCode::parse_custom("482913").unwrap();
+        let h = key.hash(&s1, &code);
+        assert!(key.matches(&h, &s1, &code));
+        assert!(!key.matches(&h, &s2, &code));
+        assert!(!key.matches(&h, &s1, &OtpCode::from_guess("482914")));
+        assert!(!key.matches(&h, &s1, &OtpCode::from_guess("")));
+        let other = CodeKey::from_secret(b"another secret");
+        assert!(!other.matches(&h, &s1, &code));
+        assert_ne!(key.hash(&s1, &code), key.hash(&s2, &code));
+    }
+
+    #[test]
+    fn seal_round_trips_and_hides_the_code() {
+        let key = CodeKey::from_secret(b"secret");
+        let s = Uuid::new_v4();
+        let code = OtpCode::parse_custom("482913").unwrap();
+        let sealed = key.seal(&s, &code);
+        assert_ne!(sealed.0, b"482913");
+        assert_eq!(key.unseal(&s, &sealed), Some(code));
+        assert_eq!(CodeKey::from_secret(b"x").unseal(&s, &sealed), None);
+    }
+
+    #[test]
+    fn api_keys() {
+        let k = generate_api_key();
+        assert!(k.starts_with("wak_") && k.len() == 68);
+        assert_ne!(k, generate_api_key());
+        let h = hash_api_key(&k);
+        assert!(api_key_matches(&h, &k));
+        assert!(!api_key_matches(&h, "wak_0"));
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let code = OtpCode::parse_custom("482913").unwrap();
+        assert!(!format!("{code:?}").contains("482913"));
+        assert_eq!(format!("{:?}", CodeKey::from_secret(b"s")), "CodeKey(<redacted>)");
+    }
+}

@@ -1,0 +1,18 @@
+#![forbid(unsafe_code)]
+//! waotp's pure domain: no I/O, no clocks, no database.
+//!
+//! Everything here is parsed once at the edge (the HTTP layer) and then trusted by the store
+//! and the workers: a [`Msisdn`] is always a valid, normalised phone number, an [`OtpCode`]
+//! always fits WhatsApp's rules, a [`CodeHash`] is the only form in which a code is kept.
+
+pub mod code;
+pub mod msisdn;
+pub mod session;
+pub mod status;
+pub mod template;
+
+pub use code::{generate_api_key, hash_api_key, CodeHash, CodeKey, OtpCode, SealedCode};
+pub use msisdn::Msisdn;
+pub use session::{SessionState, VerifyDecision, MAX_WRONG_ATTEMPTS};
+pub use status::Status;
+pub use template::{Category, RenderedMessage, Template, TemplateError};

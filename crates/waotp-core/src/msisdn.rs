@@ -1,0 +1,130 @@
+//! Destination phone numbers, validated with libphonenumber's rules (the `phonenumber` crate).
+
+use std::fmt;
+
+/// Why a msisdn was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MsisdnError {
+    #[error("msisdn must not be empty")]
+    Empty,
+    #[error("msisdn must contain only digits, optionally after one leading '+'")]
+    NotDigits,
+    #[error("msisdn is too long")]
+    TooLong,
+    #[error("msisdn is not a valid phone number")]
+    Invalid,
+}
+
+/// A phone number in international form without `+` (E.164 digits), e.g. `6281234567890`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Msisdn(String);
+
+impl Msisdn {
+    /// Parses what a client sent: digits with an optional leading `+`, no other characters.
+    /// The number must be valid under libphonenumber's metadata; the result is normalised to
+    /// E.164 digits.
+    pub fn parse(input: &str) -> Result<Self, MsisdnError> {
+        let digits = input.strip_prefix('+').unwrap_or(input);
+        if digits.is_empty() {
+            return Err(MsisdnError::Empty);
+        }
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(MsisdnError::NotDigits);
+        }
+        // E.164 allows 15 digits; leave a little room for what libphonenumber itself rejects.
+        if digits.len() > 17 {
+            return Err(MsisdnError::TooLong);
+        }
+        let mut plus = String::with_capacity(digits.len() + 1);
+        plus.push('+');
+        plus.push_str(digits);
+        let number = phonenumber::parse(None, &plus).map_err(|_| MsisdnError::Invalid)?;
+        if !phonenumber::is_valid(&number) {
+            return Err(MsisdnError::Invalid);
+        }
+        let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+        Ok(Msisdn(e164.trim_start_matches('+').to_owned()))
+    }
+
+    /// Wraps digits that were validated before (read back from the store).
+    pub fn from_trusted(digits: String) -> Self {
+        Msisdn(digits)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The form used in logs: first five and last three digits, the rest as `*`.
+    pub fn masked(&self) -> String {
+        mask(&self.0)
+    }
+}
+
+/// Masks any digit string for logs (`62812****890`); short strings become all stars.
+pub fn mask(digits: &str) -> String {
+    let n = digits.chars().count();
+    if n <= 8 {
+        return "*".repeat(n);
+    }
+    digits
+        .chars()
+        .enumerate()
+        .map(|(i, c)| if i < 5 || i >= n - 3 { c } else { '*' })
+        .collect()
+}
+
+impl fmt::Display for Msisdn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+/// `Debug` masks too, so a msisdn never lands in a log through `{:?}`.
+impl fmt::Debug for Msisdn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Msisdn({})", self.masked())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_indonesian_mobile_with_and_without_plus() {
+        assert_eq!(Msisdn::parse("6281234567890").unwrap().as_str(), "6281234567890");
+        assert_eq!(Msisdn::parse("+6281234567890").unwrap().as_str(), "6281234567890");
+    }
+
+    #[test]
+    fn accepts_other_countries() {
+        assert_eq!(Msisdn::parse("4915123456789").unwrap().as_str(), "4915123456789");
+        // US numbers are FixedLineOrMobile in libphonenumber: still valid.
+        assert_eq!(Msisdn::parse("12015550123").unwrap().as_str(), "12015550123");
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert_eq!(Msisdn::parse(""), Err(MsisdnError::Empty));
+        assert_eq!(Msisdn::parse("+"), Err(MsisdnError::Empty));
+        assert_eq!(Msisdn::parse("62 812 3456"), Err(MsisdnError::NotDigits));
+        assert_eq!(Msisdn::parse("62-8123456789"), Err(MsisdnError::NotDigits));
+        assert_eq!(Msisdn::parse("++6281234567890"), Err(MsisdnError::NotDigits));
+        assert_eq!(Msisdn::parse("12345"), Err(MsisdnError::Invalid));
+        assert_eq!(Msisdn::parse("0000000000"), Err(MsisdnError::Invalid));
+        assert_eq!(Msisdn::parse("999123456789"), Err(MsisdnError::Invalid));
+        assert_eq!(Msisdn::parse("628001"), Err(MsisdnError::Invalid));
+        assert_eq!(Msisdn::parse(&"6".repeat(40)), Err(MsisdnError::TooLong));
+        assert_eq!(Msisdn::parse("٦٢٨١٢٣٤٥٦٧٨٩٠"), Err(MsisdnError::NotDigits));
+    }
+
+    #[test]
+    fn masks_for_logs() {
+        let m = Msisdn::parse("6281234567890").unwrap();
+        assert_eq!(m.masked(), "62812*****890");
+        assert_eq!(format!("{m}"), "62812*****890");
+        assert!(!format!("{m:?}").contains("6281234567890"));
+        assert_eq!(mask("628001"), "******");
+    }
+}
