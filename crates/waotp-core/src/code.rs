@@ -219,7 +219,10 @@ mod tests {
         assert!(OtpCode::parse_custom("1234").is_ok());
         assert!(OtpCode::parse_custom("J8FpnYnPq2w3e4r").is_ok());
         assert_eq!(OtpCode::parse_custom("123"), Err(CodeError::Length));
-        assert_eq!(OtpCode::parse_custom("1234567890123456"), Err(CodeError::Length));
+        assert_eq!(
+            OtpCode::parse_custom("1234567890123456"),
+            Err(CodeError::Length)
+        );
         assert_eq!(OtpCode::parse_custom("J$FpnYnP"), Err(CodeError::Alphabet));
         assert_eq!(OtpCode::parse_custom("12 34"), Err(CodeError::Alphabet));
         assert_eq!(OtpCode::parse_custom("ééé"), Err(CodeError::Alphabet));
@@ -266,6 +269,9 @@ mod tests {
     fn debug_never_shows_secrets() {
         let code = OtpCode::parse_custom("482913").unwrap();
         assert!(!format!("{code:?}").contains("482913"));
-        assert_eq!(format!("{:?}", CodeKey::from_secret(b"s")), "CodeKey(<redacted>)");
+        assert_eq!(
+            format!("{:?}", CodeKey::from_secret(b"s")),
+            "CodeKey(<redacted>)"
+        );
     }
 }

@@ -93,15 +93,27 @@ mod tests {
 
     #[test]
     fn accepts_indonesian_mobile_with_and_without_plus() {
-        assert_eq!(Msisdn::parse("6281234567890").unwrap().as_str(), "6281234567890");
-        assert_eq!(Msisdn::parse("+6281234567890").unwrap().as_str(), "6281234567890");
+        assert_eq!(
+            Msisdn::parse("6281234567890").unwrap().as_str(),
+            "6281234567890"
+        );
+        assert_eq!(
+            Msisdn::parse("+6281234567890").unwrap().as_str(),
+            "6281234567890"
+        );
     }
 
     #[test]
     fn accepts_other_countries() {
-        assert_eq!(Msisdn::parse("4915123456789").unwrap().as_str(), "4915123456789");
+        assert_eq!(
+            Msisdn::parse("4915123456789").unwrap().as_str(),
+            "4915123456789"
+        );
         // US numbers are FixedLineOrMobile in libphonenumber: still valid.
-        assert_eq!(Msisdn::parse("12015550123").unwrap().as_str(), "12015550123");
+        assert_eq!(
+            Msisdn::parse("12015550123").unwrap().as_str(),
+            "12015550123"
+        );
     }
 
     #[test]
@@ -110,7 +122,10 @@ mod tests {
         assert_eq!(Msisdn::parse("+"), Err(MsisdnError::Empty));
         assert_eq!(Msisdn::parse("62 812 3456"), Err(MsisdnError::NotDigits));
         assert_eq!(Msisdn::parse("62-8123456789"), Err(MsisdnError::NotDigits));
-        assert_eq!(Msisdn::parse("++6281234567890"), Err(MsisdnError::NotDigits));
+        assert_eq!(
+            Msisdn::parse("++6281234567890"),
+            Err(MsisdnError::NotDigits)
+        );
         assert_eq!(Msisdn::parse("12345"), Err(MsisdnError::Invalid));
         assert_eq!(Msisdn::parse("0000000000"), Err(MsisdnError::Invalid));
         assert_eq!(Msisdn::parse("999123456789"), Err(MsisdnError::Invalid));

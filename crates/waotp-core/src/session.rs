@@ -116,11 +116,17 @@ mod tests {
         assert_eq!(d(Pending, 200, 0, true), VerifyDecision::Verified);
         assert_eq!(
             d(Pending, 200, 0, false),
-            VerifyDecision::WrongCode { attempts: 1, lock: false }
+            VerifyDecision::WrongCode {
+                attempts: 1,
+                lock: false
+            }
         );
         assert_eq!(
             d(Pending, 200, 4, false),
-            VerifyDecision::WrongCode { attempts: 5, lock: true }
+            VerifyDecision::WrongCode {
+                attempts: 5,
+                lock: true
+            }
         );
         assert_eq!(d(Pending, 100, 0, true), VerifyDecision::Expired);
         assert_eq!(d(Verified, 200, 0, true), VerifyDecision::NotFound);

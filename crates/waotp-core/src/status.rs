@@ -37,7 +37,9 @@ impl Status {
     }
 
     pub fn from_code(code: i64) -> Option<Status> {
-        Status::ALL.into_iter().find(|s| i64::from(s.code()) == code)
+        Status::ALL
+            .into_iter()
+            .find(|s| i64::from(s.code()) == code)
     }
 
     /// The contract's name for the status.

@@ -115,7 +115,8 @@ fn pieces(body: &str) -> Vec<Piece<'_>> {
         let after = &rest[open + 2..];
         let slot = after.find("}}").and_then(|close| {
             let inner = &after[..close];
-            let ok = !inner.is_empty() && inner.len() <= 3 && inner.bytes().all(|b| b.is_ascii_digit());
+            let ok =
+                !inner.is_empty() && inner.len() <= 3 && inner.bytes().all(|b| b.is_ascii_digit());
             ok.then(|| (inner.parse::<u32>().ok(), close))
         });
         match slot {
@@ -195,9 +196,16 @@ impl Template {
 
     /// Fills the body: the code at its placeholder, `content` at the others in ascending order.
     /// Fewer values than needed is an error; surplus values are ignored.
-    pub fn render(&self, code: &OtpCode, content: &[String]) -> Result<RenderedMessage, TemplateError> {
+    pub fn render(
+        &self,
+        code: &OtpCode,
+        content: &[String],
+    ) -> Result<RenderedMessage, TemplateError> {
         let slots = placeholders(&self.body);
-        let needed = slots.iter().filter(|&&n| n != self.code_placeholder).count();
+        let needed = slots
+            .iter()
+            .filter(|&&n| n != self.code_placeholder)
+            .count();
         if content.len() < needed {
             return Err(TemplateError::NotEnoughContent {
                 needed,
@@ -260,7 +268,10 @@ mod tests {
         let t = utility("This is your OTP Code {{1}}. Please use it for {{2}}", 1);
         t.validate().unwrap();
         let r = t.render(&code(), &["Registration".into()]).unwrap();
-        assert_eq!(r.text, "This is your OTP Code 482913. Please use it for Registration");
+        assert_eq!(
+            r.text,
+            "This is your OTP Code 482913. Please use it for Registration"
+        );
         assert_eq!(r.body_parameters, vec!["482913", "Registration"]);
         assert_eq!(r.button_parameter, None);
     }
@@ -273,7 +284,10 @@ mod tests {
         let r = t
             .render(&code(), &["Ana".into(), "login".into(), "surplus".into()])
             .unwrap();
-        assert_eq!(r.text, "Hi Ana, 482913 is your code for login. Again: 482913");
+        assert_eq!(
+            r.text,
+            "Hi Ana, 482913 is your code for login. Again: 482913"
+        );
         assert_eq!(r.body_parameters, vec!["Ana", "482913", "login"]);
     }
 
@@ -306,8 +320,14 @@ mod tests {
 
     #[test]
     fn validation() {
-        assert_eq!(utility("{{1}} {{3}}", 1).validate(), Err(TemplateError::Placeholders));
-        assert_eq!(utility("{{1}}", 2).validate(), Err(TemplateError::CodePlaceholder(2)));
+        assert_eq!(
+            utility("{{1}} {{3}}", 1).validate(),
+            Err(TemplateError::Placeholders)
+        );
+        assert_eq!(
+            utility("{{1}}", 2).validate(),
+            Err(TemplateError::CodePlaceholder(2))
+        );
         assert_eq!(utility("   ", 1).validate(), Err(TemplateError::BodyLength));
         let mut auth = utility("{{1}} and {{2}}", 1);
         auth.category = Category::Authentication;

@@ -1,1 +1,114 @@
 #![forbid(unsafe_code)]
+//! waotp's HTTP server: the Verihubs-compatible send and verify routes, the local inbox, and
+//! the delivery worker that hands stored sessions to a channel.
+//!
+//! The seam for tests and for the binary is [`run`]: give it a config, a bound listener and a
+//! shutdown future.
+
+pub mod apps;
+mod auth;
+mod body;
+pub mod channel;
+pub mod clock;
+pub mod config;
+mod dispatch;
+mod error;
+mod inbox;
+mod send;
+mod verify;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::net::TcpListener;
+use waotp_core::CodeKey;
+use waotp_store::Store;
+
+pub use clock::Clock;
+pub use config::Config;
+pub use error::ApiError;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub key: Arc<CodeKey>,
+    pub clock: Clock,
+    apps: auth::AppCache,
+    dispatch: dispatch::Queue,
+}
+
+impl AppState {
+    /// Forgets the cached copy of an app after a change made in this process (settings,
+    /// templates, key), so the next request sees the change at once.
+    pub fn invalidate_app(&self, app_id: uuid::Uuid) {
+        self.apps.invalidate(app_id);
+    }
+}
+
+/// The routes, on a ready state.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/whatsapp/otp/send", post(send::send))
+        .route("/v2/whatsapp/otp/send", post(send::send))
+        .route("/v1/whatsapp/otp/verify", post(verify::verify))
+        .route("/v2/whatsapp/otp/verify", post(verify::verify))
+        .route("/v1/inbox", get(inbox::inbox))
+        .route("/v2/inbox", get(inbox::inbox))
+        .fallback(error::not_found)
+        .with_state(state)
+}
+
+/// A running server's handles, for tests that need to reach inside.
+pub struct Running {
+    pub state: AppState,
+    pub local_addr: std::net::SocketAddr,
+}
+
+/// Builds the state (store, key, channel, workers) from a config.
+pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
+    let store = config.open_store()?;
+    let key = Arc::new(config.code_key()?);
+    let channel: Arc<dyn channel::Channel> =
+        Arc::new(channel::InboxChannel::new(store.clone(), clock.clone()));
+    let apps = auth::AppCache::new(store.clone());
+    let dispatch = dispatch::start(
+        store.clone(),
+        key.clone(),
+        apps.clone(),
+        channel,
+        clock.clone(),
+    )
+    .await?;
+    Ok(AppState {
+        store,
+        key,
+        clock,
+        apps,
+        dispatch,
+    })
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and finishes in-flight requests.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = build(&config, Clock::system()).await?;
+    serve(state, listener, shutdown).await
+}
+
+/// Serves an already-built state.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}

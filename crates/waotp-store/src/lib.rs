@@ -1,1 +1,66 @@
 #![forbid(unsafe_code)]
+//! waotp's storage: the [`Store`] trait that the server and the CLI use, its record types,
+//! and the SQLite backend (embedded, WAL, one writer thread with group commit).
+
+mod error;
+pub mod sqlite;
+mod types;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+use waotp_core::{CodeKey, Msisdn, Template, VerifyDecision};
+
+pub use error::StoreError;
+pub use types::*;
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Everything waotp keeps. Each method is one atomic unit: it either happens whole or not at
+/// all. Writes return only once they are durable (committed and synced).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ---- apps and templates -------------------------------------------------------------
+    async fn create_app(&self, app: AppRecord) -> Result<()>;
+    async fn get_app(&self, app_id: Uuid) -> Result<Option<AppRecord>>;
+    async fn list_apps(&self) -> Result<Vec<AppRecord>>;
+    /// Replaces an app's settings; false if there is no such app.
+    async fn update_app_settings(&self, app_id: Uuid, settings: AppSettings) -> Result<bool>;
+    /// Replaces an app's API key hash; false if there is no such app.
+    async fn set_api_key_hash(&self, app_id: Uuid, hash: [u8; 32]) -> Result<bool>;
+    /// Inserts or replaces the template (app, name, language); false if there is no such app.
+    async fn put_template(&self, app_id: Uuid, template: Template) -> Result<bool>;
+    async fn list_templates(&self, app_id: Uuid) -> Result<Vec<Template>>;
+    async fn delete_template(&self, app_id: Uuid, name: &str, language: &str) -> Result<bool>;
+
+    // ---- the hot path -------------------------------------------------------------------
+    /// Stores a new session, superseding the pending one of the same (app, msisdn,
+    /// challenge); returns its `try_count`.
+    async fn create_session(&self, session: NewSession) -> Result<u32>;
+    /// Checks a guess against the newest session of (app, msisdn, challenge) and applies the
+    /// outcome (verified, wrong try counted, lock) atomically.
+    async fn verify(&self, attempt: VerifyAttempt, key: Arc<CodeKey>) -> Result<VerifyDecision>;
+
+    // ---- delivery -----------------------------------------------------------------------
+    /// Sessions whose message has not been handed to a channel yet, oldest first.
+    async fn undelivered(&self, after_id: i64, limit: usize) -> Result<Vec<PendingDelivery>>;
+    /// Records what the channel did with a session's message and forgets the sealed code.
+    async fn record_delivery(
+        &self,
+        session_id: Uuid,
+        outcome: DeliveryOutcome,
+        now_ms: i64,
+    ) -> Result<()>;
+    /// The local inbox channel: stores the message, marks the session sent and delivered,
+    /// forgets the sealed code — in one transaction.
+    async fn deliver_to_inbox(&self, message: InboxMessage) -> Result<()>;
+    /// An app's inbox messages for one msisdn, newest first.
+    async fn inbox(&self, app_id: Uuid, msisdn: &Msisdn, limit: usize)
+        -> Result<Vec<InboxMessage>>;
+    /// Marks sessions read (status 3) when their app has read them from the inbox.
+    async fn mark_read(&self, app_id: Uuid, session_ids: Vec<Uuid>, now_ms: i64) -> Result<()>;
+
+    // ---- inspection ---------------------------------------------------------------------
+    async fn get_session(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>>;
+}

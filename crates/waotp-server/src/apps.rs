@@ -1,0 +1,55 @@
+//! Creating and changing apps: shared by the CLI (and later the admin API).
+
+use uuid::Uuid;
+use waotp_core::code::GENERATED_CODE_LEN;
+use waotp_core::template::{validate_language, validate_name};
+use waotp_core::{generate_api_key, hash_api_key};
+use waotp_store::{AppRecord, AppSettings, Store};
+
+use crate::send::TIME_LIMIT;
+
+/// Checks settings before they are stored; the message names the setting.
+pub fn validate_settings(s: &AppSettings) -> Result<(), String> {
+    if !GENERATED_CODE_LEN.contains(&(s.code_length as usize)) {
+        return Err("code length must be from 4 to 10".into());
+    }
+    if !TIME_LIMIT.contains(&u64::from(s.time_limit)) {
+        return Err("time limit must be from 1 to 86400 seconds".into());
+    }
+    validate_name(&s.template_name).map_err(|e| format!("template: {e}"))?;
+    validate_language(&s.lang_code).map_err(|e| format!("language: {e}"))?;
+    Ok(())
+}
+
+/// Creates an app; returns it with its API key, which exists nowhere else afterwards.
+pub async fn create_app(
+    store: &dyn Store,
+    name: &str,
+    settings: AppSettings,
+    now_ms: i64,
+) -> anyhow::Result<(AppRecord, String)> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        anyhow::bail!("app name must be 1 to 200 characters");
+    }
+    validate_settings(&settings).map_err(anyhow::Error::msg)?;
+    let api_key = generate_api_key();
+    let app = AppRecord {
+        app_id: Uuid::new_v4(),
+        name: name.to_owned(),
+        api_key_hash: hash_api_key(&api_key),
+        settings,
+        created_at_ms: now_ms,
+    };
+    store.create_app(app.clone()).await?;
+    Ok((app, api_key))
+}
+
+/// Gives an app a new API key (the old one stops working); `None` if there is no such app.
+pub async fn rotate_api_key(store: &dyn Store, app_id: Uuid) -> anyhow::Result<Option<String>> {
+    let api_key = generate_api_key();
+    Ok(store
+        .set_api_key_hash(app_id, hash_api_key(&api_key))
+        .await?
+        .then_some(api_key))
+}

@@ -1,0 +1,122 @@
+//! `App-ID` / `API-Key` authentication, and a short-lived cache of apps and their templates
+//! so the hot path does not read them from the database on every request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use uuid::Uuid;
+use waotp_core::code::api_key_matches;
+use waotp_core::Template;
+use waotp_store::{AppRecord, Store};
+
+use crate::{ApiError, AppState};
+
+/// How long a cached app is trusted. Changes made by the CLI in another process (a rotated
+/// key, a new template) take effect within this time.
+const TTL: Duration = Duration::from_secs(2);
+
+/// An app with its templates, as the hot path needs it.
+pub struct CachedApp {
+    pub record: AppRecord,
+    templates: HashMap<String, Vec<Template>>,
+}
+
+/// What a send's `template_name` and `lang_code` resolve to.
+pub enum TemplateChoice<'a> {
+    Registered(&'a Template),
+    /// Registered under that name, but not in that language.
+    WrongLanguage,
+    /// No local record: treated as a Meta authentication template.
+    Unregistered,
+}
+
+impl CachedApp {
+    pub fn template(&self, name: &str, language: &str) -> TemplateChoice<'_> {
+        match self.templates.get(name) {
+            None => TemplateChoice::Unregistered,
+            Some(list) => list
+                .iter()
+                .find(|t| t.language == language)
+                .map_or(TemplateChoice::WrongLanguage, TemplateChoice::Registered),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppCache {
+    store: Arc<dyn Store>,
+    entries: Arc<RwLock<HashMap<Uuid, (Instant, Option<Arc<CachedApp>>)>>>,
+}
+
+impl AppCache {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        AppCache {
+            store,
+            entries: Arc::default(),
+        }
+    }
+
+    /// The app, from cache when fresh. Unknown ids are cached too, briefly, so a flood of
+    /// bad credentials does not become a flood of reads.
+    pub async fn get(&self, app_id: Uuid) -> Result<Option<Arc<CachedApp>>, ApiError> {
+        if let Some((at, app)) = self.entries.read().expect("app cache").get(&app_id) {
+            if at.elapsed() < TTL {
+                return Ok(app.clone());
+            }
+        }
+        let app = match self.store.get_app(app_id).await? {
+            None => None,
+            Some(record) => {
+                let mut templates: HashMap<String, Vec<Template>> = HashMap::new();
+                for t in self.store.list_templates(app_id).await? {
+                    templates.entry(t.name.clone()).or_default().push(t);
+                }
+                Some(Arc::new(CachedApp { record, templates }))
+            }
+        };
+        let mut entries = self.entries.write().expect("app cache");
+        if entries.len() > 100_000 {
+            entries.retain(|_, (at, _)| at.elapsed() < TTL);
+        }
+        entries.insert(app_id, (Instant::now(), app.clone()));
+        Ok(app)
+    }
+
+    /// Forgets an app so the next request reads it again (after a change made in-process).
+    pub fn invalidate(&self, app_id: Uuid) {
+        self.entries.write().expect("app cache").remove(&app_id);
+    }
+}
+
+/// The authenticated app of a request.
+pub struct AuthedApp(pub Arc<CachedApp>);
+
+impl FromRequestParts<AppState> for AuthedApp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        };
+        let (Some(app_id), Some(key)) = (header("app-id"), header("api-key")) else {
+            return Err(ApiError::Unauthorized);
+        };
+        let app_id = Uuid::parse_str(app_id).map_err(|_| ApiError::Unauthorized)?;
+        let app = state
+            .apps
+            .get(app_id)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        if !api_key_matches(&app.record.api_key_hash, key) {
+            return Err(ApiError::Unauthorized);
+        }
+        Ok(AuthedApp(app))
+    }
+}

@@ -1,0 +1,181 @@
+//! Request bodies: read with a size limit, parsed as a JSON object, and picked apart field by
+//! field with the contract's leniency (numbers as strings or integers, `""` and `null` as
+//! absent, unknown fields ignored). Anything else is a 400 with a reason, never a 500.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use serde_json::{Map, Value};
+
+use crate::{ApiError, AppState};
+
+/// Largest body accepted; a send is a few hundred bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A request body that is a JSON object.
+pub struct Fields(Map<String, Value>);
+
+impl FromRequest<AppState> for Fields {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &AppState) -> Result<Self, ApiError> {
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+            .await
+            .map_err(|_| {
+                ApiError::validation(format!("body must be at most {MAX_BODY_BYTES} bytes"))
+            })?;
+        Fields::parse(&bytes)
+    }
+}
+
+impl Fields {
+    pub fn parse(bytes: &Bytes) -> Result<Fields, ApiError> {
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(map)) => Ok(Fields(map)),
+            Ok(_) => Err(ApiError::validation("body must be a JSON object")),
+            Err(e) => Err(ApiError::validation(format!("body is not valid JSON: {e}"))),
+        }
+    }
+
+    /// The field, with `null` and `""` read as absent.
+    fn present(&self, name: &str) -> Option<&Value> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.is_empty() => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    pub fn required_str(&self, name: &str) -> Result<&str, ApiError> {
+        self.opt_str(name, usize::MAX)?
+            .ok_or_else(|| ApiError::validation(format!("{name} is required")))
+    }
+
+    /// A string of at most `max_chars` characters, without control characters.
+    pub fn opt_str(&self, name: &str, max_chars: usize) -> Result<Option<&str>, ApiError> {
+        match self.present(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => {
+                if s.chars().count() > max_chars {
+                    return Err(ApiError::validation(format!(
+                        "{name} must be at most {max_chars} characters"
+                    )));
+                }
+                if s.chars().any(char::is_control) {
+                    return Err(ApiError::validation(format!(
+                        "{name} must not contain control characters"
+                    )));
+                }
+                Ok(Some(s))
+            }
+            Some(_) => Err(ApiError::validation(format!("{name} must be a string"))),
+        }
+    }
+
+    /// A whole number within `range`, sent as a JSON integer or a string of digits.
+    pub fn opt_uint(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Option<u64>, ApiError> {
+        let n = match self.present(name) {
+            None => return Ok(None),
+            Some(Value::Number(n)) => n.as_u64(),
+            Some(Value::String(s)) if s.bytes().all(|b| b.is_ascii_digit()) => {
+                s.parse::<u64>().ok()
+            }
+            Some(_) => None,
+        };
+        match n {
+            Some(n) if range.contains(&n) => Ok(Some(n)),
+            _ => Err(ApiError::validation(format!(
+                "{name} must be a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ))),
+        }
+    }
+
+    /// A code: a string, or a non-negative JSON integer (written out in decimal).
+    pub fn opt_code(&self, name: &str) -> Result<Option<String>, ApiError> {
+        match self.present(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) if n.is_u64() => Ok(Some(n.to_string())),
+            Some(_) => Err(ApiError::validation(format!(
+                "{name} must be a string or a whole number"
+            ))),
+        }
+    }
+
+    /// An array of strings (`null`, `""` or absent: empty).
+    pub fn opt_string_list(
+        &self,
+        name: &str,
+        max_items: usize,
+        max_chars: usize,
+    ) -> Result<Vec<String>, ApiError> {
+        match self.present(name) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => {
+                if items.len() > max_items {
+                    return Err(ApiError::validation(format!(
+                        "{name} must have at most {max_items} values"
+                    )));
+                }
+                items
+                    .iter()
+                    .map(|item| match item {
+                        Value::String(s) if s.chars().count() <= max_chars && !s.chars().any(char::is_control) => {
+                            Ok(s.clone())
+                        }
+                        Value::String(_) => Err(ApiError::validation(format!(
+                            "each {name} value must be at most {max_chars} characters without control characters"
+                        ))),
+                        _ => Err(ApiError::validation(format!("{name} must be an array of strings"))),
+                    })
+                    .collect()
+            }
+            Some(_) => Err(ApiError::validation(format!(
+                "{name} must be an array of strings"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(json: &str) -> Fields {
+        Fields::parse(&Bytes::copy_from_slice(json.as_bytes())).unwrap()
+    }
+
+    #[test]
+    fn leniency() {
+        let b = f(r#"{"a": "300", "b": 300, "c": "", "d": null, "e": "x", "f": 12345}"#);
+        assert_eq!(b.opt_uint("a", 1..=86400).unwrap(), Some(300));
+        assert_eq!(b.opt_uint("b", 1..=86400).unwrap(), Some(300));
+        assert_eq!(b.opt_uint("c", 1..=86400).unwrap(), None);
+        assert_eq!(b.opt_uint("d", 1..=86400).unwrap(), None);
+        assert_eq!(b.opt_uint("zz", 1..=86400).unwrap(), None);
+        assert!(b.opt_uint("e", 1..=86400).is_err());
+        assert_eq!(b.opt_code("f").unwrap().as_deref(), Some("12345"));
+        assert_eq!(b.opt_str("c", 10).unwrap(), None);
+        assert!(b.opt_str("b", 10).is_err());
+    }
+
+    #[test]
+    fn rejects_wrong_shapes() {
+        let b =
+            f(r#"{"n": -1, "x": 1.5, "s": " 3", "big": 99999999999999999999, "l": [1], "m": "a"}"#);
+        assert!(b.opt_uint("n", 0..=10).is_err());
+        assert!(b.opt_uint("x", 0..=10).is_err());
+        assert!(b.opt_uint("s", 0..=10).is_err());
+        assert!(b.opt_uint("big", 0..=10).is_err());
+        assert!(b.opt_string_list("l", 10, 10).is_err());
+        assert!(b.opt_string_list("m", 10, 10).is_err());
+        assert!(b.opt_code("x").is_err());
+        assert!(Fields::parse(&Bytes::from_static(b"[1]")).is_err());
+        assert!(Fields::parse(&Bytes::from_static(b"{")).is_err());
+    }
+}

@@ -1,0 +1,141 @@
+//! Server configuration. Secrets never appear in `Debug` output or logs.
+
+use std::fmt;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use waotp_core::CodeKey;
+use waotp_store::sqlite::{SqliteOptions, SqliteStore};
+use waotp_store::Store;
+
+/// Default database: a SQLite file under the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://waotp-data/waotp.db";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// A secret string: usable, never printed.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// `sqlite://PATH` (or a bare path). PostgreSQL is not supported yet.
+    pub database_url: String,
+    /// The secret that keys code hashes. When neither it nor `server_secret_file` is set,
+    /// a key file `server.key` is created beside the SQLite database on first start.
+    pub server_secret: Option<Secret>,
+    pub server_secret_file: Option<PathBuf>,
+    /// `synchronous=FULL` (true, default) or `NORMAL` for SQLite.
+    pub sqlite_synchronous_full: bool,
+}
+
+impl Config {
+    /// Defaults with the database at `database_url`.
+    pub fn new(database_url: impl Into<String>) -> Self {
+        Config {
+            listen: DEFAULT_LISTEN.parse().expect("valid default"),
+            database_url: database_url.into(),
+            server_secret: None,
+            server_secret_file: None,
+            sqlite_synchronous_full: true,
+        }
+    }
+
+    fn sqlite_options(&self) -> anyhow::Result<SqliteOptions> {
+        let url = self.database_url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            bail!("WAOTP_DATABASE_URL: PostgreSQL is not supported by this version of waotp yet; use sqlite://PATH");
+        }
+        if url.is_empty() {
+            bail!("WAOTP_DATABASE_URL must not be empty");
+        }
+        let mut options = SqliteOptions::from_url(url);
+        options.synchronous_full = self.sqlite_synchronous_full;
+        Ok(options)
+    }
+
+    /// Opens (and migrates) the configured database.
+    pub fn open_store(&self) -> anyhow::Result<Arc<dyn Store>> {
+        let options = self.sqlite_options()?;
+        let path = options.path.clone();
+        let store = SqliteStore::open(options)
+            .with_context(|| format!("opening database {}", path.display()))?;
+        Ok(Arc::new(store))
+    }
+
+    /// Where the default key file lives: beside the SQLite database.
+    pub fn default_key_file(&self) -> anyhow::Result<PathBuf> {
+        let db = self.sqlite_options()?.path;
+        Ok(db.parent().unwrap_or(Path::new(".")).join("server.key"))
+    }
+
+    /// The key for code hashes: from the secret, the secret file, or the default key file
+    /// (created with mode 0600 on first start).
+    pub fn code_key(&self) -> anyhow::Result<CodeKey> {
+        if let Some(secret) = &self.server_secret {
+            if secret.expose().len() < 16 {
+                bail!("WAOTP_SERVER_SECRET must be at least 16 characters");
+            }
+            return Ok(CodeKey::from_secret(secret.expose().as_bytes()));
+        }
+        let file = match &self.server_secret_file {
+            Some(f) => f.clone(),
+            None => {
+                let f = self.default_key_file()?;
+                create_key_file(&f)?;
+                f
+            }
+        };
+        let secret = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading server secret {}", file.display()))?;
+        let secret = secret.trim();
+        if secret.len() < 16 {
+            bail!(
+                "server secret in {} must be at least 16 characters",
+                file.display()
+            );
+        }
+        Ok(CodeKey::from_secret(secret.as_bytes()))
+    }
+}
+
+fn create_key_file(path: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(mut f) => {
+            writeln!(f, "{}", CodeKey::generate_secret())?;
+            f.sync_all()?;
+            tracing::info!(path = %path.display(), "created a new server secret; back it up with the database");
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("creating server secret {}", path.display())),
+    }
+}

@@ -1,0 +1,134 @@
+//! The delivery worker: takes each stored session off the request path and hands its message
+//! to the channel. Sessions accepted before a crash (their sealed code still stored) are found
+//! again at startup and delivered then.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, Semaphore};
+use waotp_core::{CodeKey, Status, Template};
+use waotp_store::{DeliveryOutcome, PendingDelivery, Store};
+
+use crate::auth::{AppCache, TemplateChoice};
+use crate::channel::{Channel, Delivery, OutboundMessage};
+use crate::Clock;
+
+/// Deliveries in flight at once.
+const CONCURRENCY: usize = 256;
+
+/// Where the send route puts a session once it is stored.
+#[derive(Clone)]
+pub struct Queue(mpsc::UnboundedSender<OutboundMessage>);
+
+impl Queue {
+    pub fn push(&self, message: OutboundMessage) {
+        // The worker only stops with the process; a session not pushed is still stored and
+        // is delivered at the next start.
+        let _ = self.0.send(message);
+    }
+}
+
+/// Starts the worker, after queueing whatever an earlier run left undelivered.
+pub async fn start(
+    store: Arc<dyn Store>,
+    key: Arc<CodeKey>,
+    apps: AppCache,
+    channel: Arc<dyn Channel>,
+    clock: Clock,
+) -> anyhow::Result<Queue> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let queue = Queue(tx);
+    let mut recovered = 0usize;
+    let mut after = 0;
+    loop {
+        let page = store.undelivered(after, 500).await?;
+        let Some(last) = page.last() else { break };
+        after = last.row_id;
+        for pending in page {
+            match reopen(&pending, &key, &apps).await {
+                Some(message) => {
+                    queue.push(message);
+                    recovered += 1;
+                }
+                None => {
+                    let outcome = DeliveryOutcome::Failed {
+                        status: Status::RequestError,
+                        error_code: None,
+                        error_text: "the code could not be recovered (server secret changed?)"
+                            .into(),
+                    };
+                    store
+                        .record_delivery(pending.session_id, outcome, clock.now_ms())
+                        .await?;
+                }
+            }
+        }
+    }
+    if recovered > 0 {
+        tracing::info!(
+            recovered,
+            "queued sessions left undelivered by an earlier run"
+        );
+    }
+    tokio::spawn(run(rx, store, channel, clock));
+    Ok(queue)
+}
+
+/// Rebuilds the message of a session stored before a restart.
+async fn reopen(p: &PendingDelivery, key: &CodeKey, apps: &AppCache) -> Option<OutboundMessage> {
+    let code = key.unseal(&p.session_id, &p.sealed_code)?;
+    let app = apps.get(p.app_id).await.ok()??;
+    let message = match app.template(&p.template_name, &p.lang_code) {
+        TemplateChoice::Registered(t) => t.render(&code, &p.content).ok()?,
+        _ => Template::meta_authentication(&p.template_name, &p.lang_code)
+            .render(&code, &p.content)
+            .ok()?,
+    };
+    Some(OutboundMessage {
+        session_id: p.session_id,
+        app_id: p.app_id,
+        msisdn: p.msisdn.clone(),
+        message,
+        expires_at_ms: p.expires_at_ms,
+    })
+}
+
+async fn run(
+    mut rx: mpsc::UnboundedReceiver<OutboundMessage>,
+    store: Arc<dyn Store>,
+    channel: Arc<dyn Channel>,
+    clock: Clock,
+) {
+    let slots = Arc::new(Semaphore::new(CONCURRENCY));
+    while let Some(message) = rx.recv().await {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let (store, channel, clock) = (store.clone(), channel.clone(), clock.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            if let Delivery::Outcome(outcome) = channel.deliver(&message).await {
+                if let DeliveryOutcome::Failed {
+                    status,
+                    error_code,
+                    error_text,
+                } = &outcome
+                {
+                    tracing::warn!(
+                        session_id = %message.session_id,
+                        msisdn = %message.msisdn,
+                        status = status.code(),
+                        ?error_code,
+                        error = %error_text,
+                        "delivery failed"
+                    );
+                }
+                if let Err(e) = store
+                    .record_delivery(message.session_id, outcome, clock.now_ms())
+                    .await
+                {
+                    tracing::error!(session_id = %message.session_id, error = %e, "cannot record delivery");
+                }
+            }
+        });
+    }
+}

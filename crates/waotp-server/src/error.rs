@@ -1,0 +1,98 @@
+//! The one API error type and its stable wire format: `{"message": …, "code": …}`, plus a
+//! `reason` where it helps. `message` texts are the contract's, exactly.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("validation error: {0}")]
+    Validation(String),
+    #[error("authorization failed")]
+    Unauthorized,
+    #[error("otp not found")]
+    OtpNotFound,
+    #[error("otp expired")]
+    OtpExpired,
+    #[error("too many wrong tries")]
+    TooManyAttempts,
+    #[error("no such route")]
+    RouteNotFound,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn validation(reason: impl Into<String>) -> Self {
+        ApiError::Validation(reason.into())
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            ApiError::Validation(_) => (
+                StatusCode::BAD_REQUEST,
+                "Validation error",
+                "validation_error",
+            ),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "Authorization failed",
+                "unauthorized",
+            ),
+            ApiError::OtpNotFound => (StatusCode::NOT_FOUND, "OTP not found", "otp_not_found"),
+            ApiError::OtpExpired => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "OTP cannot be verified because Time limit exceeded",
+                "otp_expired",
+            ),
+            ApiError::TooManyAttempts => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many request in the allowed time frame",
+                "too_many_attempts",
+            ),
+            ApiError::RouteNotFound => (StatusCode::NOT_FOUND, "Not found", "route_not_found"),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal server error",
+                "internal_error",
+            ),
+        }
+    }
+}
+
+impl From<waotp_store::StoreError> for ApiError {
+    fn from(e: waotp_store::StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message, code) = self.parts();
+        let body = match &self {
+            ApiError::Validation(reason) => {
+                json!({ "message": message, "code": code, "reason": reason })
+            }
+            ApiError::Internal(cause) => {
+                // Logged once here, with its cause; the client gets a generic body.
+                tracing::error!(%cause, "request failed");
+                json!({ "message": message, "code": code })
+            }
+            _ => json!({ "message": message, "code": code }),
+        };
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            // A locked code stays locked; the hint is when a fresh send may be tried.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        }
+        response
+    }
+}
+
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::RouteNotFound
+}

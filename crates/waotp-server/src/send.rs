@@ -1,0 +1,185 @@
+//! `POST /v1|v2/whatsapp/otp/send`: validate, store durably, answer 201, deliver later.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+use uuid::Uuid;
+use waotp_core::code::{CodeError, GENERATED_CODE_LEN};
+use waotp_core::{Msisdn, OtpCode, RenderedMessage, Template};
+use waotp_store::NewSession;
+
+use crate::auth::{AuthedApp, CachedApp, TemplateChoice};
+use crate::body::Fields;
+use crate::channel::OutboundMessage;
+use crate::{ApiError, AppState};
+
+/// Longest `challenge` (contract section 2).
+pub const MAX_CHALLENGE_CHARS: usize = 64;
+/// Longest `callback_url`.
+pub const MAX_CALLBACK_URL_CHARS: usize = 2048;
+/// Validity bounds in seconds.
+pub const TIME_LIMIT: std::ops::RangeInclusive<u64> = 1..=86_400;
+
+#[derive(Serialize)]
+pub struct SendResponse {
+    pub message: &'static str,
+    pub msisdn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otp: Option<String>,
+    pub session_id: Uuid,
+    pub try_count: u32,
+}
+
+/// A send request after validation.
+pub struct SendRequest {
+    pub msisdn: Msisdn,
+    pub code: OtpCode,
+    pub challenge: String,
+    pub time_limit_s: u64,
+    pub message: RenderedMessage,
+    pub content: Vec<String>,
+    pub callback_url: Option<String>,
+}
+
+impl SendRequest {
+    /// Parses and checks every field against the contract and the app's settings and
+    /// templates. Nothing is written before this succeeds.
+    pub fn parse(body: &Fields, app: &CachedApp) -> Result<SendRequest, ApiError> {
+        let settings = &app.record.settings;
+        let msisdn = Msisdn::parse(body.required_str("msisdn")?)
+            .map_err(|e| ApiError::validation(format!("msisdn: {e}")))?;
+        let custom = body.opt_code("otp")?;
+        let length = body.opt_uint("otp_length", 0..=u64::MAX)?;
+        let code = match (custom, length) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::validation(
+                    "send either otp or otp_length, not both",
+                ))
+            }
+            (Some(code), None) => {
+                OtpCode::parse_custom(&code).map_err(|e| ApiError::validation(e.to_string()))?
+            }
+            (None, length) => {
+                let len = length.unwrap_or(u64::from(settings.code_length));
+                if !GENERATED_CODE_LEN.contains(&(len as usize)) {
+                    return Err(ApiError::validation(CodeError::GeneratedLength.to_string()));
+                }
+                OtpCode::generate(len as usize).map_err(|e| ApiError::validation(e.to_string()))?
+            }
+        };
+        let challenge = body
+            .opt_str("challenge", MAX_CHALLENGE_CHARS)?
+            .unwrap_or("")
+            .to_owned();
+        let time_limit_s = body
+            .opt_uint("time_limit", TIME_LIMIT)?
+            .unwrap_or(u64::from(settings.time_limit));
+        let template_name = body
+            .opt_str("template_name", 512)?
+            .unwrap_or(&settings.template_name);
+        let lang_code = body
+            .opt_str("lang_code", 15)?
+            .unwrap_or(&settings.lang_code);
+        waotp_core::template::validate_name(template_name)
+            .map_err(|e| ApiError::validation(format!("template_name: {e}")))?;
+        waotp_core::template::validate_language(lang_code)
+            .map_err(|e| ApiError::validation(format!("lang_code: {e}")))?;
+        let content = body.opt_string_list("content", 20, 1024)?;
+        let callback_url = body
+            .opt_str("callback_url", MAX_CALLBACK_URL_CHARS)?
+            .map(parse_callback_url)
+            .transpose()?;
+        let fallback;
+        let template = match app.template(template_name, lang_code) {
+            TemplateChoice::Registered(t) => t,
+            TemplateChoice::WrongLanguage => {
+                return Err(ApiError::validation(format!(
+                    "template {template_name} is not registered in language {lang_code}"
+                )))
+            }
+            TemplateChoice::Unregistered => {
+                fallback = Template::meta_authentication(template_name, lang_code);
+                &fallback
+            }
+        };
+        let message = template
+            .render(&code, &content)
+            .map_err(|e| ApiError::validation(format!("content: {e}")))?;
+        Ok(SendRequest {
+            msisdn,
+            code,
+            challenge,
+            time_limit_s,
+            message,
+            content,
+            callback_url,
+        })
+    }
+}
+
+/// An absolute `http://` or `https://` URL with a host and no credentials.
+pub fn parse_callback_url(raw: &str) -> Result<String, ApiError> {
+    let bad = |why: &str| ApiError::validation(format!("callback_url: {why}"));
+    let url =
+        url::Url::parse(raw).map_err(|_| bad("must be an absolute http:// or https:// URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("must use http or https"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("must name a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not carry credentials"));
+    }
+    Ok(url.to_string())
+}
+
+pub async fn send(
+    State(state): State<AppState>,
+    AuthedApp(app): AuthedApp,
+    body: Fields,
+) -> Result<(StatusCode, Json<SendResponse>), ApiError> {
+    let req = SendRequest::parse(&body, &app)?;
+    let app_id = app.record.app_id;
+    let session_id = Uuid::new_v4();
+    let now = state.clock.now_ms();
+    let expires_at_ms = now + (req.time_limit_s as i64) * 1000;
+    let try_count = state
+        .store
+        .create_session(NewSession {
+            session_id,
+            app_id,
+            msisdn: req.msisdn.clone(),
+            challenge: req.challenge,
+            code_hash: state.key.hash(&session_id, &req.code),
+            sealed_code: state.key.seal(&session_id, &req.code),
+            template_name: req.message.template_name.clone(),
+            lang_code: req.message.language.clone(),
+            content: req.content,
+            callback_url: req.callback_url,
+            created_at_ms: now,
+            expires_at_ms,
+        })
+        .await?;
+    tracing::debug!(%session_id, msisdn = %req.msisdn, try_count, "otp stored");
+    let response = SendResponse {
+        message: "OTP sent successfully",
+        msisdn: req.msisdn.as_str().to_owned(),
+        otp: app
+            .record
+            .settings
+            .return_code
+            .then(|| req.code.as_str().to_owned()),
+        session_id,
+        try_count,
+    };
+    state.dispatch.push(OutboundMessage {
+        session_id,
+        app_id,
+        msisdn: req.msisdn,
+        message: req.message,
+        expires_at_ms,
+    });
+    Ok((StatusCode::CREATED, Json(response)))
+}

@@ -1,0 +1,60 @@
+//! `POST /v1|v2/whatsapp/otp/verify`: check a guess against the newest code of
+//! (app, msisdn, challenge), atomically, in the store.
+
+use axum::extract::State;
+use axum::Json;
+use serde_json::{json, Value};
+use waotp_core::{Msisdn, OtpCode, VerifyDecision};
+use waotp_store::VerifyAttempt;
+
+use crate::auth::AuthedApp;
+use crate::body::Fields;
+use crate::send::MAX_CHALLENGE_CHARS;
+use crate::{ApiError, AppState};
+
+pub async fn verify(
+    State(state): State<AppState>,
+    AuthedApp(app): AuthedApp,
+    body: Fields,
+) -> Result<Json<Value>, ApiError> {
+    let msisdn = Msisdn::parse(body.required_str("msisdn")?)
+        .map_err(|e| ApiError::validation(format!("msisdn: {e}")))?;
+    let guess = body
+        .opt_code("otp")?
+        .ok_or_else(|| ApiError::validation("otp is required"))?;
+    if guess.len() > 64 {
+        return Err(ApiError::validation("otp must be at most 64 characters"));
+    }
+    let challenge = body
+        .opt_str("challenge", MAX_CHALLENGE_CHARS)?
+        .unwrap_or("")
+        .to_owned();
+    let decision = state
+        .store
+        .verify(
+            VerifyAttempt {
+                app_id: app.record.app_id,
+                msisdn: msisdn.clone(),
+                challenge,
+                guess: OtpCode::from_guess(&guess),
+                now_ms: state.clock.now_ms(),
+            },
+            state.key.clone(),
+        )
+        .await?;
+    match decision {
+        VerifyDecision::Verified => Ok(Json(json!({
+            "message": "OTP has been verified",
+            "msisdn": msisdn.as_str(),
+        }))),
+        VerifyDecision::WrongCode { lock, .. } => {
+            if lock {
+                tracing::info!(msisdn = %msisdn, "code locked after too many wrong tries");
+            }
+            Err(ApiError::OtpNotFound)
+        }
+        VerifyDecision::NotFound => Err(ApiError::OtpNotFound),
+        VerifyDecision::Expired => Err(ApiError::OtpExpired),
+        VerifyDecision::Locked => Err(ApiError::TooManyAttempts),
+    }
+}

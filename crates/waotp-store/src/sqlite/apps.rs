@@ -1,0 +1,139 @@
+//! Apps, their settings and their templates.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use uuid::Uuid;
+use waotp_core::{Category, Template};
+
+use super::uuid_from;
+use crate::{AppRecord, AppSettings, Result, StoreError};
+
+const APP_COLUMNS: &str =
+    "app_id, name, api_key_hash, code_length, time_limit, template_name, lang_code, return_code, created_at";
+
+fn app_from(row: &Row<'_>) -> rusqlite::Result<AppRecord> {
+    let hash: Vec<u8> = row.get(2)?;
+    Ok(AppRecord {
+        app_id: uuid_from(row.get(0)?)?,
+        name: row.get(1)?,
+        api_key_hash: hash.try_into().unwrap_or([0; 32]),
+        settings: AppSettings {
+            code_length: row.get(3)?,
+            time_limit: row.get(4)?,
+            template_name: row.get(5)?,
+            lang_code: row.get(6)?,
+            return_code: row.get(7)?,
+        },
+        created_at_ms: row.get(8)?,
+    })
+}
+
+pub(super) fn create(c: &Connection, app: &AppRecord) -> Result<()> {
+    let s = &app.settings;
+    c.prepare_cached(&format!(
+        "INSERT INTO apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+    ))?
+    .execute(params![
+        app.app_id.as_bytes(),
+        app.name,
+        &app.api_key_hash[..],
+        s.code_length,
+        s.time_limit,
+        s.template_name,
+        s.lang_code,
+        s.return_code,
+        app.created_at_ms
+    ])?;
+    Ok(())
+}
+
+pub(super) fn get(c: &Connection, app_id: Uuid) -> Result<Option<AppRecord>> {
+    Ok(
+        c.prepare_cached(&format!("SELECT {APP_COLUMNS} FROM apps WHERE app_id = ?1"))?
+            .query_row([app_id.as_bytes()], app_from)
+            .optional()?,
+    )
+}
+
+pub(super) fn list(c: &Connection) -> Result<Vec<AppRecord>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {APP_COLUMNS} FROM apps ORDER BY created_at, name"
+    ))?;
+    let rows = stmt.query_map([], app_from)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn update_settings(c: &Connection, app_id: Uuid, s: &AppSettings) -> Result<bool> {
+    let n = c
+        .prepare_cached(
+            "UPDATE apps SET code_length = ?2, time_limit = ?3, template_name = ?4, lang_code = ?5, \
+             return_code = ?6 WHERE app_id = ?1",
+        )?
+        .execute(params![app_id.as_bytes(), s.code_length, s.time_limit, s.template_name, s.lang_code, s.return_code])?;
+    Ok(n == 1)
+}
+
+pub(super) fn set_key_hash(c: &Connection, app_id: Uuid, hash: &[u8; 32]) -> Result<bool> {
+    let n = c
+        .prepare_cached("UPDATE apps SET api_key_hash = ?2 WHERE app_id = ?1")?
+        .execute(params![app_id.as_bytes(), &hash[..]])?;
+    Ok(n == 1)
+}
+
+pub(super) fn put_template(c: &Connection, app_id: Uuid, t: &Template) -> Result<bool> {
+    if get(c, app_id)?.is_none() {
+        return Ok(false);
+    }
+    c.prepare_cached(
+        "INSERT OR REPLACE INTO templates (app_id, name, language, category, body, code_placeholder, copy_code_button) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        app_id.as_bytes(),
+        t.name,
+        t.language,
+        t.category.as_str(),
+        t.body,
+        t.code_placeholder,
+        t.copy_code_button
+    ])?;
+    Ok(true)
+}
+
+pub(super) fn list_templates(c: &Connection, app_id: Uuid) -> Result<Vec<Template>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT name, language, category, body, code_placeholder, copy_code_button FROM templates \
+         WHERE app_id = ?1 ORDER BY name, language",
+    )?;
+    let rows = stmt.query_map([app_id.as_bytes()], |r| {
+        Ok((
+            r.get::<_, String>(2)?,
+            Template {
+                name: r.get(0)?,
+                language: r.get(1)?,
+                category: Category::Utility,
+                body: r.get(3)?,
+                code_placeholder: r.get(4)?,
+                copy_code_button: r.get(5)?,
+            },
+        ))
+    })?;
+    rows.map(|r| {
+        let (category, mut t) = r?;
+        t.category = Category::parse(&category)
+            .ok_or_else(|| StoreError::Corrupt(format!("template category {category:?}")))?;
+        Ok(t)
+    })
+    .collect()
+}
+
+pub(super) fn delete_template(
+    c: &Connection,
+    app_id: Uuid,
+    name: &str,
+    language: &str,
+) -> Result<bool> {
+    let n = c
+        .prepare_cached("DELETE FROM templates WHERE app_id = ?1 AND name = ?2 AND language = ?3")?
+        .execute(params![app_id.as_bytes(), name, language])?;
+    Ok(n == 1)
+}

@@ -1,0 +1,27 @@
+//! SQLite migrations, tracked in `PRAGMA user_version`. Shipped files are never edited.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::{Result, StoreError};
+
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+
+/// Brings the schema up to date. Runs under a write lock, so a server and a CLI starting
+/// together do not both migrate.
+pub(crate) fn apply(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if current > known {
+        return Err(StoreError::Open(format!(
+            "the database is at schema version {current}, newer than this waotp ({known}); upgrade waotp"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(sql)?;
+        tracing::info!(version = i + 1, "applied SQLite migration");
+    }
+    tx.execute_batch(&format!("PRAGMA user_version = {known}"))?;
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,336 @@
+//! The embedded SQLite backend.
+//!
+//! One connection writes, on its own thread. Every write is a job; the thread takes every job
+//! waiting in its queue (up to a batch limit), runs each inside its own savepoint of one
+//! transaction, commits once (one fsync for the whole group), and only then answers the
+//! callers. A failing job rolls back to its savepoint without touching its neighbours. Reads
+//! run on a small pool of read-only connections (WAL lets them proceed during writes).
+
+mod apps;
+mod migrations;
+mod sessions;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+use waotp_core::{CodeKey, Msisdn, Template, VerifyDecision};
+
+use crate::{
+    AppRecord, AppSettings, DeliveryOutcome, InboxMessage, NewSession, PendingDelivery, Result,
+    SessionRecord, Store, StoreError, VerifyAttempt,
+};
+
+/// How the SQLite file is opened.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub path: PathBuf,
+    /// `FULL` (default): a commit is on disk before anyone hears of it. `NORMAL` survives a
+    /// process crash but not a power cut.
+    pub synchronous_full: bool,
+    /// Most jobs committed together.
+    pub max_batch: usize,
+}
+
+impl SqliteOptions {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        SqliteOptions {
+            path: path.into(),
+            synchronous_full: true,
+            max_batch: 1024,
+        }
+    }
+
+    /// Accepts `sqlite://PATH`, `sqlite:PATH` or a bare path.
+    pub fn from_url(url: &str) -> Self {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        SqliteOptions::new(path)
+    }
+}
+
+/// A write job: runs inside the group transaction, answers after the commit.
+trait WriteJob: Send {
+    /// Runs the job; false means it failed and its savepoint must be rolled back.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller once the fate of the transaction is known.
+    fn finish(self: Box<Self>, commit: std::result::Result<(), StoreError>);
+}
+
+struct Job<T, F> {
+    work: Option<F>,
+    outcome: Option<Result<T>>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> WriteJob for Job<T, F> {
+    fn run(&mut self, conn: &Connection) -> bool {
+        let work = self.work.take().expect("a job runs once");
+        let outcome = work(conn);
+        let ok = outcome.is_ok();
+        self.outcome = Some(outcome);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: std::result::Result<(), StoreError>) {
+        let answer = match (commit, self.outcome) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Some(outcome)) => outcome,
+            (Ok(()), None) => Err(StoreError::Closed),
+        };
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// Read-only connections handed out to blocking tasks.
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    fn take(&self) -> Result<Connection> {
+        if let Some(conn) = self.idle.lock().expect("reader pool").pop() {
+            return Ok(conn);
+        }
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(conn)
+    }
+
+    fn give(&self, conn: Connection) {
+        let mut idle = self.idle.lock().expect("reader pool");
+        if idle.len() < 8 {
+            idle.push(conn);
+        }
+    }
+}
+
+/// waotp's store on an embedded SQLite database.
+#[derive(Clone)]
+pub struct SqliteStore {
+    jobs: mpsc::Sender<Box<dyn WriteJob>>,
+    readers: Arc<Readers>,
+}
+
+impl SqliteStore {
+    /// Opens (creating folder and file if needed) and migrates the database, and starts the
+    /// writer thread.
+    pub fn open(options: SqliteOptions) -> Result<SqliteStore> {
+        if let Some(dir) = options.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
+        }
+        let mut conn = open_writer(&options.path, options.synchronous_full)?;
+        migrations::apply(&mut conn)?;
+        let (jobs, queue) = mpsc::channel(64 * 1024);
+        let max_batch = options.max_batch.max(1);
+        std::thread::Builder::new()
+            .name("waotp-sqlite-writer".into())
+            .spawn(move || write_loop(conn, queue, max_batch))
+            .map_err(|e| StoreError::Open(e.to_string()))?;
+        Ok(SqliteStore {
+            jobs,
+            readers: Arc::new(Readers {
+                path: options.path,
+                idle: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Job {
+            work: Some(work),
+            outcome: None,
+            reply,
+        });
+        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn read<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = readers.take()?;
+            let out = work(&conn);
+            readers.give(conn);
+            out
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+}
+
+fn open_writer(path: &Path, synchronous_full: bool) -> Result<Connection> {
+    let conn =
+        Connection::open(path).map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Open(format!(
+            "cannot switch {} to WAL mode",
+            path.display()
+        )));
+    }
+    conn.execute_batch(if synchronous_full {
+        "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+    } else {
+        "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+    })?;
+    Ok(conn)
+}
+
+fn write_loop(conn: Connection, mut queue: mpsc::Receiver<Box<dyn WriteJob>>, max_batch: usize) {
+    let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(max_batch);
+    while let Some(first) = queue.blocking_recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let commit = run_batch(&conn, &mut batch);
+        if let Err(e) = &commit {
+            tracing::error!(error = %e, jobs = batch.len(), "group commit failed");
+        }
+        for job in batch.drain(..) {
+            job.finish(commit.clone());
+        }
+    }
+}
+
+fn run_batch(
+    conn: &Connection,
+    batch: &mut [Box<dyn WriteJob>],
+) -> std::result::Result<(), StoreError> {
+    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    let result = (|| {
+        for job in batch.iter_mut() {
+            conn.prepare_cached("SAVEPOINT job")?.execute([])?;
+            if !job.run(conn) {
+                conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
+            }
+            conn.prepare_cached("RELEASE job")?.execute([])?;
+        }
+        conn.prepare_cached("COMMIT")?.execute([])?;
+        Ok(())
+    })();
+    if result.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    result
+}
+
+pub(crate) fn uuid_from(bytes: Vec<u8>) -> rusqlite::Result<Uuid> {
+    Uuid::from_slice(&bytes).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_app(&self, app: AppRecord) -> Result<()> {
+        self.write(move |c| apps::create(c, &app)).await
+    }
+
+    async fn get_app(&self, app_id: Uuid) -> Result<Option<AppRecord>> {
+        self.read(move |c| apps::get(c, app_id)).await
+    }
+
+    async fn list_apps(&self) -> Result<Vec<AppRecord>> {
+        self.read(apps::list).await
+    }
+
+    async fn update_app_settings(&self, app_id: Uuid, settings: AppSettings) -> Result<bool> {
+        self.write(move |c| apps::update_settings(c, app_id, &settings))
+            .await
+    }
+
+    async fn set_api_key_hash(&self, app_id: Uuid, hash: [u8; 32]) -> Result<bool> {
+        self.write(move |c| apps::set_key_hash(c, app_id, &hash))
+            .await
+    }
+
+    async fn put_template(&self, app_id: Uuid, template: Template) -> Result<bool> {
+        self.write(move |c| apps::put_template(c, app_id, &template))
+            .await
+    }
+
+    async fn list_templates(&self, app_id: Uuid) -> Result<Vec<Template>> {
+        self.read(move |c| apps::list_templates(c, app_id)).await
+    }
+
+    async fn delete_template(&self, app_id: Uuid, name: &str, language: &str) -> Result<bool> {
+        let (name, language) = (name.to_owned(), language.to_owned());
+        self.write(move |c| apps::delete_template(c, app_id, &name, &language))
+            .await
+    }
+
+    async fn create_session(&self, session: NewSession) -> Result<u32> {
+        self.write(move |c| sessions::create(c, &session)).await
+    }
+
+    async fn verify(&self, attempt: VerifyAttempt, key: Arc<CodeKey>) -> Result<VerifyDecision> {
+        self.write(move |c| sessions::verify(c, &attempt, &key))
+            .await
+    }
+
+    async fn undelivered(&self, after_id: i64, limit: usize) -> Result<Vec<PendingDelivery>> {
+        self.read(move |c| sessions::undelivered(c, after_id, limit))
+            .await
+    }
+
+    async fn record_delivery(
+        &self,
+        session_id: Uuid,
+        outcome: DeliveryOutcome,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.write(move |c| sessions::record_delivery(c, session_id, &outcome, now_ms))
+            .await
+    }
+
+    async fn deliver_to_inbox(&self, message: InboxMessage) -> Result<()> {
+        self.write(move |c| sessions::deliver_to_inbox(c, &message))
+            .await
+    }
+
+    async fn inbox(
+        &self,
+        app_id: Uuid,
+        msisdn: &Msisdn,
+        limit: usize,
+    ) -> Result<Vec<InboxMessage>> {
+        let msisdn = msisdn.clone();
+        self.read(move |c| sessions::inbox(c, app_id, &msisdn, limit))
+            .await
+    }
+
+    async fn mark_read(&self, app_id: Uuid, session_ids: Vec<Uuid>, now_ms: i64) -> Result<()> {
+        self.write(move |c| sessions::mark_read(c, app_id, &session_ids, now_ms))
+            .await
+    }
+
+    async fn get_session(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>> {
+        self.read(move |c| sessions::get(c, app_id, session_id))
+            .await
+    }
+}

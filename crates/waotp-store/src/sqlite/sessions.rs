@@ -1,0 +1,307 @@
+//! Sessions: the send and verify hot path, delivery bookkeeping, the local inbox.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use uuid::Uuid;
+use waotp_core::{CodeHash, CodeKey, Msisdn, SealedCode, SessionState, Status, VerifyDecision};
+
+use super::uuid_from;
+use crate::{
+    DeliveryOutcome, InboxMessage, NewSession, PendingDelivery, Result, SessionRecord, StoreError,
+    VerifyAttempt,
+};
+
+fn status_from(code: i64) -> rusqlite::Result<Status> {
+    Status::from_code(code).ok_or(rusqlite::Error::IntegralValueOutOfRange(0, code))
+}
+
+fn state_from(code: i64) -> rusqlite::Result<SessionState> {
+    SessionState::from_code(code).ok_or(rusqlite::Error::IntegralValueOutOfRange(0, code))
+}
+
+/// Moves a session to `next` if that is forward in its lifecycle; returns whether it moved.
+/// Every status change goes through here.
+fn advance(
+    c: &Connection,
+    row_id: i64,
+    current: Status,
+    next: Status,
+    now_ms: i64,
+) -> Result<bool> {
+    if !current.can_move_to(next) {
+        return Ok(false);
+    }
+    c.prepare_cached("UPDATE sessions SET status = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![row_id, next.code(), now_ms])?;
+    Ok(true)
+}
+
+pub(super) fn create(c: &Connection, s: &NewSession) -> Result<u32> {
+    let newest = c
+        .prepare_cached(
+            "SELECT id, state, expires_at, try_count FROM sessions \
+             WHERE app_id = ?1 AND msisdn = ?2 AND challenge = ?3 ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row(
+            params![s.app_id.as_bytes(), s.msisdn.as_str(), s.challenge],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    state_from(r.get(1)?)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, u32>(3)?,
+                ))
+            },
+        )
+        .optional()?;
+    let try_count = match newest {
+        Some((id, SessionState::Pending, expires_at, tries)) if expires_at > s.created_at_ms => {
+            c.prepare_cached("UPDATE sessions SET state = ?2, updated_at = ?3 WHERE id = ?1")?
+                .execute(params![
+                    id,
+                    SessionState::Superseded.code(),
+                    s.created_at_ms
+                ])?;
+            tries.saturating_add(1)
+        }
+        _ => 1,
+    };
+    let content = if s.content.is_empty() {
+        None
+    } else {
+        Some(serde_json::to_string(&s.content).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+    };
+    c.prepare_cached(
+        "INSERT INTO sessions (session_id, app_id, msisdn, challenge, code_hash, sealed_code, state, status, \
+         try_count, template_name, lang_code, content, callback_url, created_at, expires_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?14)",
+    )?
+    .execute(params![
+        s.session_id.as_bytes(),
+        s.app_id.as_bytes(),
+        s.msisdn.as_str(),
+        s.challenge,
+        &s.code_hash.0[..],
+        s.sealed_code.0,
+        SessionState::Pending.code(),
+        Status::Requested.code(),
+        try_count,
+        s.template_name,
+        s.lang_code,
+        content,
+        s.callback_url,
+        s.created_at_ms,
+        s.expires_at_ms,
+    ])?;
+    Ok(try_count)
+}
+
+pub(super) fn verify(c: &Connection, a: &VerifyAttempt, key: &CodeKey) -> Result<VerifyDecision> {
+    let newest = c
+        .prepare_cached(
+            "SELECT id, session_id, code_hash, state, status, wrong_attempts, expires_at FROM sessions \
+             WHERE app_id = ?1 AND msisdn = ?2 AND challenge = ?3 ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row(params![a.app_id.as_bytes(), a.msisdn.as_str(), a.challenge], |r| {
+            let hash: Vec<u8> = r.get(2)?;
+            Ok((
+                r.get::<_, i64>(0)?,
+                uuid_from(r.get(1)?)?,
+                hash,
+                state_from(r.get(3)?)?,
+                status_from(r.get(4)?)?,
+                r.get::<_, u32>(5)?,
+                r.get::<_, i64>(6)?,
+            ))
+        })
+        .optional()?;
+    let Some((row_id, session_id, hash, state, status, wrong, expires_at)) = newest else {
+        return Ok(VerifyDecision::NotFound);
+    };
+    let hash = CodeHash(
+        hash.try_into()
+            .map_err(|_| StoreError::Corrupt("code hash length".into()))?,
+    );
+    let decision = VerifyDecision::decide(state, expires_at, a.now_ms, wrong, || {
+        key.matches(&hash, &session_id, &a.guess)
+    });
+    match decision {
+        VerifyDecision::Verified => {
+            c.prepare_cached("UPDATE sessions SET state = ?2, updated_at = ?3 WHERE id = ?1")?
+                .execute(params![row_id, SessionState::Verified.code(), a.now_ms])?;
+            advance(c, row_id, status, Status::Verified, a.now_ms)?;
+        }
+        VerifyDecision::WrongCode { attempts, lock } => {
+            let state = if lock {
+                SessionState::Locked
+            } else {
+                SessionState::Pending
+            };
+            c.prepare_cached("UPDATE sessions SET wrong_attempts = ?2, state = ?3, updated_at = ?4 WHERE id = ?1")?
+                .execute(params![row_id, attempts, state.code(), a.now_ms])?;
+        }
+        VerifyDecision::NotFound | VerifyDecision::Expired | VerifyDecision::Locked => {}
+    }
+    Ok(decision)
+}
+
+pub(super) fn undelivered(
+    c: &Connection,
+    after_id: i64,
+    limit: usize,
+) -> Result<Vec<PendingDelivery>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, session_id, app_id, msisdn, sealed_code, template_name, lang_code, content, expires_at \
+         FROM sessions WHERE sealed_code IS NOT NULL AND id > ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![after_id, limit as i64], |r| {
+        Ok((
+            PendingDelivery {
+                row_id: r.get(0)?,
+                session_id: uuid_from(r.get(1)?)?,
+                app_id: uuid_from(r.get(2)?)?,
+                msisdn: Msisdn::from_trusted(r.get(3)?),
+                sealed_code: SealedCode(r.get(4)?),
+                template_name: r.get(5)?,
+                lang_code: r.get(6)?,
+                content: Vec::new(),
+                expires_at_ms: r.get(8)?,
+            },
+            r.get::<_, Option<String>>(7)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (mut pending, content) = row?;
+        if let Some(json) = content {
+            pending.content =
+                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        }
+        Ok(pending)
+    })
+    .collect()
+}
+
+/// Row id and status of a session, optionally only within one app.
+fn locate(c: &Connection, session_id: Uuid) -> Result<Option<(i64, Uuid, Status)>> {
+    Ok(
+        c.prepare_cached("SELECT id, app_id, status FROM sessions WHERE session_id = ?1")?
+            .query_row([session_id.as_bytes()], |r| {
+                Ok((r.get(0)?, uuid_from(r.get(1)?)?, status_from(r.get(2)?)?))
+            })
+            .optional()?,
+    )
+}
+
+pub(super) fn record_delivery(
+    c: &Connection,
+    session_id: Uuid,
+    outcome: &DeliveryOutcome,
+    now_ms: i64,
+) -> Result<()> {
+    let Some((row_id, _, status)) = locate(c, session_id)? else {
+        return Ok(());
+    };
+    match outcome {
+        DeliveryOutcome::Sent { provider_id } => {
+            c.prepare_cached(
+                "UPDATE sessions SET sealed_code = NULL, provider_id = ?2 WHERE id = ?1",
+            )?
+            .execute(params![row_id, provider_id])?;
+            advance(c, row_id, status, Status::Sent, now_ms)?;
+        }
+        DeliveryOutcome::Failed {
+            status: failed,
+            error_code,
+            error_text,
+        } => {
+            c.prepare_cached("UPDATE sessions SET sealed_code = NULL, error_code = ?2, error_text = ?3 WHERE id = ?1")?
+                .execute(params![row_id, error_code, error_text])?;
+            advance(c, row_id, status, *failed, now_ms)?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn deliver_to_inbox(c: &Connection, m: &InboxMessage) -> Result<()> {
+    let Some((row_id, _, status)) = locate(c, m.session_id)? else {
+        return Ok(());
+    };
+    c.prepare_cached("INSERT INTO inbox (app_id, session_id, msisdn, text, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![m.app_id.as_bytes(), m.session_id.as_bytes(), m.msisdn.as_str(), m.text, m.created_at_ms])?;
+    c.prepare_cached("UPDATE sessions SET sealed_code = NULL WHERE id = ?1")?
+        .execute([row_id])?;
+    if advance(c, row_id, status, Status::Sent, m.created_at_ms)? {
+        advance(c, row_id, Status::Sent, Status::Delivered, m.created_at_ms)?;
+    }
+    Ok(())
+}
+
+pub(super) fn inbox(
+    c: &Connection,
+    app_id: Uuid,
+    msisdn: &Msisdn,
+    limit: usize,
+) -> Result<Vec<InboxMessage>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT session_id, text, created_at FROM inbox WHERE app_id = ?1 AND msisdn = ?2 ORDER BY id DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(
+        params![app_id.as_bytes(), msisdn.as_str(), limit as i64],
+        |r| {
+            Ok(InboxMessage {
+                app_id,
+                session_id: uuid_from(r.get(0)?)?,
+                msisdn: msisdn.clone(),
+                text: r.get(1)?,
+                created_at_ms: r.get(2)?,
+            })
+        },
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn mark_read(
+    c: &Connection,
+    app_id: Uuid,
+    session_ids: &[Uuid],
+    now_ms: i64,
+) -> Result<()> {
+    for id in session_ids {
+        if let Some((row_id, owner, status)) = locate(c, *id)? {
+            if owner == app_id {
+                advance(c, row_id, status, Status::Read, now_ms)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn get(c: &Connection, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>> {
+    Ok(c
+        .prepare_cached(
+            "SELECT msisdn, challenge, state, status, wrong_attempts, try_count, template_name, lang_code, \
+             callback_url, provider_id, error_code, error_text, sealed_code IS NULL, created_at, expires_at \
+             FROM sessions WHERE session_id = ?1 AND app_id = ?2",
+        )?
+        .query_row(params![session_id.as_bytes(), app_id.as_bytes()], |r| {
+            Ok(SessionRecord {
+                session_id,
+                app_id,
+                msisdn: Msisdn::from_trusted(r.get(0)?),
+                challenge: r.get(1)?,
+                state: state_from(r.get(2)?)?,
+                status: status_from(r.get(3)?)?,
+                wrong_attempts: r.get(4)?,
+                try_count: r.get(5)?,
+                template_name: r.get(6)?,
+                lang_code: r.get(7)?,
+                callback_url: r.get(8)?,
+                provider_id: r.get(9)?,
+                error_code: r.get(10)?,
+                error_text: r.get(11)?,
+                delivered_to_channel: r.get(12)?,
+                created_at_ms: r.get(13)?,
+                expires_at_ms: r.get(14)?,
+            })
+        })
+        .optional()?)
+}

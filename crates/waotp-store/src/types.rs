@@ -1,0 +1,137 @@
+//! The records the store takes and gives back: parsed domain types, never raw request strings.
+
+use uuid::Uuid;
+use waotp_core::{CodeHash, Msisdn, OtpCode, SealedCode, SessionState, Status};
+
+/// An app's per-app defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppSettings {
+    /// Length of generated codes when a send has no `otp_length` (4–10).
+    pub code_length: u32,
+    /// Validity in seconds when a send has no `time_limit` (1–86400).
+    pub time_limit: u32,
+    /// Template used when a send has no `template_name`.
+    pub template_name: String,
+    /// Language used when a send has no `lang_code`.
+    pub lang_code: String,
+    /// Whether the send response carries the code (Verihubs does).
+    pub return_code: bool,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        AppSettings {
+            code_length: 6,
+            time_limit: 300,
+            template_name: "verification_code".into(),
+            lang_code: "en".into(),
+            return_code: true,
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct AppRecord {
+    pub app_id: Uuid,
+    pub name: String,
+    /// SHA-256 of the API key; the key itself is never stored.
+    pub api_key_hash: [u8; 32],
+    pub settings: AppSettings,
+    pub created_at_ms: i64,
+}
+
+impl std::fmt::Debug for AppRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppRecord")
+            .field("app_id", &self.app_id)
+            .field("name", &self.name)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A session as the send route accepted it.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub session_id: Uuid,
+    pub app_id: Uuid,
+    pub msisdn: Msisdn,
+    pub challenge: String,
+    pub code_hash: CodeHash,
+    pub sealed_code: SealedCode,
+    pub template_name: String,
+    pub lang_code: String,
+    pub content: Vec<String>,
+    pub callback_url: Option<String>,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+}
+
+/// A verify request, parsed.
+#[derive(Debug, Clone)]
+pub struct VerifyAttempt {
+    pub app_id: Uuid,
+    pub msisdn: Msisdn,
+    pub challenge: String,
+    pub guess: OtpCode,
+    pub now_ms: i64,
+}
+
+/// A session whose message still waits for its channel (found again after a restart).
+#[derive(Debug, Clone)]
+pub struct PendingDelivery {
+    pub row_id: i64,
+    pub session_id: Uuid,
+    pub app_id: Uuid,
+    pub msisdn: Msisdn,
+    pub sealed_code: SealedCode,
+    pub template_name: String,
+    pub lang_code: String,
+    pub content: Vec<String>,
+    pub expires_at_ms: i64,
+}
+
+/// What a channel did with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// The provider accepted it (status 1 Sent), with its message id.
+    Sent { provider_id: String },
+    /// The channel gave up: `status` is one of 6–10, with the provider's error if any.
+    Failed {
+        status: Status,
+        error_code: Option<i64>,
+        error_text: String,
+    },
+}
+
+/// A message in the local inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxMessage {
+    pub app_id: Uuid,
+    pub session_id: Uuid,
+    pub msisdn: Msisdn,
+    pub text: String,
+    pub created_at_ms: i64,
+}
+
+/// A stored session, for inspection (never the code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub session_id: Uuid,
+    pub app_id: Uuid,
+    pub msisdn: Msisdn,
+    pub challenge: String,
+    pub state: SessionState,
+    pub status: Status,
+    pub wrong_attempts: u32,
+    pub try_count: u32,
+    pub template_name: String,
+    pub lang_code: String,
+    pub callback_url: Option<String>,
+    pub provider_id: Option<String>,
+    pub error_code: Option<i64>,
+    pub error_text: Option<String>,
+    pub delivered_to_channel: bool,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+}

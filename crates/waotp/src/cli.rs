@@ -1,0 +1,416 @@
+//! Commands and flags. Other tools and docs rely on these names: change them only additively.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use uuid::Uuid;
+use waotp_core::{Category, Template};
+use waotp_server::config::{Secret, DEFAULT_DATABASE_URL, DEFAULT_LISTEN};
+use waotp_server::{Clock, Config};
+use waotp_store::{AppRecord, AppSettings, Store};
+
+/// Self-hosted WhatsApp OTP verification, wire-compatible with Verihubs' WhatsApp OTP API.
+#[derive(Parser, Debug)]
+#[command(name = "waotp", version, about, long_about = None)]
+pub struct Cli {
+    /// Database to use: sqlite://PATH (created with its folder if missing).
+    #[arg(long, global = true, env = "WAOTP_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    database_url: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the HTTP server (send, verify, inbox) and its delivery worker.
+    Serve(ServeArgs),
+    /// Create, list, inspect and change apps (the App-ID / API-Key pairs clients use).
+    #[command(subcommand)]
+    App(AppCommand),
+    /// Register the WhatsApp templates an app sends (name, language, body, code placeholder).
+    #[command(subcommand)]
+    Template(TemplateCommand),
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the banner prints the real one).
+    #[arg(long, env = "WAOTP_LISTEN", default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Secret that keys code hashes (at least 16 characters). Default: a key file
+    /// `server.key` created beside the database on first start.
+    #[arg(long, env = "WAOTP_SERVER_SECRET", hide_env_values = true)]
+    server_secret: Option<String>,
+    /// File holding the server secret (instead of --server-secret).
+    #[arg(long, env = "WAOTP_SERVER_SECRET_FILE")]
+    server_secret_file: Option<PathBuf>,
+    /// SQLite durability: `full` syncs every commit to disk (survives power loss), `normal`
+    /// survives a crash of waotp but not of the machine.
+    #[arg(long, env = "WAOTP_SQLITE_SYNCHRONOUS", default_value = "full", value_parser = ["full", "normal"])]
+    sqlite_synchronous: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum AppCommand {
+    /// Create an app and print its App-ID and API-Key (the key is shown only this once).
+    Create {
+        /// A name for people (e.g. "shop-backend").
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        settings: SettingsArgs,
+        /// Print exactly one JSON object with `app_id` and `api_key`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List apps (never their keys).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one app's settings and templates.
+    Show {
+        app_id: Uuid,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change an app's defaults; settings not given stay as they are.
+    Update {
+        app_id: Uuid,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Replace an app's API key; the old key stops working within 2 seconds.
+    RotateKey {
+        app_id: Uuid,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug, Default)]
+struct SettingsArgs {
+    /// Length of generated codes when a send has no `otp_length` (4-10; default 6).
+    #[arg(long)]
+    code_length: Option<u32>,
+    /// Validity in seconds when a send has no `time_limit` (1-86400; default 300).
+    #[arg(long)]
+    time_limit: Option<u32>,
+    /// Template used when a send has no `template_name` (default verification_code).
+    #[arg(long)]
+    template: Option<String>,
+    /// Language used when a send has no `lang_code` (default en).
+    #[arg(long)]
+    lang: Option<String>,
+    /// Whether the send response carries the code, as Verihubs does (default true).
+    #[arg(long)]
+    return_code: Option<bool>,
+}
+
+impl SettingsArgs {
+    fn apply(&self, mut s: AppSettings) -> AppSettings {
+        if let Some(v) = self.code_length {
+            s.code_length = v;
+        }
+        if let Some(v) = self.time_limit {
+            s.time_limit = v;
+        }
+        if let Some(v) = &self.template {
+            s.template_name = v.clone();
+        }
+        if let Some(v) = &self.lang {
+            s.lang_code = v.clone();
+        }
+        if let Some(v) = self.return_code {
+            s.return_code = v;
+        }
+        s
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum TemplateCommand {
+    /// Register (or replace) a template for an app in one language.
+    Add {
+        #[arg(long)]
+        app: Uuid,
+        /// Template name as approved by Meta ([a-z0-9_]).
+        #[arg(long)]
+        name: String,
+        /// Language code as approved by Meta (e.g. en, id, en_US).
+        #[arg(long)]
+        lang: String,
+        /// `authentication` (Meta's fixed body, one placeholder) or `utility`.
+        #[arg(long, default_value = "utility")]
+        category: String,
+        /// Body text with numbered placeholders, e.g. "Your code is {{1}}. Use it for {{2}}".
+        /// Default for authentication: "{{1}} is your verification code."
+        #[arg(long)]
+        body: Option<String>,
+        /// Which placeholder receives the code; `content` fills the others in order.
+        #[arg(long, default_value_t = 1)]
+        code_placeholder: u32,
+        /// Whether a copy-code button carries the code (default: yes for authentication).
+        #[arg(long)]
+        copy_code_button: Option<bool>,
+    },
+    /// List an app's templates.
+    List {
+        #[arg(long)]
+        app: Uuid,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a template in one language.
+    Remove {
+        #[arg(long)]
+        app: Uuid,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        lang: String,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(cli.database_url, args).await,
+        Command::App(cmd) => app(&Config::new(cli.database_url).open_store()?, cmd).await,
+        Command::Template(cmd) => template(&Config::new(cli.database_url).open_store()?, cmd).await,
+    }
+}
+
+async fn serve(database_url: String, args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WAOTP_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut config = Config::new(database_url);
+    config.listen = args.listen;
+    config.server_secret = args.server_secret.map(Secret::new);
+    config.server_secret_file = args.server_secret_file;
+    config.sqlite_synchronous_full = args.sqlite_synchronous == "full";
+    let state = waotp_server::build(&config, Clock::system()).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    println!("waotp listening on http://{addr}");
+    println!("  database: {}", config.database_url);
+    println!("  channel:  local inbox (no WhatsApp account configured): GET /v1/inbox?msisdn=...");
+    if state.store.list_apps().await?.is_empty() {
+        println!();
+        println!("  No apps yet. Create one (also while the server runs):");
+        println!("    waotp app create --name my-app");
+    }
+    waotp_server::serve(state, listener, shutdown_signal()).await?;
+    println!("waotp stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+fn app_json(app: &AppRecord) -> serde_json::Value {
+    let s = &app.settings;
+    json!({
+        "app_id": app.app_id,
+        "name": app.name,
+        "code_length": s.code_length,
+        "time_limit": s.time_limit,
+        "template_name": s.template_name,
+        "lang_code": s.lang_code,
+        "return_code": s.return_code,
+        "created_at": waotp_server::clock::rfc3339(app.created_at_ms),
+    })
+}
+
+async fn existing(store: &dyn Store, app_id: Uuid) -> anyhow::Result<AppRecord> {
+    store
+        .get_app(app_id)
+        .await?
+        .with_context(|| format!("no app with id {app_id}"))
+}
+
+async fn app(store: &std::sync::Arc<dyn Store>, cmd: AppCommand) -> anyhow::Result<()> {
+    let store = store.as_ref();
+    match cmd {
+        AppCommand::Create {
+            name,
+            settings,
+            json,
+        } => {
+            let settings = settings.apply(AppSettings::default());
+            let (app, key) =
+                waotp_server::apps::create_app(store, &name, settings, Clock::system().now_ms())
+                    .await?;
+            if json {
+                let mut v = app_json(&app);
+                v["api_key"] = key.into();
+                println!("{v}");
+            } else {
+                println!("Created app {:?}", app.name);
+                println!("  App-ID:  {}", app.app_id);
+                println!("  API-Key: {key}");
+                println!("The API key is shown only now; store it in your app's secrets.");
+            }
+        }
+        AppCommand::List { json } => {
+            let apps = store.list_apps().await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::Value::Array(apps.iter().map(app_json).collect())
+                );
+            } else if apps.is_empty() {
+                println!("No apps. Create one: waotp app create --name my-app");
+            } else {
+                println!(
+                    "{:<36}  {:<24}  {:>4}  {:>6}  template (lang)",
+                    "APP-ID", "NAME", "LEN", "TTL(s)"
+                );
+                for a in apps {
+                    let s = &a.settings;
+                    println!(
+                        "{:<36}  {:<24}  {:>4}  {:>6}  {} ({})",
+                        a.app_id, a.name, s.code_length, s.time_limit, s.template_name, s.lang_code
+                    );
+                }
+            }
+        }
+        AppCommand::Show { app_id, json } => {
+            let app = existing(store, app_id).await?;
+            let templates = store.list_templates(app_id).await?;
+            let mut v = app_json(&app);
+            v["templates"] = serde_json::to_value(&templates)?;
+            if json {
+                println!("{v}");
+            } else {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            }
+        }
+        AppCommand::Update { app_id, settings } => {
+            let app = existing(store, app_id).await?;
+            let updated = settings.apply(app.settings.clone());
+            waotp_server::apps::validate_settings(&updated).map_err(anyhow::Error::msg)?;
+            store.update_app_settings(app_id, updated).await?;
+            println!("Updated app {app_id} (running servers pick it up within 2 seconds).");
+        }
+        AppCommand::RotateKey { app_id, json } => {
+            let Some(key) = waotp_server::apps::rotate_api_key(store, app_id).await? else {
+                bail!("no app with id {app_id}");
+            };
+            if json {
+                println!("{}", json!({ "app_id": app_id, "api_key": key }));
+            } else {
+                println!("New API-Key for {app_id}: {key}");
+                println!("The old key stops working within 2 seconds. This key is shown only now.");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn template(store: &std::sync::Arc<dyn Store>, cmd: TemplateCommand) -> anyhow::Result<()> {
+    let store = store.as_ref();
+    match cmd {
+        TemplateCommand::Add {
+            app,
+            name,
+            lang,
+            category,
+            body,
+            code_placeholder,
+            copy_code_button,
+        } => {
+            let category = Category::parse(&category).with_context(|| {
+                format!("category must be authentication or utility, not {category:?}")
+            })?;
+            let body = match (body, category) {
+                (Some(b), _) => b,
+                (None, Category::Authentication) => {
+                    waotp_core::template::AUTHENTICATION_BODY.to_owned()
+                }
+                (None, Category::Utility) => bail!("--body is required for a utility template"),
+            };
+            let t = Template {
+                name,
+                language: lang,
+                category,
+                body,
+                code_placeholder,
+                copy_code_button: copy_code_button.unwrap_or(category == Category::Authentication),
+            };
+            t.validate()?;
+            if !store.put_template(app, t.clone()).await? {
+                bail!("no app with id {app}");
+            }
+            println!(
+                "Template {} ({}) saved for app {app}; it needs {} content value(s) per send.",
+                t.name,
+                t.language,
+                t.content_needed()
+            );
+        }
+        TemplateCommand::List { app, json } => {
+            existing(store, app).await?;
+            let templates = store.list_templates(app).await?;
+            if json {
+                println!("{}", serde_json::to_string(&templates)?);
+            } else if templates.is_empty() {
+                println!(
+                    "No templates: sends use Meta's authentication template shape for any name."
+                );
+            } else {
+                for t in templates {
+                    println!(
+                        "{} ({}) [{}] code at {{{{{}}}}}{}: {}",
+                        t.name,
+                        t.language,
+                        t.category.as_str(),
+                        t.code_placeholder,
+                        if t.copy_code_button {
+                            ", copy-code button"
+                        } else {
+                            ""
+                        },
+                        t.body
+                    );
+                }
+            }
+        }
+        TemplateCommand::Remove { app, name, lang } => {
+            if !store.delete_template(app, &name, &lang).await? {
+                bail!("app {app} has no template {name} ({lang})");
+            }
+            println!("Removed template {name} ({lang}) from app {app}.");
+        }
+    }
+    Ok(())
+}
