@@ -45,10 +45,13 @@ impl CachedApp {
     }
 }
 
+/// When an entry was read, and the app (or its absence).
+type Entry = (Instant, Option<Arc<CachedApp>>);
+
 #[derive(Clone)]
 pub struct AppCache {
     store: Arc<dyn Store>,
-    entries: Arc<RwLock<HashMap<Uuid, (Instant, Option<Arc<CachedApp>>)>>>,
+    entries: Arc<RwLock<HashMap<Uuid, Entry>>>,
 }
 
 impl AppCache {

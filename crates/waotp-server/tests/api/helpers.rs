@@ -1,0 +1,195 @@
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use uuid::Uuid;
+use waotp_core::{Category, Template};
+use waotp_server::config::Secret;
+use waotp_server::{AppState, Clock, Config};
+use waotp_store::AppSettings;
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub state: AppState,
+    pub clock: Clock,
+    pub app_id: Uuid,
+    pub api_key: String,
+    _dir: TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Answer {
+    pub fn message(&self) -> &str {
+        self.body["message"].as_str().unwrap_or_default()
+    }
+    pub fn otp(&self) -> String {
+        self.body["otp"].as_str().expect("otp in body").to_owned()
+    }
+    pub fn session_id(&self) -> Uuid {
+        self.body["session_id"]
+            .as_str()
+            .expect("session_id")
+            .parse()
+            .expect("uuid")
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::new(format!("sqlite://{}/waotp.db", dir.path().display()));
+    config.server_secret = Some(Secret::new("integration-test-secret-0123456789"));
+    config.sqlite_synchronous_full = false;
+    let clock = Clock::system();
+    let state = waotp_server::build(&config, clock.clone())
+        .await
+        .expect("state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(waotp_server::serve(state.clone(), listener, async {
+        let _ = rx.await;
+    }));
+    let (app, api_key) =
+        waotp_server::apps::create_app(state.store.as_ref(), "test", AppSettings::default(), 0)
+            .await
+            .expect("app");
+    TestApp {
+        base: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        state,
+        clock,
+        app_id: app.app_id,
+        api_key,
+        _dir: dir,
+        _shutdown: tx,
+    }
+}
+
+impl TestApp {
+    /// A second app in the same server.
+    pub async fn other_app(&self) -> (Uuid, String) {
+        let (app, key) = waotp_server::apps::create_app(
+            self.state.store.as_ref(),
+            "other",
+            AppSettings::default(),
+            0,
+        )
+        .await
+        .unwrap();
+        (app.app_id, key)
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        creds: Option<(&str, &str)>,
+        body: impl Into<reqwest::Body>,
+    ) -> Answer {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some((id, key)) = creds {
+            req = req.header("App-ID", id).header("API-Key", key);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        let body =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        Answer {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Answer {
+        let id = self.app_id.to_string();
+        self.post_raw(path, Some((&id, &self.api_key)), body.to_string())
+            .await
+    }
+
+    pub async fn send(&self, body: Value) -> Answer {
+        self.post("/v2/whatsapp/otp/send", body).await
+    }
+
+    pub async fn verify(&self, body: Value) -> Answer {
+        self.post("/v2/whatsapp/otp/verify", body).await
+    }
+
+    pub async fn inbox_as(&self, msisdn: &str, id: &str, key: &str) -> Answer {
+        let res = self
+            .http
+            .get(format!("{}/v1/inbox", self.base))
+            .query(&[("msisdn", msisdn)])
+            .header("app-id", id)
+            .header("api-key", key)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        Answer {
+            status,
+            body: res.json().await.unwrap(),
+            headers,
+        }
+    }
+
+    pub async fn inbox(&self, msisdn: &str) -> Answer {
+        self.inbox_as(msisdn, &self.app_id.to_string(), &self.api_key)
+            .await
+    }
+
+    /// Waits until the inbox of `msisdn` holds at least `n` messages; returns them.
+    pub async fn wait_inbox(&self, msisdn: &str, n: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let answer = self.inbox(msisdn).await;
+            let messages = answer.body["messages"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if messages.len() >= n {
+                return messages;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "inbox of {msisdn} never reached {n} messages"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn add_template(&self, name: &str, lang: &str, body: &str, code_at: u32) {
+        let t = Template {
+            name: name.into(),
+            language: lang.into(),
+            category: Category::Utility,
+            body: body.into(),
+            code_placeholder: code_at,
+            copy_code_button: false,
+        };
+        t.validate().unwrap();
+        assert!(self.state.store.put_template(self.app_id, t).await.unwrap());
+        self.state.invalidate_app(self.app_id);
+    }
+}
+
+pub const MSISDN: &str = "6281234567890";
+
+pub fn send_body(msisdn: &str) -> Value {
+    json!({ "msisdn": msisdn })
+}
