@@ -64,3 +64,70 @@ async fn the_inbox_needs_credentials_and_a_valid_msisdn() {
     let a = app.inbox("").await;
     assert_eq!(a.status, 400);
 }
+
+/// A session stored but never handed to the channel (the process died in between) is
+/// delivered when the server starts again.
+#[tokio::test]
+async fn undelivered_sessions_are_delivered_at_the_next_start() {
+    use waotp_core::{Msisdn, OtpCode};
+    use waotp_server::config::Secret;
+    use waotp_server::{Clock, Config};
+    use waotp_store::NewSession;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(format!("sqlite://{}/waotp.db", dir.path().display()));
+    config.server_secret = Some(Secret::new("recovery-test-secret-0123456789"));
+    let key = config.code_key().unwrap();
+    let store = config.open_store().unwrap();
+    let (app, _) = waotp_server::apps::create_app(store.as_ref(), "t", Default::default(), 0)
+        .await
+        .unwrap();
+    let msisdn = Msisdn::parse(MSISDN).unwrap();
+    let code = OtpCode::parse_custom("777888").unwrap();
+    let session_id = uuid::Uuid::new_v4();
+    let now = Clock::system().now_ms();
+    store
+        .create_session(NewSession {
+            session_id,
+            app_id: app.app_id,
+            msisdn: msisdn.clone(),
+            challenge: String::new(),
+            code_hash: key.hash(&session_id, &code),
+            sealed_code: key.seal(&session_id, &code),
+            template_name: "verification_code".into(),
+            lang_code: "en".into(),
+            content: vec![],
+            callback_url: None,
+            created_at_ms: now,
+            expires_at_ms: now + 300_000,
+        })
+        .await
+        .unwrap();
+    assert!(store
+        .inbox(app.app_id, &msisdn, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    drop(store);
+
+    let state = waotp_server::build(&config, Clock::system()).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let inbox = state.store.inbox(app.app_id, &msisdn, 10).await.unwrap();
+        if let Some(m) = inbox.first() {
+            assert_eq!(m.text, "777888 is your verification code.");
+            assert_eq!(m.session_id, session_id);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never delivered");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let s = state
+        .store
+        .get_session(app.app_id, session_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(s.delivered_to_channel);
+    assert_eq!(s.status, Status::Delivered);
+}

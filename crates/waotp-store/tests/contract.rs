@@ -1,0 +1,348 @@
+//! The store contract: what every backend must do. Runs against SQLite (the only backend so
+//! far); a new backend adds its `fresh_store` and runs the same functions.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+use waotp_core::{
+    Category, CodeKey, Msisdn, OtpCode, SessionState, Status, Template, VerifyDecision,
+};
+use waotp_store::sqlite::{SqliteOptions, SqliteStore};
+use waotp_store::{
+    AppRecord, AppSettings, DeliveryOutcome, InboxMessage, NewSession, Store, VerifyAttempt,
+};
+
+fn fresh_store() -> (tempfile::TempDir, Arc<dyn Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = SqliteOptions::new(dir.path().join("db").join("waotp.db"));
+    options.synchronous_full = false;
+    let store = SqliteStore::open(options).unwrap();
+    (dir, Arc::new(store))
+}
+
+fn app(name: &str) -> AppRecord {
+    AppRecord {
+        app_id: Uuid::new_v4(),
+        name: name.into(),
+        api_key_hash: [7; 32],
+        settings: AppSettings::default(),
+        created_at_ms: 1,
+    }
+}
+
+fn key() -> Arc<CodeKey> {
+    Arc::new(CodeKey::from_secret(b"contract-test-secret"))
+}
+
+fn session(app_id: Uuid, msisdn: &str, code: &str, now: i64) -> NewSession {
+    let session_id = Uuid::new_v4();
+    let code = OtpCode::parse_custom(code).unwrap();
+    NewSession {
+        session_id,
+        app_id,
+        msisdn: Msisdn::parse(msisdn).unwrap(),
+        challenge: "login".into(),
+        code_hash: key().hash(&session_id, &code),
+        sealed_code: key().seal(&session_id, &code),
+        template_name: "verification_code".into(),
+        lang_code: "en".into(),
+        content: vec!["x".into()],
+        callback_url: Some("http://127.0.0.1/cb".into()),
+        created_at_ms: now,
+        expires_at_ms: now + 1000,
+    }
+}
+
+fn attempt(app_id: Uuid, msisdn: &str, guess: &str, now: i64) -> VerifyAttempt {
+    VerifyAttempt {
+        app_id,
+        msisdn: Msisdn::parse(msisdn).unwrap(),
+        challenge: "login".into(),
+        guess: OtpCode::from_guess(guess),
+        now_ms: now,
+    }
+}
+
+const M: &str = "6281234567890";
+
+#[tokio::test]
+async fn apps_and_templates() {
+    let (_d, store) = fresh_store();
+    let a = app("a");
+    store.create_app(a.clone()).await.unwrap();
+    assert_eq!(store.get_app(a.app_id).await.unwrap(), Some(a.clone()));
+    assert_eq!(store.get_app(Uuid::new_v4()).await.unwrap(), None);
+    let mut s = AppSettings::default();
+    s.code_length = 8;
+    s.return_code = false;
+    assert!(store
+        .update_app_settings(a.app_id, s.clone())
+        .await
+        .unwrap());
+    assert_eq!(store.get_app(a.app_id).await.unwrap().unwrap().settings, s);
+    assert!(!store.update_app_settings(Uuid::new_v4(), s).await.unwrap());
+    assert!(store.set_api_key_hash(a.app_id, [9; 32]).await.unwrap());
+    assert_eq!(
+        store.get_app(a.app_id).await.unwrap().unwrap().api_key_hash,
+        [9; 32]
+    );
+
+    let t = Template {
+        name: "otp".into(),
+        language: "id".into(),
+        category: Category::Utility,
+        body: "{{1}} for {{2}}".into(),
+        code_placeholder: 1,
+        copy_code_button: false,
+    };
+    assert!(store.put_template(a.app_id, t.clone()).await.unwrap());
+    assert!(!store.put_template(Uuid::new_v4(), t.clone()).await.unwrap());
+    let mut replaced = t.clone();
+    replaced.body = "{{1}} untuk {{2}}".into();
+    assert!(store
+        .put_template(a.app_id, replaced.clone())
+        .await
+        .unwrap());
+    assert_eq!(
+        store.list_templates(a.app_id).await.unwrap(),
+        vec![replaced]
+    );
+    assert!(store.delete_template(a.app_id, "otp", "id").await.unwrap());
+    assert!(!store.delete_template(a.app_id, "otp", "id").await.unwrap());
+    assert_eq!(store.list_apps().await.unwrap().len(), 1);
+}
+
+/// One failing job in a group commit rolls back alone; its neighbours commit.
+#[tokio::test]
+async fn a_failing_write_does_not_spoil_its_batch() {
+    let (_d, store) = fresh_store();
+    let dup = app("dup");
+    store.create_app(dup.clone()).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let store = store.clone();
+        let record = if i == 50 {
+            dup.clone()
+        } else {
+            app(&format!("app{i}"))
+        };
+        tasks.push(tokio::spawn(async move {
+            store.create_app(record).await.is_ok()
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        ok += t.await.unwrap() as usize;
+    }
+    assert_eq!(ok, 99);
+    assert_eq!(store.list_apps().await.unwrap().len(), 100);
+}
+
+#[tokio::test]
+async fn sessions_supersede_verify_and_lock() {
+    let (_d, store) = fresh_store();
+    let a = app("a");
+    store.create_app(a.clone()).await.unwrap();
+    let first = session(a.app_id, M, "111111", 100);
+    assert_eq!(store.create_session(first.clone()).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .create_session(session(a.app_id, M, "222222", 200))
+            .await
+            .unwrap(),
+        2
+    );
+    let v = |g: &str, now| store.verify(attempt(a.app_id, M, g, now), key());
+    // The superseded code is just a wrong guess against the newest one.
+    assert_eq!(
+        v("111111", 300).await.unwrap(),
+        VerifyDecision::WrongCode {
+            attempts: 1,
+            lock: false
+        }
+    );
+    for n in 2..=5 {
+        assert_eq!(
+            v("999999", 300).await.unwrap(),
+            VerifyDecision::WrongCode {
+                attempts: n,
+                lock: n == 5
+            }
+        );
+    }
+    assert_eq!(v("222222", 300).await.unwrap(), VerifyDecision::Locked);
+    let old = store
+        .get_session(a.app_id, first.session_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.state, SessionState::Superseded);
+    // Locked is not pending: a new send starts at 1, and verifies.
+    assert_eq!(
+        store
+            .create_session(session(a.app_id, M, "333333", 400))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(v("333333", 1399).await.unwrap(), VerifyDecision::Verified);
+    assert_eq!(v("333333", 1399).await.unwrap(), VerifyDecision::NotFound);
+    // Expiry.
+    store
+        .create_session(session(a.app_id, M, "444444", 2000))
+        .await
+        .unwrap();
+    assert_eq!(v("444444", 3000).await.unwrap(), VerifyDecision::Expired);
+    // Another app sees nothing.
+    let b = app("b");
+    store
+        .create_session(session(a.app_id, M, "555555", 5000))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .verify(attempt(b.app_id, M, "555555", 5001), key())
+            .await
+            .unwrap(),
+        VerifyDecision::NotFound
+    );
+}
+
+#[tokio::test]
+async fn delivery_bookkeeping_and_the_inbox() {
+    let (_d, store) = fresh_store();
+    let a = app("a");
+    store.create_app(a.clone()).await.unwrap();
+    let s1 = session(a.app_id, M, "111111", 100);
+    let s2 = session(a.app_id, "6281234567891", "222222", 100);
+    store.create_session(s1.clone()).await.unwrap();
+    store.create_session(s2.clone()).await.unwrap();
+    let pending = store.undelivered(0, 10).await.unwrap();
+    assert_eq!(pending.len(), 2);
+    assert_eq!(pending[0].session_id, s1.session_id);
+    assert_eq!(pending[0].content, vec!["x".to_owned()]);
+    assert_eq!(
+        key()
+            .unseal(&s1.session_id, &pending[0].sealed_code)
+            .unwrap()
+            .as_str(),
+        "111111"
+    );
+    assert_eq!(
+        store
+            .undelivered(pending[0].row_id, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    store
+        .deliver_to_inbox(InboxMessage {
+            app_id: a.app_id,
+            session_id: s1.session_id,
+            msisdn: s1.msisdn.clone(),
+            text: "111111 is your verification code.".into(),
+            created_at_ms: 150,
+        })
+        .await
+        .unwrap();
+    store
+        .record_delivery(
+            s2.session_id,
+            DeliveryOutcome::Failed {
+                status: Status::Failed,
+                error_code: Some(131026),
+                error_text: "undeliverable".into(),
+            },
+            150,
+        )
+        .await
+        .unwrap();
+    assert!(store.undelivered(0, 10).await.unwrap().is_empty());
+    let r1 = store
+        .get_session(a.app_id, s1.session_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r1.status, Status::Delivered);
+    let r2 = store
+        .get_session(a.app_id, s2.session_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((r2.status, r2.error_code), (Status::Failed, Some(131026)));
+
+    let inbox = store.inbox(a.app_id, &s1.msisdn, 10).await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    // Another app cannot mark it read; its owner can; it never moves back.
+    store
+        .mark_read(Uuid::new_v4(), vec![s1.session_id], 160)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_session(a.app_id, s1.session_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        Status::Delivered
+    );
+    store
+        .mark_read(a.app_id, vec![s1.session_id], 160)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_session(a.app_id, s1.session_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        Status::Read
+    );
+    store
+        .record_delivery(
+            s1.session_id,
+            DeliveryOutcome::Sent {
+                provider_id: "wamid.x".into(),
+            },
+            170,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_session(a.app_id, s1.session_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        Status::Read
+    );
+}
+
+#[tokio::test]
+async fn reopening_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("waotp.db");
+    let a = app("a");
+    {
+        let store = SqliteStore::open(SqliteOptions::new(&path)).unwrap();
+        store.create_app(a.clone()).await.unwrap();
+        store
+            .create_session(session(a.app_id, M, "111111", 100))
+            .await
+            .unwrap();
+    }
+    let store = SqliteStore::open(SqliteOptions::new(&path)).unwrap();
+    assert_eq!(store.get_app(a.app_id).await.unwrap(), Some(a.clone()));
+    assert_eq!(
+        store
+            .verify(attempt(a.app_id, M, "111111", 200), key())
+            .await
+            .unwrap(),
+        VerifyDecision::Verified
+    );
+}
