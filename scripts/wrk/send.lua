@@ -1,0 +1,30 @@
+-- wrk script: POST a send with a unique msisdn per request.
+-- Env: APP_ID, API_KEY, OTP (optional fixed code so a later verify run knows it).
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+
+function init(args)
+  counter = 0
+  -- 0812, 0813, 0815, … are Indonesian mobile ranges: one per wrk thread.
+  local ranges = { "62812", "62813", "62815", "62816", "62817", "62818", "62819", "62821" }
+  prefix = ranges[tid]
+  wrk.method = "POST"
+  wrk.path = "/v2/whatsapp/otp/send"
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["App-ID"] = os.getenv("APP_ID")
+  wrk.headers["API-Key"] = os.getenv("API_KEY")
+  otp = os.getenv("OTP")
+end
+
+function request()
+  counter = counter + 1
+  local otp_field = ""
+  if otp and otp ~= "" then otp_field = string.format(',"otp":"%s"', otp) end
+  local body = string.format(
+    '{"msisdn":"%s%08d","challenge":"login","time_limit":"600","template_name":"","lang_code":"en","content":null%s}',
+    prefix, counter, otp_field)
+  return wrk.format(nil, nil, nil, body)
+end
