@@ -5,12 +5,14 @@
 //! and the workers: a [`Msisdn`] is always a valid, normalised phone number, an [`OtpCode`]
 //! always fits WhatsApp's rules, a [`CodeHash`] is the only form in which a code is kept.
 
+pub mod callback;
 pub mod code;
 pub mod msisdn;
 pub mod session;
 pub mod status;
 pub mod template;
 
+pub use callback::CallbackMode;
 pub use code::{generate_api_key, hash_api_key, CodeHash, CodeKey, OtpCode, SealedCode};
 pub use msisdn::Msisdn;
 pub use session::{SessionState, VerifyDecision, MAX_WRONG_ATTEMPTS};

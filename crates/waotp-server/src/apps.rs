@@ -38,6 +38,7 @@ pub async fn create_app(
         app_id: Uuid::new_v4(),
         name: name.to_owned(),
         api_key_hash: hash_api_key(&api_key),
+        callback_secret: waotp_core::callback::generate_secret(),
         settings,
         created_at_ms: now_ms,
     };
@@ -52,4 +53,16 @@ pub async fn rotate_api_key(store: &dyn Store, app_id: Uuid) -> anyhow::Result<O
         .set_api_key_hash(app_id, hash_api_key(&api_key))
         .await?
         .then_some(api_key))
+}
+
+/// Gives an app a new callback signing secret; `None` if there is no such app.
+pub async fn rotate_callback_secret(
+    store: &dyn Store,
+    app_id: Uuid,
+) -> anyhow::Result<Option<String>> {
+    let secret = waotp_core::callback::generate_secret();
+    Ok(store
+        .set_callback_secret(app_id, secret.clone())
+        .await?
+        .then_some(secret))
 }

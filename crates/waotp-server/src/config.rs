@@ -5,11 +5,14 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use waotp_core::CodeKey;
 use waotp_store::sqlite::{SqliteOptions, SqliteStore};
 use waotp_store::Store;
+
+use crate::callbacks::CallbackConfig;
 
 /// Default database: a SQLite file under the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://waotp-data/waotp.db";
@@ -45,6 +48,10 @@ pub struct Config {
     pub server_secret_file: Option<PathBuf>,
     /// `synchronous=FULL` (true, default) or `NORMAL` for SQLite.
     pub sqlite_synchronous_full: bool,
+    /// Status callbacks: retry schedule, timeout, address policy.
+    pub callbacks: CallbackConfig,
+    /// How often expired sessions are looked for (to report status 5).
+    pub sweep_every: Duration,
 }
 
 impl Config {
@@ -56,6 +63,8 @@ impl Config {
             server_secret: None,
             server_secret_file: None,
             sqlite_synchronous_full: true,
+            callbacks: CallbackConfig::default(),
+            sweep_every: Duration::from_secs(1),
         }
     }
 

@@ -18,6 +18,8 @@ pub enum ApiError {
     OtpExpired,
     #[error("too many wrong tries")]
     TooManyAttempts,
+    #[error("no such session or callback")]
+    SessionNotFound,
     #[error("no such route")]
     RouteNotFound,
     #[error("internal error: {0}")]
@@ -51,6 +53,11 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many request in the allowed time frame",
                 "too_many_attempts",
+            ),
+            ApiError::SessionNotFound => (
+                StatusCode::NOT_FOUND,
+                "Session not found",
+                "session_not_found",
             ),
             ApiError::RouteNotFound => (StatusCode::NOT_FOUND, "Not found", "route_not_found"),
             ApiError::Internal(_) => (

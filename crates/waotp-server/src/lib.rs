@@ -8,6 +8,7 @@
 pub mod apps;
 mod auth;
 mod body;
+pub mod callbacks;
 pub mod channel;
 pub mod clock;
 pub mod config;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub key: Arc<CodeKey>,
     pub clock: Clock,
+    /// Callbacks may not target loopback or private addresses either.
+    pub deny_private_callbacks: bool,
     apps: auth::AppCache,
     dispatch: dispatch::Queue,
 }
@@ -57,6 +60,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/whatsapp/otp/verify", post(verify::verify))
         .route("/v1/inbox", get(inbox::inbox))
         .route("/v2/inbox", get(inbox::inbox))
+        .route(
+            "/v1/sessions/{session_id}/callbacks",
+            get(callbacks::routes::list),
+        )
+        .route(
+            "/v1/sessions/{session_id}/callbacks/{status}/replay",
+            post(callbacks::routes::replay),
+        )
         .fallback(error::not_found)
         .with_state(state)
 }
@@ -82,10 +93,19 @@ pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
         clock.clone(),
     )
     .await?;
+    callbacks::start(
+        store.clone(),
+        apps.clone(),
+        clock.clone(),
+        config.callbacks.clone(),
+        config.sweep_every,
+    )
+    .await?;
     Ok(AppState {
         store,
         key,
         clock,
+        deny_private_callbacks: config.callbacks.deny_private,
         apps,
         dispatch,
     })

@@ -45,7 +45,11 @@ pub struct SendRequest {
 impl SendRequest {
     /// Parses and checks every field against the contract and the app's settings and
     /// templates. Nothing is written before this succeeds.
-    pub fn parse(body: &Fields, app: &CachedApp) -> Result<SendRequest, ApiError> {
+    pub fn parse(
+        body: &Fields,
+        app: &CachedApp,
+        deny_private: bool,
+    ) -> Result<SendRequest, ApiError> {
         let settings = &app.record.settings;
         let msisdn = Msisdn::parse(body.required_str("msisdn")?)
             .map_err(|e| ApiError::validation(format!("msisdn: {e}")))?;
@@ -88,7 +92,7 @@ impl SendRequest {
         let content = body.opt_string_list("content", 20, 1024)?;
         let callback_url = body
             .opt_str("callback_url", MAX_CALLBACK_URL_CHARS)?
-            .map(parse_callback_url)
+            .map(|url| parse_callback_url(url, deny_private))
             .transpose()?;
         let fallback;
         let template = match app.template(template_name, lang_code) {
@@ -118,8 +122,9 @@ impl SendRequest {
     }
 }
 
-/// An absolute `http://` or `https://` URL with a host and no credentials.
-pub fn parse_callback_url(raw: &str) -> Result<String, ApiError> {
+/// An absolute `http://` or `https://` URL with a host and no credentials, not naming an
+/// address callbacks may never reach (names are checked again when they are resolved).
+pub fn parse_callback_url(raw: &str, deny_private: bool) -> Result<String, ApiError> {
     let bad = |why: &str| ApiError::validation(format!("callback_url: {why}"));
     let url =
         url::Url::parse(raw).map_err(|_| bad("must be an absolute http:// or https:// URL"))?;
@@ -132,6 +137,14 @@ pub fn parse_callback_url(raw: &str) -> Result<String, ApiError> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err(bad("must not carry credentials"));
     }
+    let literal = match url.host() {
+        Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+        _ => None,
+    };
+    if literal.is_some_and(|ip| !crate::callbacks::address_allowed(ip, deny_private)) {
+        return Err(bad("this address is not allowed for callbacks"));
+    }
     Ok(url.to_string())
 }
 
@@ -140,7 +153,7 @@ pub async fn send(
     AuthedApp(app): AuthedApp,
     body: Fields,
 ) -> Result<(StatusCode, Json<SendResponse>), ApiError> {
-    let req = SendRequest::parse(&body, &app)?;
+    let req = SendRequest::parse(&body, &app, state.deny_private_callbacks)?;
     let app_id = app.record.app_id;
     let session_id = Uuid::new_v4();
     let now = state.clock.now_ms();

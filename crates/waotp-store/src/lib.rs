@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use uuid::Uuid;
-use waotp_core::{CodeKey, Msisdn, Template, VerifyDecision};
+use waotp_core::{CodeKey, Msisdn, Status, Template, VerifyDecision};
 
 pub use error::StoreError;
 pub use types::*;
@@ -60,6 +60,49 @@ pub trait Store: Send + Sync + 'static {
         -> Result<Vec<InboxMessage>>;
     /// Marks sessions read (status 3) when their app has read them from the inbox.
     async fn mark_read(&self, app_id: Uuid, session_ids: Vec<Uuid>, now_ms: i64) -> Result<()>;
+
+    /// Reports 5 Unverified for sessions whose time limit has passed without a final
+    /// status (also superseded and locked ones); returns how many moved.
+    async fn expire_due(&self, now_ms: i64, limit: usize) -> Result<usize>;
+
+    // ---- callbacks ----------------------------------------------------------------------
+    /// Claims up to `limit` due callbacks, at most one per session (the oldest pending one,
+    /// so a session's statuses go out in order), leasing them until `lease_until_ms`.
+    async fn claim_callbacks(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<CallbackJob>>;
+    /// Records an attempt (if any) and what follows it, and releases the lease.
+    async fn finish_callback(
+        &self,
+        id: i64,
+        attempt: Option<AttemptRecord>,
+        next: CallbackNext,
+        now_ms: i64,
+    ) -> Result<()>;
+    /// Releases every lease (a single-node store at startup: no other worker can hold one).
+    async fn release_callback_leases(&self) -> Result<()>;
+    /// A session's callbacks with their attempts, in status order; `None` if the app has no
+    /// such session.
+    async fn list_callbacks(
+        &self,
+        app_id: Uuid,
+        session_id: Uuid,
+    ) -> Result<Option<Vec<CallbackRecord>>>;
+    /// Queues a callback again (delivered or failed alike); false if there is none.
+    async fn replay_callback(
+        &self,
+        app_id: Uuid,
+        session_id: Uuid,
+        status: Status,
+        now_ms: i64,
+    ) -> Result<bool>;
+    /// Pending callbacks, for operators and metrics.
+    async fn pending_callbacks(&self) -> Result<u64>;
+    /// Replaces an app's callback signing secret; false if there is no such app.
+    async fn set_callback_secret(&self, app_id: Uuid, secret: String) -> Result<bool>;
 
     // ---- inspection ---------------------------------------------------------------------
     async fn get_session(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>>;

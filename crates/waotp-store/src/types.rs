@@ -1,7 +1,7 @@
 //! The records the store takes and gives back: parsed domain types, never raw request strings.
 
 use uuid::Uuid;
-use waotp_core::{CodeHash, Msisdn, OtpCode, SealedCode, SessionState, Status};
+use waotp_core::{CallbackMode, CodeHash, Msisdn, OtpCode, SealedCode, SessionState, Status};
 
 /// An app's per-app defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +16,10 @@ pub struct AppSettings {
     pub lang_code: String,
     /// Whether the send response carries the code (Verihubs does).
     pub return_code: bool,
+    /// GET (Verihubs) or POST with a JSON body.
+    pub callback_mode: CallbackMode,
+    /// Whether callbacks carry Standard Webhooks signature headers.
+    pub callback_signing: bool,
 }
 
 impl Default for AppSettings {
@@ -26,6 +30,8 @@ impl Default for AppSettings {
             template_name: "verification_code".into(),
             lang_code: "en".into(),
             return_code: true,
+            callback_mode: CallbackMode::Get,
+            callback_signing: true,
         }
     }
 }
@@ -36,6 +42,8 @@ pub struct AppRecord {
     pub name: String,
     /// SHA-256 of the API key; the key itself is never stored.
     pub api_key_hash: [u8; 32],
+    /// `whsec_…`: signs this app's callbacks.
+    pub callback_secret: String,
     pub settings: AppSettings,
     pub created_at_ms: i64,
 }
@@ -134,4 +142,73 @@ pub struct SessionRecord {
     pub delivered_to_channel: bool,
     pub created_at_ms: i64,
     pub expires_at_ms: i64,
+}
+
+/// A callback claimed for delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackJob {
+    pub id: i64,
+    pub session_id: Uuid,
+    pub app_id: Uuid,
+    pub status: Status,
+    pub url: String,
+    /// The Standard Webhooks `webhook-id`: the same on every attempt, for deduplication.
+    pub webhook_id: String,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    pub challenge: String,
+    /// When the status happened.
+    pub happened_at_ms: i64,
+}
+
+/// One delivery attempt, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub at_ms: i64,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+    pub latency_ms: i64,
+}
+
+/// What happens to a callback after an attempt (or a decision not to attempt now).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallbackNext {
+    /// Received (a 2xx).
+    Delivered,
+    /// Failed; try again at this time.
+    RetryAt(i64),
+    /// Failed for the last time: marked failed, the session's next status may go.
+    GiveUp,
+    /// Not attempted (its host is busy): release it until then, no attempt counted.
+    DeferTo(i64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallbackState {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl CallbackState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallbackState::Pending => "pending",
+            CallbackState::Delivered => "delivered",
+            CallbackState::Failed => "failed",
+        }
+    }
+}
+
+/// A callback with its delivery log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackRecord {
+    pub status: Status,
+    pub url: String,
+    pub webhook_id: String,
+    pub state: CallbackState,
+    pub attempts: u32,
+    pub next_attempt_at_ms: i64,
+    pub happened_at_ms: i64,
+    pub log: Vec<AttemptRecord>,
 }

@@ -25,6 +25,7 @@ fn app(name: &str) -> AppRecord {
         app_id: Uuid::new_v4(),
         name: name.into(),
         api_key_hash: [7; 32],
+        callback_secret: waotp_core::callback::generate_secret(),
         settings: AppSettings::default(),
         created_at_ms: 1,
     }
@@ -344,5 +345,78 @@ async fn reopening_keeps_everything() {
             .await
             .unwrap(),
         VerifyDecision::Verified
+    );
+}
+
+#[tokio::test]
+async fn callbacks_are_claimed_in_order_per_session() {
+    use waotp_store::{AttemptRecord, CallbackNext, CallbackState};
+    let (_d, store) = fresh_store();
+    let a = app("a");
+    store.create_app(a.clone()).await.unwrap();
+    let s1 = session(a.app_id, M, "111111", 100);
+    let s2 = session(a.app_id, "6281234567891", "222222", 100);
+    store.create_session(s1.clone()).await.unwrap();
+    store.create_session(s2.clone()).await.unwrap();
+    store
+        .record_delivery(
+            s1.session_id,
+            DeliveryOutcome::Sent {
+                provider_id: "w1".into(),
+            },
+            110,
+        )
+        .await
+        .unwrap();
+    // One per session: the two status-0 callbacks, not s1's status 1.
+    let jobs = store.claim_callbacks(200, 10_000, 10).await.unwrap();
+    assert_eq!(jobs.len(), 2);
+    assert!(jobs.iter().all(|j| j.status == Status::Requested));
+    // Leased: not claimed again.
+    assert!(store
+        .claim_callbacks(200, 10_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let j1 = jobs.iter().find(|j| j.session_id == s1.session_id).unwrap();
+    let attempt = AttemptRecord {
+        at_ms: 210,
+        http_status: Some(500),
+        error: Some("HTTP 500".into()),
+        latency_ms: 3,
+    };
+    store
+        .finish_callback(j1.id, Some(attempt), CallbackNext::RetryAt(1000), 210)
+        .await
+        .unwrap();
+    // Not due yet, and its successor waits behind it.
+    assert!(store
+        .claim_callbacks(500, 10_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let again = store.claim_callbacks(1000, 20_000, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id, again[0].attempts), (j1.id, 1));
+    store
+        .finish_callback(j1.id, None, CallbackNext::Delivered, 1001)
+        .await
+        .unwrap();
+    let next = store.claim_callbacks(1001, 20_000, 10).await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].status, Status::Sent);
+    let list = store
+        .list_callbacks(a.app_id, s1.session_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(list[0].state, CallbackState::Delivered);
+    assert_eq!(list[0].log.len(), 1);
+    assert_eq!(store.pending_callbacks().await.unwrap(), 2);
+    // Leases released after a crash: claimable again at once.
+    store.release_callback_leases().await.unwrap();
+    assert_eq!(
+        store.claim_callbacks(1001, 20_000, 10).await.unwrap().len(),
+        2
     );
 }

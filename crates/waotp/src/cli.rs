@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use uuid::Uuid;
-use waotp_core::{Category, Template};
+use waotp_core::{CallbackMode, Category, Status, Template};
 use waotp_server::config::{Secret, DEFAULT_DATABASE_URL, DEFAULT_LISTEN};
 use waotp_server::{Clock, Config};
 use waotp_store::{AppRecord, AppSettings, Store};
@@ -34,6 +34,9 @@ enum Command {
     /// Register the WhatsApp templates an app sends (name, language, body, code placeholder).
     #[command(subcommand)]
     Template(TemplateCommand),
+    /// Inspect and replay status callbacks.
+    #[command(subcommand)]
+    Callbacks(CallbackCommand),
 }
 
 #[derive(Args, Debug)]
@@ -52,6 +55,21 @@ struct ServeArgs {
     /// survives a crash of waotp but not of the machine.
     #[arg(long, env = "WAOTP_SQLITE_SYNCHRONOUS", default_value = "full", value_parser = ["full", "normal"])]
     sqlite_synchronous: String,
+    /// Delays before each callback attempt, comma-separated; after the last one fails the
+    /// callback is marked failed.
+    #[arg(long, env = "WAOTP_CALLBACK_SCHEDULE", default_value = waotp_server::callbacks::DEFAULT_SCHEDULE)]
+    callback_schedule: String,
+    /// Time limit of one callback attempt.
+    #[arg(long, env = "WAOTP_CALLBACK_TIMEOUT", default_value = "15s", value_parser = humantime_duration)]
+    callback_timeout: std::time::Duration,
+    /// Refuse callbacks to loopback and private addresses too (link-local and cloud-metadata
+    /// addresses are always refused).
+    #[arg(long, env = "WAOTP_CALLBACK_DENY_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    callback_deny_private: bool,
+}
+
+fn humantime_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| e.to_string())
 }
 
 #[derive(Subcommand, Debug)]
@@ -90,6 +108,36 @@ enum AppCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Replace an app's callback signing secret (whsec_…); callbacks are signed with the new
+    /// one within 2 seconds.
+    RotateCallbackSecret {
+        app_id: Uuid,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CallbackCommand {
+    /// Show a session's callbacks and every delivery attempt.
+    List {
+        #[arg(long)]
+        app: Uuid,
+        #[arg(long)]
+        session: Uuid,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue a session's callback for one status again (a running server sends it at once).
+    Replay {
+        #[arg(long)]
+        app: Uuid,
+        #[arg(long)]
+        session: Uuid,
+        /// The status number, 0-10.
+        #[arg(long)]
+        status: i64,
+    },
 }
 
 #[derive(Args, Debug, Default)]
@@ -109,6 +157,13 @@ struct SettingsArgs {
     /// Whether the send response carries the code, as Verihubs does (default true).
     #[arg(long)]
     return_code: Option<bool>,
+    /// How callbacks are sent: `get` (Verihubs: session_id and status in the query) or `post`
+    /// (a JSON body). Default get.
+    #[arg(long, value_parser = ["get", "post"])]
+    callback_mode: Option<String>,
+    /// Whether callbacks carry Standard Webhooks signature headers (default true).
+    #[arg(long)]
+    callback_signing: Option<bool>,
 }
 
 impl SettingsArgs {
@@ -127,6 +182,12 @@ impl SettingsArgs {
         }
         if let Some(v) = self.return_code {
             s.return_code = v;
+        }
+        if let Some(v) = self.callback_mode.as_deref().and_then(CallbackMode::parse) {
+            s.callback_mode = v;
+        }
+        if let Some(v) = self.callback_signing {
+            s.callback_signing = v;
         }
         s
     }
@@ -181,6 +242,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(cli.database_url, args).await,
         Command::App(cmd) => app(&Config::new(cli.database_url).open_store()?, cmd).await,
         Command::Template(cmd) => template(&Config::new(cli.database_url).open_store()?, cmd).await,
+        Command::Callbacks(cmd) => {
+            callbacks(&Config::new(cli.database_url).open_store()?, cmd).await
+        }
     }
 }
 
@@ -197,6 +261,10 @@ async fn serve(database_url: String, args: ServeArgs) -> anyhow::Result<()> {
     config.server_secret = args.server_secret.map(Secret::new);
     config.server_secret_file = args.server_secret_file;
     config.sqlite_synchronous_full = args.sqlite_synchronous == "full";
+    config.callbacks.schedule = waotp_server::callbacks::parse_schedule(&args.callback_schedule)
+        .map_err(|e| anyhow::anyhow!("WAOTP_CALLBACK_SCHEDULE: {e}"))?;
+    config.callbacks.timeout = args.callback_timeout;
+    config.callbacks.deny_private = args.callback_deny_private;
     let state = waotp_server::build(&config, Clock::system()).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -247,6 +315,8 @@ fn app_json(app: &AppRecord) -> serde_json::Value {
         "template_name": s.template_name,
         "lang_code": s.lang_code,
         "return_code": s.return_code,
+        "callback_mode": s.callback_mode.as_str(),
+        "callback_signing": s.callback_signing,
         "created_at": waotp_server::clock::rfc3339(app.created_at_ms),
     })
 }
@@ -273,12 +343,15 @@ async fn app(store: &std::sync::Arc<dyn Store>, cmd: AppCommand) -> anyhow::Resu
             if json {
                 let mut v = app_json(&app);
                 v["api_key"] = key.into();
+                v["callback_secret"] = app.callback_secret.clone().into();
                 println!("{v}");
             } else {
                 println!("Created app {:?}", app.name);
-                println!("  App-ID:  {}", app.app_id);
-                println!("  API-Key: {key}");
+                println!("  App-ID:          {}", app.app_id);
+                println!("  API-Key:         {key}");
+                println!("  Callback secret: {}", app.callback_secret);
                 println!("The API key is shown only now; store it in your app's secrets.");
+                println!("The callback secret verifies the webhook-signature header of callbacks.");
             }
         }
         AppCommand::List { json } => {
@@ -332,6 +405,94 @@ async fn app(store: &std::sync::Arc<dyn Store>, cmd: AppCommand) -> anyhow::Resu
                 println!("New API-Key for {app_id}: {key}");
                 println!("The old key stops working within 2 seconds. This key is shown only now.");
             }
+        }
+        AppCommand::RotateCallbackSecret { app_id, json } => {
+            let Some(secret) = waotp_server::apps::rotate_callback_secret(store, app_id).await?
+            else {
+                bail!("no app with id {app_id}");
+            };
+            if json {
+                println!("{}", json!({ "app_id": app_id, "callback_secret": secret }));
+            } else {
+                println!("New callback secret for {app_id}: {secret}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn callbacks(store: &std::sync::Arc<dyn Store>, cmd: CallbackCommand) -> anyhow::Result<()> {
+    let store = store.as_ref();
+    match cmd {
+        CallbackCommand::List { app, session, json } => {
+            let Some(list) = store.list_callbacks(app, session).await? else {
+                bail!("app {app} has no session {session}");
+            };
+            let rfc = waotp_server::clock::rfc3339;
+            let rows: Vec<serde_json::Value> = list
+                .iter()
+                .map(|c| {
+                    json!({
+                        "status": c.status.code(),
+                        "status_name": c.status.name(),
+                        "state": c.state.as_str(),
+                        "attempts": c.attempts,
+                        "url": c.url,
+                        "webhook_id": c.webhook_id,
+                        "log": c.log.iter().map(|a| json!({
+                            "at": rfc(a.at_ms), "http_status": a.http_status, "error": a.error, "latency_ms": a.latency_ms,
+                        })).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            if json {
+                println!("{}", serde_json::Value::Array(rows));
+            } else if list.is_empty() {
+                println!("No callbacks (the send had no callback_url).");
+            } else {
+                for c in &list {
+                    println!(
+                        "{:>2} {:<20} {:<9} attempts={} {}",
+                        c.status.code(),
+                        c.status.name(),
+                        c.state.as_str(),
+                        c.attempts,
+                        c.url
+                    );
+                    for a in &c.log {
+                        println!(
+                            "     {}  {}  {} ms",
+                            rfc(a.at_ms),
+                            a.http_status.map_or_else(
+                                || a.error.clone().unwrap_or_default(),
+                                |s| format!("HTTP {s}")
+                            ),
+                            a.latency_ms
+                        );
+                    }
+                }
+            }
+        }
+        CallbackCommand::Replay {
+            app,
+            session,
+            status,
+        } => {
+            let status = Status::from_code(status).context("status must be 0 to 10")?;
+            if !store
+                .replay_callback(app, session, status, Clock::system().now_ms())
+                .await?
+            {
+                bail!(
+                    "session {session} of app {app} has no callback for status {}",
+                    status.code()
+                );
+            }
+            println!(
+                "Queued callback {} ({}) of session {session} again.",
+                status.code(),
+                status.name()
+            );
         }
     }
     Ok(())

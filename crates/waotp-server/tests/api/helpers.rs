@@ -42,10 +42,26 @@ impl Answer {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// A server whose config the test adjusts first. Callback retries and the expiry sweep are
+/// fast by default here.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::new(format!("sqlite://{}/waotp.db", dir.path().display()));
     config.server_secret = Some(Secret::new("integration-test-secret-0123456789"));
     config.sqlite_synchronous_full = false;
+    config.callbacks.schedule = vec![
+        Duration::ZERO,
+        Duration::from_millis(50),
+        Duration::from_millis(50),
+        Duration::from_millis(50),
+    ];
+    config.callbacks.poll = Duration::from_millis(10);
+    config.callbacks.timeout = Duration::from_secs(5);
+    config.sweep_every = Duration::from_millis(50);
+    adjust(&mut config);
     let clock = Clock::system();
     let state = waotp_server::build(&config, clock.clone())
         .await

@@ -1,7 +1,9 @@
 //! HTTP integration tests: each test starts the real server on 127.0.0.1:0 with its own
 //! database and talks to it over HTTP.
 
+mod callbacks;
 mod helpers;
 mod inbox;
+mod receiver;
 mod send;
 mod verify;

@@ -9,6 +9,9 @@ CREATE TABLE apps (
     template_name   TEXT NOT NULL,
     lang_code       TEXT NOT NULL,
     return_code     INTEGER NOT NULL,          -- 1: the send response carries the code
+    callback_secret TEXT NOT NULL,             -- whsec_…: signs status callbacks
+    callback_mode   TEXT NOT NULL,             -- 'get' (Verihubs) or 'post' (JSON body)
+    callback_signing INTEGER NOT NULL,         -- 1: Standard Webhooks signature headers
     created_at      INTEGER NOT NULL           -- unix ms
 ) WITHOUT ROWID;
 
@@ -48,6 +51,8 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_by_key ON sessions (app_id, msisdn, challenge, id);
 CREATE INDEX sessions_undelivered ON sessions (id) WHERE sealed_code IS NOT NULL;
+-- Sessions still waiting for their final status (4 Verified or 5 Unverified), by expiry.
+CREATE INDEX sessions_unfinished ON sessions (expires_at) WHERE status NOT IN (4, 5);
 
 CREATE TABLE inbox (
     id          INTEGER PRIMARY KEY,
@@ -58,3 +63,32 @@ CREATE TABLE inbox (
     created_at  INTEGER NOT NULL
 );
 CREATE INDEX inbox_by_msisdn ON inbox (app_id, msisdn, id);
+
+-- The callback outbox: one row per (session, status), written in the same transaction as the
+-- status change. Delivered in order per session by the callback worker.
+CREATE TABLE callbacks (
+    id               INTEGER PRIMARY KEY,
+    session_row      INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    status           INTEGER NOT NULL,
+    url              TEXT NOT NULL,
+    webhook_id       TEXT NOT NULL UNIQUE,      -- Standard Webhooks id: the same on every retry
+    state            INTEGER NOT NULL,          -- 0 pending, 1 delivered, 2 failed (gave up)
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  INTEGER NOT NULL,
+    lease_until      INTEGER,                   -- a worker is delivering it until then
+    created_at       INTEGER NOT NULL,          -- when the status happened
+    updated_at       INTEGER NOT NULL,
+    UNIQUE (session_row, status)
+);
+CREATE INDEX callbacks_pending ON callbacks (next_attempt_at) WHERE state = 0;
+CREATE INDEX callbacks_by_session ON callbacks (session_row, id) WHERE state = 0;
+
+CREATE TABLE callback_attempts (
+    id           INTEGER PRIMARY KEY,
+    callback_id  INTEGER NOT NULL REFERENCES callbacks(id) ON DELETE CASCADE,
+    attempted_at INTEGER NOT NULL,
+    http_status  INTEGER,
+    error        TEXT,
+    latency_ms   INTEGER NOT NULL
+);
+CREATE INDEX callback_attempts_by_callback ON callback_attempts (callback_id, id);

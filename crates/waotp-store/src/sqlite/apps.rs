@@ -2,16 +2,18 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
-use waotp_core::{Category, Template};
+use waotp_core::{CallbackMode, Category, Template};
 
 use super::uuid_from;
 use crate::{AppRecord, AppSettings, Result, StoreError};
 
 const APP_COLUMNS: &str =
-    "app_id, name, api_key_hash, code_length, time_limit, template_name, lang_code, return_code, created_at";
+    "app_id, name, api_key_hash, code_length, time_limit, template_name, lang_code, \
+     return_code, created_at, callback_secret, callback_mode, callback_signing";
 
 fn app_from(row: &Row<'_>) -> rusqlite::Result<AppRecord> {
     let hash: Vec<u8> = row.get(2)?;
+    let mode: String = row.get(10)?;
     Ok(AppRecord {
         app_id: uuid_from(row.get(0)?)?,
         name: row.get(1)?,
@@ -22,15 +24,18 @@ fn app_from(row: &Row<'_>) -> rusqlite::Result<AppRecord> {
             template_name: row.get(5)?,
             lang_code: row.get(6)?,
             return_code: row.get(7)?,
+            callback_mode: CallbackMode::parse(&mode).unwrap_or(CallbackMode::Get),
+            callback_signing: row.get(11)?,
         },
         created_at_ms: row.get(8)?,
+        callback_secret: row.get(9)?,
     })
 }
 
 pub(super) fn create(c: &Connection, app: &AppRecord) -> Result<()> {
     let s = &app.settings;
     c.prepare_cached(&format!(
-        "INSERT INTO apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        "INSERT INTO apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
     ))?
     .execute(params![
         app.app_id.as_bytes(),
@@ -41,7 +46,10 @@ pub(super) fn create(c: &Connection, app: &AppRecord) -> Result<()> {
         s.template_name,
         s.lang_code,
         s.return_code,
-        app.created_at_ms
+        app.created_at_ms,
+        app.callback_secret,
+        s.callback_mode.as_str(),
+        s.callback_signing,
     ])?;
     Ok(())
 }
@@ -66,9 +74,18 @@ pub(super) fn update_settings(c: &Connection, app_id: Uuid, s: &AppSettings) -> 
     let n = c
         .prepare_cached(
             "UPDATE apps SET code_length = ?2, time_limit = ?3, template_name = ?4, lang_code = ?5, \
-             return_code = ?6 WHERE app_id = ?1",
+             return_code = ?6, callback_mode = ?7, callback_signing = ?8 WHERE app_id = ?1",
         )?
-        .execute(params![app_id.as_bytes(), s.code_length, s.time_limit, s.template_name, s.lang_code, s.return_code])?;
+        .execute(params![
+            app_id.as_bytes(),
+            s.code_length,
+            s.time_limit,
+            s.template_name,
+            s.lang_code,
+            s.return_code,
+            s.callback_mode.as_str(),
+            s.callback_signing
+        ])?;
     Ok(n == 1)
 }
 
@@ -76,6 +93,13 @@ pub(super) fn set_key_hash(c: &Connection, app_id: Uuid, hash: &[u8; 32]) -> Res
     let n = c
         .prepare_cached("UPDATE apps SET api_key_hash = ?2 WHERE app_id = ?1")?
         .execute(params![app_id.as_bytes(), &hash[..]])?;
+    Ok(n == 1)
+}
+
+pub(super) fn set_callback_secret(c: &Connection, app_id: Uuid, secret: &str) -> Result<bool> {
+    let n = c
+        .prepare_cached("UPDATE apps SET callback_secret = ?2 WHERE app_id = ?1")?
+        .execute(params![app_id.as_bytes(), secret])?;
     Ok(n == 1)
 }
 

@@ -7,6 +7,7 @@
 //! run on a small pool of read-only connections (WAL lets them proceed during writes).
 
 mod apps;
+mod callbacks;
 mod migrations;
 mod sessions;
 
@@ -17,11 +18,12 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
-use waotp_core::{CodeKey, Msisdn, Template, VerifyDecision};
+use waotp_core::{CodeKey, Msisdn, Status, Template, VerifyDecision};
 
 use crate::{
-    AppRecord, AppSettings, DeliveryOutcome, InboxMessage, NewSession, PendingDelivery, Result,
-    SessionRecord, Store, StoreError, VerifyAttempt,
+    AppRecord, AppSettings, AttemptRecord, CallbackJob, CallbackNext, CallbackRecord,
+    DeliveryOutcome, InboxMessage, NewSession, PendingDelivery, Result, SessionRecord, Store,
+    StoreError, VerifyAttempt,
 };
 
 /// How the SQLite file is opened.
@@ -326,6 +328,65 @@ impl Store for SqliteStore {
 
     async fn mark_read(&self, app_id: Uuid, session_ids: Vec<Uuid>, now_ms: i64) -> Result<()> {
         self.write(move |c| sessions::mark_read(c, app_id, &session_ids, now_ms))
+            .await
+    }
+
+    async fn expire_due(&self, now_ms: i64, limit: usize) -> Result<usize> {
+        self.write(move |c| sessions::expire_due(c, now_ms, limit))
+            .await
+    }
+
+    async fn claim_callbacks(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<CallbackJob>> {
+        self.write(move |c| callbacks::claim(c, now_ms, lease_until_ms, limit))
+            .await
+    }
+
+    async fn finish_callback(
+        &self,
+        id: i64,
+        attempt: Option<AttemptRecord>,
+        next: CallbackNext,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.write(move |c| callbacks::finish(c, id, attempt.as_ref(), &next, now_ms))
+            .await
+    }
+
+    async fn release_callback_leases(&self) -> Result<()> {
+        self.write(callbacks::release_leases).await
+    }
+
+    async fn list_callbacks(
+        &self,
+        app_id: Uuid,
+        session_id: Uuid,
+    ) -> Result<Option<Vec<CallbackRecord>>> {
+        self.read(move |c| callbacks::list(c, app_id, session_id))
+            .await
+    }
+
+    async fn replay_callback(
+        &self,
+        app_id: Uuid,
+        session_id: Uuid,
+        status: Status,
+        now_ms: i64,
+    ) -> Result<bool> {
+        self.write(move |c| callbacks::replay(c, app_id, session_id, status, now_ms))
+            .await
+    }
+
+    async fn pending_callbacks(&self) -> Result<u64> {
+        self.read(callbacks::pending).await
+    }
+
+    async fn set_callback_secret(&self, app_id: Uuid, secret: String) -> Result<bool> {
+        self.write(move |c| apps::set_callback_secret(c, app_id, &secret))
             .await
     }
 

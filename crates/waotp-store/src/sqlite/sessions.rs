@@ -4,7 +4,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
 use waotp_core::{CodeHash, CodeKey, Msisdn, SealedCode, SessionState, Status, VerifyDecision};
 
-use super::uuid_from;
+use super::{callbacks, uuid_from};
 use crate::{
     DeliveryOutcome, InboxMessage, NewSession, PendingDelivery, Result, SessionRecord, StoreError,
     VerifyAttempt,
@@ -18,20 +18,32 @@ fn state_from(code: i64) -> rusqlite::Result<SessionState> {
     SessionState::from_code(code).ok_or(rusqlite::Error::IntegralValueOutOfRange(0, code))
 }
 
-/// Moves a session to `next` if that is forward in its lifecycle; returns whether it moved.
-/// Every status change goes through here.
-fn advance(
+/// What a status change needs to know about its session.
+#[derive(Clone)]
+pub(super) struct SessionRef {
+    pub row_id: i64,
+    pub app_id: Uuid,
+    pub status: Status,
+    pub callback_url: Option<String>,
+}
+
+/// Moves a session to `next` if that is forward in its lifecycle, and queues the callback
+/// in the same transaction; returns whether it moved. Every status change goes through here.
+pub(super) fn advance(
     c: &Connection,
-    row_id: i64,
-    current: Status,
+    s: &mut SessionRef,
     next: Status,
     now_ms: i64,
 ) -> Result<bool> {
-    if !current.can_move_to(next) {
+    if !s.status.can_move_to(next) {
         return Ok(false);
     }
     c.prepare_cached("UPDATE sessions SET status = ?2, updated_at = ?3 WHERE id = ?1")?
-        .execute(params![row_id, next.code(), now_ms])?;
+        .execute(params![s.row_id, next.code(), now_ms])?;
+    s.status = next;
+    if let Some(url) = &s.callback_url {
+        callbacks::enqueue(c, s.row_id, next, url, now_ms)?;
+    }
     Ok(true)
 }
 
@@ -92,14 +104,23 @@ pub(super) fn create(c: &Connection, s: &NewSession) -> Result<u32> {
         s.created_at_ms,
         s.expires_at_ms,
     ])?;
+    if let Some(url) = &s.callback_url {
+        callbacks::enqueue(
+            c,
+            c.last_insert_rowid(),
+            Status::Requested,
+            url,
+            s.created_at_ms,
+        )?;
+    }
     Ok(try_count)
 }
 
 pub(super) fn verify(c: &Connection, a: &VerifyAttempt, key: &CodeKey) -> Result<VerifyDecision> {
     let newest = c
         .prepare_cached(
-            "SELECT id, session_id, code_hash, state, status, wrong_attempts, expires_at FROM sessions \
-             WHERE app_id = ?1 AND msisdn = ?2 AND challenge = ?3 ORDER BY id DESC LIMIT 1",
+            "SELECT id, session_id, code_hash, state, status, wrong_attempts, expires_at, callback_url \
+             FROM sessions WHERE app_id = ?1 AND msisdn = ?2 AND challenge = ?3 ORDER BY id DESC LIMIT 1",
         )?
         .query_row(params![a.app_id.as_bytes(), a.msisdn.as_str(), a.challenge], |r| {
             let hash: Vec<u8> = r.get(2)?;
@@ -111,10 +132,12 @@ pub(super) fn verify(c: &Connection, a: &VerifyAttempt, key: &CodeKey) -> Result
                 status_from(r.get(4)?)?,
                 r.get::<_, u32>(5)?,
                 r.get::<_, i64>(6)?,
+                r.get::<_, Option<String>>(7)?,
             ))
         })
         .optional()?;
-    let Some((row_id, session_id, hash, state, status, wrong, expires_at)) = newest else {
+    let Some((row_id, session_id, hash, state, status, wrong, expires_at, callback_url)) = newest
+    else {
         return Ok(VerifyDecision::NotFound);
     };
     let hash = CodeHash(
@@ -128,7 +151,13 @@ pub(super) fn verify(c: &Connection, a: &VerifyAttempt, key: &CodeKey) -> Result
         VerifyDecision::Verified => {
             c.prepare_cached("UPDATE sessions SET state = ?2, updated_at = ?3 WHERE id = ?1")?
                 .execute(params![row_id, SessionState::Verified.code(), a.now_ms])?;
-            advance(c, row_id, status, Status::Verified, a.now_ms)?;
+            let mut session = SessionRef {
+                row_id,
+                app_id: a.app_id,
+                status,
+                callback_url,
+            };
+            advance(c, &mut session, Status::Verified, a.now_ms)?;
         }
         VerifyDecision::WrongCode { attempts, lock } => {
             let state = if lock {
@@ -180,15 +209,20 @@ pub(super) fn undelivered(
     .collect()
 }
 
-/// Row id and status of a session, optionally only within one app.
-fn locate(c: &Connection, session_id: Uuid) -> Result<Option<(i64, Uuid, Status)>> {
-    Ok(
-        c.prepare_cached("SELECT id, app_id, status FROM sessions WHERE session_id = ?1")?
-            .query_row([session_id.as_bytes()], |r| {
-                Ok((r.get(0)?, uuid_from(r.get(1)?)?, status_from(r.get(2)?)?))
-            })
-            .optional()?,
-    )
+/// A session by its public id, across apps (callers check the owner where it matters).
+pub(super) fn locate(c: &Connection, session_id: Uuid) -> Result<Option<SessionRef>> {
+    Ok(c.prepare_cached(
+        "SELECT id, app_id, status, callback_url FROM sessions WHERE session_id = ?1",
+    )?
+    .query_row([session_id.as_bytes()], |r| {
+        Ok(SessionRef {
+            row_id: r.get(0)?,
+            app_id: uuid_from(r.get(1)?)?,
+            status: status_from(r.get(2)?)?,
+            callback_url: r.get(3)?,
+        })
+    })
+    .optional()?)
 }
 
 pub(super) fn record_delivery(
@@ -197,7 +231,7 @@ pub(super) fn record_delivery(
     outcome: &DeliveryOutcome,
     now_ms: i64,
 ) -> Result<()> {
-    let Some((row_id, _, status)) = locate(c, session_id)? else {
+    let Some(mut session) = locate(c, session_id)? else {
         return Ok(());
     };
     match outcome {
@@ -205,8 +239,8 @@ pub(super) fn record_delivery(
             c.prepare_cached(
                 "UPDATE sessions SET sealed_code = NULL, provider_id = ?2 WHERE id = ?1",
             )?
-            .execute(params![row_id, provider_id])?;
-            advance(c, row_id, status, Status::Sent, now_ms)?;
+            .execute(params![session.row_id, provider_id])?;
+            advance(c, &mut session, Status::Sent, now_ms)?;
         }
         DeliveryOutcome::Failed {
             status: failed,
@@ -214,23 +248,23 @@ pub(super) fn record_delivery(
             error_text,
         } => {
             c.prepare_cached("UPDATE sessions SET sealed_code = NULL, error_code = ?2, error_text = ?3 WHERE id = ?1")?
-                .execute(params![row_id, error_code, error_text])?;
-            advance(c, row_id, status, *failed, now_ms)?;
+                .execute(params![session.row_id, error_code, error_text])?;
+            advance(c, &mut session, *failed, now_ms)?;
         }
     }
     Ok(())
 }
 
 pub(super) fn deliver_to_inbox(c: &Connection, m: &InboxMessage) -> Result<()> {
-    let Some((row_id, _, status)) = locate(c, m.session_id)? else {
+    let Some(mut session) = locate(c, m.session_id)? else {
         return Ok(());
     };
     c.prepare_cached("INSERT INTO inbox (app_id, session_id, msisdn, text, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![m.app_id.as_bytes(), m.session_id.as_bytes(), m.msisdn.as_str(), m.text, m.created_at_ms])?;
     c.prepare_cached("UPDATE sessions SET sealed_code = NULL WHERE id = ?1")?
-        .execute([row_id])?;
-    if advance(c, row_id, status, Status::Sent, m.created_at_ms)? {
-        advance(c, row_id, Status::Sent, Status::Delivered, m.created_at_ms)?;
+        .execute([session.row_id])?;
+    if advance(c, &mut session, Status::Sent, m.created_at_ms)? {
+        advance(c, &mut session, Status::Delivered, m.created_at_ms)?;
     }
     Ok(())
 }
@@ -266,13 +300,34 @@ pub(super) fn mark_read(
     now_ms: i64,
 ) -> Result<()> {
     for id in session_ids {
-        if let Some((row_id, owner, status)) = locate(c, *id)? {
-            if owner == app_id {
-                advance(c, row_id, status, Status::Read, now_ms)?;
+        if let Some(mut session) = locate(c, *id)? {
+            if session.app_id == app_id {
+                advance(c, &mut session, Status::Read, now_ms)?;
             }
         }
     }
     Ok(())
+}
+
+pub(super) fn expire_due(c: &Connection, now_ms: i64, limit: usize) -> Result<usize> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, app_id, status, callback_url FROM sessions \
+         WHERE status NOT IN (4, 5) AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
+    )?;
+    let due = stmt
+        .query_map(params![now_ms, limit as i64], |r| {
+            Ok(SessionRef {
+                row_id: r.get(0)?,
+                app_id: uuid_from(r.get(1)?)?,
+                status: status_from(r.get(2)?)?,
+                callback_url: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for mut session in due.iter().cloned() {
+        advance(c, &mut session, Status::Unverified, now_ms)?;
+    }
+    Ok(due.len())
 }
 
 pub(super) fn get(c: &Connection, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>> {

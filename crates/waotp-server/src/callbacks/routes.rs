@@ -1,0 +1,76 @@
+//! `GET /v1/sessions/{session_id}/callbacks`: a session's callbacks and every attempt.
+//! `POST /v1/sessions/{session_id}/callbacks/{status}/replay`: send one again.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+use uuid::Uuid;
+use waotp_core::Status;
+
+use crate::auth::AuthedApp;
+use crate::clock::rfc3339;
+use crate::{ApiError, AppState};
+
+fn session_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::validation("session_id must be a UUID"))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    AuthedApp(app): AuthedApp,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = session_id(&raw)?;
+    let callbacks = state
+        .store
+        .list_callbacks(app.record.app_id, id)
+        .await?
+        .ok_or(ApiError::SessionNotFound)?;
+    let callbacks: Vec<Value> = callbacks
+        .into_iter()
+        .map(|c| {
+            json!({
+                "status": c.status.code(),
+                "status_name": c.status.name(),
+                "url": c.url,
+                "webhook_id": c.webhook_id,
+                "state": c.state.as_str(),
+                "attempts": c.attempts,
+                "happened_at": rfc3339(c.happened_at_ms),
+                "next_attempt_at": (c.state == waotp_store::CallbackState::Pending).then(|| rfc3339(c.next_attempt_at_ms)),
+                "log": c.log.iter().map(|a| json!({
+                    "at": rfc3339(a.at_ms),
+                    "http_status": a.http_status,
+                    "error": a.error,
+                    "latency_ms": a.latency_ms,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "session_id": id, "callbacks": callbacks })))
+}
+
+pub async fn replay(
+    State(state): State<AppState>,
+    AuthedApp(app): AuthedApp,
+    Path((raw, status)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = session_id(&raw)?;
+    let status = status
+        .parse::<i64>()
+        .ok()
+        .and_then(Status::from_code)
+        .ok_or_else(|| ApiError::validation("status must be a callback status from 0 to 10"))?;
+    if !state
+        .store
+        .replay_callback(app.record.app_id, id, status, state.clock.now_ms())
+        .await?
+    {
+        return Err(ApiError::SessionNotFound);
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "message": "Callback queued", "session_id": id, "status": status.code() })),
+    ))
+}

@@ -1,0 +1,309 @@
+//! The callback delivery worker and the expiry sweeper.
+//!
+//! The worker claims due callbacks from the store's outbox, at most one per session (the
+//! oldest pending), so a session's statuses go out in order: the next one becomes due only
+//! after the previous one was received or given up. Attempts run concurrently, bounded in all
+//! and per destination host; a callback whose host is saturated is deferred without using an
+//! attempt, so one slow or dead receiver never holds the others up.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use reqwest::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use serde_json::json;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use waotp_core::CallbackMode;
+use waotp_store::{AttemptRecord, CallbackJob, CallbackNext, Store};
+
+use super::guard::{address_allowed, GuardedResolver};
+use super::CallbackConfig;
+use crate::auth::AppCache;
+use crate::Clock;
+
+/// How long a claimed callback stays leased beyond its attempt's timeout.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// How long a callback waits when its host already has `per_host` attempts in flight.
+const HOST_BUSY_DELAY: Duration = Duration::from_millis(500);
+
+struct Worker {
+    store: Arc<dyn Store>,
+    apps: AppCache,
+    clock: Clock,
+    config: CallbackConfig,
+    http: reqwest::Client,
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+/// Starts the callback worker and the expiry sweeper.
+pub async fn start(
+    store: Arc<dyn Store>,
+    apps: AppCache,
+    clock: Clock,
+    config: CallbackConfig,
+    sweep_every: Duration,
+) -> anyhow::Result<()> {
+    // Leases of a process that died: this process is now the only worker of this store.
+    store.release_callback_leases().await?;
+    let http = reqwest::Client::builder()
+        .timeout(config.timeout)
+        .connect_timeout(config.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("waotp/", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(Arc::new(GuardedResolver {
+            deny_private: config.deny_private,
+        }))
+        .build()?;
+    let worker = Arc::new(Worker {
+        store: store.clone(),
+        apps,
+        clock: clock.clone(),
+        config,
+        http,
+        hosts: Mutex::default(),
+    });
+    tokio::spawn(worker.run());
+    tokio::spawn(sweep(store, clock, sweep_every));
+    Ok(())
+}
+
+/// Reports status 5 for sessions whose time limit passed without a final status.
+async fn sweep(store: Arc<dyn Store>, clock: Clock, every: Duration) {
+    const BATCH: usize = 1000;
+    loop {
+        match store.expire_due(clock.now_ms(), BATCH).await {
+            Ok(n) if n == BATCH => continue,
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "expiry sweep failed"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+impl Worker {
+    async fn run(self: Arc<Self>) {
+        let slots = Arc::new(Semaphore::new(self.config.max_in_flight));
+        loop {
+            let free = slots.available_permits();
+            if free == 0 {
+                // Wait for one attempt to finish.
+                if let Ok(p) = slots.clone().acquire_owned().await {
+                    drop(p);
+                }
+                continue;
+            }
+            let now = self.clock.now_ms();
+            let lease = (self.config.timeout + LEASE_MARGIN).as_millis() as i64;
+            let jobs = match self
+                .store
+                .claim_callbacks(now, now + lease, free.min(512))
+                .await
+            {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot claim callbacks");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let full = jobs.len() == free.min(512);
+            for job in jobs {
+                let Ok(permit) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let worker = self.clone();
+                tokio::spawn(async move { worker.deliver(job, permit).await });
+            }
+            if !full {
+                tokio::time::sleep(self.config.poll).await;
+            }
+        }
+    }
+
+    fn host_slots(&self, host: &str) -> Arc<Semaphore> {
+        let mut hosts = self.hosts.lock().expect("host map");
+        hosts
+            .entry(host.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_host)))
+            .clone()
+    }
+
+    async fn deliver(&self, job: CallbackJob, _slot: OwnedSemaphorePermit) {
+        let (attempt, next) = match url::Url::parse(&job.url) {
+            Ok(url) => {
+                let host = url.host_str().unwrap_or_default().to_owned();
+                let Ok(_host_slot) = self.host_slots(&host).try_acquire_owned() else {
+                    let later = self.clock.now_ms() + HOST_BUSY_DELAY.as_millis() as i64;
+                    self.finish(&job, None, CallbackNext::DeferTo(later)).await;
+                    return;
+                };
+                let (attempt, retry_after) = self.attempt(&job, url).await;
+                let next = self.next_step(&job, &attempt, retry_after);
+                (Some(attempt), next)
+            }
+            Err(e) => {
+                let attempt = AttemptRecord {
+                    at_ms: self.clock.now_ms(),
+                    http_status: None,
+                    error: Some(format!("invalid URL: {e}")),
+                    latency_ms: 0,
+                };
+                (Some(attempt), CallbackNext::GiveUp)
+            }
+        };
+        self.finish(&job, attempt, next).await;
+    }
+
+    async fn finish(&self, job: &CallbackJob, attempt: Option<AttemptRecord>, next: CallbackNext) {
+        if let CallbackNext::GiveUp = next {
+            tracing::warn!(session_id = %job.session_id, status = job.status.code(), "callback failed for good");
+        }
+        if let Err(e) = self
+            .store
+            .finish_callback(job.id, attempt, next, self.clock.now_ms())
+            .await
+        {
+            tracing::error!(session_id = %job.session_id, error = %e, "cannot record callback attempt");
+        }
+    }
+
+    /// One HTTP attempt; returns its record and the receiver's `Retry-After`, if any.
+    async fn attempt(
+        &self,
+        job: &CallbackJob,
+        mut url: url::Url,
+    ) -> (AttemptRecord, Option<Duration>) {
+        let at_ms = self.clock.now_ms();
+        let started = Instant::now();
+        let record = |http_status: Option<u16>, error: Option<String>| AttemptRecord {
+            at_ms,
+            http_status,
+            error,
+            latency_ms: started.elapsed().as_millis() as i64,
+        };
+        // An address literal never goes through the resolver: check it here.
+        if let Some(ip) = url
+            .host_str()
+            .and_then(|h| h.trim_matches(['[', ']']).parse::<IpAddr>().ok())
+        {
+            if !address_allowed(ip, self.config.deny_private) {
+                return (
+                    record(
+                        None,
+                        Some(format!("address {ip} is not allowed for callbacks")),
+                    ),
+                    None,
+                );
+            }
+        }
+        let app = match self.apps.get(job.app_id).await {
+            Ok(Some(app)) => app,
+            _ => return (record(None, Some("the app no longer exists".into())), None),
+        };
+        let settings = &app.record.settings;
+        let timestamp = at_ms / 1000;
+        let (request, payload) = match settings.callback_mode {
+            CallbackMode::Get => {
+                url.query_pairs_mut()
+                    .append_pair("session_id", &job.session_id.to_string())
+                    .append_pair("status", &job.status.code().to_string());
+                let payload = match url.query() {
+                    Some(q) => format!("{}?{q}", url.path()),
+                    None => url.path().to_owned(),
+                };
+                (self.http.get(url), payload.into_bytes())
+            }
+            CallbackMode::Post => {
+                let body = json!({
+                    "session_id": job.session_id,
+                    "status": job.status.code(),
+                    "status_name": job.status.name(),
+                    "challenge": job.challenge,
+                    "timestamp": crate::clock::rfc3339(job.happened_at_ms),
+                })
+                .to_string()
+                .into_bytes();
+                let request = self
+                    .http
+                    .post(url)
+                    .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                    .body(body.clone());
+                (request, body)
+            }
+        };
+        let mut request = request.header("webhook-id", &job.webhook_id);
+        if settings.callback_signing {
+            if let Some(signature) = waotp_core::callback::sign(
+                &app.record.callback_secret,
+                &job.webhook_id,
+                timestamp,
+                &payload,
+            ) {
+                request = request
+                    .header("webhook-timestamp", timestamp.to_string())
+                    .header("webhook-signature", signature);
+            }
+        }
+        match request.send().await {
+            Ok(response) => {
+                let status = response.status();
+                let retry_after = response
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                // Drain a little of the body so the connection can be reused.
+                let _ = response.bytes().await;
+                let error = (!status.is_success()).then(|| format!("HTTP {}", status.as_u16()));
+                (record(Some(status.as_u16()), error), retry_after)
+            }
+            Err(e) => (record(None, Some(describe(&e))), None),
+        }
+    }
+
+    fn next_step(
+        &self,
+        job: &CallbackJob,
+        attempt: &AttemptRecord,
+        retry_after: Option<Duration>,
+    ) -> CallbackNext {
+        if attempt.error.is_none() {
+            return CallbackNext::Delivered;
+        }
+        let made = job.attempts as usize + 1;
+        let Some(&scheduled) = self.config.schedule.get(made) else {
+            return CallbackNext::GiveUp;
+        };
+        let delay = match retry_after {
+            Some(asked) => asked.min(self.config.max_retry_after),
+            None => jitter(scheduled),
+        };
+        CallbackNext::RetryAt(self.clock.now_ms() + delay.as_millis() as i64)
+    }
+}
+
+/// ±20 %.
+fn jitter(d: Duration) -> Duration {
+    d.mul_f64(rand::rng().random_range(0.8..=1.2))
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut text = if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        "cannot connect".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
