@@ -43,37 +43,7 @@ struct Server {
 }
 
 fn start_server(db: &str, secret: &str) -> Server {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("WAOTP_DATABASE_URL", db)
-        .env("WAOTP_SERVER_SECRET", secret)
-        .env("WAOTP_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start waotp serve");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().expect("banner").unwrap();
-    let addr = first
-        .strip_prefix("waotp listening on ")
-        .expect("banner line")
-        .to_owned();
-    let mut banner = vec![first];
-    // The rest of the banner is printed right after; keep draining stdout in the background.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
-        banner.push(line);
-    }
-    Server {
-        child,
-        base: addr,
-        banner,
-    }
+    start_server_with(db, secret, &[])
 }
 
 fn client() -> reqwest::Client {
@@ -252,6 +222,150 @@ async fn kill_9_loses_no_acknowledged_session() {
         )
         .await;
         assert_eq!(status, 200, "{msisdn}: {body}");
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+}
+
+/// A callback receiver that answers 500 until switched up, and records what it accepted.
+struct Receiver {
+    base: String,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    failed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    accepted: std::sync::Arc<std::sync::Mutex<Vec<(String, i64)>>>,
+}
+
+async fn receiver() -> Receiver {
+    use std::sync::atomic::Ordering;
+    use std::sync::{Arc, Mutex};
+    let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let accepted: Arc<Mutex<Vec<(String, i64)>>> = Arc::default();
+    let (u, f, a) = (up.clone(), failed.clone(), accepted.clone());
+    let app = axum::Router::new().fallback(
+        move |q: axum::extract::Query<std::collections::HashMap<String, String>>| {
+            let (u, f, a) = (u.clone(), f.clone(), a.clone());
+            async move {
+                if !u.load(Ordering::SeqCst) {
+                    f.fetch_add(1, Ordering::SeqCst);
+                    return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                }
+                let status = q.0["status"].parse().unwrap();
+                a.lock().unwrap().push((q.0["session_id"].clone(), status));
+                axum::http::StatusCode::OK
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Receiver {
+        base,
+        up,
+        failed,
+        accepted,
+    }
+}
+
+fn start_server_with(db: &str, secret: &str, env: &[(&str, &str)]) -> Server {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .env("WAOTP_DATABASE_URL", db)
+        .env("WAOTP_SERVER_SECRET", secret)
+        .env("WAOTP_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start waotp serve");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("banner").unwrap();
+    let base = first
+        .strip_prefix("waotp listening on ")
+        .expect("banner line")
+        .to_owned();
+    let mut banner = vec![first];
+    // The rest of the banner is printed right after; keep draining stdout in the background.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
+        banner.push(line);
+    }
+    Server {
+        child,
+        base,
+        banner,
+    }
+}
+
+/// Callbacks still pending when the server is killed with SIGKILL are delivered after the
+/// restart, in order, every one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loses_no_pending_callback() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/waotp.db", dir.path().display());
+    let secret = "kill-nine-callbacks-0123456789";
+    let app = create_app(&db);
+    let rx = receiver().await;
+    let schedule = format!("0s{}", ",100ms".repeat(49));
+    let env = [("WAOTP_CALLBACK_SCHEDULE", schedule.as_str())];
+    let mut server = start_server_with(&db, secret, &env);
+    let mut sessions = Vec::new();
+    for i in 0..40u32 {
+        let msisdn = format!("62813{:08}", 20_000_000 + i);
+        let body = json!({ "msisdn": msisdn, "callback_url": format!("{}/cb", rx.base) });
+        let (status, body) = post(&server.base, "/v2/whatsapp/otp/send", &app, body).await;
+        assert_eq!(status, 201);
+        sessions.push(body["session_id"].as_str().unwrap().to_owned());
+    }
+    // Wait until the receiver has refused some attempts: callbacks are pending and retrying.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rx.failed.load(Ordering::SeqCst) < 40 {
+        assert!(
+            Instant::now() < deadline,
+            "no callback attempt reached the receiver"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    assert!(rx.accepted.lock().unwrap().is_empty());
+
+    rx.up.store(true, Ordering::SeqCst);
+    let mut server = start_server_with(&db, secret, &env);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let accepted = rx.accepted.lock().unwrap().clone();
+        let complete = sessions.iter().all(|s| {
+            let got: Vec<i64> = accepted
+                .iter()
+                .filter(|(id, _)| id == s)
+                .map(|(_, st)| *st)
+                .collect();
+            got.len() >= 3
+        });
+        if complete {
+            for s in &sessions {
+                let got: Vec<i64> = accepted
+                    .iter()
+                    .filter(|(id, _)| id == s)
+                    .map(|(_, st)| *st)
+                    .collect();
+                assert_eq!(&got[..3], &[0, 1, 2], "session {s}");
+            }
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "callbacks missing after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     server.child.kill().unwrap();
     server.child.wait().unwrap();
