@@ -25,8 +25,10 @@ use crate::Clock;
 
 /// How long a claimed callback stays leased beyond its attempt's timeout.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
-/// How long a callback waits when its host already has `per_host` attempts in flight.
-const HOST_BUSY_DELAY: Duration = Duration::from_millis(500);
+/// How long a callback may wait for a free slot of its host before it is put back.
+const HOST_WAIT: Duration = Duration::from_millis(250);
+/// When a callback put back for a busy host is tried again.
+const HOST_BUSY_DELAY: Duration = Duration::from_secs(1);
 
 struct Worker {
     store: Arc<dyn Store>,
@@ -134,7 +136,10 @@ impl Worker {
         let (attempt, next) = match url::Url::parse(&job.url) {
             Ok(url) => {
                 let host = url.host_str().unwrap_or_default().to_owned();
-                let Ok(_host_slot) = self.host_slots(&host).try_acquire_owned() else {
+                let slots = self.host_slots(&host);
+                let Ok(Ok(_host_slot)) =
+                    tokio::time::timeout(HOST_WAIT, slots.acquire_owned()).await
+                else {
                     let later = self.clock.now_ms() + HOST_BUSY_DELAY.as_millis() as i64;
                     self.finish(&job, None, CallbackNext::DeferTo(later)).await;
                     return;

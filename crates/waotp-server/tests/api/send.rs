@@ -189,7 +189,9 @@ async fn missing_or_wrong_credentials_are_401() {
     let app = spawn_app().await;
     let id = app.app_id.to_string();
     let body = json!({ "msisdn": MSISDN }).to_string();
-    let wrong_key = format!("{}0", &app.api_key[..app.api_key.len() - 1]);
+    let last = if app.api_key.ends_with('0') { '1' } else { '0' };
+    let wrong_key = format!("{}{last}", &app.api_key[..app.api_key.len() - 1]);
+
     let unknown = uuid::Uuid::new_v4().to_string();
     let cases: Vec<Option<(&str, &str)>> = vec![
         None,
