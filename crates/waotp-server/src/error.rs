@@ -18,6 +18,17 @@ pub enum ApiError {
     OtpExpired,
     #[error("too many wrong tries")]
     TooManyAttempts,
+    #[error("quota exhausted")]
+    QuotaExhausted,
+    #[error("msisdn blocked ({0})")]
+    Blocked(&'static str),
+    #[error("rate limited ({code})")]
+    RateLimited {
+        code: &'static str,
+        retry_after_s: u64,
+    },
+    #[error("invalid sandbox scenario")]
+    InvalidScenario,
     #[error("no such session or callback")]
     SessionNotFound,
     #[error("no such route")]
@@ -54,6 +65,26 @@ impl ApiError {
                 "Too many request in the allowed time frame",
                 "too_many_attempts",
             ),
+            ApiError::QuotaExhausted => (
+                StatusCode::FORBIDDEN,
+                "Quota insufficient",
+                "quota_exhausted",
+            ),
+            ApiError::Blocked(code) => (
+                StatusCode::CONFLICT,
+                "Msisdn invalid: msisdn has been blocked",
+                code,
+            ),
+            ApiError::RateLimited { code, .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many request in the allowed time frame",
+                code,
+            ),
+            ApiError::InvalidScenario => (
+                StatusCode::BAD_REQUEST,
+                "Invalid Scenario",
+                "invalid_scenario",
+            ),
             ApiError::SessionNotFound => (
                 StatusCode::NOT_FOUND,
                 "Session not found",
@@ -89,12 +120,17 @@ impl IntoResponse for ApiError {
             }
             _ => json!({ "message": message, "code": code }),
         };
-        let mut response = (status, Json(body)).into_response();
-        if status == StatusCode::TOO_MANY_REQUESTS {
+        let retry_after = match &self {
+            ApiError::RateLimited { retry_after_s, .. } => Some((*retry_after_s).max(1)),
             // A locked code stays locked; the hint is when a fresh send may be tried.
+            ApiError::TooManyAttempts => Some(60),
+            _ => None,
+        };
+        let mut response = (status, Json(body)).into_response();
+        if let Some(secs) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

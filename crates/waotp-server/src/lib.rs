@@ -15,6 +15,7 @@ pub mod config;
 mod dispatch;
 mod error;
 mod inbox;
+pub mod sandbox;
 mod send;
 mod verify;
 
@@ -58,6 +59,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/whatsapp/otp/send", post(send::send))
         .route("/v1/whatsapp/otp/verify", post(verify::verify))
         .route("/v2/whatsapp/otp/verify", post(verify::verify))
+        .route("/v1/whatsapp/otp/send/sandbox", post(sandbox::send))
+        .route("/v2/whatsapp/otp/send/sandbox", post(sandbox::send))
+        .route("/v1/whatsapp/otp/verify/sandbox", post(sandbox::verify))
+        .route("/v2/whatsapp/otp/verify/sandbox", post(sandbox::verify))
         .route("/v1/inbox", get(inbox::inbox))
         .route("/v2/inbox", get(inbox::inbox))
         .route(

@@ -50,9 +50,19 @@ impl SendRequest {
         app: &CachedApp,
         deny_private: bool,
     ) -> Result<SendRequest, ApiError> {
-        let settings = &app.record.settings;
         let msisdn = Msisdn::parse(body.required_str("msisdn")?)
             .map_err(|e| ApiError::validation(format!("msisdn: {e}")))?;
+        Self::parse_for(msisdn, body, app, deny_private)
+    }
+
+    /// Parses everything but the msisdn, which the caller has already settled.
+    pub fn parse_for(
+        msisdn: Msisdn,
+        body: &Fields,
+        app: &CachedApp,
+        deny_private: bool,
+    ) -> Result<SendRequest, ApiError> {
+        let settings = &app.record.settings;
         let custom = body.opt_code("otp")?;
         let length = body.opt_uint("otp_length", 0..=u64::MAX)?;
         let code = match (custom, length) {
@@ -154,6 +164,21 @@ pub async fn send(
     body: Fields,
 ) -> Result<(StatusCode, Json<SendResponse>), ApiError> {
     let req = SendRequest::parse(&body, &app, state.deny_private_callbacks)?;
+    let (response, message) = store_session(&state, &app, req, false, Vec::new()).await?;
+    state.dispatch.push(message);
+    Ok((StatusCode::CREATED, Json(response)))
+}
+
+/// Stores a validated send and builds its 201 body and the message for the channel.
+/// Sandbox sessions keep no sealed code (nothing is delivered) and report `scripted` statuses
+/// in the same transaction.
+pub async fn store_session(
+    state: &AppState,
+    app: &CachedApp,
+    req: SendRequest,
+    sandbox: bool,
+    scripted: Vec<waotp_core::Status>,
+) -> Result<(SendResponse, OutboundMessage), ApiError> {
     let app_id = app.record.app_id;
     let session_id = Uuid::new_v4();
     let now = state.clock.now_ms();
@@ -166,7 +191,9 @@ pub async fn send(
             msisdn: req.msisdn.clone(),
             challenge: req.challenge,
             code_hash: state.key.hash(&session_id, &req.code),
-            sealed_code: state.key.seal(&session_id, &req.code),
+            sealed_code: (!sandbox).then(|| state.key.seal(&session_id, &req.code)),
+            sandbox,
+            scripted,
             template_name: req.message.template_name.clone(),
             lang_code: req.message.language.clone(),
             content: req.content,
@@ -175,7 +202,7 @@ pub async fn send(
             expires_at_ms,
         })
         .await?;
-    tracing::debug!(%session_id, msisdn = %req.msisdn, try_count, "otp stored");
+    tracing::debug!(%session_id, msisdn = %req.msisdn, try_count, sandbox, "otp stored");
     let response = SendResponse {
         message: "OTP sent successfully",
         msisdn: req.msisdn.as_str().to_owned(),
@@ -187,12 +214,12 @@ pub async fn send(
         session_id,
         try_count,
     };
-    state.dispatch.push(OutboundMessage {
+    let message = OutboundMessage {
         session_id,
         app_id,
         msisdn: req.msisdn,
         message: req.message,
         expires_at_ms,
-    });
-    Ok((StatusCode::CREATED, Json(response)))
+    };
+    Ok((response, message))
 }

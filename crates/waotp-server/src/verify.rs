@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use waotp_core::{Msisdn, OtpCode, VerifyDecision};
 use waotp_store::VerifyAttempt;
 
-use crate::auth::AuthedApp;
+use crate::auth::{AuthedApp, CachedApp};
 use crate::body::Fields;
 use crate::send::MAX_CHALLENGE_CHARS;
 use crate::{ApiError, AppState};
@@ -19,6 +19,18 @@ pub async fn verify(
 ) -> Result<Json<Value>, ApiError> {
     let msisdn = Msisdn::parse(body.required_str("msisdn")?)
         .map_err(|e| ApiError::validation(format!("msisdn: {e}")))?;
+    check(&state, &app, msisdn, &body, false).await
+}
+
+/// Checks the guess in `body` against the newest session of (app, msisdn, challenge) among
+/// production or sandbox sessions.
+pub async fn check(
+    state: &AppState,
+    app: &CachedApp,
+    msisdn: Msisdn,
+    body: &Fields,
+    sandbox: bool,
+) -> Result<Json<Value>, ApiError> {
     let guess = body
         .opt_code("otp")?
         .ok_or_else(|| ApiError::validation("otp is required"))?;
@@ -34,6 +46,8 @@ pub async fn verify(
         .verify(
             VerifyAttempt {
                 app_id: app.record.app_id,
+                sandbox,
+
                 msisdn: msisdn.clone(),
                 challenge,
                 guess: OtpCode::from_guess(&guess),

@@ -66,7 +66,12 @@ pub struct NewSession {
     pub msisdn: Msisdn,
     pub challenge: String,
     pub code_hash: CodeHash,
-    pub sealed_code: SealedCode,
+    /// The code sealed for the channel; `None` when no message is to be delivered (sandbox).
+    pub sealed_code: Option<SealedCode>,
+    /// A sandbox session: kept apart from production ones (its own verify key space).
+    pub sandbox: bool,
+    /// Statuses reported right away, in order, in the same transaction (sandbox scenarios).
+    pub scripted: Vec<Status>,
     pub template_name: String,
     pub lang_code: String,
     pub content: Vec<String>,
@@ -79,6 +84,9 @@ pub struct NewSession {
 #[derive(Debug, Clone)]
 pub struct VerifyAttempt {
     pub app_id: Uuid,
+    /// Checks sandbox sessions instead of production ones.
+    pub sandbox: bool,
+
     pub msisdn: Msisdn,
     pub challenge: String,
     pub guess: OtpCode,

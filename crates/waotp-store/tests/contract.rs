@@ -44,7 +44,9 @@ fn session(app_id: Uuid, msisdn: &str, code: &str, now: i64) -> NewSession {
         msisdn: Msisdn::parse(msisdn).unwrap(),
         challenge: "login".into(),
         code_hash: key().hash(&session_id, &code),
-        sealed_code: key().seal(&session_id, &code),
+        sealed_code: Some(key().seal(&session_id, &code)),
+        sandbox: false,
+        scripted: vec![],
         template_name: "verification_code".into(),
         lang_code: "en".into(),
         content: vec!["x".into()],
@@ -60,6 +62,8 @@ fn attempt(app_id: Uuid, msisdn: &str, guess: &str, now: i64) -> VerifyAttempt {
         msisdn: Msisdn::parse(msisdn).unwrap(),
         challenge: "login".into(),
         guess: OtpCode::from_guess(guess),
+        sandbox: false,
+
         now_ms: now,
     }
 }

@@ -93,7 +93,10 @@ async fn undelivered_sessions_are_delivered_at_the_next_start() {
             msisdn: msisdn.clone(),
             challenge: String::new(),
             code_hash: key.hash(&session_id, &code),
-            sealed_code: key.seal(&session_id, &code),
+            sealed_code: Some(key.seal(&session_id, &code)),
+            sandbox: false,
+            scripted: vec![],
+
             template_name: "verification_code".into(),
             lang_code: "en".into(),
             content: vec![],

@@ -5,5 +5,6 @@ mod callbacks;
 mod helpers;
 mod inbox;
 mod receiver;
+mod sandbox;
 mod send;
 mod verify;

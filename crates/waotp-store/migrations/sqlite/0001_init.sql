@@ -32,6 +32,7 @@ CREATE TABLE sessions (
     app_id          BLOB NOT NULL,
     msisdn          TEXT NOT NULL,
     challenge       TEXT NOT NULL,
+    sandbox         INTEGER NOT NULL,          -- 1: a sandbox session (never delivered, never counted)
     code_hash       BLOB NOT NULL,             -- HMAC-SHA256 under the server secret
     sealed_code     BLOB,                      -- set until the channel has taken the message
     state           INTEGER NOT NULL,          -- 0 pending, 1 verified, 2 superseded, 3 locked
@@ -49,7 +50,8 @@ CREATE TABLE sessions (
     expires_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL
 );
-CREATE INDEX sessions_by_key ON sessions (app_id, msisdn, challenge, id);
+CREATE INDEX sessions_by_key ON sessions (app_id, sandbox, msisdn, challenge, id);
+
 CREATE INDEX sessions_undelivered ON sessions (id) WHERE sealed_code IS NOT NULL;
 -- Sessions still waiting for their final status (4 Verified or 5 Unverified), by expiry.
 CREATE INDEX sessions_unfinished ON sessions (expires_at) WHERE status NOT IN (4, 5);

@@ -51,10 +51,11 @@ pub(super) fn create(c: &Connection, s: &NewSession) -> Result<u32> {
     let newest = c
         .prepare_cached(
             "SELECT id, state, expires_at, try_count FROM sessions \
-             WHERE app_id = ?1 AND msisdn = ?2 AND challenge = ?3 ORDER BY id DESC LIMIT 1",
+             WHERE app_id = ?1 AND sandbox = ?4 AND msisdn = ?2 AND challenge = ?3 ORDER BY id DESC LIMIT 1",
         )?
         .query_row(
-            params![s.app_id.as_bytes(), s.msisdn.as_str(), s.challenge],
+            params![s.app_id.as_bytes(), s.msisdn.as_str(), s.challenge, s.sandbox],
+
             |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
@@ -84,8 +85,8 @@ pub(super) fn create(c: &Connection, s: &NewSession) -> Result<u32> {
     };
     c.prepare_cached(
         "INSERT INTO sessions (session_id, app_id, msisdn, challenge, code_hash, sealed_code, state, status, \
-         try_count, template_name, lang_code, content, callback_url, created_at, expires_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?14)",
+         try_count, template_name, lang_code, content, callback_url, created_at, expires_at, updated_at, sandbox) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?14, ?16)",
     )?
     .execute(params![
         s.session_id.as_bytes(),
@@ -93,7 +94,7 @@ pub(super) fn create(c: &Connection, s: &NewSession) -> Result<u32> {
         s.msisdn.as_str(),
         s.challenge,
         &s.code_hash.0[..],
-        s.sealed_code.0,
+        s.sealed_code.as_ref().map(|sealed| &sealed.0),
         SessionState::Pending.code(),
         Status::Requested.code(),
         try_count,
@@ -103,15 +104,19 @@ pub(super) fn create(c: &Connection, s: &NewSession) -> Result<u32> {
         s.callback_url,
         s.created_at_ms,
         s.expires_at_ms,
+        s.sandbox,
     ])?;
+    let mut session = SessionRef {
+        row_id: c.last_insert_rowid(),
+        app_id: s.app_id,
+        status: Status::Requested,
+        callback_url: s.callback_url.clone(),
+    };
     if let Some(url) = &s.callback_url {
-        callbacks::enqueue(
-            c,
-            c.last_insert_rowid(),
-            Status::Requested,
-            url,
-            s.created_at_ms,
-        )?;
+        callbacks::enqueue(c, session.row_id, Status::Requested, url, s.created_at_ms)?;
+    }
+    for &status in &s.scripted {
+        advance(c, &mut session, status, s.created_at_ms)?;
     }
     Ok(try_count)
 }
@@ -120,9 +125,11 @@ pub(super) fn verify(c: &Connection, a: &VerifyAttempt, key: &CodeKey) -> Result
     let newest = c
         .prepare_cached(
             "SELECT id, session_id, code_hash, state, status, wrong_attempts, expires_at, callback_url \
-             FROM sessions WHERE app_id = ?1 AND msisdn = ?2 AND challenge = ?3 ORDER BY id DESC LIMIT 1",
+             FROM sessions WHERE app_id = ?1 AND sandbox = ?4 AND msisdn = ?2 AND challenge = ?3 \
+             ORDER BY id DESC LIMIT 1",
         )?
-        .query_row(params![a.app_id.as_bytes(), a.msisdn.as_str(), a.challenge], |r| {
+        .query_row(params![a.app_id.as_bytes(), a.msisdn.as_str(), a.challenge, a.sandbox], |r| {
+
             let hash: Vec<u8> = r.get(2)?;
             Ok((
                 r.get::<_, i64>(0)?,
