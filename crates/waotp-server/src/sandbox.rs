@@ -15,7 +15,7 @@ use crate::send::{store_session, SendRequest, SendResponse};
 use crate::{ApiError, AppState};
 
 /// What a sandbox send does for a msisdn.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum SendScenario {
     /// 201 and a stored sandbox session reporting these statuses after 0 Requested; 5 follows
     /// at expiry if it is not verified, as in production.
