@@ -39,23 +39,13 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Callbacks {
-            server,
-            app_id,
-            api_key,
-            sessions,
-            concurrency,
-        } => callbacks(server, app_id, api_key, sessions, concurrency).await,
+        Command::Callbacks { server, app_id, api_key, sessions, concurrency } => {
+            callbacks(server, app_id, api_key, sessions, concurrency).await
+        }
     }
 }
 
-async fn callbacks(
-    server: String,
-    app_id: String,
-    api_key: String,
-    n: u64,
-    concurrency: usize,
-) -> anyhow::Result<()> {
+async fn callbacks(server: String, app_id: String, api_key: String, n: u64, concurrency: usize) -> anyhow::Result<()> {
     let received = Arc::new(AtomicU64::new(0));
     let counter = received.clone();
     let app = axum::Router::new().fallback(move || {
@@ -74,14 +64,8 @@ async fn callbacks(
     let started = Instant::now();
     let mut senders = Vec::new();
     for _ in 0..concurrency {
-        let (http, next, server, app_id, api_key, callback_url) = (
-            http.clone(),
-            next.clone(),
-            server.clone(),
-            app_id.clone(),
-            api_key.clone(),
-            callback_url.clone(),
-        );
+        let (http, next, server, app_id, api_key, callback_url) =
+            (http.clone(), next.clone(), server.clone(), app_id.clone(), api_key.clone(), callback_url.clone());
         senders.push(tokio::spawn(async move {
             let mut ok = 0u64;
             loop {
@@ -89,8 +73,7 @@ async fn callbacks(
                 if i >= n {
                     return ok;
                 }
-                let body =
-                    json!({ "msisdn": format!("62817{:08}", i), "callback_url": callback_url });
+                let body = json!({ "msisdn": format!("62817{:08}", i), "callback_url": callback_url });
                 let res = http
                     .post(format!("{server}/v2/whatsapp/otp/send"))
                     .header("App-ID", &app_id)

@@ -58,9 +58,7 @@ impl OtpCode {
             return Err(CodeError::GeneratedLength);
         }
         let mut rng = rand::rng();
-        let code = (0..len)
-            .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
-            .collect();
+        let code = (0..len).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect();
         Ok(OtpCode(code))
     }
 
@@ -219,10 +217,7 @@ mod tests {
         assert!(OtpCode::parse_custom("1234").is_ok());
         assert!(OtpCode::parse_custom("J8FpnYnPq2w3e4r").is_ok());
         assert_eq!(OtpCode::parse_custom("123"), Err(CodeError::Length));
-        assert_eq!(
-            OtpCode::parse_custom("1234567890123456"),
-            Err(CodeError::Length)
-        );
+        assert_eq!(OtpCode::parse_custom("1234567890123456"), Err(CodeError::Length));
         assert_eq!(OtpCode::parse_custom("J$FpnYnP"), Err(CodeError::Alphabet));
         assert_eq!(OtpCode::parse_custom("12 34"), Err(CodeError::Alphabet));
         assert_eq!(OtpCode::parse_custom("ééé"), Err(CodeError::Alphabet));
@@ -269,9 +264,6 @@ mod tests {
     fn debug_never_shows_secrets() {
         let code = OtpCode::parse_custom("482913").unwrap();
         assert!(!format!("{code:?}").contains("482913"));
-        assert_eq!(
-            format!("{:?}", CodeKey::from_secret(b"s")),
-            "CodeKey(<redacted>)"
-        );
+        assert_eq!(format!("{:?}", CodeKey::from_secret(b"s")), "CodeKey(<redacted>)");
     }
 }

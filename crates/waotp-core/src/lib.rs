@@ -8,6 +8,7 @@
 pub mod callback;
 pub mod code;
 pub mod msisdn;
+pub mod policy;
 pub mod session;
 pub mod status;
 pub mod template;
@@ -15,6 +16,8 @@ pub mod template;
 pub use callback::CallbackMode;
 pub use code::{generate_api_key, hash_api_key, CodeHash, CodeKey, OtpCode, SealedCode};
 pub use msisdn::Msisdn;
+pub use policy::RuleMode;
+
 pub use session::{SessionState, VerifyDecision, MAX_WRONG_ATTEMPTS};
 pub use status::Status;
 pub use template::{Category, RenderedMessage, Template, TemplateError};

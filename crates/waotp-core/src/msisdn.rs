@@ -67,11 +67,7 @@ pub fn mask(digits: &str) -> String {
     if n <= 8 {
         return "*".repeat(n);
     }
-    digits
-        .chars()
-        .enumerate()
-        .map(|(i, c)| if i < 5 || i >= n - 3 { c } else { '*' })
-        .collect()
+    digits.chars().enumerate().map(|(i, c)| if i < 5 || i >= n - 3 { c } else { '*' }).collect()
 }
 
 impl fmt::Display for Msisdn {
@@ -93,27 +89,15 @@ mod tests {
 
     #[test]
     fn accepts_indonesian_mobile_with_and_without_plus() {
-        assert_eq!(
-            Msisdn::parse("6281234567890").unwrap().as_str(),
-            "6281234567890"
-        );
-        assert_eq!(
-            Msisdn::parse("+6281234567890").unwrap().as_str(),
-            "6281234567890"
-        );
+        assert_eq!(Msisdn::parse("6281234567890").unwrap().as_str(), "6281234567890");
+        assert_eq!(Msisdn::parse("+6281234567890").unwrap().as_str(), "6281234567890");
     }
 
     #[test]
     fn accepts_other_countries() {
-        assert_eq!(
-            Msisdn::parse("4915123456789").unwrap().as_str(),
-            "4915123456789"
-        );
+        assert_eq!(Msisdn::parse("4915123456789").unwrap().as_str(), "4915123456789");
         // US numbers are FixedLineOrMobile in libphonenumber: still valid.
-        assert_eq!(
-            Msisdn::parse("12015550123").unwrap().as_str(),
-            "12015550123"
-        );
+        assert_eq!(Msisdn::parse("12015550123").unwrap().as_str(), "12015550123");
     }
 
     #[test]
@@ -122,10 +106,7 @@ mod tests {
         assert_eq!(Msisdn::parse("+"), Err(MsisdnError::Empty));
         assert_eq!(Msisdn::parse("62 812 3456"), Err(MsisdnError::NotDigits));
         assert_eq!(Msisdn::parse("62-8123456789"), Err(MsisdnError::NotDigits));
-        assert_eq!(
-            Msisdn::parse("++6281234567890"),
-            Err(MsisdnError::NotDigits)
-        );
+        assert_eq!(Msisdn::parse("++6281234567890"), Err(MsisdnError::NotDigits));
         assert_eq!(Msisdn::parse("12345"), Err(MsisdnError::Invalid));
         assert_eq!(Msisdn::parse("0000000000"), Err(MsisdnError::Invalid));
         assert_eq!(Msisdn::parse("999123456789"), Err(MsisdnError::Invalid));

@@ -97,10 +97,7 @@ impl VerifyDecision {
             VerifyDecision::Verified
         } else {
             let attempts = wrong_attempts + 1;
-            VerifyDecision::WrongCode {
-                attempts,
-                lock: attempts >= MAX_WRONG_ATTEMPTS,
-            }
+            VerifyDecision::WrongCode { attempts, lock: attempts >= MAX_WRONG_ATTEMPTS }
         }
     }
 }
@@ -114,20 +111,8 @@ mod tests {
     fn decisions() {
         let d = |state, exp, attempts, ok| VerifyDecision::decide(state, exp, 100, attempts, || ok);
         assert_eq!(d(Pending, 200, 0, true), VerifyDecision::Verified);
-        assert_eq!(
-            d(Pending, 200, 0, false),
-            VerifyDecision::WrongCode {
-                attempts: 1,
-                lock: false
-            }
-        );
-        assert_eq!(
-            d(Pending, 200, 4, false),
-            VerifyDecision::WrongCode {
-                attempts: 5,
-                lock: true
-            }
-        );
+        assert_eq!(d(Pending, 200, 0, false), VerifyDecision::WrongCode { attempts: 1, lock: false });
+        assert_eq!(d(Pending, 200, 4, false), VerifyDecision::WrongCode { attempts: 5, lock: true });
         assert_eq!(d(Pending, 100, 0, true), VerifyDecision::Expired);
         assert_eq!(d(Verified, 200, 0, true), VerifyDecision::NotFound);
         assert_eq!(d(Superseded, 200, 0, true), VerifyDecision::NotFound);

@@ -37,9 +37,7 @@ impl Status {
     }
 
     pub fn from_code(code: i64) -> Option<Status> {
-        Status::ALL
-            .into_iter()
-            .find(|s| i64::from(s.code()) == code)
+        Status::ALL.into_iter().find(|s| i64::from(s.code()) == code)
     }
 
     /// The contract's name for the status.
@@ -67,11 +65,7 @@ impl Status {
             Status::Sent => 1,
             Status::Delivered => 2,
             Status::Read => 3,
-            Status::Failed
-            | Status::RequestError
-            | Status::Rejected
-            | Status::Blocked
-            | Status::TierLimitExceeded => 4,
+            Status::Failed | Status::RequestError | Status::Rejected | Status::Blocked | Status::TierLimitExceeded => 4,
             Status::Verified | Status::Unverified => 5,
         }
     }

@@ -82,9 +82,7 @@ pub struct RenderedMessage {
 pub fn validate_name(name: &str) -> Result<(), TemplateError> {
     let ok = !name.is_empty()
         && name.len() <= 512
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     ok.then_some(()).ok_or(TemplateError::Name)
 }
 
@@ -97,9 +95,7 @@ pub fn validate_language(lang: &str) -> Result<(), TemplateError> {
         None => true,
         Some(r) => (2..=4).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_alphanumeric()),
     };
-    (base_ok && region_ok)
-        .then_some(())
-        .ok_or(TemplateError::Language)
+    (base_ok && region_ok).then_some(()).ok_or(TemplateError::Language)
 }
 
 /// One piece of a template body: literal text or a numbered placeholder.
@@ -115,8 +111,7 @@ fn pieces(body: &str) -> Vec<Piece<'_>> {
         let after = &rest[open + 2..];
         let slot = after.find("}}").and_then(|close| {
             let inner = &after[..close];
-            let ok =
-                !inner.is_empty() && inner.len() <= 3 && inner.bytes().all(|b| b.is_ascii_digit());
+            let ok = !inner.is_empty() && inner.len() <= 3 && inner.bytes().all(|b| b.is_ascii_digit());
             ok.then(|| (inner.parse::<u32>().ok(), close))
         });
         match slot {
@@ -188,29 +183,16 @@ impl Template {
 
     /// How many `content` values a send must carry.
     pub fn content_needed(&self) -> usize {
-        placeholders(&self.body)
-            .into_iter()
-            .filter(|&n| n != self.code_placeholder)
-            .count()
+        placeholders(&self.body).into_iter().filter(|&n| n != self.code_placeholder).count()
     }
 
     /// Fills the body: the code at its placeholder, `content` at the others in ascending order.
     /// Fewer values than needed is an error; surplus values are ignored.
-    pub fn render(
-        &self,
-        code: &OtpCode,
-        content: &[String],
-    ) -> Result<RenderedMessage, TemplateError> {
+    pub fn render(&self, code: &OtpCode, content: &[String]) -> Result<RenderedMessage, TemplateError> {
         let slots = placeholders(&self.body);
-        let needed = slots
-            .iter()
-            .filter(|&&n| n != self.code_placeholder)
-            .count();
+        let needed = slots.iter().filter(|&&n| n != self.code_placeholder).count();
         if content.len() < needed {
-            return Err(TemplateError::NotEnoughContent {
-                needed,
-                got: content.len(),
-            });
+            return Err(TemplateError::NotEnoughContent { needed, got: content.len() });
         }
         let mut values = content.iter();
         let body_parameters: Vec<String> = slots
@@ -268,10 +250,7 @@ mod tests {
         let t = utility("This is your OTP Code {{1}}. Please use it for {{2}}", 1);
         t.validate().unwrap();
         let r = t.render(&code(), &["Registration".into()]).unwrap();
-        assert_eq!(
-            r.text,
-            "This is your OTP Code 482913. Please use it for Registration"
-        );
+        assert_eq!(r.text, "This is your OTP Code 482913. Please use it for Registration");
         assert_eq!(r.body_parameters, vec!["482913", "Registration"]);
         assert_eq!(r.button_parameter, None);
     }
@@ -281,23 +260,15 @@ mod tests {
         let t = utility("Hi {{1}}, {{2}} is your code for {{3}}. Again: {{2}}", 2);
         t.validate().unwrap();
         assert_eq!(t.content_needed(), 2);
-        let r = t
-            .render(&code(), &["Ana".into(), "login".into(), "surplus".into()])
-            .unwrap();
-        assert_eq!(
-            r.text,
-            "Hi Ana, 482913 is your code for login. Again: 482913"
-        );
+        let r = t.render(&code(), &["Ana".into(), "login".into(), "surplus".into()]).unwrap();
+        assert_eq!(r.text, "Hi Ana, 482913 is your code for login. Again: 482913");
         assert_eq!(r.body_parameters, vec!["Ana", "482913", "login"]);
     }
 
     #[test]
     fn too_little_content() {
         let t = utility("{{1}} for {{2}} at {{3}}", 1);
-        assert_eq!(
-            t.render(&code(), &["x".into()]),
-            Err(TemplateError::NotEnoughContent { needed: 2, got: 1 })
-        );
+        assert_eq!(t.render(&code(), &["x".into()]), Err(TemplateError::NotEnoughContent { needed: 2, got: 1 }));
     }
 
     #[test]
@@ -320,14 +291,8 @@ mod tests {
 
     #[test]
     fn validation() {
-        assert_eq!(
-            utility("{{1}} {{3}}", 1).validate(),
-            Err(TemplateError::Placeholders)
-        );
-        assert_eq!(
-            utility("{{1}}", 2).validate(),
-            Err(TemplateError::CodePlaceholder(2))
-        );
+        assert_eq!(utility("{{1}} {{3}}", 1).validate(), Err(TemplateError::Placeholders));
+        assert_eq!(utility("{{1}}", 2).validate(), Err(TemplateError::CodePlaceholder(2)));
         assert_eq!(utility("   ", 1).validate(), Err(TemplateError::BodyLength));
         let mut auth = utility("{{1}} and {{2}}", 1);
         auth.category = Category::Authentication;

@@ -17,6 +17,24 @@ pub fn validate_settings(s: &AppSettings) -> Result<(), String> {
         return Err("time limit must be from 1 to 86400 seconds".into());
     }
     validate_name(&s.template_name).map_err(|e| format!("template: {e}"))?;
+    if s.rps_limit == Some(0) || s.ip_send_limit == Some(0) || s.msisdn_send_limit == 0 || s.msisdn_verify_limit == 0 {
+        return Err("limits must be at least 1 (leave a limit unset for none)".into());
+    }
+    if s.msisdn_send_window == 0 || s.msisdn_verify_window == 0 {
+        return Err("limit windows must be at least 1 second".into());
+    }
+    if s.msisdn_verify_limit <= waotp_core::MAX_WRONG_ATTEMPTS {
+        return Err(format!(
+            "the verify limit must stay above the {} wrong tries a code allows",
+            waotp_core::MAX_WRONG_ATTEMPTS
+        ));
+    }
+    for cc in &s.allowed_countries {
+        if cc.is_empty() || cc.len() > 3 || !cc.bytes().all(|b| b.is_ascii_digit()) || cc.starts_with('0') {
+            return Err(format!("allowed countries must be calling codes like 62 or 1, not {cc:?}"));
+        }
+    }
+
     validate_language(&s.lang_code).map_err(|e| format!("language: {e}"))?;
     Ok(())
 }
@@ -26,6 +44,7 @@ pub async fn create_app(
     store: &dyn Store,
     name: &str,
     settings: AppSettings,
+    quota: Option<i64>,
     now_ms: i64,
 ) -> anyhow::Result<(AppRecord, String)> {
     let name = name.trim();
@@ -40,6 +59,7 @@ pub async fn create_app(
         api_key_hash: hash_api_key(&api_key),
         callback_secret: waotp_core::callback::generate_secret(),
         settings,
+        quota,
         created_at_ms: now_ms,
     };
     store.create_app(app.clone()).await?;
@@ -49,20 +69,11 @@ pub async fn create_app(
 /// Gives an app a new API key (the old one stops working); `None` if there is no such app.
 pub async fn rotate_api_key(store: &dyn Store, app_id: Uuid) -> anyhow::Result<Option<String>> {
     let api_key = generate_api_key();
-    Ok(store
-        .set_api_key_hash(app_id, hash_api_key(&api_key))
-        .await?
-        .then_some(api_key))
+    Ok(store.set_api_key_hash(app_id, hash_api_key(&api_key)).await?.then_some(api_key))
 }
 
 /// Gives an app a new callback signing secret; `None` if there is no such app.
-pub async fn rotate_callback_secret(
-    store: &dyn Store,
-    app_id: Uuid,
-) -> anyhow::Result<Option<String>> {
+pub async fn rotate_callback_secret(store: &dyn Store, app_id: Uuid) -> anyhow::Result<Option<String>> {
     let secret = waotp_core::callback::generate_secret();
-    Ok(store
-        .set_callback_secret(app_id, secret.clone())
-        .await?
-        .then_some(secret))
+    Ok(store.set_callback_secret(app_id, secret.clone()).await?.then_some(secret))
 }

@@ -56,10 +56,7 @@ pub struct AppCache {
 
 impl AppCache {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        AppCache {
-            store,
-            entries: Arc::default(),
-        }
+        AppCache { store, entries: Arc::default() }
     }
 
     /// The app, from cache when fresh. Unknown ids are cached too, briefly, so a flood of
@@ -101,22 +98,12 @@ impl FromRequestParts<AppState> for AuthedApp {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = |name: &str| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-        };
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
         let (Some(app_id), Some(key)) = (header("app-id"), header("api-key")) else {
             return Err(ApiError::Unauthorized);
         };
         let app_id = Uuid::parse_str(app_id).map_err(|_| ApiError::Unauthorized)?;
-        let app = state
-            .apps
-            .get(app_id)
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
+        let app = state.apps.get(app_id).await?.ok_or(ApiError::Unauthorized)?;
         if !api_key_matches(&app.record.api_key_hash, key) {
             return Err(ApiError::Unauthorized);
         }

@@ -11,8 +11,11 @@ use crate::{ApiError, AppState};
 /// Largest body accepted; a send is a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// A request body that is a JSON object.
-pub struct Fields(Map<String, Value>);
+/// A request body that is a JSON object (and its raw bytes, for idempotency keys).
+pub struct Fields {
+    map: Map<String, Value>,
+    raw: Bytes,
+}
 
 impl FromRequest<AppState> for Fields {
     type Rejection = ApiError;
@@ -20,9 +23,7 @@ impl FromRequest<AppState> for Fields {
     async fn from_request(req: Request, _: &AppState) -> Result<Self, ApiError> {
         let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
             .await
-            .map_err(|_| {
-                ApiError::validation(format!("body must be at most {MAX_BODY_BYTES} bytes"))
-            })?;
+            .map_err(|_| ApiError::validation(format!("body must be at most {MAX_BODY_BYTES} bytes")))?;
         Fields::parse(&bytes)
     }
 }
@@ -30,15 +31,21 @@ impl FromRequest<AppState> for Fields {
 impl Fields {
     pub fn parse(bytes: &Bytes) -> Result<Fields, ApiError> {
         match serde_json::from_slice::<Value>(bytes) {
-            Ok(Value::Object(map)) => Ok(Fields(map)),
+            Ok(Value::Object(map)) => Ok(Fields { map, raw: bytes.clone() }),
             Ok(_) => Err(ApiError::validation("body must be a JSON object")),
             Err(e) => Err(ApiError::validation(format!("body is not valid JSON: {e}"))),
         }
     }
 
+    /// SHA-256 of the body exactly as received.
+    pub fn sha256(&self) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(&self.raw).into()
+    }
+
     /// The field, with `null` and `""` read as absent.
     fn present(&self, name: &str) -> Option<&Value> {
-        match self.0.get(name) {
+        match self.map.get(name) {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.is_empty() => None,
             Some(v) => Some(v),
@@ -46,8 +53,7 @@ impl Fields {
     }
 
     pub fn required_str(&self, name: &str) -> Result<&str, ApiError> {
-        self.opt_str(name, usize::MAX)?
-            .ok_or_else(|| ApiError::validation(format!("{name} is required")))
+        self.opt_str(name, usize::MAX)?.ok_or_else(|| ApiError::validation(format!("{name} is required")))
     }
 
     /// A string of at most `max_chars` characters, without control characters.
@@ -56,14 +62,10 @@ impl Fields {
             None => Ok(None),
             Some(Value::String(s)) => {
                 if s.chars().count() > max_chars {
-                    return Err(ApiError::validation(format!(
-                        "{name} must be at most {max_chars} characters"
-                    )));
+                    return Err(ApiError::validation(format!("{name} must be at most {max_chars} characters")));
                 }
                 if s.chars().any(char::is_control) {
-                    return Err(ApiError::validation(format!(
-                        "{name} must not contain control characters"
-                    )));
+                    return Err(ApiError::validation(format!("{name} must not contain control characters")));
                 }
                 Ok(Some(s))
             }
@@ -72,17 +74,11 @@ impl Fields {
     }
 
     /// A whole number within `range`, sent as a JSON integer or a string of digits.
-    pub fn opt_uint(
-        &self,
-        name: &str,
-        range: std::ops::RangeInclusive<u64>,
-    ) -> Result<Option<u64>, ApiError> {
+    pub fn opt_uint(&self, name: &str, range: std::ops::RangeInclusive<u64>) -> Result<Option<u64>, ApiError> {
         let n = match self.present(name) {
             None => return Ok(None),
             Some(Value::Number(n)) => n.as_u64(),
-            Some(Value::String(s)) if s.bytes().all(|b| b.is_ascii_digit()) => {
-                s.parse::<u64>().ok()
-            }
+            Some(Value::String(s)) if s.bytes().all(|b| b.is_ascii_digit()) => s.parse::<u64>().ok(),
             Some(_) => None,
         };
         match n {
@@ -101,26 +97,17 @@ impl Fields {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(Value::Number(n)) if n.is_u64() => Ok(Some(n.to_string())),
-            Some(_) => Err(ApiError::validation(format!(
-                "{name} must be a string or a whole number"
-            ))),
+            Some(_) => Err(ApiError::validation(format!("{name} must be a string or a whole number"))),
         }
     }
 
     /// An array of strings (`null`, `""` or absent: empty).
-    pub fn opt_string_list(
-        &self,
-        name: &str,
-        max_items: usize,
-        max_chars: usize,
-    ) -> Result<Vec<String>, ApiError> {
+    pub fn opt_string_list(&self, name: &str, max_items: usize, max_chars: usize) -> Result<Vec<String>, ApiError> {
         match self.present(name) {
             None => Ok(Vec::new()),
             Some(Value::Array(items)) => {
                 if items.len() > max_items {
-                    return Err(ApiError::validation(format!(
-                        "{name} must have at most {max_items} values"
-                    )));
+                    return Err(ApiError::validation(format!("{name} must have at most {max_items} values")));
                 }
                 items
                     .iter()
@@ -135,9 +122,7 @@ impl Fields {
                     })
                     .collect()
             }
-            Some(_) => Err(ApiError::validation(format!(
-                "{name} must be an array of strings"
-            ))),
+            Some(_) => Err(ApiError::validation(format!("{name} must be an array of strings"))),
         }
     }
 }
@@ -166,8 +151,7 @@ mod tests {
 
     #[test]
     fn rejects_wrong_shapes() {
-        let b =
-            f(r#"{"n": -1, "x": 1.5, "s": " 3", "big": 99999999999999999999, "l": [1], "m": "a"}"#);
+        let b = f(r#"{"n": -1, "x": 1.5, "s": " 3", "big": 99999999999999999999, "l": [1], "m": "a"}"#);
         assert!(b.opt_uint("n", 0..=10).is_err());
         assert!(b.opt_uint("x", 0..=10).is_err());
         assert!(b.opt_uint("s", 0..=10).is_err());

@@ -52,6 +52,8 @@ pub struct Config {
     pub callbacks: CallbackConfig,
     /// How often expired sessions are looked for (to report status 5).
     pub sweep_every: Duration,
+    /// Take client IPs (for the per-IP limit) from `X-Forwarded-For`, set by a trusted proxy.
+    pub trust_forwarded_for: bool,
 }
 
 impl Config {
@@ -65,6 +67,7 @@ impl Config {
             sqlite_synchronous_full: true,
             callbacks: CallbackConfig::default(),
             sweep_every: Duration::from_secs(1),
+            trust_forwarded_for: false,
         }
     }
 
@@ -85,8 +88,7 @@ impl Config {
     pub fn open_store(&self) -> anyhow::Result<Arc<dyn Store>> {
         let options = self.sqlite_options()?;
         let path = options.path.clone();
-        let store = SqliteStore::open(options)
-            .with_context(|| format!("opening database {}", path.display()))?;
+        let store = SqliteStore::open(options).with_context(|| format!("opening database {}", path.display()))?;
         Ok(Arc::new(store))
     }
 
@@ -113,14 +115,11 @@ impl Config {
                 f
             }
         };
-        let secret = std::fs::read_to_string(&file)
-            .with_context(|| format!("reading server secret {}", file.display()))?;
+        let secret =
+            std::fs::read_to_string(&file).with_context(|| format!("reading server secret {}", file.display()))?;
         let secret = secret.trim();
         if secret.len() < 16 {
-            bail!(
-                "server secret in {} must be at least 16 characters",
-                file.display()
-            );
+            bail!("server secret in {} must be at least 16 characters", file.display());
         }
         Ok(CodeKey::from_secret(secret.as_bytes()))
     }

@@ -53,21 +53,15 @@ pub async fn start(
                     let outcome = DeliveryOutcome::Failed {
                         status: Status::RequestError,
                         error_code: None,
-                        error_text: "the code could not be recovered (server secret changed?)"
-                            .into(),
+                        error_text: "the code could not be recovered (server secret changed?)".into(),
                     };
-                    store
-                        .record_delivery(pending.session_id, outcome, clock.now_ms())
-                        .await?;
+                    store.record_delivery(pending.session_id, outcome, clock.now_ms()).await?;
                 }
             }
         }
     }
     if recovered > 0 {
-        tracing::info!(
-            recovered,
-            "queued sessions left undelivered by an earlier run"
-        );
+        tracing::info!(recovered, "queued sessions left undelivered by an earlier run");
     }
     tokio::spawn(run(rx, store, channel, clock));
     Ok(queue)
@@ -79,9 +73,7 @@ async fn reopen(p: &PendingDelivery, key: &CodeKey, apps: &AppCache) -> Option<O
     let app = apps.get(p.app_id).await.ok()??;
     let message = match app.template(&p.template_name, &p.lang_code) {
         TemplateChoice::Registered(t) => t.render(&code, &p.content).ok()?,
-        _ => Template::meta_authentication(&p.template_name, &p.lang_code)
-            .render(&code, &p.content)
-            .ok()?,
+        _ => Template::meta_authentication(&p.template_name, &p.lang_code).render(&code, &p.content).ok()?,
     };
     Some(OutboundMessage {
         session_id: p.session_id,
@@ -107,12 +99,7 @@ async fn run(
         tokio::spawn(async move {
             let _permit = permit;
             if let Delivery::Outcome(outcome) = channel.deliver(&message).await {
-                if let DeliveryOutcome::Failed {
-                    status,
-                    error_code,
-                    error_text,
-                } = &outcome
-                {
+                if let DeliveryOutcome::Failed { status, error_code, error_text } = &outcome {
                     tracing::warn!(
                         session_id = %message.session_id,
                         msisdn = %message.msisdn,
@@ -122,10 +109,7 @@ async fn run(
                         "delivery failed"
                     );
                 }
-                if let Err(e) = store
-                    .record_delivery(message.session_id, outcome, clock.now_ms())
-                    .await
-                {
+                if let Err(e) = store.record_delivery(message.session_id, outcome, clock.now_ms()).await {
                     tracing::error!(session_id = %message.session_id, error = %e, "cannot record delivery");
                 }
             }

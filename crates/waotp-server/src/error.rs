@@ -23,10 +23,9 @@ pub enum ApiError {
     #[error("msisdn blocked ({0})")]
     Blocked(&'static str),
     #[error("rate limited ({code})")]
-    RateLimited {
-        code: &'static str,
-        retry_after_s: u64,
-    },
+    RateLimited { code: &'static str, retry_after_s: u64 },
+    #[error("idempotency key used with another body")]
+    IdempotencyMismatch,
     #[error("invalid sandbox scenario")]
     InvalidScenario,
     #[error("no such session or callback")]
@@ -42,60 +41,36 @@ impl ApiError {
         ApiError::Validation(reason.into())
     }
 
+    /// The machine-readable `code` of the answer.
+    pub fn code(&self) -> &'static str {
+        self.parts().2
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
-            ApiError::Validation(_) => (
-                StatusCode::BAD_REQUEST,
-                "Validation error",
-                "validation_error",
-            ),
-            ApiError::Unauthorized => (
-                StatusCode::UNAUTHORIZED,
-                "Authorization failed",
-                "unauthorized",
-            ),
+            ApiError::Validation(_) => (StatusCode::BAD_REQUEST, "Validation error", "validation_error"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "Authorization failed", "unauthorized"),
             ApiError::OtpNotFound => (StatusCode::NOT_FOUND, "OTP not found", "otp_not_found"),
-            ApiError::OtpExpired => (
+            ApiError::OtpExpired => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "OTP cannot be verified because Time limit exceeded", "otp_expired")
+            }
+            ApiError::TooManyAttempts => {
+                (StatusCode::TOO_MANY_REQUESTS, "Too many request in the allowed time frame", "too_many_attempts")
+            }
+            ApiError::QuotaExhausted => (StatusCode::FORBIDDEN, "Quota insufficient", "quota_exhausted"),
+            ApiError::Blocked(code) => (StatusCode::CONFLICT, "Msisdn invalid: msisdn has been blocked", code),
+            ApiError::RateLimited { code, .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "Too many request in the allowed time frame", code)
+            }
+            ApiError::IdempotencyMismatch => (
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "OTP cannot be verified because Time limit exceeded",
-                "otp_expired",
+                "Idempotency-Key was already used with a different request body",
+                "idempotency_mismatch",
             ),
-            ApiError::TooManyAttempts => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many request in the allowed time frame",
-                "too_many_attempts",
-            ),
-            ApiError::QuotaExhausted => (
-                StatusCode::FORBIDDEN,
-                "Quota insufficient",
-                "quota_exhausted",
-            ),
-            ApiError::Blocked(code) => (
-                StatusCode::CONFLICT,
-                "Msisdn invalid: msisdn has been blocked",
-                code,
-            ),
-            ApiError::RateLimited { code, .. } => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many request in the allowed time frame",
-                code,
-            ),
-            ApiError::InvalidScenario => (
-                StatusCode::BAD_REQUEST,
-                "Invalid Scenario",
-                "invalid_scenario",
-            ),
-            ApiError::SessionNotFound => (
-                StatusCode::NOT_FOUND,
-                "Session not found",
-                "session_not_found",
-            ),
+            ApiError::InvalidScenario => (StatusCode::BAD_REQUEST, "Invalid Scenario", "invalid_scenario"),
+            ApiError::SessionNotFound => (StatusCode::NOT_FOUND, "Session not found", "session_not_found"),
             ApiError::RouteNotFound => (StatusCode::NOT_FOUND, "Not found", "route_not_found"),
-            ApiError::Internal(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal server error",
-                "internal_error",
-            ),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "Internal server error", "internal_error"),
         }
     }
 }
@@ -128,9 +103,7 @@ impl IntoResponse for ApiError {
         };
         let mut response = (status, Json(body)).into_response();
         if let Some(secs) = retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

@@ -36,12 +36,8 @@ pub async fn inbox(
     query: Result<Query<InboxQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<InboxResponse>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::validation(e.body_text()))?;
-    let raw = q
-        .msisdn
-        .filter(|m| !m.is_empty())
-        .ok_or_else(|| ApiError::validation("msisdn is required"))?;
-    let msisdn =
-        Msisdn::parse(raw.trim()).map_err(|e| ApiError::validation(format!("msisdn: {e}")))?;
+    let raw = q.msisdn.filter(|m| !m.is_empty()).ok_or_else(|| ApiError::validation("msisdn is required"))?;
+    let msisdn = Msisdn::parse(raw.trim()).map_err(|e| ApiError::validation(format!("msisdn: {e}")))?;
     let limit = match q.limit.as_deref() {
         None | Some("") => 50,
         Some(l) => l
@@ -53,10 +49,7 @@ pub async fn inbox(
     let app_id = app.record.app_id;
     let messages = state.store.inbox(app_id, &msisdn, limit).await?;
     let ids = messages.iter().map(|m| m.session_id).collect();
-    state
-        .store
-        .mark_read(app_id, ids, state.clock.now_ms())
-        .await?;
+    state.store.mark_read(app_id, ids, state.clock.now_ms()).await?;
     Ok(Json(InboxResponse {
         messages: messages
             .into_iter()

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 mod dispatch;
 mod error;
+pub mod guards;
 mod inbox;
 pub mod sandbox;
 mod send;
@@ -40,6 +41,12 @@ pub struct AppState {
     pub clock: Clock,
     /// Callbacks may not target loopback or private addresses either.
     pub deny_private_callbacks: bool,
+    /// Take the client IP from the last `X-Forwarded-For` entry (behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// Refusals by reason code.
+    pub refusals: Arc<guards::Counts>,
+    /// Pumping signals seen in monitor mode, by rule.
+    pub signals: Arc<guards::Counts>,
     apps: auth::AppCache,
     dispatch: dispatch::Queue,
 }
@@ -49,6 +56,42 @@ impl AppState {
     /// templates, key), so the next request sees the change at once.
     pub fn invalidate_app(&self, app_id: uuid::Uuid) {
         self.apps.invalidate(app_id);
+    }
+
+    /// Logs and counts a refusal, and turns it into the answer.
+    pub(crate) fn refused(
+        &self,
+        app: &auth::CachedApp,
+        msisdn: &waotp_core::Msisdn,
+        refusal: waotp_store::Refusal,
+    ) -> ApiError {
+        let error = ApiError::from(refusal);
+        let code = error.code();
+        self.refusals.add(code);
+        tracing::info!(app_id = %app.record.app_id, msisdn = %msisdn, reason = code, "request refused");
+        error
+    }
+
+    /// The client's address: the connection's peer, or the last `X-Forwarded-For` entry when
+    /// a trusted proxy sets it.
+    pub(crate) fn client_ip(
+        &self,
+        headers: &axum::http::HeaderMap,
+        peer: std::net::SocketAddr,
+    ) -> Option<std::net::IpAddr> {
+        if self.trust_forwarded_for {
+            let forwarded = headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|ip| ip.trim().parse().ok())
+                .last();
+            if forwarded.is_some() {
+                return forwarded;
+            }
+        }
+        Some(peer.ip())
     }
 }
 
@@ -65,14 +108,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/whatsapp/otp/verify/sandbox", post(sandbox::verify))
         .route("/v1/inbox", get(inbox::inbox))
         .route("/v2/inbox", get(inbox::inbox))
-        .route(
-            "/v1/sessions/{session_id}/callbacks",
-            get(callbacks::routes::list),
-        )
-        .route(
-            "/v1/sessions/{session_id}/callbacks/{status}/replay",
-            post(callbacks::routes::replay),
-        )
+        .route("/v1/quota", get(quota))
+        .route("/v2/quota", get(quota))
+        .route("/v1/sessions/{session_id}/callbacks", get(callbacks::routes::list))
+        .route("/v1/sessions/{session_id}/callbacks/{status}/replay", post(callbacks::routes::replay))
         .fallback(error::not_found)
         .with_state(state)
 }
@@ -87,30 +126,18 @@ pub struct Running {
 pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
     let store = config.open_store()?;
     let key = Arc::new(config.code_key()?);
-    let channel: Arc<dyn channel::Channel> =
-        Arc::new(channel::InboxChannel::new(store.clone(), clock.clone()));
+    let channel: Arc<dyn channel::Channel> = Arc::new(channel::InboxChannel::new(store.clone(), clock.clone()));
     let apps = auth::AppCache::new(store.clone());
-    let dispatch = dispatch::start(
-        store.clone(),
-        key.clone(),
-        apps.clone(),
-        channel,
-        clock.clone(),
-    )
-    .await?;
-    callbacks::start(
-        store.clone(),
-        apps.clone(),
-        clock.clone(),
-        config.callbacks.clone(),
-        config.sweep_every,
-    )
-    .await?;
+    let dispatch = dispatch::start(store.clone(), key.clone(), apps.clone(), channel, clock.clone()).await?;
+    callbacks::start(store.clone(), apps.clone(), clock.clone(), config.callbacks.clone(), config.sweep_every).await?;
     Ok(AppState {
         store,
         key,
         clock,
         deny_private_callbacks: config.callbacks.deny_private,
+        trust_forwarded_for: config.trust_forwarded_for,
+        refusals: Arc::default(),
+        signals: Arc::default(),
         apps,
         dispatch,
     })
@@ -132,8 +159,22 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(state))
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())
+}
+
+/// `GET /v1/quota`: the app's remaining production sends (`null`: unlimited).
+async fn quota(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    auth::AuthedApp(app): auth::AuthedApp,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    // Read fresh: the cached app may be a second old.
+    let record = state.store.get_app(app.record.app_id).await?.ok_or(ApiError::Unauthorized)?;
+    Ok(axum::Json(serde_json::json!({
+        "app_id": record.app_id,
+        "quota": record.quota,
+        "unlimited": record.quota.is_none(),
+    })))
 }

@@ -8,10 +8,11 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::Value;
 use waotp_core::{Msisdn, Status};
+use waotp_store::SendGuards;
 
 use crate::auth::AuthedApp;
 use crate::body::Fields;
-use crate::send::{store_session, SendRequest, SendResponse};
+use crate::send::{store_session, SendRequest, SendResponse, Stored};
 use crate::{ApiError, AppState};
 
 /// What a sandbox send does for a msisdn.
@@ -31,59 +32,24 @@ pub enum SendScenario {
 /// The send scenarios, by msisdn. The seed's numbers (contract section 5) come first and are
 /// exactly as Verihubs documents them; 628212306001x are waotp's WhatsApp outcomes.
 pub const SEND_SCENARIOS: &[(&str, SendScenario, &str)] = &[
-    (
-        "6282123060001",
-        SendScenario::Seed(&[Status::Sent, Status::Delivered, Status::Read]),
-        "success: 0, 1, 2, 3",
-    ),
+    ("6282123060001", SendScenario::Seed(&[Status::Sent, Status::Delivered, Status::Read]), "success: 0, 1, 2, 3"),
     (
         "6282123060002",
         SendScenario::Refuse(|| ApiError::validation("sandbox scenario: bad request")),
         "400 Validation error",
     ),
-    (
-        "6282123060003",
-        SendScenario::Unauthorized,
-        "401 Authorization failed",
-    ),
-    (
-        "6282123060004",
-        SendScenario::Refuse(|| ApiError::QuotaExhausted),
-        "403 Quota insufficient",
-    ),
-    (
-        "6282123060005",
-        SendScenario::Refuse(|| ApiError::Blocked("blocked_number")),
-        "409 blocked msisdn",
-    ),
+    ("6282123060003", SendScenario::Unauthorized, "401 Authorization failed"),
+    ("6282123060004", SendScenario::Refuse(|| ApiError::QuotaExhausted), "403 Quota insufficient"),
+    ("6282123060005", SendScenario::Refuse(|| ApiError::Blocked("blocked_number")), "409 blocked msisdn"),
     (
         "6282123060006",
-        SendScenario::Refuse(|| ApiError::RateLimited {
-            code: "rate_limited_msisdn",
-            retry_after_s: 60,
-        }),
+        SendScenario::Refuse(|| ApiError::RateLimited { code: "rate_limited_msisdn", retry_after_s: 60 }),
         "429 too many requests",
     ),
-    (
-        "628001",
-        SendScenario::Seed(&[Status::Sent, Status::Delivered, Status::Read]),
-        "legacy success: 0, 1, 2, 3",
-    ),
-    (
-        "6282123060010",
-        SendScenario::Accept(&[Status::Failed]),
-        "not on WhatsApp: 0, 6",
-    ),
-    (
-        "6282123060011",
-        SendScenario::Accept(&[Status::RequestError]),
-        "WhatsApp unreachable: 0, 7",
-    ),
-    (
-        "6282123060012",
-        SendScenario::Accept(&[Status::TierLimitExceeded]),
-        "tier limit exceeded: 0, 10",
-    ),
+    ("628001", SendScenario::Seed(&[Status::Sent, Status::Delivered, Status::Read]), "legacy success: 0, 1, 2, 3"),
+    ("6282123060010", SendScenario::Accept(&[Status::Failed]), "not on WhatsApp: 0, 6"),
+    ("6282123060011", SendScenario::Accept(&[Status::RequestError]), "WhatsApp unreachable: 0, 7"),
+    ("6282123060012", SendScenario::Accept(&[Status::TierLimitExceeded]), "tier limit exceeded: 0, 10"),
     (
         "6282123060013",
         SendScenario::Accept(&[Status::Sent, Status::Delivered]),
@@ -94,16 +60,8 @@ pub const SEND_SCENARIOS: &[(&str, SendScenario, &str)] = &[
         SendScenario::Accept(&[Status::Sent, Status::Delivered, Status::Read]),
         "read, then verified by a sandbox verify of its code: 0, 1, 2, 3, 4",
     ),
-    (
-        "6282123060015",
-        SendScenario::Accept(&[Status::Rejected]),
-        "refused by a rate limit after the 201: 0, 8",
-    ),
-    (
-        "6282123060016",
-        SendScenario::Accept(&[Status::Blocked]),
-        "blocked after the 201: 0, 9",
-    ),
+    ("6282123060015", SendScenario::Accept(&[Status::Rejected]), "refused by a rate limit after the 201: 0, 8"),
+    ("6282123060016", SendScenario::Accept(&[Status::Blocked]), "blocked after the 201: 0, 9"),
 ];
 
 /// What a sandbox verify does for a msisdn.
@@ -121,9 +79,7 @@ pub fn verify_scenario(msisdn: &str) -> Option<VerifyScenario> {
         "6282123060007" => Some(VerifyScenario::Verified),
         "6282123060008" => Some(VerifyScenario::WrongCode),
         "6282123060009" => Some(VerifyScenario::Expired),
-        m if m.starts_with("628212306001")
-            && matches!(send_scenario(m), Some(SendScenario::Accept(_))) =>
-        {
+        m if m.starts_with("628212306001") && matches!(send_scenario(m), Some(SendScenario::Accept(_))) => {
             Some(VerifyScenario::RealCheck)
         }
 
@@ -132,10 +88,7 @@ pub fn verify_scenario(msisdn: &str) -> Option<VerifyScenario> {
 }
 
 pub fn send_scenario(msisdn: &str) -> Option<&'static SendScenario> {
-    SEND_SCENARIOS
-        .iter()
-        .find(|(m, _, _)| *m == msisdn)
-        .map(|(_, s, _)| s)
+    SEND_SCENARIOS.iter().find(|(m, _, _)| *m == msisdn).map(|(_, s, _)| s)
 }
 
 /// The scenario msisdn of a body: digits, a leading `+` dropped.
@@ -155,14 +108,9 @@ pub async fn send(
         SendScenario::Unauthorized => Err(ApiError::Unauthorized),
         SendScenario::Refuse(error) => Err(error()),
         SendScenario::Accept(statuses) | SendScenario::Seed(statuses) => {
-            let req = SendRequest::parse_for(
-                Msisdn::from_trusted(msisdn),
-                &body,
-                &app,
-                state.deny_private_callbacks,
-            )?;
-            let (mut response, _) =
-                store_session(&state, &app, req, true, statuses.to_vec()).await?;
+            let req = SendRequest::parse_for(Msisdn::from_trusted(msisdn), &body, &app, state.deny_private_callbacks)?;
+            let (Stored::New(mut response, _) | Stored::Replayed(mut response)) =
+                store_session(&state, &app, req, true, statuses.to_vec(), SendGuards::default()).await?;
             if matches!(scenario, SendScenario::Seed(_)) {
                 response.try_count = 1;
             }

@@ -1,18 +1,21 @@
 //! `POST /v1|v2/whatsapp/otp/send`: validate, store durably, answer 201, deliver later.
 
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 use uuid::Uuid;
 use waotp_core::code::{CodeError, GENERATED_CODE_LEN};
 use waotp_core::{Msisdn, OtpCode, RenderedMessage, Template};
-use waotp_store::NewSession;
+use waotp_store::{IdempotencyKey, NewSession, Refusal, SendGuards, SendOutcome};
 
 use crate::auth::{AuthedApp, CachedApp, TemplateChoice};
 use crate::body::Fields;
 use crate::channel::OutboundMessage;
-use crate::{ApiError, AppState};
+use crate::{guards, ApiError, AppState};
 
 /// Longest `challenge` (contract section 2).
 pub const MAX_CHALLENGE_CHARS: usize = 64;
@@ -45,13 +48,9 @@ pub struct SendRequest {
 impl SendRequest {
     /// Parses and checks every field against the contract and the app's settings and
     /// templates. Nothing is written before this succeeds.
-    pub fn parse(
-        body: &Fields,
-        app: &CachedApp,
-        deny_private: bool,
-    ) -> Result<SendRequest, ApiError> {
-        let msisdn = Msisdn::parse(body.required_str("msisdn")?)
-            .map_err(|e| ApiError::validation(format!("msisdn: {e}")))?;
+    pub fn parse(body: &Fields, app: &CachedApp, deny_private: bool) -> Result<SendRequest, ApiError> {
+        let msisdn =
+            Msisdn::parse(body.required_str("msisdn")?).map_err(|e| ApiError::validation(format!("msisdn: {e}")))?;
         Self::parse_for(msisdn, body, app, deny_private)
     }
 
@@ -66,14 +65,8 @@ impl SendRequest {
         let custom = body.opt_code("otp")?;
         let length = body.opt_uint("otp_length", 0..=u64::MAX)?;
         let code = match (custom, length) {
-            (Some(_), Some(_)) => {
-                return Err(ApiError::validation(
-                    "send either otp or otp_length, not both",
-                ))
-            }
-            (Some(code), None) => {
-                OtpCode::parse_custom(&code).map_err(|e| ApiError::validation(e.to_string()))?
-            }
+            (Some(_), Some(_)) => return Err(ApiError::validation("send either otp or otp_length, not both")),
+            (Some(code), None) => OtpCode::parse_custom(&code).map_err(|e| ApiError::validation(e.to_string()))?,
             (None, length) => {
                 let len = length.unwrap_or(u64::from(settings.code_length));
                 if !GENERATED_CODE_LEN.contains(&(len as usize)) {
@@ -82,19 +75,10 @@ impl SendRequest {
                 OtpCode::generate(len as usize).map_err(|e| ApiError::validation(e.to_string()))?
             }
         };
-        let challenge = body
-            .opt_str("challenge", MAX_CHALLENGE_CHARS)?
-            .unwrap_or("")
-            .to_owned();
-        let time_limit_s = body
-            .opt_uint("time_limit", TIME_LIMIT)?
-            .unwrap_or(u64::from(settings.time_limit));
-        let template_name = body
-            .opt_str("template_name", 512)?
-            .unwrap_or(&settings.template_name);
-        let lang_code = body
-            .opt_str("lang_code", 15)?
-            .unwrap_or(&settings.lang_code);
+        let challenge = body.opt_str("challenge", MAX_CHALLENGE_CHARS)?.unwrap_or("").to_owned();
+        let time_limit_s = body.opt_uint("time_limit", TIME_LIMIT)?.unwrap_or(u64::from(settings.time_limit));
+        let template_name = body.opt_str("template_name", 512)?.unwrap_or(&settings.template_name);
+        let lang_code = body.opt_str("lang_code", 15)?.unwrap_or(&settings.lang_code);
         waotp_core::template::validate_name(template_name)
             .map_err(|e| ApiError::validation(format!("template_name: {e}")))?;
         waotp_core::template::validate_language(lang_code)
@@ -117,18 +101,8 @@ impl SendRequest {
                 &fallback
             }
         };
-        let message = template
-            .render(&code, &content)
-            .map_err(|e| ApiError::validation(format!("content: {e}")))?;
-        Ok(SendRequest {
-            msisdn,
-            code,
-            challenge,
-            time_limit_s,
-            message,
-            content,
-            callback_url,
-        })
+        let message = template.render(&code, &content).map_err(|e| ApiError::validation(format!("content: {e}")))?;
+        Ok(SendRequest { msisdn, code, challenge, time_limit_s, message, content, callback_url })
     }
 }
 
@@ -136,8 +110,7 @@ impl SendRequest {
 /// address callbacks may never reach (names are checked again when they are resolved).
 pub fn parse_callback_url(raw: &str, deny_private: bool) -> Result<String, ApiError> {
     let bad = |why: &str| ApiError::validation(format!("callback_url: {why}"));
-    let url =
-        url::Url::parse(raw).map_err(|_| bad("must be an absolute http:// or https:// URL"))?;
+    let url = url::Url::parse(raw).map_err(|_| bad("must be an absolute http:// or https:// URL"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad("must use http or https"));
     }
@@ -160,66 +133,113 @@ pub fn parse_callback_url(raw: &str, deny_private: bool) -> Result<String, ApiEr
 
 pub async fn send(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     AuthedApp(app): AuthedApp,
     body: Fields,
 ) -> Result<(StatusCode, Json<SendResponse>), ApiError> {
     let req = SendRequest::parse(&body, &app, state.deny_private_callbacks)?;
-    let (response, message) = store_session(&state, &app, req, false, Vec::new()).await?;
-    state.dispatch.push(message);
-    Ok((StatusCode::CREATED, Json(response)))
+    if !guards::country_allowed(&app.record, &req.msisdn) {
+        return Err(state.refused(&app, &req.msisdn, Refusal::Blocked("country_not_allowed")));
+    }
+    let idempotency = idempotency_key(&headers, &body)?;
+    let ip = state.client_ip(&headers, peer);
+    let guards = guards::send_guards(&app.record, &req.msisdn, ip, idempotency);
+    match store_session(&state, &app, req, false, Vec::new(), guards).await? {
+        Stored::New(response, message) => {
+            state.dispatch.push(message);
+            Ok((StatusCode::CREATED, Json(response)))
+        }
+        Stored::Replayed(response) => Ok((StatusCode::CREATED, Json(response))),
+    }
 }
 
-/// Stores a validated send and builds its 201 body and the message for the channel.
-/// Sandbox sessions keep no sealed code (nothing is delivered) and report `scripted` statuses
-/// in the same transaction.
+/// The `Idempotency-Key` header, if any, with the body's hash.
+fn idempotency_key(headers: &HeaderMap, body: &Fields) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| ApiError::validation("Idempotency-Key must be 1 to 255 visible ASCII characters"))?;
+    Ok(Some(IdempotencyKey { key: key.to_owned(), body_hash: body.sha256() }))
+}
+
+/// A send once stored: new (with the message to deliver), or the answer of an earlier send
+/// with the same idempotency key.
+pub enum Stored {
+    New(SendResponse, OutboundMessage),
+    Replayed(SendResponse),
+}
+
+/// Checks the guards and stores a validated send; builds its 201 body and the message for
+/// the channel. Sandbox sessions keep no sealed code (nothing is delivered) and report
+/// `scripted` statuses in the same transaction.
 pub async fn store_session(
     state: &AppState,
     app: &CachedApp,
     req: SendRequest,
     sandbox: bool,
     scripted: Vec<waotp_core::Status>,
-) -> Result<(SendResponse, OutboundMessage), ApiError> {
+    guards: SendGuards,
+) -> Result<Stored, ApiError> {
     let app_id = app.record.app_id;
     let session_id = Uuid::new_v4();
     let now = state.clock.now_ms();
     let expires_at_ms = now + (req.time_limit_s as i64) * 1000;
-    let try_count = state
+    let outcome = state
         .store
-        .create_session(NewSession {
-            session_id,
-            app_id,
-            msisdn: req.msisdn.clone(),
-            challenge: req.challenge,
-            code_hash: state.key.hash(&session_id, &req.code),
-            sealed_code: (!sandbox).then(|| state.key.seal(&session_id, &req.code)),
-            sandbox,
-            scripted,
-            template_name: req.message.template_name.clone(),
-            lang_code: req.message.language.clone(),
-            content: req.content,
-            callback_url: req.callback_url,
-            created_at_ms: now,
-            expires_at_ms,
-        })
+        .create_session(
+            NewSession {
+                session_id,
+                app_id,
+                msisdn: req.msisdn.clone(),
+                challenge: req.challenge,
+                code_hash: state.key.hash(&session_id, &req.code),
+                sealed_code: (!sandbox).then(|| state.key.seal(&session_id, &req.code)),
+                sandbox,
+                scripted,
+                template_name: req.message.template_name.clone(),
+                lang_code: req.message.language.clone(),
+                content: req.content,
+                callback_url: req.callback_url,
+                created_at_ms: now,
+                expires_at_ms,
+            },
+            guards,
+        )
         .await?;
-    tracing::debug!(%session_id, msisdn = %req.msisdn, try_count, sandbox, "otp stored");
-    let response = SendResponse {
-        message: "OTP sent successfully",
-        msisdn: req.msisdn.as_str().to_owned(),
-        otp: app
-            .record
-            .settings
-            .return_code
-            .then(|| req.code.as_str().to_owned()),
-        session_id,
-        try_count,
-    };
-    let message = OutboundMessage {
-        session_id,
-        app_id,
-        msisdn: req.msisdn,
-        message: req.message,
-        expires_at_ms,
-    };
-    Ok((response, message))
+    let return_code = app.record.settings.return_code;
+    match outcome {
+        SendOutcome::Created { try_count, signals } => {
+            for signal in signals {
+                state.signals.add(signal);
+                tracing::warn!(app_id = %app_id, msisdn = %req.msisdn, rule = signal, "pumping signal (monitor mode)");
+            }
+            tracing::debug!(%session_id, msisdn = %req.msisdn, try_count, sandbox, "otp stored");
+            let response = SendResponse {
+                message: "OTP sent successfully",
+                msisdn: req.msisdn.as_str().to_owned(),
+                otp: return_code.then(|| req.code.as_str().to_owned()),
+                session_id,
+                try_count,
+            };
+            let message =
+                OutboundMessage { session_id, app_id, msisdn: req.msisdn, message: req.message, expires_at_ms };
+            Ok(Stored::New(response, message))
+        }
+        SendOutcome::Replayed(earlier) => {
+            tracing::debug!(session_id = %earlier.session_id, "idempotent replay");
+            let code = state.key.unseal(&earlier.session_id, &earlier.sealed_code);
+            Ok(Stored::Replayed(SendResponse {
+                message: "OTP sent successfully",
+                msisdn: earlier.msisdn.as_str().to_owned(),
+                otp: if return_code { code.map(|c| c.as_str().to_owned()) } else { None },
+                session_id: earlier.session_id,
+                try_count: earlier.try_count,
+            }))
+        }
+        SendOutcome::Refused(refusal) => Err(state.refused(app, &req.msisdn, refusal)),
+    }
 }

@@ -5,20 +5,20 @@ use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 use waotp_core::{Msisdn, OtpCode, VerifyDecision};
-use waotp_store::VerifyAttempt;
+use waotp_store::{VerifyAttempt, VerifyOutcome};
 
 use crate::auth::{AuthedApp, CachedApp};
 use crate::body::Fields;
 use crate::send::MAX_CHALLENGE_CHARS;
-use crate::{ApiError, AppState};
+use crate::{guards, ApiError, AppState};
 
 pub async fn verify(
     State(state): State<AppState>,
     AuthedApp(app): AuthedApp,
     body: Fields,
 ) -> Result<Json<Value>, ApiError> {
-    let msisdn = Msisdn::parse(body.required_str("msisdn")?)
-        .map_err(|e| ApiError::validation(format!("msisdn: {e}")))?;
+    let msisdn =
+        Msisdn::parse(body.required_str("msisdn")?).map_err(|e| ApiError::validation(format!("msisdn: {e}")))?;
     check(&state, &app, msisdn, &body, false).await
 }
 
@@ -31,17 +31,12 @@ pub async fn check(
     body: &Fields,
     sandbox: bool,
 ) -> Result<Json<Value>, ApiError> {
-    let guess = body
-        .opt_code("otp")?
-        .ok_or_else(|| ApiError::validation("otp is required"))?;
+    let guess = body.opt_code("otp")?.ok_or_else(|| ApiError::validation("otp is required"))?;
     if guess.len() > 64 {
         return Err(ApiError::validation("otp must be at most 64 characters"));
     }
-    let challenge = body
-        .opt_str("challenge", MAX_CHALLENGE_CHARS)?
-        .unwrap_or("")
-        .to_owned();
-    let decision = state
+    let challenge = body.opt_str("challenge", MAX_CHALLENGE_CHARS)?.unwrap_or("").to_owned();
+    let outcome = state
         .store
         .verify(
             VerifyAttempt {
@@ -52,10 +47,16 @@ pub async fn check(
                 challenge,
                 guess: OtpCode::from_guess(&guess),
                 now_ms: state.clock.now_ms(),
+                limit: (!sandbox).then(|| guards::verify_limit(&app.record, &msisdn)),
+                on_verified: if sandbox { Vec::new() } else { guards::on_verified(&app.record, &msisdn) },
             },
             state.key.clone(),
         )
         .await?;
+    let decision = match outcome {
+        VerifyOutcome::Decided(decision) => decision,
+        VerifyOutcome::Refused(refusal) => return Err(state.refused(app, &msisdn, refusal)),
+    };
     match decision {
         VerifyDecision::Verified => Ok(Json(json!({
             "message": "OTP has been verified",

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use uuid::Uuid;
-use waotp_core::{CodeKey, Msisdn, Status, Template, VerifyDecision};
+use waotp_core::{CodeKey, Msisdn, Status, Template};
 
 pub use error::StoreError;
 pub use types::*;
@@ -35,29 +35,35 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_template(&self, app_id: Uuid, name: &str, language: &str) -> Result<bool>;
 
     // ---- the hot path -------------------------------------------------------------------
-    /// Stores a new session, superseding the pending one of the same (app, msisdn,
-    /// challenge); returns its `try_count`.
-    async fn create_session(&self, session: NewSession) -> Result<u32>;
+    /// Checks the guards and, if they pass, stores a new session (superseding the pending one
+    /// of the same (app, msisdn, challenge)), counts it and uses quota — all atomically.
+    async fn create_session(&self, session: NewSession, guards: SendGuards) -> Result<SendOutcome>;
     /// Checks a guess against the newest session of (app, msisdn, challenge) and applies the
-    /// outcome (verified, wrong try counted, lock) atomically.
-    async fn verify(&self, attempt: VerifyAttempt, key: Arc<CodeKey>) -> Result<VerifyDecision>;
+    /// outcome (verified, wrong try counted, lock) atomically, within the verify limit.
+    async fn verify(&self, attempt: VerifyAttempt, key: Arc<CodeKey>) -> Result<VerifyOutcome>;
+    /// Sets an app's quota (`None`: unlimited); false if there is no such app.
+    async fn set_quota(&self, app_id: Uuid, quota: Option<i64>) -> Result<bool>;
+    /// Adds to an app's quota (an unlimited app becomes limited at `amount`); the new
+    /// balance, or `None` if there is no such app.
+    async fn add_quota(&self, app_id: Uuid, amount: i64) -> Result<Option<i64>>;
+    /// Blocks a number or prefix for one app or all (`None`); false if it was already.
+    async fn block(&self, entry: BlockEntry) -> Result<bool>;
+    /// Unblocks; false if it was not blocked.
+    async fn unblock(&self, app_id: Option<Uuid>, entry: &str, is_prefix: bool) -> Result<bool>;
+    async fn blocklist(&self) -> Result<Vec<BlockEntry>>;
+    /// Forgets expired counters and idempotency keys.
+    async fn prune_guards(&self, now_ms: i64) -> Result<()>;
 
     // ---- delivery -----------------------------------------------------------------------
     /// Sessions whose message has not been handed to a channel yet, oldest first.
     async fn undelivered(&self, after_id: i64, limit: usize) -> Result<Vec<PendingDelivery>>;
     /// Records what the channel did with a session's message and forgets the sealed code.
-    async fn record_delivery(
-        &self,
-        session_id: Uuid,
-        outcome: DeliveryOutcome,
-        now_ms: i64,
-    ) -> Result<()>;
+    async fn record_delivery(&self, session_id: Uuid, outcome: DeliveryOutcome, now_ms: i64) -> Result<()>;
     /// The local inbox channel: stores the message, marks the session sent and delivered,
     /// forgets the sealed code — in one transaction.
     async fn deliver_to_inbox(&self, message: InboxMessage) -> Result<()>;
     /// An app's inbox messages for one msisdn, newest first.
-    async fn inbox(&self, app_id: Uuid, msisdn: &Msisdn, limit: usize)
-        -> Result<Vec<InboxMessage>>;
+    async fn inbox(&self, app_id: Uuid, msisdn: &Msisdn, limit: usize) -> Result<Vec<InboxMessage>>;
     /// Marks sessions read (status 3) when their app has read them from the inbox.
     async fn mark_read(&self, app_id: Uuid, session_ids: Vec<Uuid>, now_ms: i64) -> Result<()>;
 
@@ -68,12 +74,7 @@ pub trait Store: Send + Sync + 'static {
     // ---- callbacks ----------------------------------------------------------------------
     /// Claims up to `limit` due callbacks, at most one per session (the oldest pending one,
     /// so a session's statuses go out in order), leasing them until `lease_until_ms`.
-    async fn claim_callbacks(
-        &self,
-        now_ms: i64,
-        lease_until_ms: i64,
-        limit: usize,
-    ) -> Result<Vec<CallbackJob>>;
+    async fn claim_callbacks(&self, now_ms: i64, lease_until_ms: i64, limit: usize) -> Result<Vec<CallbackJob>>;
     /// Records an attempt (if any) and what follows it, and releases the lease.
     async fn finish_callback(
         &self,
@@ -86,19 +87,9 @@ pub trait Store: Send + Sync + 'static {
     async fn release_callback_leases(&self) -> Result<()>;
     /// A session's callbacks with their attempts, in status order; `None` if the app has no
     /// such session.
-    async fn list_callbacks(
-        &self,
-        app_id: Uuid,
-        session_id: Uuid,
-    ) -> Result<Option<Vec<CallbackRecord>>>;
+    async fn list_callbacks(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<Vec<CallbackRecord>>>;
     /// Queues a callback again (delivered or failed alike); false if there is none.
-    async fn replay_callback(
-        &self,
-        app_id: Uuid,
-        session_id: Uuid,
-        status: Status,
-        now_ms: i64,
-    ) -> Result<bool>;
+    async fn replay_callback(&self, app_id: Uuid, session_id: Uuid, status: Status, now_ms: i64) -> Result<bool>;
     /// Pending callbacks, for operators and metrics.
     async fn pending_callbacks(&self) -> Result<u64>;
     /// Replaces an app's callback signing secret; false if there is no such app.

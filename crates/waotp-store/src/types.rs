@@ -1,7 +1,7 @@
 //! The records the store takes and gives back: parsed domain types, never raw request strings.
 
 use uuid::Uuid;
-use waotp_core::{CallbackMode, CodeHash, Msisdn, OtpCode, SealedCode, SessionState, Status};
+use waotp_core::{CallbackMode, CodeHash, Msisdn, OtpCode, RuleMode, SealedCode, SessionState, Status};
 
 /// An app's per-app defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +20,23 @@ pub struct AppSettings {
     pub callback_mode: CallbackMode,
     /// Whether callbacks carry Standard Webhooks signature headers.
     pub callback_signing: bool,
+    /// Production sends per second for the whole app; `None`: no limit.
+    pub rps_limit: Option<u32>,
+    /// Sends to one msisdn per `msisdn_send_window` seconds.
+    pub msisdn_send_limit: u32,
+    pub msisdn_send_window: u32,
+    /// Verifies of one msisdn per `msisdn_verify_window` seconds (keep above the 5 wrong
+    /// tries a code allows, so resends cannot multiply guesses).
+    pub msisdn_verify_limit: u32,
+    pub msisdn_verify_window: u32,
+    /// Sends per minute from one client IP; `None`: no limit.
+    pub ip_send_limit: Option<u32>,
+    /// Calling codes (e.g. `62`) a msisdn must start with; empty: every country.
+    pub allowed_countries: Vec<String>,
+    /// Bursts of sends into one block of 100 consecutive numbers.
+    pub sequential_mode: RuleMode,
+    /// Number ranges whose sends do not turn into verifies.
+    pub conversion_mode: RuleMode,
 }
 
 impl Default for AppSettings {
@@ -32,6 +49,15 @@ impl Default for AppSettings {
             return_code: true,
             callback_mode: CallbackMode::Get,
             callback_signing: true,
+            rps_limit: None,
+            msisdn_send_limit: 5,
+            msisdn_send_window: 600,
+            msisdn_verify_limit: 10,
+            msisdn_verify_window: 600,
+            ip_send_limit: None,
+            allowed_countries: Vec::new(),
+            sequential_mode: RuleMode::Monitor,
+            conversion_mode: RuleMode::Monitor,
         }
     }
 }
@@ -45,6 +71,8 @@ pub struct AppRecord {
     /// `whsec_…`: signs this app's callbacks.
     pub callback_secret: String,
     pub settings: AppSettings,
+    /// Production sends left; `None`: unlimited.
+    pub quota: Option<i64>,
     pub created_at_ms: i64,
 }
 
@@ -91,6 +119,10 @@ pub struct VerifyAttempt {
     pub challenge: String,
     pub guess: OtpCode,
     pub now_ms: i64,
+    /// The verify rate limit for this msisdn (production only).
+    pub limit: Option<Limit>,
+    /// Counters bumped when the code verifies (conversion tracking).
+    pub on_verified: Vec<(String, i64)>,
 }
 
 /// A session whose message still waits for its channel (found again after a restart).
@@ -113,11 +145,7 @@ pub enum DeliveryOutcome {
     /// The provider accepted it (status 1 Sent), with its message id.
     Sent { provider_id: String },
     /// The channel gave up: `status` is one of 6–10, with the provider's error if any.
-    Failed {
-        status: Status,
-        error_code: Option<i64>,
-        error_text: String,
-    },
+    Failed { status: Status, error_code: Option<i64>, error_text: String },
 }
 
 /// A message in the local inbox.
@@ -219,4 +247,108 @@ pub struct CallbackRecord {
     pub next_attempt_at_ms: i64,
     pub happened_at_ms: i64,
     pub log: Vec<AttemptRecord>,
+}
+
+/// A sliding-window limit checked and counted atomically with the request it guards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limit {
+    pub key: String,
+    pub limit: u64,
+    pub window_ms: i64,
+    /// The refusal code when it is exceeded (e.g. `rate_limited_msisdn`).
+    pub code: &'static str,
+}
+
+/// A pumping rule evaluated with a send.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SignalRule {
+    /// More than `threshold` sends into one number block within the window.
+    Sequential { key: String, threshold: u64, window_ms: i64 },
+    /// A range with at least `min_sends` sends in the window but fewer than `min_rate` of
+    /// them verified.
+    Conversion { sent_key: String, verified_key: String, min_sends: u64, min_rate: f64, window_ms: i64 },
+}
+
+impl SignalRule {
+    pub fn code(&self) -> &'static str {
+        match self {
+            SignalRule::Sequential { .. } => "sequential_numbers",
+            SignalRule::Conversion { .. } => "low_conversion_prefix",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signal {
+    pub rule: SignalRule,
+    /// `Monitor`: reported, not refused; `Enforce`: refused. (`Off` rules are not sent.)
+    pub enforce: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub key: String,
+    /// SHA-256 of the request body: the same key with another body is refused.
+    pub body_hash: [u8; 32],
+}
+
+/// Everything checked, atomically, before a production send is stored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SendGuards {
+    pub idempotency: Option<IdempotencyKey>,
+    pub check_blocklist: bool,
+    /// Checked in order; the first exceeded one refuses.
+    pub limits: Vec<Limit>,
+    pub signals: Vec<Signal>,
+    pub use_quota: bool,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// `blocked_number` or `blocked_prefix`.
+    Blocked(&'static str),
+    RateLimited {
+        code: &'static str,
+        retry_after_ms: i64,
+    },
+    QuotaExhausted,
+    /// The idempotency key was used with another body.
+    IdempotencyMismatch,
+}
+
+/// The answer of an earlier send with the same idempotency key and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentReplay {
+    pub session_id: Uuid,
+    pub msisdn: Msisdn,
+    pub try_count: u32,
+    pub sealed_code: SealedCode,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// Stored; `signals` lists the monitored rules that fired.
+    Created {
+        try_count: u32,
+        signals: Vec<&'static str>,
+    },
+    Replayed(IdempotentReplay),
+    Refused(Refusal),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyOutcome {
+    Decided(waotp_core::VerifyDecision),
+    Refused(Refusal),
+}
+
+/// A blocklist entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockEntry {
+    /// `None`: every app.
+    pub app_id: Option<Uuid>,
+    pub entry: String,
+    pub is_prefix: bool,
+    pub created_at_ms: i64,
 }

@@ -4,12 +4,11 @@
 use std::sync::Arc;
 
 use uuid::Uuid;
-use waotp_core::{
-    Category, CodeKey, Msisdn, OtpCode, SessionState, Status, Template, VerifyDecision,
-};
+use waotp_core::{Category, CodeKey, Msisdn, OtpCode, SessionState, Status, Template, VerifyDecision};
 use waotp_store::sqlite::{SqliteOptions, SqliteStore};
 use waotp_store::{
-    AppRecord, AppSettings, DeliveryOutcome, InboxMessage, NewSession, Store, VerifyAttempt,
+    AppRecord, AppSettings, DeliveryOutcome, InboxMessage, NewSession, SendGuards, SendOutcome, Store, VerifyAttempt,
+    VerifyOutcome,
 };
 
 fn fresh_store() -> (tempfile::TempDir, Arc<dyn Store>) {
@@ -27,6 +26,7 @@ fn app(name: &str) -> AppRecord {
         api_key_hash: [7; 32],
         callback_secret: waotp_core::callback::generate_secret(),
         settings: AppSettings::default(),
+        quota: None,
         created_at_ms: 1,
     }
 }
@@ -63,12 +63,29 @@ fn attempt(app_id: Uuid, msisdn: &str, guess: &str, now: i64) -> VerifyAttempt {
         challenge: "login".into(),
         guess: OtpCode::from_guess(guess),
         sandbox: false,
+        limit: None,
+        on_verified: vec![],
 
         now_ms: now,
     }
 }
 
 const M: &str = "6281234567890";
+
+/// Stores a session with no guards; its try_count.
+async fn create(store: &Arc<dyn Store>, s: NewSession) -> u32 {
+    match store.create_session(s, SendGuards::default()).await.unwrap() {
+        SendOutcome::Created { try_count, .. } => try_count,
+        other => panic!("not created: {other:?}"),
+    }
+}
+
+async fn decide(store: &Arc<dyn Store>, a: VerifyAttempt) -> VerifyDecision {
+    match store.verify(a, key()).await.unwrap() {
+        VerifyOutcome::Decided(d) => d,
+        other => panic!("refused: {other:?}"),
+    }
+}
 
 #[tokio::test]
 async fn apps_and_templates() {
@@ -80,17 +97,11 @@ async fn apps_and_templates() {
     let mut s = AppSettings::default();
     s.code_length = 8;
     s.return_code = false;
-    assert!(store
-        .update_app_settings(a.app_id, s.clone())
-        .await
-        .unwrap());
+    assert!(store.update_app_settings(a.app_id, s.clone()).await.unwrap());
     assert_eq!(store.get_app(a.app_id).await.unwrap().unwrap().settings, s);
     assert!(!store.update_app_settings(Uuid::new_v4(), s).await.unwrap());
     assert!(store.set_api_key_hash(a.app_id, [9; 32]).await.unwrap());
-    assert_eq!(
-        store.get_app(a.app_id).await.unwrap().unwrap().api_key_hash,
-        [9; 32]
-    );
+    assert_eq!(store.get_app(a.app_id).await.unwrap().unwrap().api_key_hash, [9; 32]);
 
     let t = Template {
         name: "otp".into(),
@@ -104,14 +115,8 @@ async fn apps_and_templates() {
     assert!(!store.put_template(Uuid::new_v4(), t.clone()).await.unwrap());
     let mut replaced = t.clone();
     replaced.body = "{{1}} untuk {{2}}".into();
-    assert!(store
-        .put_template(a.app_id, replaced.clone())
-        .await
-        .unwrap());
-    assert_eq!(
-        store.list_templates(a.app_id).await.unwrap(),
-        vec![replaced]
-    );
+    assert!(store.put_template(a.app_id, replaced.clone()).await.unwrap());
+    assert_eq!(store.list_templates(a.app_id).await.unwrap(), vec![replaced]);
     assert!(store.delete_template(a.app_id, "otp", "id").await.unwrap());
     assert!(!store.delete_template(a.app_id, "otp", "id").await.unwrap());
     assert_eq!(store.list_apps().await.unwrap().len(), 1);
@@ -126,14 +131,8 @@ async fn a_failing_write_does_not_spoil_its_batch() {
     let mut tasks = Vec::new();
     for i in 0..100 {
         let store = store.clone();
-        let record = if i == 50 {
-            dup.clone()
-        } else {
-            app(&format!("app{i}"))
-        };
-        tasks.push(tokio::spawn(async move {
-            store.create_app(record).await.is_ok()
-        }));
+        let record = if i == 50 { dup.clone() } else { app(&format!("app{i}")) };
+        tasks.push(tokio::spawn(async move { store.create_app(record).await.is_ok() }));
     }
     let mut ok = 0;
     for t in tasks {
@@ -149,68 +148,28 @@ async fn sessions_supersede_verify_and_lock() {
     let a = app("a");
     store.create_app(a.clone()).await.unwrap();
     let first = session(a.app_id, M, "111111", 100);
-    assert_eq!(store.create_session(first.clone()).await.unwrap(), 1);
-    assert_eq!(
-        store
-            .create_session(session(a.app_id, M, "222222", 200))
-            .await
-            .unwrap(),
-        2
-    );
-    let v = |g: &str, now| store.verify(attempt(a.app_id, M, g, now), key());
+    assert_eq!(create(&store, first.clone()).await, 1);
+    assert_eq!(create(&store, session(a.app_id, M, "222222", 200)).await, 2);
+    let v = |g: &str, now| decide(&store, attempt(a.app_id, M, g, now));
     // The superseded code is just a wrong guess against the newest one.
-    assert_eq!(
-        v("111111", 300).await.unwrap(),
-        VerifyDecision::WrongCode {
-            attempts: 1,
-            lock: false
-        }
-    );
+    assert_eq!(v("111111", 300).await, VerifyDecision::WrongCode { attempts: 1, lock: false });
     for n in 2..=5 {
-        assert_eq!(
-            v("999999", 300).await.unwrap(),
-            VerifyDecision::WrongCode {
-                attempts: n,
-                lock: n == 5
-            }
-        );
+        assert_eq!(v("999999", 300).await, VerifyDecision::WrongCode { attempts: n, lock: n == 5 });
     }
-    assert_eq!(v("222222", 300).await.unwrap(), VerifyDecision::Locked);
-    let old = store
-        .get_session(a.app_id, first.session_id)
-        .await
-        .unwrap()
-        .unwrap();
+    assert_eq!(v("222222", 300).await, VerifyDecision::Locked);
+    let old = store.get_session(a.app_id, first.session_id).await.unwrap().unwrap();
     assert_eq!(old.state, SessionState::Superseded);
     // Locked is not pending: a new send starts at 1, and verifies.
-    assert_eq!(
-        store
-            .create_session(session(a.app_id, M, "333333", 400))
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(v("333333", 1399).await.unwrap(), VerifyDecision::Verified);
-    assert_eq!(v("333333", 1399).await.unwrap(), VerifyDecision::NotFound);
+    assert_eq!(create(&store, session(a.app_id, M, "333333", 400)).await, 1);
+    assert_eq!(v("333333", 1399).await, VerifyDecision::Verified);
+    assert_eq!(v("333333", 1399).await, VerifyDecision::NotFound);
     // Expiry.
-    store
-        .create_session(session(a.app_id, M, "444444", 2000))
-        .await
-        .unwrap();
-    assert_eq!(v("444444", 3000).await.unwrap(), VerifyDecision::Expired);
+    create(&store, session(a.app_id, M, "444444", 2000)).await;
+    assert_eq!(v("444444", 3000).await, VerifyDecision::Expired);
     // Another app sees nothing.
     let b = app("b");
-    store
-        .create_session(session(a.app_id, M, "555555", 5000))
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .verify(attempt(b.app_id, M, "555555", 5001), key())
-            .await
-            .unwrap(),
-        VerifyDecision::NotFound
-    );
+    create(&store, session(a.app_id, M, "555555", 5000)).await;
+    assert_eq!(decide(&store, attempt(b.app_id, M, "555555", 5001)).await, VerifyDecision::NotFound);
 }
 
 #[tokio::test]
@@ -220,27 +179,14 @@ async fn delivery_bookkeeping_and_the_inbox() {
     store.create_app(a.clone()).await.unwrap();
     let s1 = session(a.app_id, M, "111111", 100);
     let s2 = session(a.app_id, "6281234567891", "222222", 100);
-    store.create_session(s1.clone()).await.unwrap();
-    store.create_session(s2.clone()).await.unwrap();
+    create(&store, s1.clone()).await;
+    create(&store, s2.clone()).await;
     let pending = store.undelivered(0, 10).await.unwrap();
     assert_eq!(pending.len(), 2);
     assert_eq!(pending[0].session_id, s1.session_id);
     assert_eq!(pending[0].content, vec!["x".to_owned()]);
-    assert_eq!(
-        key()
-            .unseal(&s1.session_id, &pending[0].sealed_code)
-            .unwrap()
-            .as_str(),
-        "111111"
-    );
-    assert_eq!(
-        store
-            .undelivered(pending[0].row_id, 10)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(key().unseal(&s1.session_id, &pending[0].sealed_code).unwrap().as_str(), "111111");
+    assert_eq!(store.undelivered(pending[0].row_id, 10).await.unwrap().len(), 1);
 
     store
         .deliver_to_inbox(InboxMessage {
@@ -265,67 +211,20 @@ async fn delivery_bookkeeping_and_the_inbox() {
         .await
         .unwrap();
     assert!(store.undelivered(0, 10).await.unwrap().is_empty());
-    let r1 = store
-        .get_session(a.app_id, s1.session_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let r1 = store.get_session(a.app_id, s1.session_id).await.unwrap().unwrap();
     assert_eq!(r1.status, Status::Delivered);
-    let r2 = store
-        .get_session(a.app_id, s2.session_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let r2 = store.get_session(a.app_id, s2.session_id).await.unwrap().unwrap();
     assert_eq!((r2.status, r2.error_code), (Status::Failed, Some(131026)));
 
     let inbox = store.inbox(a.app_id, &s1.msisdn, 10).await.unwrap();
     assert_eq!(inbox.len(), 1);
     // Another app cannot mark it read; its owner can; it never moves back.
-    store
-        .mark_read(Uuid::new_v4(), vec![s1.session_id], 160)
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .get_session(a.app_id, s1.session_id)
-            .await
-            .unwrap()
-            .unwrap()
-            .status,
-        Status::Delivered
-    );
-    store
-        .mark_read(a.app_id, vec![s1.session_id], 160)
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .get_session(a.app_id, s1.session_id)
-            .await
-            .unwrap()
-            .unwrap()
-            .status,
-        Status::Read
-    );
-    store
-        .record_delivery(
-            s1.session_id,
-            DeliveryOutcome::Sent {
-                provider_id: "wamid.x".into(),
-            },
-            170,
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .get_session(a.app_id, s1.session_id)
-            .await
-            .unwrap()
-            .unwrap()
-            .status,
-        Status::Read
-    );
+    store.mark_read(Uuid::new_v4(), vec![s1.session_id], 160).await.unwrap();
+    assert_eq!(store.get_session(a.app_id, s1.session_id).await.unwrap().unwrap().status, Status::Delivered);
+    store.mark_read(a.app_id, vec![s1.session_id], 160).await.unwrap();
+    assert_eq!(store.get_session(a.app_id, s1.session_id).await.unwrap().unwrap().status, Status::Read);
+    store.record_delivery(s1.session_id, DeliveryOutcome::Sent { provider_id: "wamid.x".into() }, 170).await.unwrap();
+    assert_eq!(store.get_session(a.app_id, s1.session_id).await.unwrap().unwrap().status, Status::Read);
 }
 
 #[tokio::test]
@@ -334,22 +233,13 @@ async fn reopening_keeps_everything() {
     let path = dir.path().join("waotp.db");
     let a = app("a");
     {
-        let store = SqliteStore::open(SqliteOptions::new(&path)).unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(SqliteOptions::new(&path)).unwrap());
         store.create_app(a.clone()).await.unwrap();
-        store
-            .create_session(session(a.app_id, M, "111111", 100))
-            .await
-            .unwrap();
+        create(&store, session(a.app_id, M, "111111", 100)).await;
     }
-    let store = SqliteStore::open(SqliteOptions::new(&path)).unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(SqliteOptions::new(&path)).unwrap());
     assert_eq!(store.get_app(a.app_id).await.unwrap(), Some(a.clone()));
-    assert_eq!(
-        store
-            .verify(attempt(a.app_id, M, "111111", 200), key())
-            .await
-            .unwrap(),
-        VerifyDecision::Verified
-    );
+    assert_eq!(decide(&store, attempt(a.app_id, M, "111111", 200)).await, VerifyDecision::Verified);
 }
 
 #[tokio::test]
@@ -360,67 +250,32 @@ async fn callbacks_are_claimed_in_order_per_session() {
     store.create_app(a.clone()).await.unwrap();
     let s1 = session(a.app_id, M, "111111", 100);
     let s2 = session(a.app_id, "6281234567891", "222222", 100);
-    store.create_session(s1.clone()).await.unwrap();
-    store.create_session(s2.clone()).await.unwrap();
-    store
-        .record_delivery(
-            s1.session_id,
-            DeliveryOutcome::Sent {
-                provider_id: "w1".into(),
-            },
-            110,
-        )
-        .await
-        .unwrap();
+    create(&store, s1.clone()).await;
+    create(&store, s2.clone()).await;
+    store.record_delivery(s1.session_id, DeliveryOutcome::Sent { provider_id: "w1".into() }, 110).await.unwrap();
     // One per session: the two status-0 callbacks, not s1's status 1.
     let jobs = store.claim_callbacks(200, 10_000, 10).await.unwrap();
     assert_eq!(jobs.len(), 2);
     assert!(jobs.iter().all(|j| j.status == Status::Requested));
     // Leased: not claimed again.
-    assert!(store
-        .claim_callbacks(200, 10_000, 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(store.claim_callbacks(200, 10_000, 10).await.unwrap().is_empty());
     let j1 = jobs.iter().find(|j| j.session_id == s1.session_id).unwrap();
-    let attempt = AttemptRecord {
-        at_ms: 210,
-        http_status: Some(500),
-        error: Some("HTTP 500".into()),
-        latency_ms: 3,
-    };
-    store
-        .finish_callback(j1.id, Some(attempt), CallbackNext::RetryAt(1000), 210)
-        .await
-        .unwrap();
+    let attempt = AttemptRecord { at_ms: 210, http_status: Some(500), error: Some("HTTP 500".into()), latency_ms: 3 };
+    store.finish_callback(j1.id, Some(attempt), CallbackNext::RetryAt(1000), 210).await.unwrap();
     // Not due yet, and its successor waits behind it.
-    assert!(store
-        .claim_callbacks(500, 10_000, 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(store.claim_callbacks(500, 10_000, 10).await.unwrap().is_empty());
     let again = store.claim_callbacks(1000, 20_000, 10).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!((again[0].id, again[0].attempts), (j1.id, 1));
-    store
-        .finish_callback(j1.id, None, CallbackNext::Delivered, 1001)
-        .await
-        .unwrap();
+    store.finish_callback(j1.id, None, CallbackNext::Delivered, 1001).await.unwrap();
     let next = store.claim_callbacks(1001, 20_000, 10).await.unwrap();
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].status, Status::Sent);
-    let list = store
-        .list_callbacks(a.app_id, s1.session_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let list = store.list_callbacks(a.app_id, s1.session_id).await.unwrap().unwrap();
     assert_eq!(list[0].state, CallbackState::Delivered);
     assert_eq!(list[0].log.len(), 1);
     assert_eq!(store.pending_callbacks().await.unwrap(), 2);
     // Leases released after a crash: claimable again at once.
     store.release_callback_leases().await.unwrap();
-    assert_eq!(
-        store.claim_callbacks(1001, 20_000, 10).await.unwrap().len(),
-        2
-    );
+    assert_eq!(store.claim_callbacks(1001, 20_000, 10).await.unwrap().len(), 2);
 }

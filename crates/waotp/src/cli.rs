@@ -7,10 +7,10 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use uuid::Uuid;
-use waotp_core::{CallbackMode, Category, Status, Template};
+use waotp_core::{CallbackMode, Category, Msisdn, RuleMode, Status, Template};
 use waotp_server::config::{Secret, DEFAULT_DATABASE_URL, DEFAULT_LISTEN};
 use waotp_server::{Clock, Config};
-use waotp_store::{AppRecord, AppSettings, Store};
+use waotp_store::{AppRecord, AppSettings, BlockEntry, Store};
 
 /// Self-hosted WhatsApp OTP verification, wire-compatible with Verihubs' WhatsApp OTP API.
 #[derive(Parser, Debug)]
@@ -37,6 +37,31 @@ enum Command {
     /// Inspect and replay status callbacks.
     #[command(subcommand)]
     Callbacks(CallbackCommand),
+    /// Block numbers and prefixes, for one app or all (refused with 409).
+    #[command(subcommand)]
+    Blocklist(BlocklistCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum BlocklistCommand {
+    /// Block a number (6281234567890) or a prefix ending in `*` (62812*, or 7* for a country).
+    Add {
+        /// Only for this app; default every app.
+        #[arg(long)]
+        app: Option<Uuid>,
+        number_or_prefix: String,
+    },
+    /// Unblock a number or prefix (as it was added).
+    Remove {
+        #[arg(long)]
+        app: Option<Uuid>,
+        number_or_prefix: String,
+    },
+    /// List blocked numbers and prefixes.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -79,6 +104,9 @@ enum AppCommand {
         /// A name for people (e.g. "shop-backend").
         #[arg(long)]
         name: String,
+        /// Production sends allowed (each accepted send uses one); default unlimited.
+        #[arg(long, value_parser = parse_quota)]
+        quota: Option<Quota>,
         #[command(flatten)]
         settings: SettingsArgs,
         /// Print exactly one JSON object with `app_id` and `api_key`.
@@ -96,9 +124,15 @@ enum AppCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Change an app's defaults; settings not given stay as they are.
+    /// Change an app's settings, limits and quota; what is not given stays as it is.
     Update {
         app_id: Uuid,
+        /// Set the quota: a number of production sends, or `unlimited`.
+        #[arg(long, value_parser = parse_quota)]
+        quota: Option<Quota>,
+        /// Top the quota up by N (an unlimited app becomes limited at N).
+        #[arg(long, allow_negative_numbers = true)]
+        quota_add: Option<i64>,
         #[command(flatten)]
         settings: SettingsArgs,
     },
@@ -164,6 +198,56 @@ struct SettingsArgs {
     /// Whether callbacks carry Standard Webhooks signature headers (default true).
     #[arg(long)]
     callback_signing: Option<bool>,
+    /// Production sends per second for the whole app, or `none` (default none).
+    #[arg(long, value_parser = parse_optional_limit)]
+    rps_limit: Option<Option<u32>>,
+    /// Sends to one msisdn per window (default 5).
+    #[arg(long)]
+    msisdn_send_limit: Option<u32>,
+    /// That window in seconds (default 600).
+    #[arg(long)]
+    msisdn_send_window: Option<u32>,
+    /// Verifies of one msisdn per window; must stay above 5, the wrong tries a code allows
+    /// (default 10).
+    #[arg(long)]
+    msisdn_verify_limit: Option<u32>,
+    /// That window in seconds (default 600).
+    #[arg(long)]
+    msisdn_verify_window: Option<u32>,
+    /// Sends per minute from one client IP, or `none` (default none).
+    #[arg(long, value_parser = parse_optional_limit)]
+    ip_send_limit: Option<Option<u32>>,
+    /// Calling codes a number must have, comma-separated (e.g. 62,65), or `all` (default all).
+    #[arg(long)]
+    allowed_countries: Option<String>,
+    /// Sequential-number pumping rule: off, monitor (log and count) or enforce (refuse).
+    #[arg(long, value_parser = ["off", "monitor", "enforce"])]
+    sequential_mode: Option<String>,
+    /// Low-conversion range rule: off, monitor or enforce.
+    #[arg(long, value_parser = ["off", "monitor", "enforce"])]
+    conversion_mode: Option<String>,
+}
+
+/// A quota value: a count or unlimited.
+#[derive(Debug, Clone, Copy)]
+struct Quota(Option<i64>);
+
+fn parse_quota(s: &str) -> Result<Quota, String> {
+    if s.eq_ignore_ascii_case("unlimited") {
+        return Ok(Quota(None));
+    }
+    s.parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .map(|n| Quota(Some(n)))
+        .ok_or_else(|| "a quota is a number of sends (0 or more) or `unlimited`".into())
+}
+
+fn parse_optional_limit(s: &str) -> Result<Option<u32>, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    s.parse::<u32>().ok().filter(|n| *n > 0).map(Some).ok_or_else(|| "a limit is a number above 0, or `none`".into())
 }
 
 impl SettingsArgs {
@@ -188,6 +272,37 @@ impl SettingsArgs {
         }
         if let Some(v) = self.callback_signing {
             s.callback_signing = v;
+        }
+        if let Some(v) = self.rps_limit {
+            s.rps_limit = v;
+        }
+        if let Some(v) = self.msisdn_send_limit {
+            s.msisdn_send_limit = v;
+        }
+        if let Some(v) = self.msisdn_send_window {
+            s.msisdn_send_window = v;
+        }
+        if let Some(v) = self.msisdn_verify_limit {
+            s.msisdn_verify_limit = v;
+        }
+        if let Some(v) = self.msisdn_verify_window {
+            s.msisdn_verify_window = v;
+        }
+        if let Some(v) = self.ip_send_limit {
+            s.ip_send_limit = v;
+        }
+        if let Some(v) = &self.allowed_countries {
+            s.allowed_countries = if v.eq_ignore_ascii_case("all") {
+                Vec::new()
+            } else {
+                v.split(',').map(|c| c.trim().trim_start_matches('+').to_owned()).filter(|c| !c.is_empty()).collect()
+            };
+        }
+        if let Some(v) = self.sequential_mode.as_deref().and_then(RuleMode::parse) {
+            s.sequential_mode = v;
+        }
+        if let Some(v) = self.conversion_mode.as_deref().and_then(RuleMode::parse) {
+            s.conversion_mode = v;
         }
         s
     }
@@ -242,18 +357,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(cli.database_url, args).await,
         Command::App(cmd) => app(&Config::new(cli.database_url).open_store()?, cmd).await,
         Command::Template(cmd) => template(&Config::new(cli.database_url).open_store()?, cmd).await,
-        Command::Callbacks(cmd) => {
-            callbacks(&Config::new(cli.database_url).open_store()?, cmd).await
-        }
+        Command::Callbacks(cmd) => callbacks(&Config::new(cli.database_url).open_store()?, cmd).await,
+        Command::Blocklist(cmd) => blocklist(&Config::new(cli.database_url).open_store()?, cmd).await,
     }
 }
 
 async fn serve(database_url: String, args: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WAOTP_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WAOTP_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     let mut config = Config::new(database_url);
@@ -317,29 +428,32 @@ fn app_json(app: &AppRecord) -> serde_json::Value {
         "return_code": s.return_code,
         "callback_mode": s.callback_mode.as_str(),
         "callback_signing": s.callback_signing,
+        "quota": app.quota,
+        "rps_limit": s.rps_limit,
+        "msisdn_send_limit": s.msisdn_send_limit,
+        "msisdn_send_window": s.msisdn_send_window,
+        "msisdn_verify_limit": s.msisdn_verify_limit,
+        "msisdn_verify_window": s.msisdn_verify_window,
+        "ip_send_limit": s.ip_send_limit,
+        "allowed_countries": s.allowed_countries,
+        "sequential_mode": s.sequential_mode.as_str(),
+        "conversion_mode": s.conversion_mode.as_str(),
         "created_at": waotp_server::clock::rfc3339(app.created_at_ms),
     })
 }
 
 async fn existing(store: &dyn Store, app_id: Uuid) -> anyhow::Result<AppRecord> {
-    store
-        .get_app(app_id)
-        .await?
-        .with_context(|| format!("no app with id {app_id}"))
+    store.get_app(app_id).await?.with_context(|| format!("no app with id {app_id}"))
 }
 
 async fn app(store: &std::sync::Arc<dyn Store>, cmd: AppCommand) -> anyhow::Result<()> {
     let store = store.as_ref();
     match cmd {
-        AppCommand::Create {
-            name,
-            settings,
-            json,
-        } => {
+        AppCommand::Create { name, quota, settings, json } => {
             let settings = settings.apply(AppSettings::default());
+            let quota = quota.and_then(|q| q.0);
             let (app, key) =
-                waotp_server::apps::create_app(store, &name, settings, Clock::system().now_ms())
-                    .await?;
+                waotp_server::apps::create_app(store, &name, settings, quota, Clock::system().now_ms()).await?;
             if json {
                 let mut v = app_json(&app);
                 v["api_key"] = key.into();
@@ -357,17 +471,11 @@ async fn app(store: &std::sync::Arc<dyn Store>, cmd: AppCommand) -> anyhow::Resu
         AppCommand::List { json } => {
             let apps = store.list_apps().await?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::Value::Array(apps.iter().map(app_json).collect())
-                );
+                println!("{}", serde_json::Value::Array(apps.iter().map(app_json).collect()));
             } else if apps.is_empty() {
                 println!("No apps. Create one: waotp app create --name my-app");
             } else {
-                println!(
-                    "{:<36}  {:<24}  {:>4}  {:>6}  template (lang)",
-                    "APP-ID", "NAME", "LEN", "TTL(s)"
-                );
+                println!("{:<36}  {:<24}  {:>4}  {:>6}  template (lang)", "APP-ID", "NAME", "LEN", "TTL(s)");
                 for a in apps {
                     let s = &a.settings;
                     println!(
@@ -388,11 +496,18 @@ async fn app(store: &std::sync::Arc<dyn Store>, cmd: AppCommand) -> anyhow::Resu
                 println!("{}", serde_json::to_string_pretty(&v)?);
             }
         }
-        AppCommand::Update { app_id, settings } => {
+        AppCommand::Update { app_id, quota, quota_add, settings } => {
             let app = existing(store, app_id).await?;
             let updated = settings.apply(app.settings.clone());
             waotp_server::apps::validate_settings(&updated).map_err(anyhow::Error::msg)?;
             store.update_app_settings(app_id, updated).await?;
+            if let Some(Quota(q)) = quota {
+                store.set_quota(app_id, q).await?;
+            }
+            if let Some(n) = quota_add {
+                let balance = store.add_quota(app_id, n).await?;
+                println!("Quota of {app_id} is now {}.", balance.unwrap_or_default());
+            }
             println!("Updated app {app_id} (running servers pick it up within 2 seconds).");
         }
         AppCommand::RotateKey { app_id, json } => {
@@ -407,8 +522,7 @@ async fn app(store: &std::sync::Arc<dyn Store>, cmd: AppCommand) -> anyhow::Resu
             }
         }
         AppCommand::RotateCallbackSecret { app_id, json } => {
-            let Some(secret) = waotp_server::apps::rotate_callback_secret(store, app_id).await?
-            else {
+            let Some(secret) = waotp_server::apps::rotate_callback_secret(store, app_id).await? else {
                 bail!("no app with id {app_id}");
             };
             if json {
@@ -463,36 +577,19 @@ async fn callbacks(store: &std::sync::Arc<dyn Store>, cmd: CallbackCommand) -> a
                         println!(
                             "     {}  {}  {} ms",
                             rfc(a.at_ms),
-                            a.http_status.map_or_else(
-                                || a.error.clone().unwrap_or_default(),
-                                |s| format!("HTTP {s}")
-                            ),
+                            a.http_status.map_or_else(|| a.error.clone().unwrap_or_default(), |s| format!("HTTP {s}")),
                             a.latency_ms
                         );
                     }
                 }
             }
         }
-        CallbackCommand::Replay {
-            app,
-            session,
-            status,
-        } => {
+        CallbackCommand::Replay { app, session, status } => {
             let status = Status::from_code(status).context("status must be 0 to 10")?;
-            if !store
-                .replay_callback(app, session, status, Clock::system().now_ms())
-                .await?
-            {
-                bail!(
-                    "session {session} of app {app} has no callback for status {}",
-                    status.code()
-                );
+            if !store.replay_callback(app, session, status, Clock::system().now_ms()).await? {
+                bail!("session {session} of app {app} has no callback for status {}", status.code());
             }
-            println!(
-                "Queued callback {} ({}) of session {session} again.",
-                status.code(),
-                status.name()
-            );
+            println!("Queued callback {} ({}) of session {session} again.", status.code(), status.name());
         }
     }
     Ok(())
@@ -501,23 +598,12 @@ async fn callbacks(store: &std::sync::Arc<dyn Store>, cmd: CallbackCommand) -> a
 async fn template(store: &std::sync::Arc<dyn Store>, cmd: TemplateCommand) -> anyhow::Result<()> {
     let store = store.as_ref();
     match cmd {
-        TemplateCommand::Add {
-            app,
-            name,
-            lang,
-            category,
-            body,
-            code_placeholder,
-            copy_code_button,
-        } => {
-            let category = Category::parse(&category).with_context(|| {
-                format!("category must be authentication or utility, not {category:?}")
-            })?;
+        TemplateCommand::Add { app, name, lang, category, body, code_placeholder, copy_code_button } => {
+            let category = Category::parse(&category)
+                .with_context(|| format!("category must be authentication or utility, not {category:?}"))?;
             let body = match (body, category) {
                 (Some(b), _) => b,
-                (None, Category::Authentication) => {
-                    waotp_core::template::AUTHENTICATION_BODY.to_owned()
-                }
+                (None, Category::Authentication) => waotp_core::template::AUTHENTICATION_BODY.to_owned(),
                 (None, Category::Utility) => bail!("--body is required for a utility template"),
             };
             let t = Template {
@@ -545,9 +631,7 @@ async fn template(store: &std::sync::Arc<dyn Store>, cmd: TemplateCommand) -> an
             if json {
                 println!("{}", serde_json::to_string(&templates)?);
             } else if templates.is_empty() {
-                println!(
-                    "No templates: sends use Meta's authentication template shape for any name."
-                );
+                println!("No templates: sends use Meta's authentication template shape for any name.");
             } else {
                 for t in templates {
                     println!(
@@ -556,11 +640,7 @@ async fn template(store: &std::sync::Arc<dyn Store>, cmd: TemplateCommand) -> an
                         t.language,
                         t.category.as_str(),
                         t.code_placeholder,
-                        if t.copy_code_button {
-                            ", copy-code button"
-                        } else {
-                            ""
-                        },
+                        if t.copy_code_button { ", copy-code button" } else { "" },
                         t.body
                     );
                 }
@@ -571,6 +651,65 @@ async fn template(store: &std::sync::Arc<dyn Store>, cmd: TemplateCommand) -> an
                 bail!("app {app} has no template {name} ({lang})");
             }
             println!("Removed template {name} ({lang}) from app {app}.");
+        }
+    }
+    Ok(())
+}
+
+/// `6281234567890` (a valid number) or `62812*` (a prefix of digits).
+fn block_entry(raw: &str) -> anyhow::Result<(String, bool)> {
+    let raw = raw.trim().trim_start_matches('+');
+    if let Some(prefix) = raw.strip_suffix('*') {
+        if prefix.is_empty() || prefix.len() > 15 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+            bail!("a prefix is 1 to 15 digits followed by *, e.g. 62812*");
+        }
+        return Ok((prefix.to_owned(), true));
+    }
+    let number = Msisdn::parse(raw).map_err(|e| anyhow::anyhow!("{raw}: {e} (end a prefix with *)"))?;
+    Ok((number.as_str().to_owned(), false))
+}
+
+async fn blocklist(store: &std::sync::Arc<dyn Store>, cmd: BlocklistCommand) -> anyhow::Result<()> {
+    let store = store.as_ref();
+    let scope = |app: Option<Uuid>| app.map_or_else(|| "every app".to_owned(), |a| format!("app {a}"));
+    match cmd {
+        BlocklistCommand::Add { app, number_or_prefix } => {
+            if let Some(a) = app {
+                existing(store, a).await?;
+            }
+            let (entry, is_prefix) = block_entry(&number_or_prefix)?;
+            let shown = if is_prefix { format!("{entry}*") } else { entry.clone() };
+            let added = store
+                .block(BlockEntry { app_id: app, entry, is_prefix, created_at_ms: Clock::system().now_ms() })
+                .await?;
+            if added {
+                println!("Blocked {shown} for {}.", scope(app));
+            } else {
+                println!("{shown} was already blocked for {}.", scope(app));
+            }
+        }
+        BlocklistCommand::Remove { app, number_or_prefix } => {
+            let (entry, is_prefix) = block_entry(&number_or_prefix)?;
+            if !store.unblock(app, &entry, is_prefix).await? {
+                bail!("{number_or_prefix} is not blocked for {}", scope(app));
+            }
+            println!("Unblocked {number_or_prefix} for {}.", scope(app));
+        }
+        BlocklistCommand::List { json } => {
+            let entries = store.blocklist().await?;
+            if json {
+                let rows: Vec<serde_json::Value> = entries
+                    .iter()
+                    .map(|e| json!({ "app_id": e.app_id, "entry": e.entry, "prefix": e.is_prefix }))
+                    .collect();
+                println!("{}", serde_json::Value::Array(rows));
+            } else if entries.is_empty() {
+                println!("Nothing is blocked.");
+            } else {
+                for e in entries {
+                    println!("{}{}  {}", e.entry, if e.is_prefix { "*" } else { "" }, scope(e.app_id));
+                }
+            }
         }
     }
     Ok(())

@@ -9,31 +9,16 @@ use serde_json::{json, Value};
 const BIN: &str = env!("CARGO_BIN_EXE_waotp");
 
 fn waotp(db: &str, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(args)
-        .env("WAOTP_DATABASE_URL", db)
-        .output()
-        .expect("run waotp")
+    Command::new(BIN).args(args).env("WAOTP_DATABASE_URL", db).output().expect("run waotp")
 }
 
 fn create_app(db: &str) -> (String, String) {
     let out = waotp(db, &["app", "create", "--name", "cli-test", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(
-        stdout.trim().lines().count(),
-        1,
-        "exactly one JSON object: {stdout}"
-    );
+    assert_eq!(stdout.trim().lines().count(), 1, "exactly one JSON object: {stdout}");
     let v: Value = serde_json::from_str(stdout.trim()).unwrap();
-    (
-        v["app_id"].as_str().unwrap().to_owned(),
-        v["api_key"].as_str().unwrap().to_owned(),
-    )
+    (v["app_id"].as_str().unwrap().to_owned(), v["api_key"].as_str().unwrap().to_owned())
 }
 
 struct Server {
@@ -59,10 +44,7 @@ async fn post(base: &str, path: &str, app: &(String, String), body: Value) -> (u
         .send()
         .await
         .expect("request");
-    (
-        res.status().as_u16(),
-        res.json().await.unwrap_or(Value::Null),
-    )
+    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
 }
 
 #[test]
@@ -75,37 +57,14 @@ fn app_create_json_and_list() {
     let out = waotp(&db, &["app", "list", "--json"]);
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list[0]["app_id"], id.as_str());
-    assert!(
-        !String::from_utf8_lossy(&out.stdout).contains(&key),
-        "keys are never listed"
-    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&key), "keys are never listed");
     // Templates through the CLI; a bad one is refused with a message.
     let ok = waotp(
         &db,
-        &[
-            "template",
-            "add",
-            "--app",
-            &id,
-            "--name",
-            "otp_reg",
-            "--lang",
-            "id",
-            "--body",
-            "Kode {{1}} untuk {{2}}",
-        ],
+        &["template", "add", "--app", &id, "--name", "otp_reg", "--lang", "id", "--body", "Kode {{1}} untuk {{2}}"],
     );
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
-    let bad = waotp(
-        &db,
-        &[
-            "template", "add", "--app", &id, "--name", "x", "--lang", "id", "--body", "{{2}}",
-        ],
-    );
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let bad = waotp(&db, &["template", "add", "--app", &id, "--name", "x", "--lang", "id", "--body", "{{2}}"]);
     assert!(!bad.status.success());
     let out = waotp(&db, &["template", "list", "--app", &id, "--json"]);
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -121,15 +80,8 @@ async fn serve_prints_how_to_start_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/waotp.db", dir.path().display());
     let mut server = start_server(&db, "a-test-secret-of-some-length");
-    assert!(
-        server.banner.iter().any(|l| l.contains("waotp app create")),
-        "{:?}",
-        server.banner
-    );
-    let status = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
+    assert!(server.banner.iter().any(|l| l.contains("waotp app create")), "{:?}", server.banner);
+    let status = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -160,13 +112,7 @@ async fn kill_9_loses_no_acknowledged_session() {
         let (base, app, acks) = (base.clone(), app.clone(), acks.clone());
         tasks.push(tokio::spawn(async move {
             let msisdn = format!("62812{:08}", 10_000_000 + i);
-            let (status, body) = post(
-                &base,
-                "/v2/whatsapp/otp/send",
-                &app,
-                json!({ "msisdn": msisdn }),
-            )
-            .await;
+            let (status, body) = post(&base, "/v2/whatsapp/otp/send", &app, json!({ "msisdn": msisdn })).await;
             if status == 201 {
                 let _ = acks.send((msisdn, body["otp"].as_str().unwrap().to_owned()));
             }
@@ -207,20 +153,12 @@ async fn kill_9_loses_no_acknowledged_session() {
                 assert!(m["text"].as_str().unwrap().starts_with(otp.as_str()));
                 break;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{msisdn} never reached the inbox"
-            );
+            assert!(Instant::now() < deadline, "{msisdn} never reached the inbox");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         // … and still verifiable.
-        let (status, body) = post(
-            &base,
-            "/v2/whatsapp/otp/verify",
-            &app,
-            json!({ "msisdn": msisdn, "otp": otp }),
-        )
-        .await;
+        let (status, body) =
+            post(&base, "/v2/whatsapp/otp/verify", &app, json!({ "msisdn": msisdn, "otp": otp })).await;
         assert_eq!(status, 200, "{msisdn}: {body}");
     }
     server.child.kill().unwrap();
@@ -242,8 +180,8 @@ async fn receiver() -> Receiver {
     let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let accepted: Arc<Mutex<Vec<(String, i64)>>> = Arc::default();
     let (u, f, a) = (up.clone(), failed.clone(), accepted.clone());
-    let app = axum::Router::new().fallback(
-        move |q: axum::extract::Query<std::collections::HashMap<String, String>>| {
+    let app =
+        axum::Router::new().fallback(move |q: axum::extract::Query<std::collections::HashMap<String, String>>| {
             let (u, f, a) = (u.clone(), f.clone(), a.clone());
             async move {
                 if !u.load(Ordering::SeqCst) {
@@ -254,17 +192,11 @@ async fn receiver() -> Receiver {
                 a.lock().unwrap().push((q.0["session_id"].clone(), status));
                 axum::http::StatusCode::OK
             }
-        },
-    );
+        });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Receiver {
-        base,
-        up,
-        failed,
-        accepted,
-    }
+    Receiver { base, up, failed, accepted }
 }
 
 fn start_server_with(db: &str, secret: &str, env: &[(&str, &str)]) -> Server {
@@ -281,10 +213,7 @@ fn start_server_with(db: &str, secret: &str, env: &[(&str, &str)]) -> Server {
     let mut child = cmd.spawn().expect("start waotp serve");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().expect("banner").unwrap();
-    let base = first
-        .strip_prefix("waotp listening on ")
-        .expect("banner line")
-        .to_owned();
+    let base = first.strip_prefix("waotp listening on ").expect("banner line").to_owned();
     let mut banner = vec![first];
     // The rest of the banner is printed right after; keep draining stdout in the background.
     let (tx, rx) = std::sync::mpsc::channel();
@@ -296,11 +225,7 @@ fn start_server_with(db: &str, secret: &str, env: &[(&str, &str)]) -> Server {
     while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
         banner.push(line);
     }
-    Server {
-        child,
-        base,
-        banner,
-    }
+    Server { child, base, banner }
 }
 
 /// Callbacks still pending when the server is killed with SIGKILL are delivered after the
@@ -327,10 +252,7 @@ async fn kill_9_loses_no_pending_callback() {
     // Wait until the receiver has refused some attempts: callbacks are pending and retrying.
     let deadline = Instant::now() + Duration::from_secs(10);
     while rx.failed.load(Ordering::SeqCst) < 40 {
-        assert!(
-            Instant::now() < deadline,
-            "no callback attempt reached the receiver"
-        );
+        assert!(Instant::now() < deadline, "no callback attempt reached the receiver");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     server.child.kill().unwrap();
@@ -343,28 +265,17 @@ async fn kill_9_loses_no_pending_callback() {
     loop {
         let accepted = rx.accepted.lock().unwrap().clone();
         let complete = sessions.iter().all(|s| {
-            let got: Vec<i64> = accepted
-                .iter()
-                .filter(|(id, _)| id == s)
-                .map(|(_, st)| *st)
-                .collect();
+            let got: Vec<i64> = accepted.iter().filter(|(id, _)| id == s).map(|(_, st)| *st).collect();
             got.len() >= 3
         });
         if complete {
             for s in &sessions {
-                let got: Vec<i64> = accepted
-                    .iter()
-                    .filter(|(id, _)| id == s)
-                    .map(|(_, st)| *st)
-                    .collect();
+                let got: Vec<i64> = accepted.iter().filter(|(id, _)| id == s).map(|(_, st)| *st).collect();
                 assert_eq!(&got[..3], &[0, 1, 2], "session {s}");
             }
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "callbacks missing after the restart"
-        );
+        assert!(Instant::now() < deadline, "callbacks missing after the restart");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     server.child.kill().unwrap();

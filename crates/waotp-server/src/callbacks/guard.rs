@@ -70,30 +70,16 @@ mod tests {
 
     #[test]
     fn link_local_and_metadata_are_always_refused() {
-        for ip in [
-            "169.254.169.254",
-            "169.254.0.1",
-            "fe80::1",
-            "::ffff:169.254.169.254",
-            "fd00:ec2::254",
-            "0.0.0.0",
-            "::",
-        ] {
+        for ip in
+            ["169.254.169.254", "169.254.0.1", "fe80::1", "::ffff:169.254.169.254", "fd00:ec2::254", "0.0.0.0", "::"]
+        {
             assert!(!ok(ip, false), "{ip}");
         }
     }
 
     #[test]
     fn private_ranges_are_allowed_unless_denied() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.1.1",
-            "172.16.0.1",
-            "::1",
-            "fd12::1",
-            "100.64.0.1",
-        ] {
+        for ip in ["127.0.0.1", "10.1.2.3", "192.168.1.1", "172.16.0.1", "::1", "fd12::1", "100.64.0.1"] {
             assert!(ok(ip, false), "{ip}");
             assert!(!ok(ip, true), "{ip}");
         }

@@ -22,11 +22,7 @@ pub async fn list(
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = session_id(&raw)?;
-    let callbacks = state
-        .store
-        .list_callbacks(app.record.app_id, id)
-        .await?
-        .ok_or(ApiError::SessionNotFound)?;
+    let callbacks = state.store.list_callbacks(app.record.app_id, id).await?.ok_or(ApiError::SessionNotFound)?;
     let callbacks: Vec<Value> = callbacks
         .into_iter()
         .map(|c| {
@@ -62,15 +58,8 @@ pub async fn replay(
         .ok()
         .and_then(Status::from_code)
         .ok_or_else(|| ApiError::validation("status must be a callback status from 0 to 10"))?;
-    if !state
-        .store
-        .replay_callback(app.record.app_id, id, status, state.clock.now_ms())
-        .await?
-    {
+    if !state.store.replay_callback(app.record.app_id, id, status, state.clock.now_ms()).await? {
         return Err(ApiError::SessionNotFound);
     }
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "message": "Callback queued", "session_id": id, "status": status.code() })),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(json!({ "message": "Callback queued", "session_id": id, "status": status.code() }))))
 }

@@ -54,18 +54,10 @@ pub async fn start(
         .connect_timeout(config.timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("waotp/", env!("CARGO_PKG_VERSION")))
-        .dns_resolver(Arc::new(GuardedResolver {
-            deny_private: config.deny_private,
-        }))
+        .dns_resolver(Arc::new(GuardedResolver { deny_private: config.deny_private }))
         .build()?;
-    let worker = Arc::new(Worker {
-        store: store.clone(),
-        apps,
-        clock: clock.clone(),
-        config,
-        http,
-        hosts: Mutex::default(),
-    });
+    let worker =
+        Arc::new(Worker { store: store.clone(), apps, clock: clock.clone(), config, http, hosts: Mutex::default() });
     tokio::spawn(worker.run());
     tokio::spawn(sweep(store, clock, sweep_every));
     Ok(())
@@ -80,6 +72,10 @@ async fn sweep(store: Arc<dyn Store>, clock: Clock, every: Duration) {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "expiry sweep failed"),
         }
+        if let Err(e) = store.prune_guards(clock.now_ms()).await {
+            tracing::error!(error = %e, "pruning counters failed");
+        }
+
         tokio::time::sleep(every).await;
     }
 }
@@ -98,11 +94,7 @@ impl Worker {
             }
             let now = self.clock.now_ms();
             let lease = (self.config.timeout + LEASE_MARGIN).as_millis() as i64;
-            let jobs = match self
-                .store
-                .claim_callbacks(now, now + lease, free.min(512))
-                .await
-            {
+            let jobs = match self.store.claim_callbacks(now, now + lease, free.min(512)).await {
                 Ok(jobs) => jobs,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot claim callbacks");
@@ -126,10 +118,7 @@ impl Worker {
 
     fn host_slots(&self, host: &str) -> Arc<Semaphore> {
         let mut hosts = self.hosts.lock().expect("host map");
-        hosts
-            .entry(host.to_owned())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_host)))
-            .clone()
+        hosts.entry(host.to_owned()).or_insert_with(|| Arc::new(Semaphore::new(self.config.per_host))).clone()
     }
 
     async fn deliver(&self, job: CallbackJob, _slot: OwnedSemaphorePermit) {
@@ -137,9 +126,7 @@ impl Worker {
             Ok(url) => {
                 let host = url.host_str().unwrap_or_default().to_owned();
                 let slots = self.host_slots(&host);
-                let Ok(Ok(_host_slot)) =
-                    tokio::time::timeout(HOST_WAIT, slots.acquire_owned()).await
-                else {
+                let Ok(Ok(_host_slot)) = tokio::time::timeout(HOST_WAIT, slots.acquire_owned()).await else {
                     let later = self.clock.now_ms() + HOST_BUSY_DELAY.as_millis() as i64;
                     self.finish(&job, None, CallbackNext::DeferTo(later)).await;
                     return;
@@ -165,21 +152,13 @@ impl Worker {
         if let CallbackNext::GiveUp = next {
             tracing::warn!(session_id = %job.session_id, status = job.status.code(), "callback failed for good");
         }
-        if let Err(e) = self
-            .store
-            .finish_callback(job.id, attempt, next, self.clock.now_ms())
-            .await
-        {
+        if let Err(e) = self.store.finish_callback(job.id, attempt, next, self.clock.now_ms()).await {
             tracing::error!(session_id = %job.session_id, error = %e, "cannot record callback attempt");
         }
     }
 
     /// One HTTP attempt; returns its record and the receiver's `Retry-After`, if any.
-    async fn attempt(
-        &self,
-        job: &CallbackJob,
-        mut url: url::Url,
-    ) -> (AttemptRecord, Option<Duration>) {
+    async fn attempt(&self, job: &CallbackJob, mut url: url::Url) -> (AttemptRecord, Option<Duration>) {
         let at_ms = self.clock.now_ms();
         let started = Instant::now();
         let record = |http_status: Option<u16>, error: Option<String>| AttemptRecord {
@@ -189,18 +168,9 @@ impl Worker {
             latency_ms: started.elapsed().as_millis() as i64,
         };
         // An address literal never goes through the resolver: check it here.
-        if let Some(ip) = url
-            .host_str()
-            .and_then(|h| h.trim_matches(['[', ']']).parse::<IpAddr>().ok())
-        {
+        if let Some(ip) = url.host_str().and_then(|h| h.trim_matches(['[', ']']).parse::<IpAddr>().ok()) {
             if !address_allowed(ip, self.config.deny_private) {
-                return (
-                    record(
-                        None,
-                        Some(format!("address {ip} is not allowed for callbacks")),
-                    ),
-                    None,
-                );
+                return (record(None, Some(format!("address {ip} is not allowed for callbacks"))), None);
             }
         }
         let app = match self.apps.get(job.app_id).await {
@@ -240,15 +210,11 @@ impl Worker {
         };
         let mut request = request.header("webhook-id", &job.webhook_id);
         if settings.callback_signing {
-            if let Some(signature) = waotp_core::callback::sign(
-                &app.record.callback_secret,
-                &job.webhook_id,
-                timestamp,
-                &payload,
-            ) {
-                request = request
-                    .header("webhook-timestamp", timestamp.to_string())
-                    .header("webhook-signature", signature);
+            if let Some(signature) =
+                waotp_core::callback::sign(&app.record.callback_secret, &job.webhook_id, timestamp, &payload)
+            {
+                request =
+                    request.header("webhook-timestamp", timestamp.to_string()).header("webhook-signature", signature);
             }
         }
         match request.send().await {
@@ -269,12 +235,7 @@ impl Worker {
         }
     }
 
-    fn next_step(
-        &self,
-        job: &CallbackJob,
-        attempt: &AttemptRecord,
-        retry_after: Option<Duration>,
-    ) -> CallbackNext {
+    fn next_step(&self, job: &CallbackJob, attempt: &AttemptRecord, retry_after: Option<Duration>) -> CallbackNext {
         if attempt.error.is_none() {
             return CallbackNext::Delivered;
         }

@@ -12,36 +12,25 @@ use crate::receiver::{Received, Receiver};
 /// An independent Standard Webhooks check, written from the specification: HMAC-SHA256 keyed
 /// with the base64-decoded secret (after `whsec_`) over `id.timestamp.payload`, base64, `v1,`.
 fn standard_webhooks_valid(secret: &str, r: &Received, payload: &str) -> bool {
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(secret.trim_start_matches("whsec_"))
-        .unwrap();
+    let key = base64::engine::general_purpose::STANDARD.decode(secret.trim_start_matches("whsec_")).unwrap();
     let id = &r.headers["webhook-id"];
     let ts = &r.headers["webhook-timestamp"];
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
     mac.update(format!("{id}.{ts}.{payload}").as_bytes());
     let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    r.headers["webhook-signature"]
-        .split(' ')
-        .any(|sig| sig.strip_prefix("v1,") == Some(expected.as_str()))
+    r.headers["webhook-signature"].split(' ').any(|sig| sig.strip_prefix("v1,") == Some(expected.as_str()))
 }
 
 async fn secret_of(app: &TestApp) -> String {
-    app.state
-        .store
-        .get_app(app.app_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .callback_secret
+    app.state.store.get_app(app.app_id).await.unwrap().unwrap().callback_secret
 }
 
 #[tokio::test]
 async fn a_verified_session_reports_0_1_2_3_4_in_order_keeping_the_urls_query() {
     let app = spawn_app().await;
     let rx = Receiver::start().await;
-    let sent = app
-        .send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/hooks/otp?tenant=acme&x=1", rx.base) }))
-        .await;
+    let sent =
+        app.send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/hooks/otp?tenant=acme&x=1", rx.base) })).await;
     assert_eq!(sent.status, 201);
     let sid = sent.session_id().to_string();
 
@@ -50,21 +39,11 @@ async fn a_verified_session_reports_0_1_2_3_4_in_order_keeping_the_urls_query() 
     // Read from the inbox: 3. Verified: 4.
     app.wait_inbox(MSISDN, 1).await;
     assert_eq!(rx.wait_statuses(&sid, 4).await, vec![0, 1, 2, 3]);
-    assert_eq!(
-        app.verify(json!({ "msisdn": MSISDN, "otp": sent.otp() }))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.verify(json!({ "msisdn": MSISDN, "otp": sent.otp() })).await.status, 200);
     assert_eq!(rx.wait_statuses(&sid, 5).await, vec![0, 1, 2, 3, 4]);
     for r in rx.received(&sid) {
         assert_eq!(r.method, "GET");
-        assert!(
-            r.target
-                .starts_with("/hooks/otp?tenant=acme&x=1&session_id="),
-            "{}",
-            r.target
-        );
+        assert!(r.target.starts_with("/hooks/otp?tenant=acme&x=1&session_id="), "{}", r.target);
         let q = r.query();
         assert_eq!((q["tenant"].as_str(), q["x"].as_str()), ("acme", "1"));
         assert_eq!(q["session_id"], sid);
@@ -79,20 +58,13 @@ async fn a_verified_session_reports_0_1_2_3_4_in_order_keeping_the_urls_query() 
 async fn an_expired_session_reports_5_once() {
     let app = spawn_app().await;
     let rx = Receiver::start().await;
-    let sent = app
-        .send(json!({ "msisdn": MSISDN, "time_limit": 60, "callback_url": format!("{}/cb", rx.base) }))
-        .await;
+    let sent = app.send(json!({ "msisdn": MSISDN, "time_limit": 60, "callback_url": format!("{}/cb", rx.base) })).await;
     let sid = sent.session_id().to_string();
     assert_eq!(rx.wait_statuses(&sid, 3).await, vec![0, 1, 2]);
     app.clock.advance(Duration::from_secs(61));
     assert_eq!(rx.wait_statuses(&sid, 4).await, vec![0, 1, 2, 5]);
     // Verifying now changes nothing: 422, and no further callback.
-    assert_eq!(
-        app.verify(json!({ "msisdn": MSISDN, "otp": sent.otp() }))
-            .await
-            .status,
-        422
-    );
+    assert_eq!(app.verify(json!({ "msisdn": MSISDN, "otp": sent.otp() })).await.status, 422);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(rx.received(&sid).len(), 4);
 }
@@ -102,12 +74,8 @@ async fn superseded_and_locked_sessions_report_5_at_their_expiry() {
     let app = spawn_app().await;
     let rx = Receiver::start().await;
     let cb = format!("{}/cb", rx.base);
-    let first = app
-        .send(json!({ "msisdn": MSISDN, "time_limit": 60, "callback_url": cb }))
-        .await;
-    let second = app
-        .send(json!({ "msisdn": MSISDN, "time_limit": 60, "callback_url": cb, "otp": "1234" }))
-        .await;
+    let first = app.send(json!({ "msisdn": MSISDN, "time_limit": 60, "callback_url": cb })).await;
+    let second = app.send(json!({ "msisdn": MSISDN, "time_limit": 60, "callback_url": cb, "otp": "1234" })).await;
     for _ in 0..5 {
         app.verify(json!({ "msisdn": MSISDN, "otp": "9999" })).await;
     }
@@ -116,10 +84,7 @@ async fn superseded_and_locked_sessions_report_5_at_their_expiry() {
     }
     app.clock.advance(Duration::from_secs(61));
     for s in [&first, &second] {
-        assert_eq!(
-            rx.wait_statuses(&s.session_id().to_string(), 4).await,
-            vec![0, 1, 2, 5]
-        );
+        assert_eq!(rx.wait_statuses(&s.session_id().to_string(), 4).await, vec![0, 1, 2, 5]);
     }
 }
 
@@ -128,9 +93,7 @@ async fn a_receiver_that_fails_twice_gets_the_callback_on_the_third_attempt_and_
     let app = spawn_app().await;
     let rx = Receiver::start().await;
     rx.fail_first(2);
-    let sent = app
-        .send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", rx.base) }))
-        .await;
+    let sent = app.send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", rx.base) })).await;
     let sid = sent.session_id().to_string();
     assert_eq!(rx.wait_statuses(&sid, 3).await, vec![0, 1, 2]);
     // Every request, failed ones included, in arrival order: 0 was retried before 1 went out.
@@ -152,16 +115,8 @@ async fn a_receiver_that_fails_twice_gets_the_callback_on_the_third_attempt_and_
     assert_eq!(res.status().as_u16(), 200);
     let body: Value = res.json().await.unwrap();
     let first = &body["callbacks"][0];
-    assert_eq!(
-        (first["status"].as_i64(), first["state"].as_str()),
-        (Some(0), Some("delivered"))
-    );
-    let statuses: Vec<Value> = first["log"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["http_status"].clone())
-        .collect();
+    assert_eq!((first["status"].as_i64(), first["state"].as_str()), (Some(0), Some("delivered")));
+    let statuses: Vec<Value> = first["log"].as_array().unwrap().iter().map(|a| a["http_status"].clone()).collect();
     assert_eq!(statuses, vec![json!(500), json!(500), json!(200)]);
     assert!(first["log"][0]["latency_ms"].is_i64());
 }
@@ -172,17 +127,10 @@ async fn order_holds_across_sessions_while_one_receiver_is_down() {
     let down = Receiver::start().await;
     let up = Receiver::start().await;
     down.set_down(true);
-    let a = app
-        .send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", down.base) }))
-        .await;
-    let b = app
-        .send(json!({ "msisdn": "6281234567891", "callback_url": format!("{}/cb", up.base) }))
-        .await;
+    let a = app.send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", down.base) })).await;
+    let b = app.send(json!({ "msisdn": "6281234567891", "callback_url": format!("{}/cb", up.base) })).await;
     // The healthy receiver is not held up by the dead one.
-    assert_eq!(
-        up.wait_statuses(&b.session_id().to_string(), 3).await,
-        vec![0, 1, 2]
-    );
+    assert_eq!(up.wait_statuses(&b.session_id().to_string(), 3).await, vec![0, 1, 2]);
     // The dead one's session: retries exhausted for 0 (4 attempts), then 1 and 2 follow in
     // order, each retried too; none arrives out of order.
     let sid = a.session_id().to_string();
@@ -192,10 +140,7 @@ async fn order_holds_across_sessions_while_one_receiver_is_down() {
     let attempted: Vec<i64> = down.log().iter().map(Received::status).collect();
     let mut sorted = attempted.clone();
     sorted.sort();
-    assert_eq!(
-        attempted, sorted,
-        "attempts went out of order: {attempted:?}"
-    );
+    assert_eq!(attempted, sorted, "attempts went out of order: {attempted:?}");
     assert!(!got.is_empty());
 }
 
@@ -204,18 +149,10 @@ async fn the_last_failed_attempt_gives_up_and_the_next_status_goes() {
     let app = spawn_app().await;
     let rx = Receiver::start().await;
     rx.fail_first(4); // the whole schedule of status 0
-    let sent = app
-        .send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", rx.base) }))
-        .await;
+    let sent = app.send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", rx.base) })).await;
     let sid = sent.session_id().to_string();
     assert_eq!(rx.wait_statuses(&sid, 2).await, vec![1, 2]);
-    let list = app
-        .state
-        .store
-        .list_callbacks(app.app_id, sent.session_id())
-        .await
-        .unwrap()
-        .unwrap();
+    let list = app.state.store.list_callbacks(app.app_id, sent.session_id()).await.unwrap().unwrap();
     assert_eq!(list[0].state, waotp_store::CallbackState::Failed);
     assert_eq!(list[0].attempts, 4);
     // Replay: the failed callback goes out again, with its own webhook-id.
@@ -230,10 +167,7 @@ async fn the_last_failed_attempt_gives_up_and_the_next_status_goes() {
     assert_eq!(res.status().as_u16(), 202);
     assert_eq!(rx.wait_statuses(&sid, 3).await, vec![1, 2, 0]);
     let log = rx.log();
-    assert_eq!(
-        log[0].headers["webhook-id"],
-        log.last().unwrap().headers["webhook-id"]
-    );
+    assert_eq!(log[0].headers["webhook-id"], log.last().unwrap().headers["webhook-id"]);
 }
 
 #[tokio::test]
@@ -242,25 +176,18 @@ async fn retry_after_is_honoured() {
     let rx = Receiver::start().await;
     rx.fail_first(1);
     rx.retry_after(1);
-    let sent = app
-        .send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", rx.base) }))
-        .await;
+    let sent = app.send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", rx.base) })).await;
     rx.wait_statuses(&sent.session_id().to_string(), 1).await;
     let log = rx.log();
     let gap = log[1].at - log[0].at;
-    assert!(
-        gap >= Duration::from_millis(950),
-        "retried after {gap:?}, not after Retry-After: 1"
-    );
+    assert!(gap >= Duration::from_millis(950), "retried after {gap:?}, not after Retry-After: 1");
 }
 
 #[tokio::test]
 async fn get_callbacks_are_signed_over_path_and_query() {
     let app = spawn_app().await;
     let rx = Receiver::start().await;
-    let sent = app
-        .send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb?a=b", rx.base) }))
-        .await;
+    let sent = app.send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb?a=b", rx.base) })).await;
     let sid = sent.session_id().to_string();
     rx.wait_statuses(&sid, 3).await;
     let secret = secret_of(&app).await;
@@ -270,21 +197,13 @@ async fn get_callbacks_are_signed_over_path_and_query() {
         assert!((ts - app.clock.now_ms() / 1000).abs() < 60);
         assert!(standard_webhooks_valid(&secret, &r, &r.target), "{r:?}");
         // Tampering breaks it.
-        assert!(!standard_webhooks_valid(
-            &secret,
-            &r,
-            &r.target.replace("status=", "status=9")
-        ));
+        assert!(!standard_webhooks_valid(&secret, &r, &r.target.replace("status=", "status=9")));
     }
     // A rotated secret signs the next callbacks.
     let new_secret =
-        waotp_server::apps::rotate_callback_secret(app.state.store.as_ref(), app.app_id)
-            .await
-            .unwrap()
-            .unwrap();
+        waotp_server::apps::rotate_callback_secret(app.state.store.as_ref(), app.app_id).await.unwrap().unwrap();
     app.state.invalidate_app(app.app_id);
-    app.verify(json!({ "msisdn": MSISDN, "otp": sent.otp() }))
-        .await;
+    app.verify(json!({ "msisdn": MSISDN, "otp": sent.otp() })).await;
     rx.wait_statuses(&sid, 4).await;
     let last = rx.received(&sid).pop().unwrap();
     assert!(standard_webhooks_valid(&new_secret, &last, &last.target));
@@ -297,15 +216,10 @@ async fn post_mode_sends_a_signed_json_body_and_signing_can_be_off() {
     let rx = Receiver::start().await;
     let mut settings = waotp_store::AppSettings::default();
     settings.callback_mode = CallbackMode::Post;
-    app.state
-        .store
-        .update_app_settings(app.app_id, settings.clone())
-        .await
-        .unwrap();
+    app.state.store.update_app_settings(app.app_id, settings.clone()).await.unwrap();
     app.state.invalidate_app(app.app_id);
-    let sent = app
-        .send(json!({ "msisdn": MSISDN, "challenge": "login", "callback_url": format!("{}/cb", rx.base) }))
-        .await;
+    let sent =
+        app.send(json!({ "msisdn": MSISDN, "challenge": "login", "callback_url": format!("{}/cb", rx.base) })).await;
     let sid = sent.session_id().to_string();
     rx.wait_statuses(&sid, 3).await;
     let secret = secret_of(&app).await;
@@ -321,14 +235,9 @@ async fn post_mode_sends_a_signed_json_body_and_signing_can_be_off() {
     assert!(standard_webhooks_valid(&secret, r, &r.body));
 
     settings.callback_signing = false;
-    app.state
-        .store
-        .update_app_settings(app.app_id, settings)
-        .await
-        .unwrap();
+    app.state.store.update_app_settings(app.app_id, settings).await.unwrap();
     app.state.invalidate_app(app.app_id);
-    app.verify(json!({ "msisdn": MSISDN, "otp": sent.otp(), "challenge": "login" }))
-        .await;
+    app.verify(json!({ "msisdn": MSISDN, "otp": sent.otp(), "challenge": "login" })).await;
     rx.wait_statuses(&sid, 4).await;
     let last = rx.received(&sid).pop().unwrap();
     assert!(!last.headers.contains_key("webhook-signature"));
@@ -337,14 +246,8 @@ async fn post_mode_sends_a_signed_json_body_and_signing_can_be_off() {
 #[tokio::test]
 async fn link_local_and_metadata_targets_are_refused() {
     let app = spawn_app().await;
-    for url in [
-        "http://169.254.169.254/latest/meta-data",
-        "http://[fe80::1]/cb",
-        "http://0.0.0.0/cb",
-    ] {
-        let a = app
-            .send(json!({ "msisdn": MSISDN, "callback_url": url }))
-            .await;
+    for url in ["http://169.254.169.254/latest/meta-data", "http://[fe80::1]/cb", "http://0.0.0.0/cb"] {
+        let a = app.send(json!({ "msisdn": MSISDN, "callback_url": url })).await;
         assert_eq!(a.status, 400, "{url}");
         assert!(a.body["reason"].as_str().unwrap().contains("not allowed"));
     }
@@ -355,25 +258,15 @@ async fn private_targets_can_be_denied_by_config_also_by_name() {
     let app = spawn_app_with(|c| c.callbacks.deny_private = true).await;
     let rx = Receiver::start().await;
     // An address literal: refused at the send.
-    let a = app
-        .send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", rx.base) }))
-        .await;
+    let a = app.send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", rx.base) })).await;
     assert_eq!(a.status, 400);
     // A name that resolves to loopback: refused on the resolved address, never connected.
     let port = rx.base.rsplit(':').next().unwrap();
-    let sent = app
-        .send(json!({ "msisdn": MSISDN, "callback_url": format!("http://localhost:{port}/cb") }))
-        .await;
+    let sent = app.send(json!({ "msisdn": MSISDN, "callback_url": format!("http://localhost:{port}/cb") })).await;
     assert_eq!(sent.status, 201);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let list = app
-            .state
-            .store
-            .list_callbacks(app.app_id, sent.session_id())
-            .await
-            .unwrap()
-            .unwrap();
+        let list = app.state.store.list_callbacks(app.app_id, sent.session_id()).await.unwrap().unwrap();
         if list[0].state == waotp_store::CallbackState::Failed {
             let error = list[0].log[0].error.clone().unwrap();
             assert!(error.contains("no address callbacks may use"), "{error}");
@@ -389,9 +282,7 @@ async fn private_targets_can_be_denied_by_config_also_by_name() {
 async fn callback_routes_are_per_app() {
     let app = spawn_app().await;
     let rx = Receiver::start().await;
-    let sent = app
-        .send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", rx.base) }))
-        .await;
+    let sent = app.send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", rx.base) })).await;
     let (other, key) = app.other_app().await;
     let sid = sent.session_id();
     let res = app
@@ -414,10 +305,7 @@ async fn callback_routes_are_per_app() {
     assert_eq!(res.status().as_u16(), 404);
     let res = app
         .http
-        .post(format!(
-            "{}/v1/sessions/{sid}/callbacks/11/replay",
-            app.base
-        ))
+        .post(format!("{}/v1/sessions/{sid}/callbacks/11/replay", app.base))
         .header("App-ID", app.app_id.to_string())
         .header("API-Key", &app.api_key)
         .send()

@@ -33,11 +33,7 @@ impl Answer {
         self.body["otp"].as_str().expect("otp in body").to_owned()
     }
     pub fn session_id(&self) -> Uuid {
-        self.body["session_id"]
-            .as_str()
-            .expect("session_id")
-            .parse()
-            .expect("uuid")
+        self.body["session_id"].as_str().expect("session_id").parse().expect("uuid")
     }
 }
 
@@ -52,32 +48,23 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config::new(format!("sqlite://{}/waotp.db", dir.path().display()));
     config.server_secret = Some(Secret::new("integration-test-secret-0123456789"));
     config.sqlite_synchronous_full = false;
-    config.callbacks.schedule = vec![
-        Duration::ZERO,
-        Duration::from_millis(50),
-        Duration::from_millis(50),
-        Duration::from_millis(50),
-    ];
+    config.callbacks.schedule =
+        vec![Duration::ZERO, Duration::from_millis(50), Duration::from_millis(50), Duration::from_millis(50)];
     config.callbacks.poll = Duration::from_millis(10);
     config.callbacks.timeout = Duration::from_secs(5);
     config.sweep_every = Duration::from_millis(50);
     adjust(&mut config);
     let clock = Clock::system();
-    let state = waotp_server::build(&config, clock.clone())
-        .await
-        .expect("state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let state = waotp_server::build(&config, clock.clone()).await.expect("state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(waotp_server::serve(state.clone(), listener, async {
         let _ = rx.await;
     }));
-    let (app, api_key) =
-        waotp_server::apps::create_app(state.store.as_ref(), "test", AppSettings::default(), 0)
-            .await
-            .expect("app");
+    let (app, api_key) = waotp_server::apps::create_app(state.store.as_ref(), "test", AppSettings::default(), None, 0)
+        .await
+        .expect("app");
     TestApp {
         base: format!("http://{addr}"),
         http: reqwest::Client::new(),
@@ -93,28 +80,16 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
 impl TestApp {
     /// A second app in the same server.
     pub async fn other_app(&self) -> (Uuid, String) {
-        let (app, key) = waotp_server::apps::create_app(
-            self.state.store.as_ref(),
-            "other",
-            AppSettings::default(),
-            0,
-        )
-        .await
-        .unwrap();
+        let (app, key) =
+            waotp_server::apps::create_app(self.state.store.as_ref(), "other", AppSettings::default(), None, 0)
+                .await
+                .unwrap();
         (app.app_id, key)
     }
 
-    pub async fn post_raw(
-        &self,
-        path: &str,
-        creds: Option<(&str, &str)>,
-        body: impl Into<reqwest::Body>,
-    ) -> Answer {
-        let mut req = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/json")
-            .body(body);
+    pub async fn post_raw(&self, path: &str, creds: Option<(&str, &str)>, body: impl Into<reqwest::Body>) -> Answer {
+        let mut req =
+            self.http.post(format!("{}{path}", self.base)).header("content-type", "application/json").body(body);
         if let Some((id, key)) = creds {
             req = req.header("App-ID", id).header("API-Key", key);
         }
@@ -122,19 +97,13 @@ impl TestApp {
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let text = res.text().await.unwrap();
-        let body =
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
-        Answer {
-            status,
-            body,
-            headers,
-        }
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        Answer { status, body, headers }
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Answer {
         let id = self.app_id.to_string();
-        self.post_raw(path, Some((&id, &self.api_key)), body.to_string())
-            .await
+        self.post_raw(path, Some((&id, &self.api_key)), body.to_string()).await
     }
 
     pub async fn send(&self, body: Value) -> Answer {
@@ -157,16 +126,11 @@ impl TestApp {
             .unwrap();
         let status = res.status().as_u16();
         let headers = res.headers().clone();
-        Answer {
-            status,
-            body: res.json().await.unwrap(),
-            headers,
-        }
+        Answer { status, body: res.json().await.unwrap(), headers }
     }
 
     pub async fn inbox(&self, msisdn: &str) -> Answer {
-        self.inbox_as(msisdn, &self.app_id.to_string(), &self.api_key)
-            .await
+        self.inbox_as(msisdn, &self.app_id.to_string(), &self.api_key).await
     }
 
     /// Waits until the inbox of `msisdn` holds at least `n` messages; returns them.
@@ -174,17 +138,11 @@ impl TestApp {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let answer = self.inbox(msisdn).await;
-            let messages = answer.body["messages"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
+            let messages = answer.body["messages"].as_array().cloned().unwrap_or_default();
             if messages.len() >= n {
                 return messages;
             }
-            assert!(
-                Instant::now() < deadline,
-                "inbox of {msisdn} never reached {n} messages"
-            );
+            assert!(Instant::now() < deadline, "inbox of {msisdn} never reached {n} messages");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

@@ -6,21 +6,14 @@ use crate::helpers::*;
 #[tokio::test]
 async fn the_inbox_shows_the_rendered_message_newest_first() {
     let app = spawn_app().await;
-    let first = app
-        .send(json!({ "msisdn": MSISDN, "challenge": "a" }))
-        .await;
-    let second = app
-        .send(json!({ "msisdn": MSISDN, "challenge": "b", "otp": "Zz9876" }))
-        .await;
+    let first = app.send(json!({ "msisdn": MSISDN, "challenge": "a" })).await;
+    let second = app.send(json!({ "msisdn": MSISDN, "challenge": "b", "otp": "Zz9876" })).await;
     app.send(json!({ "msisdn": "6281234567891" })).await;
     let messages = app.wait_inbox(MSISDN, 2).await;
     assert_eq!(messages.len(), 2);
     assert_eq!(messages[0]["session_id"], second.body["session_id"]);
     assert_eq!(messages[0]["text"], "Zz9876 is your verification code.");
-    assert_eq!(
-        messages[1]["text"],
-        format!("{} is your verification code.", first.otp())
-    );
+    assert_eq!(messages[1]["text"], format!("{} is your verification code.", first.otp()));
     assert_eq!(messages[0]["msisdn"], MSISDN);
     assert!(messages[0]["created_at"].as_str().unwrap().ends_with('Z'));
 }
@@ -30,34 +23,19 @@ async fn inbox_delivery_and_reading_move_the_status() {
     let app = spawn_app().await;
     let sent = app.send(send_body(MSISDN)).await;
     app.wait_inbox(MSISDN, 1).await;
-    let s = app
-        .state
-        .store
-        .get_session(app.app_id, sent.session_id())
-        .await
-        .unwrap()
-        .unwrap();
+    let s = app.state.store.get_session(app.app_id, sent.session_id()).await.unwrap().unwrap();
     assert!(s.delivered_to_channel);
     // The wait read the inbox: the message counts as read.
     assert_eq!(s.status, Status::Read);
-    app.verify(json!({ "msisdn": MSISDN, "otp": sent.otp() }))
-        .await;
-    let s = app
-        .state
-        .store
-        .get_session(app.app_id, sent.session_id())
-        .await
-        .unwrap()
-        .unwrap();
+    app.verify(json!({ "msisdn": MSISDN, "otp": sent.otp() })).await;
+    let s = app.state.store.get_session(app.app_id, sent.session_id()).await.unwrap().unwrap();
     assert_eq!(s.status, Status::Verified);
 }
 
 #[tokio::test]
 async fn the_inbox_needs_credentials_and_a_valid_msisdn() {
     let app = spawn_app().await;
-    let a = app
-        .inbox_as(MSISDN, &app.app_id.to_string(), "wak_wrong")
-        .await;
+    let a = app.inbox_as(MSISDN, &app.app_id.to_string(), "wak_wrong").await;
     assert_eq!(a.status, 401);
     let a = app.inbox("not-a-number").await;
     assert_eq!((a.status, a.message()), (400, "Validation error"));
@@ -79,38 +57,36 @@ async fn undelivered_sessions_are_delivered_at_the_next_start() {
     config.server_secret = Some(Secret::new("recovery-test-secret-0123456789"));
     let key = config.code_key().unwrap();
     let store = config.open_store().unwrap();
-    let (app, _) = waotp_server::apps::create_app(store.as_ref(), "t", Default::default(), 0)
-        .await
-        .unwrap();
+    let (app, _) = waotp_server::apps::create_app(store.as_ref(), "t", Default::default(), None, 0).await.unwrap();
     let msisdn = Msisdn::parse(MSISDN).unwrap();
     let code = OtpCode::parse_custom("777888").unwrap();
     let session_id = uuid::Uuid::new_v4();
     let now = Clock::system().now_ms();
     store
-        .create_session(NewSession {
-            session_id,
-            app_id: app.app_id,
-            msisdn: msisdn.clone(),
-            challenge: String::new(),
-            code_hash: key.hash(&session_id, &code),
-            sealed_code: Some(key.seal(&session_id, &code)),
-            sandbox: false,
-            scripted: vec![],
+        .create_session(
+            NewSession {
+                session_id,
+                app_id: app.app_id,
+                msisdn: msisdn.clone(),
+                challenge: String::new(),
+                code_hash: key.hash(&session_id, &code),
+                sealed_code: Some(key.seal(&session_id, &code)),
+                sandbox: false,
+                scripted: vec![],
 
-            template_name: "verification_code".into(),
-            lang_code: "en".into(),
-            content: vec![],
-            callback_url: None,
-            created_at_ms: now,
-            expires_at_ms: now + 300_000,
-        })
+                template_name: "verification_code".into(),
+                lang_code: "en".into(),
+                content: vec![],
+                callback_url: None,
+                created_at_ms: now,
+                expires_at_ms: now + 300_000,
+            },
+            Default::default(),
+        )
         .await
         .unwrap();
-    assert!(store
-        .inbox(app.app_id, &msisdn, 10)
-        .await
-        .unwrap()
-        .is_empty());
+
+    assert!(store.inbox(app.app_id, &msisdn, 10).await.unwrap().is_empty());
     drop(store);
 
     let state = waotp_server::build(&config, Clock::system()).await.unwrap();
@@ -125,12 +101,7 @@ async fn undelivered_sessions_are_delivered_at_the_next_start() {
         assert!(std::time::Instant::now() < deadline, "never delivered");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let s = state
-        .store
-        .get_session(app.app_id, session_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let s = state.store.get_session(app.app_id, session_id).await.unwrap().unwrap();
     assert!(s.delivered_to_channel);
     assert_eq!(s.status, Status::Delivered);
 }

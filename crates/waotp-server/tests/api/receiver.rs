@@ -26,9 +26,7 @@ pub struct Received {
 impl Received {
     pub fn query(&self) -> HashMap<String, String> {
         let q = self.target.split_once('?').map(|(_, q)| q).unwrap_or("");
-        url::form_urlencoded::parse(q.as_bytes())
-            .into_owned()
-            .collect()
+        url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()
     }
     pub fn status(&self) -> i64 {
         if self.method == "POST" {
@@ -65,33 +63,17 @@ pub struct Receiver {
     inner: Arc<Inner>,
 }
 
-async fn record(
-    State(inner): State<Arc<Inner>>,
-    headers: HeaderMap,
-    req: Request,
-) -> impl IntoResponse {
+async fn record(State(inner): State<Arc<Inner>>, headers: HeaderMap, req: Request) -> impl IntoResponse {
     let method = req.method().to_string();
-    let target = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.to_string())
-        .unwrap_or_default();
-    let body: Bytes = axum::body::to_bytes(req.into_body(), 1 << 20)
-        .await
-        .unwrap_or_default();
+    let target = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    let body: Bytes = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap_or_default();
     let fail = inner.down.load(Ordering::SeqCst) != 0
-        || inner
-            .fail_first
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
+        || inner.fail_first.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
     let answered = if fail { 500 } else { 200 };
     inner.log.lock().unwrap().push(Received {
         method,
         target,
-        headers: headers
-            .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-            .collect(),
+        headers: headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())).collect(),
         body: String::from_utf8_lossy(&body).into_owned(),
         at: Instant::now(),
         answered,
@@ -132,29 +114,18 @@ impl Receiver {
 
     /// Requests answered 2xx for one session, in arrival order.
     pub fn received(&self, session_id: &str) -> Vec<Received> {
-        self.log()
-            .into_iter()
-            .filter(|r| r.answered == 200 && r.session_id() == session_id)
-            .collect()
+        self.log().into_iter().filter(|r| r.answered == 200 && r.session_id() == session_id).collect()
     }
 
     /// Waits until `session_id` has received `n` callbacks; returns their statuses.
     pub async fn wait_statuses(&self, session_id: &str, n: usize) -> Vec<i64> {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let got: Vec<i64> = self
-                .received(session_id)
-                .iter()
-                .map(Received::status)
-                .collect();
+            let got: Vec<i64> = self.received(session_id).iter().map(Received::status).collect();
             if got.len() >= n {
                 return got;
             }
-            assert!(
-                Instant::now() < deadline,
-                "only {got:?} arrived for {session_id}; log {:?}",
-                self.log()
-            );
+            assert!(Instant::now() < deadline, "only {got:?} arrived for {session_id}; log {:?}", self.log());
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }

@@ -10,16 +10,8 @@ const SEND_TABLE: &[(&str, u16, &str)] = &[
     ("6282123060002", 400, "Validation error"),
     ("6282123060003", 401, "Authorization failed"),
     ("6282123060004", 403, "Quota insufficient"),
-    (
-        "6282123060005",
-        409,
-        "Msisdn invalid: msisdn has been blocked",
-    ),
-    (
-        "6282123060006",
-        429,
-        "Too many request in the allowed time frame",
-    ),
+    ("6282123060005", 409, "Msisdn invalid: msisdn has been blocked"),
+    ("6282123060006", 429, "Too many request in the allowed time frame"),
     ("628001", 201, "OTP sent successfully"),
     ("6281234567890", 400, "Invalid Scenario"),
     ("6282123060007", 400, "Invalid Scenario"),
@@ -29,11 +21,7 @@ const SEND_TABLE: &[(&str, u16, &str)] = &[
 const VERIFY_TABLE: &[(&str, u16, &str)] = &[
     ("6282123060007", 200, "OTP has been verified"),
     ("6282123060008", 404, "OTP not found"),
-    (
-        "6282123060009",
-        422,
-        "OTP cannot be verified because Time limit exceeded",
-    ),
+    ("6282123060009", 422, "OTP cannot be verified because Time limit exceeded"),
     ("6282123060001", 400, "Invalid Scenario"),
     ("6281234567890", 400, "Invalid Scenario"),
 ];
@@ -46,14 +34,8 @@ async fn every_send_scenario_on_v1_and_v2_with_and_without_credentials() {
         let path = format!("/{version}/whatsapp/otp/send/sandbox");
         for (msisdn, status, message) in SEND_TABLE {
             let body = json!({ "msisdn": msisdn, "challenge": "login" }).to_string();
-            let a = app
-                .post_raw(&path, Some((&id, &app.api_key)), body.clone())
-                .await;
-            assert_eq!(
-                (a.status, a.message()),
-                (*status, *message),
-                "{path} {msisdn}"
-            );
+            let a = app.post_raw(&path, Some((&id, &app.api_key)), body.clone()).await;
+            assert_eq!((a.status, a.message()), (*status, *message), "{path} {msisdn}");
             if *status == 429 {
                 assert!(a.headers.contains_key("retry-after"));
             }
@@ -66,11 +48,7 @@ async fn every_send_scenario_on_v1_and_v2_with_and_without_credentials() {
             // Without valid credentials: always 401.
             for creds in [None, Some((id.as_str(), "wak_wrong"))] {
                 let a = app.post_raw(&path, creds, body.clone()).await;
-                assert_eq!(
-                    (a.status, a.message()),
-                    (401, "Authorization failed"),
-                    "{path} {msisdn}"
-                );
+                assert_eq!((a.status, a.message()), (401, "Authorization failed"), "{path} {msisdn}");
             }
         }
     }
@@ -84,14 +62,8 @@ async fn every_verify_scenario_on_v1_and_v2_with_and_without_credentials() {
         let path = format!("/{version}/whatsapp/otp/verify/sandbox");
         for (msisdn, status, message) in VERIFY_TABLE {
             let body = json!({ "msisdn": msisdn, "otp": "123456" }).to_string();
-            let a = app
-                .post_raw(&path, Some((&id, &app.api_key)), body.clone())
-                .await;
-            assert_eq!(
-                (a.status, a.message()),
-                (*status, *message),
-                "{path} {msisdn}"
-            );
+            let a = app.post_raw(&path, Some((&id, &app.api_key)), body.clone()).await;
+            assert_eq!((a.status, a.message()), (*status, *message), "{path} {msisdn}");
             let a = app.post_raw(&path, None, body).await;
             assert_eq!(a.status, 401, "{path} {msisdn}");
         }
@@ -102,13 +74,9 @@ async fn every_verify_scenario_on_v1_and_v2_with_and_without_credentials() {
 async fn sandbox_success_honours_otp_and_otp_length_and_validates() {
     let app = spawn_app().await;
     let path = "/v2/whatsapp/otp/send/sandbox";
-    let a = app
-        .post(path, json!({ "msisdn": "6282123060001", "otp": "Ab12" }))
-        .await;
+    let a = app.post(path, json!({ "msisdn": "6282123060001", "otp": "Ab12" })).await;
     assert_eq!((a.status, a.otp()), (201, "Ab12".to_owned()));
-    let a = app
-        .post(path, json!({ "msisdn": "+628001", "otp_length": "9" }))
-        .await;
+    let a = app.post(path, json!({ "msisdn": "+628001", "otp_length": "9" })).await;
     assert_eq!((a.status, a.otp().len()), (201, 9));
     assert_eq!(a.body["msisdn"], "628001");
     for bad in [
@@ -128,12 +96,7 @@ async fn sandbox_success_honours_otp_and_otp_length_and_validates() {
 #[tokio::test]
 async fn the_sandbox_never_delivers_and_stays_apart_from_production() {
     let app = spawn_app().await;
-    let a = app
-        .post(
-            "/v2/whatsapp/otp/send/sandbox",
-            json!({ "msisdn": "6282123060014", "otp": "4321" }),
-        )
-        .await;
+    let a = app.post("/v2/whatsapp/otp/send/sandbox", json!({ "msisdn": "6282123060014", "otp": "4321" })).await;
     assert_eq!(a.status, 201);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(app.state.store.undelivered(0, 10).await.unwrap().is_empty());
@@ -141,31 +104,14 @@ async fn the_sandbox_never_delivers_and_stays_apart_from_production() {
     assert_eq!(inbox.body["messages"].as_array().unwrap().len(), 0);
     // A production verify does not see the sandbox code, and a production send to the same
     // number does not supersede it.
-    assert_eq!(
-        app.verify(json!({ "msisdn": "6282123060014", "otp": "4321" }))
-            .await
-            .status,
-        404
-    );
-    let p = app
-        .send(json!({ "msisdn": "6282123060014", "otp": "9999" }))
-        .await;
+    assert_eq!(app.verify(json!({ "msisdn": "6282123060014", "otp": "4321" })).await.status, 404);
+    let p = app.send(json!({ "msisdn": "6282123060014", "otp": "9999" })).await;
     assert_eq!((p.status, p.body["try_count"].as_i64()), (201, Some(1)));
-    let v = app
-        .post(
-            "/v2/whatsapp/otp/verify/sandbox",
-            json!({ "msisdn": "6282123060014", "otp": "4321" }),
-        )
-        .await;
+    let v = app.post("/v2/whatsapp/otp/verify/sandbox", json!({ "msisdn": "6282123060014", "otp": "4321" })).await;
     assert_eq!(v.status, 200);
 }
 
-async fn callbacks_of(
-    app: &TestApp,
-    rx: &Receiver,
-    msisdn: &str,
-    n: usize,
-) -> (String, Vec<i64>, String) {
+async fn callbacks_of(app: &TestApp, rx: &Receiver, msisdn: &str, n: usize) -> (String, Vec<i64>, String) {
     let a = app
         .post(
             "/v2/whatsapp/otp/send/sandbox",
@@ -182,14 +128,7 @@ async fn callbacks_of(
 async fn seed_success_numbers_report_0_1_2_3_signed_like_production() {
     let app = spawn_app().await;
     let rx = Receiver::start().await;
-    let secret = app
-        .state
-        .store
-        .get_app(app.app_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .callback_secret;
+    let secret = app.state.store.get_app(app.app_id).await.unwrap().unwrap().callback_secret;
     for msisdn in ["6282123060001", "628001"] {
         let (sid, got, _) = callbacks_of(&app, &rx, msisdn, 4).await;
         assert_eq!(got, vec![0, 1, 2, 3], "{msisdn}");
@@ -221,11 +160,7 @@ async fn outcome_numbers_report_what_whatsapp_would() {
         let (sid, got, _) = callbacks_of(&app, &rx, msisdn, expected.len()).await;
         assert_eq!(got, expected, "{msisdn}");
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(
-            rx.received(&sid).len(),
-            expected.len(),
-            "{msisdn}: nothing more before expiry"
-        );
+        assert_eq!(rx.received(&sid).len(), expected.len(), "{msisdn}: nothing more before expiry");
     }
 }
 
@@ -245,27 +180,12 @@ async fn read_then_verified_reports_4_on_a_sandbox_verify_of_its_own_code() {
     let rx = Receiver::start().await;
     let (sid, got, otp) = callbacks_of(&app, &rx, "6282123060014", 4).await;
     assert_eq!(got, vec![0, 1, 2, 3]);
-    let wrong = app
-        .post(
-            "/v1/whatsapp/otp/verify/sandbox",
-            json!({ "msisdn": "6282123060014", "otp": "000" }),
-        )
-        .await;
+    let wrong = app.post("/v1/whatsapp/otp/verify/sandbox", json!({ "msisdn": "6282123060014", "otp": "000" })).await;
     assert_eq!(wrong.status, 404);
-    let ok = app
-        .post(
-            "/v1/whatsapp/otp/verify/sandbox",
-            json!({ "msisdn": "6282123060014", "otp": otp }),
-        )
-        .await;
+    let ok = app.post("/v1/whatsapp/otp/verify/sandbox", json!({ "msisdn": "6282123060014", "otp": otp })).await;
     assert_eq!((ok.status, ok.message()), (200, "OTP has been verified"));
     assert_eq!(rx.wait_statuses(&sid, 5).await, vec![0, 1, 2, 3, 4]);
     // Used up, like a production code.
-    let again = app
-        .post(
-            "/v1/whatsapp/otp/verify/sandbox",
-            json!({ "msisdn": "6282123060014", "otp": otp }),
-        )
-        .await;
+    let again = app.post("/v1/whatsapp/otp/verify/sandbox", json!({ "msisdn": "6282123060014", "otp": otp })).await;
     assert_eq!(again.status, 404);
 }

@@ -6,9 +6,7 @@ use crate::helpers::*;
 async fn send_answers_201_with_the_contract_body_on_v1_and_v2() {
     let app = spawn_app().await;
     for path in ["/v1/whatsapp/otp/send", "/v2/whatsapp/otp/send"] {
-        let a = app
-            .post(path, json!({ "msisdn": MSISDN, "challenge": path }))
-            .await;
+        let a = app.post(path, json!({ "msisdn": MSISDN, "challenge": path })).await;
         assert_eq!(a.status, 201, "{path}: {:?}", a.body);
         assert_eq!(a.message(), "OTP sent successfully");
         assert_eq!(a.body["msisdn"], MSISDN);
@@ -31,18 +29,10 @@ async fn leading_plus_is_dropped_and_the_number_normalised() {
 #[tokio::test]
 async fn otp_length_and_time_limit_accept_strings_and_integers() {
     let app = spawn_app().await;
-    for (len, limit) in [
-        (json!(4), json!(60)),
-        (json!("8"), json!("600")),
-        (json!(10), json!("86400")),
-    ] {
-        let a = app
-            .send(json!({ "msisdn": MSISDN, "otp_length": len, "time_limit": limit }))
-            .await;
+    for (len, limit) in [(json!(4), json!(60)), (json!("8"), json!("600")), (json!(10), json!("86400"))] {
+        let a = app.send(json!({ "msisdn": MSISDN, "otp_length": len, "time_limit": limit })).await;
         assert_eq!(a.status, 201, "{:?}", a.body);
-        let want = len
-            .as_u64()
-            .unwrap_or_else(|| len.as_str().unwrap().parse().unwrap()) as usize;
+        let want = len.as_u64().unwrap_or_else(|| len.as_str().unwrap().parse().unwrap()) as usize;
         assert_eq!(a.otp().len(), want);
     }
 }
@@ -61,18 +51,14 @@ async fn empty_strings_and_nulls_are_absent() {
     assert_eq!(a.status, 201, "{:?}", a.body);
     assert_eq!(a.otp().len(), 6);
     // Sent with the empty challenge, so it verifies without one.
-    let v = app
-        .verify(json!({ "msisdn": MSISDN, "otp": a.otp(), "challenge": "" }))
-        .await;
+    let v = app.verify(json!({ "msisdn": MSISDN, "otp": a.otp(), "challenge": "" })).await;
     assert_eq!(v.status, 200);
 }
 
 #[tokio::test]
 async fn otp_together_with_otp_length_is_rejected() {
     let app = spawn_app().await;
-    let a = app
-        .send(json!({ "msisdn": MSISDN, "otp": "123456", "otp_length": 6 }))
-        .await;
+    let a = app.send(json!({ "msisdn": MSISDN, "otp": "123456", "otp_length": 6 })).await;
     assert_eq!(a.status, 400);
     assert_eq!(a.message(), "Validation error");
     assert!(a.body["reason"].as_str().unwrap().contains("otp_length"));
@@ -84,28 +70,13 @@ async fn custom_otp_round_trips_as_string_and_integer() {
     let a = app.send(json!({ "msisdn": MSISDN, "otp": "Ab12Cd" })).await;
     assert_eq!(a.status, 201);
     assert_eq!(a.otp(), "Ab12Cd");
-    assert_eq!(
-        app.verify(json!({ "msisdn": MSISDN, "otp": "ab12cd" }))
-            .await
-            .status,
-        404
-    );
-    assert_eq!(
-        app.verify(json!({ "msisdn": MSISDN, "otp": "Ab12Cd" }))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.verify(json!({ "msisdn": MSISDN, "otp": "ab12cd" })).await.status, 404);
+    assert_eq!(app.verify(json!({ "msisdn": MSISDN, "otp": "Ab12Cd" })).await.status, 200);
 
     let a = app.send(json!({ "msisdn": MSISDN, "otp": 918273 })).await;
     assert_eq!(a.status, 201);
     assert_eq!(a.otp(), "918273");
-    assert_eq!(
-        app.verify(json!({ "msisdn": MSISDN, "otp": 918273 }))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.verify(json!({ "msisdn": MSISDN, "otp": 918273 })).await.status, 200);
 }
 
 #[tokio::test]
@@ -144,10 +115,7 @@ async fn invalid_fields_are_400_with_a_reason() {
         let a = app.send(body.clone()).await;
         assert_eq!(a.status, 400, "{body}: {:?}", a.body);
         assert_eq!(a.message(), "Validation error", "{body}");
-        assert!(
-            !a.body["reason"].as_str().unwrap_or("").is_empty(),
-            "{body}"
-        );
+        assert!(!a.body["reason"].as_str().unwrap_or("").is_empty(), "{body}");
     }
 }
 
@@ -156,10 +124,7 @@ async fn malformed_bodies_are_400_not_500() {
     let app = spawn_app().await;
     let id = app.app_id.to_string();
     let creds = Some((id.as_str(), app.api_key.as_str()));
-    let huge = format!(
-        "{{\"msisdn\":\"{MSISDN}\",\"pad\":\"{}\"}}",
-        "x".repeat(2 * 1024 * 1024)
-    );
+    let huge = format!("{{\"msisdn\":\"{MSISDN}\",\"pad\":\"{}\"}}", "x".repeat(2 * 1024 * 1024));
     let bodies: Vec<Vec<u8>> = vec![
         b"".to_vec(),
         b"{".to_vec(),
@@ -173,12 +138,7 @@ async fn malformed_bodies_are_400_not_500() {
     for path in ["/v1/whatsapp/otp/send", "/v2/whatsapp/otp/verify"] {
         for body in &bodies {
             let a = app.post_raw(path, creds, body.clone()).await;
-            assert_eq!(
-                a.status,
-                400,
-                "{path} {:?}",
-                String::from_utf8_lossy(&body[..body.len().min(40)])
-            );
+            assert_eq!(a.status, 400, "{path} {:?}", String::from_utf8_lossy(&body[..body.len().min(40)]));
             assert_eq!(a.message(), "Validation error");
         }
     }
@@ -201,12 +161,8 @@ async fn missing_or_wrong_credentials_are_401() {
         Some(("not-a-uuid", &app.api_key)),
         Some((&unknown, &app.api_key)),
     ];
-    for path in [
-        "/v1/whatsapp/otp/send",
-        "/v2/whatsapp/otp/send",
-        "/v1/whatsapp/otp/verify",
-        "/v2/whatsapp/otp/verify",
-    ] {
+    for path in ["/v1/whatsapp/otp/send", "/v2/whatsapp/otp/send", "/v1/whatsapp/otp/verify", "/v2/whatsapp/otp/verify"]
+    {
         for creds in &cases {
             let a = app.post_raw(path, *creds, body.clone()).await;
             assert_eq!(a.status, 401, "{path} {creds:?}");
@@ -214,22 +170,13 @@ async fn missing_or_wrong_credentials_are_401() {
         }
     }
     // Credentials are checked before the body: a bad body without credentials is still 401.
-    assert_eq!(
-        app.post_raw("/v2/whatsapp/otp/send", None, "{")
-            .await
-            .status,
-        401
-    );
+    assert_eq!(app.post_raw("/v2/whatsapp/otp/send", None, "{").await.status, 401);
 }
 
 #[tokio::test]
 async fn header_names_are_case_insensitive() {
     let app = spawn_app().await;
-    for (h1, h2) in [
-        ("APP-ID", "API-KEY"),
-        ("app-id", "api-key"),
-        ("App-Id", "Api-Key"),
-    ] {
+    for (h1, h2) in [("APP-ID", "API-KEY"), ("app-id", "api-key"), ("App-Id", "Api-Key")] {
         let res = app
             .http
             .post(format!("{}/v2/whatsapp/otp/send", app.base))
@@ -246,13 +193,7 @@ async fn header_names_are_case_insensitive() {
 #[tokio::test]
 async fn templates_fill_content_and_refuse_wrong_language_or_missing_content() {
     let app = spawn_app().await;
-    app.add_template(
-        "otp_reg",
-        "id",
-        "This is your OTP Code {{1}}. Please use it for {{2}}",
-        1,
-    )
-    .await;
+    app.add_template("otp_reg", "id", "This is your OTP Code {{1}}. Please use it for {{2}}", 1).await;
     let send = |content: serde_json::Value, lang: &str| json!({ "msisdn": MSISDN, "template_name": "otp_reg", "lang_code": lang, "content": content });
     // Registered name, language the app does not have it in.
     let a = app.send(send(json!(["Registration"]), "en")).await;
@@ -263,18 +204,10 @@ async fn templates_fill_content_and_refuse_wrong_language_or_missing_content() {
     assert_eq!(a.status, 400);
     assert!(a.body["reason"].as_str().unwrap().contains("content"));
     // Surplus values are ignored.
-    let a = app
-        .send(send(json!(["Registration", "surplus"]), "id"))
-        .await;
+    let a = app.send(send(json!(["Registration", "surplus"]), "id")).await;
     assert_eq!(a.status, 201, "{:?}", a.body);
     let messages = app.wait_inbox(MSISDN, 1).await;
-    assert_eq!(
-        messages[0]["text"],
-        format!(
-            "This is your OTP Code {}. Please use it for Registration",
-            a.otp()
-        )
-    );
+    assert_eq!(messages[0]["text"], format!("This is your OTP Code {}. Please use it for Registration", a.otp()));
 }
 
 #[tokio::test]
@@ -282,28 +215,15 @@ async fn the_app_can_switch_off_returning_the_code() {
     let app = spawn_app().await;
     let mut settings = waotp_store::AppSettings::default();
     settings.return_code = false;
-    assert!(app
-        .state
-        .store
-        .update_app_settings(app.app_id, settings)
-        .await
-        .unwrap());
+    assert!(app.state.store.update_app_settings(app.app_id, settings).await.unwrap());
     app.state.invalidate_app(app.app_id);
     let a = app.send(send_body(MSISDN)).await;
     assert_eq!(a.status, 201);
     assert!(a.body.get("otp").is_none(), "{:?}", a.body);
     // The code still arrives, in the inbox.
-    let text = app.wait_inbox(MSISDN, 1).await[0]["text"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let text = app.wait_inbox(MSISDN, 1).await[0]["text"].as_str().unwrap().to_owned();
     let code = text.split(' ').next().unwrap();
-    assert_eq!(
-        app.verify(json!({ "msisdn": MSISDN, "otp": code }))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.verify(json!({ "msisdn": MSISDN, "otp": code })).await.status, 200);
 }
 
 #[tokio::test]

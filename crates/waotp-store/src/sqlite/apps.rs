@@ -2,18 +2,24 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
-use waotp_core::{CallbackMode, Category, Template};
+use waotp_core::{CallbackMode, Category, RuleMode, Template};
 
 use super::uuid_from;
 use crate::{AppRecord, AppSettings, Result, StoreError};
 
-const APP_COLUMNS: &str =
-    "app_id, name, api_key_hash, code_length, time_limit, template_name, lang_code, \
-     return_code, created_at, callback_secret, callback_mode, callback_signing";
+const APP_COLUMNS: &str = "app_id, name, api_key_hash, code_length, time_limit, template_name, lang_code, \
+     return_code, created_at, callback_secret, callback_mode, callback_signing, quota, rps_limit, \
+     msisdn_send_limit, msisdn_send_window, msisdn_verify_limit, msisdn_verify_window, ip_send_limit, \
+     allowed_countries, sequential_mode, conversion_mode";
 
 fn app_from(row: &Row<'_>) -> rusqlite::Result<AppRecord> {
     let hash: Vec<u8> = row.get(2)?;
     let mode: String = row.get(10)?;
+    let countries: String = row.get(19)?;
+    let rule = |i: usize| -> rusqlite::Result<RuleMode> {
+        let s: String = row.get(i)?;
+        Ok(RuleMode::parse(&s).unwrap_or(RuleMode::Monitor))
+    };
     Ok(AppRecord {
         app_id: uuid_from(row.get(0)?)?,
         name: row.get(1)?,
@@ -26,7 +32,17 @@ fn app_from(row: &Row<'_>) -> rusqlite::Result<AppRecord> {
             return_code: row.get(7)?,
             callback_mode: CallbackMode::parse(&mode).unwrap_or(CallbackMode::Get),
             callback_signing: row.get(11)?,
+            rps_limit: row.get(13)?,
+            msisdn_send_limit: row.get(14)?,
+            msisdn_send_window: row.get(15)?,
+            msisdn_verify_limit: row.get(16)?,
+            msisdn_verify_window: row.get(17)?,
+            ip_send_limit: row.get(18)?,
+            allowed_countries: countries.split(',').filter(|c| !c.is_empty()).map(str::to_owned).collect(),
+            sequential_mode: rule(20)?,
+            conversion_mode: rule(21)?,
         },
+        quota: row.get(12)?,
         created_at_ms: row.get(8)?,
         callback_secret: row.get(9)?,
     })
@@ -35,7 +51,8 @@ fn app_from(row: &Row<'_>) -> rusqlite::Result<AppRecord> {
 pub(super) fn create(c: &Connection, app: &AppRecord) -> Result<()> {
     let s = &app.settings;
     c.prepare_cached(&format!(
-        "INSERT INTO apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        "INSERT INTO apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
+         ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
     ))?
     .execute(params![
         app.app_id.as_bytes(),
@@ -50,22 +67,28 @@ pub(super) fn create(c: &Connection, app: &AppRecord) -> Result<()> {
         app.callback_secret,
         s.callback_mode.as_str(),
         s.callback_signing,
+        app.quota,
+        s.rps_limit,
+        s.msisdn_send_limit,
+        s.msisdn_send_window,
+        s.msisdn_verify_limit,
+        s.msisdn_verify_window,
+        s.ip_send_limit,
+        s.allowed_countries.join(","),
+        s.sequential_mode.as_str(),
+        s.conversion_mode.as_str(),
     ])?;
     Ok(())
 }
 
 pub(super) fn get(c: &Connection, app_id: Uuid) -> Result<Option<AppRecord>> {
-    Ok(
-        c.prepare_cached(&format!("SELECT {APP_COLUMNS} FROM apps WHERE app_id = ?1"))?
-            .query_row([app_id.as_bytes()], app_from)
-            .optional()?,
-    )
+    Ok(c.prepare_cached(&format!("SELECT {APP_COLUMNS} FROM apps WHERE app_id = ?1"))?
+        .query_row([app_id.as_bytes()], app_from)
+        .optional()?)
 }
 
 pub(super) fn list(c: &Connection) -> Result<Vec<AppRecord>> {
-    let mut stmt = c.prepare_cached(&format!(
-        "SELECT {APP_COLUMNS} FROM apps ORDER BY created_at, name"
-    ))?;
+    let mut stmt = c.prepare_cached(&format!("SELECT {APP_COLUMNS} FROM apps ORDER BY created_at, name"))?;
     let rows = stmt.query_map([], app_from)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -74,7 +97,9 @@ pub(super) fn update_settings(c: &Connection, app_id: Uuid, s: &AppSettings) -> 
     let n = c
         .prepare_cached(
             "UPDATE apps SET code_length = ?2, time_limit = ?3, template_name = ?4, lang_code = ?5, \
-             return_code = ?6, callback_mode = ?7, callback_signing = ?8 WHERE app_id = ?1",
+             return_code = ?6, callback_mode = ?7, callback_signing = ?8, rps_limit = ?9, msisdn_send_limit = ?10, \
+             msisdn_send_window = ?11, msisdn_verify_limit = ?12, msisdn_verify_window = ?13, ip_send_limit = ?14, \
+             allowed_countries = ?15, sequential_mode = ?16, conversion_mode = ?17 WHERE app_id = ?1",
         )?
         .execute(params![
             app_id.as_bytes(),
@@ -84,9 +109,30 @@ pub(super) fn update_settings(c: &Connection, app_id: Uuid, s: &AppSettings) -> 
             s.lang_code,
             s.return_code,
             s.callback_mode.as_str(),
-            s.callback_signing
+            s.callback_signing,
+            s.rps_limit,
+            s.msisdn_send_limit,
+            s.msisdn_send_window,
+            s.msisdn_verify_limit,
+            s.msisdn_verify_window,
+            s.ip_send_limit,
+            s.allowed_countries.join(","),
+            s.sequential_mode.as_str(),
+            s.conversion_mode.as_str(),
         ])?;
     Ok(n == 1)
+}
+
+pub(super) fn set_quota(c: &Connection, app_id: Uuid, quota: Option<i64>) -> Result<bool> {
+    let n =
+        c.prepare_cached("UPDATE apps SET quota = ?2 WHERE app_id = ?1")?.execute(params![app_id.as_bytes(), quota])?;
+    Ok(n == 1)
+}
+
+pub(super) fn add_quota(c: &Connection, app_id: Uuid, amount: i64) -> Result<Option<i64>> {
+    Ok(c.prepare_cached("UPDATE apps SET quota = MAX(COALESCE(quota, 0) + ?2, 0) WHERE app_id = ?1 RETURNING quota")?
+        .query_row(params![app_id.as_bytes(), amount], |r| r.get(0))
+        .optional()?)
 }
 
 pub(super) fn set_key_hash(c: &Connection, app_id: Uuid, hash: &[u8; 32]) -> Result<bool> {
@@ -143,19 +189,14 @@ pub(super) fn list_templates(c: &Connection, app_id: Uuid) -> Result<Vec<Templat
     })?;
     rows.map(|r| {
         let (category, mut t) = r?;
-        t.category = Category::parse(&category)
-            .ok_or_else(|| StoreError::Corrupt(format!("template category {category:?}")))?;
+        t.category =
+            Category::parse(&category).ok_or_else(|| StoreError::Corrupt(format!("template category {category:?}")))?;
         Ok(t)
     })
     .collect()
 }
 
-pub(super) fn delete_template(
-    c: &Connection,
-    app_id: Uuid,
-    name: &str,
-    language: &str,
-) -> Result<bool> {
+pub(super) fn delete_template(c: &Connection, app_id: Uuid, name: &str, language: &str) -> Result<bool> {
     let n = c
         .prepare_cached("DELETE FROM templates WHERE app_id = ?1 AND name = ?2 AND language = ?3")?
         .execute(params![app_id.as_bytes(), name, language])?;

@@ -7,9 +7,7 @@ use waotp_core::Status;
 
 use super::sessions::locate;
 use super::uuid_from;
-use crate::{
-    AttemptRecord, CallbackJob, CallbackNext, CallbackRecord, CallbackState, Result, StoreError,
-};
+use crate::{AttemptRecord, CallbackJob, CallbackNext, CallbackRecord, CallbackState, Result, StoreError};
 
 const PENDING: i64 = 0;
 const DELIVERED: i64 = 1;
@@ -29,13 +27,7 @@ fn status_from(code: i64) -> rusqlite::Result<Status> {
 }
 
 /// Queues the callback for a status change (part of the status change's transaction).
-pub(super) fn enqueue(
-    c: &Connection,
-    session_row: i64,
-    status: Status,
-    url: &str,
-    now_ms: i64,
-) -> Result<()> {
+pub(super) fn enqueue(c: &Connection, session_row: i64, status: Status, url: &str, now_ms: i64) -> Result<()> {
     let webhook_id = format!("msg_{}", Uuid::new_v4().simple());
     c.prepare_cached(
         "INSERT OR IGNORE INTO callbacks (session_row, status, url, webhook_id, state, next_attempt_at, created_at, \
@@ -45,12 +37,7 @@ pub(super) fn enqueue(
     Ok(())
 }
 
-pub(super) fn claim(
-    c: &Connection,
-    now_ms: i64,
-    lease_until_ms: i64,
-    limit: usize,
-) -> Result<Vec<CallbackJob>> {
+pub(super) fn claim(c: &Connection, now_ms: i64, lease_until_ms: i64, limit: usize) -> Result<Vec<CallbackJob>> {
     let mut stmt = c.prepare_cached(
         "SELECT cb.id, s.session_id, s.app_id, cb.status, cb.url, cb.webhook_id, cb.attempts, s.challenge, cb.created_at \
          FROM callbacks cb JOIN sessions s ON s.id = cb.session_row \
@@ -109,23 +96,16 @@ pub(super) fn finish(
 }
 
 pub(super) fn release_leases(c: &Connection) -> Result<()> {
-    c.prepare_cached("UPDATE callbacks SET lease_until = NULL WHERE lease_until IS NOT NULL")?
-        .execute([])?;
+    c.prepare_cached("UPDATE callbacks SET lease_until = NULL WHERE lease_until IS NOT NULL")?.execute([])?;
     Ok(())
 }
 
 /// The row of `session_id` if it belongs to `app_id`.
 fn owned_row(c: &Connection, app_id: Uuid, session_id: Uuid) -> Result<Option<i64>> {
-    Ok(locate(c, session_id)?
-        .filter(|s| s.app_id == app_id)
-        .map(|s| s.row_id))
+    Ok(locate(c, session_id)?.filter(|s| s.app_id == app_id).map(|s| s.row_id))
 }
 
-pub(super) fn list(
-    c: &Connection,
-    app_id: Uuid,
-    session_id: Uuid,
-) -> Result<Option<Vec<CallbackRecord>>> {
+pub(super) fn list(c: &Connection, app_id: Uuid, session_id: Uuid) -> Result<Option<Vec<CallbackRecord>>> {
     let Some(row) = owned_row(c, app_id, session_id)? else {
         return Ok(None);
     };
@@ -154,12 +134,7 @@ pub(super) fn list(
     for (id, status, url, webhook_id, state, count, next_at, created_at) in rows {
         let log = attempts
             .query_map([id], |r| {
-                Ok(AttemptRecord {
-                    at_ms: r.get(0)?,
-                    http_status: r.get(1)?,
-                    error: r.get(2)?,
-                    latency_ms: r.get(3)?,
-                })
+                Ok(AttemptRecord { at_ms: r.get(0)?, http_status: r.get(1)?, error: r.get(2)?, latency_ms: r.get(3)? })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         out.push(CallbackRecord {
@@ -176,13 +151,7 @@ pub(super) fn list(
     Ok(Some(out))
 }
 
-pub(super) fn replay(
-    c: &Connection,
-    app_id: Uuid,
-    session_id: Uuid,
-    status: Status,
-    now_ms: i64,
-) -> Result<bool> {
+pub(super) fn replay(c: &Connection, app_id: Uuid, session_id: Uuid, status: Status, now_ms: i64) -> Result<bool> {
     let Some(row) = owned_row(c, app_id, session_id)? else {
         return Ok(false);
     };
@@ -196,10 +165,8 @@ pub(super) fn replay(
 }
 
 pub(super) fn pending(c: &Connection) -> Result<u64> {
-    Ok(
-        c.prepare_cached("SELECT COUNT(*) FROM callbacks WHERE state = 0")?
-            .query_row([], |r| r.get::<_, i64>(0))
-            .optional()?
-            .unwrap_or(0) as u64,
-    )
+    Ok(c.prepare_cached("SELECT COUNT(*) FROM callbacks WHERE state = 0")?
+        .query_row([], |r| r.get::<_, i64>(0))
+        .optional()?
+        .unwrap_or(0) as u64)
 }

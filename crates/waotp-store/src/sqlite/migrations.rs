@@ -4,7 +4,8 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use crate::{Result, StoreError};
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("../../migrations/sqlite/0001_init.sql"), include_str!("../../migrations/sqlite/0002_guards.sql")];
 
 /// Brings the schema up to date. Runs under a write lock, so a server and a CLI starting
 /// together do not both migrate.

@@ -8,6 +8,7 @@
 
 mod apps;
 mod callbacks;
+mod guards;
 mod migrations;
 mod sessions;
 
@@ -18,12 +19,12 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
-use waotp_core::{CodeKey, Msisdn, Status, Template, VerifyDecision};
+use waotp_core::{CodeKey, Msisdn, Status, Template};
 
 use crate::{
-    AppRecord, AppSettings, AttemptRecord, CallbackJob, CallbackNext, CallbackRecord,
-    DeliveryOutcome, InboxMessage, NewSession, PendingDelivery, Result, SessionRecord, Store,
-    StoreError, VerifyAttempt,
+    AppRecord, AppSettings, AttemptRecord, BlockEntry, CallbackJob, CallbackNext, CallbackRecord, DeliveryOutcome,
+    InboxMessage, NewSession, PendingDelivery, Result, SendGuards, SendOutcome, SessionRecord, Store, StoreError,
+    VerifyAttempt, VerifyOutcome,
 };
 
 /// How the SQLite file is opened.
@@ -39,19 +40,12 @@ pub struct SqliteOptions {
 
 impl SqliteOptions {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        SqliteOptions {
-            path: path.into(),
-            synchronous_full: true,
-            max_batch: 1024,
-        }
+        SqliteOptions { path: path.into(), synchronous_full: true, max_batch: 1024 }
     }
 
     /// Accepts `sqlite://PATH`, `sqlite:PATH` or a bare path.
     pub fn from_url(url: &str) -> Self {
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
         SqliteOptions::new(path)
     }
 }
@@ -128,8 +122,7 @@ impl SqliteStore {
     /// writer thread.
     pub fn open(options: SqliteOptions) -> Result<SqliteStore> {
         if let Some(dir) = options.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
         }
         let mut conn = open_writer(&options.path, options.synchronous_full)?;
         migrations::apply(&mut conn)?;
@@ -139,13 +132,7 @@ impl SqliteStore {
             .name("waotp-sqlite-writer".into())
             .spawn(move || write_loop(conn, queue, max_batch))
             .map_err(|e| StoreError::Open(e.to_string()))?;
-        Ok(SqliteStore {
-            jobs,
-            readers: Arc::new(Readers {
-                path: options.path,
-                idle: Mutex::new(Vec::new()),
-            }),
-        })
+        Ok(SqliteStore { jobs, readers: Arc::new(Readers { path: options.path, idle: Mutex::new(Vec::new()) }) })
     }
 
     async fn write<T, F>(&self, work: F) -> Result<T>
@@ -154,11 +141,7 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job = Box::new(Job {
-            work: Some(work),
-            outcome: None,
-            reply,
-        });
+        let job = Box::new(Job { work: Some(work), outcome: None, reply });
         self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
@@ -181,15 +164,11 @@ impl SqliteStore {
 }
 
 fn open_writer(path: &Path, synchronous_full: bool) -> Result<Connection> {
-    let conn =
-        Connection::open(path).map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
+    let conn = Connection::open(path).map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Open(format!(
-            "cannot switch {} to WAL mode",
-            path.display()
-        )));
+        return Err(StoreError::Open(format!("cannot switch {} to WAL mode", path.display())));
     }
     conn.execute_batch(if synchronous_full {
         "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
@@ -219,10 +198,7 @@ fn write_loop(conn: Connection, mut queue: mpsc::Receiver<Box<dyn WriteJob>>, ma
     }
 }
 
-fn run_batch(
-    conn: &Connection,
-    batch: &mut [Box<dyn WriteJob>],
-) -> std::result::Result<(), StoreError> {
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> std::result::Result<(), StoreError> {
     conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
     let result = (|| {
         for job in batch.iter_mut() {
@@ -242,9 +218,8 @@ fn run_batch(
 }
 
 pub(crate) fn uuid_from(bytes: Vec<u8>) -> rusqlite::Result<Uuid> {
-    Uuid::from_slice(&bytes).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
-    })
+    Uuid::from_slice(&bytes)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e)))
 }
 
 #[async_trait]
@@ -262,18 +237,15 @@ impl Store for SqliteStore {
     }
 
     async fn update_app_settings(&self, app_id: Uuid, settings: AppSettings) -> Result<bool> {
-        self.write(move |c| apps::update_settings(c, app_id, &settings))
-            .await
+        self.write(move |c| apps::update_settings(c, app_id, &settings)).await
     }
 
     async fn set_api_key_hash(&self, app_id: Uuid, hash: [u8; 32]) -> Result<bool> {
-        self.write(move |c| apps::set_key_hash(c, app_id, &hash))
-            .await
+        self.write(move |c| apps::set_key_hash(c, app_id, &hash)).await
     }
 
     async fn put_template(&self, app_id: Uuid, template: Template) -> Result<bool> {
-        self.write(move |c| apps::put_template(c, app_id, &template))
-            .await
+        self.write(move |c| apps::put_template(c, app_id, &template)).await
     }
 
     async fn list_templates(&self, app_id: Uuid) -> Result<Vec<Template>> {
@@ -282,68 +254,69 @@ impl Store for SqliteStore {
 
     async fn delete_template(&self, app_id: Uuid, name: &str, language: &str) -> Result<bool> {
         let (name, language) = (name.to_owned(), language.to_owned());
-        self.write(move |c| apps::delete_template(c, app_id, &name, &language))
-            .await
+        self.write(move |c| apps::delete_template(c, app_id, &name, &language)).await
     }
 
-    async fn create_session(&self, session: NewSession) -> Result<u32> {
-        self.write(move |c| sessions::create(c, &session)).await
+    async fn create_session(&self, session: NewSession, guards: SendGuards) -> Result<SendOutcome> {
+        self.write(move |c| sessions::create(c, &session, &guards)).await
     }
 
-    async fn verify(&self, attempt: VerifyAttempt, key: Arc<CodeKey>) -> Result<VerifyDecision> {
-        self.write(move |c| sessions::verify(c, &attempt, &key))
-            .await
+    async fn verify(&self, attempt: VerifyAttempt, key: Arc<CodeKey>) -> Result<VerifyOutcome> {
+        self.write(move |c| sessions::verify(c, &attempt, &key)).await
+    }
+
+    async fn set_quota(&self, app_id: Uuid, quota: Option<i64>) -> Result<bool> {
+        self.write(move |c| apps::set_quota(c, app_id, quota)).await
+    }
+
+    async fn add_quota(&self, app_id: Uuid, amount: i64) -> Result<Option<i64>> {
+        self.write(move |c| apps::add_quota(c, app_id, amount)).await
+    }
+
+    async fn block(&self, entry: BlockEntry) -> Result<bool> {
+        self.write(move |c| guards::block(c, &entry)).await
+    }
+
+    async fn unblock(&self, app_id: Option<Uuid>, entry: &str, is_prefix: bool) -> Result<bool> {
+        let entry = entry.to_owned();
+        self.write(move |c| guards::unblock(c, app_id, &entry, is_prefix)).await
+    }
+
+    async fn blocklist(&self) -> Result<Vec<BlockEntry>> {
+        self.read(guards::list_blocked).await
+    }
+
+    async fn prune_guards(&self, now_ms: i64) -> Result<()> {
+        self.write(move |c| guards::prune(c, now_ms)).await
     }
 
     async fn undelivered(&self, after_id: i64, limit: usize) -> Result<Vec<PendingDelivery>> {
-        self.read(move |c| sessions::undelivered(c, after_id, limit))
-            .await
+        self.read(move |c| sessions::undelivered(c, after_id, limit)).await
     }
 
-    async fn record_delivery(
-        &self,
-        session_id: Uuid,
-        outcome: DeliveryOutcome,
-        now_ms: i64,
-    ) -> Result<()> {
-        self.write(move |c| sessions::record_delivery(c, session_id, &outcome, now_ms))
-            .await
+    async fn record_delivery(&self, session_id: Uuid, outcome: DeliveryOutcome, now_ms: i64) -> Result<()> {
+        self.write(move |c| sessions::record_delivery(c, session_id, &outcome, now_ms)).await
     }
 
     async fn deliver_to_inbox(&self, message: InboxMessage) -> Result<()> {
-        self.write(move |c| sessions::deliver_to_inbox(c, &message))
-            .await
+        self.write(move |c| sessions::deliver_to_inbox(c, &message)).await
     }
 
-    async fn inbox(
-        &self,
-        app_id: Uuid,
-        msisdn: &Msisdn,
-        limit: usize,
-    ) -> Result<Vec<InboxMessage>> {
+    async fn inbox(&self, app_id: Uuid, msisdn: &Msisdn, limit: usize) -> Result<Vec<InboxMessage>> {
         let msisdn = msisdn.clone();
-        self.read(move |c| sessions::inbox(c, app_id, &msisdn, limit))
-            .await
+        self.read(move |c| sessions::inbox(c, app_id, &msisdn, limit)).await
     }
 
     async fn mark_read(&self, app_id: Uuid, session_ids: Vec<Uuid>, now_ms: i64) -> Result<()> {
-        self.write(move |c| sessions::mark_read(c, app_id, &session_ids, now_ms))
-            .await
+        self.write(move |c| sessions::mark_read(c, app_id, &session_ids, now_ms)).await
     }
 
     async fn expire_due(&self, now_ms: i64, limit: usize) -> Result<usize> {
-        self.write(move |c| sessions::expire_due(c, now_ms, limit))
-            .await
+        self.write(move |c| sessions::expire_due(c, now_ms, limit)).await
     }
 
-    async fn claim_callbacks(
-        &self,
-        now_ms: i64,
-        lease_until_ms: i64,
-        limit: usize,
-    ) -> Result<Vec<CallbackJob>> {
-        self.write(move |c| callbacks::claim(c, now_ms, lease_until_ms, limit))
-            .await
+    async fn claim_callbacks(&self, now_ms: i64, lease_until_ms: i64, limit: usize) -> Result<Vec<CallbackJob>> {
+        self.write(move |c| callbacks::claim(c, now_ms, lease_until_ms, limit)).await
     }
 
     async fn finish_callback(
@@ -353,32 +326,19 @@ impl Store for SqliteStore {
         next: CallbackNext,
         now_ms: i64,
     ) -> Result<()> {
-        self.write(move |c| callbacks::finish(c, id, attempt.as_ref(), &next, now_ms))
-            .await
+        self.write(move |c| callbacks::finish(c, id, attempt.as_ref(), &next, now_ms)).await
     }
 
     async fn release_callback_leases(&self) -> Result<()> {
         self.write(callbacks::release_leases).await
     }
 
-    async fn list_callbacks(
-        &self,
-        app_id: Uuid,
-        session_id: Uuid,
-    ) -> Result<Option<Vec<CallbackRecord>>> {
-        self.read(move |c| callbacks::list(c, app_id, session_id))
-            .await
+    async fn list_callbacks(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<Vec<CallbackRecord>>> {
+        self.read(move |c| callbacks::list(c, app_id, session_id)).await
     }
 
-    async fn replay_callback(
-        &self,
-        app_id: Uuid,
-        session_id: Uuid,
-        status: Status,
-        now_ms: i64,
-    ) -> Result<bool> {
-        self.write(move |c| callbacks::replay(c, app_id, session_id, status, now_ms))
-            .await
+    async fn replay_callback(&self, app_id: Uuid, session_id: Uuid, status: Status, now_ms: i64) -> Result<bool> {
+        self.write(move |c| callbacks::replay(c, app_id, session_id, status, now_ms)).await
     }
 
     async fn pending_callbacks(&self) -> Result<u64> {
@@ -386,12 +346,10 @@ impl Store for SqliteStore {
     }
 
     async fn set_callback_secret(&self, app_id: Uuid, secret: String) -> Result<bool> {
-        self.write(move |c| apps::set_callback_secret(c, app_id, &secret))
-            .await
+        self.write(move |c| apps::set_callback_secret(c, app_id, &secret)).await
     }
 
     async fn get_session(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>> {
-        self.read(move |c| sessions::get(c, app_id, session_id))
-            .await
+        self.read(move |c| sessions::get(c, app_id, session_id)).await
     }
 }

@@ -4,10 +4,11 @@ use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
 use waotp_core::{CodeHash, CodeKey, Msisdn, SealedCode, SessionState, Status, VerifyDecision};
 
+use super::guards::{self, Idempotent};
 use super::{callbacks, uuid_from};
 use crate::{
-    DeliveryOutcome, InboxMessage, NewSession, PendingDelivery, Result, SessionRecord, StoreError,
-    VerifyAttempt,
+    DeliveryOutcome, IdempotentReplay, InboxMessage, NewSession, PendingDelivery, Refusal, Result, SendGuards,
+    SendOutcome, SessionRecord, SignalRule, StoreError, VerifyAttempt, VerifyOutcome,
 };
 
 fn status_from(code: i64) -> rusqlite::Result<Status> {
@@ -29,17 +30,15 @@ pub(super) struct SessionRef {
 
 /// Moves a session to `next` if that is forward in its lifecycle, and queues the callback
 /// in the same transaction; returns whether it moved. Every status change goes through here.
-pub(super) fn advance(
-    c: &Connection,
-    s: &mut SessionRef,
-    next: Status,
-    now_ms: i64,
-) -> Result<bool> {
+pub(super) fn advance(c: &Connection, s: &mut SessionRef, next: Status, now_ms: i64) -> Result<bool> {
     if !s.status.can_move_to(next) {
         return Ok(false);
     }
-    c.prepare_cached("UPDATE sessions SET status = ?2, updated_at = ?3 WHERE id = ?1")?
-        .execute(params![s.row_id, next.code(), now_ms])?;
+    c.prepare_cached("UPDATE sessions SET status = ?2, updated_at = ?3 WHERE id = ?1")?.execute(params![
+        s.row_id,
+        next.code(),
+        now_ms
+    ])?;
     s.status = next;
     if let Some(url) = &s.callback_url {
         callbacks::enqueue(c, s.row_id, next, url, now_ms)?;
@@ -47,33 +46,83 @@ pub(super) fn advance(
     Ok(true)
 }
 
-pub(super) fn create(c: &Connection, s: &NewSession) -> Result<u32> {
+pub(super) fn create(c: &Connection, s: &NewSession, g: &SendGuards) -> Result<SendOutcome> {
+    let now = s.created_at_ms;
+    if let Some(k) = &g.idempotency {
+        match guards::idempotent(c, s.app_id, k, now)? {
+            Idempotent::Replay(replay) => return Ok(SendOutcome::Replayed(replay)),
+            Idempotent::Mismatch => return Ok(SendOutcome::Refused(Refusal::IdempotencyMismatch)),
+            Idempotent::New => {}
+        }
+    }
+    if g.check_blocklist {
+        if let Some(code) = guards::blocked(c, s.app_id, &s.msisdn)? {
+            return Ok(SendOutcome::Refused(Refusal::Blocked(code)));
+        }
+    }
+    for limit in &g.limits {
+        if let Some(refusal) = guards::check_limit(c, limit, now)? {
+            return Ok(SendOutcome::Refused(refusal));
+        }
+    }
+    let mut fired = Vec::new();
+    for signal in &g.signals {
+        if guards::signal_fires(c, &signal.rule, now)? {
+            if signal.enforce {
+                let window_ms = match &signal.rule {
+                    SignalRule::Sequential { window_ms, .. } | SignalRule::Conversion { window_ms, .. } => *window_ms,
+                };
+                return Ok(SendOutcome::Refused(Refusal::RateLimited {
+                    code: signal.rule.code(),
+                    retry_after_ms: window_ms,
+                }));
+            }
+            fired.push(signal.rule.code());
+        }
+    }
+    if g.use_quota && !guards::has_quota(c, s.app_id)? {
+        return Ok(SendOutcome::Refused(Refusal::QuotaExhausted));
+    }
+    for limit in &g.limits {
+        guards::bump(c, &limit.key, limit.window_ms, now)?;
+    }
+    for signal in &g.signals {
+        guards::count_signal(c, &signal.rule, now)?;
+    }
+    if g.use_quota {
+        guards::use_quota(c, s.app_id)?;
+    }
+    let try_count = insert(c, s)?;
+    if let (Some(k), Some(sealed)) = (&g.idempotency, &s.sealed_code) {
+        let replay = IdempotentReplay {
+            session_id: s.session_id,
+            msisdn: s.msisdn.clone(),
+            try_count,
+            sealed_code: sealed.clone(),
+        };
+        guards::remember(c, s.app_id, k, &replay, now)?;
+    }
+    Ok(SendOutcome::Created { try_count, signals: fired })
+}
+
+/// Inserts a session, superseding the pending one of its key; returns its `try_count`.
+fn insert(c: &Connection, s: &NewSession) -> Result<u32> {
     let newest = c
         .prepare_cached(
             "SELECT id, state, expires_at, try_count FROM sessions \
              WHERE app_id = ?1 AND sandbox = ?4 AND msisdn = ?2 AND challenge = ?3 ORDER BY id DESC LIMIT 1",
         )?
-        .query_row(
-            params![s.app_id.as_bytes(), s.msisdn.as_str(), s.challenge, s.sandbox],
-
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    state_from(r.get(1)?)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, u32>(3)?,
-                ))
-            },
-        )
+        .query_row(params![s.app_id.as_bytes(), s.msisdn.as_str(), s.challenge, s.sandbox], |r| {
+            Ok((r.get::<_, i64>(0)?, state_from(r.get(1)?)?, r.get::<_, i64>(2)?, r.get::<_, u32>(3)?))
+        })
         .optional()?;
     let try_count = match newest {
         Some((id, SessionState::Pending, expires_at, tries)) if expires_at > s.created_at_ms => {
-            c.prepare_cached("UPDATE sessions SET state = ?2, updated_at = ?3 WHERE id = ?1")?
-                .execute(params![
-                    id,
-                    SessionState::Superseded.code(),
-                    s.created_at_ms
-                ])?;
+            c.prepare_cached("UPDATE sessions SET state = ?2, updated_at = ?3 WHERE id = ?1")?.execute(params![
+                id,
+                SessionState::Superseded.code(),
+                s.created_at_ms
+            ])?;
             tries.saturating_add(1)
         }
         _ => 1,
@@ -121,7 +170,23 @@ pub(super) fn create(c: &Connection, s: &NewSession) -> Result<u32> {
     Ok(try_count)
 }
 
-pub(super) fn verify(c: &Connection, a: &VerifyAttempt, key: &CodeKey) -> Result<VerifyDecision> {
+pub(super) fn verify(c: &Connection, a: &VerifyAttempt, key: &CodeKey) -> Result<VerifyOutcome> {
+    if let Some(limit) = &a.limit {
+        if let Some(refusal) = guards::check_limit(c, limit, a.now_ms)? {
+            return Ok(VerifyOutcome::Refused(refusal));
+        }
+        guards::bump(c, &limit.key, limit.window_ms, a.now_ms)?;
+    }
+    let decision = decide(c, a, key)?;
+    if decision == VerifyDecision::Verified {
+        for (counter, window_ms) in &a.on_verified {
+            guards::bump(c, counter, *window_ms, a.now_ms)?;
+        }
+    }
+    Ok(VerifyOutcome::Decided(decision))
+}
+
+fn decide(c: &Connection, a: &VerifyAttempt, key: &CodeKey) -> Result<VerifyDecision> {
     let newest = c
         .prepare_cached(
             "SELECT id, session_id, code_hash, state, status, wrong_attempts, expires_at, callback_url \
@@ -129,7 +194,6 @@ pub(super) fn verify(c: &Connection, a: &VerifyAttempt, key: &CodeKey) -> Result
              ORDER BY id DESC LIMIT 1",
         )?
         .query_row(params![a.app_id.as_bytes(), a.msisdn.as_str(), a.challenge, a.sandbox], |r| {
-
             let hash: Vec<u8> = r.get(2)?;
             Ok((
                 r.get::<_, i64>(0)?,
@@ -143,35 +207,24 @@ pub(super) fn verify(c: &Connection, a: &VerifyAttempt, key: &CodeKey) -> Result
             ))
         })
         .optional()?;
-    let Some((row_id, session_id, hash, state, status, wrong, expires_at, callback_url)) = newest
-    else {
+    let Some((row_id, session_id, hash, state, status, wrong, expires_at, callback_url)) = newest else {
         return Ok(VerifyDecision::NotFound);
     };
-    let hash = CodeHash(
-        hash.try_into()
-            .map_err(|_| StoreError::Corrupt("code hash length".into()))?,
-    );
-    let decision = VerifyDecision::decide(state, expires_at, a.now_ms, wrong, || {
-        key.matches(&hash, &session_id, &a.guess)
-    });
+    let hash = CodeHash(hash.try_into().map_err(|_| StoreError::Corrupt("code hash length".into()))?);
+    let decision =
+        VerifyDecision::decide(state, expires_at, a.now_ms, wrong, || key.matches(&hash, &session_id, &a.guess));
     match decision {
         VerifyDecision::Verified => {
-            c.prepare_cached("UPDATE sessions SET state = ?2, updated_at = ?3 WHERE id = ?1")?
-                .execute(params![row_id, SessionState::Verified.code(), a.now_ms])?;
-            let mut session = SessionRef {
+            c.prepare_cached("UPDATE sessions SET state = ?2, updated_at = ?3 WHERE id = ?1")?.execute(params![
                 row_id,
-                app_id: a.app_id,
-                status,
-                callback_url,
-            };
+                SessionState::Verified.code(),
+                a.now_ms
+            ])?;
+            let mut session = SessionRef { row_id, app_id: a.app_id, status, callback_url };
             advance(c, &mut session, Status::Verified, a.now_ms)?;
         }
         VerifyDecision::WrongCode { attempts, lock } => {
-            let state = if lock {
-                SessionState::Locked
-            } else {
-                SessionState::Pending
-            };
+            let state = if lock { SessionState::Locked } else { SessionState::Pending };
             c.prepare_cached("UPDATE sessions SET wrong_attempts = ?2, state = ?3, updated_at = ?4 WHERE id = ?1")?
                 .execute(params![row_id, attempts, state.code(), a.now_ms])?;
         }
@@ -180,11 +233,7 @@ pub(super) fn verify(c: &Connection, a: &VerifyAttempt, key: &CodeKey) -> Result
     Ok(decision)
 }
 
-pub(super) fn undelivered(
-    c: &Connection,
-    after_id: i64,
-    limit: usize,
-) -> Result<Vec<PendingDelivery>> {
+pub(super) fn undelivered(c: &Connection, after_id: i64, limit: usize) -> Result<Vec<PendingDelivery>> {
     let mut stmt = c.prepare_cached(
         "SELECT id, session_id, app_id, msisdn, sealed_code, template_name, lang_code, content, expires_at \
          FROM sessions WHERE sealed_code IS NOT NULL AND id > ?1 ORDER BY id LIMIT ?2",
@@ -208,8 +257,7 @@ pub(super) fn undelivered(
     rows.map(|row| {
         let (mut pending, content) = row?;
         if let Some(json) = content {
-            pending.content =
-                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            pending.content = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         }
         Ok(pending)
     })
@@ -218,42 +266,29 @@ pub(super) fn undelivered(
 
 /// A session by its public id, across apps (callers check the owner where it matters).
 pub(super) fn locate(c: &Connection, session_id: Uuid) -> Result<Option<SessionRef>> {
-    Ok(c.prepare_cached(
-        "SELECT id, app_id, status, callback_url FROM sessions WHERE session_id = ?1",
-    )?
-    .query_row([session_id.as_bytes()], |r| {
-        Ok(SessionRef {
-            row_id: r.get(0)?,
-            app_id: uuid_from(r.get(1)?)?,
-            status: status_from(r.get(2)?)?,
-            callback_url: r.get(3)?,
+    Ok(c.prepare_cached("SELECT id, app_id, status, callback_url FROM sessions WHERE session_id = ?1")?
+        .query_row([session_id.as_bytes()], |r| {
+            Ok(SessionRef {
+                row_id: r.get(0)?,
+                app_id: uuid_from(r.get(1)?)?,
+                status: status_from(r.get(2)?)?,
+                callback_url: r.get(3)?,
+            })
         })
-    })
-    .optional()?)
+        .optional()?)
 }
 
-pub(super) fn record_delivery(
-    c: &Connection,
-    session_id: Uuid,
-    outcome: &DeliveryOutcome,
-    now_ms: i64,
-) -> Result<()> {
+pub(super) fn record_delivery(c: &Connection, session_id: Uuid, outcome: &DeliveryOutcome, now_ms: i64) -> Result<()> {
     let Some(mut session) = locate(c, session_id)? else {
         return Ok(());
     };
     match outcome {
         DeliveryOutcome::Sent { provider_id } => {
-            c.prepare_cached(
-                "UPDATE sessions SET sealed_code = NULL, provider_id = ?2 WHERE id = ?1",
-            )?
-            .execute(params![session.row_id, provider_id])?;
+            c.prepare_cached("UPDATE sessions SET sealed_code = NULL, provider_id = ?2 WHERE id = ?1")?
+                .execute(params![session.row_id, provider_id])?;
             advance(c, &mut session, Status::Sent, now_ms)?;
         }
-        DeliveryOutcome::Failed {
-            status: failed,
-            error_code,
-            error_text,
-        } => {
+        DeliveryOutcome::Failed { status: failed, error_code, error_text } => {
             c.prepare_cached("UPDATE sessions SET sealed_code = NULL, error_code = ?2, error_text = ?3 WHERE id = ?1")?
                 .execute(params![session.row_id, error_code, error_text])?;
             advance(c, &mut session, *failed, now_ms)?;
@@ -268,44 +303,30 @@ pub(super) fn deliver_to_inbox(c: &Connection, m: &InboxMessage) -> Result<()> {
     };
     c.prepare_cached("INSERT INTO inbox (app_id, session_id, msisdn, text, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![m.app_id.as_bytes(), m.session_id.as_bytes(), m.msisdn.as_str(), m.text, m.created_at_ms])?;
-    c.prepare_cached("UPDATE sessions SET sealed_code = NULL WHERE id = ?1")?
-        .execute([session.row_id])?;
+    c.prepare_cached("UPDATE sessions SET sealed_code = NULL WHERE id = ?1")?.execute([session.row_id])?;
     if advance(c, &mut session, Status::Sent, m.created_at_ms)? {
         advance(c, &mut session, Status::Delivered, m.created_at_ms)?;
     }
     Ok(())
 }
 
-pub(super) fn inbox(
-    c: &Connection,
-    app_id: Uuid,
-    msisdn: &Msisdn,
-    limit: usize,
-) -> Result<Vec<InboxMessage>> {
+pub(super) fn inbox(c: &Connection, app_id: Uuid, msisdn: &Msisdn, limit: usize) -> Result<Vec<InboxMessage>> {
     let mut stmt = c.prepare_cached(
         "SELECT session_id, text, created_at FROM inbox WHERE app_id = ?1 AND msisdn = ?2 ORDER BY id DESC LIMIT ?3",
     )?;
-    let rows = stmt.query_map(
-        params![app_id.as_bytes(), msisdn.as_str(), limit as i64],
-        |r| {
-            Ok(InboxMessage {
-                app_id,
-                session_id: uuid_from(r.get(0)?)?,
-                msisdn: msisdn.clone(),
-                text: r.get(1)?,
-                created_at_ms: r.get(2)?,
-            })
-        },
-    )?;
+    let rows = stmt.query_map(params![app_id.as_bytes(), msisdn.as_str(), limit as i64], |r| {
+        Ok(InboxMessage {
+            app_id,
+            session_id: uuid_from(r.get(0)?)?,
+            msisdn: msisdn.clone(),
+            text: r.get(1)?,
+            created_at_ms: r.get(2)?,
+        })
+    })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub(super) fn mark_read(
-    c: &Connection,
-    app_id: Uuid,
-    session_ids: &[Uuid],
-    now_ms: i64,
-) -> Result<()> {
+pub(super) fn mark_read(c: &Connection, app_id: Uuid, session_ids: &[Uuid], now_ms: i64) -> Result<()> {
     for id in session_ids {
         if let Some(mut session) = locate(c, *id)? {
             if session.app_id == app_id {
@@ -338,32 +359,31 @@ pub(super) fn expire_due(c: &Connection, now_ms: i64, limit: usize) -> Result<us
 }
 
 pub(super) fn get(c: &Connection, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>> {
-    Ok(c
-        .prepare_cached(
-            "SELECT msisdn, challenge, state, status, wrong_attempts, try_count, template_name, lang_code, \
+    Ok(c.prepare_cached(
+        "SELECT msisdn, challenge, state, status, wrong_attempts, try_count, template_name, lang_code, \
              callback_url, provider_id, error_code, error_text, sealed_code IS NULL, created_at, expires_at \
              FROM sessions WHERE session_id = ?1 AND app_id = ?2",
-        )?
-        .query_row(params![session_id.as_bytes(), app_id.as_bytes()], |r| {
-            Ok(SessionRecord {
-                session_id,
-                app_id,
-                msisdn: Msisdn::from_trusted(r.get(0)?),
-                challenge: r.get(1)?,
-                state: state_from(r.get(2)?)?,
-                status: status_from(r.get(3)?)?,
-                wrong_attempts: r.get(4)?,
-                try_count: r.get(5)?,
-                template_name: r.get(6)?,
-                lang_code: r.get(7)?,
-                callback_url: r.get(8)?,
-                provider_id: r.get(9)?,
-                error_code: r.get(10)?,
-                error_text: r.get(11)?,
-                delivered_to_channel: r.get(12)?,
-                created_at_ms: r.get(13)?,
-                expires_at_ms: r.get(14)?,
-            })
+    )?
+    .query_row(params![session_id.as_bytes(), app_id.as_bytes()], |r| {
+        Ok(SessionRecord {
+            session_id,
+            app_id,
+            msisdn: Msisdn::from_trusted(r.get(0)?),
+            challenge: r.get(1)?,
+            state: state_from(r.get(2)?)?,
+            status: status_from(r.get(3)?)?,
+            wrong_attempts: r.get(4)?,
+            try_count: r.get(5)?,
+            template_name: r.get(6)?,
+            lang_code: r.get(7)?,
+            callback_url: r.get(8)?,
+            provider_id: r.get(9)?,
+            error_code: r.get(10)?,
+            error_text: r.get(11)?,
+            delivered_to_channel: r.get(12)?,
+            created_at_ms: r.get(13)?,
+            expires_at_ms: r.get(14)?,
         })
-        .optional()?)
+    })
+    .optional()?)
 }

@@ -1,0 +1,109 @@
+//! The arithmetic of waotp's guards: sliding-window rate estimates and the pumping signals'
+//! number shapes. Pure functions; the store keeps the counts.
+
+use serde::{Deserialize, Serialize};
+
+/// How a guard rule acts when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleMode {
+    Off,
+    /// Logged and counted; the request goes through.
+    Monitor,
+    /// The request is refused.
+    Enforce,
+}
+
+impl RuleMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleMode::Off => "off",
+            RuleMode::Monitor => "monitor",
+            RuleMode::Enforce => "enforce",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RuleMode> {
+        match s.to_ascii_lowercase().as_str() {
+            "off" => Some(RuleMode::Off),
+            "monitor" => Some(RuleMode::Monitor),
+            "enforce" => Some(RuleMode::Enforce),
+            _ => None,
+        }
+    }
+}
+
+/// Start of the fixed window containing `now_ms`.
+pub fn window_start(now_ms: i64, window_ms: i64) -> i64 {
+    now_ms - now_ms.rem_euclid(window_ms)
+}
+
+/// The sliding-window estimate of events in the last `window_ms`: the current fixed window's
+/// count plus the previous window's, weighted by how much of it the sliding window still
+/// covers. Smooth at window edges, two counters per key.
+pub fn sliding_estimate(previous: u64, current: u64, now_ms: i64, window_ms: i64) -> f64 {
+    let into_current = (now_ms - window_start(now_ms, window_ms)) as f64 / window_ms as f64;
+    previous as f64 * (1.0 - into_current) + current as f64
+}
+
+/// Milliseconds until one more event fits under `limit`, given the counts (0 if it fits now).
+pub fn wait_for_room(previous: u64, current: u64, limit: u64, now_ms: i64, window_ms: i64) -> i64 {
+    if sliding_estimate(previous, current, now_ms, window_ms) + 1.0 <= limit as f64 {
+        return 0;
+    }
+    let end_of_current = window_start(now_ms, window_ms) + window_ms;
+    if current + 1 > limit {
+        // Only the next window can help; then `current` becomes the weighted previous one.
+        let needed = 1.0 - (limit as f64 - 1.0) / current as f64;
+        return end_of_current - now_ms + (needed.clamp(0.0, 1.0) * window_ms as f64).ceil() as i64;
+    }
+    // Room appears as the previous window's weight decays.
+    let weight_allowed = (limit as f64 - 1.0 - current as f64) / previous as f64;
+    let at = window_start(now_ms, window_ms) + ((1.0 - weight_allowed) * window_ms as f64).ceil() as i64;
+    (at - now_ms).max(1)
+}
+
+/// The block of 100 consecutive numbers a msisdn belongs to (all digits but the last two):
+/// bursts into one block are the shape of sequential-number pumping.
+pub fn number_block(msisdn: &str) -> &str {
+    &msisdn[..msisdn.len().saturating_sub(2)]
+}
+
+/// The range used for conversion tracking: country code and the next digits, 6 in all
+/// (e.g. `628123`), a typical operator range.
+pub fn conversion_prefix(msisdn: &str) -> &str {
+    &msisdn[..msisdn.len().min(6)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sliding_window() {
+        // 10 s windows; at 25 s we are half into [20, 30).
+        assert_eq!(window_start(25_000, 10_000), 20_000);
+        assert_eq!(sliding_estimate(4, 1, 25_000, 10_000), 3.0);
+        assert_eq!(sliding_estimate(4, 1, 20_000, 10_000), 5.0);
+        assert_eq!(sliding_estimate(0, 3, 29_999, 10_000), 3.0);
+    }
+
+    #[test]
+    fn waits() {
+        // Limit 5: with 4 before and 1 now at 25 s, estimate 3: room now.
+        assert_eq!(wait_for_room(4, 1, 5, 25_000, 10_000), 0);
+        // 8 before, 0 now, at 21 s: estimate 7.2; room when 8 * (1 - f) <= 4, f >= 0.5: at 25 s.
+        assert_eq!(wait_for_room(8, 0, 5, 21_000, 10_000), 4_000);
+        // 5 in the current window: wait past its end, until 5 * (1 - f) <= 4: f >= 0.2.
+        assert_eq!(wait_for_room(0, 5, 5, 21_000, 10_000), 9_000 + 2_000);
+        let w = wait_for_room(3, 5, 5, 22_000, 10_000);
+        assert!(w > 8_000, "{w}");
+    }
+
+    #[test]
+    fn shapes() {
+        assert_eq!(number_block("6281234567890"), "62812345678");
+        assert_eq!(conversion_prefix("6281234567890"), "628123");
+        assert_eq!(RuleMode::parse("Enforce"), Some(RuleMode::Enforce));
+    }
+}

@@ -1,0 +1,135 @@
+//! The guards a production send and verify pass: which limits and rules apply to a request,
+//! built from the app's settings. The store checks and counts them atomically; this module
+//! only says what they are, and turns refusals into answers, logs and counts.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use waotp_core::policy::{conversion_prefix, number_block};
+use waotp_core::{Msisdn, RuleMode};
+use waotp_store::{AppRecord, IdempotencyKey, Limit, Refusal, SendGuards, Signal, SignalRule};
+
+use crate::ApiError;
+
+/// Sends into one block of 100 consecutive numbers within a minute before the sequential
+/// rule fires.
+pub const SEQUENTIAL_THRESHOLD: u64 = 10;
+pub const SEQUENTIAL_WINDOW_MS: i64 = 60_000;
+/// A 6-digit range (e.g. `628123`) with at least this many sends in an hour…
+pub const CONVERSION_MIN_SENDS: u64 = 20;
+/// …of which fewer than this share were verified fires the conversion rule.
+pub const CONVERSION_MIN_RATE: f64 = 0.1;
+pub const CONVERSION_WINDOW_MS: i64 = 3_600_000;
+
+/// The guards of a production send.
+pub fn send_guards(
+    app: &AppRecord,
+    msisdn: &Msisdn,
+    client_ip: Option<IpAddr>,
+    idempotency: Option<IdempotencyKey>,
+) -> SendGuards {
+    let s = &app.settings;
+    let id = app.app_id;
+    let mut limits = Vec::new();
+    if let Some(rps) = s.rps_limit {
+        limits.push(Limit {
+            key: format!("rps:{id}"),
+            limit: u64::from(rps),
+            window_ms: 1000,
+            code: "rate_limited_app",
+        });
+    }
+    if let (Some(per_minute), Some(ip)) = (s.ip_send_limit, client_ip) {
+        limits.push(Limit {
+            key: format!("ip:{id}:{ip}"),
+            limit: u64::from(per_minute),
+            window_ms: 60_000,
+            code: "rate_limited_ip",
+        });
+    }
+    limits.push(Limit {
+        key: format!("send:{id}:{}", msisdn.as_str()),
+        limit: u64::from(s.msisdn_send_limit),
+        window_ms: i64::from(s.msisdn_send_window) * 1000,
+        code: "rate_limited_msisdn",
+    });
+    let mut signals = Vec::new();
+    if s.sequential_mode != RuleMode::Off {
+        signals.push(Signal {
+            rule: SignalRule::Sequential {
+                key: format!("seq:{id}:{}", number_block(msisdn.as_str())),
+                threshold: SEQUENTIAL_THRESHOLD,
+                window_ms: SEQUENTIAL_WINDOW_MS,
+            },
+            enforce: s.sequential_mode == RuleMode::Enforce,
+        });
+    }
+    if s.conversion_mode != RuleMode::Off {
+        let prefix = conversion_prefix(msisdn.as_str());
+        signals.push(Signal {
+            rule: SignalRule::Conversion {
+                sent_key: format!("conv-sent:{id}:{prefix}"),
+                verified_key: format!("conv-ok:{id}:{prefix}"),
+                min_sends: CONVERSION_MIN_SENDS,
+                min_rate: CONVERSION_MIN_RATE,
+                window_ms: CONVERSION_WINDOW_MS,
+            },
+            enforce: s.conversion_mode == RuleMode::Enforce,
+        });
+    }
+    SendGuards { idempotency, check_blocklist: true, limits, signals, use_quota: true }
+}
+
+/// The verify limit of a msisdn.
+pub fn verify_limit(app: &AppRecord, msisdn: &Msisdn) -> Limit {
+    let s = &app.settings;
+    Limit {
+        key: format!("verify:{}:{}", app.app_id, msisdn.as_str()),
+        limit: u64::from(s.msisdn_verify_limit),
+        window_ms: i64::from(s.msisdn_verify_window) * 1000,
+        code: "rate_limited_msisdn",
+    }
+}
+
+/// Counters a successful verify feeds (conversion tracking).
+pub fn on_verified(app: &AppRecord, msisdn: &Msisdn) -> Vec<(String, i64)> {
+    if app.settings.conversion_mode == RuleMode::Off {
+        return Vec::new();
+    }
+    vec![(format!("conv-ok:{}:{}", app.app_id, conversion_prefix(msisdn.as_str())), CONVERSION_WINDOW_MS)]
+}
+
+/// Whether the app accepts numbers of this msisdn's country (calling codes are prefix-free,
+/// so a prefix test is exact).
+pub fn country_allowed(app: &AppRecord, msisdn: &Msisdn) -> bool {
+    let allowed = &app.settings.allowed_countries;
+    allowed.is_empty() || allowed.iter().any(|cc| msisdn.as_str().starts_with(cc.as_str()))
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Blocked(code) => ApiError::Blocked(code),
+            Refusal::RateLimited { code, retry_after_ms } => {
+                ApiError::RateLimited { code, retry_after_s: (retry_after_ms.max(0) as u64).div_ceil(1000) }
+            }
+            Refusal::QuotaExhausted => ApiError::QuotaExhausted,
+            Refusal::IdempotencyMismatch => ApiError::IdempotencyMismatch,
+        }
+    }
+}
+
+/// Refusals and monitored signals, counted by reason (for `/metrics` and operators).
+#[derive(Default)]
+pub struct Counts(Mutex<BTreeMap<&'static str, u64>>);
+
+impl Counts {
+    pub fn add(&self, reason: &'static str) {
+        *self.0.lock().expect("counts").entry(reason).or_default() += 1;
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<&'static str, u64> {
+        self.0.lock().expect("counts").clone()
+    }
+}

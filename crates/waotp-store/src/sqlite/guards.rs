@@ -1,0 +1,210 @@
+//! Guards in the store: counters for sliding-window limits and pumping signals, quotas,
+//! blocklists and idempotency keys. Every check and its counting happen in the same write as
+//! the send or verify they guard, so concurrent requests can never oversell a quota or slip
+//! past a limit.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use uuid::Uuid;
+use waotp_core::policy::{sliding_estimate, wait_for_room, window_start};
+use waotp_core::{Msisdn, SealedCode};
+
+use super::uuid_from;
+use crate::{BlockEntry, IdempotencyKey, IdempotentReplay, Limit, Refusal, Result, SignalRule};
+
+/// Idempotency keys are remembered this long.
+pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
+
+/// The previous and current fixed-window counts of a key.
+fn counts(c: &Connection, key: &str, window_ms: i64, now_ms: i64) -> Result<(u64, u64)> {
+    let current = window_start(now_ms, window_ms);
+    let mut stmt =
+        c.prepare_cached("SELECT window_start, count FROM counters WHERE key = ?1 AND window_start IN (?2, ?3)")?;
+    let mut rows = stmt.query(params![key, current - window_ms, current])?;
+    let (mut prev, mut cur) = (0, 0);
+    while let Some(r) = rows.next()? {
+        let (start, count): (i64, u64) = (r.get(0)?, r.get(1)?);
+        if start == current {
+            cur = count;
+        } else {
+            prev = count;
+        }
+    }
+    Ok((prev, cur))
+}
+
+fn estimate(c: &Connection, key: &str, window_ms: i64, now_ms: i64) -> Result<f64> {
+    let (prev, cur) = counts(c, key, window_ms, now_ms)?;
+    Ok(sliding_estimate(prev, cur, now_ms, window_ms))
+}
+
+/// Counts one event.
+pub(super) fn bump(c: &Connection, key: &str, window_ms: i64, now_ms: i64) -> Result<()> {
+    let start = window_start(now_ms, window_ms);
+    c.prepare_cached(
+        "INSERT INTO counters (key, window_start, count, expires_at) VALUES (?1, ?2, 1, ?3) \
+         ON CONFLICT (key, window_start) DO UPDATE SET count = count + 1",
+    )?
+    .execute(params![key, start, start + 2 * window_ms])?;
+    Ok(())
+}
+
+/// `Some(refusal)` if one more event would exceed the limit.
+pub(super) fn check_limit(c: &Connection, limit: &Limit, now_ms: i64) -> Result<Option<Refusal>> {
+    let (prev, cur) = counts(c, &limit.key, limit.window_ms, now_ms)?;
+    let wait = wait_for_room(prev, cur, limit.limit, now_ms, limit.window_ms);
+    Ok((wait > 0).then_some(Refusal::RateLimited { code: limit.code, retry_after_ms: wait }))
+}
+
+/// Whether a pumping rule fires for one more send.
+pub(super) fn signal_fires(c: &Connection, rule: &SignalRule, now_ms: i64) -> Result<bool> {
+    Ok(match rule {
+        SignalRule::Sequential { key, threshold, window_ms } => {
+            estimate(c, key, *window_ms, now_ms)? + 1.0 > *threshold as f64
+        }
+        SignalRule::Conversion { sent_key, verified_key, min_sends, min_rate, window_ms } => {
+            let sent = estimate(c, sent_key, *window_ms, now_ms)?;
+            let verified = estimate(c, verified_key, *window_ms, now_ms)?;
+            sent >= *min_sends as f64 && verified < sent * min_rate
+        }
+    })
+}
+
+/// Counts a send for a pumping rule.
+pub(super) fn count_signal(c: &Connection, rule: &SignalRule, now_ms: i64) -> Result<()> {
+    match rule {
+        SignalRule::Sequential { key, window_ms, .. } => bump(c, key, *window_ms, now_ms),
+        SignalRule::Conversion { sent_key, window_ms, .. } => bump(c, sent_key, *window_ms, now_ms),
+    }
+}
+
+/// `blocked_number` or `blocked_prefix` if the msisdn is blocked for this app or all apps.
+pub(super) fn blocked(c: &Connection, app_id: Uuid, msisdn: &Msisdn) -> Result<Option<&'static str>> {
+    let digits = msisdn.as_str();
+    let mut stmt = c.prepare_cached(
+        "SELECT 1 FROM blocklist WHERE entry = ?1 AND is_prefix = ?2 AND (scope = ?3 OR scope = X'') LIMIT 1",
+    )?;
+    if stmt.exists(params![digits, false, app_id.as_bytes()])? {
+        return Ok(Some("blocked_number"));
+    }
+    for end in 1..=digits.len() {
+        if stmt.exists(params![&digits[..end], true, app_id.as_bytes()])? {
+            return Ok(Some("blocked_prefix"));
+        }
+    }
+    Ok(None)
+}
+
+/// What an idempotency key says about a send: nothing yet, a replay, or a mismatch.
+pub(super) enum Idempotent {
+    New,
+    Replay(IdempotentReplay),
+    Mismatch,
+}
+
+pub(super) fn idempotent(c: &Connection, app_id: Uuid, k: &IdempotencyKey, now_ms: i64) -> Result<Idempotent> {
+    let row = c
+        .prepare_cached(
+            "SELECT body_hash, session_id, msisdn, try_count, sealed_code FROM idempotency \
+             WHERE app_id = ?1 AND key = ?2 AND created_at > ?3",
+        )?
+        .query_row(params![app_id.as_bytes(), k.key, now_ms - IDEMPOTENCY_TTL_MS], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                uuid_from(r.get(1)?)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, u32>(3)?,
+                r.get::<_, Vec<u8>>(4)?,
+            ))
+        })
+        .optional()?;
+    Ok(match row {
+        None => Idempotent::New,
+        Some((hash, ..)) if hash != k.body_hash => Idempotent::Mismatch,
+        Some((_, session_id, msisdn, try_count, sealed)) => Idempotent::Replay(IdempotentReplay {
+            session_id,
+            msisdn: Msisdn::from_trusted(msisdn),
+            try_count,
+            sealed_code: SealedCode(sealed),
+        }),
+    })
+}
+
+pub(super) fn remember(
+    c: &Connection,
+    app_id: Uuid,
+    k: &IdempotencyKey,
+    replay: &IdempotentReplay,
+    now_ms: i64,
+) -> Result<()> {
+    c.prepare_cached(
+        "INSERT OR REPLACE INTO idempotency (app_id, key, body_hash, session_id, msisdn, try_count, sealed_code, \
+         created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        app_id.as_bytes(),
+        k.key,
+        &k.body_hash[..],
+        replay.session_id.as_bytes(),
+        replay.msisdn.as_str(),
+        replay.try_count,
+        replay.sealed_code.0,
+        now_ms
+    ])?;
+    Ok(())
+}
+
+/// Whether the app has quota left (`None`: unlimited).
+pub(super) fn has_quota(c: &Connection, app_id: Uuid) -> Result<bool> {
+    let quota: Option<Option<i64>> = c
+        .prepare_cached("SELECT quota FROM apps WHERE app_id = ?1")?
+        .query_row([app_id.as_bytes()], |r| r.get(0))
+        .optional()?;
+    Ok(matches!(quota, Some(None)) || matches!(quota, Some(Some(q)) if q > 0))
+}
+
+pub(super) fn use_quota(c: &Connection, app_id: Uuid) -> Result<()> {
+    c.prepare_cached("UPDATE apps SET quota = quota - 1 WHERE app_id = ?1 AND quota > 0")?
+        .execute([app_id.as_bytes()])?;
+    Ok(())
+}
+
+fn scope(app_id: Option<Uuid>) -> Vec<u8> {
+    app_id.map(|a| a.as_bytes().to_vec()).unwrap_or_default()
+}
+
+pub(super) fn block(c: &Connection, e: &BlockEntry) -> Result<bool> {
+    let n = c
+        .prepare_cached(
+            "INSERT OR IGNORE INTO blocklist (scope, entry, is_prefix, created_at) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![scope(e.app_id), e.entry, e.is_prefix, e.created_at_ms])?;
+    Ok(n == 1)
+}
+
+pub(super) fn unblock(c: &Connection, app_id: Option<Uuid>, entry: &str, is_prefix: bool) -> Result<bool> {
+    let n = c
+        .prepare_cached("DELETE FROM blocklist WHERE scope = ?1 AND entry = ?2 AND is_prefix = ?3")?
+        .execute(params![scope(app_id), entry, is_prefix])?;
+    Ok(n == 1)
+}
+
+pub(super) fn list_blocked(c: &Connection) -> Result<Vec<BlockEntry>> {
+    let mut stmt =
+        c.prepare_cached("SELECT scope, entry, is_prefix, created_at FROM blocklist ORDER BY scope, entry")?;
+    let rows = stmt.query_map([], |r| {
+        let scope: Vec<u8> = r.get(0)?;
+        Ok(BlockEntry {
+            app_id: if scope.is_empty() { None } else { Some(uuid_from(scope)?) },
+            entry: r.get(1)?,
+            is_prefix: r.get(2)?,
+            created_at_ms: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn prune(c: &Connection, now_ms: i64) -> Result<()> {
+    c.prepare_cached("DELETE FROM counters WHERE expires_at <= ?1")?.execute([now_ms])?;
+    c.prepare_cached("DELETE FROM idempotency WHERE created_at <= ?1")?.execute([now_ms - IDEMPOTENCY_TTL_MS])?;
+    Ok(())
+}
