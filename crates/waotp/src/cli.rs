@@ -91,6 +91,10 @@ struct ServeArgs {
     /// addresses are always refused).
     #[arg(long, env = "WAOTP_CALLBACK_DENY_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
     callback_deny_private: bool,
+    /// Take the client IP (for per-IP limits) from the last X-Forwarded-For entry; set this
+    /// only behind a proxy that writes that header.
+    #[arg(long, env = "WAOTP_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
+    trust_forwarded_for: bool,
 }
 
 fn humantime_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -200,7 +204,7 @@ struct SettingsArgs {
     callback_signing: Option<bool>,
     /// Production sends per second for the whole app, or `none` (default none).
     #[arg(long, value_parser = parse_optional_limit)]
-    rps_limit: Option<Option<u32>>,
+    rps_limit: Option<OptionalLimit>,
     /// Sends to one msisdn per window (default 5).
     #[arg(long)]
     msisdn_send_limit: Option<u32>,
@@ -216,7 +220,7 @@ struct SettingsArgs {
     msisdn_verify_window: Option<u32>,
     /// Sends per minute from one client IP, or `none` (default none).
     #[arg(long, value_parser = parse_optional_limit)]
-    ip_send_limit: Option<Option<u32>>,
+    ip_send_limit: Option<OptionalLimit>,
     /// Calling codes a number must have, comma-separated (e.g. 62,65), or `all` (default all).
     #[arg(long)]
     allowed_countries: Option<String>,
@@ -243,11 +247,19 @@ fn parse_quota(s: &str) -> Result<Quota, String> {
         .ok_or_else(|| "a quota is a number of sends (0 or more) or `unlimited`".into())
 }
 
-fn parse_optional_limit(s: &str) -> Result<Option<u32>, String> {
+/// A limit value: a number, or none.
+#[derive(Debug, Clone, Copy)]
+struct OptionalLimit(Option<u32>);
+
+fn parse_optional_limit(s: &str) -> Result<OptionalLimit, String> {
     if s.eq_ignore_ascii_case("none") {
-        return Ok(None);
+        return Ok(OptionalLimit(None));
     }
-    s.parse::<u32>().ok().filter(|n| *n > 0).map(Some).ok_or_else(|| "a limit is a number above 0, or `none`".into())
+    s.parse::<u32>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(|n| OptionalLimit(Some(n)))
+        .ok_or_else(|| "a limit is a number above 0, or `none`".into())
 }
 
 impl SettingsArgs {
@@ -273,7 +285,7 @@ impl SettingsArgs {
         if let Some(v) = self.callback_signing {
             s.callback_signing = v;
         }
-        if let Some(v) = self.rps_limit {
+        if let Some(OptionalLimit(v)) = self.rps_limit {
             s.rps_limit = v;
         }
         if let Some(v) = self.msisdn_send_limit {
@@ -288,7 +300,7 @@ impl SettingsArgs {
         if let Some(v) = self.msisdn_verify_window {
             s.msisdn_verify_window = v;
         }
-        if let Some(v) = self.ip_send_limit {
+        if let Some(OptionalLimit(v)) = self.ip_send_limit {
             s.ip_send_limit = v;
         }
         if let Some(v) = &self.allowed_countries {
@@ -376,6 +388,7 @@ async fn serve(database_url: String, args: ServeArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("WAOTP_CALLBACK_SCHEDULE: {e}"))?;
     config.callbacks.timeout = args.callback_timeout;
     config.callbacks.deny_private = args.callback_deny_private;
+    config.trust_forwarded_for = args.trust_forwarded_for;
     let state = waotp_server::build(&config, Clock::system()).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

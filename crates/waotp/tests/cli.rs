@@ -281,3 +281,58 @@ async fn kill_9_loses_no_pending_callback() {
     server.child.kill().unwrap();
     server.child.wait().unwrap();
 }
+
+#[test]
+fn quotas_limits_and_blocklists_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/waotp.db", dir.path().display());
+    let out = waotp(&db, &["app", "create", "--name", "q", "--quota", "10", "--json"]);
+    let app: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(app["quota"], 10);
+    let id = app["app_id"].as_str().unwrap();
+    let ok = |args: &[&str]| {
+        let out = waotp(&db, args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    ok(&[
+        "app",
+        "update",
+        id,
+        "--quota-add",
+        "5",
+        "--msisdn-send-limit",
+        "3",
+        "--msisdn-send-window",
+        "60",
+        "--rps-limit",
+        "50",
+        "--allowed-countries",
+        "62,65",
+        "--sequential-mode",
+        "enforce",
+    ]);
+    let shown: Value = serde_json::from_str(&ok(&["app", "show", id, "--json"])).unwrap();
+    assert_eq!(shown["quota"], 15);
+    assert_eq!(shown["msisdn_send_limit"], 3);
+    assert_eq!(shown["msisdn_send_window"], 60);
+    assert_eq!(shown["rps_limit"], 50);
+    assert_eq!(shown["allowed_countries"], json!(["62", "65"]));
+    assert_eq!(shown["sequential_mode"], "enforce");
+    ok(&["app", "update", id, "--quota", "unlimited", "--rps-limit", "none"]);
+    let shown: Value = serde_json::from_str(&ok(&["app", "show", id, "--json"])).unwrap();
+    assert_eq!((shown["quota"].clone(), shown["rps_limit"].clone()), (Value::Null, Value::Null));
+    // A verify limit at or under the 5 wrong tries is refused.
+    assert!(!waotp(&db, &["app", "update", id, "--msisdn-verify-limit", "5"]).status.success());
+
+    ok(&["blocklist", "add", "62812*"]);
+    ok(&["blocklist", "add", "--app", id, "+6281234567890"]);
+    assert!(!waotp(&db, &["blocklist", "add", "12345"]).status.success(), "not a number, not a prefix");
+    let list: Value = serde_json::from_str(&ok(&["blocklist", "list", "--json"])).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    ok(&["blocklist", "remove", "62812*"]);
+    assert!(!waotp(&db, &["blocklist", "remove", "62812*"]).status.success());
+    let list: Value = serde_json::from_str(&ok(&["blocklist", "list", "--json"])).unwrap();
+    assert_eq!(list[0]["entry"], "6281234567890");
+    assert_eq!(list[0]["app_id"], id);
+}

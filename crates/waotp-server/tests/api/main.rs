@@ -2,6 +2,7 @@
 //! database and talks to it over HTTP.
 
 mod callbacks;
+mod guards;
 mod helpers;
 mod inbox;
 mod receiver;
