@@ -19,12 +19,18 @@ function init(args)
   otp = os.getenv("OTP")
 end
 
+-- The counter's digits permuted (7919 is prime to 10^8: no two counters collide), so numbers
+-- spread over every number block and range like real users, not a sequential burst.
+local function number()
+  return string.format("%s%08d", prefix, (counter * 7919 + 13) % 100000000)
+end
+
 function request()
   counter = counter + 1
   local otp_field = ""
   if otp and otp ~= "" then otp_field = string.format(',"otp":"%s"', otp) end
   local body = string.format(
-    '{"msisdn":"%s%08d","challenge":"login","time_limit":"600","template_name":"","lang_code":"en","content":null%s}',
-    prefix, counter, otp_field)
+    '{"msisdn":"%s","challenge":"login","time_limit":"600","template_name":"","lang_code":"en","content":null%s}',
+    number(), otp_field)
   return wrk.format(nil, nil, nil, body)
 end

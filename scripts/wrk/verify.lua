@@ -18,8 +18,14 @@ function init(args)
   otp = os.getenv("OTP")
 end
 
+-- The counter's digits permuted (7919 is prime to 10^8: no two counters collide), so numbers
+-- spread over every number block and range like real users, not a sequential burst.
+local function number()
+  return string.format("%s%08d", prefix, (counter * 7919 + 13) % 100000000)
+end
+
 function request()
   counter = counter + 1
-  local body = string.format('{"msisdn":"%s%08d","otp":"%s","challenge":"login"}', prefix, counter, otp)
+  local body = string.format('{"msisdn":"%s","otp":"%s","challenge":"login"}', number(), otp)
   return wrk.format(nil, nil, nil, body)
 end

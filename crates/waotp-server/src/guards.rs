@@ -120,16 +120,37 @@ impl From<Refusal> for ApiError {
     }
 }
 
+/// Log lines per reason and second; the rest are only counted, so an attack cannot flood
+/// the logs.
+const LOGS_PER_SECOND: u32 = 5;
+
+#[derive(Clone, Copy, Default)]
+struct Tally {
+    count: u64,
+    second: u64,
+    logged: u32,
+}
+
 /// Refusals and monitored signals, counted by reason (for `/metrics` and operators).
 #[derive(Default)]
-pub struct Counts(Mutex<BTreeMap<&'static str, u64>>);
+pub struct Counts(Mutex<BTreeMap<&'static str, Tally>>);
 
 impl Counts {
-    pub fn add(&self, reason: &'static str) {
-        *self.0.lock().expect("counts").entry(reason).or_default() += 1;
+    /// Counts one; returns whether it should also be logged (at most a few per second).
+    pub fn add(&self, reason: &'static str) -> bool {
+        let second = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut map = self.0.lock().expect("counts");
+        let tally = map.entry(reason).or_default();
+        tally.count += 1;
+        if tally.second != second {
+            tally.second = second;
+            tally.logged = 0;
+        }
+        tally.logged += 1;
+        tally.logged <= LOGS_PER_SECOND
     }
 
     pub fn snapshot(&self) -> BTreeMap<&'static str, u64> {
-        self.0.lock().expect("counts").clone()
+        self.0.lock().expect("counts").iter().map(|(k, t)| (*k, t.count)).collect()
     }
 }

@@ -67,8 +67,10 @@ impl AppState {
     ) -> ApiError {
         let error = ApiError::from(refusal);
         let code = error.code();
-        self.refusals.add(code);
-        tracing::info!(app_id = %app.record.app_id, msisdn = %msisdn, reason = code, "request refused");
+        if self.refusals.add(code) {
+            tracing::info!(app_id = %app.record.app_id, msisdn = %msisdn, reason = code, "request refused");
+        }
+
         error
     }
 

@@ -214,9 +214,11 @@ pub async fn store_session(
     match outcome {
         SendOutcome::Created { try_count, signals } => {
             for signal in signals {
-                state.signals.add(signal);
-                tracing::warn!(app_id = %app_id, msisdn = %req.msisdn, rule = signal, "pumping signal (monitor mode)");
+                if state.signals.add(signal) {
+                    tracing::warn!(app_id = %app_id, msisdn = %req.msisdn, rule = signal, "pumping signal (monitor mode)");
+                }
             }
+
             tracing::debug!(%session_id, msisdn = %req.msisdn, try_count, sandbox, "otp stored");
             let response = SendResponse {
                 message: "OTP sent successfully",

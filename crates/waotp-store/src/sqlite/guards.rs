@@ -78,20 +78,35 @@ pub(super) fn count_signal(c: &Connection, rule: &SignalRule, now_ms: i64) -> Re
 }
 
 /// `blocked_number` or `blocked_prefix` if the msisdn is blocked for this app or all apps.
+/// One statement: the number and each of its prefixes are looked up together in the
+/// primary key.
 pub(super) fn blocked(c: &Connection, app_id: Uuid, msisdn: &Msisdn) -> Result<Option<&'static str>> {
+    const MAX_DIGITS: usize = 17;
     let digits = msisdn.as_str();
+    // Unused slots repeat the full number (IN ignores duplicates).
+    let candidates: Vec<&str> = (1..=MAX_DIGITS).map(|end| &digits[..end.min(digits.len())]).collect();
     let mut stmt = c.prepare_cached(
-        "SELECT 1 FROM blocklist WHERE entry = ?1 AND is_prefix = ?2 AND (scope = ?3 OR scope = X'') LIMIT 1",
+        "SELECT entry, is_prefix FROM blocklist WHERE (scope = ?1 OR scope = X'') AND entry IN \
+         (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )?;
-    if stmt.exists(params![digits, false, app_id.as_bytes()])? {
-        return Ok(Some("blocked_number"));
+    let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(MAX_DIGITS + 1);
+    let scope = app_id.as_bytes();
+    params.push(&scope);
+    for candidate in &candidates {
+        params.push(candidate);
     }
-    for end in 1..=digits.len() {
-        if stmt.exists(params![&digits[..end], true, app_id.as_bytes()])? {
-            return Ok(Some("blocked_prefix"));
+    let mut rows = stmt.query(params.as_slice())?;
+    let mut found = None;
+    while let Some(row) = rows.next()? {
+        let (entry, is_prefix): (String, bool) = (row.get(0)?, row.get(1)?);
+        if !is_prefix && entry == digits {
+            return Ok(Some("blocked_number"));
+        }
+        if is_prefix {
+            found = Some("blocked_prefix");
         }
     }
-    Ok(None)
+    Ok(found)
 }
 
 /// What an idempotency key says about a send: nothing yet, a replay, or a mismatch.
@@ -153,13 +168,13 @@ pub(super) fn remember(
     Ok(())
 }
 
-/// Whether the app has quota left (`None`: unlimited).
-pub(super) fn has_quota(c: &Connection, app_id: Uuid) -> Result<bool> {
+/// The app's quota: `None` unlimited, `Some(n)` sends left.
+pub(super) fn quota(c: &Connection, app_id: Uuid) -> Result<Option<i64>> {
     let quota: Option<Option<i64>> = c
         .prepare_cached("SELECT quota FROM apps WHERE app_id = ?1")?
         .query_row([app_id.as_bytes()], |r| r.get(0))
         .optional()?;
-    Ok(matches!(quota, Some(None)) || matches!(quota, Some(Some(q)) if q > 0))
+    Ok(quota.unwrap_or(Some(0)))
 }
 
 pub(super) fn use_quota(c: &Connection, app_id: Uuid) -> Result<()> {

@@ -31,18 +31,30 @@ pub(super) struct SessionRef {
 /// Moves a session to `next` if that is forward in its lifecycle, and queues the callback
 /// in the same transaction; returns whether it moved. Every status change goes through here.
 pub(super) fn advance(c: &Connection, s: &mut SessionRef, next: Status, now_ms: i64) -> Result<bool> {
-    if !s.status.can_move_to(next) {
+    advance_steps(c, s, &[next], now_ms)
+}
+
+/// Moves a session through `steps` in order (skipping any that would not move it forward),
+/// with one row update and a callback for each step taken.
+pub(super) fn advance_steps(c: &Connection, s: &mut SessionRef, steps: &[Status], now_ms: i64) -> Result<bool> {
+    let before = s.status;
+    for &next in steps {
+        if !s.status.can_move_to(next) {
+            continue;
+        }
+        s.status = next;
+        if let Some(url) = &s.callback_url {
+            callbacks::enqueue(c, s.row_id, next, url, now_ms)?;
+        }
+    }
+    if s.status == before {
         return Ok(false);
     }
     c.prepare_cached("UPDATE sessions SET status = ?2, updated_at = ?3 WHERE id = ?1")?.execute(params![
         s.row_id,
-        next.code(),
+        s.status.code(),
         now_ms
     ])?;
-    s.status = next;
-    if let Some(url) = &s.callback_url {
-        callbacks::enqueue(c, s.row_id, next, url, now_ms)?;
-    }
     Ok(true)
 }
 
@@ -80,7 +92,8 @@ pub(super) fn create(c: &Connection, s: &NewSession, g: &SendGuards) -> Result<S
             fired.push(signal.rule.code());
         }
     }
-    if g.use_quota && !guards::has_quota(c, s.app_id)? {
+    let quota = if g.use_quota { guards::quota(c, s.app_id)? } else { None };
+    if quota.is_some_and(|left| left <= 0) {
         return Ok(SendOutcome::Refused(Refusal::QuotaExhausted));
     }
     for limit in &g.limits {
@@ -89,7 +102,7 @@ pub(super) fn create(c: &Connection, s: &NewSession, g: &SendGuards) -> Result<S
     for signal in &g.signals {
         guards::count_signal(c, &signal.rule, now)?;
     }
-    if g.use_quota {
+    if quota.is_some() {
         guards::use_quota(c, s.app_id)?;
     }
     let try_count = insert(c, s)?;
@@ -164,9 +177,7 @@ fn insert(c: &Connection, s: &NewSession) -> Result<u32> {
     if let Some(url) = &s.callback_url {
         callbacks::enqueue(c, session.row_id, Status::Requested, url, s.created_at_ms)?;
     }
-    for &status in &s.scripted {
-        advance(c, &mut session, status, s.created_at_ms)?;
-    }
+    advance_steps(c, &mut session, &s.scripted, s.created_at_ms)?;
     Ok(try_count)
 }
 
@@ -304,9 +315,7 @@ pub(super) fn deliver_to_inbox(c: &Connection, m: &InboxMessage) -> Result<()> {
     c.prepare_cached("INSERT INTO inbox (app_id, session_id, msisdn, text, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![m.app_id.as_bytes(), m.session_id.as_bytes(), m.msisdn.as_str(), m.text, m.created_at_ms])?;
     c.prepare_cached("UPDATE sessions SET sealed_code = NULL WHERE id = ?1")?.execute([session.row_id])?;
-    if advance(c, &mut session, Status::Sent, m.created_at_ms)? {
-        advance(c, &mut session, Status::Delivered, m.created_at_ms)?;
-    }
+    advance_steps(c, &mut session, &[Status::Sent, Status::Delivered], m.created_at_ms)?;
     Ok(())
 }
 
