@@ -60,6 +60,7 @@ pub async fn create_app(
         callback_secret: waotp_core::callback::generate_secret(),
         settings,
         quota,
+        sender: None,
         created_at_ms: now_ms,
     };
     store.create_app(app.clone()).await?;

@@ -54,6 +54,44 @@ pub struct Config {
     pub sweep_every: Duration,
     /// Take client IPs (for the per-IP limit) from `X-Forwarded-For`, set by a trusted proxy.
     pub trust_forwarded_for: bool,
+    /// The WhatsApp Cloud API; `None`: messages go to the local inbox.
+    pub whatsapp: Option<WhatsAppConfig>,
+}
+
+/// Meta's Graph API base.
+pub const DEFAULT_WHATSAPP_API_BASE: &str = "https://graph.facebook.com";
+pub const DEFAULT_WHATSAPP_API_VERSION: &str = "v24.0";
+
+/// The WhatsApp Business number waotp sends from, and Meta's webhook secrets.
+#[derive(Clone, Debug)]
+pub struct WhatsAppConfig {
+    pub api_base: String,
+    pub api_version: String,
+    pub phone_number_id: String,
+    pub access_token: Secret,
+    /// Verifies `X-Hub-Signature-256` on status webhooks; without it webhooks are refused.
+    pub app_secret: Option<Secret>,
+    /// Answers Meta's `hub.verify_token` handshake.
+    pub verify_token: Option<Secret>,
+    /// Sends per second from the number (Meta: 80 by default, up to 1,000).
+    pub messages_per_second: u32,
+    /// Unique recipients per moving 24 h (250, 2,000, 10,000, 100,000); `None`: unlimited.
+    pub messaging_limit: Option<usize>,
+}
+
+impl WhatsAppConfig {
+    pub fn new(api_base: &str, phone_number_id: &str, access_token: &str) -> Self {
+        WhatsAppConfig {
+            api_base: api_base.to_owned(),
+            api_version: DEFAULT_WHATSAPP_API_VERSION.to_owned(),
+            phone_number_id: phone_number_id.to_owned(),
+            access_token: Secret::new(access_token),
+            app_secret: None,
+            verify_token: None,
+            messages_per_second: 80,
+            messaging_limit: None,
+        }
+    }
 }
 
 impl Config {
@@ -68,6 +106,7 @@ impl Config {
             callbacks: CallbackConfig::default(),
             sweep_every: Duration::from_secs(1),
             trust_forwarded_for: false,
+            whatsapp: None,
         }
     }
 

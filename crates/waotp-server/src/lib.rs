@@ -19,6 +19,7 @@ mod inbox;
 pub mod sandbox;
 mod send;
 mod verify;
+mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -47,6 +48,10 @@ pub struct AppState {
     pub refusals: Arc<guards::Counts>,
     /// Pumping signals seen in monitor mode, by rule.
     pub signals: Arc<guards::Counts>,
+    /// The WhatsApp configuration (webhook secrets), if WhatsApp is the channel.
+    pub whatsapp: Option<Arc<config::WhatsAppConfig>>,
+    /// The channel production messages go through.
+    pub channel_name: &'static str,
     apps: auth::AppCache,
     dispatch: dispatch::Queue,
 }
@@ -114,6 +119,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/quota", get(quota))
         .route("/v1/sessions/{session_id}/callbacks", get(callbacks::routes::list))
         .route("/v1/sessions/{session_id}/callbacks/{status}/replay", post(callbacks::routes::replay))
+        .route("/webhooks/whatsapp", get(webhooks::handshake).post(webhooks::events))
+        .layer(axum::extract::DefaultBodyLimit::max(4 * 1024 * 1024))
         .fallback(error::not_found)
         .with_state(state)
 }
@@ -128,8 +135,12 @@ pub struct Running {
 pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
     let store = config.open_store()?;
     let key = Arc::new(config.code_key()?);
-    let channel: Arc<dyn channel::Channel> = Arc::new(channel::InboxChannel::new(store.clone(), clock.clone()));
     let apps = auth::AppCache::new(store.clone());
+    let channel: Arc<dyn channel::Channel> = match &config.whatsapp {
+        Some(w) => Arc::new(channel::WhatsAppChannel::new(w, apps.clone(), clock.clone())?),
+        None => Arc::new(channel::InboxChannel::new(store.clone(), clock.clone())),
+    };
+    let channel_name = channel.name();
     let dispatch = dispatch::start(store.clone(), key.clone(), apps.clone(), channel, clock.clone()).await?;
     callbacks::start(store.clone(), apps.clone(), clock.clone(), config.callbacks.clone(), config.sweep_every).await?;
     Ok(AppState {
@@ -140,6 +151,8 @@ pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
         trust_forwarded_for: config.trust_forwarded_for,
         refusals: Arc::default(),
         signals: Arc::default(),
+        whatsapp: config.whatsapp.clone().map(Arc::new),
+        channel_name,
         apps,
         dispatch,
     })

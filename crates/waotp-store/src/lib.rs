@@ -67,6 +67,21 @@ pub trait Store: Send + Sync + 'static {
     /// Marks sessions read (status 3) when their app has read them from the inbox.
     async fn mark_read(&self, app_id: Uuid, session_ids: Vec<Uuid>, now_ms: i64) -> Result<()>;
 
+    /// Applies a provider's status report to the session that sent message `provider_id`:
+    /// each of `steps` that moves it forward, and the provider's error if any. False if no
+    /// session has that message id.
+    async fn report_provider_status(
+        &self,
+        provider_id: &str,
+        steps: Vec<Status>,
+        error: Option<(i64, String)>,
+        now_ms: i64,
+    ) -> Result<bool>;
+    /// Records that the user said they did not request the code of message `provider_id`.
+    async fn flag_not_requested(&self, provider_id: &str, now_ms: i64) -> Result<bool>;
+    /// Sets (or with `None` removes) an app's own WhatsApp sender; false if no such app.
+    async fn set_sender(&self, app_id: Uuid, sender: Option<WhatsAppSender>) -> Result<bool>;
+
     /// Reports 5 Unverified for sessions whose time limit has passed without a final
     /// status (also superseded and locked ones); returns how many moved.
     async fn expire_due(&self, now_ms: i64, limit: usize) -> Result<usize>;

@@ -73,6 +73,8 @@ pub struct AppRecord {
     pub settings: AppSettings,
     /// Production sends left; `None`: unlimited.
     pub quota: Option<i64>,
+    /// The app's own WhatsApp sender, overriding the server's.
+    pub sender: Option<WhatsAppSender>,
     pub created_at_ms: i64,
 }
 
@@ -176,6 +178,9 @@ pub struct SessionRecord {
     pub error_code: Option<i64>,
     pub error_text: Option<String>,
     pub delivered_to_channel: bool,
+    /// The user pressed "I didn't request a code" under this message (a fraud signal).
+    pub not_requested: bool,
+
     pub created_at_ms: i64,
     pub expires_at_ms: i64,
 }
@@ -351,4 +356,17 @@ pub struct BlockEntry {
     pub entry: String,
     pub is_prefix: bool,
     pub created_at_ms: i64,
+}
+
+/// A WhatsApp Business phone number and the token that sends from it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WhatsAppSender {
+    pub phone_number_id: String,
+    pub access_token: String,
+}
+
+impl std::fmt::Debug for WhatsAppSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WhatsAppSender").field("phone_number_id", &self.phone_number_id).finish_non_exhaustive()
+    }
 }

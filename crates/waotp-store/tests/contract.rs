@@ -27,6 +27,7 @@ fn app(name: &str) -> AppRecord {
         callback_secret: waotp_core::callback::generate_secret(),
         settings: AppSettings::default(),
         quota: None,
+        sender: None,
         created_at_ms: 1,
     }
 }

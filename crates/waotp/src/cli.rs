@@ -40,6 +40,29 @@ enum Command {
     /// Block numbers and prefixes, for one app or all (refused with 409).
     #[command(subcommand)]
     Blocklist(BlocklistCommand),
+    /// Run a Graph API test double for local end-to-end trials (never talks to Meta).
+    GraphDouble(DoubleArgs),
+}
+
+#[derive(Args, Debug)]
+struct DoubleArgs {
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    listen: SocketAddr,
+    /// The access token it accepts.
+    #[arg(long, default_value = "double-token")]
+    token: String,
+    /// The phone number id it accepts.
+    #[arg(long, default_value = "1234567890")]
+    phone_number_id: String,
+    /// Signs its status webhooks (set waotp's WAOTP_WHATSAPP_APP_SECRET to the same).
+    #[arg(long, default_value = "double-app-secret")]
+    app_secret: String,
+    /// Where to send status webhooks, e.g. http://127.0.0.1:8080/webhooks/whatsapp
+    #[arg(long)]
+    webhook_url: Option<String>,
+    /// Messages per second before it answers 130429.
+    #[arg(long, default_value_t = 80)]
+    rate: u32,
 }
 
 #[derive(Subcommand, Debug)]
@@ -95,6 +118,58 @@ struct ServeArgs {
     /// only behind a proxy that writes that header.
     #[arg(long, env = "WAOTP_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
     trust_forwarded_for: bool,
+    #[command(flatten)]
+    whatsapp: WhatsAppArgs,
+}
+
+/// The WhatsApp Cloud API. With a phone number id and an access token, production sends go
+/// to WhatsApp; without them, to the local inbox.
+#[derive(Args, Debug)]
+struct WhatsAppArgs {
+    /// Graph API base URL (point it at `waotp graph-double` for local trials).
+    #[arg(long, env = "WAOTP_WHATSAPP_API_BASE", default_value = waotp_server::config::DEFAULT_WHATSAPP_API_BASE)]
+    whatsapp_api_base: String,
+    /// Graph API version.
+    #[arg(long, env = "WAOTP_WHATSAPP_API_VERSION", default_value = waotp_server::config::DEFAULT_WHATSAPP_API_VERSION)]
+    whatsapp_api_version: String,
+    /// The WhatsApp Business phone number id to send from.
+    #[arg(long, env = "WAOTP_WHATSAPP_PHONE_NUMBER_ID")]
+    whatsapp_phone_number_id: Option<String>,
+    /// A permanent system-user access token with whatsapp_business_messaging.
+    #[arg(long, env = "WAOTP_WHATSAPP_ACCESS_TOKEN", hide_env_values = true)]
+    whatsapp_access_token: Option<String>,
+    /// The Meta app secret: verifies X-Hub-Signature-256 on status webhooks.
+    #[arg(long, env = "WAOTP_WHATSAPP_APP_SECRET", hide_env_values = true)]
+    whatsapp_app_secret: Option<String>,
+    /// The verify token you typed into Meta's webhook settings.
+    #[arg(long, env = "WAOTP_WHATSAPP_VERIFY_TOKEN", hide_env_values = true)]
+    whatsapp_verify_token: Option<String>,
+    /// Sends per second from the number (Meta's default 80; up to 1000 after an upgrade).
+    #[arg(long, env = "WAOTP_WHATSAPP_RATE", default_value_t = 80, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    whatsapp_rate: u32,
+    /// The number's messaging limit: unique recipients per moving 24 h (250, 2000, 10000,
+    /// 100000) or `unlimited`. Beyond it sends are refused locally with status 10.
+    #[arg(long, env = "WAOTP_WHATSAPP_MESSAGING_LIMIT", default_value = "unlimited", value_parser = ["250", "2000", "10000", "100000", "unlimited"])]
+    whatsapp_messaging_limit: String,
+}
+
+impl WhatsAppArgs {
+    fn config(&self) -> anyhow::Result<Option<waotp_server::config::WhatsAppConfig>> {
+        let (Some(pnid), Some(token)) = (&self.whatsapp_phone_number_id, &self.whatsapp_access_token) else {
+            if self.whatsapp_phone_number_id.is_some() != self.whatsapp_access_token.is_some() {
+                bail!("set both WAOTP_WHATSAPP_PHONE_NUMBER_ID and WAOTP_WHATSAPP_ACCESS_TOKEN, or neither");
+            }
+            return Ok(None);
+        };
+        url::Url::parse(&self.whatsapp_api_base).map_err(|e| anyhow::anyhow!("WAOTP_WHATSAPP_API_BASE: {e}"))?;
+        let mut w = waotp_server::config::WhatsAppConfig::new(&self.whatsapp_api_base, pnid, token);
+        w.api_version = self.whatsapp_api_version.clone();
+        w.app_secret = self.whatsapp_app_secret.clone().map(Secret::new);
+        w.verify_token = self.whatsapp_verify_token.clone().map(Secret::new);
+        w.messages_per_second = self.whatsapp_rate;
+        w.messaging_limit = self.whatsapp_messaging_limit.parse().ok();
+        Ok(Some(w))
+    }
 }
 
 fn humantime_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -145,6 +220,18 @@ enum AppCommand {
         app_id: Uuid,
         #[arg(long)]
         json: bool,
+    },
+    /// Send this app's messages from its own WhatsApp number (or `--clear` to use the
+    /// server's). The token is read from a file or the environment, never from the command line.
+    SetSender {
+        app_id: Uuid,
+        #[arg(long, required_unless_present = "clear")]
+        phone_number_id: Option<String>,
+        /// File holding the access token.
+        #[arg(long, env = "WAOTP_APP_ACCESS_TOKEN_FILE", required_unless_present = "clear")]
+        access_token_file: Option<PathBuf>,
+        #[arg(long, conflicts_with_all = ["phone_number_id", "access_token_file"])]
+        clear: bool,
     },
     /// Replace an app's callback signing secret (whsec_…); callbacks are signed with the new
     /// one within 2 seconds.
@@ -371,6 +458,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Template(cmd) => template(&Config::new(cli.database_url).open_store()?, cmd).await,
         Command::Callbacks(cmd) => callbacks(&Config::new(cli.database_url).open_store()?, cmd).await,
         Command::Blocklist(cmd) => blocklist(&Config::new(cli.database_url).open_store()?, cmd).await,
+        Command::GraphDouble(args) => graph_double(args).await,
     }
 }
 
@@ -389,6 +477,7 @@ async fn serve(database_url: String, args: ServeArgs) -> anyhow::Result<()> {
     config.callbacks.timeout = args.callback_timeout;
     config.callbacks.deny_private = args.callback_deny_private;
     config.trust_forwarded_for = args.trust_forwarded_for;
+    config.whatsapp = args.whatsapp.config()?;
     let state = waotp_server::build(&config, Clock::system()).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -396,7 +485,15 @@ async fn serve(database_url: String, args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     println!("waotp listening on http://{addr}");
     println!("  database: {}", config.database_url);
-    println!("  channel:  local inbox (no WhatsApp account configured): GET /v1/inbox?msisdn=...");
+    match &config.whatsapp {
+        Some(w) => {
+            println!("  channel:  WhatsApp Cloud API, phone number id {} via {}", w.phone_number_id, w.api_base);
+            if w.app_secret.is_none() {
+                println!("            (no WAOTP_WHATSAPP_APP_SECRET: status webhooks are refused)");
+            }
+        }
+        None => println!("  channel:  local inbox (no WhatsApp account configured): GET /v1/inbox?msisdn=..."),
+    }
     if state.store.list_apps().await?.is_empty() {
         println!();
         println!("  No apps yet. Create one (also while the server runs):");
@@ -451,6 +548,7 @@ fn app_json(app: &AppRecord) -> serde_json::Value {
         "allowed_countries": s.allowed_countries,
         "sequential_mode": s.sequential_mode.as_str(),
         "conversion_mode": s.conversion_mode.as_str(),
+        "whatsapp_phone_number_id": app.sender.as_ref().map(|w| w.phone_number_id.clone()),
         "created_at": waotp_server::clock::rfc3339(app.created_at_ms),
     })
 }
@@ -532,6 +630,29 @@ async fn app(store: &std::sync::Arc<dyn Store>, cmd: AppCommand) -> anyhow::Resu
             } else {
                 println!("New API-Key for {app_id}: {key}");
                 println!("The old key stops working within 2 seconds. This key is shown only now.");
+            }
+        }
+        AppCommand::SetSender { app_id, phone_number_id, access_token_file, clear } => {
+            existing(store, app_id).await?;
+            let sender = match (clear, phone_number_id, access_token_file) {
+                (true, ..) => None,
+                (false, Some(phone_number_id), Some(file)) => {
+                    let token = std::fs::read_to_string(&file)
+                        .with_context(|| format!("reading {}", file.display()))?
+                        .trim()
+                        .to_owned();
+                    if token.is_empty() {
+                        bail!("{} is empty", file.display());
+                    }
+                    Some(waotp_store::WhatsAppSender { phone_number_id, access_token: token })
+                }
+                _ => bail!("give --phone-number-id and --access-token-file, or --clear"),
+            };
+            let shown = sender.as_ref().map(|s| s.phone_number_id.clone());
+            store.set_sender(app_id, sender).await?;
+            match shown {
+                Some(pnid) => println!("App {app_id} now sends from WhatsApp number id {pnid}."),
+                None => println!("App {app_id} now sends from the server's WhatsApp number."),
             }
         }
         AppCommand::RotateCallbackSecret { app_id, json } => {
@@ -725,5 +846,33 @@ async fn blocklist(store: &std::sync::Arc<dyn Store>, cmd: BlocklistCommand) -> 
             }
         }
     }
+    Ok(())
+}
+
+async fn graph_double(args: DoubleArgs) -> anyhow::Result<()> {
+    use waotp_whatsapp::double::{DoubleConfig, GraphDouble};
+    let mut config = DoubleConfig::new(&args.token, &args.phone_number_id, &args.app_secret);
+    config.webhook_url = args.webhook_url.clone();
+    config.max_per_second = args.rate;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let double = GraphDouble::start(config, listener)?;
+    println!("Graph API double on {}", double.base());
+    println!("  run waotp with:");
+    println!(
+        "    WAOTP_WHATSAPP_API_BASE={} WAOTP_WHATSAPP_PHONE_NUMBER_ID={} \\",
+        double.base(),
+        args.phone_number_id
+    );
+    println!(
+        "    WAOTP_WHATSAPP_ACCESS_TOKEN={} WAOTP_WHATSAPP_APP_SECRET={} waotp serve",
+        args.token, args.app_secret
+    );
+    match &args.webhook_url {
+        Some(url) => println!("  status webhooks go to {url}"),
+        None => println!("  no --webhook-url: no status webhooks"),
+    }
+    shutdown_signal().await;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! Cloud API channel implements the same trait.
 
 mod inbox;
+mod whatsapp;
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -9,6 +10,7 @@ use waotp_core::{Msisdn, RenderedMessage};
 use waotp_store::DeliveryOutcome;
 
 pub use inbox::InboxChannel;
+pub use whatsapp::WhatsAppChannel;
 
 /// A message ready to leave: the session it belongs to and what to deliver.
 #[derive(Debug, Clone)]

@@ -9,3 +9,4 @@ mod receiver;
 mod sandbox;
 mod send;
 mod verify;
+mod whatsapp;

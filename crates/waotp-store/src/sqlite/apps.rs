@@ -5,12 +5,12 @@ use uuid::Uuid;
 use waotp_core::{CallbackMode, Category, RuleMode, Template};
 
 use super::uuid_from;
-use crate::{AppRecord, AppSettings, Result, StoreError};
+use crate::{AppRecord, AppSettings, Result, StoreError, WhatsAppSender};
 
 const APP_COLUMNS: &str = "app_id, name, api_key_hash, code_length, time_limit, template_name, lang_code, \
      return_code, created_at, callback_secret, callback_mode, callback_signing, quota, rps_limit, \
      msisdn_send_limit, msisdn_send_window, msisdn_verify_limit, msisdn_verify_window, ip_send_limit, \
-     allowed_countries, sequential_mode, conversion_mode";
+     allowed_countries, sequential_mode, conversion_mode, wa_phone_number_id, wa_access_token";
 
 fn app_from(row: &Row<'_>) -> rusqlite::Result<AppRecord> {
     let hash: Vec<u8> = row.get(2)?;
@@ -43,6 +43,10 @@ fn app_from(row: &Row<'_>) -> rusqlite::Result<AppRecord> {
             conversion_mode: rule(21)?,
         },
         quota: row.get(12)?,
+        sender: match (row.get::<_, Option<String>>(22)?, row.get::<_, Option<String>>(23)?) {
+            (Some(phone_number_id), Some(access_token)) => Some(WhatsAppSender { phone_number_id, access_token }),
+            _ => None,
+        },
         created_at_ms: row.get(8)?,
         callback_secret: row.get(9)?,
     })
@@ -52,7 +56,7 @@ pub(super) fn create(c: &Connection, app: &AppRecord) -> Result<()> {
     let s = &app.settings;
     c.prepare_cached(&format!(
         "INSERT INTO apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
-         ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
+         ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
     ))?
     .execute(params![
         app.app_id.as_bytes(),
@@ -77,6 +81,8 @@ pub(super) fn create(c: &Connection, app: &AppRecord) -> Result<()> {
         s.allowed_countries.join(","),
         s.sequential_mode.as_str(),
         s.conversion_mode.as_str(),
+        app.sender.as_ref().map(|w| &w.phone_number_id),
+        app.sender.as_ref().map(|w| &w.access_token),
     ])?;
     Ok(())
 }
@@ -200,5 +206,12 @@ pub(super) fn delete_template(c: &Connection, app_id: Uuid, name: &str, language
     let n = c
         .prepare_cached("DELETE FROM templates WHERE app_id = ?1 AND name = ?2 AND language = ?3")?
         .execute(params![app_id.as_bytes(), name, language])?;
+    Ok(n == 1)
+}
+
+pub(super) fn set_sender(c: &Connection, app_id: Uuid, sender: Option<&WhatsAppSender>) -> Result<bool> {
+    let n = c
+        .prepare_cached("UPDATE apps SET wa_phone_number_id = ?2, wa_access_token = ?3 WHERE app_id = ?1")?
+        .execute(params![app_id.as_bytes(), sender.map(|w| &w.phone_number_id), sender.map(|w| &w.access_token)])?;
     Ok(n == 1)
 }

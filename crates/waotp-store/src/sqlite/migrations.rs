@@ -4,8 +4,11 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use crate::{Result, StoreError};
 
-const MIGRATIONS: &[&str] =
-    &[include_str!("../../migrations/sqlite/0001_init.sql"), include_str!("../../migrations/sqlite/0002_guards.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_guards.sql"),
+    include_str!("../../migrations/sqlite/0003_whatsapp.sql"),
+];
 
 /// Brings the schema up to date. Runs under a write lock, so a server and a CLI starting
 /// together do not both migrate.

@@ -24,7 +24,7 @@ use waotp_core::{CodeKey, Msisdn, Status, Template};
 use crate::{
     AppRecord, AppSettings, AttemptRecord, BlockEntry, CallbackJob, CallbackNext, CallbackRecord, DeliveryOutcome,
     InboxMessage, NewSession, PendingDelivery, Result, SendGuards, SendOutcome, SessionRecord, Store, StoreError,
-    VerifyAttempt, VerifyOutcome,
+    VerifyAttempt, VerifyOutcome, WhatsAppSender,
 };
 
 /// How the SQLite file is opened.
@@ -309,6 +309,26 @@ impl Store for SqliteStore {
 
     async fn mark_read(&self, app_id: Uuid, session_ids: Vec<Uuid>, now_ms: i64) -> Result<()> {
         self.write(move |c| sessions::mark_read(c, app_id, &session_ids, now_ms)).await
+    }
+
+    async fn report_provider_status(
+        &self,
+        provider_id: &str,
+        steps: Vec<Status>,
+        error: Option<(i64, String)>,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let provider_id = provider_id.to_owned();
+        self.write(move |c| sessions::report_provider_status(c, &provider_id, &steps, error.as_ref(), now_ms)).await
+    }
+
+    async fn flag_not_requested(&self, provider_id: &str, now_ms: i64) -> Result<bool> {
+        let provider_id = provider_id.to_owned();
+        self.write(move |c| sessions::flag_not_requested(c, &provider_id, now_ms)).await
+    }
+
+    async fn set_sender(&self, app_id: Uuid, sender: Option<WhatsAppSender>) -> Result<bool> {
+        self.write(move |c| apps::set_sender(c, app_id, sender.as_ref())).await
     }
 
     async fn expire_due(&self, now_ms: i64, limit: usize) -> Result<usize> {

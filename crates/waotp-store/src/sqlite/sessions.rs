@@ -346,6 +346,48 @@ pub(super) fn mark_read(c: &Connection, app_id: Uuid, session_ids: &[Uuid], now_
     Ok(())
 }
 
+/// The session that sent provider message `provider_id`.
+fn by_provider_id(c: &Connection, provider_id: &str) -> Result<Option<SessionRef>> {
+    Ok(c.prepare_cached("SELECT id, app_id, status, callback_url FROM sessions WHERE provider_id = ?1")?
+        .query_row([provider_id], |r| {
+            Ok(SessionRef {
+                row_id: r.get(0)?,
+                app_id: uuid_from(r.get(1)?)?,
+                status: status_from(r.get(2)?)?,
+                callback_url: r.get(3)?,
+            })
+        })
+        .optional()?)
+}
+
+pub(super) fn report_provider_status(
+    c: &Connection,
+    provider_id: &str,
+    steps: &[Status],
+    error: Option<&(i64, String)>,
+    now_ms: i64,
+) -> Result<bool> {
+    let Some(mut session) = by_provider_id(c, provider_id)? else {
+        return Ok(false);
+    };
+    if let Some((code, text)) = error {
+        c.prepare_cached("UPDATE sessions SET error_code = ?2, error_text = ?3 WHERE id = ?1")?.execute(params![
+            session.row_id,
+            code,
+            text
+        ])?;
+    }
+    advance_steps(c, &mut session, steps, now_ms)?;
+    Ok(true)
+}
+
+pub(super) fn flag_not_requested(c: &Connection, provider_id: &str, now_ms: i64) -> Result<bool> {
+    let n = c
+        .prepare_cached("UPDATE sessions SET not_requested_at = COALESCE(not_requested_at, ?2) WHERE provider_id = ?1")?
+        .execute(params![provider_id, now_ms])?;
+    Ok(n > 0)
+}
+
 pub(super) fn expire_due(c: &Connection, now_ms: i64, limit: usize) -> Result<usize> {
     let mut stmt = c.prepare_cached(
         "SELECT id, app_id, status, callback_url FROM sessions \
@@ -370,8 +412,8 @@ pub(super) fn expire_due(c: &Connection, now_ms: i64, limit: usize) -> Result<us
 pub(super) fn get(c: &Connection, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>> {
     Ok(c.prepare_cached(
         "SELECT msisdn, challenge, state, status, wrong_attempts, try_count, template_name, lang_code, \
-             callback_url, provider_id, error_code, error_text, sealed_code IS NULL, created_at, expires_at \
-             FROM sessions WHERE session_id = ?1 AND app_id = ?2",
+             callback_url, provider_id, error_code, error_text, sealed_code IS NULL, created_at, expires_at, \
+             not_requested_at IS NOT NULL FROM sessions WHERE session_id = ?1 AND app_id = ?2",
     )?
     .query_row(params![session_id.as_bytes(), app_id.as_bytes()], |r| {
         Ok(SessionRecord {
@@ -392,6 +434,7 @@ pub(super) fn get(c: &Connection, app_id: Uuid, session_id: Uuid) -> Result<Opti
             delivered_to_channel: r.get(12)?,
             created_at_ms: r.get(13)?,
             expires_at_ms: r.get(14)?,
+            not_requested: r.get(15)?,
         })
     })
     .optional()?)

@@ -1,0 +1,211 @@
+//! The WhatsApp Cloud API channel: sends each OTP as a template message through Meta, paced
+//! below the sender's throughput and the pair rate, within the sender's messaging tier,
+//! retrying what Meta says is retryable — never past the code's own expiry.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use waotp_core::Status;
+use waotp_store::{DeliveryOutcome, WhatsAppSender};
+use waotp_whatsapp::{classify, ErrorClass, GraphClient, SendFailure, TemplateMessage};
+
+use super::{Channel, Delivery, OutboundMessage};
+use crate::auth::AppCache;
+use crate::config::WhatsAppConfig;
+use crate::Clock;
+
+/// Most retries of one message (each also bounded by the code's expiry).
+const MAX_RETRIES: u32 = 6;
+/// Meta's pair rate: a burst of 45 to one recipient, then one per 6 seconds.
+const PAIR_BURST: f64 = 45.0;
+const PAIR_INTERVAL_MS: f64 = 6000.0;
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+pub struct WhatsAppChannel {
+    client: GraphClient,
+    sender: WhatsAppSender,
+    apps: AppCache,
+    clock: Clock,
+    /// Sends of one sender in any second.
+    per_second: usize,
+    /// Unique recipients per moving 24 h allowed per sender; `None`: unlimited.
+    messaging_limit: Option<usize>,
+    pacing: Mutex<HashMap<String, SenderState>>,
+}
+
+#[derive(Default)]
+struct SenderState {
+    /// Requests under way, and when recent ones got their answer (ms). Meta counts a message
+    /// when it arrives, somewhere between our start and its answer; counting requests until
+    /// a second after their answer keeps any second of arrivals within the budget.
+    in_flight: usize,
+    answered: VecDeque<i64>,
+    /// Pair-rate buckets per recipient: tokens and when they were counted.
+    pairs: HashMap<String, (f64, i64)>,
+    /// Last send time per recipient, for the messaging limit.
+    recipients: HashMap<String, i64>,
+}
+
+impl WhatsAppChannel {
+    pub fn new(config: &WhatsAppConfig, apps: AppCache, clock: Clock) -> anyhow::Result<Self> {
+        Ok(WhatsAppChannel {
+            client: GraphClient::new(&config.api_base, &config.api_version, Duration::from_secs(15))?,
+            sender: WhatsAppSender {
+                phone_number_id: config.phone_number_id.clone(),
+                access_token: config.access_token.expose().to_owned(),
+            },
+            apps,
+            clock,
+            // 10 % below the number's limit: Meta counts arrivals, which jitter.
+            per_second: ((f64::from(config.messages_per_second.clamp(1, 1000)) * 0.9) as usize).max(1),
+            messaging_limit: config.messaging_limit,
+            pacing: Mutex::default(),
+        })
+    }
+
+    /// Admits a recipient under the messaging limit (unique recipients per moving 24 h).
+    fn within_tier(&self, sender: &str, to: &str, now: i64) -> bool {
+        let Some(limit) = self.messaging_limit else { return true };
+        let mut pacing = self.pacing.lock().expect("pacing");
+        let state = pacing.entry(sender.to_owned()).or_default();
+        if state.recipients.get(to).is_some_and(|at| now - at < DAY_MS) {
+            state.recipients.insert(to.to_owned(), now);
+            return true;
+        }
+        if state.recipients.len() >= limit {
+            state.recipients.retain(|_, at| now - *at < DAY_MS);
+        }
+        if state.recipients.len() >= limit {
+            return false;
+        }
+        state.recipients.insert(to.to_owned(), now);
+        true
+    }
+
+    /// How long this recipient must wait under the pair rate (taking a token if none).
+    fn pair_wait(&self, sender: &str, to: &str, now: i64) -> Duration {
+        let mut pacing = self.pacing.lock().expect("pacing");
+        let state = pacing.entry(sender.to_owned()).or_default();
+        if state.pairs.len() > 100_000 {
+            state.pairs.retain(|_, (t, at)| *t < PAIR_BURST && now - *at < 600_000);
+        }
+        let (tokens, at) = state.pairs.entry(to.to_owned()).or_insert((PAIR_BURST, now));
+        *tokens = (*tokens + (now - *at) as f64 / PAIR_INTERVAL_MS).min(PAIR_BURST);
+        *at = now;
+        let wait = if *tokens >= 1.0 { 0.0 } else { (1.0 - *tokens) * PAIR_INTERVAL_MS };
+        *tokens -= 1.0;
+        Duration::from_millis(wait as u64)
+    }
+
+    /// Waits for a free place in the sender's per-second budget and takes it; release it
+    /// with [`Self::answered`] when the request is answered.
+    async fn throughput_slot(&self, sender: &str) {
+        loop {
+            let wait = {
+                let now = self.clock.now_ms();
+                let mut pacing = self.pacing.lock().expect("pacing");
+                let state = pacing.entry(sender.to_owned()).or_default();
+                while state.answered.front().is_some_and(|t| now - t >= 1000) {
+                    state.answered.pop_front();
+                }
+                if state.in_flight + state.answered.len() < self.per_second {
+                    state.in_flight += 1;
+                    return;
+                }
+                state.answered.front().map_or(5, |t| 1000 - (now - t))
+            };
+            tokio::time::sleep(Duration::from_millis(wait.clamp(1, 1000) as u64)).await;
+        }
+    }
+
+    fn answered(&self, sender: &str) {
+        let now = self.clock.now_ms();
+        let mut pacing = self.pacing.lock().expect("pacing");
+        let state = pacing.entry(sender.to_owned()).or_default();
+        state.in_flight = state.in_flight.saturating_sub(1);
+        state.answered.push_back(now);
+    }
+
+    fn failed(status: Status, code: Option<i64>, text: String) -> Delivery {
+        Delivery::Outcome(DeliveryOutcome::Failed { status, error_code: code, error_text: text })
+    }
+}
+
+#[async_trait]
+impl Channel for WhatsAppChannel {
+    fn name(&self) -> &'static str {
+        "WhatsApp Cloud API"
+    }
+
+    async fn deliver(&self, m: &OutboundMessage) -> Delivery {
+        let sender = match self.apps.get(m.app_id).await {
+            Ok(Some(app)) => app.record.sender.clone().unwrap_or_else(|| self.sender.clone()),
+            _ => self.sender.clone(),
+        };
+        let to = m.msisdn.as_str();
+        if !self.within_tier(&sender.phone_number_id, to, self.clock.now_ms()) {
+            return Self::failed(
+                Status::TierLimitExceeded,
+                None,
+                format!(
+                    "the sender's messaging limit of {} unique recipients per 24 h is reached",
+                    self.messaging_limit.unwrap_or(0)
+                ),
+            );
+        }
+        let message = TemplateMessage {
+            to: to.to_owned(),
+            template: m.message.template_name.clone(),
+            language: m.message.language.clone(),
+            body_parameters: m.message.body_parameters.clone(),
+            button_parameter: m.message.button_parameter.clone(),
+        };
+        let mut attempt = 0;
+        loop {
+            let wait = self.pair_wait(&sender.phone_number_id, to, self.clock.now_ms());
+            if self.clock.now_ms() + wait.as_millis() as i64 >= m.expires_at_ms {
+                return Self::failed(
+                    Status::Rejected,
+                    None,
+                    "the pair rate would delay it past the code's expiry".into(),
+                );
+            }
+            tokio::time::sleep(wait).await;
+            self.throughput_slot(&sender.phone_number_id).await;
+            if self.clock.now_ms() >= m.expires_at_ms {
+                return Self::failed(Status::Rejected, None, "queued past the code's expiry".into());
+            }
+            let sent = self.client.send(&sender.phone_number_id, &sender.access_token, &message).await;
+            self.answered(&sender.phone_number_id);
+            let (class, code, text) = match sent {
+                Ok(wamid) => return Delivery::Outcome(DeliveryOutcome::Sent { provider_id: wamid }),
+                Err(SendFailure::Graph { error, .. }) => {
+                    (classify(error.code, attempt), Some(error.code), error.describe())
+                }
+                Err(SendFailure::Transport(text)) => {
+                    let after = Duration::from_millis(500 * 2u64.pow(attempt.min(6)));
+                    (ErrorClass::Retry { after, exhausted: 7 }, None, text)
+                }
+            };
+            let status = |n: u8| Status::from_code(i64::from(n)).unwrap_or(Status::RequestError);
+            match class {
+                ErrorClass::Final(n) => return Self::failed(status(n), code, text),
+                ErrorClass::Retry { after, exhausted } => {
+                    let too_late = self.clock.now_ms() + after.as_millis() as i64 >= m.expires_at_ms;
+                    if attempt >= MAX_RETRIES || too_late {
+                        return Self::failed(
+                            status(exhausted),
+                            code,
+                            format!("{text} (gave up after {} tries)", attempt + 1),
+                        );
+                    }
+                    tracing::debug!(session_id = %m.session_id, ?code, retry_in = ?after, "WhatsApp send will be retried");
+                    tokio::time::sleep(after).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}

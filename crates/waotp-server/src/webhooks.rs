@@ -1,0 +1,76 @@
+//! Meta's webhooks: `GET /webhooks/whatsapp` answers the subscription handshake;
+//! `POST /webhooks/whatsapp` takes signed status batches. A bad signature is a 401 and
+//! nothing is processed; duplicates and out-of-order events never move a session backwards
+//! or report a status twice; unknown message ids and fields are ignored.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use waotp_core::Status;
+use waotp_whatsapp::webhook::{parse, signature_valid, DeliveryStatus, Event};
+
+use crate::AppState;
+
+pub async fn handshake(State(state): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let expected = state.whatsapp.as_ref().and_then(|w| w.verify_token.as_ref());
+    let ok = q.get("hub.mode").map(String::as_str) == Some("subscribe")
+        && expected.is_some_and(|t| {
+            q.get("hub.verify_token").is_some_and(|given| subtle_eq(given.as_bytes(), t.expose().as_bytes()))
+        });
+    match (ok, q.get("hub.challenge")) {
+        (true, Some(challenge)) => (StatusCode::OK, challenge.clone()).into_response(),
+        _ => (StatusCode::FORBIDDEN, "verification failed").into_response(),
+    }
+}
+
+fn subtle_eq(a: &[u8], b: &[u8]) -> bool {
+    use sha2::Digest;
+    // Compare digests so the comparison does not leak the length either.
+    sha2::Sha256::digest(a) == sha2::Sha256::digest(b)
+}
+
+pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(secret) = state.whatsapp.as_ref().and_then(|w| w.app_secret.as_ref()) else {
+        return (StatusCode::UNAUTHORIZED, "webhooks need WAOTP_WHATSAPP_APP_SECRET").into_response();
+    };
+    let signature = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
+    if !signature_valid(secret.expose().as_bytes(), &body, signature) {
+        tracing::warn!("WhatsApp webhook with a bad signature refused");
+        return (StatusCode::UNAUTHORIZED, "bad signature").into_response();
+    }
+    let events = match parse(&body) {
+        Ok(events) => events,
+        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
+    };
+    let now = state.clock.now_ms();
+    for event in events {
+        let applied = match event {
+            Event::Status { wamid, status, error } => {
+                let steps = match status {
+                    DeliveryStatus::Sent => vec![Status::Sent],
+                    // A read with no delivered first reports 2 then 3.
+                    DeliveryStatus::Delivered => vec![Status::Sent, Status::Delivered],
+                    DeliveryStatus::Read => vec![Status::Sent, Status::Delivered, Status::Read],
+                    DeliveryStatus::Failed => vec![Status::Failed],
+                };
+                if let Some((code, text)) = &error {
+                    tracing::warn!(%wamid, code, error = %text, "WhatsApp reports a failed delivery");
+                }
+                state.store.report_provider_status(&wamid, steps, error, now).await
+            }
+            Event::NotRequested { wamid } => {
+                tracing::warn!(%wamid, "user says they did not request this code");
+                state.store.flag_not_requested(&wamid, now).await
+            }
+        };
+        if let Err(e) = applied {
+            // Meta retries a non-200: let it.
+            tracing::error!(error = %e, "cannot apply a WhatsApp webhook");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    }
+    StatusCode::OK.into_response()
+}

@@ -1,0 +1,276 @@
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use waotp_core::Status;
+use waotp_server::config::{Secret, WhatsAppConfig};
+use waotp_store::SessionRecord;
+use waotp_whatsapp::double::{DoubleConfig, GraphDouble, ScriptedFailure, WebhookBehaviour};
+
+use crate::helpers::*;
+use crate::receiver::Receiver;
+
+const TOKEN: &str = "test-token";
+const PNID: &str = "106540352242922";
+const APP_SECRET: &str = "meta-app-secret";
+
+/// waotp wired to a Graph API double, and the double's webhooks wired back to waotp.
+async fn with_double(adjust: impl FnOnce(&mut DoubleConfig)) -> (TestApp, GraphDouble) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = spawn_app_with(|c| {
+        let mut w = WhatsAppConfig::new(&base, PNID, TOKEN);
+        w.app_secret = Some(Secret::new(APP_SECRET));
+        w.verify_token = Some(Secret::new("my-verify-token"));
+        c.whatsapp = Some(w);
+    })
+    .await;
+    let mut config = DoubleConfig::new(TOKEN, PNID, APP_SECRET);
+    config.webhook_url = Some(format!("{}/webhooks/whatsapp", app.base));
+    config.webhook_gap = Duration::from_millis(5);
+    adjust(&mut config);
+    let double = GraphDouble::start(config, listener).unwrap();
+    (app, double)
+}
+
+async fn wait_session(app: &TestApp, sent: &Answer, done: impl Fn(&SessionRecord) -> bool) -> SessionRecord {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = app.state.store.get_session(app.app_id, sent.session_id()).await.unwrap().unwrap();
+        if done(&s) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "session never got there: {s:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_send_goes_through_meta_and_reports_1_2_3() {
+    let (app, double) = with_double(|_| {}).await;
+    let rx = Receiver::start().await;
+    let sent =
+        app.send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", rx.base), "lang_code": "id" })).await;
+    assert_eq!(sent.status, 201);
+    assert_eq!(rx.wait_statuses(&sent.session_id().to_string(), 4).await, vec![0, 1, 2, 3]);
+    // What Meta received: an authentication template with the code twice.
+    let req = &double.received()[0];
+    assert_eq!(req.answered, 200);
+    let t = &req.body["template"];
+    assert_eq!((req.body["to"].as_str(), t["name"].as_str()), (Some(MSISDN), Some("verification_code")));
+    assert_eq!(t["language"]["code"], "id");
+    assert_eq!(t["components"][0]["parameters"][0]["text"], sent.otp().as_str());
+    assert_eq!(t["components"][1]["sub_type"], "url");
+    assert_eq!(t["components"][1]["parameters"][0]["text"], sent.otp().as_str());
+    let s = app.state.store.get_session(app.app_id, sent.session_id()).await.unwrap().unwrap();
+    assert!(s.provider_id.unwrap().starts_with("wamid."));
+    // Nothing lands in the local inbox.
+    assert!(app.inbox(MSISDN).await.body["messages"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn templates_with_more_placeholders_carry_content_in_order() {
+    let (app, double) = with_double(|c| {
+        c.templates.push(waotp_whatsapp::double::KnownTemplate {
+            name: "otp_reg".into(),
+            languages: vec!["id".into()],
+            body_parameters: 3,
+            authentication: false,
+        })
+    })
+    .await;
+    app.add_template("otp_reg", "id", "Halo {{1}}, kode {{2}} untuk {{3}}", 2).await;
+    let sent = app
+        .send(json!({ "msisdn": MSISDN, "template_name": "otp_reg", "lang_code": "id", "content": ["Ana", "login"] }))
+        .await;
+    wait_session(&app, &sent, |s| s.status == Status::Read).await;
+    let params: Vec<String> = double.received()[0].body["template"]["components"][0]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(params, vec!["Ana".to_owned(), sent.otp(), "login".to_owned()]);
+}
+
+#[tokio::test]
+async fn every_final_error_code_maps_to_its_status_with_metas_error_kept() {
+    let (app, double) = with_double(|_| {}).await;
+    let cases = [
+        (131026, false, Status::Failed),
+        (131026, true, Status::Failed),
+        (190, false, Status::RequestError),
+        (0, false, Status::RequestError),
+        (100, false, Status::RequestError),
+        (131008, false, Status::RequestError),
+        (132000, false, Status::RequestError),
+        (132001, false, Status::RequestError),
+        (368, false, Status::RequestError),
+        (131031, false, Status::RequestError),
+        (131042, false, Status::RequestError),
+        (131048, false, Status::Rejected),
+        (131064, false, Status::TierLimitExceeded),
+    ];
+    for (i, (code, asynchronous, expected)) in cases.into_iter().enumerate() {
+        let msisdn = format!("62812{:08}", 30_000_000 + i);
+        double.fail(ScriptedFailure { code, to: Some(msisdn.clone()), asynchronous }, 1);
+        let sent = app.send(json!({ "msisdn": msisdn })).await;
+        let s = wait_session(&app, &sent, |s| s.error_code.is_some()).await;
+        let s = wait_session(&app, &sent, |s| s.status == expected).await;
+        assert_eq!(s.error_code, Some(code), "{code}");
+        assert!(!s.error_text.unwrap_or_default().is_empty());
+        let _ = s;
+    }
+}
+
+#[tokio::test]
+async fn retryable_errors_are_retried_until_they_succeed() {
+    let (app, double) = with_double(|_| {}).await;
+    for (i, code) in [130429, 131056, 131000, 131016, 2, 4, 80007].into_iter().enumerate() {
+        let msisdn = format!("62813{:08}", 40_000_000 + i);
+        double.fail(ScriptedFailure { code, to: Some(msisdn.clone()), asynchronous: false }, 1);
+        let sent = app.send(json!({ "msisdn": msisdn.clone() })).await;
+        let s = wait_session(&app, &sent, |s| s.status == Status::Read).await;
+        assert_eq!(s.error_code, None, "{code}");
+        let tries: Vec<u16> = double.received().iter().filter(|r| r.to == msisdn).map(|r| r.answered).collect();
+        assert_eq!(tries.len(), 2, "{code}: {tries:?}");
+        assert_eq!(tries[1], 200);
+    }
+}
+
+#[tokio::test]
+async fn retries_never_go_past_the_codes_expiry() {
+    let (app, double) = with_double(|_| {}).await;
+    for (i, (code, expected)) in
+        [(130429, Status::Rejected), (131056, Status::Rejected), (131057, Status::RequestError)].into_iter().enumerate()
+    {
+        let msisdn = format!("62815{:08}", 50_000_000 + i);
+        double.fail(ScriptedFailure { code, to: Some(msisdn.clone()), asynchronous: false }, 100);
+        let started = Instant::now();
+        let sent = app.send(json!({ "msisdn": msisdn, "time_limit": 3 })).await;
+        let s = wait_session(&app, &sent, |s| s.status == expected).await;
+        assert_eq!(s.error_code, Some(code));
+        assert!(s.error_text.unwrap().contains("gave up"));
+        assert!(started.elapsed() < Duration::from_secs(5), "{code}: {:?}", started.elapsed());
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_template_is_a_request_error_with_the_reason() {
+    let (app, _double) = with_double(|_| {}).await;
+    let sent = app.send(json!({ "msisdn": MSISDN, "template_name": "not_approved_yet" })).await;
+    let s = wait_session(&app, &sent, |s| s.status == Status::RequestError).await;
+    assert_eq!(s.error_code, Some(132001));
+    assert!(s.error_text.unwrap().contains("not_approved_yet"));
+}
+
+#[tokio::test]
+async fn a_badly_signed_webhook_is_401_and_changes_nothing() {
+    let (app, _double) = with_double(|c| c.webhooks.only_sent = true).await;
+    let sent = app.send(send_body(MSISDN)).await;
+    let s = wait_session(&app, &sent, |s| s.status == Status::Sent).await;
+    let wamid = s.provider_id.unwrap();
+    let payload = json!({ "object": "whatsapp_business_account", "entry": [{ "id": "1", "changes": [{
+        "field": "messages", "value": { "statuses": [{ "id": wamid, "status": "read", "timestamp": "1" }] } }] }] })
+    .to_string();
+    let post = |signature: String| {
+        app.http
+            .post(format!("{}/webhooks/whatsapp", app.base))
+            .header("x-hub-signature-256", signature)
+            .body(payload.clone())
+            .send()
+    };
+    let forged = waotp_whatsapp::webhook::sign(b"not-the-secret", payload.as_bytes());
+    assert_eq!(post(forged).await.unwrap().status().as_u16(), 401);
+    assert_eq!(post(String::new()).await.unwrap().status().as_u16(), 401);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let s = app.state.store.get_session(app.app_id, sent.session_id()).await.unwrap().unwrap();
+    assert_eq!(s.status, Status::Sent);
+    // The same payload, signed right: applied (read with no delivered reports both).
+    let good = waotp_whatsapp::webhook::sign(APP_SECRET.as_bytes(), payload.as_bytes());
+    assert_eq!(post(good).await.unwrap().status().as_u16(), 200);
+    wait_session(&app, &sent, |s| s.status == Status::Read).await;
+}
+
+#[tokio::test]
+async fn duplicated_and_reordered_webhooks_report_each_status_once_in_order() {
+    for behaviour in [
+        WebhookBehaviour { duplicate: true, reorder: true, ..Default::default() },
+        WebhookBehaviour { skip_delivered: true, ..Default::default() },
+    ] {
+        let (app, _double) = with_double(|c| c.webhooks = behaviour.clone()).await;
+        let rx = Receiver::start().await;
+        let sent = app.send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", rx.base) })).await;
+        let sid = sent.session_id().to_string();
+        assert_eq!(rx.wait_statuses(&sid, 4).await, vec![0, 1, 2, 3], "{behaviour:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(rx.received(&sid).len(), 4, "{behaviour:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_handshake_echoes_the_challenge_only_for_the_right_token() {
+    let (app, _double) = with_double(|_| {}).await;
+    let get = |token: &str| {
+        app.http
+            .get(format!("{}/webhooks/whatsapp", app.base))
+            .query(&[("hub.mode", "subscribe"), ("hub.verify_token", token), ("hub.challenge", "1158201444")])
+            .send()
+    };
+    let ok = get("my-verify-token").await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    assert_eq!(ok.text().await.unwrap(), "1158201444");
+    assert_eq!(get("wrong").await.unwrap().status().as_u16(), 403);
+}
+
+#[tokio::test]
+async fn didnt_request_this_code_is_recorded_as_a_fraud_signal() {
+    let (app, _double) = with_double(|_| {}).await;
+    let sent = app.send(send_body(MSISDN)).await;
+    let wamid = wait_session(&app, &sent, |s| s.provider_id.is_some()).await.provider_id.unwrap();
+    let payload = json!({ "object": "whatsapp_business_account", "entry": [{ "id": "1", "changes": [{
+        "field": "messages", "value": { "messages": [{ "from": MSISDN, "id": "wamid.reply", "type": "button",
+            "button": { "payload": "DID_NOT_REQUEST_CODE", "text": "I didn't request a code" },
+            "context": { "from": "15550000000", "id": wamid } }] } }] }] })
+    .to_string();
+    let res = app
+        .http
+        .post(format!("{}/webhooks/whatsapp", app.base))
+        .header("x-hub-signature-256", waotp_whatsapp::webhook::sign(APP_SECRET.as_bytes(), payload.as_bytes()))
+        .body(payload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    wait_session(&app, &sent, |s| s.not_requested).await;
+}
+
+/// The double enforces Meta's 80 messages/s; 2,000 queued sends go out without one 130429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pacing_keeps_2000_queued_sends_under_the_throughput_limit() {
+    let (app, double) = with_double(|c| c.webhook_url = None).await;
+    let app = std::sync::Arc::new(app);
+    let mut tasks = Vec::new();
+    for i in 0..2000u32 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            app.send(json!({ "msisdn": format!("6281{}{:07}", 2 + i % 7, i * 37) })).await.status
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 201);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let received = double.received();
+        let throttled = received.iter().filter(|r| r.error_code == Some(130429)).count();
+        assert_eq!(throttled, 0, "the double answered 130429");
+        if received.len() >= 2000 {
+            assert!(received.iter().all(|r| r.answered == 200));
+            let span = received.last().unwrap().at - received.first().unwrap().at;
+            assert!(span >= Duration::from_secs(23), "sent faster than 80/s: {span:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "only {} sent", received.len());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

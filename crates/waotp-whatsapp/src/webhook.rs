@@ -1,0 +1,131 @@
+//! Meta's webhooks: the `X-Hub-Signature-256` check over the raw body, and the events waotp
+//! reads from a payload (message statuses, the "I didn't request a code" button).
+
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+/// `sha256=` and the hex HMAC-SHA256 of `body` keyed with the app secret.
+pub fn sign(app_secret: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(app_secret).expect("any key size");
+    mac.update(body);
+    let digest = mac.finalize().into_bytes();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
+}
+
+/// Whether `header` is the signature of exactly these bytes, compared in constant time.
+pub fn signature_valid(app_secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
+    let Some(header) = header else { return false };
+    let expected = sign(app_secret, body);
+    let presented = header.trim().to_ascii_lowercase();
+    expected.len() == presented.len() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
+}
+
+/// A message status Meta reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+}
+
+/// What waotp takes from a webhook payload; everything else is ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Status {
+        wamid: String,
+        status: DeliveryStatus,
+        error: Option<(i64, String)>,
+    },
+    /// The user pressed "I didn't request a code" under the message `wamid`.
+    NotRequested {
+        wamid: String,
+    },
+}
+
+/// The events of a payload, in payload order. Unknown fields, statuses (`played`) and
+/// message types are skipped; a body that is not JSON is an error.
+pub fn parse(body: &[u8]) -> Result<Vec<Event>, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let mut events = Vec::new();
+    let values = v["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|entry| entry["changes"].as_array().into_iter().flatten())
+        .filter(|change| change["field"] == "messages")
+        .map(|change| &change["value"]);
+    for value in values {
+        for s in value["statuses"].as_array().into_iter().flatten() {
+            let Some(wamid) = s["id"].as_str() else { continue };
+            let status = match s["status"].as_str() {
+                Some("sent") => DeliveryStatus::Sent,
+                Some("delivered") => DeliveryStatus::Delivered,
+                Some("read") => DeliveryStatus::Read,
+                Some("failed") => DeliveryStatus::Failed,
+                _ => continue,
+            };
+            let error = s["errors"].as_array().and_then(|e| e.first()).map(|e| {
+                let title = e["title"].as_str().or(e["message"].as_str()).unwrap_or("").to_owned();
+                let details = e["error_data"]["details"].as_str().map(|d| format!(": {d}")).unwrap_or_default();
+                (e["code"].as_i64().unwrap_or(0), format!("{title}{details}"))
+            });
+            events.push(Event::Status { wamid: wamid.to_owned(), status, error });
+        }
+        for m in value["messages"].as_array().into_iter().flatten() {
+            let pressed = m["type"] == "button" && m["button"]["payload"] == "DID_NOT_REQUEST_CODE";
+            if let (true, Some(wamid)) = (pressed, m["context"]["id"].as_str()) {
+                events.push(Event::NotRequested { wamid: wamid.to_owned() });
+            }
+        }
+    }
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures() {
+        let body = br#"{"object":"whatsapp_business_account"}"#;
+        let sig = sign(b"app-secret", body);
+        assert!(sig.starts_with("sha256=") && sig.len() == 71);
+        assert!(signature_valid(b"app-secret", body, Some(&sig)));
+        assert!(signature_valid(b"app-secret", body, Some(&sig.to_uppercase().replace("SHA256", "sha256"))));
+        assert!(!signature_valid(b"other", body, Some(&sig)));
+        assert!(!signature_valid(b"app-secret", b"{}", Some(&sig)));
+        assert!(!signature_valid(b"app-secret", body, None));
+        assert!(!signature_valid(b"app-secret", body, Some("sha256=00")));
+    }
+
+    #[test]
+    fn parses_statuses_errors_and_the_button() {
+        let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[
+          {"field":"messages","value":{"messaging_product":"whatsapp","metadata":{},
+            "statuses":[
+              {"id":"wamid.A","status":"delivered","timestamp":"1","recipient_id":"1","future_field":1},
+              {"id":"wamid.B","status":"failed","timestamp":"1","errors":[{"code":131026,"title":"Message undeliverable","error_data":{"details":"x"}}]},
+              {"id":"wamid.C","status":"played","timestamp":"1"}],
+            "messages":[{"type":"button","button":{"payload":"DID_NOT_REQUEST_CODE"},"context":{"id":"wamid.A"}},
+                        {"type":"text","text":{"body":"hi"}}]}},
+          {"field":"account_update","value":{}}]}]}"#;
+        assert_eq!(
+            parse(body).unwrap(),
+            vec![
+                Event::Status { wamid: "wamid.A".into(), status: DeliveryStatus::Delivered, error: None },
+                Event::Status {
+                    wamid: "wamid.B".into(),
+                    status: DeliveryStatus::Failed,
+                    error: Some((131026, "Message undeliverable: x".into()))
+                },
+                Event::NotRequested { wamid: "wamid.A".into() },
+            ]
+        );
+        assert!(parse(b"nope").is_err());
+        assert_eq!(parse(b"{}").unwrap(), vec![]);
+    }
+}
