@@ -56,6 +56,9 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     /// The WhatsApp Cloud API; `None`: messages go to the local inbox.
     pub whatsapp: Option<WhatsAppConfig>,
+    /// Sessions (with their callbacks and attempts) and inbox messages older than this are
+    /// deleted in the background.
+    pub retention: Duration,
 }
 
 /// Meta's Graph API base.
@@ -107,6 +110,7 @@ impl Config {
             sweep_every: Duration::from_secs(1),
             trust_forwarded_for: false,
             whatsapp: None,
+            retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 

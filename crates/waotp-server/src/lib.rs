@@ -142,7 +142,15 @@ pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
     };
     let channel_name = channel.name();
     let dispatch = dispatch::start(store.clone(), key.clone(), apps.clone(), channel, clock.clone()).await?;
-    callbacks::start(store.clone(), apps.clone(), clock.clone(), config.callbacks.clone(), config.sweep_every).await?;
+    callbacks::start(
+        store.clone(),
+        apps.clone(),
+        clock.clone(),
+        config.callbacks.clone(),
+        config.sweep_every,
+        config.retention,
+    )
+    .await?;
     Ok(AppState {
         store,
         key,

@@ -53,6 +53,10 @@ pub trait Store: Send + Sync + 'static {
     async fn blocklist(&self) -> Result<Vec<BlockEntry>>;
     /// Forgets expired counters and idempotency keys.
     async fn prune_guards(&self, now_ms: i64) -> Result<()>;
+    /// Deletes up to `limit` sessions (with their callbacks and attempts) and up to `limit`
+    /// inbox messages created before `before_ms`; returns how many rows went. Called in small
+    /// batches so traffic never waits long behind it.
+    async fn prune_older_than(&self, before_ms: i64, limit: usize) -> Result<usize>;
 
     // ---- delivery -----------------------------------------------------------------------
     /// Sessions whose message has not been handed to a channel yet, oldest first.

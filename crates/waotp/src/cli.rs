@@ -118,6 +118,9 @@ struct ServeArgs {
     /// only behind a proxy that writes that header.
     #[arg(long, env = "WAOTP_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
     trust_forwarded_for: bool,
+    /// Sessions (with their callbacks) and inbox messages older than this are deleted.
+    #[arg(long, env = "WAOTP_RETENTION", default_value = "30d", value_parser = humantime_duration)]
+    retention: std::time::Duration,
     #[command(flatten)]
     whatsapp: WhatsAppArgs,
 }
@@ -478,6 +481,7 @@ async fn serve(database_url: String, args: ServeArgs) -> anyhow::Result<()> {
     config.callbacks.deny_private = args.callback_deny_private;
     config.trust_forwarded_for = args.trust_forwarded_for;
     config.whatsapp = args.whatsapp.config()?;
+    config.retention = args.retention;
     let state = waotp_server::build(&config, Clock::system()).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -46,6 +46,7 @@ pub async fn start(
     clock: Clock,
     config: CallbackConfig,
     sweep_every: Duration,
+    retention: Duration,
 ) -> anyhow::Result<()> {
     // Leases of a process that died: this process is now the only worker of this store.
     store.release_callback_leases().await?;
@@ -59,8 +60,28 @@ pub async fn start(
     let worker =
         Arc::new(Worker { store: store.clone(), apps, clock: clock.clone(), config, http, hosts: Mutex::default() });
     tokio::spawn(worker.run());
-    tokio::spawn(sweep(store, clock, sweep_every));
+    tokio::spawn(sweep(store.clone(), clock.clone(), sweep_every));
+    tokio::spawn(prune(store, clock, retention, sweep_every));
     Ok(())
+}
+
+/// Retention: deletes old rows in small batches with pauses between them, so the writer
+/// never holds traffic up for long.
+async fn prune(store: Arc<dyn Store>, clock: Clock, retention: Duration, every: Duration) {
+    const BATCH: usize = 500;
+    loop {
+        let before = clock.now_ms() - retention.as_millis() as i64;
+        match store.prune_older_than(before, BATCH).await {
+            Ok(n) if n > 0 => {
+                tracing::debug!(rows = n, "pruned rows past the retention age");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "retention pruning failed"),
+        }
+        tokio::time::sleep(every * 20).await;
+    }
 }
 
 /// Reports status 5 for sessions whose time limit passed without a final status.

@@ -105,3 +105,24 @@ async fn undelivered_sessions_are_delivered_at_the_next_start() {
     assert!(s.delivered_to_channel);
     assert_eq!(s.status, Status::Delivered);
 }
+
+#[tokio::test]
+async fn sessions_and_messages_past_the_retention_age_are_pruned() {
+    let app = spawn_app_with(|c| c.retention = std::time::Duration::from_secs(30 * 24 * 3600)).await;
+    let rx = crate::receiver::Receiver::start().await;
+    let old = app.send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", rx.base) })).await;
+    app.wait_inbox(MSISDN, 1).await;
+    rx.wait_statuses(&old.session_id().to_string(), 4).await;
+    app.clock.advance(std::time::Duration::from_secs(31 * 24 * 3600));
+    let recent = app.send(json!({ "msisdn": "6281234567891" })).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.state.store.get_session(app.app_id, old.session_id()).await.unwrap().is_some() {
+        assert!(std::time::Instant::now() < deadline, "never pruned");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(app.state.store.list_callbacks(app.app_id, old.session_id()).await.unwrap().is_none());
+    assert!(app.state.store.get_session(app.app_id, recent.session_id()).await.unwrap().is_some());
+    let msisdn = waotp_core::Msisdn::parse(MSISDN).unwrap();
+    assert!(app.state.store.inbox(app.app_id, &msisdn, 10).await.unwrap().is_empty());
+    assert_eq!(app.wait_inbox("6281234567891", 1).await.len(), 1);
+}

@@ -286,6 +286,10 @@ impl Store for SqliteStore {
         self.read(guards::list_blocked).await
     }
 
+    async fn prune_older_than(&self, before_ms: i64, limit: usize) -> Result<usize> {
+        self.write(move |c| sessions::prune_older_than(c, before_ms, limit)).await
+    }
+
     async fn prune_guards(&self, now_ms: i64) -> Result<()> {
         self.write(move |c| guards::prune(c, now_ms)).await
     }

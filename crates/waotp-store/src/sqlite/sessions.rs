@@ -439,3 +439,19 @@ pub(super) fn get(c: &Connection, app_id: Uuid, session_id: Uuid) -> Result<Opti
     })
     .optional()?)
 }
+
+/// Retention: the oldest rows first (ids grow with time, so the scan stops early).
+pub(super) fn prune_older_than(c: &Connection, before_ms: i64, limit: usize) -> Result<usize> {
+    // Callbacks and their attempts go with their session (ON DELETE CASCADE).
+    let sessions = c
+        .prepare_cached(
+            "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE created_at < ?1 ORDER BY id LIMIT ?2)",
+        )?
+        .execute(params![before_ms, limit as i64])?;
+    let inbox = c
+        .prepare_cached(
+            "DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE created_at < ?1 ORDER BY id LIMIT ?2)",
+        )?
+        .execute(params![before_ms, limit as i64])?;
+    Ok(sessions + inbox)
+}
