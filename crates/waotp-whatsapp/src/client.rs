@@ -135,8 +135,16 @@ impl GraphClient {
 }
 
 fn transport_text(e: &reqwest::Error) -> String {
-    use std::error::Error;
-    let mut text = if e.is_timeout() { "timed out".to_owned() } else { "cannot reach the Graph API".to_owned() };
+    if e.is_timeout() {
+        format!("timed out{}", error_chain(e))
+    } else {
+        format!("cannot reach the Graph API{}", error_chain(e))
+    }
+}
+
+/// `: cause: its cause…` — the sources of an error, for logs and attempt records.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = String::new();
     let mut source = e.source();
     while let Some(s) = source {
         text.push_str(": ");

@@ -8,5 +8,5 @@ pub mod double;
 pub mod errors;
 pub mod webhook;
 
-pub use client::{GraphClient, GraphError, SendFailure, TemplateMessage};
+pub use client::{error_chain, GraphClient, GraphError, SendFailure, TemplateMessage};
 pub use errors::{classify, ErrorClass};

@@ -104,16 +104,9 @@ async fn a_receiver_that_fails_twice_gets_the_callback_on_the_third_attempt_and_
     assert_eq!(log[0].headers["webhook-id"], log[2].headers["webhook-id"]);
     assert_ne!(log[2].headers["webhook-id"], log[3].headers["webhook-id"]);
     // The delivery log shows the three attempts.
-    let res = app
-        .http
-        .get(format!("{}/v1/sessions/{sid}/callbacks", app.base))
-        .header("App-ID", app.app_id.to_string())
-        .header("API-Key", &app.api_key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 200);
-    let body: Value = res.json().await.unwrap();
+    let answer = app.get_as(&format!("/v1/sessions/{sid}/callbacks"), None).await;
+    assert_eq!(answer.status, 200);
+    let body = answer.body;
     let first = &body["callbacks"][0];
     assert_eq!((first["status"].as_i64(), first["state"].as_str()), (Some(0), Some("delivered")));
     let statuses: Vec<Value> = first["log"].as_array().unwrap().iter().map(|a| a["http_status"].clone()).collect();
@@ -284,32 +277,11 @@ async fn callback_routes_are_per_app() {
     let rx = Receiver::start().await;
     let sent = app.send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", rx.base) })).await;
     let (other, key) = app.other_app().await;
+    let other = other.to_string();
     let sid = sent.session_id();
-    let res = app
-        .http
-        .get(format!("{}/v1/sessions/{sid}/callbacks", app.base))
-        .header("App-ID", other.to_string())
-        .header("API-Key", &key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 404);
-    let res = app
-        .http
-        .post(format!("{}/v1/sessions/{sid}/callbacks/0/replay", app.base))
-        .header("App-ID", other.to_string())
-        .header("API-Key", &key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 404);
-    let res = app
-        .http
-        .post(format!("{}/v1/sessions/{sid}/callbacks/11/replay", app.base))
-        .header("App-ID", app.app_id.to_string())
-        .header("API-Key", &app.api_key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 400);
+    let creds = Some((other.as_str(), key.as_str()));
+    assert_eq!(app.get_as(&format!("/v1/sessions/{sid}/callbacks"), creds).await.status, 404);
+    assert_eq!(app.post_raw(&format!("/v1/sessions/{sid}/callbacks/0/replay"), creds, "").await.status, 404);
+    let own = app.post(&format!("/v1/sessions/{sid}/callbacks/11/replay"), json!({})).await;
+    assert_eq!(own.status, 400);
 }

@@ -16,16 +16,9 @@ async fn set(app: &TestApp, change: impl FnOnce(&mut AppSettings)) {
 }
 
 async fn quota(app: &TestApp) -> Value {
-    let res = app
-        .http
-        .get(format!("{}/v1/quota", app.base))
-        .header("App-ID", app.app_id.to_string())
-        .header("API-Key", &app.api_key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 200);
-    res.json::<Value>().await.unwrap()["quota"].clone()
+    let answer = app.get_as("/v1/quota", None).await;
+    assert_eq!(answer.status, 200);
+    answer.body["quota"].clone()
 }
 
 fn nth(i: u32) -> String {

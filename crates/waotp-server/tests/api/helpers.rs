@@ -114,6 +114,23 @@ impl TestApp {
         self.post("/v2/whatsapp/otp/verify", body).await
     }
 
+    /// A GET with the given credentials (`None`: the test app's).
+    pub async fn get_as(&self, path: &str, creds: Option<(&str, &str)>) -> Answer {
+        let own = self.app_id.to_string();
+        let (id, key) = creds.unwrap_or((&own, &self.api_key));
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("App-ID", id)
+            .header("API-Key", key)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        Answer { status, body: res.json().await.unwrap(), headers }
+    }
+
     pub async fn inbox_as(&self, msisdn: &str, id: &str, key: &str) -> Answer {
         let res = self
             .http

@@ -28,6 +28,16 @@ pub(super) struct SessionRef {
     pub callback_url: Option<String>,
 }
 
+/// A [`SessionRef`] from a row of `id, app_id, status, callback_url`.
+fn session_ref(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRef> {
+    Ok(SessionRef {
+        row_id: r.get(0)?,
+        app_id: uuid_from(r.get(1)?)?,
+        status: status_from(r.get(2)?)?,
+        callback_url: r.get(3)?,
+    })
+}
+
 /// Moves a session to `next` if that is forward in its lifecycle, and queues the callback
 /// in the same transaction; returns whether it moved. Every status change goes through here.
 pub(super) fn advance(c: &Connection, s: &mut SessionRef, next: Status, now_ms: i64) -> Result<bool> {
@@ -278,14 +288,7 @@ pub(super) fn undelivered(c: &Connection, after_id: i64, limit: usize) -> Result
 /// A session by its public id, across apps (callers check the owner where it matters).
 pub(super) fn locate(c: &Connection, session_id: Uuid) -> Result<Option<SessionRef>> {
     Ok(c.prepare_cached("SELECT id, app_id, status, callback_url FROM sessions WHERE session_id = ?1")?
-        .query_row([session_id.as_bytes()], |r| {
-            Ok(SessionRef {
-                row_id: r.get(0)?,
-                app_id: uuid_from(r.get(1)?)?,
-                status: status_from(r.get(2)?)?,
-                callback_url: r.get(3)?,
-            })
-        })
+        .query_row([session_id.as_bytes()], session_ref)
         .optional()?)
 }
 
@@ -349,14 +352,7 @@ pub(super) fn mark_read(c: &Connection, app_id: Uuid, session_ids: &[Uuid], now_
 /// The session that sent provider message `provider_id`.
 fn by_provider_id(c: &Connection, provider_id: &str) -> Result<Option<SessionRef>> {
     Ok(c.prepare_cached("SELECT id, app_id, status, callback_url FROM sessions WHERE provider_id = ?1")?
-        .query_row([provider_id], |r| {
-            Ok(SessionRef {
-                row_id: r.get(0)?,
-                app_id: uuid_from(r.get(1)?)?,
-                status: status_from(r.get(2)?)?,
-                callback_url: r.get(3)?,
-            })
-        })
+        .query_row([provider_id], session_ref)
         .optional()?)
 }
 
@@ -393,16 +389,7 @@ pub(super) fn expire_due(c: &Connection, now_ms: i64, limit: usize) -> Result<us
         "SELECT id, app_id, status, callback_url FROM sessions \
          WHERE status NOT IN (4, 5) AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
     )?;
-    let due = stmt
-        .query_map(params![now_ms, limit as i64], |r| {
-            Ok(SessionRef {
-                row_id: r.get(0)?,
-                app_id: uuid_from(r.get(1)?)?,
-                status: status_from(r.get(2)?)?,
-                callback_url: r.get(3)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let due = stmt.query_map(params![now_ms, limit as i64], session_ref)?.collect::<rusqlite::Result<Vec<_>>>()?;
     for mut session in due.iter().cloned() {
         advance(c, &mut session, Status::Unverified, now_ms)?;
     }
