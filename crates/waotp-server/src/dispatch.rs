@@ -2,6 +2,7 @@
 //! to the channel. Sessions accepted before a crash (their sealed code still stored) are found
 //! again at startup and delivered then.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, Semaphore};
@@ -10,6 +11,7 @@ use waotp_store::{DeliveryOutcome, PendingDelivery, Store};
 
 use crate::auth::{AppCache, TemplateChoice};
 use crate::channel::{Channel, Delivery, OutboundMessage};
+use crate::metrics::Metrics;
 use crate::Clock;
 
 /// Deliveries in flight at once.
@@ -17,13 +19,23 @@ const CONCURRENCY: usize = 256;
 
 /// Where the send route puts a session once it is stored.
 #[derive(Clone)]
-pub struct Queue(mpsc::UnboundedSender<OutboundMessage>);
+pub struct Queue {
+    tx: mpsc::UnboundedSender<OutboundMessage>,
+    depth: Arc<AtomicI64>,
+}
 
 impl Queue {
     pub fn push(&self, message: OutboundMessage) {
         // The worker only stops with the process; a session not pushed is still stored and
         // is delivered at the next start.
-        let _ = self.0.send(message);
+        if self.tx.send(message).is_ok() {
+            self.depth.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Messages waiting for the channel.
+    pub fn depth(&self) -> i64 {
+        self.depth.load(Ordering::Relaxed)
     }
 }
 
@@ -34,9 +46,10 @@ pub async fn start(
     apps: AppCache,
     channel: Arc<dyn Channel>,
     clock: Clock,
-) -> anyhow::Result<Queue> {
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<(Queue, tokio::task::JoinHandle<()>)> {
     let (tx, rx) = mpsc::unbounded_channel();
-    let queue = Queue(tx);
+    let queue = Queue { tx, depth: Arc::default() };
     let mut recovered = 0usize;
     let mut after = 0;
     loop {
@@ -63,8 +76,8 @@ pub async fn start(
     if recovered > 0 {
         tracing::info!(recovered, "queued sessions left undelivered by an earlier run");
     }
-    tokio::spawn(run(rx, store, channel, clock));
-    Ok(queue)
+    let worker = tokio::spawn(run(rx, queue.depth.clone(), store, channel, clock, metrics));
+    Ok((queue, worker))
 }
 
 /// Rebuilds the message of a session stored before a restart.
@@ -86,19 +99,34 @@ async fn reopen(p: &PendingDelivery, key: &CodeKey, apps: &AppCache) -> Option<O
 
 async fn run(
     mut rx: mpsc::UnboundedReceiver<OutboundMessage>,
+    depth: Arc<AtomicI64>,
     store: Arc<dyn Store>,
     channel: Arc<dyn Channel>,
     clock: Clock,
+    metrics: Arc<Metrics>,
 ) {
     let slots = Arc::new(Semaphore::new(CONCURRENCY));
     while let Some(message) = rx.recv().await {
+        depth.fetch_sub(1, Ordering::Relaxed);
         let Ok(permit) = slots.clone().acquire_owned().await else {
             break;
         };
-        let (store, channel, clock) = (store.clone(), channel.clone(), clock.clone());
+        let (store, channel, clock, metrics) = (store.clone(), channel.clone(), clock.clone(), metrics.clone());
         tokio::spawn(async move {
             let _permit = permit;
-            if let Delivery::Outcome(outcome) = channel.deliver(&message).await {
+            let started = std::time::Instant::now();
+            let delivery = channel.deliver(&message).await;
+            let outcome = match &delivery {
+                Delivery::Recorded => "delivered",
+                Delivery::Outcome(DeliveryOutcome::Sent { .. }) => "sent",
+                Delivery::Outcome(DeliveryOutcome::Failed { .. }) => "failed",
+            };
+            metrics.observe(
+                "waotp_channel_delivery_seconds",
+                &[("channel", channel.name()), ("outcome", outcome)],
+                started.elapsed(),
+            );
+            if let Delivery::Outcome(outcome) = delivery {
                 if let DeliveryOutcome::Failed { status, error_code, error_text } = &outcome {
                     tracing::warn!(
                         session_id = %message.session_id,

@@ -15,7 +15,9 @@ pub mod config;
 mod dispatch;
 mod error;
 pub mod guards;
+mod health;
 mod inbox;
+pub mod metrics;
 pub mod sandbox;
 mod send;
 mod verify;
@@ -52,6 +54,10 @@ pub struct AppState {
     pub whatsapp: Option<Arc<config::WhatsAppConfig>>,
     /// The channel production messages go through.
     pub channel_name: &'static str,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
+    /// The background workers, for the readiness check.
+    workers: Arc<Vec<(&'static str, tokio::task::JoinHandle<()>)>>,
     apps: auth::AppCache,
     dispatch: dispatch::Queue,
 }
@@ -115,6 +121,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/whatsapp/otp/verify/sandbox", post(sandbox::verify))
         .route("/v1/inbox", get(inbox::inbox))
         .route("/v2/inbox", get(inbox::inbox))
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
         .route("/v1/quota", get(quota))
         .route("/v2/quota", get(quota))
         .route("/v1/sessions/{session_id}/callbacks", get(callbacks::routes::list))
@@ -136,21 +144,25 @@ pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
     let store = config.open_store()?;
     let key = Arc::new(config.code_key()?);
     let apps = auth::AppCache::new(store.clone());
+    let metrics = Arc::new(metrics::Metrics::default());
     let channel: Arc<dyn channel::Channel> = match &config.whatsapp {
         Some(w) => Arc::new(channel::WhatsAppChannel::new(w, apps.clone(), clock.clone())?),
         None => Arc::new(channel::InboxChannel::new(store.clone(), clock.clone())),
     };
     let channel_name = channel.name();
-    let dispatch = dispatch::start(store.clone(), key.clone(), apps.clone(), channel, clock.clone()).await?;
-    callbacks::start(
+    let (dispatch, dispatcher) =
+        dispatch::start(store.clone(), key.clone(), apps.clone(), channel, clock.clone(), metrics.clone()).await?;
+    let mut workers = callbacks::start(
         store.clone(),
         apps.clone(),
         clock.clone(),
         config.callbacks.clone(),
         config.sweep_every,
         config.retention,
+        metrics.clone(),
     )
     .await?;
+    workers.push(("delivery worker", dispatcher));
     Ok(AppState {
         store,
         key,
@@ -161,6 +173,8 @@ pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
         signals: Arc::default(),
         whatsapp: config.whatsapp.clone().map(Arc::new),
         channel_name,
+        workers: Arc::new(workers),
+        metrics,
         apps,
         dispatch,
     })

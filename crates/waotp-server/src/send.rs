@@ -140,6 +140,8 @@ pub async fn send(
 ) -> Result<(StatusCode, Json<SendResponse>), ApiError> {
     let req = SendRequest::parse(&body, &app, state.deny_private_callbacks)?;
     if !guards::country_allowed(&app.record, &req.msisdn) {
+        let app_id = app.record.app_id.to_string();
+        state.metrics.inc("waotp_sends_total", &[("app_id", &app_id), ("outcome", "refused")]);
         return Err(state.refused(&app, &req.msisdn, Refusal::Blocked("country_not_allowed")));
     }
     let idempotency = idempotency_key(&headers, &body)?;
@@ -211,6 +213,14 @@ pub async fn store_session(
         )
         .await?;
     let return_code = app.record.settings.return_code;
+    if !sandbox {
+        let label = match &outcome {
+            SendOutcome::Created { .. } => "accepted",
+            SendOutcome::Replayed(_) => "replayed",
+            SendOutcome::Refused(_) => "refused",
+        };
+        state.metrics.inc("waotp_sends_total", &[("app_id", &app_id.to_string()), ("outcome", label)]);
+    }
     match outcome {
         SendOutcome::Created { try_count, signals } => {
             for signal in signals {

@@ -53,6 +53,18 @@ pub async fn check(
             state.key.clone(),
         )
         .await?;
+    if !sandbox {
+        let label = match &outcome {
+            VerifyOutcome::Decided(VerifyDecision::Verified) => "verified",
+            VerifyOutcome::Decided(VerifyDecision::WrongCode { .. }) => "wrong_code",
+            VerifyOutcome::Decided(VerifyDecision::NotFound) => "not_found",
+            VerifyOutcome::Decided(VerifyDecision::Expired) => "expired",
+            VerifyOutcome::Decided(VerifyDecision::Locked) => "locked",
+            VerifyOutcome::Refused(_) => "refused",
+        };
+        let app_id = app.record.app_id.to_string();
+        state.metrics.inc("waotp_verifies_total", &[("app_id", &app_id), ("outcome", label)]);
+    }
     let decision = match outcome {
         VerifyOutcome::Decided(decision) => decision,
         VerifyOutcome::Refused(refusal) => return Err(state.refused(app, &msisdn, refusal)),

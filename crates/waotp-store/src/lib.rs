@@ -21,6 +21,9 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// all. Writes return only once they are durable (committed and synced).
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Whether the database is reachable now, with every migration this build knows applied.
+    async fn ready(&self) -> Result<()>;
+
     // ---- apps and templates -------------------------------------------------------------
     async fn create_app(&self, app: AppRecord) -> Result<()>;
     async fn get_app(&self, app_id: Uuid) -> Result<Option<AppRecord>>;
@@ -109,6 +112,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_callbacks(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<Vec<CallbackRecord>>>;
     /// Queues a callback again (delivered or failed alike); false if there is none.
     async fn replay_callback(&self, app_id: Uuid, session_id: Uuid, status: Status, now_ms: i64) -> Result<bool>;
+    /// Stored sessions by lifecycle status, for metrics.
+    async fn sessions_by_status(&self) -> Result<Vec<(Status, u64)>>;
     /// Pending callbacks, for operators and metrics.
     async fn pending_callbacks(&self) -> Result<u64>;
     /// Replaces an app's callback signing secret; false if there is no such app.

@@ -92,6 +92,9 @@ struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the banner prints the real one).
     #[arg(long, env = "WAOTP_LISTEN", default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
+    /// Serve Prometheus metrics at /metrics on this address (off unless set).
+    #[arg(long, env = "WAOTP_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// Secret that keys code hashes (at least 16 characters). Default: a key file
     /// `server.key` created beside the database on first start.
     #[arg(long, env = "WAOTP_SERVER_SECRET", hide_env_values = true)]
@@ -488,6 +491,14 @@ async fn serve(database_url: String, args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     println!("waotp listening on http://{addr}");
+    if let Some(metrics_addr) = args.metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(metrics_addr)
+            .await
+            .with_context(|| format!("cannot listen on {metrics_addr} for metrics"))?;
+        println!("  metrics:  http://{}/metrics", metrics.local_addr()?);
+        let router = waotp_server::metrics::router(state.clone());
+        tokio::spawn(async move { axum::serve(metrics, router).await });
+    }
     println!("  database: {}", config.database_url);
     match &config.whatsapp {
         Some(w) => {

@@ -21,6 +21,7 @@ use waotp_store::{AttemptRecord, CallbackJob, CallbackNext, Store};
 use super::guard::{address_allowed, GuardedResolver};
 use super::CallbackConfig;
 use crate::auth::AppCache;
+use crate::metrics::Metrics;
 use crate::Clock;
 
 /// How long a claimed callback stays leased beyond its attempt's timeout.
@@ -37,6 +38,7 @@ struct Worker {
     config: CallbackConfig,
     http: reqwest::Client,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    metrics: Arc<Metrics>,
 }
 
 /// Starts the callback worker and the expiry sweeper.
@@ -47,7 +49,8 @@ pub async fn start(
     config: CallbackConfig,
     sweep_every: Duration,
     retention: Duration,
-) -> anyhow::Result<()> {
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<Vec<(&'static str, tokio::task::JoinHandle<()>)>> {
     // Leases of a process that died: this process is now the only worker of this store.
     store.release_callback_leases().await?;
     let http = reqwest::Client::builder()
@@ -57,12 +60,20 @@ pub async fn start(
         .user_agent(concat!("waotp/", env!("CARGO_PKG_VERSION")))
         .dns_resolver(Arc::new(GuardedResolver { deny_private: config.deny_private }))
         .build()?;
-    let worker =
-        Arc::new(Worker { store: store.clone(), apps, clock: clock.clone(), config, http, hosts: Mutex::default() });
-    tokio::spawn(worker.run());
-    tokio::spawn(sweep(store.clone(), clock.clone(), sweep_every));
-    tokio::spawn(prune(store, clock, retention, sweep_every));
-    Ok(())
+    let worker = Arc::new(Worker {
+        store: store.clone(),
+        apps,
+        clock: clock.clone(),
+        config,
+        http,
+        hosts: Mutex::default(),
+        metrics,
+    });
+    Ok(vec![
+        ("callback worker", tokio::spawn(worker.run())),
+        ("expiry sweeper", tokio::spawn(sweep(store.clone(), clock.clone(), sweep_every))),
+        ("retention", tokio::spawn(prune(store, clock, retention, sweep_every))),
+    ])
 }
 
 /// Retention: deletes old rows in small batches with pauses between them, so the writer
@@ -170,6 +181,16 @@ impl Worker {
     }
 
     async fn finish(&self, job: &CallbackJob, attempt: Option<AttemptRecord>, next: CallbackNext) {
+        let result = match next {
+            CallbackNext::Delivered => Some("delivered"),
+            CallbackNext::RetryAt(_) => Some("retry"),
+            CallbackNext::GiveUp => Some("failed"),
+            CallbackNext::DeferTo(_) => None,
+        };
+        if let (Some(result), Some(_)) = (result, &attempt) {
+            let number = (job.attempts + 1).to_string();
+            self.metrics.inc("waotp_callback_attempts_total", &[("result", result), ("attempt", &number)]);
+        }
         if let CallbackNext::GiveUp = next {
             tracing::warn!(session_id = %job.session_id, status = job.status.code(), "callback failed for good");
         }

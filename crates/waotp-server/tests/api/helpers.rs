@@ -15,7 +15,7 @@ pub struct TestApp {
     pub clock: Clock,
     pub app_id: Uuid,
     pub api_key: String,
-    _dir: TempDir,
+    pub dir: TempDir,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -72,7 +72,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         clock,
         app_id: app.app_id,
         api_key,
-        _dir: dir,
+        dir,
         _shutdown: tx,
     }
 }

@@ -5,6 +5,7 @@ mod callbacks;
 mod guards;
 mod helpers;
 mod inbox;
+mod ops;
 mod receiver;
 mod sandbox;
 mod send;

@@ -10,6 +10,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_whatsapp.sql"),
 ];
 
+/// How many migrations this build applies.
+pub(crate) fn count() -> usize {
+    MIGRATIONS.len()
+}
+
 /// Brings the schema up to date. Runs under a write lock, so a server and a CLI starting
 /// together do not both migrate.
 pub(crate) fn apply(conn: &mut Connection) -> Result<()> {

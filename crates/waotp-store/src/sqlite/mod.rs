@@ -246,6 +246,24 @@ pub(crate) fn uuid_from(bytes: Vec<u8>) -> rusqlite::Result<Uuid> {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn ready(&self) -> Result<()> {
+        let path = self.readers.path.clone();
+        tokio::task::spawn_blocking(move || {
+            // A fresh connection that may not create the file: a deleted or unreadable
+            // database fails here even while older connections still hold it open.
+            let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
+            let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            let expected = migrations::count() as i64;
+            if version != expected {
+                return Err(StoreError::Open(format!("schema version {version}, expected {expected}")));
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+
     async fn create_app(&self, app: AppRecord) -> Result<()> {
         self.write(move |c| apps::create(c, &app)).await
     }
@@ -385,6 +403,10 @@ impl Store for SqliteStore {
 
     async fn replay_callback(&self, app_id: Uuid, session_id: Uuid, status: Status, now_ms: i64) -> Result<bool> {
         self.write(move |c| callbacks::replay(c, app_id, session_id, status, now_ms)).await
+    }
+
+    async fn sessions_by_status(&self) -> Result<Vec<(Status, u64)>> {
+        self.read(sessions::by_status).await
     }
 
     async fn pending_callbacks(&self) -> Result<u64> {

@@ -442,3 +442,9 @@ pub(super) fn prune_older_than(c: &Connection, before_ms: i64, limit: usize) -> 
         .execute(params![before_ms, limit as i64])?;
     Ok(sessions + inbox)
 }
+
+pub(super) fn by_status(c: &Connection) -> Result<Vec<(Status, u64)>> {
+    let mut stmt = c.prepare_cached("SELECT status, COUNT(*) FROM sessions GROUP BY status ORDER BY status")?;
+    let rows = stmt.query_map([], |r| Ok((status_from(r.get(0)?)?, r.get::<_, i64>(1)? as u64)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

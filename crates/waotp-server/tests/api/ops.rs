@@ -1,0 +1,69 @@
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    let live = app.http.get(format!("{}/healthz", app.base)).send().await.unwrap();
+    assert_eq!(live.status().as_u16(), 200);
+    let ready = app.http.get(format!("{}/readyz", app.base)).send().await.unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+    assert_eq!(ready.json::<serde_json::Value>().await.unwrap()["status"], "ready");
+    // The database disappears: not ready (the process itself still answers).
+    std::fs::remove_file(app.dir.path().join("waotp.db")).unwrap();
+    let ready = app.http.get(format!("{}/readyz", app.base)).send().await.unwrap();
+    assert_eq!(ready.status().as_u16(), 503);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "not ready");
+    assert!(body["reason"].as_str().unwrap().contains("waotp.db"));
+    let live = app.http.get(format!("{}/healthz", app.base)).send().await.unwrap();
+    assert_eq!(live.status().as_u16(), 200);
+}
+
+async fn scrape(http: &reqwest::Client, base: &str) -> String {
+    let res = http.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    res.text().await.unwrap()
+}
+
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .map_or(0.0, |v| v.parse().unwrap())
+}
+
+#[tokio::test]
+async fn metrics_move_as_traffic_flows() {
+    let app = spawn_app().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = waotp_server::metrics::router(app.state.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let id = app.app_id;
+    let sends = format!("waotp_sends_total{{app_id=\"{id}\",outcome=\"accepted\"}}");
+    let verified = format!("waotp_verifies_total{{app_id=\"{id}\",outcome=\"verified\"}}");
+    let wrong = format!("waotp_verifies_total{{app_id=\"{id}\",outcome=\"wrong_code\"}}");
+    let before = scrape(&app.http, &base).await;
+    assert_eq!(value(&before, &sends), 0.0);
+
+    let sent = app.send(json!({ "msisdn": MSISDN, "otp": "123456" })).await;
+    app.verify(json!({ "msisdn": MSISDN, "otp": "000000" })).await;
+    app.verify(json!({ "msisdn": MSISDN, "otp": sent.otp() })).await;
+    app.send(json!({ "msisdn": "4915123456789", "otp": "1" })).await; // a 400: not a send
+    app.wait_inbox(MSISDN, 1).await;
+
+    let after = scrape(&app.http, &base).await;
+    assert_eq!(value(&after, &sends), 1.0, "{after}");
+    assert_eq!(value(&after, &verified), 1.0);
+    assert_eq!(value(&after, &wrong), 1.0);
+    assert!(
+        value(&after, "waotp_channel_delivery_seconds_count{channel=\"local inbox\",outcome=\"delivered\"}") >= 1.0
+    );
+    assert_eq!(value(&after, "waotp_sessions{status=\"Verified\"}"), 1.0);
+    assert!(after.contains("# TYPE waotp_sends_total counter"));
+    assert!(after.contains("waotp_delivery_queue{} "));
+    assert!(after.contains("waotp_callbacks_pending{} 0"));
+    // Never a msisdn in a label.
+    assert!(!after.contains(MSISDN) && !after.contains("62812"));
+}
