@@ -18,6 +18,7 @@ pub mod guards;
 mod health;
 mod inbox;
 pub mod metrics;
+pub mod request_id;
 pub mod sandbox;
 mod send;
 mod verify;
@@ -130,6 +131,7 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/whatsapp", get(webhooks::handshake).post(webhooks::events))
         .layer(axum::extract::DefaultBodyLimit::max(4 * 1024 * 1024))
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
 }
 

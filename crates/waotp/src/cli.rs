@@ -92,6 +92,9 @@ struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the banner prints the real one).
     #[arg(long, env = "WAOTP_LISTEN", default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
+    /// Log lines as `pretty` text or `json` (one object per line, with the request id).
+    #[arg(long, env = "WAOTP_LOG_FORMAT", default_value = "pretty", value_parser = ["pretty", "json"])]
+    log_format: String,
     /// Serve Prometheus metrics at /metrics on this address (off unless set).
     #[arg(long, env = "WAOTP_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
@@ -469,10 +472,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(database_url: String, args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WAOTP_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WAOTP_LOG").unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if args.log_format == "json" {
+        logs.json().with_current_span(true).init();
+    } else {
+        logs.init();
+    }
     let mut config = Config::new(database_url);
     config.listen = args.listen;
     config.server_secret = args.server_secret.map(Secret::new);

@@ -67,3 +67,17 @@ async fn metrics_move_as_traffic_flows() {
     // Never a msisdn in a label.
     assert!(!after.contains(MSISDN) && !after.contains("62812"));
 }
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = spawn_app().await;
+    let a = app.send(send_body(MSISDN)).await;
+    let made = a.headers["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(made.len(), 32);
+    let b = app.send(send_body(MSISDN)).await;
+    assert_ne!(b.headers["x-request-id"].to_str().unwrap(), made);
+    let res = app.http.get(format!("{}/healthz", app.base)).header("X-Request-Id", "lb-7f3a.42").send().await.unwrap();
+    assert_eq!(res.headers()["x-request-id"], "lb-7f3a.42");
+    let res = app.http.get(format!("{}/healthz", app.base)).header("X-Request-Id", "bad id\t").send().await;
+    assert_ne!(res.unwrap().headers()["x-request-id"], "bad id\t");
+}

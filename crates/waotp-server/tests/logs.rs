@@ -1,0 +1,128 @@
+//! A full run with every log line captured at TRACE level: no API key, access token, secret,
+//! code or unmasked msisdn may appear in it.
+
+#[path = "api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+#[path = "api/receiver.rs"]
+#[allow(dead_code)]
+mod receiver;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+use waotp_server::config::{Secret, WhatsAppConfig};
+use waotp_whatsapp::double::{DoubleConfig, GraphDouble, ScriptedFailure};
+
+use helpers::*;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+const TOKEN: &str = "EAAGtokenNeverLogged0123456789";
+const APP_SECRET: &str = "metaAppSecretNeverLogged";
+const VERIFY_TOKEN: &str = "verifyTokenNeverLogged";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_code_or_msisdn_reaches_the_logs() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
+    let rx = receiver::Receiver::start().await;
+
+    // A local-inbox server: sends, wrong and right verifies, callbacks, refusals, sandbox.
+    let inbox = spawn_app().await;
+    let code = "Zq9Xw7Kp";
+    let msisdn = "6281298765432";
+    let sent = inbox.send(json!({ "msisdn": msisdn, "otp": code, "callback_url": format!("{}/cb", rx.base) })).await;
+    assert_eq!(sent.status, 201);
+    inbox.verify(json!({ "msisdn": msisdn, "otp": "Wr0ngC0de" })).await;
+    inbox.wait_inbox(msisdn, 1).await;
+    assert_eq!(inbox.verify(json!({ "msisdn": msisdn, "otp": code })).await.status, 200);
+    rx.wait_statuses(&sent.session_id().to_string(), 5).await;
+    inbox.post("/v2/whatsapp/otp/send/sandbox", json!({ "msisdn": "6282123060014", "otp": "Sb0xC0de" })).await;
+    for _ in 0..6 {
+        inbox.send(json!({ "msisdn": "6281298765433", "otp": "Rl1mC0de" })).await;
+    }
+    let id = inbox.app_id.to_string();
+    inbox.post_raw("/v2/whatsapp/otp/send", Some((&id, "wak_wrongKeyNeverLogged")), "{}").await;
+
+    // A WhatsApp server behind the Graph API double: a send, a failure, webhooks good and bad.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let wa = spawn_app_with(|c| {
+        let mut w = WhatsAppConfig::new(&base, "106540352242922", TOKEN);
+        w.app_secret = Some(Secret::new(APP_SECRET));
+        w.verify_token = Some(Secret::new(VERIFY_TOKEN));
+        c.whatsapp = Some(w);
+    })
+    .await;
+    let mut config = DoubleConfig::new(TOKEN, "106540352242922", APP_SECRET);
+    config.webhook_url = Some(format!("{}/webhooks/whatsapp", wa.base));
+    let double = GraphDouble::start(config, listener).unwrap();
+    double.fail(ScriptedFailure { code: 131026, to: Some("6281298765434".into()), asynchronous: false }, 1);
+    wa.send(json!({ "msisdn": "6281298765435", "otp": "Wa0kC0de" })).await;
+    wa.send(json!({ "msisdn": "6281298765434", "otp": "Wa1fC0de" })).await;
+    wa.http
+        .post(format!("{}/webhooks/whatsapp", wa.base))
+        .header("x-hub-signature-256", "sha256=00")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    wa.http
+        .get(format!("{}/webhooks/whatsapp", wa.base))
+        .query(&[("hub.mode", "subscribe"), ("hub.verify_token", "wrong"), ("hub.challenge", "1")])
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    assert!(logs.len() > 10_000, "too little was captured to prove anything: {} bytes", logs.len());
+    assert!(logs.contains("62812*****432"), "masked msisdns are logged");
+    let callback_secret = inbox.state.store.get_app(inbox.app_id).await.unwrap().unwrap().callback_secret;
+    let forbidden = [
+        inbox.api_key.as_str(),
+        wa.api_key.as_str(),
+        "wak_wrongKeyNeverLogged",
+        callback_secret.as_str(),
+        TOKEN,
+        APP_SECRET,
+        VERIFY_TOKEN,
+        "integration-test-secret-0123456789",
+        code,
+        "Wr0ngC0de",
+        "Sb0xC0de",
+        "Rl1mC0de",
+        "Wa0kC0de",
+        "Wa1fC0de",
+        msisdn,
+        "6281298765433",
+        "6281298765434",
+        "6281298765435",
+    ];
+    for secret in forbidden {
+        if let Some(at) = logs.find(secret) {
+            let line = logs[..at].rfind('\n').map_or(0, |i| i + 1);
+            let end = logs[at..].find('\n').map_or(logs.len(), |i| at + i);
+            panic!("{secret:?} appears in the logs: {}", &logs[line..end]);
+        }
+    }
+}
