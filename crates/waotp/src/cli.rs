@@ -8,17 +8,23 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use uuid::Uuid;
 use waotp_core::{CallbackMode, Category, Msisdn, RuleMode, Status, Template};
-use waotp_server::config::{Secret, DEFAULT_DATABASE_URL, DEFAULT_LISTEN};
+use waotp_server::config::{Secret, DEFAULT_DATABASE_URL};
 use waotp_server::{Clock, Config};
 use waotp_store::{AppRecord, AppSettings, BlockEntry, Store};
+
+use crate::settings::Settings;
 
 /// Self-hosted WhatsApp OTP verification, wire-compatible with Verihubs' WhatsApp OTP API.
 #[derive(Parser, Debug)]
 #[command(name = "waotp", version, about, long_about = None)]
 pub struct Cli {
-    /// Database to use: sqlite://PATH (created with its folder if missing).
-    #[arg(long, global = true, env = "WAOTP_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
-    database_url: String,
+    /// Configuration file (TOML; see config.example.toml). Default: ./waotp.toml if present.
+    #[arg(long, global = true, env = "WAOTP_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database to use: sqlite://PATH (created with its folder if missing). Default
+    /// sqlite://waotp-data/waotp.db; also WAOTP_DATABASE_URL or `database_url` in the file.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -42,6 +48,16 @@ enum Command {
     Blocklist(BlocklistCommand),
     /// Run a Graph API test double for local end-to-end trials (never talks to Meta).
     GraphDouble(DoubleArgs),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Validate the effective configuration (defaults, file, environment) and print it, with
+    /// each value's source and secrets redacted.
+    Check,
 }
 
 #[derive(Args, Debug)]
@@ -87,102 +103,139 @@ enum BlocklistCommand {
     },
 }
 
-#[derive(Args, Debug)]
+/// Flags of `serve`. Each one overrides the environment variable, the config file and the
+/// default of the same name (see config.example.toml, which documents them all).
+#[derive(Args, Debug, Default)]
 struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the banner prints the real one).
-    #[arg(long, env = "WAOTP_LISTEN", default_value = DEFAULT_LISTEN)]
-    listen: SocketAddr,
-    /// Log lines as `pretty` text or `json` (one object per line, with the request id).
-    #[arg(long, env = "WAOTP_LOG_FORMAT", default_value = "pretty", value_parser = ["pretty", "json"])]
-    log_format: String,
+    #[arg(long)]
+    listen: Option<String>,
     /// Serve Prometheus metrics at /metrics on this address (off unless set).
-    #[arg(long, env = "WAOTP_METRICS_LISTEN")]
-    metrics_listen: Option<SocketAddr>,
-    /// Secret that keys code hashes (at least 16 characters). Default: a key file
-    /// `server.key` created beside the database on first start.
-    #[arg(long, env = "WAOTP_SERVER_SECRET", hide_env_values = true)]
+    #[arg(long)]
+    metrics_listen: Option<String>,
+    /// Log lines as `pretty` text or `json` (one object per line, with the request id).
+    #[arg(long)]
+    log_format: Option<String>,
+    /// Secret that keys code hashes (at least 16 characters); prefer WAOTP_SERVER_SECRET_FILE.
+    #[arg(long)]
     server_secret: Option<String>,
-    /// File holding the server secret (instead of --server-secret).
-    #[arg(long, env = "WAOTP_SERVER_SECRET_FILE")]
-    server_secret_file: Option<PathBuf>,
-    /// SQLite durability: `full` syncs every commit to disk (survives power loss), `normal`
-    /// survives a crash of waotp but not of the machine.
-    #[arg(long, env = "WAOTP_SQLITE_SYNCHRONOUS", default_value = "full", value_parser = ["full", "normal"])]
-    sqlite_synchronous: String,
-    /// Delays before each callback attempt, comma-separated; after the last one fails the
-    /// callback is marked failed.
-    #[arg(long, env = "WAOTP_CALLBACK_SCHEDULE", default_value = waotp_server::callbacks::DEFAULT_SCHEDULE)]
-    callback_schedule: String,
+    /// SQLite durability: `full` or `normal`.
+    #[arg(long)]
+    sqlite_synchronous: Option<String>,
+    /// Delays before each callback attempt, comma-separated.
+    #[arg(long)]
+    callback_schedule: Option<String>,
     /// Time limit of one callback attempt.
-    #[arg(long, env = "WAOTP_CALLBACK_TIMEOUT", default_value = "15s", value_parser = humantime_duration)]
-    callback_timeout: std::time::Duration,
-    /// Refuse callbacks to loopback and private addresses too (link-local and cloud-metadata
-    /// addresses are always refused).
-    #[arg(long, env = "WAOTP_CALLBACK_DENY_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
-    callback_deny_private: bool,
-    /// Take the client IP (for per-IP limits) from the last X-Forwarded-For entry; set this
-    /// only behind a proxy that writes that header.
-    #[arg(long, env = "WAOTP_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
-    trust_forwarded_for: bool,
-    /// Sessions (with their callbacks) and inbox messages older than this are deleted.
-    #[arg(long, env = "WAOTP_RETENTION", default_value = "30d", value_parser = humantime_duration)]
-    retention: std::time::Duration,
-    #[command(flatten)]
-    whatsapp: WhatsAppArgs,
-}
-
-/// The WhatsApp Cloud API. With a phone number id and an access token, production sends go
-/// to WhatsApp; without them, to the local inbox.
-#[derive(Args, Debug)]
-struct WhatsAppArgs {
-    /// Graph API base URL (point it at `waotp graph-double` for local trials).
-    #[arg(long, env = "WAOTP_WHATSAPP_API_BASE", default_value = waotp_server::config::DEFAULT_WHATSAPP_API_BASE)]
-    whatsapp_api_base: String,
-    /// Graph API version.
-    #[arg(long, env = "WAOTP_WHATSAPP_API_VERSION", default_value = waotp_server::config::DEFAULT_WHATSAPP_API_VERSION)]
-    whatsapp_api_version: String,
-    /// The WhatsApp Business phone number id to send from.
-    #[arg(long, env = "WAOTP_WHATSAPP_PHONE_NUMBER_ID")]
+    #[arg(long)]
+    callback_timeout: Option<String>,
+    /// Refuse callbacks to loopback and private addresses too (true/false).
+    #[arg(long)]
+    callback_deny_private: Option<String>,
+    /// Take client IPs from the last X-Forwarded-For entry (true/false).
+    #[arg(long)]
+    trust_forwarded_for: Option<String>,
+    /// Sessions and inbox messages older than this are deleted (e.g. 30d).
+    #[arg(long)]
+    retention: Option<String>,
+    /// Graph API base URL.
+    #[arg(long)]
+    whatsapp_api_base: Option<String>,
+    /// WhatsApp Business phone number id to send from.
+    #[arg(long)]
     whatsapp_phone_number_id: Option<String>,
-    /// A permanent system-user access token with whatsapp_business_messaging.
-    #[arg(long, env = "WAOTP_WHATSAPP_ACCESS_TOKEN", hide_env_values = true)]
-    whatsapp_access_token: Option<String>,
-    /// The Meta app secret: verifies X-Hub-Signature-256 on status webhooks.
-    #[arg(long, env = "WAOTP_WHATSAPP_APP_SECRET", hide_env_values = true)]
-    whatsapp_app_secret: Option<String>,
-    /// The verify token you typed into Meta's webhook settings.
-    #[arg(long, env = "WAOTP_WHATSAPP_VERIFY_TOKEN", hide_env_values = true)]
-    whatsapp_verify_token: Option<String>,
-    /// Sends per second from the number (Meta's default 80; up to 1000 after an upgrade).
-    #[arg(long, env = "WAOTP_WHATSAPP_RATE", default_value_t = 80, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    whatsapp_rate: u32,
-    /// The number's messaging limit: unique recipients per moving 24 h (250, 2000, 10000,
-    /// 100000) or `unlimited`. Beyond it sends are refused locally with status 10.
-    #[arg(long, env = "WAOTP_WHATSAPP_MESSAGING_LIMIT", default_value = "unlimited", value_parser = ["250", "2000", "10000", "100000", "unlimited"])]
-    whatsapp_messaging_limit: String,
+    /// Sends per second from the number (1-1000).
+    #[arg(long)]
+    whatsapp_rate: Option<String>,
+    /// Unique recipients per moving 24 h: 250, 2000, 10000, 100000 or unlimited.
+    #[arg(long)]
+    whatsapp_messaging_limit: Option<String>,
 }
 
-impl WhatsAppArgs {
-    fn config(&self) -> anyhow::Result<Option<waotp_server::config::WhatsAppConfig>> {
-        let (Some(pnid), Some(token)) = (&self.whatsapp_phone_number_id, &self.whatsapp_access_token) else {
-            if self.whatsapp_phone_number_id.is_some() != self.whatsapp_access_token.is_some() {
-                bail!("set both WAOTP_WHATSAPP_PHONE_NUMBER_ID and WAOTP_WHATSAPP_ACCESS_TOKEN, or neither");
-            }
-            return Ok(None);
-        };
-        url::Url::parse(&self.whatsapp_api_base).map_err(|e| anyhow::anyhow!("WAOTP_WHATSAPP_API_BASE: {e}"))?;
-        let mut w = waotp_server::config::WhatsAppConfig::new(&self.whatsapp_api_base, pnid, token);
-        w.api_version = self.whatsapp_api_version.clone();
-        w.app_secret = self.whatsapp_app_secret.clone().map(Secret::new);
-        w.verify_token = self.whatsapp_verify_token.clone().map(Secret::new);
-        w.messages_per_second = self.whatsapp_rate;
-        w.messaging_limit = self.whatsapp_messaging_limit.parse().ok();
-        Ok(Some(w))
+impl ServeArgs {
+    fn flags(&self) -> Vec<(&'static str, String)> {
+        let all = [
+            ("listen", &self.listen),
+            ("metrics_listen", &self.metrics_listen),
+            ("log_format", &self.log_format),
+            ("server_secret", &self.server_secret),
+            ("sqlite_synchronous", &self.sqlite_synchronous),
+            ("callback_schedule", &self.callback_schedule),
+            ("callback_timeout", &self.callback_timeout),
+            ("callback_deny_private", &self.callback_deny_private),
+            ("trust_forwarded_for", &self.trust_forwarded_for),
+            ("retention", &self.retention),
+            ("whatsapp_api_base", &self.whatsapp_api_base),
+            ("whatsapp_phone_number_id", &self.whatsapp_phone_number_id),
+            ("whatsapp_rate", &self.whatsapp_rate),
+            ("whatsapp_messaging_limit", &self.whatsapp_messaging_limit),
+        ];
+        all.into_iter().filter_map(|(k, v)| v.clone().map(|v| (k, v))).collect()
     }
 }
 
-fn humantime_duration(s: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(s).map_err(|e| e.to_string())
+/// The server's configuration from every layer, validated; errors name the key.
+fn server_config(s: &Settings) -> anyhow::Result<Config> {
+    let mut config = Config::new(s.raw("database_url").unwrap_or(DEFAULT_DATABASE_URL));
+    if let Some(listen) = s.get::<SocketAddr>("listen")? {
+        config.listen = listen;
+    }
+    config.server_secret = s.raw("server_secret").map(Secret::new);
+    if let Some(mode) = s.one_of("sqlite_synchronous", &["full", "normal"])? {
+        config.sqlite_synchronous_full = mode == "full";
+    }
+    if let Some(schedule) = s.parse("callback_schedule", waotp_server::callbacks::parse_schedule)? {
+        config.callbacks.schedule = schedule;
+    }
+    if let Some(timeout) = s.duration("callback_timeout")? {
+        config.callbacks.timeout = timeout;
+    }
+    if let Some(deny) = s.get::<bool>("callback_deny_private")? {
+        config.callbacks.deny_private = deny;
+    }
+    if let Some(trust) = s.get::<bool>("trust_forwarded_for")? {
+        config.trust_forwarded_for = trust;
+    }
+    if let Some(retention) = s.duration("retention")? {
+        config.retention = retention;
+    }
+    s.one_of("log_format", &["pretty", "json"])?;
+    s.get::<SocketAddr>("metrics_listen")?;
+    config.whatsapp = whatsapp_config(s)?;
+    if let Some(secret) = &config.server_secret {
+        if secret.expose().len() < 16 {
+            bail!("invalid server_secret: at least 16 characters (WAOTP_SERVER_SECRET)");
+        }
+    }
+    Ok(config)
+}
+
+fn whatsapp_config(s: &Settings) -> anyhow::Result<Option<waotp_server::config::WhatsAppConfig>> {
+    // Every key is checked, also when WhatsApp is not in use.
+    let base = s
+        .parse("whatsapp_api_base", |v| url::Url::parse(v).map(|_| v.to_owned()).map_err(|e| e.to_string()))?
+        .unwrap_or_else(|| waotp_server::config::DEFAULT_WHATSAPP_API_BASE.to_owned());
+    let rate = s.parse("whatsapp_rate", |v| {
+        v.parse::<u32>().ok().filter(|r| (1..=1000).contains(r)).ok_or_else(|| "must be 1 to 1000".to_owned())
+    })?;
+    let limit = s.one_of("whatsapp_messaging_limit", &["250", "2000", "10000", "100000", "unlimited"])?;
+    let (pnid, token) = (s.raw("whatsapp_phone_number_id"), s.raw("whatsapp_access_token"));
+    let (Some(pnid), Some(token)) = (pnid, token) else {
+        if pnid.is_some() != token.is_some() {
+            bail!("set both whatsapp_phone_number_id and whatsapp_access_token (WAOTP_WHATSAPP_…), or neither");
+        }
+        return Ok(None);
+    };
+    let mut w = waotp_server::config::WhatsAppConfig::new(&base, pnid, token);
+    if let Some(version) = s.raw("whatsapp_api_version") {
+        w.api_version = version.to_owned();
+    }
+    w.app_secret = s.raw("whatsapp_app_secret").map(Secret::new);
+    w.verify_token = s.raw("whatsapp_verify_token").map(Secret::new);
+    if let Some(rate) = rate {
+        w.messages_per_second = rate;
+    }
+    w.messaging_limit = limit.and_then(|l| l.parse().ok());
+    Ok(Some(w))
 }
 
 #[derive(Subcommand, Debug)]
@@ -461,43 +514,51 @@ enum TemplateCommand {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut flags = match &cli.command {
+        Command::Serve(args) => args.flags(),
+        _ => Vec::new(),
+    };
+    if let Some(url) = &cli.database_url {
+        flags.push(("database_url", url.clone()));
+    }
+    let settings = Settings::load(cli.config.as_deref(), &flags)?;
+    for var in Settings::unknown_env() {
+        eprintln!("warning: unknown environment variable {var} is ignored (see config.example.toml)");
+    }
+    let store = || Config::new(settings.raw("database_url").unwrap_or(DEFAULT_DATABASE_URL)).open_store();
     match cli.command {
-        Command::Serve(args) => serve(cli.database_url, args).await,
-        Command::App(cmd) => app(&Config::new(cli.database_url).open_store()?, cmd).await,
-        Command::Template(cmd) => template(&Config::new(cli.database_url).open_store()?, cmd).await,
-        Command::Callbacks(cmd) => callbacks(&Config::new(cli.database_url).open_store()?, cmd).await,
-        Command::Blocklist(cmd) => blocklist(&Config::new(cli.database_url).open_store()?, cmd).await,
+        Command::Serve(_) => serve(&settings).await,
+        Command::Config(ConfigCommand::Check) => {
+            server_config(&settings)?;
+            print!("{}", settings.render());
+            println!("# configuration is valid");
+            Ok(())
+        }
+        Command::App(cmd) => app(&store()?, cmd).await,
+        Command::Template(cmd) => template(&store()?, cmd).await,
+        Command::Callbacks(cmd) => callbacks(&store()?, cmd).await,
+        Command::Blocklist(cmd) => blocklist(&store()?, cmd).await,
         Command::GraphDouble(args) => graph_double(args).await,
     }
 }
 
-async fn serve(database_url: String, args: ServeArgs) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WAOTP_LOG").unwrap_or_else(|_| "info".into());
+async fn serve(settings: &Settings) -> anyhow::Result<()> {
+    let config = server_config(settings)?;
+    let filter = tracing_subscriber::EnvFilter::try_new(settings.raw("log").unwrap_or("info"))
+        .map_err(|e| anyhow::anyhow!("invalid log filter (WAOTP_LOG): {e}"))?;
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if args.log_format == "json" {
+    if settings.raw("log_format") == Some("json") {
         logs.json().with_current_span(true).init();
     } else {
         logs.init();
     }
-    let mut config = Config::new(database_url);
-    config.listen = args.listen;
-    config.server_secret = args.server_secret.map(Secret::new);
-    config.server_secret_file = args.server_secret_file;
-    config.sqlite_synchronous_full = args.sqlite_synchronous == "full";
-    config.callbacks.schedule = waotp_server::callbacks::parse_schedule(&args.callback_schedule)
-        .map_err(|e| anyhow::anyhow!("WAOTP_CALLBACK_SCHEDULE: {e}"))?;
-    config.callbacks.timeout = args.callback_timeout;
-    config.callbacks.deny_private = args.callback_deny_private;
-    config.trust_forwarded_for = args.trust_forwarded_for;
-    config.whatsapp = args.whatsapp.config()?;
-    config.retention = args.retention;
     let state = waotp_server::build(&config, Clock::system()).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     println!("waotp listening on http://{addr}");
-    if let Some(metrics_addr) = args.metrics_listen {
+    if let Some(metrics_addr) = settings.get::<SocketAddr>("metrics_listen")? {
         let metrics = tokio::net::TcpListener::bind(metrics_addr)
             .await
             .with_context(|| format!("cannot listen on {metrics_addr} for metrics"))?;

@@ -336,3 +336,75 @@ fn quotas_limits_and_blocklists_from_the_command_line() {
     assert_eq!(list[0]["entry"], "6281234567890");
     assert_eq!(list[0]["app_id"], id);
 }
+
+fn waotp_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).current_dir(dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_bad_config_value_fails_startup_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, err) = waotp_in(dir.path(), &["serve"], &[("WAOTP_CALLBACK_TIMEOUT", "soon")]);
+    assert!(!ok);
+    assert!(err.contains("callback_timeout") && err.contains("WAOTP_CALLBACK_TIMEOUT"), "{err}");
+    let (ok, _, err) = waotp_in(dir.path(), &["serve", "--listen", "nowhere"], &[]);
+    assert!(!ok);
+    assert!(err.contains("invalid listen") && err.contains("--listen"), "{err}");
+    std::fs::write(dir.path().join("waotp.toml"), "whatsapp_rate = 5000\n").unwrap();
+    let (ok, _, err) = waotp_in(dir.path(), &["config", "check"], &[]);
+    assert!(!ok);
+    assert!(err.contains("whatsapp_rate") && err.contains("waotp.toml"), "{err}");
+    std::fs::write(dir.path().join("waotp.toml"), "callback_timout = \"1s\"\n").unwrap();
+    let (ok, _, err) = waotp_in(dir.path(), &["config", "check"], &[]);
+    assert!(!ok);
+    assert!(err.contains("unknown key `callback_timout`"), "{err}");
+}
+
+#[test]
+fn layers_override_in_order_and_secrets_stay_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("custom.toml");
+    std::fs::write(&file, "retention = \"7d\"\ncallback_timeout = \"9s\"\nlisten = \"127.0.0.1:9000\"\n").unwrap();
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, "a-secret-from-a-file-0123456789\n").unwrap();
+    let (ok, out, err) = waotp_in(
+        dir.path(),
+        &["--config", file.to_str().unwrap(), "config", "check"],
+        &[
+            ("WAOTP_CALLBACK_TIMEOUT", "3s"),
+            ("WAOTP_SERVER_SECRET_FILE", secret_file.to_str().unwrap()),
+            ("WAOTP_WHATSAPP_ACCESS_TOKEN", "EAAGsecretTokenValue"),
+            ("WAOTP_WHATSAPP_PHONE_NUMBER_ID", "1234"),
+            ("WAOTP_CALLBAK_SCHEDULE", "1s"),
+        ],
+    );
+    assert!(ok, "{err}");
+    let line = |key: &str| out.lines().find(|l| l.starts_with(&format!("{key} ="))).unwrap_or("").to_owned();
+    assert!(line("retention").contains("\"7d\"") && line("retention").contains("custom.toml"), "{out}");
+    assert!(
+        line("callback_timeout").contains("\"3s\"") && line("callback_timeout").contains("env WAOTP_CALLBACK_TIMEOUT")
+    );
+    assert!(line("listen").contains("127.0.0.1:9000"));
+    assert!(line("log").contains("default"));
+    assert!(line("server_secret").contains("<redacted>") && line("server_secret").contains("WAOTP_SERVER_SECRET_FILE"));
+    assert!(line("whatsapp_access_token").contains("<redacted>"));
+    assert!(!out.contains("a-secret-from-a-file") && !out.contains("EAAGsecretTokenValue"));
+    assert!(err.contains("unknown environment variable WAOTP_CALLBAK_SCHEDULE"), "{err}");
+    // A flag beats the file and the environment.
+    let (_, out, _) = waotp_in(
+        dir.path(),
+        &["--config", file.to_str().unwrap(), "--database-url", "sqlite://x/y.db", "config", "check"],
+        &[("WAOTP_DATABASE_URL", "sqlite://env.db")],
+    );
+    assert!(out.lines().any(|l| l.starts_with("database_url = \"sqlite://x/y.db\"") && l.contains("flag")), "{out}");
+}
