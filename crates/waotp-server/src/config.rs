@@ -59,6 +59,8 @@ pub struct Config {
     /// Sessions (with their callbacks and attempts) and inbox messages older than this are
     /// deleted in the background.
     pub retention: Duration,
+    /// Bearer token of the admin API (`/admin/…`); `None`: the admin API is off.
+    pub admin_token: Option<Secret>,
 }
 
 /// Meta's Graph API base.
@@ -111,6 +113,7 @@ impl Config {
             trust_forwarded_for: false,
             whatsapp: None,
             retention: Duration::from_secs(30 * 24 * 3600),
+            admin_token: None,
         }
     }
 

@@ -28,6 +28,12 @@ pub enum ApiError {
     IdempotencyMismatch,
     #[error("invalid sandbox scenario")]
     InvalidScenario,
+    #[error("the admin API is disabled")]
+    AdminDisabled,
+    #[error("no such app")]
+    AppNotFound,
+    #[error("not found: {0}")]
+    NotFound(&'static str),
     #[error("no such session or callback")]
     SessionNotFound,
     #[error("no such route")]
@@ -68,6 +74,13 @@ impl ApiError {
                 "idempotency_mismatch",
             ),
             ApiError::InvalidScenario => (StatusCode::BAD_REQUEST, "Invalid Scenario", "invalid_scenario"),
+            ApiError::AdminDisabled => (
+                StatusCode::FORBIDDEN,
+                "Admin API is disabled: configure admin_token (WAOTP_ADMIN_TOKEN)",
+                "admin_disabled",
+            ),
+            ApiError::AppNotFound => (StatusCode::NOT_FOUND, "App not found", "app_not_found"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "Not found", "not_found"),
             ApiError::SessionNotFound => (StatusCode::NOT_FOUND, "Session not found", "session_not_found"),
             ApiError::RouteNotFound => (StatusCode::NOT_FOUND, "Not found", "route_not_found"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "Internal server error", "internal_error"),

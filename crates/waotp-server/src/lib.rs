@@ -5,6 +5,7 @@
 //! The seam for tests and for the binary is [`run`]: give it a config, a bound listener and a
 //! shutdown future.
 
+pub mod admin;
 pub mod apps;
 mod auth;
 mod body;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub channel_name: &'static str,
     /// Counters and histograms for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
+    /// Bearer token of the admin API; `None`: the admin API is off.
+    pub admin_token: Option<config::Secret>,
     /// The background workers, for the readiness check.
     workers: Arc<Vec<(&'static str, tokio::task::JoinHandle<()>)>>,
     apps: auth::AppCache,
@@ -130,6 +133,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions/{session_id}/callbacks/{status}/replay", post(callbacks::routes::replay))
         .route("/webhooks/whatsapp", get(webhooks::handshake).post(webhooks::events))
         .layer(axum::extract::DefaultBodyLimit::max(4 * 1024 * 1024))
+        .merge(admin::router())
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
@@ -176,6 +180,7 @@ pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
         whatsapp: config.whatsapp.clone().map(Arc::new),
         channel_name,
         workers: Arc::new(workers),
+        admin_token: config.admin_token.clone(),
         metrics,
         apps,
         dispatch,

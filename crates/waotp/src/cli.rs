@@ -7,11 +7,14 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use uuid::Uuid;
-use waotp_core::{CallbackMode, Category, Msisdn, RuleMode, Status, Template};
+use waotp_core::{CallbackMode, RuleMode, Status};
 use waotp_server::config::{Secret, DEFAULT_DATABASE_URL};
 use waotp_server::{Clock, Config};
 use waotp_store::{AppRecord, AppSettings, BlockEntry, Store};
 
+use waotp_server::admin::{app_json, parse_block_entry, SettingsPatch, TemplateInput};
+
+use crate::remote::Remote;
 use crate::settings::Settings;
 
 /// Self-hosted WhatsApp OTP verification, wire-compatible with Verihubs' WhatsApp OTP API.
@@ -25,6 +28,10 @@ pub struct Cli {
     /// sqlite://waotp-data/waotp.db; also WAOTP_DATABASE_URL or `database_url` in the file.
     #[arg(long, global = true)]
     database_url: Option<String>,
+    /// Manage a running server through its admin API instead of the database (app, template,
+    /// blocklist and callbacks commands); the token comes from WAOTP_ADMIN_TOKEN(_FILE).
+    #[arg(long, global = true)]
+    server: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -82,7 +89,7 @@ struct DoubleArgs {
 }
 
 #[derive(Subcommand, Debug)]
-enum BlocklistCommand {
+pub(crate) enum BlocklistCommand {
     /// Block a number (6281234567890) or a prefix ending in `*` (62812*, or 7* for a country).
     Add {
         /// Only for this app; default every app.
@@ -201,6 +208,10 @@ fn server_config(s: &Settings) -> anyhow::Result<Config> {
     s.one_of("log_format", &["pretty", "json"])?;
     s.get::<SocketAddr>("metrics_listen")?;
     config.whatsapp = whatsapp_config(s)?;
+    config.admin_token = s.raw("admin_token").map(Secret::new);
+    if config.admin_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
+        bail!("invalid admin_token: at least 16 characters (WAOTP_ADMIN_TOKEN)");
+    }
     if let Some(secret) = &config.server_secret {
         if secret.expose().len() < 16 {
             bail!("invalid server_secret: at least 16 characters (WAOTP_SERVER_SECRET)");
@@ -239,7 +250,7 @@ fn whatsapp_config(s: &Settings) -> anyhow::Result<Option<waotp_server::config::
 }
 
 #[derive(Subcommand, Debug)]
-enum AppCommand {
+pub(crate) enum AppCommand {
     /// Create an app and print its App-ID and API-Key (the key is shown only this once).
     Create {
         /// A name for people (e.g. "shop-backend").
@@ -305,7 +316,7 @@ enum AppCommand {
 }
 
 #[derive(Subcommand, Debug)]
-enum CallbackCommand {
+pub(crate) enum CallbackCommand {
     /// Show a session's callbacks and every delivery attempt.
     List {
         #[arg(long)]
@@ -328,7 +339,7 @@ enum CallbackCommand {
 }
 
 #[derive(Args, Debug, Default)]
-struct SettingsArgs {
+pub(crate) struct SettingsArgs {
     /// Length of generated codes when a send has no `otp_length` (4-10; default 6).
     #[arg(long)]
     code_length: Option<u32>,
@@ -383,7 +394,7 @@ struct SettingsArgs {
 
 /// A quota value: a count or unlimited.
 #[derive(Debug, Clone, Copy)]
-struct Quota(Option<i64>);
+pub(crate) struct Quota(Option<i64>);
 
 fn parse_quota(s: &str) -> Result<Quota, String> {
     if s.eq_ignore_ascii_case("unlimited") {
@@ -398,7 +409,7 @@ fn parse_quota(s: &str) -> Result<Quota, String> {
 
 /// A limit value: a number, or none.
 #[derive(Debug, Clone, Copy)]
-struct OptionalLimit(Option<u32>);
+pub(crate) struct OptionalLimit(Option<u32>);
 
 fn parse_optional_limit(s: &str) -> Result<OptionalLimit, String> {
     if s.eq_ignore_ascii_case("none") {
@@ -412,65 +423,51 @@ fn parse_optional_limit(s: &str) -> Result<OptionalLimit, String> {
 }
 
 impl SettingsArgs {
-    fn apply(&self, mut s: AppSettings) -> AppSettings {
-        if let Some(v) = self.code_length {
-            s.code_length = v;
+    /// The settings given on the command line, as a patch (absent: unchanged).
+    pub(crate) fn patch(&self) -> SettingsPatch {
+        SettingsPatch {
+            code_length: self.code_length,
+            time_limit: self.time_limit,
+            template_name: self.template.clone(),
+            lang_code: self.lang.clone(),
+            return_code: self.return_code,
+            callback_mode: self.callback_mode.as_deref().and_then(CallbackMode::parse),
+            callback_signing: self.callback_signing,
+            rps_limit: self.rps_limit.map(|OptionalLimit(v)| v),
+            msisdn_send_limit: self.msisdn_send_limit,
+            msisdn_send_window: self.msisdn_send_window,
+            msisdn_verify_limit: self.msisdn_verify_limit,
+            msisdn_verify_window: self.msisdn_verify_window,
+            ip_send_limit: self.ip_send_limit.map(|OptionalLimit(v)| v),
+            allowed_countries: self.allowed_countries.as_ref().map(|v| {
+                if v.eq_ignore_ascii_case("all") {
+                    Vec::new()
+                } else {
+                    v.split(',')
+                        .map(|c| c.trim().trim_start_matches('+').to_owned())
+                        .filter(|c| !c.is_empty())
+                        .collect()
+                }
+            }),
+            sequential_mode: self.sequential_mode.as_deref().and_then(RuleMode::parse),
+            conversion_mode: self.conversion_mode.as_deref().and_then(RuleMode::parse),
         }
-        if let Some(v) = self.time_limit {
-            s.time_limit = v;
-        }
-        if let Some(v) = &self.template {
-            s.template_name = v.clone();
-        }
-        if let Some(v) = &self.lang {
-            s.lang_code = v.clone();
-        }
-        if let Some(v) = self.return_code {
-            s.return_code = v;
-        }
-        if let Some(v) = self.callback_mode.as_deref().and_then(CallbackMode::parse) {
-            s.callback_mode = v;
-        }
-        if let Some(v) = self.callback_signing {
-            s.callback_signing = v;
-        }
-        if let Some(OptionalLimit(v)) = self.rps_limit {
-            s.rps_limit = v;
-        }
-        if let Some(v) = self.msisdn_send_limit {
-            s.msisdn_send_limit = v;
-        }
-        if let Some(v) = self.msisdn_send_window {
-            s.msisdn_send_window = v;
-        }
-        if let Some(v) = self.msisdn_verify_limit {
-            s.msisdn_verify_limit = v;
-        }
-        if let Some(v) = self.msisdn_verify_window {
-            s.msisdn_verify_window = v;
-        }
-        if let Some(OptionalLimit(v)) = self.ip_send_limit {
-            s.ip_send_limit = v;
-        }
-        if let Some(v) = &self.allowed_countries {
-            s.allowed_countries = if v.eq_ignore_ascii_case("all") {
-                Vec::new()
-            } else {
-                v.split(',').map(|c| c.trim().trim_start_matches('+').to_owned()).filter(|c| !c.is_empty()).collect()
-            };
-        }
-        if let Some(v) = self.sequential_mode.as_deref().and_then(RuleMode::parse) {
-            s.sequential_mode = v;
-        }
-        if let Some(v) = self.conversion_mode.as_deref().and_then(RuleMode::parse) {
-            s.conversion_mode = v;
-        }
-        s
+    }
+
+    fn apply(&self, s: AppSettings) -> AppSettings {
+        self.patch().apply(s)
+    }
+}
+
+impl Quota {
+    /// `None`: unlimited.
+    pub(crate) fn value(self) -> Option<i64> {
+        self.0
     }
 }
 
 #[derive(Subcommand, Debug)]
-enum TemplateCommand {
+pub(crate) enum TemplateCommand {
     /// Register (or replace) a template for an app in one language.
     Add {
         #[arg(long)]
@@ -521,11 +518,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(url) = &cli.database_url {
         flags.push(("database_url", url.clone()));
     }
+    if let Some(url) = &cli.server {
+        flags.push(("server_url", url.clone()));
+    }
     let settings = Settings::load(cli.config.as_deref(), &flags)?;
     for var in Settings::unknown_env() {
         eprintln!("warning: unknown environment variable {var} is ignored (see config.example.toml)");
     }
     let store = || Config::new(settings.raw("database_url").unwrap_or(DEFAULT_DATABASE_URL)).open_store();
+    if let Some(url) = settings.raw("server_url") {
+        let token = settings.raw("admin_token").context("--server needs the admin token: WAOTP_ADMIN_TOKEN(_FILE)")?;
+        let remote = Remote::new(url, token)?;
+        match cli.command {
+            Command::App(cmd) => return remote.app(cmd).await,
+            Command::Template(cmd) => return remote.template(cmd).await,
+            Command::Blocklist(cmd) => return remote.blocklist(cmd).await,
+            Command::Callbacks(cmd) => return remote.callbacks(cmd).await,
+            _ => {}
+        }
+    }
     match cli.command {
         Command::Serve(_) => serve(&settings).await,
         Command::Config(ConfigCommand::Check) => {
@@ -606,33 +617,6 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
-}
-
-fn app_json(app: &AppRecord) -> serde_json::Value {
-    let s = &app.settings;
-    json!({
-        "app_id": app.app_id,
-        "name": app.name,
-        "code_length": s.code_length,
-        "time_limit": s.time_limit,
-        "template_name": s.template_name,
-        "lang_code": s.lang_code,
-        "return_code": s.return_code,
-        "callback_mode": s.callback_mode.as_str(),
-        "callback_signing": s.callback_signing,
-        "quota": app.quota,
-        "rps_limit": s.rps_limit,
-        "msisdn_send_limit": s.msisdn_send_limit,
-        "msisdn_send_window": s.msisdn_send_window,
-        "msisdn_verify_limit": s.msisdn_verify_limit,
-        "msisdn_verify_window": s.msisdn_verify_window,
-        "ip_send_limit": s.ip_send_limit,
-        "allowed_countries": s.allowed_countries,
-        "sequential_mode": s.sequential_mode.as_str(),
-        "conversion_mode": s.conversion_mode.as_str(),
-        "whatsapp_phone_number_id": app.sender.as_ref().map(|w| w.phone_number_id.clone()),
-        "created_at": waotp_server::clock::rfc3339(app.created_at_ms),
-    })
 }
 
 async fn existing(store: &dyn Store, app_id: Uuid) -> anyhow::Result<AppRecord> {
@@ -815,22 +799,9 @@ async fn template(store: &std::sync::Arc<dyn Store>, cmd: TemplateCommand) -> an
     let store = store.as_ref();
     match cmd {
         TemplateCommand::Add { app, name, lang, category, body, code_placeholder, copy_code_button } => {
-            let category = Category::parse(&category)
-                .with_context(|| format!("category must be authentication or utility, not {category:?}"))?;
-            let body = match (body, category) {
-                (Some(b), _) => b,
-                (None, Category::Authentication) => waotp_core::template::AUTHENTICATION_BODY.to_owned(),
-                (None, Category::Utility) => bail!("--body is required for a utility template"),
-            };
-            let t = Template {
-                name,
-                language: lang,
-                category,
-                body,
-                code_placeholder,
-                copy_code_button: copy_code_button.unwrap_or(category == Category::Authentication),
-            };
-            t.validate()?;
+            let t = TemplateInput { name, language: lang, category, body, code_placeholder, copy_code_button }
+                .into_template()
+                .map_err(anyhow::Error::msg)?;
             if !store.put_template(app, t.clone()).await? {
                 bail!("no app with id {app}");
             }
@@ -872,19 +843,6 @@ async fn template(store: &std::sync::Arc<dyn Store>, cmd: TemplateCommand) -> an
     Ok(())
 }
 
-/// `6281234567890` (a valid number) or `62812*` (a prefix of digits).
-fn block_entry(raw: &str) -> anyhow::Result<(String, bool)> {
-    let raw = raw.trim().trim_start_matches('+');
-    if let Some(prefix) = raw.strip_suffix('*') {
-        if prefix.is_empty() || prefix.len() > 15 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
-            bail!("a prefix is 1 to 15 digits followed by *, e.g. 62812*");
-        }
-        return Ok((prefix.to_owned(), true));
-    }
-    let number = Msisdn::parse(raw).map_err(|e| anyhow::anyhow!("{raw}: {e} (end a prefix with *)"))?;
-    Ok((number.as_str().to_owned(), false))
-}
-
 async fn blocklist(store: &std::sync::Arc<dyn Store>, cmd: BlocklistCommand) -> anyhow::Result<()> {
     let store = store.as_ref();
     let scope = |app: Option<Uuid>| app.map_or_else(|| "every app".to_owned(), |a| format!("app {a}"));
@@ -893,7 +851,7 @@ async fn blocklist(store: &std::sync::Arc<dyn Store>, cmd: BlocklistCommand) -> 
             if let Some(a) = app {
                 existing(store, a).await?;
             }
-            let (entry, is_prefix) = block_entry(&number_or_prefix)?;
+            let (entry, is_prefix) = parse_block_entry(&number_or_prefix).map_err(anyhow::Error::msg)?;
             let shown = if is_prefix { format!("{entry}*") } else { entry.clone() };
             let added = store
                 .block(BlockEntry { app_id: app, entry, is_prefix, created_at_ms: Clock::system().now_ms() })
@@ -905,7 +863,7 @@ async fn blocklist(store: &std::sync::Arc<dyn Store>, cmd: BlocklistCommand) -> 
             }
         }
         BlocklistCommand::Remove { app, number_or_prefix } => {
-            let (entry, is_prefix) = block_entry(&number_or_prefix)?;
+            let (entry, is_prefix) = parse_block_entry(&number_or_prefix).map_err(anyhow::Error::msg)?;
             if !store.unblock(app, &entry, is_prefix).await? {
                 bail!("{number_or_prefix} is not blocked for {}", scope(app));
             }

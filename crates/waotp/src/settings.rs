@@ -34,6 +34,8 @@ pub const KEYS: &[(&str, bool)] = &[
     ("whatsapp_verify_token", true),
     ("whatsapp_rate", false),
     ("whatsapp_messaging_limit", false),
+    ("admin_token", true),
+    ("server_url", false),
 ];
 
 /// Environment variables that are not settings keys but are known.

@@ -408,3 +408,41 @@ fn layers_override_in_order_and_secrets_stay_redacted() {
     );
     assert!(out.lines().any(|l| l.starts_with("database_url = \"sqlite://x/y.db\"") && l.contains("flag")), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_manages_a_running_server_through_its_admin_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/server.db", dir.path().display());
+    let token = "cli-admin-token-0123456789";
+    let mut server = start_server_with(&db, "remote-secret-0123456789", &[("WAOTP_ADMIN_TOKEN", token)]);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        let mut full = vec!["--server", server.base.as_str()];
+        full.extend_from_slice(args);
+        waotp_in(elsewhere.path(), &full, &[("WAOTP_ADMIN_TOKEN", token)])
+    };
+    let (ok, out, err) = cli(&["app", "create", "--name", "remote", "--quota", "3", "--json"]);
+    assert!(ok, "{err}");
+    let app: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(app["quota"], 3);
+    let creds = (app["app_id"].as_str().unwrap().to_owned(), app["api_key"].as_str().unwrap().to_owned());
+    let (status, _) = post(&server.base, "/v2/whatsapp/otp/send", &creds, json!({ "msisdn": "6281234567890" })).await;
+    assert_eq!(status, 201);
+    let (ok, _, err) = cli(&["blocklist", "add", "62812*"]);
+    assert!(ok, "{err}");
+    let (status, body) =
+        post(&server.base, "/v2/whatsapp/otp/send", &creds, json!({ "msisdn": "6281234567891" })).await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("blocked_prefix")));
+    let (ok, out, _) = cli(&["app", "list", "--json"]);
+    assert!(ok && out.contains("remote"));
+    // A wrong token is refused with the server's reason, and nothing touches a local database.
+    let (ok, _, err) = waotp_in(
+        elsewhere.path(),
+        &["--server", &server.base, "app", "list"],
+        &[("WAOTP_ADMIN_TOKEN", "wrong-token-0123456789")],
+    );
+    assert!(!ok && err.contains("401"), "{err}");
+    assert!(!elsewhere.path().join("waotp-data").exists());
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+}

@@ -1,6 +1,7 @@
 //! HTTP integration tests: each test starts the real server on 127.0.0.1:0 with its own
 //! database and talks to it over HTTP.
 
+mod admin;
 mod callbacks;
 mod guards;
 mod helpers;
