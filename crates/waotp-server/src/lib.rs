@@ -19,6 +19,7 @@ pub mod guards;
 mod health;
 mod inbox;
 pub mod metrics;
+pub mod openapi;
 pub mod request_id;
 pub mod sandbox;
 mod send;
@@ -125,6 +126,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/whatsapp/otp/verify/sandbox", post(sandbox::verify))
         .route("/v1/inbox", get(inbox::inbox))
         .route("/v2/inbox", get(inbox::inbox))
+        .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/v1/quota", get(quota))

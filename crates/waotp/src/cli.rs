@@ -58,6 +58,8 @@ enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print the OpenAPI 3.1 document of the HTTP API (as served at /openapi.json).
+    Openapi,
 }
 
 #[derive(Subcommand, Debug)]
@@ -550,6 +552,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Callbacks(cmd) => callbacks(&store()?, cmd).await,
         Command::Blocklist(cmd) => blocklist(&store()?, cmd).await,
         Command::GraphDouble(args) => graph_double(args).await,
+        Command::Openapi => {
+            print!("{}", waotp_server::openapi::document());
+            Ok(())
+        }
     }
 }
 
