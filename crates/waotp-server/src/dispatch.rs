@@ -115,7 +115,15 @@ async fn run(
         tokio::spawn(async move {
             let _permit = permit;
             let started = std::time::Instant::now();
-            let delivery = channel.deliver(&message).await;
+            // A number blocked after its request was accepted is not sent to (status 9).
+            let delivery = match store.blocked(message.app_id, &message.msisdn).await {
+                Ok(Some(code)) => Delivery::Outcome(DeliveryOutcome::Failed {
+                    status: Status::Blocked,
+                    error_code: None,
+                    error_text: format!("{code}: blocked after the request was accepted"),
+                }),
+                _ => channel.deliver(&message).await,
+            };
             let outcome = match &delivery {
                 Delivery::Recorded => "delivered",
                 Delivery::Outcome(DeliveryOutcome::Sent { .. }) => "sent",

@@ -54,6 +54,8 @@ pub trait Store: Send + Sync + 'static {
     /// Unblocks; false if it was not blocked.
     async fn unblock(&self, app_id: Option<Uuid>, entry: &str, is_prefix: bool) -> Result<bool>;
     async fn blocklist(&self) -> Result<Vec<BlockEntry>>;
+    /// `blocked_number` or `blocked_prefix` if the msisdn is blocked for the app (or all).
+    async fn blocked(&self, app_id: Uuid, msisdn: &Msisdn) -> Result<Option<&'static str>>;
     /// Forgets expired counters and idempotency keys.
     async fn prune_guards(&self, now_ms: i64) -> Result<()>;
     /// Deletes up to `limit` sessions (with their callbacks and attempts) and up to `limit`

@@ -362,3 +362,52 @@ async fn behind_a_trusted_proxy_the_ip_limit_uses_x_forwarded_for() {
     assert_eq!(refused.status().as_u16(), 429);
     assert_eq!(refused.json::<Value>().await.unwrap()["code"], "rate_limited_ip");
 }
+
+/// A number blocked after its send was accepted (here: while the server was down, so the
+/// stored session is delivered at the next start) is not sent to: status 9 instead.
+#[tokio::test]
+async fn a_number_blocked_after_the_201_reports_9_and_gets_nothing() {
+    use waotp_core::{Msisdn, OtpCode, Status};
+    use waotp_server::config::Secret;
+    use waotp_server::{Clock, Config};
+    use waotp_store::NewSession;
+
+    let rx = crate::receiver::Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(format!("sqlite://{}/waotp.db", dir.path().display()));
+    config.server_secret = Some(Secret::new("blocked-later-secret-0123456789"));
+    config.callbacks.poll = Duration::from_millis(10);
+    let key = config.code_key().unwrap();
+    let store = config.open_store().unwrap();
+    let (app, _) = waotp_server::apps::create_app(store.as_ref(), "t", Default::default(), None, 0).await.unwrap();
+    let msisdn = Msisdn::parse(MSISDN).unwrap();
+    let code = OtpCode::parse_custom("777888").unwrap();
+    let session_id = uuid::Uuid::new_v4();
+    let now = Clock::system().now_ms();
+    let session = NewSession {
+        session_id,
+        app_id: app.app_id,
+        msisdn: msisdn.clone(),
+        challenge: String::new(),
+        code_hash: key.hash(&session_id, &code),
+        sealed_code: Some(key.seal(&session_id, &code)),
+        sandbox: false,
+        scripted: vec![],
+        template_name: "verification_code".into(),
+        lang_code: "en".into(),
+        content: vec![],
+        callback_url: Some(format!("{}/cb", rx.base)),
+        created_at_ms: now,
+        expires_at_ms: now + 300_000,
+    };
+    store.create_session(session, Default::default()).await.unwrap();
+    store.block(BlockEntry { app_id: None, entry: "62812".into(), is_prefix: true, created_at_ms: now }).await.unwrap();
+    drop(store);
+
+    let state = waotp_server::build(&config, Clock::system()).await.unwrap();
+    assert_eq!(rx.wait_statuses(&session_id.to_string(), 2).await, vec![0, 9]);
+    let s = state.store.get_session(app.app_id, session_id).await.unwrap().unwrap();
+    assert_eq!(s.status, Status::Blocked);
+    assert!(s.error_text.unwrap().contains("blocked_prefix"));
+    assert!(state.store.inbox(app.app_id, &msisdn, 10).await.unwrap().is_empty());
+}

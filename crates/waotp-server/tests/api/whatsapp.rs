@@ -15,12 +15,20 @@ const APP_SECRET: &str = "meta-app-secret";
 
 /// waotp wired to a Graph API double, and the double's webhooks wired back to waotp.
 async fn with_double(adjust: impl FnOnce(&mut DoubleConfig)) -> (TestApp, GraphDouble) {
+    with_double_and(|_| {}, adjust).await
+}
+
+async fn with_double_and(
+    adjust_waotp: impl FnOnce(&mut WhatsAppConfig),
+    adjust: impl FnOnce(&mut DoubleConfig),
+) -> (TestApp, GraphDouble) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = spawn_app_with(|c| {
         let mut w = WhatsAppConfig::new(&base, PNID, TOKEN);
         w.app_secret = Some(Secret::new(APP_SECRET));
         w.verify_token = Some(Secret::new("my-verify-token"));
+        adjust_waotp(&mut w);
         c.whatsapp = Some(w);
     })
     .await;
@@ -271,4 +279,24 @@ async fn pacing_keeps_2000_queued_sends_under_the_throughput_limit() {
         assert!(Instant::now() < deadline, "only {} sent", received.len());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// With a messaging limit of 2 unique recipients per 24 h, a third recipient is refused locally
+/// with status 10 before Meta is asked; known recipients still get their codes.
+#[tokio::test]
+async fn the_messaging_limit_is_enforced_locally() {
+    let (app, double) = with_double_and(|w| w.messaging_limit = Some(2), |_| {}).await;
+    let rx = Receiver::start().await;
+    let cb = format!("{}/cb", rx.base);
+    for m in ["6281234567801", "6281234567802"] {
+        let sent = app.send(json!({ "msisdn": m, "callback_url": cb })).await;
+        wait_session(&app, &sent, |s| s.status == Status::Read).await;
+    }
+    let third = app.send(json!({ "msisdn": "6281234567803", "callback_url": cb })).await;
+    assert_eq!(rx.wait_statuses(&third.session_id().to_string(), 2).await, vec![0, 10]);
+    let s = wait_session(&app, &third, |s| s.status == Status::TierLimitExceeded).await;
+    assert!(s.error_text.unwrap().contains("messaging limit"));
+    assert!(double.received().iter().all(|r| r.to != "6281234567803"), "Meta was asked");
+    let again = app.send(json!({ "msisdn": "6281234567801" })).await;
+    wait_session(&app, &again, |s| s.status == Status::Read).await;
 }

@@ -322,6 +322,11 @@ impl Store for SqliteStore {
         self.write(move |c| guards::unblock(c, app_id, &entry, is_prefix)).await
     }
 
+    async fn blocked(&self, app_id: Uuid, msisdn: &Msisdn) -> Result<Option<&'static str>> {
+        let msisdn = msisdn.clone();
+        self.read(move |c| guards::blocked(c, app_id, &msisdn)).await
+    }
+
     async fn blocklist(&self) -> Result<Vec<BlockEntry>> {
         self.read(guards::list_blocked).await
     }
