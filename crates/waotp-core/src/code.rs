@@ -4,7 +4,8 @@
 //! HMAC-SHA256 under the server's [`CodeKey`], bound to its session id), compared in constant
 //! time. Until the channel has handed a message over, the code also exists as a [`SealedCode`]
 //! (encrypted under a key derived from the same server secret) so that delivery survives a
-//! restart; the store erases it once the message is out.
+//! restart; the store erases it once the message is out. A send with an `Idempotency-Key`
+//! keeps one more sealed copy with the key, for 24 hours, to answer a retried request the same.
 
 use std::fmt;
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, Semaphore};
 use waotp_core::{CodeKey, Status, Template};
-use waotp_store::{DeliveryOutcome, PendingDelivery, Store};
+use waotp_store::{DeliveryCheck, DeliveryOutcome, PendingDelivery, Store};
 
 use crate::auth::{AppCache, TemplateChoice};
 use crate::channel::{Channel, Delivery, OutboundMessage};
@@ -115,19 +115,26 @@ async fn run(
         tokio::spawn(async move {
             let _permit = permit;
             let started = std::time::Instant::now();
-            // A number blocked after its request was accepted is not sent to (status 9).
-            let delivery = match store.blocked(message.app_id, &message.msisdn).await {
-                Ok(Some(code)) => Delivery::Outcome(DeliveryOutcome::Failed {
+            // Checked right before sending: a number blocked after its request was accepted is
+            // not sent to (status 9); a code superseded, used, locked or expired meanwhile is
+            // not sent at all.
+            let check = store.delivery_check(message.app_id, message.session_id, &message.msisdn, clock.now_ms()).await;
+            let delivery = match check {
+                Ok(DeliveryCheck::Blocked(code)) => Delivery::Outcome(DeliveryOutcome::Failed {
                     status: Status::Blocked,
                     error_code: None,
                     error_text: format!("{code}: blocked after the request was accepted"),
                 }),
+                Ok(DeliveryCheck::Stale(reason)) => {
+                    Delivery::Outcome(DeliveryOutcome::Skipped { reason: reason.to_owned() })
+                }
                 _ => channel.deliver(&message).await,
             };
             let outcome = match &delivery {
                 Delivery::Recorded => "delivered",
                 Delivery::Outcome(DeliveryOutcome::Sent { .. }) => "sent",
                 Delivery::Outcome(DeliveryOutcome::Failed { .. }) => "failed",
+                Delivery::Outcome(DeliveryOutcome::Skipped { .. }) => "skipped",
             };
             metrics.observe(
                 "waotp_channel_delivery_seconds",

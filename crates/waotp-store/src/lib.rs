@@ -56,6 +56,15 @@ pub trait Store: Send + Sync + 'static {
     async fn blocklist(&self) -> Result<Vec<BlockEntry>>;
     /// `blocked_number` or `blocked_prefix` if the msisdn is blocked for the app (or all).
     async fn blocked(&self, app_id: Uuid, msisdn: &Msisdn) -> Result<Option<&'static str>>;
+    /// Whether a session's message should still go out right before a channel sends it: not
+    /// if it was superseded, verified, locked or expired meanwhile, nor to a blocked number.
+    async fn delivery_check(
+        &self,
+        app_id: Uuid,
+        session_id: Uuid,
+        msisdn: &Msisdn,
+        now_ms: i64,
+    ) -> Result<DeliveryCheck>;
     /// Forgets expired counters and idempotency keys.
     async fn prune_guards(&self, now_ms: i64) -> Result<()>;
     /// Deletes up to `limit` sessions (with their callbacks and attempts) and up to `limit`
@@ -102,7 +111,7 @@ pub trait Store: Send + Sync + 'static {
     /// Records an attempt (if any) and what follows it, and releases the lease.
     async fn finish_callback(
         &self,
-        id: i64,
+        job: &CallbackJob,
         attempt: Option<AttemptRecord>,
         next: CallbackNext,
         now_ms: i64,

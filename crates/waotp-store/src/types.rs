@@ -141,6 +141,16 @@ pub struct PendingDelivery {
     pub expires_at_ms: i64,
 }
 
+/// What to do with a message about to be delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryCheck {
+    Send,
+    /// The number was blocked meanwhile (`blocked_number` or `blocked_prefix`): status 9.
+    Blocked(&'static str),
+    /// The code can no longer be used (superseded, verified, locked, expired): not sent.
+    Stale(&'static str),
+}
+
 /// What a channel did with a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryOutcome {
@@ -148,6 +158,8 @@ pub enum DeliveryOutcome {
     Sent { provider_id: String },
     /// The channel gave up: `status` is one of 6–10, with the provider's error if any.
     Failed { status: Status, error_code: Option<i64>, error_text: String },
+    /// Not sent because the code can no longer be used; the status does not change.
+    Skipped { reason: String },
 }
 
 /// A message in the local inbox.
@@ -200,6 +212,8 @@ pub struct CallbackJob {
     pub challenge: String,
     /// When the status happened.
     pub happened_at_ms: i64,
+    /// The lease this claim holds; settling the attempt needs it.
+    pub lease_until_ms: i64,
 }
 
 /// One delivery attempt, as recorded.

@@ -262,13 +262,18 @@ async fn callbacks_are_claimed_in_order_per_session() {
     assert!(store.claim_callbacks(200, 10_000, 10).await.unwrap().is_empty());
     let j1 = jobs.iter().find(|j| j.session_id == s1.session_id).unwrap();
     let attempt = AttemptRecord { at_ms: 210, http_status: Some(500), error: Some("HTTP 500".into()), latency_ms: 3 };
-    store.finish_callback(j1.id, Some(attempt), CallbackNext::RetryAt(1000), 210).await.unwrap();
+    store.finish_callback(j1, Some(attempt), CallbackNext::RetryAt(1000), 210).await.unwrap();
     // Not due yet, and its successor waits behind it.
     assert!(store.claim_callbacks(500, 10_000, 10).await.unwrap().is_empty());
     let again = store.claim_callbacks(1000, 20_000, 10).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!((again[0].id, again[0].attempts), (j1.id, 1));
-    store.finish_callback(j1.id, None, CallbackNext::Delivered, 1001).await.unwrap();
+    // A settlement with a stale lease (the callback was replayed meanwhile) changes nothing.
+    let mut stale = again[0].clone();
+    stale.lease_until_ms += 1;
+    store.finish_callback(&stale, None, CallbackNext::Delivered, 1001).await.unwrap();
+    assert!(store.claim_callbacks(1001, 20_000, 10).await.unwrap().is_empty());
+    store.finish_callback(&again[0], None, CallbackNext::Delivered, 1001).await.unwrap();
     let next = store.claim_callbacks(1001, 20_000, 10).await.unwrap();
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].status, Status::Sent);

@@ -194,7 +194,7 @@ impl Worker {
         if let CallbackNext::GiveUp = next {
             tracing::warn!(session_id = %job.session_id, status = job.status.code(), "callback failed for good");
         }
-        if let Err(e) = self.store.finish_callback(job.id, attempt, next, self.clock.now_ms()).await {
+        if let Err(e) = self.store.finish_callback(job, attempt, next, self.clock.now_ms()).await {
             tracing::error!(session_id = %job.session_id, error = %e, "cannot record callback attempt");
         }
     }

@@ -126,3 +126,63 @@ async fn sessions_and_messages_past_the_retention_age_are_pruned() {
     assert!(app.state.store.inbox(app.app_id, &msisdn, 10).await.unwrap().is_empty());
     assert_eq!(app.wait_inbox("6281234567891", 1).await.len(), 1);
 }
+
+/// A code superseded (or used) before its turn came is not sent: only the newest reaches the
+/// phone.
+#[tokio::test]
+async fn a_code_superseded_before_delivery_is_not_sent() {
+    use waotp_core::{Msisdn, OtpCode};
+    use waotp_server::config::Secret;
+    use waotp_server::{Clock, Config};
+    use waotp_store::NewSession;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(format!("sqlite://{}/waotp.db", dir.path().display()));
+    config.server_secret = Some(Secret::new("superseded-test-secret-0123456789"));
+    let key = config.code_key().unwrap();
+    let store = config.open_store().unwrap();
+    let (app, _) = waotp_server::apps::create_app(store.as_ref(), "t", Default::default(), None, 0).await.unwrap();
+    let msisdn = Msisdn::parse(MSISDN).unwrap();
+    let now = Clock::system().now_ms();
+    let mut ids = Vec::new();
+    for (i, c) in ["111111", "222222"].into_iter().enumerate() {
+        let code = OtpCode::parse_custom(c).unwrap();
+        let session_id = uuid::Uuid::new_v4();
+        ids.push(session_id);
+        let session = NewSession {
+            session_id,
+            app_id: app.app_id,
+            msisdn: msisdn.clone(),
+            challenge: String::new(),
+            code_hash: key.hash(&session_id, &code),
+            sealed_code: Some(key.seal(&session_id, &code)),
+            sandbox: false,
+            scripted: vec![],
+            template_name: "verification_code".into(),
+            lang_code: "en".into(),
+            content: vec![],
+            callback_url: None,
+            created_at_ms: now + i as i64,
+            expires_at_ms: now + 300_000,
+        };
+        store.create_session(session, Default::default()).await.unwrap();
+    }
+    drop(store);
+    let state = waotp_server::build(&config, Clock::system()).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let first = state.store.get_session(app.app_id, ids[0]).await.unwrap().unwrap();
+        let second = state.store.get_session(app.app_id, ids[1]).await.unwrap().unwrap();
+        if first.delivered_to_channel && second.delivered_to_channel {
+            assert_eq!(first.status, Status::Requested, "the superseded code was not sent");
+            assert!(first.error_text.unwrap().contains("superseded"));
+            assert_eq!(second.status, Status::Delivered);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let inbox = state.store.inbox(app.app_id, &msisdn, 10).await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].text, "222222 is your verification code.");
+}

@@ -48,10 +48,10 @@ async fn metrics_move_as_traffic_flows() {
     assert_eq!(value(&before, &sends), 0.0);
 
     let sent = app.send(json!({ "msisdn": MSISDN, "otp": "123456" })).await;
+    app.wait_inbox(MSISDN, 1).await;
     app.verify(json!({ "msisdn": MSISDN, "otp": "000000" })).await;
     app.verify(json!({ "msisdn": MSISDN, "otp": sent.otp() })).await;
     app.send(json!({ "msisdn": "4915123456789", "otp": "1" })).await; // a 400: not a send
-    app.wait_inbox(MSISDN, 1).await;
 
     let after = scrape(&app.http, &base).await;
     assert_eq!(value(&after, &sends), 1.0, "{after}");

@@ -26,14 +26,30 @@ fn status_from(code: i64) -> rusqlite::Result<Status> {
     Status::from_code(code).ok_or(rusqlite::Error::IntegralValueOutOfRange(0, code))
 }
 
-/// Queues the callback for a status change (part of the status change's transaction).
+/// `next_attempt_at` of a callback held behind an earlier pending one of its session: never
+/// due, so the claim query never scans it; it is released when its predecessor is settled.
+const HELD: i64 = i64::MAX / 4;
+
+/// Queues the callback for a status change (part of the status change's transaction): due
+/// now if it is the session's only pending callback, held otherwise.
 pub(super) fn enqueue(c: &Connection, session_row: i64, status: Status, url: &str, now_ms: i64) -> Result<()> {
     let webhook_id = format!("msg_{}", Uuid::new_v4().simple());
     c.prepare_cached(
         "INSERT OR IGNORE INTO callbacks (session_row, status, url, webhook_id, state, next_attempt_at, created_at, \
-         updated_at) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5, ?5)",
+         updated_at) VALUES (?1, ?2, ?3, ?4, 0, \
+         CASE WHEN EXISTS (SELECT 1 FROM callbacks WHERE session_row = ?1 AND state = 0) THEN ?6 ELSE ?5 END, ?5, ?5)",
     )?
-    .execute(params![session_row, status.code(), url, webhook_id, now_ms])?;
+    .execute(params![session_row, status.code(), url, webhook_id, now_ms, HELD])?;
+    Ok(())
+}
+
+/// Makes the session's next pending callback due once its predecessor is settled.
+fn release_next(c: &Connection, settled_id: i64, now_ms: i64) -> Result<()> {
+    c.prepare_cached(
+        "UPDATE callbacks SET next_attempt_at = ?2 WHERE id = (SELECT id FROM callbacks WHERE state = 0 AND \
+         session_row = (SELECT session_row FROM callbacks WHERE id = ?1) ORDER BY id LIMIT 1) AND next_attempt_at >= ?3",
+    )?
+    .execute(params![settled_id, now_ms, HELD])?;
     Ok(())
 }
 
@@ -57,6 +73,7 @@ pub(super) fn claim(c: &Connection, now_ms: i64, lease_until_ms: i64, limit: usi
                 attempts: r.get(6)?,
                 challenge: r.get(7)?,
                 happened_at_ms: r.get(8)?,
+                lease_until_ms,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -67,9 +84,12 @@ pub(super) fn claim(c: &Connection, now_ms: i64, lease_until_ms: i64, limit: usi
     Ok(jobs)
 }
 
+/// Settles an attempt — only if the caller still holds the lease it claimed with (a replay
+/// meanwhile takes the callback over).
 pub(super) fn finish(
     c: &Connection,
     id: i64,
+    lease_until_ms: i64,
     attempt: Option<&AttemptRecord>,
     next: &CallbackNext,
     now_ms: i64,
@@ -87,11 +107,15 @@ pub(super) fn finish(
         CallbackNext::GiveUp => (FAILED, None),
         CallbackNext::RetryAt(at) | CallbackNext::DeferTo(at) => (PENDING, Some(*at)),
     };
-    c.prepare_cached(
-        "UPDATE callbacks SET state = ?2, attempts = attempts + ?3, next_attempt_at = COALESCE(?4, next_attempt_at), \
-         lease_until = NULL, updated_at = ?5 WHERE id = ?1",
-    )?
-    .execute(params![id, state, counted, next_at, now_ms])?;
+    let updated = c
+        .prepare_cached(
+            "UPDATE callbacks SET state = ?2, attempts = attempts + ?3, next_attempt_at = COALESCE(?4, next_attempt_at), \
+             lease_until = NULL, updated_at = ?5 WHERE id = ?1 AND lease_until = ?6",
+        )?
+        .execute(params![id, state, counted, next_at, now_ms, lease_until_ms])?;
+    if updated == 1 && state != PENDING {
+        release_next(c, id, now_ms)?;
+    }
     Ok(())
 }
 
@@ -157,10 +181,11 @@ pub(super) fn replay(c: &Connection, app_id: Uuid, session_id: Uuid, status: Sta
     };
     let n = c
         .prepare_cached(
-            "UPDATE callbacks SET state = 0, attempts = 0, next_attempt_at = ?3, lease_until = NULL, updated_at = ?3 \
-             WHERE session_row = ?1 AND status = ?2",
+            "UPDATE callbacks SET state = 0, attempts = 0, lease_until = NULL, updated_at = ?3, next_attempt_at = \
+             CASE WHEN EXISTS (SELECT 1 FROM callbacks p WHERE p.session_row = ?1 AND p.state = 0 AND p.id < callbacks.id) \
+             THEN ?4 ELSE ?3 END WHERE session_row = ?1 AND status = ?2",
         )?
-        .execute(params![row, status.code(), now_ms])?;
+        .execute(params![row, status.code(), now_ms, HELD])?;
     Ok(n == 1)
 }
 

@@ -22,9 +22,9 @@ use uuid::Uuid;
 use waotp_core::{CodeKey, Msisdn, Status, Template};
 
 use crate::{
-    AppRecord, AppSettings, AttemptRecord, BlockEntry, CallbackJob, CallbackNext, CallbackRecord, DeliveryOutcome,
-    InboxMessage, NewSession, PendingDelivery, Result, SendGuards, SendOutcome, SessionRecord, Store, StoreError,
-    VerifyAttempt, VerifyOutcome, WhatsAppSender,
+    AppRecord, AppSettings, AttemptRecord, BlockEntry, CallbackJob, CallbackNext, CallbackRecord, DeliveryCheck,
+    DeliveryOutcome, InboxMessage, NewSession, PendingDelivery, Result, SendGuards, SendOutcome, SessionRecord, Store,
+    StoreError, VerifyAttempt, VerifyOutcome, WhatsAppSender,
 };
 
 /// How the SQLite file is opened.
@@ -247,6 +247,9 @@ pub(crate) fn uuid_from(bytes: Vec<u8>) -> rusqlite::Result<Uuid> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ready(&self) -> Result<()> {
+        // The writer thread answers (a dead writer or failing commits fail here)…
+        self.write(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await?;
+        // …and the file is there with every migration.
         let path = self.readers.path.clone();
         tokio::task::spawn_blocking(move || {
             // A fresh connection that may not create the file: a deleted or unreadable
@@ -322,6 +325,17 @@ impl Store for SqliteStore {
         self.write(move |c| guards::unblock(c, app_id, &entry, is_prefix)).await
     }
 
+    async fn delivery_check(
+        &self,
+        app_id: Uuid,
+        session_id: Uuid,
+        msisdn: &Msisdn,
+        now_ms: i64,
+    ) -> Result<DeliveryCheck> {
+        let msisdn = msisdn.clone();
+        self.read(move |c| sessions::delivery_check(c, app_id, session_id, &msisdn, now_ms)).await
+    }
+
     async fn blocked(&self, app_id: Uuid, msisdn: &Msisdn) -> Result<Option<&'static str>> {
         let msisdn = msisdn.clone();
         self.read(move |c| guards::blocked(c, app_id, &msisdn)).await
@@ -390,12 +404,13 @@ impl Store for SqliteStore {
 
     async fn finish_callback(
         &self,
-        id: i64,
+        job: &CallbackJob,
         attempt: Option<AttemptRecord>,
         next: CallbackNext,
         now_ms: i64,
     ) -> Result<()> {
-        self.write(move |c| callbacks::finish(c, id, attempt.as_ref(), &next, now_ms)).await
+        let (id, lease) = (job.id, job.lease_until_ms);
+        self.write(move |c| callbacks::finish(c, id, lease, attempt.as_ref(), &next, now_ms)).await
     }
 
     async fn release_callback_leases(&self) -> Result<()> {

@@ -7,8 +7,8 @@ use waotp_core::{CodeHash, CodeKey, Msisdn, SealedCode, SessionState, Status, Ve
 use super::guards::{self, Idempotent};
 use super::{callbacks, uuid_from};
 use crate::{
-    DeliveryOutcome, IdempotentReplay, InboxMessage, NewSession, PendingDelivery, Refusal, Result, SendGuards,
-    SendOutcome, SessionRecord, SignalRule, StoreError, VerifyAttempt, VerifyOutcome,
+    DeliveryCheck, DeliveryOutcome, IdempotentReplay, InboxMessage, NewSession, PendingDelivery, Refusal, Result,
+    SendGuards, SendOutcome, SessionRecord, SignalRule, StoreError, VerifyAttempt, VerifyOutcome,
 };
 
 fn status_from(code: i64) -> rusqlite::Result<Status> {
@@ -231,6 +231,11 @@ fn decide(c: &Connection, a: &VerifyAttempt, key: &CodeKey) -> Result<VerifyDeci
     let Some((row_id, session_id, hash, state, status, wrong, expires_at, callback_url)) = newest else {
         return Ok(VerifyDecision::NotFound);
     };
+    if status == Status::Unverified {
+        // The sweeper reported its expiry already (its clock ran a little ahead of this
+        // request's): the answer must agree with the callback.
+        return Ok(VerifyDecision::Expired);
+    }
     let hash = CodeHash(hash.try_into().map_err(|_| StoreError::Corrupt("code hash length".into()))?);
     let decision =
         VerifyDecision::decide(state, expires_at, a.now_ms, wrong, || key.matches(&hash, &session_id, &a.guess));
@@ -296,6 +301,9 @@ pub(super) fn record_delivery(c: &Connection, session_id: Uuid, outcome: &Delive
     let Some(mut session) = locate(c, session_id)? else {
         return Ok(());
     };
+    if !awaiting_delivery(c, session.row_id)? {
+        return Ok(());
+    }
     match outcome {
         DeliveryOutcome::Sent { provider_id } => {
             c.prepare_cached("UPDATE sessions SET sealed_code = NULL, provider_id = ?2 WHERE id = ?1")?
@@ -307,14 +315,30 @@ pub(super) fn record_delivery(c: &Connection, session_id: Uuid, outcome: &Delive
                 .execute(params![session.row_id, error_code, error_text])?;
             advance(c, &mut session, *failed, now_ms)?;
         }
+        DeliveryOutcome::Skipped { reason } => {
+            c.prepare_cached("UPDATE sessions SET sealed_code = NULL, error_text = ?2 WHERE id = ?1")?
+                .execute(params![session.row_id, reason])?;
+        }
     }
     Ok(())
+}
+
+/// Whether a session's message still waits for its channel (a second delivery of the same
+/// session, e.g. after a restart raced a running delivery, records nothing).
+fn awaiting_delivery(c: &Connection, row_id: i64) -> Result<bool> {
+    Ok(c.prepare_cached("SELECT sealed_code IS NOT NULL FROM sessions WHERE id = ?1")?
+        .query_row([row_id], |r| r.get(0))
+        .optional()?
+        .unwrap_or(false))
 }
 
 pub(super) fn deliver_to_inbox(c: &Connection, m: &InboxMessage) -> Result<()> {
     let Some(mut session) = locate(c, m.session_id)? else {
         return Ok(());
     };
+    if !awaiting_delivery(c, session.row_id)? {
+        return Ok(());
+    }
     c.prepare_cached("INSERT INTO inbox (app_id, session_id, msisdn, text, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![m.app_id.as_bytes(), m.session_id.as_bytes(), m.msisdn.as_str(), m.text, m.created_at_ms])?;
     c.prepare_cached("UPDATE sessions SET sealed_code = NULL WHERE id = ?1")?.execute([session.row_id])?;
@@ -366,14 +390,13 @@ pub(super) fn report_provider_status(
     let Some(mut session) = by_provider_id(c, provider_id)? else {
         return Ok(false);
     };
-    if let Some((code, text)) = error {
-        c.prepare_cached("UPDATE sessions SET error_code = ?2, error_text = ?3 WHERE id = ?1")?.execute(params![
-            session.row_id,
-            code,
-            text
-        ])?;
+    // A late or duplicate report that moves nothing leaves the recorded error alone.
+    if advance_steps(c, &mut session, steps, now_ms)? {
+        if let Some((code, text)) = error {
+            c.prepare_cached("UPDATE sessions SET error_code = ?2, error_text = ?3 WHERE id = ?1")?
+                .execute(params![session.row_id, code, text])?;
+        }
     }
-    advance_steps(c, &mut session, steps, now_ms)?;
     Ok(true)
 }
 
@@ -432,12 +455,13 @@ pub(super) fn prune_older_than(c: &Connection, before_ms: i64, limit: usize) -> 
     // Callbacks and their attempts go with their session (ON DELETE CASCADE).
     let sessions = c
         .prepare_cached(
-            "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE created_at < ?1 ORDER BY id LIMIT ?2)",
+            // The oldest `limit` rows by id (no scan past them), of which those old enough.
+            "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions ORDER BY id LIMIT ?2) AND created_at < ?1",
         )?
         .execute(params![before_ms, limit as i64])?;
     let inbox = c
         .prepare_cached(
-            "DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE created_at < ?1 ORDER BY id LIMIT ?2)",
+            "DELETE FROM inbox WHERE id IN (SELECT id FROM inbox ORDER BY id LIMIT ?2) AND created_at < ?1",
         )?
         .execute(params![before_ms, limit as i64])?;
     Ok(sessions + inbox)
@@ -447,4 +471,30 @@ pub(super) fn by_status(c: &Connection) -> Result<Vec<(Status, u64)>> {
     let mut stmt = c.prepare_cached("SELECT status, COUNT(*) FROM sessions GROUP BY status ORDER BY status")?;
     let rows = stmt.query_map([], |r| Ok((status_from(r.get(0)?)?, r.get::<_, i64>(1)? as u64)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn delivery_check(
+    c: &Connection,
+    app_id: Uuid,
+    session_id: Uuid,
+    msisdn: &Msisdn,
+    now_ms: i64,
+) -> Result<DeliveryCheck> {
+    let row = c
+        .prepare_cached("SELECT state, expires_at FROM sessions WHERE session_id = ?1 AND app_id = ?2")?
+        .query_row(params![session_id.as_bytes(), app_id.as_bytes()], |r| {
+            Ok((state_from(r.get(0)?)?, r.get::<_, i64>(1)?))
+        })
+        .optional()?;
+    let Some((state, expires_at)) = row else { return Ok(DeliveryCheck::Stale("the session is gone")) };
+    if let Some(code) = guards::blocked(c, app_id, msisdn)? {
+        return Ok(DeliveryCheck::Blocked(code));
+    }
+    Ok(match state {
+        SessionState::Superseded => DeliveryCheck::Stale("superseded by a newer code before it was sent"),
+        SessionState::Verified => DeliveryCheck::Stale("verified before it was sent"),
+        SessionState::Locked => DeliveryCheck::Stale("locked before it was sent"),
+        SessionState::Pending if now_ms >= expires_at => DeliveryCheck::Stale("expired before it was sent"),
+        SessionState::Pending => DeliveryCheck::Send,
+    })
 }
