@@ -54,7 +54,9 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Byt
                     // A read with no delivered first reports 2 then 3.
                     DeliveryStatus::Delivered => vec![Status::Sent, Status::Delivered],
                     DeliveryStatus::Read => vec![Status::Sent, Status::Delivered, Status::Read],
-                    DeliveryStatus::Failed => vec![Status::Failed],
+                    // An asynchronous failure maps by Meta's code, as a synchronous one does:
+                    // 131026 → 6 Failed, 131049 → 8 Rejected, 131064 → 10, others → 7.
+                    DeliveryStatus::Failed => vec![failed_status(error.as_ref().map(|(code, _)| *code))],
                 };
                 if let Some((code, text)) = &error {
                     tracing::warn!(%wamid, code, error = %text, "WhatsApp reports a failed delivery");
@@ -73,4 +75,15 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Byt
         }
     }
     StatusCode::OK.into_response()
+}
+
+/// The status a `failed` webhook reports, by Meta's error code (no code: 6 Failed). Codes that
+/// would be retried on a synchronous answer report what their retries would end in.
+fn failed_status(code: Option<i64>) -> Status {
+    let Some(code) = code else { return Status::Failed };
+    let n = match waotp_whatsapp::classify(code, 0) {
+        waotp_whatsapp::ErrorClass::Final(n) => n,
+        waotp_whatsapp::ErrorClass::Retry { exhausted, .. } => exhausted,
+    };
+    Status::from_code(i64::from(n)).unwrap_or(Status::Failed)
 }

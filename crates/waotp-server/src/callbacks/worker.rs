@@ -54,6 +54,8 @@ pub async fn start(
     // Leases of a process that died: this process is now the only worker of this store.
     store.release_callback_leases().await?;
     let http = reqwest::Client::builder()
+        // Never through a proxy from the environment: the guard must see the address used.
+        .no_proxy()
         .timeout(config.timeout)
         .connect_timeout(config.timeout)
         .redirect(reqwest::redirect::Policy::none())
@@ -268,8 +270,16 @@ impl Worker {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.trim().parse::<u64>().ok())
                     .map(Duration::from_secs);
-                // Drain a little of the body so the connection can be reused.
-                let _ = response.bytes().await;
+                // Read at most a little of the body (so a small answer leaves the connection
+                // reusable); a receiver cannot make waotp hold a large one in memory.
+                let mut response = response;
+                let mut read = 0usize;
+                while let Ok(Some(chunk)) = response.chunk().await {
+                    read += chunk.len();
+                    if read > 64 * 1024 {
+                        break;
+                    }
+                }
                 let error = (!status.is_success()).then(|| format!("HTTP {}", status.as_u16()));
                 (record(Some(status.as_u16()), error), retry_after)
             }

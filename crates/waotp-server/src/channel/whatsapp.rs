@@ -175,6 +175,8 @@ impl Channel for WhatsAppChannel {
             tokio::time::sleep(wait).await;
             self.throughput_slot(&sender.phone_number_id).await;
             if self.clock.now_ms() >= m.expires_at_ms {
+                // Give the place back: nothing was sent.
+                self.answered(&sender.phone_number_id);
                 return Self::failed(Status::Rejected, None, "queued past the code's expiry".into());
             }
             let sent = self.client.send(&sender.phone_number_id, &sender.access_token, &message).await;

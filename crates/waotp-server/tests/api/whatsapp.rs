@@ -116,6 +116,8 @@ async fn every_final_error_code_maps_to_its_status_with_metas_error_kept() {
         (131031, false, Status::RequestError),
         (131042, false, Status::RequestError),
         (131048, false, Status::Rejected),
+        (131049, true, Status::Rejected),
+        (131064, true, Status::TierLimitExceeded),
         (131064, false, Status::TierLimitExceeded),
     ];
     for (i, (code, asynchronous, expected)) in cases.into_iter().enumerate() {
@@ -299,4 +301,24 @@ async fn the_messaging_limit_is_enforced_locally() {
     assert!(double.received().iter().all(|r| r.to != "6281234567803"), "Meta was asked");
     let again = app.send(json!({ "msisdn": "6281234567801" })).await;
     wait_session(&app, &again, |s| s.status == Status::Read).await;
+}
+
+/// Messages that expire while waiting for the sender's throughput give their place back:
+/// later messages still go out.
+#[tokio::test]
+async fn expiring_in_the_queue_does_not_leak_throughput() {
+    let (app, double) = with_double_and(|w| w.messages_per_second = 1, |c| c.webhook_url = None).await;
+    let first = app.send(json!({ "msisdn": "6281234567811" })).await;
+    let mut expiring = Vec::new();
+    for m in ["6281234567812", "6281234567813", "6281234567814"] {
+        expiring.push(app.send(json!({ "msisdn": m, "time_limit": 1 })).await);
+    }
+    wait_session(&app, &first, |s| s.status == Status::Sent).await;
+    for e in &expiring {
+        // Settled by the channel (sent, or given up at its expiry).
+        wait_session(&app, e, |s| s.delivered_to_channel).await;
+    }
+    let later = app.send(json!({ "msisdn": "6281234567815" })).await;
+    wait_session(&app, &later, |s| s.status == Status::Sent).await;
+    assert!(double.received().iter().any(|r| r.to == "6281234567815"));
 }
