@@ -499,8 +499,13 @@ async fn block(State(state): State<AppState>, headers: HeaderMap, raw: axum::bod
     created(v)
 }
 
-async fn unblock(State(state): State<AppState>, headers: HeaderMap, Query(input): Query<BlockInput>) -> Answer {
+async fn unblock(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<BlockInput>, axum::extract::rejection::QueryRejection>,
+) -> Answer {
     authorized(&state, &headers)?;
+    let Query(input) = query.map_err(|e| ApiError::validation(e.body_text()))?;
     let (entry, is_prefix) = parse_block_entry(&input.entry).map_err(ApiError::validation)?;
     if !state.store.unblock(input.app_id, &entry, is_prefix).await? {
         return Err(ApiError::NotFound("not blocked"));

@@ -125,3 +125,43 @@ impl IntoResponse for ApiError {
 pub(crate) async fn not_found() -> ApiError {
     ApiError::RouteNotFound
 }
+
+/// Turns any error answer that is not already JSON (axum's own rejections: an undecodable
+/// path, a bad query string, a wrong method) into the API's JSON error shape, so clients
+/// always get `{"message", "code"}`; a 400 keeps the contract's `Validation error`.
+pub(crate) async fn json_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.as_u16() < 400 || is_json {
+        return response;
+    }
+    if !matches!(
+        status,
+        StatusCode::BAD_REQUEST
+            | StatusCode::METHOD_NOT_ALLOWED
+            | StatusCode::UNSUPPORTED_MEDIA_TYPE
+            | StatusCode::PAYLOAD_TOO_LARGE
+    ) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text =
+        axum::body::to_bytes(body, 4096).await.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let body = if status == StatusCode::BAD_REQUEST {
+        json!({ "message": "Validation error", "code": "validation_error", "reason": text })
+    } else {
+        json!({ "message": status.canonical_reason().unwrap_or("Error"), "code": "request_rejected", "reason": text })
+    };
+    let mut out = (status, Json(body)).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
+}

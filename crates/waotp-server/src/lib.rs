@@ -137,6 +137,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(4 * 1024 * 1024))
         .merge(admin::router())
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn(error::json_errors))
         .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
 }
@@ -154,7 +155,7 @@ pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
     let apps = auth::AppCache::new(store.clone());
     let metrics = Arc::new(metrics::Metrics::default());
     let channel: Arc<dyn channel::Channel> = match &config.whatsapp {
-        Some(w) => Arc::new(channel::WhatsAppChannel::new(w, apps.clone(), clock.clone())?),
+        Some(w) => Arc::new(channel::WhatsAppChannel::new(w, store.clone(), apps.clone(), clock.clone())?),
         None => Arc::new(channel::InboxChannel::new(store.clone(), clock.clone())),
     };
     let channel_name = channel.name();

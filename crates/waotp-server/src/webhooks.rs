@@ -14,7 +14,13 @@ use waotp_whatsapp::webhook::{parse, signature_valid, DeliveryStatus, Event};
 
 use crate::AppState;
 
-pub async fn handshake(State(state): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn handshake(
+    State(state): State<AppState>,
+    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = query else {
+        return (StatusCode::FORBIDDEN, "verification failed").into_response();
+    };
     let expected = state.whatsapp.as_ref().and_then(|w| w.verify_token.as_ref());
     let ok = q.get("hub.mode").map(String::as_str) == Some("subscribe")
         && expected.is_some_and(|t| {

@@ -16,12 +16,18 @@ fn session_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::validation("session_id must be a UUID"))
 }
 
+type PathResult<T> = Result<Path<T>, axum::extract::rejection::PathRejection>;
+
+fn path<T>(p: PathResult<T>) -> Result<T, ApiError> {
+    p.map(|Path(v)| v).map_err(|e| ApiError::validation(e.body_text()))
+}
+
 pub async fn list(
     State(state): State<AppState>,
     AuthedApp(app): AuthedApp,
-    Path(raw): Path<String>,
+    raw: PathResult<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = session_id(&raw)?;
+    let id = session_id(&path(raw)?)?;
     let callbacks = state.store.list_callbacks(app.record.app_id, id).await?.ok_or(ApiError::SessionNotFound)?;
     let callbacks: Vec<Value> = callbacks
         .into_iter()
@@ -50,8 +56,9 @@ pub async fn list(
 pub async fn replay(
     State(state): State<AppState>,
     AuthedApp(app): AuthedApp,
-    Path((raw, status)): Path<(String, String)>,
+    params: PathResult<(String, String)>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let (raw, status) = path(params)?;
     let id = session_id(&raw)?;
     let status = status
         .parse::<i64>()

@@ -152,6 +152,11 @@ impl Worker {
 
     fn host_slots(&self, host: &str) -> Arc<Semaphore> {
         let mut hosts = self.hosts.lock().expect("host map");
+        if hosts.len() >= 10_000 {
+            // Forget idle hosts (all permits free), so many distinct hosts cannot grow the map.
+            let per_host = self.config.per_host;
+            hosts.retain(|_, slots| slots.available_permits() < per_host);
+        }
         hosts.entry(host.to_owned()).or_insert_with(|| Arc::new(Semaphore::new(self.config.per_host))).clone()
     }
 

@@ -3,12 +3,12 @@
 //! retrying what Meta says is retryable — never past the code's own expiry.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use waotp_core::Status;
-use waotp_store::{DeliveryOutcome, WhatsAppSender};
+use waotp_store::{DeliveryCheck, DeliveryOutcome, Store, WhatsAppSender};
 use waotp_whatsapp::{classify, ErrorClass, GraphClient, SendFailure, TemplateMessage};
 
 use super::{Channel, Delivery, OutboundMessage};
@@ -24,6 +24,8 @@ const PAIR_INTERVAL_MS: f64 = 6000.0;
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
 pub struct WhatsAppChannel {
+    /// To look again before a retry: a code replaced, used or blocked meanwhile is not sent.
+    store: Arc<dyn Store>,
     client: GraphClient,
     sender: WhatsAppSender,
     apps: AppCache,
@@ -49,8 +51,9 @@ struct SenderState {
 }
 
 impl WhatsAppChannel {
-    pub fn new(config: &WhatsAppConfig, apps: AppCache, clock: Clock) -> anyhow::Result<Self> {
+    pub fn new(config: &WhatsAppConfig, store: Arc<dyn Store>, apps: AppCache, clock: Clock) -> anyhow::Result<Self> {
         Ok(WhatsAppChannel {
+            store,
             client: GraphClient::new(&config.api_base, &config.api_version, Duration::from_secs(15))?,
             sender: WhatsAppSender {
                 phone_number_id: config.phone_number_id.clone(),
@@ -206,6 +209,15 @@ impl Channel for WhatsAppChannel {
                     tracing::debug!(session_id = %m.session_id, ?code, retry_in = ?after, "WhatsApp send will be retried");
                     tokio::time::sleep(after).await;
                     attempt += 1;
+                    match self.store.delivery_check(m.app_id, m.session_id, &m.msisdn, self.clock.now_ms()).await {
+                        Ok(DeliveryCheck::Stale(reason)) => {
+                            return Delivery::Outcome(DeliveryOutcome::Skipped { reason: reason.to_owned() })
+                        }
+                        Ok(DeliveryCheck::Blocked(code)) => {
+                            return Self::failed(Status::Blocked, None, format!("{code}: blocked before a retry"))
+                        }
+                        _ => {}
+                    }
                 }
             }
         }

@@ -121,3 +121,18 @@ async fn every_documented_operation_is_served() {
     }
     assert!(checked >= 35, "{checked}");
 }
+
+/// Requests that axum itself rejects (an undecodable path, a bad query, a wrong method) still
+/// get the API's JSON error shape, and admin routes check the token first.
+#[tokio::test]
+async fn framework_rejections_are_json_too() {
+    let app = spawn_app().await;
+    let a = app.get_as("/v1/sessions/%FF/callbacks", None).await;
+    assert_eq!((a.status, a.message()), (400, "Validation error"));
+    let res = app.http.delete(format!("{}/admin/blocklist", app.base)).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 403, "the admin API is off here: no parsing before that");
+    let res = app.http.get(format!("{}/v2/whatsapp/otp/send", app.base)).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 405);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "request_rejected");
+}
