@@ -61,6 +61,8 @@ pub struct Config {
     pub retention: Duration,
     /// Bearer token of the admin API (`/admin/…`); `None`: the admin API is off.
     pub admin_token: Option<Secret>,
+    /// Messages held in memory for the channel; beyond, they wait in the database.
+    pub delivery_queue: usize,
 }
 
 /// Meta's Graph API base.
@@ -114,6 +116,7 @@ impl Config {
             whatsapp: None,
             retention: Duration::from_secs(30 * 24 * 3600),
             admin_token: None,
+            delivery_queue: 50_000,
         }
     }
 

@@ -2,10 +2,12 @@
 //! to the channel. Sessions accepted before a crash (their sealed code still stored) are found
 //! again at startup and delivered then.
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, Semaphore};
+use uuid::Uuid;
 use waotp_core::{CodeKey, Status, Template};
 use waotp_store::{DeliveryCheck, DeliveryOutcome, PendingDelivery, Store};
 
@@ -16,20 +18,33 @@ use crate::Clock;
 
 /// Deliveries in flight at once.
 const CONCURRENCY: usize = 256;
+/// Sessions read back from the database per page when the queue overflowed.
+const PAGE: usize = 500;
 
-/// Where the send route puts a session once it is stored.
+/// Where the send route puts a session once it is stored. Bounded: when it is full the
+/// session simply stays in the database (its code sealed) and the backlog reader brings it
+/// back once there is room, so memory stays bounded however fast sends outrun the channel.
 #[derive(Clone)]
 pub struct Queue {
-    tx: mpsc::UnboundedSender<OutboundMessage>,
+    tx: mpsc::Sender<OutboundMessage>,
     depth: Arc<AtomicI64>,
+    /// Sessions queued or being delivered by this process: never queued twice.
+    tracked: Arc<Mutex<HashSet<Uuid>>>,
+    /// Some stored sessions are not in the queue: the backlog reader has work.
+    overflow: Arc<AtomicBool>,
 }
 
 impl Queue {
     pub fn push(&self, message: OutboundMessage) {
-        // The worker only stops with the process; a session not pushed is still stored and
-        // is delivered at the next start.
-        if self.tx.send(message).is_ok() {
+        let id = message.session_id;
+        if !self.tracked.lock().expect("tracked").insert(id) {
+            return;
+        }
+        if self.tx.try_send(message).is_ok() {
             self.depth.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.tracked.lock().expect("tracked").remove(&id);
+            self.overflow.store(true, Ordering::Relaxed);
         }
     }
 
@@ -37,9 +52,14 @@ impl Queue {
     pub fn depth(&self) -> i64 {
         self.depth.load(Ordering::Relaxed)
     }
+
+    fn done(&self, id: &Uuid) {
+        self.tracked.lock().expect("tracked").remove(id);
+    }
 }
 
-/// Starts the worker, after queueing whatever an earlier run left undelivered.
+/// Starts the worker and the backlog reader; the reader first brings back whatever an
+/// earlier run left undelivered.
 pub async fn start(
     store: Arc<dyn Store>,
     key: Arc<CodeKey>,
@@ -47,37 +67,65 @@ pub async fn start(
     channel: Arc<dyn Channel>,
     clock: Clock,
     metrics: Arc<Metrics>,
-) -> anyhow::Result<(Queue, tokio::task::JoinHandle<()>)> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let queue = Queue { tx, depth: Arc::default() };
-    let mut recovered = 0usize;
-    let mut after = 0;
+    capacity: usize,
+) -> anyhow::Result<(Queue, Vec<(&'static str, tokio::task::JoinHandle<()>)>)> {
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    let queue = Queue { tx, depth: Arc::default(), tracked: Arc::default(), overflow: Arc::new(AtomicBool::new(true)) };
+    let backlog = tokio::spawn(read_backlog(queue.clone(), store.clone(), key, apps, clock.clone()));
+    let worker = tokio::spawn(run(rx, queue.clone(), store, channel, clock, metrics));
+    Ok((queue, vec![("delivery worker", worker), ("delivery backlog reader", backlog)]))
+}
+
+/// Brings stored, undelivered sessions that are not queued (after a restart, or after the
+/// queue overflowed) back into the queue, waiting for room.
+async fn read_backlog(queue: Queue, store: Arc<dyn Store>, key: Arc<CodeKey>, apps: AppCache, clock: Clock) {
     loop {
-        let page = store.undelivered(after, 500).await?;
-        let Some(last) = page.last() else { break };
-        after = last.row_id;
-        for pending in page {
-            match reopen(&pending, &key, &apps).await {
-                Some(message) => {
-                    queue.push(message);
-                    recovered += 1;
-                }
-                None => {
-                    let outcome = DeliveryOutcome::Failed {
-                        status: Status::RequestError,
-                        error_code: None,
-                        error_text: "the code could not be recovered (server secret changed?)".into(),
-                    };
-                    store.record_delivery(pending.session_id, outcome, clock.now_ms()).await?;
+        if queue.overflow.swap(false, Ordering::Relaxed) {
+            let mut after = 0;
+            let mut requeued = 0usize;
+            loop {
+                let page = match store.undelivered(after, PAGE).await {
+                    Ok(page) => page,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read undelivered sessions");
+                        queue.overflow.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                };
+                let Some(last) = page.last() else { break };
+                after = last.row_id;
+                for pending in page {
+                    if !queue.tracked.lock().expect("tracked").insert(pending.session_id) {
+                        continue;
+                    }
+                    match reopen(&pending, &key, &apps).await {
+                        Some(message) => {
+                            if queue.tx.send(message).await.is_err() {
+                                return;
+                            }
+                            queue.depth.fetch_add(1, Ordering::Relaxed);
+                            requeued += 1;
+                        }
+                        None => {
+                            queue.done(&pending.session_id);
+                            let outcome = DeliveryOutcome::Failed {
+                                status: Status::RequestError,
+                                error_code: None,
+                                error_text: "the code could not be recovered (server secret changed?)".into(),
+                            };
+                            if let Err(e) = store.record_delivery(pending.session_id, outcome, clock.now_ms()).await {
+                                tracing::error!(error = %e, "cannot record an unrecoverable session");
+                            }
+                        }
+                    }
                 }
             }
+            if requeued > 0 {
+                tracing::info!(requeued, "queued stored sessions that were waiting outside the queue");
+            }
         }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    if recovered > 0 {
-        tracing::info!(recovered, "queued sessions left undelivered by an earlier run");
-    }
-    let worker = tokio::spawn(run(rx, queue.depth.clone(), store, channel, clock, metrics));
-    Ok((queue, worker))
 }
 
 /// Rebuilds the message of a session stored before a restart.
@@ -98,8 +146,8 @@ async fn reopen(p: &PendingDelivery, key: &CodeKey, apps: &AppCache) -> Option<O
 }
 
 async fn run(
-    mut rx: mpsc::UnboundedReceiver<OutboundMessage>,
-    depth: Arc<AtomicI64>,
+    mut rx: mpsc::Receiver<OutboundMessage>,
+    queue: Queue,
     store: Arc<dyn Store>,
     channel: Arc<dyn Channel>,
     clock: Clock,
@@ -107,11 +155,12 @@ async fn run(
 ) {
     let slots = Arc::new(Semaphore::new(CONCURRENCY));
     while let Some(message) = rx.recv().await {
-        depth.fetch_sub(1, Ordering::Relaxed);
+        queue.depth.fetch_sub(1, Ordering::Relaxed);
         let Ok(permit) = slots.clone().acquire_owned().await else {
             break;
         };
-        let (store, channel, clock, metrics) = (store.clone(), channel.clone(), clock.clone(), metrics.clone());
+        let (store, channel, clock, metrics, queue) =
+            (store.clone(), channel.clone(), clock.clone(), metrics.clone(), queue.clone());
         tokio::spawn(async move {
             let _permit = permit;
             let started = std::time::Instant::now();
@@ -156,6 +205,7 @@ async fn run(
                     tracing::error!(session_id = %message.session_id, error = %e, "cannot record delivery");
                 }
             }
+            queue.done(&message.session_id);
         });
     }
 }

@@ -159,8 +159,16 @@ pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
         None => Arc::new(channel::InboxChannel::new(store.clone(), clock.clone())),
     };
     let channel_name = channel.name();
-    let (dispatch, dispatcher) =
-        dispatch::start(store.clone(), key.clone(), apps.clone(), channel, clock.clone(), metrics.clone()).await?;
+    let (dispatch, dispatchers) = dispatch::start(
+        store.clone(),
+        key.clone(),
+        apps.clone(),
+        channel,
+        clock.clone(),
+        metrics.clone(),
+        config.delivery_queue,
+    )
+    .await?;
     let mut workers = callbacks::start(
         store.clone(),
         apps.clone(),
@@ -171,7 +179,7 @@ pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
         metrics.clone(),
     )
     .await?;
-    workers.push(("delivery worker", dispatcher));
+    workers.extend(dispatchers);
     Ok(AppState {
         store,
         key,

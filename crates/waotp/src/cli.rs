@@ -207,6 +207,11 @@ fn server_config(s: &Settings) -> anyhow::Result<Config> {
     if let Some(retention) = s.duration("retention")? {
         config.retention = retention;
     }
+    if let Some(n) = s.parse("delivery_queue", |v| {
+        v.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| "must be a whole number of at least 1".to_owned())
+    })? {
+        config.delivery_queue = n;
+    }
     s.one_of("log_format", &["pretty", "json"])?;
     s.get::<SocketAddr>("metrics_listen")?;
     config.whatsapp = whatsapp_config(s)?;

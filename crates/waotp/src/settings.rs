@@ -21,6 +21,7 @@ pub const KEYS: &[(&str, bool)] = &[
     ("log_format", false),
     ("sqlite_synchronous", false),
     ("retention", false),
+    ("delivery_queue", false),
     ("trust_forwarded_for", false),
     ("server_secret", true),
     ("callback_schedule", false),

@@ -186,3 +186,30 @@ async fn a_code_superseded_before_delivery_is_not_sent() {
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].text, "222222 is your verification code.");
 }
+
+/// With room for one message in memory, forty concurrent sends all reach the inbox, each once:
+/// the ones that did not fit wait in the database and are brought back.
+#[tokio::test]
+async fn a_full_delivery_queue_loses_nothing_and_sends_nothing_twice() {
+    let app = std::sync::Arc::new(spawn_app_with(|c| c.delivery_queue = 1).await);
+    let mut tasks = Vec::new();
+    for i in 0..40u32 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let msisdn = format!("62813{:08}", 60_000_000 + i * 37);
+            assert_eq!(app.send(json!({ "msisdn": msisdn })).await.status, 201);
+            msisdn
+        }));
+    }
+    let mut numbers = Vec::new();
+    for t in tasks {
+        numbers.push(t.await.unwrap());
+    }
+    for m in &numbers {
+        assert_eq!(app.wait_inbox(m, 1).await.len(), 1);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    for m in &numbers {
+        assert_eq!(app.inbox(m).await.body["messages"].as_array().unwrap().len(), 1, "{m} got two messages");
+    }
+}
