@@ -167,7 +167,11 @@ async fn run(
             // Checked right before sending: a number blocked after its request was accepted is
             // not sent to (status 9); a code superseded, used, locked or expired meanwhile is
             // not sent at all.
-            let check = store.delivery_check(message.app_id, message.session_id, &message.msisdn, clock.now_ms()).await;
+            let check = if channel.checks_before_delivery() {
+                Ok(DeliveryCheck::Send)
+            } else {
+                store.delivery_check(message.app_id, message.session_id, &message.msisdn, clock.now_ms()).await
+            };
             let delivery = match check {
                 Ok(DeliveryCheck::Blocked(code)) => Delivery::Outcome(DeliveryOutcome::Failed {
                     status: Status::Blocked,

@@ -78,7 +78,8 @@ pub trait Store: Send + Sync + 'static {
     /// Records what the channel did with a session's message and forgets the sealed code.
     async fn record_delivery(&self, session_id: Uuid, outcome: DeliveryOutcome, now_ms: i64) -> Result<()>;
     /// The local inbox channel: stores the message, marks the session sent and delivered,
-    /// forgets the sealed code — in one transaction.
+    /// forgets the sealed code — in one transaction, after the same last look as
+    /// [`Store::delivery_check`] (a blocked number reports 9, a stale code is not delivered).
     async fn deliver_to_inbox(&self, message: InboxMessage) -> Result<()>;
     /// An app's inbox messages for one msisdn, newest first.
     async fn inbox(&self, app_id: Uuid, msisdn: &Msisdn, limit: usize) -> Result<Vec<InboxMessage>>;

@@ -27,6 +27,10 @@ impl Channel for InboxChannel {
         "local inbox"
     }
 
+    fn checks_before_delivery(&self) -> bool {
+        true
+    }
+
     async fn deliver(&self, m: &OutboundMessage) -> Delivery {
         let stored = self
             .store

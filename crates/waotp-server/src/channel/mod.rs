@@ -37,6 +37,11 @@ pub enum Delivery {
 pub trait Channel: Send + Sync + 'static {
     /// A short name for logs and the startup banner.
     fn name(&self) -> &'static str;
+    /// Whether the channel makes the last look before sending itself, atomically with its
+    /// delivery (then the dispatcher skips its own `delivery_check`).
+    fn checks_before_delivery(&self) -> bool {
+        false
+    }
     /// Delivers one message. Errors are outcomes (status 6–10), never panics.
     async fn deliver(&self, message: &OutboundMessage) -> Delivery;
 }

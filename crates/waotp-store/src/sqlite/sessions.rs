@@ -339,6 +339,22 @@ pub(super) fn deliver_to_inbox(c: &Connection, m: &InboxMessage) -> Result<()> {
     if !awaiting_delivery(c, session.row_id)? {
         return Ok(());
     }
+    // The same last look as before any send, in the same transaction as the delivery.
+    match delivery_check(c, m.app_id, m.session_id, &m.msisdn, m.created_at_ms)? {
+        DeliveryCheck::Send => {}
+        DeliveryCheck::Blocked(code) => {
+            let outcome = DeliveryOutcome::Failed {
+                status: Status::Blocked,
+                error_code: None,
+                error_text: format!("{code}: blocked after the request was accepted"),
+            };
+            return record_delivery(c, m.session_id, &outcome, m.created_at_ms);
+        }
+        DeliveryCheck::Stale(reason) => {
+            let outcome = DeliveryOutcome::Skipped { reason: reason.to_owned() };
+            return record_delivery(c, m.session_id, &outcome, m.created_at_ms);
+        }
+    }
     c.prepare_cached("INSERT INTO inbox (app_id, session_id, msisdn, text, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![m.app_id.as_bytes(), m.session_id.as_bytes(), m.msisdn.as_str(), m.text, m.created_at_ms])?;
     c.prepare_cached("UPDATE sessions SET sealed_code = NULL WHERE id = ?1")?.execute([session.row_id])?;
