@@ -9,7 +9,6 @@ use uuid::Uuid;
 use waotp_core::Status;
 
 use crate::auth::AuthedApp;
-use crate::clock::rfc3339;
 use crate::{ApiError, AppState};
 
 fn session_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -29,27 +28,7 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let id = session_id(&path(raw)?)?;
     let callbacks = state.store.list_callbacks(app.record.app_id, id).await?.ok_or(ApiError::SessionNotFound)?;
-    let callbacks: Vec<Value> = callbacks
-        .into_iter()
-        .map(|c| {
-            json!({
-                "status": c.status.code(),
-                "status_name": c.status.name(),
-                "url": c.url,
-                "webhook_id": c.webhook_id,
-                "state": c.state.as_str(),
-                "attempts": c.attempts,
-                "happened_at": rfc3339(c.happened_at_ms),
-                "next_attempt_at": (c.state == waotp_store::CallbackState::Pending).then(|| rfc3339(c.next_attempt_at_ms)),
-                "log": c.log.iter().map(|a| json!({
-                    "at": rfc3339(a.at_ms),
-                    "http_status": a.http_status,
-                    "error": a.error,
-                    "latency_ms": a.latency_ms,
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
+    let callbacks = crate::admin::callbacks_json(&callbacks);
     Ok(Json(json!({ "session_id": id, "callbacks": callbacks })))
 }
 

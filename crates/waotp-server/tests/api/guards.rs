@@ -367,10 +367,9 @@ async fn behind_a_trusted_proxy_the_ip_limit_uses_x_forwarded_for() {
 /// stored session is delivered at the next start) is not sent to: status 9 instead.
 #[tokio::test]
 async fn a_number_blocked_after_the_201_reports_9_and_gets_nothing() {
-    use waotp_core::{Msisdn, OtpCode, Status};
+    use waotp_core::{Msisdn, Status};
     use waotp_server::config::Secret;
     use waotp_server::{Clock, Config};
-    use waotp_store::NewSession;
 
     let rx = crate::receiver::Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -381,25 +380,9 @@ async fn a_number_blocked_after_the_201_reports_9_and_gets_nothing() {
     let store = config.open_store().unwrap();
     let (app, _) = waotp_server::apps::create_app(store.as_ref(), "t", Default::default(), None, 0).await.unwrap();
     let msisdn = Msisdn::parse(MSISDN).unwrap();
-    let code = OtpCode::parse_custom("777888").unwrap();
-    let session_id = uuid::Uuid::new_v4();
     let now = Clock::system().now_ms();
-    let session = NewSession {
-        session_id,
-        app_id: app.app_id,
-        msisdn: msisdn.clone(),
-        challenge: String::new(),
-        code_hash: key.hash(&session_id, &code),
-        sealed_code: Some(key.seal(&session_id, &code)),
-        sandbox: false,
-        scripted: vec![],
-        template_name: "verification_code".into(),
-        lang_code: "en".into(),
-        content: vec![],
-        callback_url: Some(format!("{}/cb", rx.base)),
-        created_at_ms: now,
-        expires_at_ms: now + 300_000,
-    };
+    let session = stored_session(&key, app.app_id, MSISDN, "777888", Some(format!("{}/cb", rx.base)), now);
+    let session_id = session.session_id;
     store.create_session(session, Default::default()).await.unwrap();
     store.block(BlockEntry { app_id: None, entry: "62812".into(), is_prefix: true, created_at_ms: now }).await.unwrap();
     drop(store);

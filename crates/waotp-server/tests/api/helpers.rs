@@ -184,3 +184,33 @@ pub const MSISDN: &str = "6281234567890";
 pub fn send_body(msisdn: &str) -> Value {
     json!({ "msisdn": msisdn })
 }
+
+/// A session written straight into a store, as the send route would, but never handed to
+/// the channel: what a process that died right after the 201 leaves behind.
+pub fn stored_session(
+    key: &waotp_core::CodeKey,
+    app_id: Uuid,
+    msisdn: &str,
+    code: &str,
+    callback_url: Option<String>,
+    created_at_ms: i64,
+) -> waotp_store::NewSession {
+    let code = waotp_core::OtpCode::parse_custom(code).unwrap();
+    let session_id = Uuid::new_v4();
+    waotp_store::NewSession {
+        session_id,
+        app_id,
+        msisdn: waotp_core::Msisdn::parse(msisdn).unwrap(),
+        challenge: String::new(),
+        code_hash: key.hash(&session_id, &code),
+        sealed_code: Some(key.seal(&session_id, &code)),
+        sandbox: false,
+        scripted: vec![],
+        template_name: "verification_code".into(),
+        lang_code: "en".into(),
+        content: vec![],
+        callback_url,
+        created_at_ms,
+        expires_at_ms: created_at_ms + 300_000,
+    }
+}

@@ -47,10 +47,9 @@ async fn the_inbox_needs_credentials_and_a_valid_msisdn() {
 /// delivered when the server starts again.
 #[tokio::test]
 async fn undelivered_sessions_are_delivered_at_the_next_start() {
-    use waotp_core::{Msisdn, OtpCode};
+    use waotp_core::Msisdn;
     use waotp_server::config::Secret;
     use waotp_server::{Clock, Config};
-    use waotp_store::NewSession;
 
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::new(format!("sqlite://{}/waotp.db", dir.path().display()));
@@ -59,32 +58,9 @@ async fn undelivered_sessions_are_delivered_at_the_next_start() {
     let store = config.open_store().unwrap();
     let (app, _) = waotp_server::apps::create_app(store.as_ref(), "t", Default::default(), None, 0).await.unwrap();
     let msisdn = Msisdn::parse(MSISDN).unwrap();
-    let code = OtpCode::parse_custom("777888").unwrap();
-    let session_id = uuid::Uuid::new_v4();
-    let now = Clock::system().now_ms();
-    store
-        .create_session(
-            NewSession {
-                session_id,
-                app_id: app.app_id,
-                msisdn: msisdn.clone(),
-                challenge: String::new(),
-                code_hash: key.hash(&session_id, &code),
-                sealed_code: Some(key.seal(&session_id, &code)),
-                sandbox: false,
-                scripted: vec![],
-
-                template_name: "verification_code".into(),
-                lang_code: "en".into(),
-                content: vec![],
-                callback_url: None,
-                created_at_ms: now,
-                expires_at_ms: now + 300_000,
-            },
-            Default::default(),
-        )
-        .await
-        .unwrap();
+    let session = stored_session(&key, app.app_id, MSISDN, "777888", None, Clock::system().now_ms());
+    let session_id = session.session_id;
+    store.create_session(session, Default::default()).await.unwrap();
 
     assert!(store.inbox(app.app_id, &msisdn, 10).await.unwrap().is_empty());
     drop(store);
@@ -131,10 +107,9 @@ async fn sessions_and_messages_past_the_retention_age_are_pruned() {
 /// phone.
 #[tokio::test]
 async fn a_code_superseded_before_delivery_is_not_sent() {
-    use waotp_core::{Msisdn, OtpCode};
+    use waotp_core::Msisdn;
     use waotp_server::config::Secret;
     use waotp_server::{Clock, Config};
-    use waotp_store::NewSession;
 
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::new(format!("sqlite://{}/waotp.db", dir.path().display()));
@@ -146,25 +121,8 @@ async fn a_code_superseded_before_delivery_is_not_sent() {
     let now = Clock::system().now_ms();
     let mut ids = Vec::new();
     for (i, c) in ["111111", "222222"].into_iter().enumerate() {
-        let code = OtpCode::parse_custom(c).unwrap();
-        let session_id = uuid::Uuid::new_v4();
-        ids.push(session_id);
-        let session = NewSession {
-            session_id,
-            app_id: app.app_id,
-            msisdn: msisdn.clone(),
-            challenge: String::new(),
-            code_hash: key.hash(&session_id, &code),
-            sealed_code: Some(key.seal(&session_id, &code)),
-            sandbox: false,
-            scripted: vec![],
-            template_name: "verification_code".into(),
-            lang_code: "en".into(),
-            content: vec![],
-            callback_url: None,
-            created_at_ms: now + i as i64,
-            expires_at_ms: now + 300_000,
-        };
+        let session = stored_session(&key, app.app_id, MSISDN, c, None, now + i as i64);
+        ids.push(session.session_id);
         store.create_session(session, Default::default()).await.unwrap();
     }
     drop(store);
