@@ -45,6 +45,9 @@ struct Histogram {
 #[derive(Default)]
 pub struct Metrics {
     counters: Mutex<BTreeMap<(&'static str, String), u64>>,
+    /// Counters of the hot path (sends, verifies), by app and outcome: no string is built per
+    /// request; labels are written at scrape time.
+    per_app: Mutex<BTreeMap<(&'static str, uuid::Uuid, &'static str), u64>>,
     histograms: Mutex<BTreeMap<(&'static str, String), Histogram>>,
 }
 
@@ -57,6 +60,11 @@ fn labels(pairs: &[(&str, &str)]) -> String {
 impl Metrics {
     pub fn inc(&self, name: &'static str, pairs: &[(&str, &str)]) {
         *self.counters.lock().expect("metrics").entry((name, labels(pairs))).or_default() += 1;
+    }
+
+    /// Counts one event of an app with an outcome (`app_id` and `outcome` labels).
+    pub fn inc_app(&self, name: &'static str, app_id: uuid::Uuid, outcome: &'static str) {
+        *self.per_app.lock().expect("metrics").entry((name, app_id, outcome)).or_default() += 1;
     }
 
     pub fn observe(&self, name: &'static str, pairs: &[(&str, &str)], took: Duration) {
@@ -86,6 +94,10 @@ impl Metrics {
         for ((name, l), value) in self.counters.lock().expect("metrics").iter() {
             describe(&mut out, name);
             let _ = writeln!(out, "{name}{{{l}}} {value}");
+        }
+        for ((name, app_id, outcome), value) in self.per_app.lock().expect("metrics").iter() {
+            describe(&mut out, name);
+            let _ = writeln!(out, "{name}{{app_id=\"{app_id}\",outcome=\"{outcome}\"}} {value}");
         }
         for ((name, l), h) in self.histograms.lock().expect("metrics").iter() {
             describe(&mut out, name);
@@ -137,12 +149,15 @@ mod tests {
     #[test]
     fn renders_the_exposition_format() {
         let m = Metrics::default();
-        m.inc("waotp_sends_total", &[("app_id", "a"), ("outcome", "accepted")]);
-        m.inc("waotp_sends_total", &[("app_id", "a"), ("outcome", "accepted")]);
+        let app = uuid::Uuid::nil();
+        m.inc_app("waotp_sends_total", app, "accepted");
+        m.inc_app("waotp_sends_total", app, "accepted");
+        m.inc("waotp_callback_attempts_total", &[("result", "delivered"), ("attempt", "1")]);
         m.observe("waotp_channel_delivery_seconds", &[("channel", "x")], Duration::from_millis(3));
         let text = m.render(&[("waotp_delivery_queue", String::new(), 4.0)]);
         assert!(text.contains("# TYPE waotp_sends_total counter\n"));
-        assert!(text.contains("waotp_sends_total{app_id=\"a\",outcome=\"accepted\"} 2\n"));
+        assert!(text.contains(&format!("waotp_sends_total{{app_id=\"{app}\",outcome=\"accepted\"}} 2\n")));
+        assert!(text.contains("waotp_callback_attempts_total{result=\"delivered\",attempt=\"1\"} 1\n"));
         assert!(text.contains("waotp_channel_delivery_seconds_bucket{channel=\"x\",le=\"0.0025\"} 0\n"));
         assert!(text.contains("waotp_channel_delivery_seconds_bucket{channel=\"x\",le=\"0.005\"} 1\n"));
         assert!(text.contains("waotp_channel_delivery_seconds_count{channel=\"x\"} 1\n"));

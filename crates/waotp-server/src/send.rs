@@ -140,8 +140,7 @@ pub async fn send(
 ) -> Result<(StatusCode, Json<SendResponse>), ApiError> {
     let req = SendRequest::parse(&body, &app, state.deny_private_callbacks)?;
     if !guards::country_allowed(&app.record, &req.msisdn) {
-        let app_id = app.record.app_id.to_string();
-        state.metrics.inc("waotp_sends_total", &[("app_id", &app_id), ("outcome", "refused")]);
+        state.metrics.inc_app("waotp_sends_total", app.record.app_id, "refused");
         return Err(state.refused(&app, &req.msisdn, Refusal::Blocked("country_not_allowed")));
     }
     let idempotency = idempotency_key(&headers, &body)?;
@@ -219,7 +218,7 @@ pub async fn store_session(
             SendOutcome::Replayed(_) => "replayed",
             SendOutcome::Refused(_) => "refused",
         };
-        state.metrics.inc("waotp_sends_total", &[("app_id", &app_id.to_string()), ("outcome", label)]);
+        state.metrics.inc_app("waotp_sends_total", app_id, label);
     }
     match outcome {
         SendOutcome::Created { try_count, signals } => {

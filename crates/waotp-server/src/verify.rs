@@ -62,8 +62,7 @@ pub async fn check(
             VerifyOutcome::Decided(VerifyDecision::Locked) => "locked",
             VerifyOutcome::Refused(_) => "refused",
         };
-        let app_id = app.record.app_id.to_string();
-        state.metrics.inc("waotp_verifies_total", &[("app_id", &app_id), ("outcome", label)]);
+        state.metrics.inc_app("waotp_verifies_total", app.record.app_id, label);
     }
     let decision = match outcome {
         VerifyOutcome::Decided(decision) => decision,
