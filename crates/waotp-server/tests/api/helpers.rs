@@ -132,18 +132,8 @@ impl TestApp {
     }
 
     pub async fn inbox_as(&self, msisdn: &str, id: &str, key: &str) -> Answer {
-        let res = self
-            .http
-            .get(format!("{}/v1/inbox", self.base))
-            .query(&[("msisdn", msisdn)])
-            .header("app-id", id)
-            .header("api-key", key)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        let headers = res.headers().clone();
-        Answer { status, body: res.json().await.unwrap(), headers }
+        let query: String = url::form_urlencoded::Serializer::new(String::new()).append_pair("msisdn", msisdn).finish();
+        self.get_as(&format!("/v1/inbox?{query}"), Some((id, key))).await
     }
 
     pub async fn inbox(&self, msisdn: &str) -> Answer {
