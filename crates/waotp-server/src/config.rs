@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use waotp_core::CodeKey;
+use waotp_store::postgres::{is_postgres_url, PgOptions, PgStore};
 use waotp_store::sqlite::{SqliteOptions, SqliteStore};
 use waotp_store::Store;
 
@@ -40,10 +41,12 @@ impl fmt::Debug for Secret {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub listen: SocketAddr,
-    /// `sqlite://PATH` (or a bare path). PostgreSQL is not supported yet.
+    /// `sqlite://PATH` (or a bare path), or `postgres://…` (several nodes may share it).
+    /// May carry a password: print it with [`redact_url`] only.
     pub database_url: String,
     /// The secret that keys code hashes. When neither it nor `server_secret_file` is set,
-    /// a key file `server.key` is created beside the SQLite database on first start.
+    /// a key file `server.key` is created beside the SQLite database on first start (with
+    /// PostgreSQL one of them is required: every node must use the same secret).
     pub server_secret: Option<Secret>,
     pub server_secret_file: Option<PathBuf>,
     /// `synchronous=FULL` (true, default) or `NORMAL` for SQLite.
@@ -63,6 +66,8 @@ pub struct Config {
     pub admin_token: Option<Secret>,
     /// Messages held in memory for the channel; beyond, they wait in the database.
     pub delivery_queue: usize,
+    /// PostgreSQL: when a silent node is presumed dead and its work taken over.
+    pub node_timeout: Duration,
 }
 
 /// Meta's Graph API base.
@@ -117,14 +122,12 @@ impl Config {
             retention: Duration::from_secs(30 * 24 * 3600),
             admin_token: None,
             delivery_queue: 50_000,
+            node_timeout: waotp_store::postgres::DEFAULT_NODE_TIMEOUT,
         }
     }
 
     fn sqlite_options(&self) -> anyhow::Result<SqliteOptions> {
         let url = self.database_url.trim();
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            bail!("WAOTP_DATABASE_URL: PostgreSQL is not supported by this version of waotp yet; use sqlite://PATH");
-        }
         if url.is_empty() {
             bail!("WAOTP_DATABASE_URL must not be empty");
         }
@@ -133,8 +136,22 @@ impl Config {
         Ok(options)
     }
 
+    /// Whether the configured database is PostgreSQL.
+    pub fn uses_postgres(&self) -> bool {
+        is_postgres_url(&self.database_url)
+    }
+
     /// Opens (and migrates) the configured database.
-    pub fn open_store(&self) -> anyhow::Result<Arc<dyn Store>> {
+    pub async fn open_store(&self) -> anyhow::Result<Arc<dyn Store>> {
+        if self.uses_postgres() {
+            let mut options = PgOptions::from_url(self.database_url.trim())
+                .with_context(|| format!("WAOTP_DATABASE_URL {}", redact_url(&self.database_url)))?;
+            options.node_timeout = self.node_timeout;
+            let store = PgStore::open(options)
+                .await
+                .with_context(|| format!("opening database {}", redact_url(&self.database_url)))?;
+            return Ok(Arc::new(store));
+        }
         let options = self.sqlite_options()?;
         let path = options.path.clone();
         let store = SqliteStore::open(options).with_context(|| format!("opening database {}", path.display()))?;
@@ -158,6 +175,10 @@ impl Config {
         }
         let file = match &self.server_secret_file {
             Some(f) => f.clone(),
+            None if self.uses_postgres() => bail!(
+                "with PostgreSQL, set WAOTP_SERVER_SECRET or WAOTP_SERVER_SECRET_FILE: every node sharing the \
+                 database must key code hashes with the same secret"
+            ),
             None => {
                 let f = self.default_key_file()?;
                 create_key_file(&f)?;
@@ -171,6 +192,20 @@ impl Config {
             bail!("server secret in {} must be at least 16 characters", file.display());
         }
         Ok(CodeKey::from_secret(secret.as_bytes()))
+    }
+}
+
+/// A database URL fit for logs and printouts: its password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
     }
 }
 

@@ -20,6 +20,8 @@ use crate::Clock;
 const CONCURRENCY: usize = 256;
 /// Sessions read back from the database per page when the queue overflowed.
 const PAGE: usize = 500;
+/// How often a node sharing its database looks for deliveries a dead node left behind.
+const ORPHAN_SCAN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Where the send route puts a session once it is stored. Bounded: when it is full the
 /// session simply stays in the database (its code sealed) and the backlog reader brings it
@@ -76,11 +78,15 @@ pub async fn start(
     Ok((queue, vec![("delivery worker", worker), ("delivery backlog reader", backlog)]))
 }
 
-/// Brings stored, undelivered sessions that are not queued (after a restart, or after the
-/// queue overflowed) back into the queue, waiting for room.
+/// Brings stored, undelivered sessions that are not queued (after a restart, after the
+/// queue overflowed, or — on a shared database — left behind by a node that died) back into
+/// the queue, waiting for room.
 async fn read_backlog(queue: Queue, store: Arc<dyn Store>, key: Arc<CodeKey>, apps: AppCache, clock: Clock) {
+    let mut last_scan = std::time::Instant::now();
     loop {
-        if queue.overflow.swap(false, Ordering::Relaxed) {
+        let orphans_due = store.multi_node() && last_scan.elapsed() >= ORPHAN_SCAN;
+        if queue.overflow.swap(false, Ordering::Relaxed) || orphans_due {
+            last_scan = std::time::Instant::now();
             let mut after = 0;
             let mut requeued = 0usize;
             loop {

@@ -18,6 +18,7 @@ mod error;
 pub mod guards;
 mod health;
 mod inbox;
+pub mod logging;
 pub mod metrics;
 pub mod openapi;
 pub mod request_id;
@@ -150,7 +151,7 @@ pub struct Running {
 
 /// Builds the state (store, key, channel, workers) from a config.
 pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
-    let store = config.open_store()?;
+    let store = config.open_store().await?;
     let key = Arc::new(config.code_key()?);
     let apps = auth::AppCache::new(store.clone());
     let metrics = Arc::new(metrics::Metrics::default());

@@ -1,5 +1,6 @@
-//! A full run with every log line captured at TRACE level: no API key, access token, secret,
-//! code or unmasked msisdn may appear in it.
+//! A full run with every log line captured at TRACE level (through the filter the binary
+//! uses, even asked for the PostgreSQL driver's statements): no API key, access token,
+//! secret, code or unmasked msisdn may appear in it.
 
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
@@ -40,7 +41,7 @@ async fn no_secret_code_or_msisdn_reaches_the_logs() {
     let captured = Captured::default();
     let writer = captured.clone();
     tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
+        .with_env_filter(waotp_server::logging::filter("trace,tokio_postgres=trace").unwrap())
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .init();

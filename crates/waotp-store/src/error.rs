@@ -5,6 +5,10 @@ use std::sync::Arc;
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(Arc<rusqlite::Error>),
+    #[error("database error: {message}")]
+    Postgres { message: String, code: Option<String> },
+    #[error("no database connection: {0}")]
+    Pool(String),
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
     #[error("the store is shut down")]

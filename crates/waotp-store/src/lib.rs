@@ -1,9 +1,12 @@
 #![forbid(unsafe_code)]
 //! waotp's storage: the [`Store`] trait that the server and the CLI use, its record types,
-//! and the SQLite backend (embedded, WAL, one writer thread with group commit).
+//! the SQLite backend (embedded, WAL, one writer thread with group commit) and the PostgreSQL
+//! backend (several nodes on one database).
 
 mod error;
+pub mod postgres;
 pub mod sqlite;
+pub mod testing;
 mod types;
 
 use std::sync::Arc;
@@ -17,12 +20,21 @@ pub use types::*;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// Idempotency keys are remembered this long.
+pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
+
 /// Everything waotp keeps. Each method is one atomic unit: it either happens whole or not at
 /// all. Writes return only once they are durable (committed and synced).
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Whether the database is reachable now, with every migration this build knows applied.
     async fn ready(&self) -> Result<()>;
+
+    /// Whether several processes may share this store (PostgreSQL): then each must look
+    /// for work that a process that died left behind, not only at startup.
+    fn multi_node(&self) -> bool {
+        false
+    }
 
     // ---- apps and templates -------------------------------------------------------------
     async fn create_app(&self, app: AppRecord) -> Result<()>;
@@ -117,7 +129,8 @@ pub trait Store: Send + Sync + 'static {
         next: CallbackNext,
         now_ms: i64,
     ) -> Result<()>;
-    /// Releases every lease (a single-node store at startup: no other worker can hold one).
+    /// Releases the leases no live worker holds: on SQLite (one server per file) every lease
+    /// at startup; on PostgreSQL those of nodes that are gone.
     async fn release_callback_leases(&self) -> Result<()>;
     /// A session's callbacks with their attempts, in status order; `None` if the app has no
     /// such session.

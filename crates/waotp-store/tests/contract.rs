@@ -1,22 +1,47 @@
-//! The store contract: what every backend must do. Runs against SQLite (the only backend so
-//! far); a new backend adds its `fresh_store` and runs the same functions.
+//! The store contract: what every backend must do. Runs against SQLite, or against
+//! PostgreSQL when `WAOTP_TEST_POSTGRES` names a server (`scripts/with-postgres`).
 
 use std::sync::Arc;
 
 use uuid::Uuid;
 use waotp_core::{Category, CodeKey, Msisdn, OtpCode, SessionState, Status, Template, VerifyDecision};
+use waotp_store::postgres::{PgOptions, PgStore};
 use waotp_store::sqlite::{SqliteOptions, SqliteStore};
+use waotp_store::testing::{fresh_postgres_url, test_postgres};
 use waotp_store::{
     AppRecord, AppSettings, DeliveryOutcome, InboxMessage, NewSession, SendGuards, SendOutcome, Store, VerifyAttempt,
     VerifyOutcome,
 };
 
-fn fresh_store() -> (tempfile::TempDir, Arc<dyn Store>) {
+/// A database of the backend under test, empty.
+struct Db {
+    _dir: tempfile::TempDir,
+    url: String,
+}
+
+async fn fresh_db() -> Db {
     let dir = tempfile::tempdir().unwrap();
-    let mut options = SqliteOptions::new(dir.path().join("db").join("waotp.db"));
-    options.synchronous_full = false;
-    let store = SqliteStore::open(options).unwrap();
-    (dir, Arc::new(store))
+    let url = match test_postgres() {
+        Some(base) => fresh_postgres_url(&base).await.unwrap(),
+        None => format!("sqlite://{}", dir.path().join("db").join("waotp.db").display()),
+    };
+    Db { _dir: dir, url }
+}
+
+async fn open(db: &Db) -> Arc<dyn Store> {
+    if db.url.starts_with("postgres") {
+        Arc::new(PgStore::open(PgOptions::from_url(&db.url).unwrap()).await.unwrap())
+    } else {
+        let mut options = SqliteOptions::from_url(&db.url);
+        options.synchronous_full = false;
+        Arc::new(SqliteStore::open(options).unwrap())
+    }
+}
+
+async fn fresh_store() -> (Db, Arc<dyn Store>) {
+    let db = fresh_db().await;
+    let store = open(&db).await;
+    (db, store)
 }
 
 fn app(name: &str) -> AppRecord {
@@ -90,7 +115,7 @@ async fn decide(store: &Arc<dyn Store>, a: VerifyAttempt) -> VerifyDecision {
 
 #[tokio::test]
 async fn apps_and_templates() {
-    let (_d, store) = fresh_store();
+    let (_d, store) = fresh_store().await;
     let a = app("a");
     store.create_app(a.clone()).await.unwrap();
     assert_eq!(store.get_app(a.app_id).await.unwrap(), Some(a.clone()));
@@ -126,7 +151,7 @@ async fn apps_and_templates() {
 /// One failing job in a group commit rolls back alone; its neighbours commit.
 #[tokio::test]
 async fn a_failing_write_does_not_spoil_its_batch() {
-    let (_d, store) = fresh_store();
+    let (_d, store) = fresh_store().await;
     let dup = app("dup");
     store.create_app(dup.clone()).await.unwrap();
     let mut tasks = Vec::new();
@@ -145,7 +170,7 @@ async fn a_failing_write_does_not_spoil_its_batch() {
 
 #[tokio::test]
 async fn sessions_supersede_verify_and_lock() {
-    let (_d, store) = fresh_store();
+    let (_d, store) = fresh_store().await;
     let a = app("a");
     store.create_app(a.clone()).await.unwrap();
     let first = session(a.app_id, M, "111111", 100);
@@ -175,7 +200,7 @@ async fn sessions_supersede_verify_and_lock() {
 
 #[tokio::test]
 async fn delivery_bookkeeping_and_the_inbox() {
-    let (_d, store) = fresh_store();
+    let (_d, store) = fresh_store().await;
     let a = app("a");
     store.create_app(a.clone()).await.unwrap();
     let s1 = session(a.app_id, M, "111111", 100);
@@ -230,15 +255,14 @@ async fn delivery_bookkeeping_and_the_inbox() {
 
 #[tokio::test]
 async fn reopening_keeps_everything() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("waotp.db");
+    let db = fresh_db().await;
     let a = app("a");
     {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(SqliteOptions::new(&path)).unwrap());
+        let store = open(&db).await;
         store.create_app(a.clone()).await.unwrap();
         create(&store, session(a.app_id, M, "111111", 100)).await;
     }
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(SqliteOptions::new(&path)).unwrap());
+    let store = open(&db).await;
     assert_eq!(store.get_app(a.app_id).await.unwrap(), Some(a.clone()));
     assert_eq!(decide(&store, attempt(a.app_id, M, "111111", 200)).await, VerifyDecision::Verified);
 }
@@ -246,7 +270,7 @@ async fn reopening_keeps_everything() {
 #[tokio::test]
 async fn callbacks_are_claimed_in_order_per_session() {
     use waotp_store::{AttemptRecord, CallbackNext, CallbackState};
-    let (_d, store) = fresh_store();
+    let (_d, store) = fresh_store().await;
     let a = app("a");
     store.create_app(a.clone()).await.unwrap();
     let s1 = session(a.app_id, M, "111111", 100);
@@ -281,7 +305,98 @@ async fn callbacks_are_claimed_in_order_per_session() {
     assert_eq!(list[0].state, CallbackState::Delivered);
     assert_eq!(list[0].log.len(), 1);
     assert_eq!(store.pending_callbacks().await.unwrap(), 2);
-    // Leases released after a crash: claimable again at once.
     store.release_callback_leases().await.unwrap();
-    assert_eq!(store.claim_callbacks(1001, 20_000, 10).await.unwrap().len(), 2);
+    if store.multi_node() {
+        // Only a dead node's leases are released (see `a_dead_nodes_work_is_taken_over`).
+        assert!(store.claim_callbacks(1001, 20_000, 10).await.unwrap().is_empty());
+    } else {
+        // One server per file: after a crash every lease is void, claimable again at once.
+        assert_eq!(store.claim_callbacks(1001, 20_000, 10).await.unwrap().len(), 2);
+    }
+}
+
+/// Concurrent sends through two handles on one database (two nodes, on PostgreSQL) never
+/// oversell a quota, and verifies of one code count every wrong try.
+#[tokio::test]
+async fn quota_and_attempts_hold_across_handles() {
+    let db = fresh_db().await;
+    let (one, two) = (open(&db).await, open(&db).await);
+    let mut a = app("a");
+    a.quota = Some(25);
+    one.create_app(a.clone()).await.unwrap();
+    let guards = SendGuards { use_quota: true, ..SendGuards::default() };
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let store = if i % 2 == 0 { one.clone() } else { two.clone() };
+        let s = session(a.app_id, &format!("62812345{:05}", i), "111111", 100);
+        let guards = guards.clone();
+        tasks.push(tokio::spawn(async move { store.create_session(s, guards).await.unwrap() }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            SendOutcome::Created { .. } => created += 1,
+            SendOutcome::Refused(waotp_store::Refusal::QuotaExhausted) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(created, 25);
+    assert_eq!(two.get_app(a.app_id).await.unwrap().unwrap().quota, Some(0));
+
+    create(&one, session(a.app_id, M, "123456", 1000)).await;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = if i % 2 == 0 { one.clone() } else { two.clone() };
+        tasks.push(tokio::spawn(async move { decide(&store, attempt(a.app_id, M, "000000", 1001)).await }));
+    }
+    let mut wrong = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            VerifyDecision::WrongCode { .. } => wrong += 1,
+            VerifyDecision::Locked => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(wrong, 5);
+}
+
+/// PostgreSQL: a node's deliveries and callbacks are its own while it lives, and another
+/// node's once its heartbeat stops.
+#[tokio::test]
+async fn a_dead_nodes_work_is_taken_over() {
+    let Some(base) = test_postgres() else {
+        eprintln!("skipped: needs WAOTP_TEST_POSTGRES (scripts/with-postgres)");
+        return;
+    };
+    let url = fresh_postgres_url(&base).await.unwrap();
+    let first = PgStore::open(PgOptions::from_url(&url).unwrap()).await.unwrap();
+    let second = PgStore::open(PgOptions::from_url(&url).unwrap()).await.unwrap();
+    let first_id = first.node_id();
+    let (one, two): (Arc<dyn Store>, Arc<dyn Store>) = (Arc::new(first), Arc::new(second));
+    let a = app("a");
+    one.create_app(a.clone()).await.unwrap();
+    let s1 = session(a.app_id, M, "111111", 100);
+    let s2 = session(a.app_id, "6281234567891", "222222", 100);
+    create(&one, s1.clone()).await;
+    create(&one, s2.clone()).await;
+    // The first node stored them: they are its to deliver, not the second's.
+    assert_eq!(one.undelivered(0, 10).await.unwrap().len(), 2);
+    assert!(two.undelivered(0, 10).await.unwrap().is_empty());
+    // A callback leased by the first node is not claimed by the second.
+    assert_eq!(one.claim_callbacks(200, 100_000, 1).await.unwrap().len(), 1);
+    let rest = two.claim_callbacks(200, 100_000, 10).await.unwrap();
+    assert_eq!(rest.len(), 1);
+
+    // The first node dies: its heartbeat stops and ages past the limit.
+    drop(one);
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client.execute("UPDATE nodes SET heartbeat_at = 0 WHERE node_id = $1", &[&first_id]).await.unwrap();
+
+    let taken = two.undelivered(0, 10).await.unwrap();
+    assert_eq!(taken.iter().map(|p| p.session_id).collect::<Vec<_>>(), vec![s1.session_id, s2.session_id]);
+    let jobs = two.claim_callbacks(300, 100_000, 10).await.unwrap();
+    assert_eq!(jobs.len(), 1, "the dead node's leased callback");
+    assert_ne!(jobs[0].session_id, rest[0].session_id);
 }

@@ -207,6 +207,12 @@ fn server_config(s: &Settings) -> anyhow::Result<Config> {
     if let Some(retention) = s.duration("retention")? {
         config.retention = retention;
     }
+    if let Some(timeout) = s.duration("node_timeout")? {
+        if !(std::time::Duration::from_millis(500)..=std::time::Duration::from_secs(3600)).contains(&timeout) {
+            bail!("invalid node_timeout: between 500ms and 1h (WAOTP_NODE_TIMEOUT)");
+        }
+        config.node_timeout = timeout;
+    }
     if let Some(n) = s.parse("delivery_queue", |v| {
         v.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| "must be a whole number of at least 1".to_owned())
     })? {
@@ -532,7 +538,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     for var in Settings::unknown_env() {
         eprintln!("warning: unknown environment variable {var} is ignored (see config.example.toml)");
     }
-    let store = || Config::new(settings.raw("database_url").unwrap_or(DEFAULT_DATABASE_URL)).open_store();
+    let store =
+        || async { Config::new(settings.raw("database_url").unwrap_or(DEFAULT_DATABASE_URL)).open_store().await };
     if let Some(url) = settings.raw("server_url") {
         let token = settings.raw("admin_token").context("--server needs the admin token: WAOTP_ADMIN_TOKEN(_FILE)")?;
         let remote = Remote::new(url, token)?;
@@ -552,10 +559,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("# configuration is valid");
             Ok(())
         }
-        Command::App(cmd) => app(&store()?, cmd).await,
-        Command::Template(cmd) => template(&store()?, cmd).await,
-        Command::Callbacks(cmd) => callbacks(&store()?, cmd).await,
-        Command::Blocklist(cmd) => blocklist(&store()?, cmd).await,
+        Command::App(cmd) => app(&store().await?, cmd).await,
+        Command::Template(cmd) => template(&store().await?, cmd).await,
+        Command::Callbacks(cmd) => callbacks(&store().await?, cmd).await,
+        Command::Blocklist(cmd) => blocklist(&store().await?, cmd).await,
         Command::GraphDouble(args) => graph_double(args).await,
         Command::Openapi => {
             print!("{}", waotp_server::openapi::document());
@@ -566,7 +573,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(settings: &Settings) -> anyhow::Result<()> {
     let config = server_config(settings)?;
-    let filter = tracing_subscriber::EnvFilter::try_new(settings.raw("log").unwrap_or("info"))
+    let filter = waotp_server::logging::filter(settings.raw("log").unwrap_or("info"))
         .map_err(|e| anyhow::anyhow!("invalid log filter (WAOTP_LOG): {e}"))?;
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if settings.raw("log_format") == Some("json") {
@@ -588,7 +595,7 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
         let router = waotp_server::metrics::router(state.clone());
         tokio::spawn(async move { axum::serve(metrics, router).await });
     }
-    println!("  database: {}", config.database_url);
+    println!("  database: {}", waotp_server::config::redact_url(&config.database_url));
     match &config.whatsapp {
         Some(w) => {
             println!("  channel:  WhatsApp Cloud API, phone number id {} via {}", w.phone_number_id, w.api_base);

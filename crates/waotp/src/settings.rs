@@ -22,6 +22,7 @@ pub const KEYS: &[(&str, bool)] = &[
     ("sqlite_synchronous", false),
     ("retention", false),
     ("delivery_queue", false),
+    ("node_timeout", false),
     ("trust_forwarded_for", false),
     ("server_secret", true),
     ("callback_schedule", false),
@@ -200,6 +201,9 @@ impl Settings {
             let line = match (self.raw(key), secret) {
                 (None, _) => format!("# {key} = (unset)"),
                 (Some(_), true) => format!("{key} = \"<redacted>\""),
+                (Some(v), false) if *key == "database_url" => {
+                    format!("{key} = {:?}", waotp_server::config::redact_url(v))
+                }
                 (Some(v), false) => format!("{key} = {v:?}"),
             };
             out.push_str(&format!("{line:<60} # {}\n", self.source(key)));

@@ -369,15 +369,15 @@ async fn behind_a_trusted_proxy_the_ip_limit_uses_x_forwarded_for() {
 async fn a_number_blocked_after_the_201_reports_9_and_gets_nothing() {
     use waotp_core::{Msisdn, Status};
     use waotp_server::config::Secret;
-    use waotp_server::{Clock, Config};
+    use waotp_server::Clock;
 
     let rx = crate::receiver::Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::new(format!("sqlite://{}/waotp.db", dir.path().display()));
+    let mut config = crate::helpers::test_config(&dir).await;
     config.server_secret = Some(Secret::new("blocked-later-secret-0123456789"));
     config.callbacks.poll = Duration::from_millis(10);
     let key = config.code_key().unwrap();
-    let store = config.open_store().unwrap();
+    let store = config.open_store().await.unwrap();
     let (app, _) = waotp_server::apps::create_app(store.as_ref(), "t", Default::default(), None, 0).await.unwrap();
     let msisdn = Msisdn::parse(MSISDN).unwrap();
     let now = Clock::system().now_ms();

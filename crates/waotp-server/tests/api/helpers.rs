@@ -16,6 +16,7 @@ pub struct TestApp {
     pub app_id: Uuid,
     pub api_key: String,
     pub dir: TempDir,
+    pub database_url: String,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -37,6 +38,23 @@ impl Answer {
     }
 }
 
+/// The database a test server uses: a SQLite file in `dir`, or a fresh schema on the
+/// PostgreSQL server named by `WAOTP_TEST_POSTGRES` (`scripts/with-postgres`).
+pub async fn test_database_url(dir: &TempDir) -> String {
+    match waotp_store::testing::test_postgres() {
+        Some(base) => waotp_store::testing::fresh_postgres_url(&base).await.expect("test schema"),
+        None => format!("sqlite://{}/waotp.db", dir.path().display()),
+    }
+}
+
+/// A config on a fresh test database; on PostgreSQL a stopped node is presumed dead after a
+/// second, so restart tests see its work taken over quickly.
+pub async fn test_config(dir: &TempDir) -> Config {
+    let mut config = Config::new(test_database_url(dir).await);
+    config.node_timeout = Duration::from_secs(1);
+    config
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
@@ -45,7 +63,7 @@ pub async fn spawn_app() -> TestApp {
 /// fast by default here.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::new(format!("sqlite://{}/waotp.db", dir.path().display()));
+    let mut config = test_config(&dir).await;
     config.server_secret = Some(Secret::new("integration-test-secret-0123456789"));
     config.sqlite_synchronous_full = false;
     config.callbacks.schedule =
@@ -54,6 +72,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     config.callbacks.timeout = Duration::from_secs(5);
     config.sweep_every = Duration::from_millis(50);
     adjust(&mut config);
+    let database_url = config.database_url.clone();
     let clock = Clock::system();
     let state = waotp_server::build(&config, clock.clone()).await.expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -73,6 +92,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         app_id: app.app_id,
         api_key,
         dir,
+        database_url,
         _shutdown: tx,
     }
 }

@@ -49,13 +49,13 @@ async fn the_inbox_needs_credentials_and_a_valid_msisdn() {
 async fn undelivered_sessions_are_delivered_at_the_next_start() {
     use waotp_core::Msisdn;
     use waotp_server::config::Secret;
-    use waotp_server::{Clock, Config};
+    use waotp_server::Clock;
 
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::new(format!("sqlite://{}/waotp.db", dir.path().display()));
+    let mut config = crate::helpers::test_config(&dir).await;
     config.server_secret = Some(Secret::new("recovery-test-secret-0123456789"));
     let key = config.code_key().unwrap();
-    let store = config.open_store().unwrap();
+    let store = config.open_store().await.unwrap();
     let (app, _) = waotp_server::apps::create_app(store.as_ref(), "t", Default::default(), None, 0).await.unwrap();
     let msisdn = Msisdn::parse(MSISDN).unwrap();
     let session = stored_session(&key, app.app_id, MSISDN, "777888", None, Clock::system().now_ms());
@@ -109,13 +109,13 @@ async fn sessions_and_messages_past_the_retention_age_are_pruned() {
 async fn a_code_superseded_before_delivery_is_not_sent() {
     use waotp_core::Msisdn;
     use waotp_server::config::Secret;
-    use waotp_server::{Clock, Config};
+    use waotp_server::Clock;
 
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::new(format!("sqlite://{}/waotp.db", dir.path().display()));
+    let mut config = crate::helpers::test_config(&dir).await;
     config.server_secret = Some(Secret::new("superseded-test-secret-0123456789"));
     let key = config.code_key().unwrap();
-    let store = config.open_store().unwrap();
+    let store = config.open_store().await.unwrap();
     let (app, _) = waotp_server::apps::create_app(store.as_ref(), "t", Default::default(), None, 0).await.unwrap();
     let msisdn = Msisdn::parse(MSISDN).unwrap();
     let now = Clock::system().now_ms();

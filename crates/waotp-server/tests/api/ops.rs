@@ -11,12 +11,24 @@ async fn health_and_readiness() {
     assert_eq!(ready.status().as_u16(), 200);
     assert_eq!(ready.json::<serde_json::Value>().await.unwrap()["status"], "ready");
     // The database disappears: not ready (the process itself still answers).
-    std::fs::remove_file(app.dir.path().join("waotp.db")).unwrap();
+    let expected = match waotp_store::testing::schema_of(&app.database_url) {
+        Some(schema) => {
+            let base = waotp_store::testing::test_postgres().unwrap();
+            let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(conn);
+            client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+            "waotp_schema"
+        }
+        None => {
+            std::fs::remove_file(app.dir.path().join("waotp.db")).unwrap();
+            "waotp.db"
+        }
+    };
     let ready = app.http.get(format!("{}/readyz", app.base)).send().await.unwrap();
     assert_eq!(ready.status().as_u16(), 503);
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(body["status"], "not ready");
-    assert!(body["reason"].as_str().unwrap().contains("waotp.db"));
+    assert!(body["reason"].as_str().unwrap().contains(expected), "{body}");
     let live = app.http.get(format!("{}/healthz", app.base)).send().await.unwrap();
     assert_eq!(live.status().as_u16(), 200);
 }

@@ -9,10 +9,8 @@ use waotp_core::policy::{sliding_estimate, wait_for_room, window_start};
 use waotp_core::{Msisdn, SealedCode};
 
 use super::uuid_from;
+use crate::IDEMPOTENCY_TTL_MS;
 use crate::{BlockEntry, IdempotencyKey, IdempotentReplay, Limit, Refusal, Result, SignalRule};
-
-/// Idempotency keys are remembered this long.
-pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
 
 /// The previous and current fixed-window counts of a key.
 fn counts(c: &Connection, key: &str, window_ms: i64, now_ms: i64) -> Result<(u64, u64)> {

@@ -1,0 +1,241 @@
+//! The callback outbox on PostgreSQL: queued with each status change (under the session's
+//! row lock), claimed by one node at a time with a lease, in order per session.
+
+use deadpool_postgres::{GenericClient, Transaction};
+use uuid::Uuid;
+use waotp_core::Status;
+
+use super::sessions::owned_row;
+use super::{exec, live, query, query_one, query_opt, small, status_from};
+use crate::{AttemptRecord, CallbackJob, CallbackNext, CallbackRecord, CallbackState, Result, StoreError};
+
+const PENDING: i64 = 0;
+const DELIVERED: i64 = 1;
+const FAILED: i64 = 2;
+
+/// `next_attempt_at` of a callback held behind an earlier pending one of its session.
+pub(super) const HELD: i64 = i64::MAX / 4;
+
+fn state_from(code: i64) -> Result<CallbackState> {
+    match code {
+        PENDING => Ok(CallbackState::Pending),
+        DELIVERED => Ok(CallbackState::Delivered),
+        FAILED => Ok(CallbackState::Failed),
+        other => Err(StoreError::Corrupt(format!("callback state {other}"))),
+    }
+}
+
+/// Queues the callback of a status change; the caller holds the session's row lock, so the
+/// session's earlier callbacks are all visible here.
+pub(super) async fn enqueue(
+    t: &Transaction<'_>,
+    session_row: i64,
+    status: Status,
+    url: &str,
+    now_ms: i64,
+) -> Result<()> {
+    let webhook_id = format!("msg_{}", Uuid::new_v4().simple());
+    exec(
+        t,
+        "INSERT INTO callbacks (session_row, status, url, webhook_id, state, next_attempt_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 0, CASE WHEN EXISTS (SELECT 1 FROM callbacks WHERE session_row = $1 AND state = 0) \
+         THEN $6::bigint ELSE $5::bigint END, $5, $5) ON CONFLICT DO NOTHING",
+        &[&session_row, &i64::from(status.code()), &url, &webhook_id, &now_ms, &HELD],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn claim<C: GenericClient>(
+    c: &C,
+    now_ms: i64,
+    lease_until_ms: i64,
+    limit: usize,
+    node: Uuid,
+    ttl_ms: i64,
+) -> Result<Vec<CallbackJob>> {
+    let sql = format!(
+        "WITH c AS (SELECT cb.id FROM callbacks cb \
+           WHERE cb.state = 0 AND cb.next_attempt_at <= $1 \
+             AND (cb.lease_until IS NULL OR cb.lease_until <= $1 OR NOT {}) \
+             AND NOT EXISTS (SELECT 1 FROM callbacks p WHERE p.session_row = cb.session_row AND p.state = 0 \
+                             AND p.id < cb.id) \
+           ORDER BY cb.next_attempt_at, cb.id LIMIT $3 FOR UPDATE OF cb SKIP LOCKED), \
+         claimed AS (UPDATE callbacks cb SET lease_until = $2, lease_owner = $4 FROM c WHERE cb.id = c.id \
+           RETURNING cb.id, cb.session_row, cb.status, cb.url, cb.webhook_id, cb.attempts, cb.created_at, \
+           cb.next_attempt_at) \
+         SELECT k.id, s.session_id, s.app_id, k.status, k.url, k.webhook_id, k.attempts, s.challenge, k.created_at \
+         FROM claimed k JOIN sessions s ON s.id = k.session_row ORDER BY k.next_attempt_at, k.id",
+        live("cb.lease_owner", ttl_ms)
+    );
+    query(c, &sql, &[&now_ms, &lease_until_ms, &(limit as i64), &node])
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(CallbackJob {
+                id: r.get(0),
+                session_id: r.get(1),
+                app_id: r.get(2),
+                status: status_from(r.get(3))?,
+                url: r.get(4),
+                webhook_id: r.get(5),
+                attempts: small(r.get(6))?,
+                challenge: r.get(7),
+                happened_at_ms: r.get(8),
+                lease_until_ms,
+            })
+        })
+        .collect()
+}
+
+/// Settles an attempt, only if this node still holds the lease it claimed with.
+pub(super) async fn finish(
+    t: &Transaction<'_>,
+    job: &CallbackJob,
+    attempt: Option<&AttemptRecord>,
+    next: &CallbackNext,
+    now_ms: i64,
+    node: Uuid,
+) -> Result<()> {
+    let (state, next_at) = match next {
+        CallbackNext::Delivered => (DELIVERED, None),
+        CallbackNext::GiveUp => (FAILED, None),
+        CallbackNext::RetryAt(at) | CallbackNext::DeferTo(at) => (PENDING, Some(*at)),
+    };
+    if state != PENDING {
+        // Settling releases the session's next callback: take the session's row lock, as
+        // every status change (which may queue one) does.
+        exec(
+            t,
+            "SELECT 1 FROM sessions WHERE id = (SELECT session_row FROM callbacks WHERE id = $1) FOR UPDATE",
+            &[&job.id],
+        )
+        .await?;
+    }
+    if let Some(a) = attempt {
+        exec(
+            t,
+            "INSERT INTO callback_attempts (callback_id, attempted_at, http_status, error, latency_ms) \
+             VALUES ($1, $2, $3, $4, $5)",
+            &[&job.id, &a.at_ms, &a.http_status.map(i64::from), &a.error, &a.latency_ms],
+        )
+        .await?;
+    }
+    let counted = i64::from(attempt.is_some());
+    let updated = exec(
+        t,
+        "UPDATE callbacks SET state = $2, attempts = attempts + $3, next_attempt_at = COALESCE($4, next_attempt_at), \
+         lease_until = NULL, lease_owner = NULL, updated_at = $5 WHERE id = $1 AND lease_until = $6 AND lease_owner = $7",
+        &[&job.id, &state, &counted, &next_at, &now_ms, &job.lease_until_ms, &node],
+    )
+    .await?;
+    if updated == 1 && state != PENDING {
+        exec(
+            t,
+            "UPDATE callbacks SET next_attempt_at = $2 WHERE id = (SELECT id FROM callbacks WHERE state = 0 AND \
+             session_row = (SELECT session_row FROM callbacks WHERE id = $1) ORDER BY id LIMIT 1) \
+             AND next_attempt_at >= $3",
+            &[&job.id, &now_ms, &HELD],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Releases the leases of nodes that are gone (the claim query ignores them anyway; this
+/// makes them visible as free to operators).
+pub(super) async fn release_dead_leases<C: GenericClient>(c: &C, ttl_ms: i64) -> Result<()> {
+    exec(
+        c,
+        &format!(
+            "UPDATE callbacks SET lease_until = NULL, lease_owner = NULL \
+             WHERE state = 0 AND lease_until IS NOT NULL AND NOT {}",
+            live("lease_owner", ttl_ms)
+        ),
+        &[],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn list<C: GenericClient>(
+    c: &C,
+    app_id: Uuid,
+    session_id: Uuid,
+) -> Result<Option<Vec<CallbackRecord>>> {
+    let Some(row) =
+        query_opt(c, "SELECT id FROM sessions WHERE session_id = $1 AND app_id = $2", &[&session_id, &app_id]).await?
+    else {
+        return Ok(None);
+    };
+    let session_row: i64 = row.get(0);
+    let callbacks = query(
+        c,
+        "SELECT id, status, url, webhook_id, state, attempts, next_attempt_at, created_at FROM callbacks \
+         WHERE session_row = $1 ORDER BY id",
+        &[&session_row],
+    )
+    .await?;
+    let attempts = query(
+        c,
+        "SELECT a.callback_id, a.attempted_at, a.http_status, a.error, a.latency_ms FROM callback_attempts a \
+         JOIN callbacks cb ON cb.id = a.callback_id WHERE cb.session_row = $1 ORDER BY a.id",
+        &[&session_row],
+    )
+    .await?;
+    let mut out = Vec::with_capacity(callbacks.len());
+    for r in &callbacks {
+        let id: i64 = r.get(0);
+        let log = attempts
+            .iter()
+            .filter(|a| a.get::<_, i64>(0) == id)
+            .map(|a| {
+                Ok(AttemptRecord {
+                    at_ms: a.get(1),
+                    http_status: a
+                        .get::<_, Option<i64>>(2)
+                        .map(|s| u16::try_from(s).map_err(|_| StoreError::Corrupt(format!("HTTP status {s}"))))
+                        .transpose()?,
+                    error: a.get(3),
+                    latency_ms: a.get(4),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        out.push(CallbackRecord {
+            status: status_from(r.get(1))?,
+            url: r.get(2),
+            webhook_id: r.get(3),
+            state: state_from(r.get(4))?,
+            attempts: small(r.get(5))?,
+            next_attempt_at_ms: r.get(6),
+            happened_at_ms: r.get(7),
+            log,
+        });
+    }
+    Ok(Some(out))
+}
+
+pub(super) async fn replay(
+    t: &Transaction<'_>,
+    app_id: Uuid,
+    session_id: Uuid,
+    status: Status,
+    now_ms: i64,
+) -> Result<bool> {
+    let Some(row) = owned_row(t, app_id, session_id).await? else {
+        return Ok(false);
+    };
+    let n = exec(
+        t,
+        "UPDATE callbacks SET state = 0, attempts = 0, lease_until = NULL, lease_owner = NULL, updated_at = $3, \
+         next_attempt_at = CASE WHEN EXISTS (SELECT 1 FROM callbacks p WHERE p.session_row = $1 AND p.state = 0 \
+         AND p.id < callbacks.id) THEN $4::bigint ELSE $3::bigint END WHERE session_row = $1 AND status = $2",
+        &[&row, &i64::from(status.code()), &now_ms, &HELD],
+    )
+    .await?;
+    Ok(n == 1)
+}
+
+pub(super) async fn pending<C: GenericClient>(c: &C) -> Result<u64> {
+    Ok(query_one(c, "SELECT count(*) FROM callbacks WHERE state = 0", &[]).await?.get::<_, i64>(0) as u64)
+}

@@ -1,0 +1,41 @@
+//! PostgreSQL migrations, tracked in `waotp_schema`. Shipped files are never edited.
+
+use super::{exec, query_opt};
+use crate::{Result, StoreError};
+
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+
+/// Any fixed number: the advisory lock that lets one node at a time migrate.
+const MIGRATION_LOCK: i64 = 0x7761_6f74_705f_6d69;
+
+pub(crate) fn count() -> usize {
+    MIGRATIONS.len()
+}
+
+/// Brings the schema up to date, in one transaction under an advisory lock: nodes starting
+/// together wait for the first, then find nothing left to do.
+pub(crate) async fn apply(conn: &mut deadpool_postgres::Object) -> Result<()> {
+    let t = conn.transaction().await?;
+    exec(&t, "SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+    t.batch_execute("CREATE TABLE IF NOT EXISTS waotp_schema (version bigint NOT NULL)").await?;
+    let current = match query_opt(&t, "SELECT version FROM waotp_schema", &[]).await? {
+        Some(row) => row.get::<_, i64>(0),
+        None => {
+            exec(&t, "INSERT INTO waotp_schema (version) VALUES (0)", &[]).await?;
+            0
+        }
+    };
+    let known = MIGRATIONS.len() as i64;
+    if current > known {
+        return Err(StoreError::Open(format!(
+            "the database is at schema version {current}, newer than this waotp ({known}); upgrade waotp"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        t.batch_execute(sql).await?;
+        tracing::info!(version = i + 1, "applied PostgreSQL migration");
+    }
+    exec(&t, "UPDATE waotp_schema SET version = $1", &[&known]).await?;
+    t.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,520 @@
+//! The PostgreSQL backend: what several `waotp serve` nodes share.
+//!
+//! Every write is one transaction at READ COMMITTED. Whatever must not interleave is
+//! serialized by a lock taken first: the (app, msisdn, challenge) key of a send or verify and
+//! an idempotency key by transaction-level advisory locks, a session's status changes and
+//! callbacks by its row, a counter by its row (bumped first, checked after, rolled back on a
+//! refusal), a quota by its app's row. A deadlock or serialization failure is retried.
+//!
+//! Work that one node must do at a time is owned: a session's delivery by the node that
+//! stored it (or took it over), a callback by the node whose lease it carries. Each node
+//! beats in `nodes`; the work of a node whose heartbeat is older than its `node_timeout` (by
+//! the database's clock) is taken over by the others.
+
+mod apps;
+mod callbacks;
+mod guards;
+mod migrations;
+mod sessions;
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+use uuid::Uuid;
+use waotp_core::{CodeKey, Msisdn, Status, Template};
+
+use crate::{
+    AppRecord, AppSettings, AttemptRecord, BlockEntry, CallbackJob, CallbackNext, CallbackRecord, DeliveryCheck,
+    DeliveryOutcome, InboxMessage, NewSession, PendingDelivery, Result, SendGuards, SendOutcome, SessionRecord, Store,
+    StoreError, VerifyAttempt, VerifyOutcome, WhatsAppSender,
+};
+
+/// A node whose last heartbeat is older than this (by the database's clock) is presumed
+/// dead: its deliveries and callback leases go to the others. It beats five times as often.
+pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts of a transaction that hits a deadlock or a serialization failure.
+const TX_ATTEMPTS: u32 = 8;
+
+/// How the database is reached.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// `postgres://user:password@host:port/database?…` (libpq-style parameters).
+    pub url: String,
+    /// Connections this node keeps open at most.
+    pub pool_size: usize,
+    /// When a silent node is presumed dead (see [`DEFAULT_NODE_TIMEOUT`]).
+    pub node_timeout: Duration,
+}
+
+impl PgOptions {
+    /// Accepts `postgres://…` or `postgresql://…`; waotp's own `pool_size=N` parameter is
+    /// taken out of the query string, the rest goes to the driver.
+    pub fn from_url(url: &str) -> Result<PgOptions> {
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut pool_size = 64;
+        let mut rest = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("pool_size", n)) => {
+                    pool_size = n
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=1000).contains(n))
+                        .ok_or_else(|| StoreError::Open(format!("pool_size must be 1 to 1000, not {n:?}")))?;
+                }
+                Some(("sslmode", mode)) if !matches!(mode, "disable" | "prefer") => {
+                    return Err(StoreError::Open(format!(
+                        "sslmode={mode}: this waotp build connects to PostgreSQL without TLS; use sslmode=disable \
+                         on a private network, or a local TLS proxy"
+                    )));
+                }
+                _ => rest.push(pair),
+            }
+        }
+        let url = if rest.is_empty() { base.to_owned() } else { format!("{base}?{}", rest.join("&")) };
+        Ok(PgOptions { url, pool_size, node_timeout: DEFAULT_NODE_TIMEOUT })
+    }
+}
+
+/// Whether a database URL selects this backend.
+pub fn is_postgres_url(url: &str) -> bool {
+    let url = url.trim();
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// waotp's store on PostgreSQL (or a compatible engine; see the README).
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+    node_id: Uuid,
+    /// [`PgOptions::node_timeout`] in milliseconds.
+    node_ttl_ms: i64,
+    /// Dropped with the last clone of the store: the heartbeat stops.
+    _alive: Arc<()>,
+}
+
+impl PgStore {
+    /// Connects, applies migrations (one node at a time), registers this node and starts its
+    /// heartbeat. Must run inside a Tokio runtime.
+    pub async fn open(options: PgOptions) -> Result<PgStore> {
+        let config: tokio_postgres::Config =
+            options.url.parse().map_err(|e| StoreError::Open(format!("invalid PostgreSQL URL: {e}")))?;
+        let manager = Manager::from_config(
+            config.clone(),
+            tokio_postgres::NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size)
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Open(e.to_string()))?;
+        {
+            let mut conn =
+                pool.get().await.map_err(|e| StoreError::Open(format!("cannot connect to PostgreSQL: {e}")))?;
+            migrations::apply(&mut conn).await?;
+        }
+        let node_ttl_ms = options.node_timeout.as_millis().clamp(100, 3_600_000) as i64;
+        let store = PgStore { pool, node_id: Uuid::new_v4(), node_ttl_ms, _alive: Arc::new(()) };
+        store.beat().await?;
+        let every = Duration::from_millis(node_ttl_ms as u64 / 5);
+        tokio::spawn(heartbeat(config, store.node_id, every, Arc::downgrade(&store._alive)));
+        tracing::info!(node_id = %store.node_id, "joined the PostgreSQL database as a node");
+        Ok(store)
+    }
+
+    /// This process's id among the nodes.
+    pub fn node_id(&self) -> Uuid {
+        self.node_id
+    }
+
+    async fn beat(&self) -> Result<()> {
+        let conn = self.conn().await?;
+        beat(&conn, self.node_id).await
+    }
+
+    async fn conn(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Backend(e) => StoreError::from(e),
+            other => StoreError::Pool(other.to_string()),
+        })
+    }
+}
+
+async fn beat(c: &tokio_postgres::Client, node_id: Uuid) -> Result<()> {
+    c.execute(
+        "INSERT INTO nodes (node_id, started_at, heartbeat_at) VALUES ($1, waotp_now_ms(), waotp_now_ms()) \
+         ON CONFLICT (node_id) DO UPDATE SET heartbeat_at = waotp_now_ms()",
+        &[&node_id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Beats until the store is dropped, on a connection of its own: a pool busy with traffic
+/// (sends queued behind a quota's row lock, say) must not make a live node look dead.
+async fn heartbeat(config: tokio_postgres::Config, node_id: Uuid, every: Duration, alive: Weak<()>) {
+    let mut client: Option<tokio_postgres::Client> = None;
+    let mut last_cleanup = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(every).await;
+        if alive.upgrade().is_none() {
+            break;
+        }
+        let result = async {
+            if client.as_ref().is_none_or(|c| c.is_closed()) {
+                let (c, connection) = config.connect(tokio_postgres::NoTls).await?;
+                tokio::spawn(connection);
+                client = Some(c);
+            }
+            let c = client.as_ref().expect("connected above");
+            beat(c, node_id).await?;
+            if last_cleanup.elapsed() > Duration::from_secs(3600) {
+                last_cleanup = std::time::Instant::now();
+                // Forget nodes gone for a day.
+                c.execute("DELETE FROM nodes WHERE heartbeat_at < waotp_now_ms() - 86400000", &[]).await?;
+            }
+            Ok::<_, StoreError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            client = None;
+            tracing::warn!(error = %e, "node heartbeat failed");
+        }
+    }
+}
+
+/// SQL that is true when `owner` (a column or parameter) is a node that beat within
+/// `ttl_ms`.
+pub(crate) fn live(owner: &str, ttl_ms: i64) -> String {
+    format!("EXISTS (SELECT 1 FROM nodes n WHERE n.node_id = {owner} AND n.heartbeat_at > waotp_now_ms() - {ttl_ms})")
+}
+
+// ---- small helpers over cached statements -------------------------------------------------
+
+pub(crate) async fn query<C: GenericClient>(c: &C, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+    let stmt = c.prepare_cached(sql).await?;
+    Ok(c.query(&stmt, params).await?)
+}
+
+pub(crate) async fn query_opt<C: GenericClient>(
+    c: &C,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Option<Row>> {
+    let stmt = c.prepare_cached(sql).await?;
+    Ok(c.query_opt(&stmt, params).await?)
+}
+
+pub(crate) async fn query_one<C: GenericClient>(c: &C, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
+    let stmt = c.prepare_cached(sql).await?;
+    Ok(c.query_one(&stmt, params).await?)
+}
+
+pub(crate) async fn exec<C: GenericClient>(c: &C, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+    let stmt = c.prepare_cached(sql).await?;
+    Ok(c.execute(&stmt, params).await?)
+}
+
+/// A count or other small number stored as bigint, as the u32 the records use.
+pub(crate) fn small(v: i64) -> Result<u32> {
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v} is out of range")))
+}
+
+pub(crate) fn status_from(code: i64) -> Result<Status> {
+    Status::from_code(code).ok_or_else(|| StoreError::Corrupt(format!("status {code}")))
+}
+
+/// Runs `$body` (an expression using the transaction `$t`) in a transaction, retried on a
+/// deadlock or serialization failure. `$keep` says, from the body's value, whether to commit
+/// (a refusal rolls back whatever the body counted).
+macro_rules! transaction {
+    ($store:expr, |$t:ident| $body:expr) => {
+        transaction!($store, |$t| $body, |_v| true)
+    };
+    ($store:expr, |$t:ident| $body:expr, |$v:ident| $keep:expr) => {{
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let mut conn = $store.conn().await?;
+            let $t = conn.transaction().await?;
+            let outcome: Result<_> = async { $body }.await;
+            let done: Result<_> = match outcome {
+                Ok($v) if $keep => match $t.commit().await {
+                    Ok(()) => Ok($v),
+                    Err(e) => Err(StoreError::from(e)),
+                },
+                Ok(v) => {
+                    $t.rollback().await?;
+                    Ok(v)
+                }
+                Err(e) => {
+                    let _ = $t.rollback().await;
+                    Err(e)
+                }
+            };
+            match done {
+                Err(e) if e.is_transient() && attempt < TX_ATTEMPTS => {
+                    tracing::debug!(error = %e, attempt, "retrying a transaction");
+                    tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 3)).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+impl StoreError {
+    /// A failure that the same transaction, run again, would likely not hit.
+    fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Postgres { code: Some(code), .. }
+            if code == SqlState::T_R_DEADLOCK_DETECTED.code() || code == SqlState::T_R_SERIALIZATION_FAILURE.code())
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        // The message only: a DETAIL can quote row values (a msisdn in a key).
+        match e.as_db_error() {
+            Some(db) => StoreError::Postgres {
+                message: format!("{}: {}", db.severity(), db.message()),
+                code: Some(db.code().code().to_owned()),
+            },
+            None => {
+                let mut message = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    message.push_str(": ");
+                    message.push_str(&s.to_string());
+                    source = s.source();
+                }
+                StoreError::Postgres { message, code: None }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ready(&self) -> Result<()> {
+        let conn = self.conn().await?;
+        let version: i64 = query_one(&conn, "SELECT version FROM waotp_schema", &[]).await?.get(0);
+        let expected = migrations::count() as i64;
+        if version != expected {
+            return Err(StoreError::Open(format!("schema version {version}, expected {expected}")));
+        }
+        Ok(())
+    }
+
+    fn multi_node(&self) -> bool {
+        true
+    }
+
+    async fn create_app(&self, app: AppRecord) -> Result<()> {
+        let conn = self.conn().await?;
+        apps::create(&conn, &app).await
+    }
+
+    async fn get_app(&self, app_id: Uuid) -> Result<Option<AppRecord>> {
+        let conn = self.conn().await?;
+        apps::get(&conn, app_id).await
+    }
+
+    async fn list_apps(&self) -> Result<Vec<AppRecord>> {
+        let conn = self.conn().await?;
+        apps::list(&conn).await
+    }
+
+    async fn update_app_settings(&self, app_id: Uuid, settings: AppSettings) -> Result<bool> {
+        let conn = self.conn().await?;
+        apps::update_settings(&conn, app_id, &settings).await
+    }
+
+    async fn set_api_key_hash(&self, app_id: Uuid, hash: [u8; 32]) -> Result<bool> {
+        let conn = self.conn().await?;
+        apps::set_key_hash(&conn, app_id, &hash).await
+    }
+
+    async fn put_template(&self, app_id: Uuid, template: Template) -> Result<bool> {
+        let conn = self.conn().await?;
+        apps::put_template(&conn, app_id, &template).await
+    }
+
+    async fn list_templates(&self, app_id: Uuid) -> Result<Vec<Template>> {
+        let conn = self.conn().await?;
+        apps::list_templates(&conn, app_id).await
+    }
+
+    async fn delete_template(&self, app_id: Uuid, name: &str, language: &str) -> Result<bool> {
+        let conn = self.conn().await?;
+        apps::delete_template(&conn, app_id, name, language).await
+    }
+
+    async fn create_session(&self, session: NewSession, guards: SendGuards) -> Result<SendOutcome> {
+        let node = self.node_id;
+        transaction!(self, |t| sessions::create(&t, &session, &guards, node).await, |out| !matches!(
+            out,
+            SendOutcome::Refused(_) | SendOutcome::Replayed(_)
+        ))
+    }
+
+    async fn verify(&self, attempt: VerifyAttempt, key: Arc<CodeKey>) -> Result<VerifyOutcome> {
+        transaction!(self, |t| sessions::verify(&t, &attempt, &key).await, |out| !matches!(
+            out,
+            VerifyOutcome::Refused(_)
+        ))
+    }
+
+    async fn set_quota(&self, app_id: Uuid, quota: Option<i64>) -> Result<bool> {
+        let conn = self.conn().await?;
+        apps::set_quota(&conn, app_id, quota).await
+    }
+
+    async fn add_quota(&self, app_id: Uuid, amount: i64) -> Result<Option<i64>> {
+        let conn = self.conn().await?;
+        apps::add_quota(&conn, app_id, amount).await
+    }
+
+    async fn block(&self, entry: BlockEntry) -> Result<bool> {
+        let conn = self.conn().await?;
+        guards::block(&conn, &entry).await
+    }
+
+    async fn unblock(&self, app_id: Option<Uuid>, entry: &str, is_prefix: bool) -> Result<bool> {
+        let conn = self.conn().await?;
+        guards::unblock(&conn, app_id, entry, is_prefix).await
+    }
+
+    async fn blocklist(&self) -> Result<Vec<BlockEntry>> {
+        let conn = self.conn().await?;
+        guards::list_blocked(&conn).await
+    }
+
+    async fn blocked(&self, app_id: Uuid, msisdn: &Msisdn) -> Result<Option<&'static str>> {
+        let conn = self.conn().await?;
+        guards::blocked(&conn, app_id, msisdn).await
+    }
+
+    async fn delivery_check(
+        &self,
+        app_id: Uuid,
+        session_id: Uuid,
+        msisdn: &Msisdn,
+        now_ms: i64,
+    ) -> Result<DeliveryCheck> {
+        let conn = self.conn().await?;
+        sessions::delivery_check(&conn, app_id, session_id, msisdn, now_ms).await
+    }
+
+    async fn prune_guards(&self, now_ms: i64) -> Result<()> {
+        let conn = self.conn().await?;
+        guards::prune(&conn, now_ms).await
+    }
+
+    async fn prune_older_than(&self, before_ms: i64, limit: usize) -> Result<usize> {
+        transaction!(self, |t| sessions::prune_older_than(&t, before_ms, limit).await)
+    }
+
+    async fn undelivered(&self, after_id: i64, limit: usize) -> Result<Vec<PendingDelivery>> {
+        let (node, ttl) = (self.node_id, self.node_ttl_ms);
+        transaction!(self, |t| sessions::undelivered(&t, after_id, limit, node, ttl).await)
+    }
+
+    async fn record_delivery(&self, session_id: Uuid, outcome: DeliveryOutcome, now_ms: i64) -> Result<()> {
+        transaction!(self, |t| sessions::record_delivery(&t, session_id, &outcome, now_ms).await)
+    }
+
+    async fn deliver_to_inbox(&self, message: InboxMessage) -> Result<()> {
+        transaction!(self, |t| sessions::deliver_to_inbox(&t, &message).await)
+    }
+
+    async fn inbox(&self, app_id: Uuid, msisdn: &Msisdn, limit: usize) -> Result<Vec<InboxMessage>> {
+        let conn = self.conn().await?;
+        sessions::inbox(&conn, app_id, msisdn, limit).await
+    }
+
+    async fn mark_read(&self, app_id: Uuid, session_ids: Vec<Uuid>, now_ms: i64) -> Result<()> {
+        transaction!(self, |t| sessions::mark_read(&t, app_id, &session_ids, now_ms).await)
+    }
+
+    async fn report_provider_status(
+        &self,
+        provider_id: &str,
+        steps: Vec<Status>,
+        error: Option<(i64, String)>,
+        now_ms: i64,
+    ) -> Result<bool> {
+        transaction!(self, |t| sessions::report_provider_status(&t, provider_id, &steps, error.as_ref(), now_ms).await)
+    }
+
+    async fn flag_not_requested(&self, provider_id: &str, now_ms: i64) -> Result<bool> {
+        let conn = self.conn().await?;
+        sessions::flag_not_requested(&conn, provider_id, now_ms).await
+    }
+
+    async fn set_sender(&self, app_id: Uuid, sender: Option<WhatsAppSender>) -> Result<bool> {
+        let conn = self.conn().await?;
+        apps::set_sender(&conn, app_id, sender.as_ref()).await
+    }
+
+    async fn expire_due(&self, now_ms: i64, limit: usize) -> Result<usize> {
+        transaction!(self, |t| sessions::expire_due(&t, now_ms, limit).await)
+    }
+
+    async fn claim_callbacks(&self, now_ms: i64, lease_until_ms: i64, limit: usize) -> Result<Vec<CallbackJob>> {
+        let conn = self.conn().await?;
+        callbacks::claim(&conn, now_ms, lease_until_ms, limit, self.node_id, self.node_ttl_ms).await
+    }
+
+    async fn finish_callback(
+        &self,
+        job: &CallbackJob,
+        attempt: Option<AttemptRecord>,
+        next: CallbackNext,
+        now_ms: i64,
+    ) -> Result<()> {
+        let node = self.node_id;
+        transaction!(self, |t| callbacks::finish(&t, job, attempt.as_ref(), &next, now_ms, node).await)
+    }
+
+    async fn release_callback_leases(&self) -> Result<()> {
+        let conn = self.conn().await?;
+        callbacks::release_dead_leases(&conn, self.node_ttl_ms).await
+    }
+
+    async fn list_callbacks(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<Vec<CallbackRecord>>> {
+        let conn = self.conn().await?;
+        callbacks::list(&conn, app_id, session_id).await
+    }
+
+    async fn replay_callback(&self, app_id: Uuid, session_id: Uuid, status: Status, now_ms: i64) -> Result<bool> {
+        transaction!(self, |t| callbacks::replay(&t, app_id, session_id, status, now_ms).await)
+    }
+
+    async fn sessions_by_status(&self) -> Result<Vec<(Status, u64)>> {
+        let conn = self.conn().await?;
+        sessions::by_status(&conn).await
+    }
+
+    async fn pending_callbacks(&self) -> Result<u64> {
+        let conn = self.conn().await?;
+        callbacks::pending(&conn).await
+    }
+
+    async fn set_callback_secret(&self, app_id: Uuid, secret: String) -> Result<bool> {
+        let conn = self.conn().await?;
+        apps::set_callback_secret(&conn, app_id, &secret).await
+    }
+
+    async fn get_session(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>> {
+        let conn = self.conn().await?;
+        sessions::get(&conn, app_id, session_id).await
+    }
+}

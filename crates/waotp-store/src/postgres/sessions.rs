@@ -1,0 +1,606 @@
+//! Sessions on PostgreSQL: the send and verify hot path, delivery ownership, the inbox.
+
+use deadpool_postgres::{GenericClient, Transaction};
+use sha2::{Digest, Sha256};
+use tokio_postgres::Row;
+use uuid::Uuid;
+use waotp_core::{CodeHash, CodeKey, Msisdn, SealedCode, SessionState, Status, VerifyDecision};
+
+use super::guards::{self, Idempotent};
+use super::{callbacks, exec, live, query, query_one, query_opt, small, status_from};
+use crate::{
+    DeliveryCheck, DeliveryOutcome, IdempotentReplay, InboxMessage, NewSession, PendingDelivery, Refusal, Result,
+    SendGuards, SendOutcome, SessionRecord, SignalRule, StoreError, VerifyAttempt, VerifyOutcome,
+};
+
+fn state_from(code: i64) -> Result<SessionState> {
+    SessionState::from_code(code).ok_or_else(|| StoreError::Corrupt(format!("session state {code}")))
+}
+
+/// Takes a transaction-level advisory lock on a key made of `parts`: sends and verifies of
+/// one (app, msisdn, challenge), or uses of one idempotency key, take turns on every node.
+async fn lock_key(t: &Transaction<'_>, parts: &[&[u8]]) -> Result<()> {
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part);
+    }
+    let digest = hash.finalize();
+    let key = i64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
+    exec(t, "SELECT pg_advisory_xact_lock($1)", &[&key]).await?;
+    Ok(())
+}
+
+async fn lock_session_key(
+    t: &Transaction<'_>,
+    app_id: &Uuid,
+    sandbox: bool,
+    msisdn: &Msisdn,
+    challenge: &str,
+) -> Result<()> {
+    lock_key(
+        t,
+        &[b"session", app_id.as_bytes(), &[u8::from(sandbox)], msisdn.as_str().as_bytes(), challenge.as_bytes()],
+    )
+    .await
+}
+
+/// What a status change needs to know about its session (loaded with its row locked).
+#[derive(Clone)]
+pub(super) struct SessionRef {
+    pub row_id: i64,
+    pub app_id: Uuid,
+    pub status: Status,
+    pub callback_url: Option<String>,
+}
+
+/// A [`SessionRef`] from a row of `id, app_id, status, callback_url`.
+fn session_ref(r: &Row) -> Result<SessionRef> {
+    Ok(SessionRef { row_id: r.get(0), app_id: r.get(1), status: status_from(r.get(2))?, callback_url: r.get(3) })
+}
+
+pub(super) async fn advance(t: &Transaction<'_>, s: &mut SessionRef, next: Status, now_ms: i64) -> Result<bool> {
+    advance_steps(t, s, &[next], now_ms).await
+}
+
+/// Moves a session (whose row the caller holds locked) through `steps` in order, skipping
+/// any that would not move it forward, with one row update and a callback for each step.
+pub(super) async fn advance_steps(
+    t: &Transaction<'_>,
+    s: &mut SessionRef,
+    steps: &[Status],
+    now_ms: i64,
+) -> Result<bool> {
+    let before = s.status;
+    for &next in steps {
+        if !s.status.can_move_to(next) {
+            continue;
+        }
+        s.status = next;
+        if let Some(url) = &s.callback_url {
+            callbacks::enqueue(t, s.row_id, next, url, now_ms).await?;
+        }
+    }
+    if s.status == before {
+        return Ok(false);
+    }
+    exec(
+        t,
+        "UPDATE sessions SET status = $2, updated_at = $3 WHERE id = $1",
+        &[&s.row_id, &i64::from(s.status.code()), &now_ms],
+    )
+    .await?;
+    Ok(true)
+}
+
+pub(super) async fn create(t: &Transaction<'_>, s: &NewSession, g: &SendGuards, node: Uuid) -> Result<SendOutcome> {
+    let now = s.created_at_ms;
+    if let Some(k) = &g.idempotency {
+        lock_key(t, &[b"idempotency", s.app_id.as_bytes(), k.key.as_bytes()]).await?;
+        match guards::idempotent(t, s.app_id, k, now).await? {
+            Idempotent::Replay(replay) => return Ok(SendOutcome::Replayed(replay)),
+            Idempotent::Mismatch => return Ok(SendOutcome::Refused(Refusal::IdempotencyMismatch)),
+            Idempotent::New => {}
+        }
+    }
+    lock_session_key(t, &s.app_id, s.sandbox, &s.msisdn, &s.challenge).await?;
+    if g.check_blocklist {
+        if let Some(code) = guards::blocked(t, s.app_id, &s.msisdn).await? {
+            return Ok(SendOutcome::Refused(Refusal::Blocked(code)));
+        }
+    }
+    // Counted as checked; a refusal rolls every count back with the transaction.
+    for limit in &g.limits {
+        if let Some(refusal) = guards::count_within(t, limit, now).await? {
+            return Ok(SendOutcome::Refused(refusal));
+        }
+    }
+    let mut fired = Vec::new();
+    for signal in &g.signals {
+        if guards::count_signal(t, &signal.rule, now).await? {
+            if signal.enforce {
+                let window_ms = match &signal.rule {
+                    SignalRule::Sequential { window_ms, .. } | SignalRule::Conversion { window_ms, .. } => *window_ms,
+                };
+                return Ok(SendOutcome::Refused(Refusal::RateLimited {
+                    code: signal.rule.code(),
+                    retry_after_ms: window_ms,
+                }));
+            }
+            fired.push(signal.rule.code());
+        }
+    }
+    if g.use_quota && !guards::use_quota(t, s.app_id).await? {
+        return Ok(SendOutcome::Refused(Refusal::QuotaExhausted));
+    }
+    let try_count = insert(t, s, node).await?;
+    if let (Some(k), Some(sealed)) = (&g.idempotency, &s.sealed_code) {
+        let replay = IdempotentReplay {
+            session_id: s.session_id,
+            msisdn: s.msisdn.clone(),
+            try_count,
+            sealed_code: sealed.clone(),
+        };
+        guards::remember(t, s.app_id, k, &replay, now).await?;
+    }
+    Ok(SendOutcome::Created { try_count, signals: fired })
+}
+
+/// Inserts a session (its key locked by the caller), superseding the pending one of its key;
+/// returns its `try_count`. The message is this node's to deliver.
+async fn insert(t: &Transaction<'_>, s: &NewSession, node: Uuid) -> Result<u32> {
+    let newest = query_opt(
+        t,
+        "SELECT id, state, expires_at, try_count FROM sessions \
+         WHERE app_id = $1 AND sandbox = $2 AND msisdn = $3 AND challenge = $4 ORDER BY id DESC LIMIT 1",
+        &[&s.app_id, &s.sandbox, &s.msisdn.as_str(), &s.challenge],
+    )
+    .await?;
+    let mut try_count = 1;
+    if let Some(row) = newest {
+        let (id, state, expires_at, tries): (i64, i64, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+        if state_from(state)? == SessionState::Pending && expires_at > s.created_at_ms {
+            exec(
+                t,
+                "UPDATE sessions SET state = $2, updated_at = $3 WHERE id = $1",
+                &[&id, &SessionState::Superseded.code(), &s.created_at_ms],
+            )
+            .await?;
+            try_count = small(tries)?.saturating_add(1);
+        }
+    }
+    let content = if s.content.is_empty() {
+        None
+    } else {
+        Some(serde_json::to_string(&s.content).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+    };
+    let sealed = s.sealed_code.as_ref().map(|sealed| sealed.0.as_slice());
+    let owner = sealed.map(|_| node);
+    let row = query_one(
+        t,
+        "INSERT INTO sessions (session_id, app_id, msisdn, challenge, code_hash, sealed_code, delivery_owner, state, \
+         status, try_count, template_name, lang_code, content, callback_url, created_at, expires_at, updated_at, \
+         sandbox) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $15, $17) \
+         RETURNING id",
+        &[
+            &s.session_id,
+            &s.app_id,
+            &s.msisdn.as_str(),
+            &s.challenge,
+            &&s.code_hash.0[..],
+            &sealed,
+            &owner,
+            &SessionState::Pending.code(),
+            &i64::from(Status::Requested.code()),
+            &i64::from(try_count),
+            &s.template_name,
+            &s.lang_code,
+            &content,
+            &s.callback_url,
+            &s.created_at_ms,
+            &s.expires_at_ms,
+            &s.sandbox,
+        ],
+    )
+    .await?;
+    let mut session = SessionRef {
+        row_id: row.get(0),
+        app_id: s.app_id,
+        status: Status::Requested,
+        callback_url: s.callback_url.clone(),
+    };
+    if let Some(url) = &s.callback_url {
+        callbacks::enqueue(t, session.row_id, Status::Requested, url, s.created_at_ms).await?;
+    }
+    advance_steps(t, &mut session, &s.scripted, s.created_at_ms).await?;
+    Ok(try_count)
+}
+
+pub(super) async fn verify(t: &Transaction<'_>, a: &VerifyAttempt, key: &CodeKey) -> Result<VerifyOutcome> {
+    lock_session_key(t, &a.app_id, a.sandbox, &a.msisdn, &a.challenge).await?;
+    if let Some(limit) = &a.limit {
+        if let Some(refusal) = guards::count_within(t, limit, a.now_ms).await? {
+            return Ok(VerifyOutcome::Refused(refusal));
+        }
+    }
+    let decision = decide(t, a, key).await?;
+    if decision == VerifyDecision::Verified {
+        for (counter, window_ms) in &a.on_verified {
+            guards::bump(t, counter, *window_ms, a.now_ms).await?;
+        }
+    }
+    Ok(VerifyOutcome::Decided(decision))
+}
+
+async fn decide(t: &Transaction<'_>, a: &VerifyAttempt, key: &CodeKey) -> Result<VerifyDecision> {
+    let newest = query_opt(
+        t,
+        "SELECT id, session_id, code_hash, state, status, wrong_attempts, expires_at, callback_url \
+         FROM sessions WHERE app_id = $1 AND sandbox = $2 AND msisdn = $3 AND challenge = $4 \
+         ORDER BY id DESC LIMIT 1 FOR UPDATE",
+        &[&a.app_id, &a.sandbox, &a.msisdn.as_str(), &a.challenge],
+    )
+    .await?;
+    let Some(row) = newest else {
+        return Ok(VerifyDecision::NotFound);
+    };
+    let row_id: i64 = row.get(0);
+    let session_id: Uuid = row.get(1);
+    let hash: Vec<u8> = row.get(2);
+    let state = state_from(row.get(3))?;
+    let status = status_from(row.get(4))?;
+    let wrong = small(row.get(5))?;
+    let expires_at: i64 = row.get(6);
+    let callback_url: Option<String> = row.get(7);
+    if status == Status::Unverified {
+        // The sweeper reported its expiry already: the answer must agree with the callback.
+        return Ok(VerifyDecision::Expired);
+    }
+    let hash = CodeHash(hash.try_into().map_err(|_| StoreError::Corrupt("code hash length".into()))?);
+    let decision =
+        VerifyDecision::decide(state, expires_at, a.now_ms, wrong, || key.matches(&hash, &session_id, &a.guess));
+    match decision {
+        VerifyDecision::Verified => {
+            exec(
+                t,
+                "UPDATE sessions SET state = $2, updated_at = $3 WHERE id = $1",
+                &[&row_id, &SessionState::Verified.code(), &a.now_ms],
+            )
+            .await?;
+            let mut session = SessionRef { row_id, app_id: a.app_id, status, callback_url };
+            advance(t, &mut session, Status::Verified, a.now_ms).await?;
+        }
+        VerifyDecision::WrongCode { attempts, lock } => {
+            let state = if lock { SessionState::Locked } else { SessionState::Pending };
+            exec(
+                t,
+                "UPDATE sessions SET wrong_attempts = $2, state = $3, updated_at = $4 WHERE id = $1",
+                &[&row_id, &i64::from(attempts), &state.code(), &a.now_ms],
+            )
+            .await?;
+        }
+        VerifyDecision::NotFound | VerifyDecision::Expired | VerifyDecision::Locked => {}
+    }
+    Ok(decision)
+}
+
+/// Sessions this node should deliver, oldest first: its own, and those whose node is gone
+/// (taken over here). Rows another node is handling right now are skipped, not waited for.
+pub(super) async fn undelivered(
+    t: &Transaction<'_>,
+    after_id: i64,
+    limit: usize,
+    node: Uuid,
+    ttl_ms: i64,
+) -> Result<Vec<PendingDelivery>> {
+    let sql = format!(
+        "WITH c AS (SELECT id, delivery_owner IS NOT DISTINCT FROM $3 AS mine FROM sessions \
+           WHERE sealed_code IS NOT NULL AND id > $1 \
+             AND (delivery_owner IS NULL OR delivery_owner = $3 OR NOT {}) \
+           ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED), \
+         taken AS (UPDATE sessions s SET delivery_owner = $3 FROM c WHERE s.id = c.id AND NOT c.mine RETURNING s.id) \
+         SELECT s.id, s.session_id, s.app_id, s.msisdn, s.sealed_code, s.template_name, s.lang_code, s.content, \
+           s.expires_at, s.id IN (SELECT id FROM taken) FROM sessions s JOIN c ON s.id = c.id ORDER BY s.id",
+        live("delivery_owner", ttl_ms)
+    );
+    let rows = query(t, &sql, &[&after_id, &(limit as i64), &node]).await?;
+    let mut taken = 0usize;
+    let out = rows
+        .iter()
+        .map(|r| {
+            let content: Option<String> = r.get(7);
+            if r.get::<_, bool>(9) {
+                taken += 1;
+            }
+            Ok(PendingDelivery {
+                row_id: r.get(0),
+                session_id: r.get(1),
+                app_id: r.get(2),
+                msisdn: Msisdn::from_trusted(r.get(3)),
+                sealed_code: SealedCode(r.get(4)),
+                template_name: r.get(5),
+                lang_code: r.get(6),
+                content: match content {
+                    Some(json) => serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    None => Vec::new(),
+                },
+                expires_at_ms: r.get(8),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if taken > 0 {
+        tracing::info!(sessions = taken, "took over deliveries of a node that is gone");
+    }
+    Ok(out)
+}
+
+/// A session by its public id with its row locked, and whether its message still waits
+/// for its channel.
+async fn locate(t: &Transaction<'_>, session_id: Uuid) -> Result<Option<(SessionRef, bool)>> {
+    query_opt(
+        t,
+        "SELECT id, app_id, status, callback_url, sealed_code IS NOT NULL FROM sessions WHERE session_id = $1 \
+         FOR UPDATE",
+        &[&session_id],
+    )
+    .await?
+    .map(|r| Ok((session_ref(&r)?, r.get(4))))
+    .transpose()
+}
+
+/// The row of `session_id` (locked) if it belongs to `app_id`.
+pub(super) async fn owned_row(t: &Transaction<'_>, app_id: Uuid, session_id: Uuid) -> Result<Option<i64>> {
+    Ok(locate(t, session_id).await?.filter(|(s, _)| s.app_id == app_id).map(|(s, _)| s.row_id))
+}
+
+pub(super) async fn record_delivery(
+    t: &Transaction<'_>,
+    session_id: Uuid,
+    outcome: &DeliveryOutcome,
+    now_ms: i64,
+) -> Result<()> {
+    // A second delivery of the same session (two nodes raced a takeover) records nothing.
+    let Some((mut session, true)) = locate(t, session_id).await? else {
+        return Ok(());
+    };
+    match outcome {
+        DeliveryOutcome::Sent { provider_id } => {
+            exec(
+                t,
+                "UPDATE sessions SET sealed_code = NULL, provider_id = $2 WHERE id = $1",
+                &[&session.row_id, provider_id],
+            )
+            .await?;
+            advance(t, &mut session, Status::Sent, now_ms).await?;
+        }
+        DeliveryOutcome::Failed { status: failed, error_code, error_text } => {
+            exec(
+                t,
+                "UPDATE sessions SET sealed_code = NULL, error_code = $2, error_text = $3 WHERE id = $1",
+                &[&session.row_id, error_code, error_text],
+            )
+            .await?;
+            advance(t, &mut session, *failed, now_ms).await?;
+        }
+        DeliveryOutcome::Skipped { reason } => {
+            exec(
+                t,
+                "UPDATE sessions SET sealed_code = NULL, error_text = $2 WHERE id = $1",
+                &[&session.row_id, reason],
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn deliver_to_inbox(t: &Transaction<'_>, m: &InboxMessage) -> Result<()> {
+    let Some((mut session, true)) = locate(t, m.session_id).await? else {
+        return Ok(());
+    };
+    match delivery_check(t, m.app_id, m.session_id, &m.msisdn, m.created_at_ms).await? {
+        DeliveryCheck::Send => {}
+        DeliveryCheck::Blocked(code) => {
+            let outcome = DeliveryOutcome::Failed {
+                status: Status::Blocked,
+                error_code: None,
+                error_text: format!("{code}: blocked after the request was accepted"),
+            };
+            return record_delivery(t, m.session_id, &outcome, m.created_at_ms).await;
+        }
+        DeliveryCheck::Stale(reason) => {
+            let outcome = DeliveryOutcome::Skipped { reason: reason.to_owned() };
+            return record_delivery(t, m.session_id, &outcome, m.created_at_ms).await;
+        }
+    }
+    exec(
+        t,
+        "INSERT INTO inbox (app_id, session_id, msisdn, text, created_at) VALUES ($1, $2, $3, $4, $5)",
+        &[&m.app_id, &m.session_id, &m.msisdn.as_str(), &m.text, &m.created_at_ms],
+    )
+    .await?;
+    exec(t, "UPDATE sessions SET sealed_code = NULL WHERE id = $1", &[&session.row_id]).await?;
+    advance_steps(t, &mut session, &[Status::Sent, Status::Delivered], m.created_at_ms).await?;
+    Ok(())
+}
+
+pub(super) async fn inbox<C: GenericClient>(
+    c: &C,
+    app_id: Uuid,
+    msisdn: &Msisdn,
+    limit: usize,
+) -> Result<Vec<InboxMessage>> {
+    let rows = query(
+        c,
+        "SELECT session_id, text, created_at FROM inbox WHERE app_id = $1 AND msisdn = $2 ORDER BY id DESC LIMIT $3",
+        &[&app_id, &msisdn.as_str(), &(limit as i64)],
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| InboxMessage {
+            app_id,
+            session_id: r.get(0),
+            msisdn: msisdn.clone(),
+            text: r.get(1),
+            created_at_ms: r.get(2),
+        })
+        .collect())
+}
+
+pub(super) async fn mark_read(t: &Transaction<'_>, app_id: Uuid, session_ids: &[Uuid], now_ms: i64) -> Result<()> {
+    for id in session_ids {
+        if let Some((mut session, _)) = locate(t, *id).await? {
+            if session.app_id == app_id {
+                advance(t, &mut session, Status::Read, now_ms).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn report_provider_status(
+    t: &Transaction<'_>,
+    provider_id: &str,
+    steps: &[Status],
+    error: Option<&(i64, String)>,
+    now_ms: i64,
+) -> Result<bool> {
+    let row = query_opt(
+        t,
+        "SELECT id, app_id, status, callback_url FROM sessions WHERE provider_id = $1 FOR UPDATE",
+        &[&provider_id],
+    )
+    .await?;
+    let Some(row) = row else { return Ok(false) };
+    let mut session = session_ref(&row)?;
+    // A late or duplicate report that moves nothing leaves the recorded error alone.
+    if advance_steps(t, &mut session, steps, now_ms).await? {
+        if let Some((code, text)) = error {
+            exec(
+                t,
+                "UPDATE sessions SET error_code = $2, error_text = $3 WHERE id = $1",
+                &[&session.row_id, code, text],
+            )
+            .await?;
+        }
+    }
+    Ok(true)
+}
+
+pub(super) async fn flag_not_requested<C: GenericClient>(c: &C, provider_id: &str, now_ms: i64) -> Result<bool> {
+    let n = exec(
+        c,
+        "UPDATE sessions SET not_requested_at = COALESCE(not_requested_at, $2) WHERE provider_id = $1",
+        &[&provider_id, &now_ms],
+    )
+    .await?;
+    Ok(n > 0)
+}
+
+/// Reports 5 for due sessions, in one statement. Rows another node (or a verify) holds are
+/// skipped: every node may sweep at once.
+pub(super) async fn expire_due(t: &Transaction<'_>, now_ms: i64, limit: usize) -> Result<usize> {
+    let row = query_one(
+        t,
+        "WITH due AS (SELECT id FROM sessions WHERE status NOT IN (4, 5) AND expires_at <= $1 \
+           ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED), \
+         moved AS (UPDATE sessions s SET status = 5, updated_at = $1 FROM due WHERE s.id = due.id \
+           RETURNING s.id, s.callback_url), \
+         queued AS (INSERT INTO callbacks (session_row, status, url, webhook_id, state, next_attempt_at, created_at, \
+           updated_at) SELECT m.id, 5, m.callback_url, 'msg_' || replace(gen_random_uuid()::text, '-', ''), 0, \
+           CASE WHEN EXISTS (SELECT 1 FROM callbacks p WHERE p.session_row = m.id AND p.state = 0) THEN $3::bigint ELSE $1::bigint END, \
+           $1, $1 FROM moved m WHERE m.callback_url IS NOT NULL ON CONFLICT DO NOTHING RETURNING 1) \
+         SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM queued)",
+        &[&now_ms, &(limit as i64), &callbacks::HELD],
+    )
+    .await?;
+    Ok(row.get::<_, i64>(0) as usize)
+}
+
+pub(super) async fn get<C: GenericClient>(c: &C, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>> {
+    let row = query_opt(
+        c,
+        "SELECT msisdn, challenge, state, status, wrong_attempts, try_count, template_name, lang_code, \
+             callback_url, provider_id, error_code, error_text, sealed_code IS NULL, created_at, expires_at, \
+             not_requested_at IS NOT NULL FROM sessions WHERE session_id = $1 AND app_id = $2",
+        &[&session_id, &app_id],
+    )
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(SessionRecord {
+        session_id,
+        app_id,
+        msisdn: Msisdn::from_trusted(r.get(0)),
+        challenge: r.get(1),
+        state: state_from(r.get(2))?,
+        status: status_from(r.get(3))?,
+        wrong_attempts: small(r.get(4))?,
+        try_count: small(r.get(5))?,
+        template_name: r.get(6),
+        lang_code: r.get(7),
+        callback_url: r.get(8),
+        provider_id: r.get(9),
+        error_code: r.get(10),
+        error_text: r.get(11),
+        delivered_to_channel: r.get(12),
+        created_at_ms: r.get(13),
+        expires_at_ms: r.get(14),
+        not_requested: r.get(15),
+    }))
+}
+
+/// Retention: among the oldest `limit` rows (no scan past them), those old enough.
+pub(super) async fn prune_older_than(t: &Transaction<'_>, before_ms: i64, limit: usize) -> Result<usize> {
+    // Callbacks and their attempts go with their session (ON DELETE CASCADE).
+    let sessions = exec(
+        t,
+        "DELETE FROM sessions WHERE id IN (SELECT id FROM (SELECT id, created_at FROM sessions ORDER BY id LIMIT $2) \
+         oldest WHERE created_at < $1)",
+        &[&before_ms, &(limit as i64)],
+    )
+    .await?;
+    let inbox = exec(
+        t,
+        "DELETE FROM inbox WHERE id IN (SELECT id FROM (SELECT id, created_at FROM inbox ORDER BY id LIMIT $2) \
+         oldest WHERE created_at < $1)",
+        &[&before_ms, &(limit as i64)],
+    )
+    .await?;
+    Ok((sessions + inbox) as usize)
+}
+
+pub(super) async fn by_status<C: GenericClient>(c: &C) -> Result<Vec<(Status, u64)>> {
+    query(c, "SELECT status, count(*) FROM sessions GROUP BY status ORDER BY status", &[])
+        .await?
+        .iter()
+        .map(|r| Ok((status_from(r.get(0))?, r.get::<_, i64>(1) as u64)))
+        .collect()
+}
+
+pub(super) async fn delivery_check<C: GenericClient>(
+    c: &C,
+    app_id: Uuid,
+    session_id: Uuid,
+    msisdn: &Msisdn,
+    now_ms: i64,
+) -> Result<DeliveryCheck> {
+    let row = query_opt(
+        c,
+        "SELECT state, expires_at FROM sessions WHERE session_id = $1 AND app_id = $2",
+        &[&session_id, &app_id],
+    )
+    .await?;
+    let Some(row) = row else { return Ok(DeliveryCheck::Stale("the session is gone")) };
+    let (state, expires_at) = (state_from(row.get(0))?, row.get::<_, i64>(1));
+    if let Some(code) = guards::blocked(c, app_id, msisdn).await? {
+        return Ok(DeliveryCheck::Blocked(code));
+    }
+    Ok(match state {
+        SessionState::Superseded => DeliveryCheck::Stale("superseded by a newer code before it was sent"),
+        SessionState::Verified => DeliveryCheck::Stale("verified before it was sent"),
+        SessionState::Locked => DeliveryCheck::Stale("locked before it was sent"),
+        SessionState::Pending if now_ms >= expires_at => DeliveryCheck::Stale("expired before it was sent"),
+        SessionState::Pending => DeliveryCheck::Send,
+    })
+}

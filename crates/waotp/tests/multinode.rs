@@ -1,0 +1,257 @@
+//! Several `waotp serve` processes on one PostgreSQL database: a shared quota, callbacks
+//! delivered once, and a killed node's work finished by the others.
+//!
+//! Needs a PostgreSQL server in `WAOTP_TEST_POSTGRES` (`scripts/test` starts one through
+//! `scripts/with-postgres`); without it the tests say so and pass.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_waotp");
+const SECRET: &str = "multi-node-shared-secret-0123456789";
+
+async fn database() -> Option<String> {
+    let Some(base) = waotp_store::testing::test_postgres() else {
+        eprintln!("skipped: needs WAOTP_TEST_POSTGRES (run scripts/test)");
+        return None;
+    };
+    Some(waotp_store::testing::fresh_postgres_url(&base).await.expect("test schema"))
+}
+
+fn create_app(db: &str, quota: Option<u32>) -> (String, String) {
+    let mut args = vec!["app".to_owned(), "create".into(), "--name".into(), "multi".into(), "--json".into()];
+    if let Some(q) = quota {
+        args.extend(["--quota".into(), q.to_string()]);
+    }
+    let out = Command::new(BIN).args(&args).env("WAOTP_DATABASE_URL", db).output().expect("run waotp");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    (v["app_id"].as_str().unwrap().to_owned(), v["api_key"].as_str().unwrap().to_owned())
+}
+
+struct Node {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_node(db: &str) -> Node {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("WAOTP_DATABASE_URL", db)
+        .env("WAOTP_SERVER_SECRET", SECRET)
+        .env("WAOTP_NODE_TIMEOUT", "2s")
+        .env("WAOTP_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start waotp serve");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("banner").unwrap();
+    let base = first.strip_prefix("waotp listening on ").expect("banner line").to_owned();
+    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+    Node { child, base }
+}
+
+/// A callback receiver: every request it answered, as (session id, status, webhook-id).
+struct Receiver {
+    base: String,
+    got: Arc<Mutex<Vec<(String, i64, String)>>>,
+    /// How long it takes to answer, in ms.
+    delay_ms: Arc<AtomicU64>,
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        let got: Arc<Mutex<Vec<(String, i64, String)>>> = Arc::default();
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let (g, d) = (got.clone(), delay_ms.clone());
+        let app = axum::Router::new().fallback(
+            move |q: axum::extract::Query<HashMap<String, String>>, headers: axum::http::HeaderMap| {
+                let (g, d) = (g.clone(), d.clone());
+                async move {
+                    tokio::time::sleep(Duration::from_millis(d.load(Ordering::SeqCst))).await;
+                    let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                    let status = q.0["status"].parse().unwrap();
+                    g.lock().unwrap().push((q.0["session_id"].clone(), status, id));
+                    axum::http::StatusCode::OK
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Receiver { base, got, delay_ms }
+    }
+
+    /// Waits until every session has received every status in `statuses`.
+    async fn wait_for(&self, sessions: &HashSet<String>, statuses: &[i64], within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let seen: HashSet<(String, i64)> =
+                self.got.lock().unwrap().iter().map(|(s, st, _)| (s.clone(), *st)).collect();
+            let missing = sessions
+                .iter()
+                .flat_map(|s| statuses.iter().map(move |st| (s.clone(), *st)))
+                .filter(|k| !seen.contains(k))
+                .count();
+            if missing == 0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{missing} callbacks never arrived");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// How often each (session, status) was received, and whether repeats kept the webhook-id.
+    fn counts(&self) -> HashMap<(String, i64), (usize, HashSet<String>)> {
+        let mut out: HashMap<(String, i64), (usize, HashSet<String>)> = HashMap::new();
+        for (s, st, id) in self.got.lock().unwrap().iter() {
+            let entry = out.entry((s.clone(), *st)).or_default();
+            entry.0 += 1;
+            entry.1.insert(id.clone());
+        }
+        out
+    }
+}
+
+async fn post(http: &reqwest::Client, url: String, app: &(String, String), body: Value) -> Option<(u16, Value)> {
+    let res = http.post(url).header("App-ID", &app.0).header("API-Key", &app.1).json(&body).send().await.ok()?;
+    let status = res.status().as_u16();
+    Some((status, res.json().await.unwrap_or(Value::Null)))
+}
+
+/// 1,000 concurrent sends over three nodes with a quota of 500: exactly 500 accepted, every
+/// callback of theirs received exactly once, and codes verify on any node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_share_one_quota_and_send_each_callback_once() {
+    let Some(db) = database().await else { return };
+    let app = create_app(&db, Some(500));
+    let rx = Receiver::start().await;
+    let nodes: Vec<Node> = (0..3).map(|_| start_node(&db)).collect();
+    let http = reqwest::Client::new();
+
+    let mut tasks = Vec::new();
+    for i in 0..1000u32 {
+        let (http, app) = (http.clone(), app.clone());
+        let node = i as usize % nodes.len();
+        let url = format!("{}/v2/whatsapp/otp/send", nodes[node].base);
+        let msisdn = format!("62812{:08}", 30_000_000 + i);
+        let body = json!({ "msisdn": msisdn, "callback_url": format!("{}/cb", rx.base) });
+        tasks.push(tokio::spawn(
+            async move { (node, msisdn, post(&http, url, &app, body).await.expect("node answers")) },
+        ));
+    }
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for t in tasks {
+        let (node, msisdn, (status, body)) = t.await.unwrap();
+        match status {
+            201 => accepted.push((node, body["session_id"].as_str().unwrap().to_owned(), msisdn, body["otp"].clone())),
+            403 => {
+                assert_eq!(body["message"], "Quota insufficient");
+                refused += 1;
+            }
+            other => panic!("unexpected answer {other}: {body}"),
+        }
+    }
+    assert_eq!((accepted.len(), refused), (500, 500));
+    assert!((0..3).all(|n| accepted.iter().any(|(node, ..)| *node == n)), "every node accepted sends");
+
+    // A hundred codes verified on another node than the one that sent them.
+    for (node, _, msisdn, otp) in accepted.iter().take(100) {
+        let other = &nodes[(node + 1) % nodes.len()];
+        let (status, body) = post(
+            &http,
+            format!("{}/v2/whatsapp/otp/verify", other.base),
+            &app,
+            json!({ "msisdn": msisdn, "otp": otp }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+
+    let sessions: HashSet<String> = accepted.iter().map(|(_, s, ..)| s.clone()).collect();
+    rx.wait_for(&sessions, &[0, 1, 2], Duration::from_secs(60)).await;
+    let verified: HashSet<String> = accepted.iter().take(100).map(|(_, s, ..)| s.clone()).collect();
+    rx.wait_for(&verified, &[4], Duration::from_secs(30)).await;
+    // Time for a duplicate to show up, if any node were to deliver one twice.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let counts = rx.counts();
+    for ((session, status), (n, _)) in &counts {
+        assert!(sessions.contains(session), "a callback for a session that was never accepted");
+        assert_eq!(*n, 1, "session {session} status {status} received {n} times");
+    }
+    assert_eq!(counts.len(), 500 * 3 + 100);
+}
+
+/// A node killed mid-run: every callback of every session it (or any node) accepted still
+/// arrives, taken over by the nodes that live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_nodes_callbacks_still_arrive() {
+    let Some(db) = database().await else { return };
+    let app = create_app(&db, None);
+    let rx = Receiver::start().await;
+    // A slow receiver: callbacks queue up, so the node dies with work leased and pending.
+    rx.delay_ms.store(200, Ordering::SeqCst);
+    let mut nodes: Vec<Node> = (0..3).map(|_| start_node(&db)).collect();
+    let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
+    let http = reqwest::Client::new();
+
+    let (acks, mut acked) = tokio::sync::mpsc::unbounded_channel::<(usize, String)>();
+    let mut tasks = Vec::new();
+    for i in 0..600u32 {
+        let (http, app, acks) = (http.clone(), app.clone(), acks.clone());
+        let node = i as usize % bases.len();
+        let url = format!("{}/v2/whatsapp/otp/send", bases[node]);
+        let body =
+            json!({ "msisdn": format!("62813{:08}", 40_000_000 + i), "callback_url": format!("{}/cb", rx.base) });
+        tasks.push(tokio::spawn(async move {
+            // Spread over a couple of seconds, so the kill lands mid-run.
+            tokio::time::sleep(Duration::from_millis(u64::from(i) * 4)).await;
+            if let Some((201, body)) = post(&http, url, &app, body).await {
+                let _ = acks.send((node, body["session_id"].as_str().unwrap().to_owned()));
+            }
+        }));
+    }
+    drop(acks);
+
+    let mut sessions = Vec::new();
+    while sessions.len() < 300 {
+        sessions.push(acked.recv().await.expect("acknowledged sends"));
+    }
+    nodes[1].child.kill().unwrap();
+    nodes[1].child.wait().unwrap();
+    let killed_at = Instant::now();
+    let done: HashSet<(String, i64)> = rx.got.lock().unwrap().iter().map(|(s, st, _)| (s.clone(), *st)).collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    while let Ok(ack) = acked.try_recv() {
+        sessions.push(ack);
+    }
+    let of_killed: Vec<&String> = sessions.iter().filter(|(n, _)| *n == 1).map(|(_, s)| s).collect();
+    let unfinished = of_killed.iter().filter(|s| (0..3).any(|st| !done.contains(&((**s).clone(), st)))).count();
+    assert!(unfinished > 0, "the killed node had no callbacks left: the test proved nothing");
+
+    let all: HashSet<String> = sessions.iter().map(|(_, s)| s.clone()).collect();
+    rx.wait_for(&all, &[0, 1, 2], Duration::from_secs(90)).await;
+    eprintln!("every callback arrived {:.1} s after the kill", killed_at.elapsed().as_secs_f64());
+    // At least once; a callback the dead node was sending may come twice, with one webhook-id.
+    for ((session, status), (_, ids)) in rx.counts() {
+        assert_eq!(ids.len(), 1, "session {session} status {status} arrived under several webhook-ids");
+    }
+}
