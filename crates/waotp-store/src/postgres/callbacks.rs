@@ -25,27 +25,6 @@ fn state_from(code: i64) -> Result<CallbackState> {
     }
 }
 
-/// Queues the callback of a status change; the caller holds the session's row lock, so the
-/// session's earlier callbacks are all visible here.
-pub(super) async fn enqueue(
-    t: &Transaction<'_>,
-    session_row: i64,
-    status: Status,
-    url: &str,
-    now_ms: i64,
-) -> Result<()> {
-    let webhook_id = format!("msg_{}", Uuid::new_v4().simple());
-    exec(
-        t,
-        "INSERT INTO callbacks (session_row, status, url, webhook_id, state, next_attempt_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, 0, CASE WHEN EXISTS (SELECT 1 FROM callbacks WHERE session_row = $1 AND state = 0) \
-         THEN $6::bigint ELSE $5::bigint END, $5, $5) ON CONFLICT DO NOTHING",
-        &[&session_row, &i64::from(status.code()), &url, &webhook_id, &now_ms, &HELD],
-    )
-    .await?;
-    Ok(())
-}
-
 pub(super) async fn claim<C: GenericClient>(
     c: &C,
     now_ms: i64,
@@ -61,11 +40,13 @@ pub(super) async fn claim<C: GenericClient>(
              AND NOT EXISTS (SELECT 1 FROM callbacks p WHERE p.session_row = cb.session_row AND p.state = 0 \
                              AND p.id < cb.id) \
            ORDER BY cb.next_attempt_at, cb.id LIMIT $3 FOR UPDATE OF cb SKIP LOCKED), \
-         claimed AS (UPDATE callbacks cb SET lease_until = $2, lease_owner = $4 FROM c WHERE cb.id = c.id \
+         claimed AS (UPDATE callbacks cb SET lease_until = $2, lease_owner = $4 \
+           WHERE cb.id = ANY (ARRAY(SELECT id FROM c)) \
            RETURNING cb.id, cb.session_row, cb.status, cb.url, cb.webhook_id, cb.attempts, cb.created_at, \
            cb.next_attempt_at) \
          SELECT k.id, s.session_id, s.app_id, k.status, k.url, k.webhook_id, k.attempts, s.challenge, k.created_at \
-         FROM claimed k JOIN sessions s ON s.id = k.session_row ORDER BY k.next_attempt_at, k.id",
+         FROM claimed k CROSS JOIN LATERAL (SELECT session_id, app_id, challenge FROM sessions WHERE id = k.session_row) s \
+         ORDER BY k.next_attempt_at, k.id",
         live("cb.lease_owner", ttl_ms)
     );
     query(c, &sql, &[&now_ms, &lease_until_ms, &(limit as i64), &node])

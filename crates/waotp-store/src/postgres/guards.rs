@@ -1,7 +1,15 @@
-//! Guards on PostgreSQL: counters, quotas, blocklists and idempotency keys, counted in the
-//! transaction of the send or verify they guard. A counter is bumped first (its row stays
-//! locked until the commit) and checked after; a refusal rolls the transaction back, so
-//! concurrent requests on any node see each other's counts exactly.
+//! Guards on PostgreSQL: counters, quotas, blocklists and idempotency keys.
+//!
+//! A send's counters (its rate limits and pumping signals) are bumped before its session is
+//! written, all in one statement that increments each and returns the result: two requests on
+//! any nodes can never both take the last unit of a limit. The statement commits at once
+//! (asynchronously: a lost increment after a database crash only makes a limit more lenient
+//! for one window), so a hot counter — a whole number range's conversion count — is locked
+//! for microseconds, not for a session's durable commit. A send refused afterwards (or whose
+//! session is not written) gives its counts back. A verify's limit is counted in the verify's
+//! own transaction (one msisdn: never hot).
+
+use std::collections::BTreeMap;
 
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
@@ -9,7 +17,9 @@ use waotp_core::policy::{sliding_estimate, wait_for_room, window_start};
 use waotp_core::{Msisdn, SealedCode};
 
 use super::{exec, query, query_opt, small};
-use crate::{BlockEntry, IdempotencyKey, IdempotentReplay, Limit, Refusal, Result, SignalRule, IDEMPOTENCY_TTL_MS};
+use crate::{
+    BlockEntry, IdempotencyKey, IdempotentReplay, Limit, Refusal, Result, SendGuards, SignalRule, IDEMPOTENCY_TTL_MS,
+};
 
 /// Counts one event; returns the previous window's count and the current window's count
 /// before this event.
@@ -29,25 +39,210 @@ pub(super) async fn bump<C: GenericClient>(c: &C, key: &str, window_ms: i64, now
     Ok((prev.max(0) as u64, (after - 1).max(0) as u64))
 }
 
-/// The previous and current window counts of a key, without counting.
-async fn counts<C: GenericClient>(c: &C, key: &str, window_ms: i64, now_ms: i64) -> Result<(u64, u64)> {
-    let current = window_start(now_ms, window_ms);
-    let rows = query(
-        c,
-        "SELECT window_start, count FROM counters WHERE key = $1 AND window_start IN ($2, $3)",
-        &[&key, &(current - window_ms), &current],
-    )
-    .await?;
-    let (mut prev, mut cur) = (0, 0);
-    for r in rows {
-        let (start, count): (i64, i64) = (r.get(0), r.get(1));
-        if start == current {
-            cur = count.max(0) as u64;
-        } else {
-            prev = count.max(0) as u64;
+/// Rows a signal counter is split in.
+const SHARDS: u8 = 10;
+
+/// The shard of a msisdn's signal counts: its last digit.
+pub(super) fn shard_of(msisdn: &Msisdn) -> u8 {
+    msisdn.as_str().bytes().last().map_or(0, |d| d.wrapping_sub(b'0') % SHARDS)
+}
+
+pub(super) fn shard_key(key: &str, shard: u8) -> String {
+    format!("{key}#{shard}")
+}
+
+/// What counting a send's guards decided.
+pub(super) enum Counted {
+    /// Within every limit: `keys` were counted (given back if the send is not stored after
+    /// all); `fired` lists the monitored signals that fired.
+    Passed { keys: Vec<(String, i64)>, fired: Vec<&'static str> },
+    /// Refused; nothing stays counted.
+    Refused(Refusal),
+}
+
+/// Counts a send under its limits and signals in one statement, then checks them in order
+/// (limits first, then signals); a refusal gives every count back.
+pub(super) async fn count_send<C: GenericClient>(
+    c: &C,
+    g: &SendGuards,
+    app_id: Uuid,
+    msisdn: &Msisdn,
+    now_ms: i64,
+) -> Result<Counted> {
+    // Limits are counted exactly, one row per key. Signal counters are shared by a whole
+    // number block or range, so they are split in `SHARDS` rows (by the msisdn's last
+    // digit) and read as their sum: an estimate, as signals are, that no two sends of a
+    // range wait on each other for.
+    let shard = shard_of(msisdn);
+    let mut bumps: BTreeMap<String, i64> = BTreeMap::new();
+    let mut sums: BTreeMap<&str, i64> = BTreeMap::new();
+    for limit in &g.limits {
+        bumps.insert(limit.key.clone(), limit.window_ms);
+    }
+    for signal in &g.signals {
+        match &signal.rule {
+            SignalRule::Sequential { key, window_ms, .. } => {
+                bumps.insert(shard_key(key, shard), *window_ms);
+                sums.insert(key, *window_ms);
+            }
+            SignalRule::Conversion { sent_key, verified_key, window_ms, .. } => {
+                bumps.insert(shard_key(sent_key, shard), *window_ms);
+                sums.insert(sent_key, *window_ms);
+                sums.insert(verified_key, *window_ms);
+            }
         }
     }
-    Ok((prev, cur))
+    if bumps.is_empty() && sums.is_empty() && !g.check_blocklist {
+        return Ok(Counted::Passed { keys: Vec::new(), fired: Vec::new() });
+    }
+    // In a fixed (sorted) order: concurrent statements lock the rows they share in the same
+    // order, never in a cycle.
+    let (mut keys, mut starts, mut expiries, mut prevs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (key, window_ms) in &bumps {
+        let start = window_start(now_ms, *window_ms);
+        keys.push(key.clone());
+        starts.push(start);
+        expiries.push(start + 2 * window_ms);
+        prevs.push(start - window_ms);
+    }
+    let (mut sum_bases, mut sum_keys, mut sum_starts, mut sum_prevs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (base, window_ms) in &sums {
+        let start = window_start(now_ms, *window_ms);
+        for shard in 0..SHARDS {
+            sum_bases.push(*base);
+            sum_keys.push(shard_key(base, shard));
+            sum_starts.push(start);
+            sum_prevs.push(start - window_ms);
+        }
+    }
+    let digits = msisdn.as_str();
+    let prefixes: Vec<&str> = (1..=digits.len()).map(|end| &digits[..end]).collect();
+    // One statement: the blocklist looked up; unless the number is blocked, every key
+    // counted; the limits' counts after this send and the signals' sums before it.
+    let rows = query(
+        c,
+        "WITH bl AS (SELECT bool_or(NOT is_prefix) AS number, bool_or(is_prefix) AS prefix FROM blocklist \
+           WHERE $5 AND scope IN ($6, $7) AND entry = ANY($8) AND (is_prefix OR entry = $9)), \
+         k AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS k(key, ws, ex, prev) \
+           WHERE NOT EXISTS (SELECT 1 FROM bl WHERE number OR prefix)), \
+         b AS (INSERT INTO counters (key, window_start, count, expires_at) SELECT key, ws, 1, ex FROM k ORDER BY key \
+           ON CONFLICT (key, window_start) DO UPDATE SET count = counters.count + 1 RETURNING key, count), \
+         c AS (SELECT k.key, b.count AS cur, \
+             COALESCE((SELECT p.count FROM counters p WHERE p.key = k.key AND p.window_start = k.prev), 0) AS prev \
+             FROM k JOIN b ON b.key = k.key \
+           UNION ALL \
+           SELECT r.base, \
+             (COALESCE(sum((SELECT x.count FROM counters x WHERE x.key = r.key AND x.window_start = r.ws)), 0) \
+               + 1)::bigint, \
+             COALESCE(sum((SELECT x.count FROM counters x WHERE x.key = r.key AND x.window_start = r.prev)), 0)::bigint \
+             FROM unnest($10::text[], $11::text[], $12::bigint[], $13::bigint[]) AS r(base, key, ws, prev) \
+             GROUP BY r.base) \
+         SELECT bl.number, bl.prefix, c.key, c.cur, c.prev FROM bl LEFT JOIN c ON true",
+        &[
+            &keys,
+            &starts,
+            &expiries,
+            &prevs,
+            &g.check_blocklist,
+            &app_id,
+            &Uuid::nil(),
+            &prefixes,
+            &digits,
+            &sum_bases,
+            &sum_keys,
+            &sum_starts,
+            &sum_prevs,
+        ],
+    )
+    .await?;
+    let first = rows.first().expect("an aggregate returns a row");
+    if first.get::<_, Option<bool>>(0) == Some(true) {
+        return Ok(Counted::Refused(Refusal::Blocked("blocked_number")));
+    }
+    if first.get::<_, Option<bool>>(1) == Some(true) {
+        return Ok(Counted::Refused(Refusal::Blocked("blocked_prefix")));
+    }
+    // (previous window, current window before this send) per key.
+    let counts: BTreeMap<String, (u64, u64)> = rows
+        .iter()
+        .filter_map(|r| {
+            let key: Option<String> = r.get(2);
+            let (after, prev): (Option<i64>, Option<i64>) = (r.get(3), r.get(4));
+            Some((key?, (prev?.max(0) as u64, (after? - 1).max(0) as u64)))
+        })
+        .collect();
+    let counted: Vec<(String, i64)> = keys.into_iter().zip(starts).collect();
+    let get = |key: &str| counts.get(key).copied().unwrap_or((0, 0));
+
+    let mut refusal = None;
+    for limit in &g.limits {
+        let (prev, cur) = get(&limit.key);
+        let wait = wait_for_room(prev, cur, limit.limit, now_ms, limit.window_ms);
+        if wait > 0 {
+            refusal = Some(Refusal::RateLimited { code: limit.code, retry_after_ms: wait });
+            break;
+        }
+    }
+    let mut fired = Vec::new();
+    if refusal.is_none() {
+        for signal in &g.signals {
+            let fires = match &signal.rule {
+                SignalRule::Sequential { key, threshold, window_ms } => {
+                    let (prev, cur) = get(key);
+                    sliding_estimate(prev, cur, now_ms, *window_ms) + 1.0 > *threshold as f64
+                }
+                SignalRule::Conversion { sent_key, verified_key, min_sends, min_rate, window_ms } => {
+                    let (prev, cur) = get(sent_key);
+                    let sent = sliding_estimate(prev, cur, now_ms, *window_ms);
+                    let (prev, cur) = get(verified_key);
+                    let verified = sliding_estimate(prev, cur, now_ms, *window_ms);
+                    sent >= *min_sends as f64 && verified < sent * min_rate
+                }
+            };
+            if fires && signal.enforce {
+                let window_ms = match &signal.rule {
+                    SignalRule::Sequential { window_ms, .. } | SignalRule::Conversion { window_ms, .. } => *window_ms,
+                };
+                refusal = Some(Refusal::RateLimited { code: signal.rule.code(), retry_after_ms: window_ms });
+                break;
+            }
+            if fires {
+                fired.push(signal.rule.code());
+            }
+        }
+    }
+    match refusal {
+        Some(refusal) => {
+            give_back(c, &counted).await;
+            Ok(Counted::Refused(refusal))
+        }
+        None => Ok(Counted::Passed { keys: counted, fired }),
+    }
+}
+
+/// Takes back a send's counts (it was refused, or its session was not stored). A failure
+/// here leaves a limit stricter for one window, never looser: it is logged, not returned.
+pub(super) async fn give_back<C: GenericClient>(c: &C, counted: &[(String, i64)]) {
+    if counted.is_empty() {
+        return;
+    }
+    let keys: Vec<&str> = counted.iter().map(|(k, _)| k.as_str()).collect();
+    let starts: Vec<i64> = counted.iter().map(|(_, s)| *s).collect();
+    for attempt in 1..=3 {
+        let result = exec(
+            c,
+            "UPDATE counters SET count = counters.count - 1 FROM (SELECT key, ws FROM unnest($1::text[], $2::bigint[]) \
+             AS r(key, ws) ORDER BY key) r WHERE counters.key = r.key AND counters.window_start = r.ws \
+             AND counters.count > 0",
+            &[&keys, &starts],
+        )
+        .await;
+        match result {
+            Ok(_) => return,
+            Err(e) if attempt == 3 => tracing::warn!(error = %e, "could not give back a refused send's counts"),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+        }
+    }
 }
 
 /// Counts one event under `limit`; `Some(refusal)` if it was one too many (the caller rolls
@@ -56,23 +251,6 @@ pub(super) async fn count_within<C: GenericClient>(c: &C, limit: &Limit, now_ms:
     let (prev, cur) = bump(c, &limit.key, limit.window_ms, now_ms).await?;
     let wait = wait_for_room(prev, cur, limit.limit, now_ms, limit.window_ms);
     Ok((wait > 0).then_some(Refusal::RateLimited { code: limit.code, retry_after_ms: wait }))
-}
-
-/// Counts a send for a pumping rule; whether the rule fires for it.
-pub(super) async fn count_signal<C: GenericClient>(c: &C, rule: &SignalRule, now_ms: i64) -> Result<bool> {
-    Ok(match rule {
-        SignalRule::Sequential { key, threshold, window_ms } => {
-            let (prev, cur) = bump(c, key, *window_ms, now_ms).await?;
-            sliding_estimate(prev, cur, now_ms, *window_ms) + 1.0 > *threshold as f64
-        }
-        SignalRule::Conversion { sent_key, verified_key, min_sends, min_rate, window_ms } => {
-            let (prev, cur) = bump(c, sent_key, *window_ms, now_ms).await?;
-            let sent = sliding_estimate(prev, cur, now_ms, *window_ms);
-            let (prev, cur) = counts(c, verified_key, *window_ms, now_ms).await?;
-            let verified = sliding_estimate(prev, cur, now_ms, *window_ms);
-            sent >= *min_sends as f64 && verified < sent * min_rate
-        }
-    })
 }
 
 /// The nil UUID: a blocklist entry for every app.
@@ -163,25 +341,6 @@ pub(super) async fn remember<C: GenericClient>(
     )
     .await?;
     Ok(())
-}
-
-/// Uses one send of the app's quota. `Ok(true)`: used, or the app is unlimited; `Ok(false)`:
-/// exhausted. A limited app's row stays locked until the commit, so concurrent sends on every
-/// node take turns and none oversells.
-pub(super) async fn use_quota<C: GenericClient>(c: &C, app_id: Uuid) -> Result<bool> {
-    let quota: Option<Option<i64>> =
-        query_opt(c, "SELECT quota FROM apps WHERE app_id = $1", &[&app_id]).await?.map(|r| r.get(0));
-    match quota {
-        None => Ok(false),
-        Some(None) => Ok(true),
-        Some(Some(_)) => Ok(query_opt(
-            c,
-            "UPDATE apps SET quota = quota - 1 WHERE app_id = $1 AND quota > 0 RETURNING quota",
-            &[&app_id],
-        )
-        .await?
-        .is_some()),
-    }
 }
 
 pub(super) async fn block<C: GenericClient>(c: &C, e: &BlockEntry) -> Result<bool> {

@@ -3,7 +3,10 @@
 use super::{exec, query_opt};
 use crate::{Result, StoreError};
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_init.sql"),
+    include_str!("../../migrations/postgres/0002_functions.sql"),
+];
 
 /// Any fixed number: the advisory lock that lets one node at a time migrate.
 const MIGRATION_LOCK: i64 = 0x7761_6f74_705f_6d69;

@@ -30,8 +30,8 @@ use waotp_core::{CodeKey, Msisdn, Status, Template};
 
 use crate::{
     AppRecord, AppSettings, AttemptRecord, BlockEntry, CallbackJob, CallbackNext, CallbackRecord, DeliveryCheck,
-    DeliveryOutcome, InboxMessage, NewSession, PendingDelivery, Result, SendGuards, SendOutcome, SessionRecord, Store,
-    StoreError, VerifyAttempt, VerifyOutcome, WhatsAppSender,
+    DeliveryOutcome, InboxMessage, NewSession, PendingDelivery, Refusal, Result, SendGuards, SendOutcome,
+    SessionRecord, Store, StoreError, VerifyAttempt, VerifyOutcome, WhatsAppSender,
 };
 
 /// A node whose last heartbeat is older than this (by the database's clock) is presumed
@@ -91,6 +91,8 @@ pub fn is_postgres_url(url: &str) -> bool {
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// Connections that commit asynchronously, for counters only (see `guards`).
+    counters: Pool,
     node_id: Uuid,
     /// [`PgOptions::node_timeout`] in milliseconds.
     node_ttl_ms: i64,
@@ -109,20 +111,28 @@ impl PgStore {
             tokio_postgres::NoTls,
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size)
-            .wait_timeout(Some(Duration::from_secs(30)))
-            .create_timeout(Some(Duration::from_secs(10)))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .build()
-            .map_err(|e| StoreError::Open(e.to_string()))?;
+        let pool = new_pool(manager, options.pool_size)?;
+        let mut async_commit = config.clone();
+        let extra = "-c synchronous_commit=off";
+        async_commit.options(&match config.get_options() {
+            Some(existing) => format!("{existing} {extra}"),
+            None => extra.to_owned(),
+        });
+        let counters = new_pool(
+            Manager::from_config(
+                async_commit,
+                tokio_postgres::NoTls,
+                ManagerConfig { recycling_method: RecyclingMethod::Fast },
+            ),
+            (options.pool_size / 2).max(4),
+        )?;
         {
             let mut conn =
                 pool.get().await.map_err(|e| StoreError::Open(format!("cannot connect to PostgreSQL: {e}")))?;
             migrations::apply(&mut conn).await?;
         }
         let node_ttl_ms = options.node_timeout.as_millis().clamp(100, 3_600_000) as i64;
-        let store = PgStore { pool, node_id: Uuid::new_v4(), node_ttl_ms, _alive: Arc::new(()) };
+        let store = PgStore { pool, counters, node_id: Uuid::new_v4(), node_ttl_ms, _alive: Arc::new(()) };
         store.beat().await?;
         let every = Duration::from_millis(node_ttl_ms as u64 / 5);
         tokio::spawn(heartbeat(config, store.node_id, every, Arc::downgrade(&store._alive)));
@@ -141,11 +151,25 @@ impl PgStore {
     }
 
     async fn conn(&self) -> Result<deadpool_postgres::Object> {
-        self.pool.get().await.map_err(|e| match e {
-            deadpool_postgres::PoolError::Backend(e) => StoreError::from(e),
-            other => StoreError::Pool(other.to_string()),
-        })
+        get(&self.pool).await
     }
+}
+
+fn new_pool(manager: Manager, size: usize) -> Result<Pool> {
+    Pool::builder(manager)
+        .max_size(size)
+        .wait_timeout(Some(Duration::from_secs(30)))
+        .create_timeout(Some(Duration::from_secs(10)))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(|e| StoreError::Open(e.to_string()))
+}
+
+async fn get(pool: &Pool) -> Result<deadpool_postgres::Object> {
+    pool.get().await.map_err(|e| match e {
+        deadpool_postgres::PoolError::Backend(e) => StoreError::from(e),
+        other => StoreError::Pool(other.to_string()),
+    })
 }
 
 async fn beat(c: &tokio_postgres::Client, node_id: Uuid) -> Result<()> {
@@ -271,6 +295,24 @@ macro_rules! transaction {
     }};
 }
 
+/// Runs a single-statement write again after a deadlock or serialization failure.
+async fn retry<T, F, Fut>(mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match f().await {
+            Err(e) if e.is_transient() && attempt < TX_ATTEMPTS => {
+                tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 3)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 impl StoreError {
     /// A failure that the same transaction, run again, would likely not hit.
     fn is_transient(&self) -> bool {
@@ -358,18 +400,67 @@ impl Store for PgStore {
     }
 
     async fn create_session(&self, session: NewSession, guards: SendGuards) -> Result<SendOutcome> {
+        let now = session.created_at_ms;
+        // 1. A known idempotency key answers without counting anything.
+        if let Some(k) = &guards.idempotency {
+            match guards::idempotent(&self.conn().await?, session.app_id, k, now).await? {
+                guards::Idempotent::Replay(replay) => return Ok(SendOutcome::Replayed(replay)),
+                guards::Idempotent::Mismatch => return Ok(SendOutcome::Refused(Refusal::IdempotencyMismatch)),
+                guards::Idempotent::New => {}
+            }
+        }
+        // 2. The blocklist and the counts (limits and signals, atomically per key): one
+        //    statement, committed at once.
+        let counters = get(&self.counters).await?;
+        let (counted, fired) =
+            match guards::count_send(&counters, &guards, session.app_id, &session.msisdn, now).await? {
+                guards::Counted::Refused(refusal) => return Ok(SendOutcome::Refused(refusal)),
+                guards::Counted::Passed { keys, fired } => (keys, fired),
+            };
+        // 3. The session, durably: one statement and its commit, or a transaction when an
+        //    idempotency key or scripted statuses come along.
         let node = self.node_id;
-        transaction!(self, |t| sessions::create(&t, &session, &guards, node).await, |out| !matches!(
-            out,
-            SendOutcome::Refused(_) | SendOutcome::Replayed(_)
-        ))
+        let stored = if guards.idempotency.is_none() && session.scripted.is_empty() {
+            retry(|| async {
+                let conn = self.conn().await?;
+                Ok(match sessions::store(&conn, &session, guards.use_quota, node).await? {
+                    Some((_, try_count)) => SendOutcome::Created { try_count, signals: Vec::new() },
+                    None => SendOutcome::Refused(Refusal::QuotaExhausted),
+                })
+            })
+            .await
+        } else {
+            transaction!(self, |t| sessions::create(&t, &session, &guards, node).await, |out| matches!(
+                out,
+                SendOutcome::Created { .. }
+            ))
+        };
+        match stored {
+            Ok(SendOutcome::Created { try_count, .. }) => Ok(SendOutcome::Created { try_count, signals: fired }),
+            other => {
+                guards::give_back(&counters, &counted).await;
+                other
+            }
+        }
     }
 
     async fn verify(&self, attempt: VerifyAttempt, key: Arc<CodeKey>) -> Result<VerifyOutcome> {
-        transaction!(self, |t| sessions::verify(&t, &attempt, &key).await, |out| !matches!(
+        let outcome = transaction!(self, |t| sessions::verify(&t, &attempt, &key).await, |out| !matches!(
             out,
             VerifyOutcome::Refused(_)
-        ))
+        ))?;
+        if outcome == VerifyOutcome::Decided(waotp_core::VerifyDecision::Verified) && !attempt.on_verified.is_empty() {
+            // Conversion tracking: approximate by nature, counted after the commit, in the
+            // msisdn's shard of the range's counter (see `guards::count_send`).
+            let counters = get(&self.counters).await?;
+            for (counter, window_ms) in &attempt.on_verified {
+                let key = guards::shard_key(counter, guards::shard_of(&attempt.msisdn));
+                if let Err(e) = guards::bump(&counters, &key, *window_ms, attempt.now_ms).await {
+                    tracing::warn!(error = %e, "could not count a verified code for conversion tracking");
+                }
+            }
+        }
+        Ok(outcome)
     }
 
     async fn set_quota(&self, app_id: Uuid, quota: Option<i64>) -> Result<bool> {
@@ -432,7 +523,7 @@ impl Store for PgStore {
     }
 
     async fn deliver_to_inbox(&self, message: InboxMessage) -> Result<()> {
-        transaction!(self, |t| sessions::deliver_to_inbox(&t, &message).await)
+        retry(|| async { sessions::deliver_to_inbox(&self.conn().await?, &message).await }).await
     }
 
     async fn inbox(&self, app_id: Uuid, msisdn: &Msisdn, limit: usize) -> Result<Vec<InboxMessage>> {

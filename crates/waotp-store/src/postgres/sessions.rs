@@ -10,7 +10,7 @@ use super::guards::{self, Idempotent};
 use super::{callbacks, exec, live, query, query_one, query_opt, small, status_from};
 use crate::{
     DeliveryCheck, DeliveryOutcome, IdempotentReplay, InboxMessage, NewSession, PendingDelivery, Refusal, Result,
-    SendGuards, SendOutcome, SessionRecord, SignalRule, StoreError, VerifyAttempt, VerifyOutcome,
+    SendGuards, SendOutcome, SessionRecord, StoreError, VerifyAttempt, VerifyOutcome,
 };
 
 fn state_from(code: i64) -> Result<SessionState> {
@@ -20,29 +20,25 @@ fn state_from(code: i64) -> Result<SessionState> {
 /// Takes a transaction-level advisory lock on a key made of `parts`: sends and verifies of
 /// one (app, msisdn, challenge), or uses of one idempotency key, take turns on every node.
 async fn lock_key(t: &Transaction<'_>, parts: &[&[u8]]) -> Result<()> {
+    exec(t, "SELECT pg_advisory_xact_lock($1)", &[&lock_id(parts)]).await?;
+    Ok(())
+}
+
+/// An advisory lock id for a key made of `parts`.
+fn lock_id(parts: &[&[u8]]) -> i64 {
     let mut hash = Sha256::new();
     for part in parts {
         hash.update((part.len() as u64).to_le_bytes());
         hash.update(part);
     }
     let digest = hash.finalize();
-    let key = i64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
-    exec(t, "SELECT pg_advisory_xact_lock($1)", &[&key]).await?;
-    Ok(())
+    i64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
-async fn lock_session_key(
-    t: &Transaction<'_>,
-    app_id: &Uuid,
-    sandbox: bool,
-    msisdn: &Msisdn,
-    challenge: &str,
-) -> Result<()> {
-    lock_key(
-        t,
-        &[b"session", app_id.as_bytes(), &[u8::from(sandbox)], msisdn.as_str().as_bytes(), challenge.as_bytes()],
-    )
-    .await
+async fn lock_session_key(t: &Transaction<'_>, a: &VerifyAttempt) -> Result<()> {
+    exec(t, "SELECT pg_advisory_xact_lock($1)", &[&session_lock(&a.app_id, a.sandbox, &a.msisdn, &a.challenge)])
+        .await?;
+    Ok(())
 }
 
 /// What a status change needs to know about its session (loaded with its row locked).
@@ -51,48 +47,96 @@ pub(super) struct SessionRef {
     pub row_id: i64,
     pub app_id: Uuid,
     pub status: Status,
-    pub callback_url: Option<String>,
 }
 
-/// A [`SessionRef`] from a row of `id, app_id, status, callback_url`.
+/// A [`SessionRef`] from a row of `id, app_id, status`.
 fn session_ref(r: &Row) -> Result<SessionRef> {
-    Ok(SessionRef { row_id: r.get(0), app_id: r.get(1), status: status_from(r.get(2))?, callback_url: r.get(3) })
+    Ok(SessionRef { row_id: r.get(0), app_id: r.get(1), status: status_from(r.get(2))? })
 }
 
 pub(super) async fn advance(t: &Transaction<'_>, s: &mut SessionRef, next: Status, now_ms: i64) -> Result<bool> {
     advance_steps(t, s, &[next], now_ms).await
 }
 
-/// Moves a session (whose row the caller holds locked) through `steps` in order, skipping
-/// any that would not move it forward, with one row update and a callback for each step.
-pub(super) async fn advance_steps(
-    t: &Transaction<'_>,
+/// Moves a session through `steps` in order (skipping any that would not move it forward),
+/// with a callback for each step taken: `waotp_advance` (migration 0002), which locks the
+/// session's row first.
+pub(super) async fn advance_steps<C: GenericClient>(
+    c: &C,
     s: &mut SessionRef,
     steps: &[Status],
     now_ms: i64,
 ) -> Result<bool> {
-    let before = s.status;
-    for &next in steps {
-        if !s.status.can_move_to(next) {
-            continue;
-        }
-        s.status = next;
-        if let Some(url) = &s.callback_url {
-            callbacks::enqueue(t, s.row_id, next, url, now_ms).await?;
-        }
-    }
-    if s.status == before {
+    if steps.is_empty() {
         return Ok(false);
     }
-    exec(
-        t,
-        "UPDATE sessions SET status = $2, updated_at = $3 WHERE id = $1",
-        &[&s.row_id, &i64::from(s.status.code()), &now_ms],
-    )
-    .await?;
-    Ok(true)
+    let steps: Vec<i64> = steps.iter().map(|st| i64::from(st.code())).collect();
+    let moved: Option<i64> =
+        query_one(c, "SELECT waotp_advance($1, $2, $3)", &[&s.row_id, &steps, &now_ms]).await?.get(0);
+    match moved {
+        Some(status) => {
+            s.status = status_from(status)?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
 }
 
+/// The lock key of a session's (app, sandbox, msisdn, challenge).
+fn session_lock(app_id: &Uuid, sandbox: bool, msisdn: &Msisdn, challenge: &str) -> i64 {
+    lock_id(&[b"session", app_id.as_bytes(), &[u8::from(sandbox)], msisdn.as_str().as_bytes(), challenge.as_bytes()])
+}
+
+/// Stores a session with `waotp_store_session` (migration 0002): quota, supersede, insert
+/// and the status-0 callback under the key's lock. `None`: no quota left, nothing written.
+/// Outside a transaction this is one round trip and one commit (the hot path).
+pub(super) async fn store<C: GenericClient>(
+    c: &C,
+    s: &NewSession,
+    use_quota: bool,
+    node: Uuid,
+) -> Result<Option<(SessionRef, u32)>> {
+    let content = if s.content.is_empty() {
+        None
+    } else {
+        Some(serde_json::to_string(&s.content).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+    };
+    let sealed = s.sealed_code.as_ref().map(|sealed| sealed.0.as_slice());
+    let row = query_opt(
+        c,
+        "SELECT out_row, out_tries FROM waotp_store_session($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+         $14, $15, $16)",
+        &[
+            &session_lock(&s.app_id, s.sandbox, &s.msisdn, &s.challenge),
+            &use_quota,
+            &s.session_id,
+            &s.app_id,
+            &s.msisdn.as_str(),
+            &s.challenge,
+            &s.sandbox,
+            &&s.code_hash.0[..],
+            &sealed,
+            &node,
+            &s.template_name,
+            &s.lang_code,
+            &content,
+            &s.callback_url,
+            &s.created_at_ms,
+            &s.expires_at_ms,
+        ],
+    )
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let session = SessionRef { row_id: row.get(0), app_id: s.app_id, status: Status::Requested };
+    Ok(Some((session, small(row.get(1))?)))
+}
+
+/// The session's own transaction, after its counts passed (see [`guards::count_send`]):
+/// the idempotency key checked again under its lock (a concurrent retry may have won), the
+/// quota used, the session stored. `signals` in the outcome are left for the caller.
+/// A send's durable part when it needs more than [`store`]: an idempotency key (checked
+/// again under its lock, a concurrent retry may have won, and remembered) or scripted
+/// statuses (sandbox). `signals` in the outcome are left for the caller.
 pub(super) async fn create(t: &Transaction<'_>, s: &NewSession, g: &SendGuards, node: Uuid) -> Result<SendOutcome> {
     let now = s.created_at_ms;
     if let Some(k) = &g.idempotency {
@@ -103,37 +147,10 @@ pub(super) async fn create(t: &Transaction<'_>, s: &NewSession, g: &SendGuards, 
             Idempotent::New => {}
         }
     }
-    lock_session_key(t, &s.app_id, s.sandbox, &s.msisdn, &s.challenge).await?;
-    if g.check_blocklist {
-        if let Some(code) = guards::blocked(t, s.app_id, &s.msisdn).await? {
-            return Ok(SendOutcome::Refused(Refusal::Blocked(code)));
-        }
-    }
-    // Counted as checked; a refusal rolls every count back with the transaction.
-    for limit in &g.limits {
-        if let Some(refusal) = guards::count_within(t, limit, now).await? {
-            return Ok(SendOutcome::Refused(refusal));
-        }
-    }
-    let mut fired = Vec::new();
-    for signal in &g.signals {
-        if guards::count_signal(t, &signal.rule, now).await? {
-            if signal.enforce {
-                let window_ms = match &signal.rule {
-                    SignalRule::Sequential { window_ms, .. } | SignalRule::Conversion { window_ms, .. } => *window_ms,
-                };
-                return Ok(SendOutcome::Refused(Refusal::RateLimited {
-                    code: signal.rule.code(),
-                    retry_after_ms: window_ms,
-                }));
-            }
-            fired.push(signal.rule.code());
-        }
-    }
-    if g.use_quota && !guards::use_quota(t, s.app_id).await? {
+    let Some((mut session, try_count)) = store(t, s, g.use_quota, node).await? else {
         return Ok(SendOutcome::Refused(Refusal::QuotaExhausted));
-    }
-    let try_count = insert(t, s, node).await?;
+    };
+    advance_steps(t, &mut session, &s.scripted, now).await?;
     if let (Some(k), Some(sealed)) = (&g.idempotency, &s.sealed_code) {
         let replay = IdempotentReplay {
             session_id: s.session_id,
@@ -143,99 +160,25 @@ pub(super) async fn create(t: &Transaction<'_>, s: &NewSession, g: &SendGuards, 
         };
         guards::remember(t, s.app_id, k, &replay, now).await?;
     }
-    Ok(SendOutcome::Created { try_count, signals: fired })
-}
-
-/// Inserts a session (its key locked by the caller), superseding the pending one of its key;
-/// returns its `try_count`. The message is this node's to deliver.
-async fn insert(t: &Transaction<'_>, s: &NewSession, node: Uuid) -> Result<u32> {
-    let newest = query_opt(
-        t,
-        "SELECT id, state, expires_at, try_count FROM sessions \
-         WHERE app_id = $1 AND sandbox = $2 AND msisdn = $3 AND challenge = $4 ORDER BY id DESC LIMIT 1",
-        &[&s.app_id, &s.sandbox, &s.msisdn.as_str(), &s.challenge],
-    )
-    .await?;
-    let mut try_count = 1;
-    if let Some(row) = newest {
-        let (id, state, expires_at, tries): (i64, i64, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
-        if state_from(state)? == SessionState::Pending && expires_at > s.created_at_ms {
-            exec(
-                t,
-                "UPDATE sessions SET state = $2, updated_at = $3 WHERE id = $1",
-                &[&id, &SessionState::Superseded.code(), &s.created_at_ms],
-            )
-            .await?;
-            try_count = small(tries)?.saturating_add(1);
-        }
-    }
-    let content = if s.content.is_empty() {
-        None
-    } else {
-        Some(serde_json::to_string(&s.content).map_err(|e| StoreError::Corrupt(e.to_string()))?)
-    };
-    let sealed = s.sealed_code.as_ref().map(|sealed| sealed.0.as_slice());
-    let owner = sealed.map(|_| node);
-    let row = query_one(
-        t,
-        "INSERT INTO sessions (session_id, app_id, msisdn, challenge, code_hash, sealed_code, delivery_owner, state, \
-         status, try_count, template_name, lang_code, content, callback_url, created_at, expires_at, updated_at, \
-         sandbox) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $15, $17) \
-         RETURNING id",
-        &[
-            &s.session_id,
-            &s.app_id,
-            &s.msisdn.as_str(),
-            &s.challenge,
-            &&s.code_hash.0[..],
-            &sealed,
-            &owner,
-            &SessionState::Pending.code(),
-            &i64::from(Status::Requested.code()),
-            &i64::from(try_count),
-            &s.template_name,
-            &s.lang_code,
-            &content,
-            &s.callback_url,
-            &s.created_at_ms,
-            &s.expires_at_ms,
-            &s.sandbox,
-        ],
-    )
-    .await?;
-    let mut session = SessionRef {
-        row_id: row.get(0),
-        app_id: s.app_id,
-        status: Status::Requested,
-        callback_url: s.callback_url.clone(),
-    };
-    if let Some(url) = &s.callback_url {
-        callbacks::enqueue(t, session.row_id, Status::Requested, url, s.created_at_ms).await?;
-    }
-    advance_steps(t, &mut session, &s.scripted, s.created_at_ms).await?;
-    Ok(try_count)
+    Ok(SendOutcome::Created { try_count, signals: Vec::new() })
 }
 
 pub(super) async fn verify(t: &Transaction<'_>, a: &VerifyAttempt, key: &CodeKey) -> Result<VerifyOutcome> {
-    lock_session_key(t, &a.app_id, a.sandbox, &a.msisdn, &a.challenge).await?;
+    lock_session_key(t, a).await?;
     if let Some(limit) = &a.limit {
         if let Some(refusal) = guards::count_within(t, limit, a.now_ms).await? {
             return Ok(VerifyOutcome::Refused(refusal));
         }
     }
-    let decision = decide(t, a, key).await?;
-    if decision == VerifyDecision::Verified {
-        for (counter, window_ms) in &a.on_verified {
-            guards::bump(t, counter, *window_ms, a.now_ms).await?;
-        }
-    }
-    Ok(VerifyOutcome::Decided(decision))
+    // Conversion counters (`on_verified`) are bumped by the caller after the commit: they
+    // are shared by a whole number range, too hot to hold locked through a commit.
+    Ok(VerifyOutcome::Decided(decide(t, a, key).await?))
 }
 
 async fn decide(t: &Transaction<'_>, a: &VerifyAttempt, key: &CodeKey) -> Result<VerifyDecision> {
     let newest = query_opt(
         t,
-        "SELECT id, session_id, code_hash, state, status, wrong_attempts, expires_at, callback_url \
+        "SELECT id, session_id, code_hash, state, status, wrong_attempts, expires_at \
          FROM sessions WHERE app_id = $1 AND sandbox = $2 AND msisdn = $3 AND challenge = $4 \
          ORDER BY id DESC LIMIT 1 FOR UPDATE",
         &[&a.app_id, &a.sandbox, &a.msisdn.as_str(), &a.challenge],
@@ -251,7 +194,6 @@ async fn decide(t: &Transaction<'_>, a: &VerifyAttempt, key: &CodeKey) -> Result
     let status = status_from(row.get(4))?;
     let wrong = small(row.get(5))?;
     let expires_at: i64 = row.get(6);
-    let callback_url: Option<String> = row.get(7);
     if status == Status::Unverified {
         // The sweeper reported its expiry already: the answer must agree with the callback.
         return Ok(VerifyDecision::Expired);
@@ -267,7 +209,7 @@ async fn decide(t: &Transaction<'_>, a: &VerifyAttempt, key: &CodeKey) -> Result
                 &[&row_id, &SessionState::Verified.code(), &a.now_ms],
             )
             .await?;
-            let mut session = SessionRef { row_id, app_id: a.app_id, status, callback_url };
+            let mut session = SessionRef { row_id, app_id: a.app_id, status };
             advance(t, &mut session, Status::Verified, a.now_ms).await?;
         }
         VerifyDecision::WrongCode { attempts, lock } => {
@@ -298,9 +240,10 @@ pub(super) async fn undelivered(
            WHERE sealed_code IS NOT NULL AND id > $1 \
              AND (delivery_owner IS NULL OR delivery_owner = $3 OR NOT {}) \
            ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED), \
-         taken AS (UPDATE sessions s SET delivery_owner = $3 FROM c WHERE s.id = c.id AND NOT c.mine RETURNING s.id) \
+         taken AS (UPDATE sessions s SET delivery_owner = $3 \
+           WHERE s.id = ANY (ARRAY(SELECT id FROM c WHERE NOT mine)) RETURNING s.id) \
          SELECT s.id, s.session_id, s.app_id, s.msisdn, s.sealed_code, s.template_name, s.lang_code, s.content, \
-           s.expires_at, s.id IN (SELECT id FROM taken) FROM sessions s JOIN c ON s.id = c.id ORDER BY s.id",
+           s.expires_at, s.id IN (SELECT id FROM taken) FROM sessions s WHERE s.id = ANY (ARRAY(SELECT id FROM c)) ORDER BY s.id",
         live("delivery_owner", ttl_ms)
     );
     let rows = query(t, &sql, &[&after_id, &(limit as i64), &node]).await?;
@@ -339,12 +282,12 @@ pub(super) async fn undelivered(
 async fn locate(t: &Transaction<'_>, session_id: Uuid) -> Result<Option<(SessionRef, bool)>> {
     query_opt(
         t,
-        "SELECT id, app_id, status, callback_url, sealed_code IS NOT NULL FROM sessions WHERE session_id = $1 \
+        "SELECT id, app_id, status, sealed_code IS NOT NULL FROM sessions WHERE session_id = $1 \
          FOR UPDATE",
         &[&session_id],
     )
     .await?
-    .map(|r| Ok((session_ref(&r)?, r.get(4))))
+    .map(|r| Ok((session_ref(&r)?, r.get(3))))
     .transpose()
 }
 
@@ -394,33 +337,16 @@ pub(super) async fn record_delivery(
     Ok(())
 }
 
-pub(super) async fn deliver_to_inbox(t: &Transaction<'_>, m: &InboxMessage) -> Result<()> {
-    let Some((mut session, true)) = locate(t, m.session_id).await? else {
-        return Ok(());
-    };
-    match delivery_check(t, m.app_id, m.session_id, &m.msisdn, m.created_at_ms).await? {
-        DeliveryCheck::Send => {}
-        DeliveryCheck::Blocked(code) => {
-            let outcome = DeliveryOutcome::Failed {
-                status: Status::Blocked,
-                error_code: None,
-                error_text: format!("{code}: blocked after the request was accepted"),
-            };
-            return record_delivery(t, m.session_id, &outcome, m.created_at_ms).await;
-        }
-        DeliveryCheck::Stale(reason) => {
-            let outcome = DeliveryOutcome::Skipped { reason: reason.to_owned() };
-            return record_delivery(t, m.session_id, &outcome, m.created_at_ms).await;
-        }
-    }
+/// The local inbox's delivery: `waotp_deliver_to_inbox` (migration 0002), one round trip.
+pub(super) async fn deliver_to_inbox<C: GenericClient>(c: &C, m: &InboxMessage) -> Result<()> {
+    let digits = m.msisdn.as_str();
+    let prefixes: Vec<&str> = (1..=digits.len()).map(|end| &digits[..end]).collect();
     exec(
-        t,
-        "INSERT INTO inbox (app_id, session_id, msisdn, text, created_at) VALUES ($1, $2, $3, $4, $5)",
-        &[&m.app_id, &m.session_id, &m.msisdn.as_str(), &m.text, &m.created_at_ms],
+        c,
+        "SELECT waotp_deliver_to_inbox($1, $2, $3, $4, $5, $6)",
+        &[&m.session_id, &m.app_id, &digits, &prefixes, &m.text, &m.created_at_ms],
     )
     .await?;
-    exec(t, "UPDATE sessions SET sealed_code = NULL WHERE id = $1", &[&session.row_id]).await?;
-    advance_steps(t, &mut session, &[Status::Sent, Status::Delivered], m.created_at_ms).await?;
     Ok(())
 }
 
@@ -466,12 +392,9 @@ pub(super) async fn report_provider_status(
     error: Option<&(i64, String)>,
     now_ms: i64,
 ) -> Result<bool> {
-    let row = query_opt(
-        t,
-        "SELECT id, app_id, status, callback_url FROM sessions WHERE provider_id = $1 FOR UPDATE",
-        &[&provider_id],
-    )
-    .await?;
+    let row =
+        query_opt(t, "SELECT id, app_id, status FROM sessions WHERE provider_id = $1 FOR UPDATE", &[&provider_id])
+            .await?;
     let Some(row) = row else { return Ok(false) };
     let mut session = session_ref(&row)?;
     // A late or duplicate report that moves nothing leaves the recorded error alone.
@@ -505,7 +428,7 @@ pub(super) async fn expire_due(t: &Transaction<'_>, now_ms: i64, limit: usize) -
         t,
         "WITH due AS (SELECT id FROM sessions WHERE status NOT IN (4, 5) AND expires_at <= $1 \
            ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED), \
-         moved AS (UPDATE sessions s SET status = 5, updated_at = $1 FROM due WHERE s.id = due.id \
+         moved AS (UPDATE sessions s SET status = 5, updated_at = $1 WHERE s.id = ANY (ARRAY(SELECT id FROM due)) \
            RETURNING s.id, s.callback_url), \
          queued AS (INSERT INTO callbacks (session_row, status, url, webhook_id, state, next_attempt_at, created_at, \
            updated_at) SELECT m.id, 5, m.callback_url, 'msg_' || replace(gen_random_uuid()::text, '-', ''), 0, \
@@ -585,22 +508,29 @@ pub(super) async fn delivery_check<C: GenericClient>(
     msisdn: &Msisdn,
     now_ms: i64,
 ) -> Result<DeliveryCheck> {
-    let row = query_opt(
+    let digits = msisdn.as_str();
+    let prefixes: Vec<&str> = (1..=digits.len()).map(|end| &digits[..end]).collect();
+    let verdict: String = query_one(
         c,
-        "SELECT state, expires_at FROM sessions WHERE session_id = $1 AND app_id = $2",
-        &[&session_id, &app_id],
+        "SELECT waotp_delivery_check($1, $2, $3, $4, $5)",
+        &[&session_id, &app_id, &digits, &prefixes, &now_ms],
     )
-    .await?;
-    let Some(row) = row else { return Ok(DeliveryCheck::Stale("the session is gone")) };
-    let (state, expires_at) = (state_from(row.get(0))?, row.get::<_, i64>(1));
-    if let Some(code) = guards::blocked(c, app_id, msisdn).await? {
-        return Ok(DeliveryCheck::Blocked(code));
-    }
-    Ok(match state {
-        SessionState::Superseded => DeliveryCheck::Stale("superseded by a newer code before it was sent"),
-        SessionState::Verified => DeliveryCheck::Stale("verified before it was sent"),
-        SessionState::Locked => DeliveryCheck::Stale("locked before it was sent"),
-        SessionState::Pending if now_ms >= expires_at => DeliveryCheck::Stale("expired before it was sent"),
-        SessionState::Pending => DeliveryCheck::Send,
+    .await?
+    .get(0);
+    const STALE: &[&str] = &[
+        "the session is gone",
+        "superseded by a newer code before it was sent",
+        "verified before it was sent",
+        "locked before it was sent",
+        "expired before it was sent",
+    ];
+    Ok(match verdict.as_str() {
+        "send" => DeliveryCheck::Send,
+        "blocked_number" => DeliveryCheck::Blocked("blocked_number"),
+        "blocked_prefix" => DeliveryCheck::Blocked("blocked_prefix"),
+        other => match STALE.iter().find(|r| other.strip_prefix("stale:") == Some(**r)) {
+            Some(reason) => DeliveryCheck::Stale(reason),
+            None => return Err(StoreError::Corrupt(format!("delivery check said {other:?}"))),
+        },
     })
 }
