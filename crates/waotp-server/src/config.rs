@@ -198,13 +198,12 @@ impl Config {
 /// A database URL fit for logs and printouts: its password replaced by `***`.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_owned(),
-        },
+    // The userinfo ends at the last '@' before the query: a password may hold '@' or '/'.
+    let before_query = rest.split('?').next().unwrap_or(rest);
+    let Some(at) = before_query.rfind('@') else { return url.to_owned() };
+    let (userinfo, host_and_rest) = (&rest[..at], &rest[at..]);
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***{host_and_rest}"),
         None => url.to_owned(),
     }
 }
@@ -229,5 +228,22 @@ fn create_key_file(path: &Path) -> anyhow::Result<()> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e).with_context(|| format!("creating server secret {}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn database_passwords_never_print() {
+        assert_eq!(
+            redact_url("postgres://waotp:s3cr%40t@db.internal:5432/waotp?pool_size=8"),
+            "postgres://waotp:***@db.internal:5432/waotp?pool_size=8"
+        );
+        assert_eq!(redact_url("postgresql://waotp@db/waotp"), "postgresql://waotp@db/waotp");
+        assert_eq!(redact_url("sqlite://waotp-data/waotp.db"), "sqlite://waotp-data/waotp.db");
+        // A password holding '@' or '/' (unencoded): still all of it.
+        assert_eq!(redact_url("postgres://u:p@ss/w@host/db"), "postgres://u:***@host/db");
     }
 }

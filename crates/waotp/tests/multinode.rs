@@ -255,3 +255,19 @@ async fn a_killed_nodes_callbacks_still_arrive() {
         assert_eq!(ids.len(), 1, "session {session} status {status} arrived under several webhook-ids");
     }
 }
+
+/// Nodes must share the server secret: on PostgreSQL there is no key file to fall back on, so
+/// a node without one refuses to start (and says why) instead of making codes of its own.
+#[tokio::test]
+async fn a_node_without_a_server_secret_refuses_to_start() {
+    let Some(db) = database().await else { return };
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("WAOTP_DATABASE_URL", &db)
+        .env_remove("WAOTP_SERVER_SECRET")
+        .output()
+        .expect("run waotp");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("WAOTP_SERVER_SECRET"), "{err}");
+}

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use waotp_core::Status;
 
 use super::sessions::owned_row;
-use super::{exec, live, query, query_one, query_opt, small, status_from};
+use super::{exec, live, query, query_fresh, query_one, query_opt, small, status_from};
 use crate::{AttemptRecord, CallbackJob, CallbackNext, CallbackRecord, CallbackState, Result, StoreError};
 
 const PENDING: i64 = 0;
@@ -33,23 +33,23 @@ pub(super) async fn claim<C: GenericClient>(
     node: Uuid,
     ttl_ms: i64,
 ) -> Result<Vec<CallbackJob>> {
+    // Only the first pending callback of a session is ever due (the others are held behind it:
+    // see `waotp_advance`, `finish` and `replay`), so due callbacks are claimed straight from
+    // the index, with no look at their session's other callbacks.
     let sql = format!(
         "WITH c AS (SELECT cb.id FROM callbacks cb \
            WHERE cb.state = 0 AND cb.next_attempt_at <= $1 \
              AND (cb.lease_until IS NULL OR cb.lease_until <= $1 OR NOT {}) \
-             AND NOT EXISTS (SELECT 1 FROM callbacks p WHERE p.session_row = cb.session_row AND p.state = 0 \
-                             AND p.id < cb.id) \
            ORDER BY cb.next_attempt_at, cb.id LIMIT $3 FOR UPDATE OF cb SKIP LOCKED), \
          claimed AS (UPDATE callbacks cb SET lease_until = $2, lease_owner = $4 \
            WHERE cb.id = ANY (ARRAY(SELECT id FROM c)) \
            RETURNING cb.id, cb.session_row, cb.status, cb.url, cb.webhook_id, cb.attempts, cb.created_at, \
            cb.next_attempt_at) \
          SELECT k.id, s.session_id, s.app_id, k.status, k.url, k.webhook_id, k.attempts, s.challenge, k.created_at \
-         FROM claimed k CROSS JOIN LATERAL (SELECT session_id, app_id, challenge FROM sessions WHERE id = k.session_row) s \
-         ORDER BY k.next_attempt_at, k.id",
+         FROM claimed k JOIN sessions s ON s.id = k.session_row ORDER BY k.next_attempt_at, k.id",
         live("cb.lease_owner", ttl_ms)
     );
-    query(c, &sql, &[&now_ms, &lease_until_ms, &(limit as i64), &node])
+    query_fresh(c, &sql, &[&now_ms, &lease_until_ms, &(limit as i64), &node])
         .await?
         .iter()
         .map(|r| {
@@ -212,6 +212,15 @@ pub(super) async fn replay(
          next_attempt_at = CASE WHEN EXISTS (SELECT 1 FROM callbacks p WHERE p.session_row = $1 AND p.state = 0 \
          AND p.id < callbacks.id) THEN $4::bigint ELSE $3::bigint END WHERE session_row = $1 AND status = $2",
         &[&row, &i64::from(status.code()), &now_ms, &HELD],
+    )
+    .await?;
+    // Later callbacks of the session that are waiting (not in flight) wait behind it again:
+    // only a session's first pending callback is ever due.
+    exec(
+        t,
+        "UPDATE callbacks SET next_attempt_at = $3 WHERE session_row = $1 AND state = 0 AND lease_until IS NULL \
+         AND id > (SELECT id FROM callbacks WHERE session_row = $1 AND status = $2) AND next_attempt_at < $3",
+        &[&row, &i64::from(status.code()), &HELD],
     )
     .await?;
     Ok(n == 1)

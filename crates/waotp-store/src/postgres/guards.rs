@@ -16,7 +16,7 @@ use uuid::Uuid;
 use waotp_core::policy::{sliding_estimate, wait_for_room, window_start};
 use waotp_core::{Msisdn, SealedCode};
 
-use super::{exec, query, query_opt, small};
+use super::{exec, fresh_exec, query, query_opt, small};
 use crate::{
     BlockEntry, IdempotencyKey, IdempotentReplay, Limit, Refusal, Result, SendGuards, SignalRule, IDEMPOTENCY_TTL_MS,
 };
@@ -388,7 +388,7 @@ pub(super) async fn list_blocked<C: GenericClient>(c: &C) -> Result<Vec<BlockEnt
 /// Forgets expired counters and idempotency keys, in batches that skip rows other nodes are
 /// pruning or counting right now.
 pub(super) async fn prune<C: GenericClient>(c: &C, now_ms: i64) -> Result<()> {
-    while exec(
+    while fresh_exec(
         c,
         "DELETE FROM counters WHERE (key, window_start) IN (SELECT key, window_start FROM counters \
          WHERE expires_at <= $1 LIMIT 5000 FOR UPDATE SKIP LOCKED)",
@@ -397,7 +397,7 @@ pub(super) async fn prune<C: GenericClient>(c: &C, now_ms: i64) -> Result<()> {
     .await?
         == 5000
     {}
-    while exec(
+    while fresh_exec(
         c,
         "DELETE FROM idempotency WHERE (app_id, key) IN (SELECT app_id, key FROM idempotency \
          WHERE created_at <= $1 LIMIT 5000 FOR UPDATE SKIP LOCKED)",

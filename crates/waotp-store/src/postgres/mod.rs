@@ -228,6 +228,22 @@ pub(crate) async fn query<C: GenericClient>(c: &C, sql: &str, params: &[&(dyn To
     Ok(c.query(&stmt, params).await?)
 }
 
+/// A statement planned afresh on every run, with the values it runs with: for the background
+/// workers' queries over tables that grow fast (a cached generic plan made while a table was
+/// small can turn an index probe into a scan per row — seen: a claim taking seconds).
+pub(crate) async fn query_fresh<C: GenericClient>(
+    c: &C,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>> {
+    Ok(c.query(sql, params).await?)
+}
+
+/// [`exec`] planned afresh on every run (see [`query_fresh`]).
+pub(crate) async fn fresh_exec<C: GenericClient>(c: &C, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+    Ok(c.execute(sql, params).await?)
+}
+
 pub(crate) async fn query_opt<C: GenericClient>(
     c: &C,
     sql: &str,

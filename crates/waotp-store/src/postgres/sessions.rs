@@ -7,7 +7,7 @@ use uuid::Uuid;
 use waotp_core::{CodeHash, CodeKey, Msisdn, SealedCode, SessionState, Status, VerifyDecision};
 
 use super::guards::{self, Idempotent};
-use super::{callbacks, exec, live, query, query_one, query_opt, small, status_from};
+use super::{callbacks, exec, fresh_exec, live, query, query_fresh, query_one, query_opt, small, status_from};
 use crate::{
     DeliveryCheck, DeliveryOutcome, IdempotentReplay, InboxMessage, NewSession, PendingDelivery, Refusal, Result,
     SendGuards, SendOutcome, SessionRecord, StoreError, VerifyAttempt, VerifyOutcome,
@@ -246,7 +246,7 @@ pub(super) async fn undelivered(
            s.expires_at, s.id IN (SELECT id FROM taken) FROM sessions s WHERE s.id = ANY (ARRAY(SELECT id FROM c)) ORDER BY s.id",
         live("delivery_owner", ttl_ms)
     );
-    let rows = query(t, &sql, &[&after_id, &(limit as i64), &node]).await?;
+    let rows = query_fresh(t, &sql, &[&after_id, &(limit as i64), &node]).await?;
     let mut taken = 0usize;
     let out = rows
         .iter()
@@ -424,7 +424,7 @@ pub(super) async fn flag_not_requested<C: GenericClient>(c: &C, provider_id: &st
 /// Reports 5 for due sessions, in one statement. Rows another node (or a verify) holds are
 /// skipped: every node may sweep at once.
 pub(super) async fn expire_due(t: &Transaction<'_>, now_ms: i64, limit: usize) -> Result<usize> {
-    let row = query_one(
+    let row = query_fresh(
         t,
         "WITH due AS (SELECT id FROM sessions WHERE status NOT IN (4, 5) AND expires_at <= $1 \
            ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED), \
@@ -437,7 +437,9 @@ pub(super) async fn expire_due(t: &Transaction<'_>, now_ms: i64, limit: usize) -
          SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM queued)",
         &[&now_ms, &(limit as i64), &callbacks::HELD],
     )
-    .await?;
+    .await?
+    .pop()
+    .ok_or_else(|| StoreError::Corrupt("no row from a count".into()))?;
     Ok(row.get::<_, i64>(0) as usize)
 }
 
@@ -476,14 +478,14 @@ pub(super) async fn get<C: GenericClient>(c: &C, app_id: Uuid, session_id: Uuid)
 /// Retention: among the oldest `limit` rows (no scan past them), those old enough.
 pub(super) async fn prune_older_than(t: &Transaction<'_>, before_ms: i64, limit: usize) -> Result<usize> {
     // Callbacks and their attempts go with their session (ON DELETE CASCADE).
-    let sessions = exec(
+    let sessions = fresh_exec(
         t,
         "DELETE FROM sessions WHERE id IN (SELECT id FROM (SELECT id, created_at FROM sessions ORDER BY id LIMIT $2) \
          oldest WHERE created_at < $1)",
         &[&before_ms, &(limit as i64)],
     )
     .await?;
-    let inbox = exec(
+    let inbox = fresh_exec(
         t,
         "DELETE FROM inbox WHERE id IN (SELECT id FROM (SELECT id, created_at FROM inbox ORDER BY id LIMIT $2) \
          oldest WHERE created_at < $1)",
