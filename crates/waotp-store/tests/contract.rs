@@ -418,3 +418,30 @@ async fn sql_ranks_match_the_domain() {
         assert_eq!(rank, i32::from(status.rank()), "{status:?}");
     }
 }
+
+/// A replayed callback goes before its session's later ones, even one that was in flight
+/// when the replay came and then failed.
+#[tokio::test]
+async fn a_replay_goes_before_the_sessions_later_callbacks() {
+    use waotp_store::{AttemptRecord, CallbackNext};
+    let (_d, store) = fresh_store().await;
+    let a = app("a");
+    store.create_app(a.clone()).await.unwrap();
+    let s = session(a.app_id, M, "111111", 100);
+    create(&store, s.clone()).await;
+    let first = store.claim_callbacks(200, 10_000, 10).await.unwrap();
+    assert_eq!(first.len(), 1);
+    store.finish_callback(&first[0], None, CallbackNext::Delivered, 210).await.unwrap();
+    store.record_delivery(s.session_id, DeliveryOutcome::Sent { provider_id: "w".into() }, 220).await.unwrap();
+    let sent = store.claim_callbacks(300, 10_000, 10).await.unwrap();
+    assert_eq!(sent.iter().map(|j| j.status).collect::<Vec<_>>(), vec![Status::Sent]);
+    // Status 0 is replayed while status 1 is in flight; status 1's attempt then fails.
+    assert!(store.replay_callback(a.app_id, s.session_id, Status::Requested, 310).await.unwrap());
+    let failed = AttemptRecord { at_ms: 320, http_status: Some(500), error: Some("HTTP 500".into()), latency_ms: 1 };
+    store.finish_callback(&sent[0], Some(failed), CallbackNext::RetryAt(330), 320).await.unwrap();
+    let next = store.claim_callbacks(400, 10_000, 10).await.unwrap();
+    assert_eq!(next.iter().map(|j| j.status).collect::<Vec<_>>(), vec![Status::Requested]);
+    store.finish_callback(&next[0], None, CallbackNext::Delivered, 410).await.unwrap();
+    let last = store.claim_callbacks(500, 10_000, 10).await.unwrap();
+    assert_eq!(last.iter().map(|j| (j.status, j.attempts)).collect::<Vec<_>>(), vec![(Status::Sent, 1)]);
+}

@@ -47,12 +47,16 @@ impl Drop for Node {
     }
 }
 
-fn start_node(db: &str) -> Node {
+/// The tests here each run a small cluster on two cores: one at a time, so that no node of
+/// one test is starved into looking dead by another test's load.
+static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn start_node(db: &str, node_timeout: &str) -> Node {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("WAOTP_DATABASE_URL", db)
         .env("WAOTP_SERVER_SECRET", SECRET)
-        .env("WAOTP_NODE_TIMEOUT", "2s")
+        .env("WAOTP_NODE_TIMEOUT", node_timeout)
         .env("WAOTP_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -138,9 +142,11 @@ async fn post(http: &reqwest::Client, url: String, app: &(String, String), body:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_share_one_quota_and_send_each_callback_once() {
     let Some(db) = database().await else { return };
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
     let app = create_app(&db, Some(500));
     let rx = Receiver::start().await;
-    let nodes: Vec<Node> = (0..3).map(|_| start_node(&db)).collect();
+    // The default liveness limit: no node dies here, none may look dead.
+    let nodes: Vec<Node> = (0..3).map(|_| start_node(&db, "10s")).collect();
     let http = reqwest::Client::new();
 
     let mut tasks = Vec::new();
@@ -203,11 +209,13 @@ async fn three_nodes_share_one_quota_and_send_each_callback_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_nodes_callbacks_still_arrive() {
     let Some(db) = database().await else { return };
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
     let app = create_app(&db, None);
     let rx = Receiver::start().await;
     // A slow receiver: callbacks queue up, so the node dies with work leased and pending.
     rx.delay_ms.store(200, Ordering::SeqCst);
-    let mut nodes: Vec<Node> = (0..3).map(|_| start_node(&db)).collect();
+    // A short liveness limit, so the takeover comes within seconds.
+    let mut nodes: Vec<Node> = (0..3).map(|_| start_node(&db, "2s")).collect();
     let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
     let http = reqwest::Client::new();
 

@@ -33,13 +33,15 @@ pub(super) async fn claim<C: GenericClient>(
     node: Uuid,
     ttl_ms: i64,
 ) -> Result<Vec<CallbackJob>> {
-    // Only the first pending callback of a session is ever due (the others are held behind it:
-    // see `waotp_advance`, `finish` and `replay`), so due callbacks are claimed straight from
-    // the index, with no look at their session's other callbacks.
+    // Only the first pending callback of a session is meant to be due (the others are held
+    // behind it: see `waotp_advance`, `finish` and `replay`); the check against an earlier
+    // pending one stays as a guard. Planned afresh on every run (see `query_fresh`).
     let sql = format!(
         "WITH c AS (SELECT cb.id FROM callbacks cb \
            WHERE cb.state = 0 AND cb.next_attempt_at <= $1 \
              AND (cb.lease_until IS NULL OR cb.lease_until <= $1 OR NOT {}) \
+             AND NOT EXISTS (SELECT 1 FROM callbacks p WHERE p.session_row = cb.session_row AND p.state = 0 \
+                             AND p.id < cb.id) \
            ORDER BY cb.next_attempt_at, cb.id LIMIT $3 FOR UPDATE OF cb SKIP LOCKED), \
          claimed AS (UPDATE callbacks cb SET lease_until = $2, lease_owner = $4 \
            WHERE cb.id = ANY (ARRAY(SELECT id FROM c)) \
@@ -83,16 +85,14 @@ pub(super) async fn finish(
         CallbackNext::GiveUp => (FAILED, None),
         CallbackNext::RetryAt(at) | CallbackNext::DeferTo(at) => (PENDING, Some(*at)),
     };
-    if state != PENDING {
-        // Settling releases the session's next callback: take the session's row lock, as
-        // every status change (which may queue one) does.
-        exec(
-            t,
-            "SELECT 1 FROM sessions WHERE id = (SELECT session_row FROM callbacks WHERE id = $1) FOR UPDATE",
-            &[&job.id],
-        )
-        .await?;
-    }
+    // Settling releases the session's next callback, and a retry looks at its session's other
+    // callbacks: take the session's row lock, as every status change and replay does.
+    exec(
+        t,
+        "SELECT 1 FROM sessions WHERE id = (SELECT session_row FROM callbacks WHERE id = $1) FOR UPDATE",
+        &[&job.id],
+    )
+    .await?;
     if let Some(a) = attempt {
         exec(
             t,
@@ -105,9 +105,13 @@ pub(super) async fn finish(
     let counted = i64::from(attempt.is_some());
     let updated = exec(
         t,
-        "UPDATE callbacks SET state = $2, attempts = attempts + $3, next_attempt_at = COALESCE($4, next_attempt_at), \
-         lease_until = NULL, lease_owner = NULL, updated_at = $5 WHERE id = $1 AND lease_until = $6 AND lease_owner = $7",
-        &[&job.id, &state, &counted, &next_at, &now_ms, &job.lease_until_ms, &node],
+        // A retry waits behind an earlier callback of its session that is pending again (replayed).
+        "UPDATE callbacks SET state = $2, attempts = attempts + $3, updated_at = $5, \
+         next_attempt_at = CASE WHEN $4::bigint IS NULL THEN next_attempt_at \
+           WHEN EXISTS (SELECT 1 FROM callbacks p WHERE p.session_row = callbacks.session_row AND p.state = 0 \
+                        AND p.id < callbacks.id) THEN $8::bigint ELSE $4::bigint END, \
+         lease_until = NULL, lease_owner = NULL WHERE id = $1 AND lease_until = $6 AND lease_owner = $7",
+        &[&job.id, &state, &counted, &next_at, &now_ms, &job.lease_until_ms, &node, &HELD],
     )
     .await?;
     if updated == 1 && state != PENDING {
@@ -214,11 +218,11 @@ pub(super) async fn replay(
         &[&row, &i64::from(status.code()), &now_ms, &HELD],
     )
     .await?;
-    // Later callbacks of the session that are waiting (not in flight) wait behind it again:
-    // only a session's first pending callback is ever due.
+    // Later pending callbacks of the session wait behind it again (one in flight now settles
+    // or retries behind it: see `finish`): only a session's first pending callback is due.
     exec(
         t,
-        "UPDATE callbacks SET next_attempt_at = $3 WHERE session_row = $1 AND state = 0 AND lease_until IS NULL \
+        "UPDATE callbacks SET next_attempt_at = $3 WHERE session_row = $1 AND state = 0 \
          AND id > (SELECT id FROM callbacks WHERE session_row = $1 AND status = $2) AND next_attempt_at < $3",
         &[&row, &i64::from(status.code()), &HELD],
     )

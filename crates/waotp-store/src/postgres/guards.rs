@@ -231,9 +231,11 @@ pub(super) async fn give_back<C: GenericClient>(c: &C, counted: &[(String, i64)]
     for attempt in 1..=3 {
         let result = exec(
             c,
-            "UPDATE counters SET count = counters.count - 1 FROM (SELECT key, ws FROM unnest($1::text[], $2::bigint[]) \
-             AS r(key, ws) ORDER BY key) r WHERE counters.key = r.key AND counters.window_start = r.ws \
-             AND counters.count > 0",
+            "WITH l AS (SELECT c.key, c.window_start FROM counters c \
+               JOIN unnest($1::text[], $2::bigint[]) AS r(key, ws) ON c.key = r.key AND c.window_start = r.ws \
+               ORDER BY c.key FOR UPDATE OF c) \
+             UPDATE counters SET count = counters.count - 1 FROM l \
+             WHERE counters.key = l.key AND counters.window_start = l.window_start AND counters.count > 0",
             &[&keys, &starts],
         )
         .await;

@@ -428,11 +428,22 @@ impl Store for PgStore {
         // 2. The blocklist and the counts (limits and signals, atomically per key): one
         //    statement, committed at once.
         let counters = get(&self.counters).await?;
-        let (counted, fired) =
-            match guards::count_send(&counters, &guards, session.app_id, &session.msisdn, now).await? {
-                guards::Counted::Refused(refusal) => return Ok(SendOutcome::Refused(refusal)),
-                guards::Counted::Passed { keys, fired } => (keys, fired),
-            };
+        let counted = retry(|| guards::count_send(&counters, &guards, session.app_id, &session.msisdn, now)).await?;
+        let (counted, fired) = match counted {
+            guards::Counted::Refused(refusal) => {
+                // A concurrent request with the same idempotency key may have been stored
+                // meanwhile (and counted): this one is its retry, not a new send.
+                if let Some(k) = &guards.idempotency {
+                    if let guards::Idempotent::Replay(replay) =
+                        guards::idempotent(&self.conn().await?, session.app_id, k, now).await?
+                    {
+                        return Ok(SendOutcome::Replayed(replay));
+                    }
+                }
+                return Ok(SendOutcome::Refused(refusal));
+            }
+            guards::Counted::Passed { keys, fired } => (keys, fired),
+        };
         // 3. The session, durably: one statement and its commit, or a transaction when an
         //    idempotency key or scripted statuses come along.
         let node = self.node_id;

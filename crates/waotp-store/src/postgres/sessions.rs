@@ -7,7 +7,7 @@ use uuid::Uuid;
 use waotp_core::{CodeHash, CodeKey, Msisdn, SealedCode, SessionState, Status, VerifyDecision};
 
 use super::guards::{self, Idempotent};
-use super::{callbacks, exec, fresh_exec, live, query, query_fresh, query_one, query_opt, small, status_from};
+use super::{exec, fresh_exec, live, query, query_fresh, query_one, query_opt, small, status_from};
 use crate::{
     DeliveryCheck, DeliveryOutcome, IdempotentReplay, InboxMessage, NewSession, PendingDelivery, Refusal, Result,
     SendGuards, SendOutcome, SessionRecord, StoreError, VerifyAttempt, VerifyOutcome,
@@ -392,9 +392,12 @@ pub(super) async fn report_provider_status(
     error: Option<&(i64, String)>,
     now_ms: i64,
 ) -> Result<bool> {
-    let row =
-        query_opt(t, "SELECT id, app_id, status FROM sessions WHERE provider_id = $1 FOR UPDATE", &[&provider_id])
-            .await?;
+    let row = query_opt(
+        t,
+        "SELECT id, app_id, status FROM sessions WHERE provider_id = $1 ORDER BY id DESC LIMIT 1 FOR UPDATE",
+        &[&provider_id],
+    )
+    .await?;
     let Some(row) = row else { return Ok(false) };
     let mut session = session_ref(&row)?;
     // A late or duplicate report that moves nothing leaves the recorded error alone.
@@ -423,19 +426,15 @@ pub(super) async fn flag_not_requested<C: GenericClient>(c: &C, provider_id: &st
 
 /// Reports 5 for due sessions, in one statement. Rows another node (or a verify) holds are
 /// skipped: every node may sweep at once.
+/// Reports 5 for due sessions, each through `waotp_advance` with its row locked (so its
+/// callback is queued after a fresh look at the session's others). Rows another node (or a
+/// verify) holds are skipped: every node may sweep at once.
 pub(super) async fn expire_due(t: &Transaction<'_>, now_ms: i64, limit: usize) -> Result<usize> {
     let row = query_fresh(
         t,
-        "WITH due AS (SELECT id FROM sessions WHERE status NOT IN (4, 5) AND expires_at <= $1 \
-           ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED), \
-         moved AS (UPDATE sessions s SET status = 5, updated_at = $1 WHERE s.id = ANY (ARRAY(SELECT id FROM due)) \
-           RETURNING s.id, s.callback_url), \
-         queued AS (INSERT INTO callbacks (session_row, status, url, webhook_id, state, next_attempt_at, created_at, \
-           updated_at) SELECT m.id, 5, m.callback_url, 'msg_' || replace(gen_random_uuid()::text, '-', ''), 0, \
-           CASE WHEN EXISTS (SELECT 1 FROM callbacks p WHERE p.session_row = m.id AND p.state = 0) THEN $3::bigint ELSE $1::bigint END, \
-           $1, $1 FROM moved m WHERE m.callback_url IS NOT NULL ON CONFLICT DO NOTHING RETURNING 1) \
-         SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM queued)",
-        &[&now_ms, &(limit as i64), &callbacks::HELD],
+        "SELECT count(waotp_advance(due.id, ARRAY[5]::bigint[], $1)) FROM (SELECT id FROM sessions \
+           WHERE status NOT IN (4, 5) AND expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) due",
+        &[&now_ms, &(limit as i64)],
     )
     .await?
     .pop()
