@@ -3,8 +3,11 @@
 //! Every write is one transaction at READ COMMITTED. Whatever must not interleave is
 //! serialized by a lock taken first: the (app, msisdn, challenge) key of a send or verify and
 //! an idempotency key by transaction-level advisory locks, a session's status changes and
-//! callbacks by its row, a counter by its row (bumped first, checked after, rolled back on a
-//! refusal), a quota by its app's row. A deadlock or serialization failure is retried.
+//! callbacks by its row, a quota by its app's row. A send's counters are the exception: they
+//! are bumped and checked in one statement of their own before the session is written (given
+//! back if the send is refused after all; see `guards`). The hot path's writes are SQL
+//! functions (migration 0002): a send is two round trips. A deadlock or serialization
+//! failure is retried.
 //!
 //! Work that one node must do at a time is owned: a session's delivery by the node that
 //! stored it (or took it over), a callback by the node whose lease it carries. Each node
