@@ -66,8 +66,6 @@ pub trait Store: Send + Sync + 'static {
     /// Unblocks; false if it was not blocked.
     async fn unblock(&self, app_id: Option<Uuid>, entry: &str, is_prefix: bool) -> Result<bool>;
     async fn blocklist(&self) -> Result<Vec<BlockEntry>>;
-    /// `blocked_number` or `blocked_prefix` if the msisdn is blocked for the app (or all).
-    async fn blocked(&self, app_id: Uuid, msisdn: &Msisdn) -> Result<Option<&'static str>>;
     /// Whether a session's message should still go out right before a channel sends it: not
     /// if it was superseded, verified, locked or expired meanwhile, nor to a blocked number.
     async fn delivery_check(

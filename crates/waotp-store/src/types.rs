@@ -238,6 +238,22 @@ pub enum CallbackNext {
     DeferTo(i64),
 }
 
+/// `next_attempt_at` of a callback held behind an earlier pending one of its session: never
+/// due, so the claim query never scans it; it is released when its predecessor is settled.
+/// (PostgreSQL's `waotp_held()` is the same number.)
+pub(crate) const HELD: i64 = i64::MAX / 4;
+
+impl CallbackNext {
+    /// The state the callback is left in, and when it is next due if it stays pending.
+    pub fn outcome(&self) -> (CallbackState, Option<i64>) {
+        match self {
+            CallbackNext::Delivered => (CallbackState::Delivered, None),
+            CallbackNext::GiveUp => (CallbackState::Failed, None),
+            CallbackNext::RetryAt(at) | CallbackNext::DeferTo(at) => (CallbackState::Pending, Some(*at)),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallbackState {
     Pending,
@@ -246,6 +262,24 @@ pub enum CallbackState {
 }
 
 impl CallbackState {
+    /// As stored: 0 pending, 1 delivered, 2 failed (both backends).
+    pub fn code(self) -> i64 {
+        match self {
+            CallbackState::Pending => 0,
+            CallbackState::Delivered => 1,
+            CallbackState::Failed => 2,
+        }
+    }
+
+    pub fn from_code(code: i64) -> crate::Result<Self> {
+        match code {
+            0 => Ok(CallbackState::Pending),
+            1 => Ok(CallbackState::Delivered),
+            2 => Ok(CallbackState::Failed),
+            other => Err(crate::StoreError::Corrupt(format!("callback state {other}"))),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             CallbackState::Pending => "pending",

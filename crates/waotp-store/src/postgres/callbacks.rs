@@ -7,23 +7,7 @@ use waotp_core::Status;
 
 use super::sessions::owned_row;
 use super::{exec, live, query, query_fresh, query_one, query_opt, small, status_from};
-use crate::{AttemptRecord, CallbackJob, CallbackNext, CallbackRecord, CallbackState, Result, StoreError};
-
-const PENDING: i64 = 0;
-const DELIVERED: i64 = 1;
-const FAILED: i64 = 2;
-
-/// `next_attempt_at` of a callback held behind an earlier pending one of its session.
-pub(super) const HELD: i64 = i64::MAX / 4;
-
-fn state_from(code: i64) -> Result<CallbackState> {
-    match code {
-        PENDING => Ok(CallbackState::Pending),
-        DELIVERED => Ok(CallbackState::Delivered),
-        FAILED => Ok(CallbackState::Failed),
-        other => Err(StoreError::Corrupt(format!("callback state {other}"))),
-    }
-}
+use crate::{AttemptRecord, CallbackJob, CallbackNext, CallbackRecord, CallbackState, Result, StoreError, HELD};
 
 pub(super) async fn claim<C: GenericClient>(
     c: &C,
@@ -80,11 +64,8 @@ pub(super) async fn finish(
     now_ms: i64,
     node: Uuid,
 ) -> Result<()> {
-    let (state, next_at) = match next {
-        CallbackNext::Delivered => (DELIVERED, None),
-        CallbackNext::GiveUp => (FAILED, None),
-        CallbackNext::RetryAt(at) | CallbackNext::DeferTo(at) => (PENDING, Some(*at)),
-    };
+    let (state, next_at) = next.outcome();
+    let settled = state != CallbackState::Pending;
     // Settling releases the session's next callback, and a retry looks at its session's other
     // callbacks: take the session's row lock, as every status change and replay does.
     exec(
@@ -111,10 +92,10 @@ pub(super) async fn finish(
            WHEN EXISTS (SELECT 1 FROM callbacks p WHERE p.session_row = callbacks.session_row AND p.state = 0 \
                         AND p.id < callbacks.id) THEN $8::bigint ELSE $4::bigint END, \
          lease_until = NULL, lease_owner = NULL WHERE id = $1 AND lease_until = $6 AND lease_owner = $7",
-        &[&job.id, &state, &counted, &next_at, &now_ms, &job.lease_until_ms, &node, &HELD],
+        &[&job.id, &state.code(), &counted, &next_at, &now_ms, &job.lease_until_ms, &node, &HELD],
     )
     .await?;
-    if updated == 1 && state != PENDING {
+    if updated == 1 && settled {
         exec(
             t,
             "UPDATE callbacks SET next_attempt_at = $2 WHERE id = (SELECT id FROM callbacks WHERE state = 0 AND \
@@ -190,7 +171,7 @@ pub(super) async fn list<C: GenericClient>(
             status: status_from(r.get(1))?,
             url: r.get(2),
             webhook_id: r.get(3),
-            state: state_from(r.get(4))?,
+            state: CallbackState::from_code(r.get(4))?,
             attempts: small(r.get(5))?,
             next_attempt_at_ms: r.get(6),
             happened_at_ms: r.get(7),

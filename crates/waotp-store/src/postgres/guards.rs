@@ -16,7 +16,7 @@ use uuid::Uuid;
 use waotp_core::policy::{sliding_estimate, wait_for_room, window_start};
 use waotp_core::{Msisdn, SealedCode};
 
-use super::{exec, fresh_exec, query, query_opt, small};
+use super::{exec, fresh_exec, prefixes, query, query_opt, small};
 use crate::{
     BlockEntry, IdempotencyKey, IdempotentReplay, Limit, Refusal, Result, SendGuards, SignalRule, IDEMPOTENCY_TTL_MS,
 };
@@ -116,7 +116,7 @@ pub(super) async fn count_send<C: GenericClient>(
         }
     }
     let digits = msisdn.as_str();
-    let prefixes: Vec<&str> = (1..=digits.len()).map(|end| &digits[..end]).collect();
+    let prefixes = prefixes(msisdn);
     // One statement: the blocklist looked up; unless the number is blocked, every key
     // counted; the limits' counts after this send and the signals' sums before it.
     let rows = query(
@@ -258,30 +258,6 @@ pub(super) async fn count_within<C: GenericClient>(c: &C, limit: &Limit, now_ms:
 /// The nil UUID: a blocklist entry for every app.
 fn scope(app_id: Option<Uuid>) -> Uuid {
     app_id.unwrap_or(Uuid::nil())
-}
-
-/// `blocked_number` or `blocked_prefix` if the msisdn is blocked for this app or all apps:
-/// the number and each of its prefixes looked up together in the primary key.
-pub(super) async fn blocked<C: GenericClient>(c: &C, app_id: Uuid, msisdn: &Msisdn) -> Result<Option<&'static str>> {
-    let digits = msisdn.as_str();
-    let candidates: Vec<&str> = (1..=digits.len()).map(|end| &digits[..end]).collect();
-    let rows = query(
-        c,
-        "SELECT entry, is_prefix FROM blocklist WHERE scope IN ($1, $2) AND entry = ANY($3)",
-        &[&app_id, &Uuid::nil(), &candidates],
-    )
-    .await?;
-    let mut found = None;
-    for row in rows {
-        let (entry, is_prefix): (String, bool) = (row.get(0), row.get(1));
-        if !is_prefix && entry == digits {
-            return Ok(Some("blocked_number"));
-        }
-        if is_prefix {
-            found = Some("blocked_prefix");
-        }
-    }
-    Ok(found)
 }
 
 /// What an idempotency key says about a send.

@@ -266,6 +266,12 @@ pub(crate) async fn exec<C: GenericClient>(c: &C, sql: &str, params: &[&(dyn ToS
     Ok(c.execute(&stmt, params).await?)
 }
 
+/// A msisdn's prefixes, the number itself last: what a blocklist lookup matches entries against.
+pub(crate) fn prefixes(msisdn: &Msisdn) -> Vec<&str> {
+    let digits = msisdn.as_str();
+    (1..=digits.len()).map(|end| &digits[..end]).collect()
+}
+
 /// A count or other small number stored as bigint, as the u32 the records use.
 pub(crate) fn small(v: i64) -> Result<u32> {
     u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v} is out of range")))
@@ -516,11 +522,6 @@ impl Store for PgStore {
     async fn blocklist(&self) -> Result<Vec<BlockEntry>> {
         let conn = self.conn().await?;
         guards::list_blocked(&conn).await
-    }
-
-    async fn blocked(&self, app_id: Uuid, msisdn: &Msisdn) -> Result<Option<&'static str>> {
-        let conn = self.conn().await?;
-        guards::blocked(&conn, app_id, msisdn).await
     }
 
     async fn delivery_check(

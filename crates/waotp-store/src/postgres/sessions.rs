@@ -7,7 +7,7 @@ use uuid::Uuid;
 use waotp_core::{CodeHash, CodeKey, Msisdn, SealedCode, SessionState, Status, VerifyDecision};
 
 use super::guards::{self, Idempotent};
-use super::{exec, fresh_exec, live, query, query_fresh, query_one, query_opt, small, status_from};
+use super::{exec, fresh_exec, live, prefixes, query, query_fresh, query_one, query_opt, small, status_from};
 use crate::{
     DeliveryCheck, DeliveryOutcome, IdempotentReplay, InboxMessage, NewSession, PendingDelivery, Refusal, Result,
     SendGuards, SendOutcome, SessionRecord, StoreError, VerifyAttempt, VerifyOutcome,
@@ -340,7 +340,7 @@ pub(super) async fn record_delivery(
 /// The local inbox's delivery: `waotp_deliver_to_inbox` (migration 0002), one round trip.
 pub(super) async fn deliver_to_inbox<C: GenericClient>(c: &C, m: &InboxMessage) -> Result<()> {
     let digits = m.msisdn.as_str();
-    let prefixes: Vec<&str> = (1..=digits.len()).map(|end| &digits[..end]).collect();
+    let prefixes = prefixes(&m.msisdn);
     exec(
         c,
         "SELECT waotp_deliver_to_inbox($1, $2, $3, $4, $5, $6)",
@@ -510,7 +510,7 @@ pub(super) async fn delivery_check<C: GenericClient>(
     now_ms: i64,
 ) -> Result<DeliveryCheck> {
     let digits = msisdn.as_str();
-    let prefixes: Vec<&str> = (1..=digits.len()).map(|end| &digits[..end]).collect();
+    let prefixes = prefixes(msisdn);
     let verdict: String = query_one(
         c,
         "SELECT waotp_delivery_check($1, $2, $3, $4, $5)",

@@ -7,28 +7,11 @@ use waotp_core::Status;
 
 use super::sessions::locate;
 use super::uuid_from;
-use crate::{AttemptRecord, CallbackJob, CallbackNext, CallbackRecord, CallbackState, Result, StoreError};
-
-const PENDING: i64 = 0;
-const DELIVERED: i64 = 1;
-const FAILED: i64 = 2;
-
-fn state_from(code: i64) -> Result<CallbackState> {
-    match code {
-        PENDING => Ok(CallbackState::Pending),
-        DELIVERED => Ok(CallbackState::Delivered),
-        FAILED => Ok(CallbackState::Failed),
-        other => Err(StoreError::Corrupt(format!("callback state {other}"))),
-    }
-}
+use crate::{AttemptRecord, CallbackJob, CallbackNext, CallbackRecord, CallbackState, Result, HELD};
 
 fn status_from(code: i64) -> rusqlite::Result<Status> {
     Status::from_code(code).ok_or(rusqlite::Error::IntegralValueOutOfRange(0, code))
 }
-
-/// `next_attempt_at` of a callback held behind an earlier pending one of its session: never
-/// due, so the claim query never scans it; it is released when its predecessor is settled.
-const HELD: i64 = i64::MAX / 4;
 
 /// Queues the callback for a status change (part of the status change's transaction): due
 /// now if it is the session's only pending callback, held otherwise.
@@ -102,18 +85,15 @@ pub(super) fn finish(
         .execute(params![id, a.at_ms, a.http_status, a.error, a.latency_ms])?;
     }
     let counted = i64::from(attempt.is_some());
-    let (state, next_at) = match next {
-        CallbackNext::Delivered => (DELIVERED, None),
-        CallbackNext::GiveUp => (FAILED, None),
-        CallbackNext::RetryAt(at) | CallbackNext::DeferTo(at) => (PENDING, Some(*at)),
-    };
+    let (state, next_at) = next.outcome();
+    let settled = state != CallbackState::Pending;
     let updated = c
         .prepare_cached(
             "UPDATE callbacks SET state = ?2, attempts = attempts + ?3, next_attempt_at = COALESCE(?4, next_attempt_at), \
              lease_until = NULL, updated_at = ?5 WHERE id = ?1 AND lease_until = ?6",
         )?
-        .execute(params![id, state, counted, next_at, now_ms, lease_until_ms])?;
-    if updated == 1 && state != PENDING {
+        .execute(params![id, state.code(), counted, next_at, now_ms, lease_until_ms])?;
+    if updated == 1 && settled {
         release_next(c, id, now_ms)?;
     }
     Ok(())
@@ -165,7 +145,7 @@ pub(super) fn list(c: &Connection, app_id: Uuid, session_id: Uuid) -> Result<Opt
             status,
             url,
             webhook_id,
-            state: state_from(state)?,
+            state: CallbackState::from_code(state)?,
             attempts: count,
             next_attempt_at_ms: next_at,
             happened_at_ms: created_at,

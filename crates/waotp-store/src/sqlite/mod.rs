@@ -336,11 +336,6 @@ impl Store for SqliteStore {
         self.read(move |c| sessions::delivery_check(c, app_id, session_id, &msisdn, now_ms)).await
     }
 
-    async fn blocked(&self, app_id: Uuid, msisdn: &Msisdn) -> Result<Option<&'static str>> {
-        let msisdn = msisdn.clone();
-        self.read(move |c| guards::blocked(c, app_id, &msisdn)).await
-    }
-
     async fn blocklist(&self) -> Result<Vec<BlockEntry>> {
         self.read(guards::list_blocked).await
     }
