@@ -52,7 +52,7 @@ impl ApiError {
         self.parts().2
     }
 
-    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+    pub(crate) fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
             ApiError::Validation(_) => (StatusCode::BAD_REQUEST, "Validation error", "validation_error"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "Authorization failed", "unauthorized"),
@@ -136,7 +136,8 @@ pub(crate) async fn json_errors(request: axum::extract::Request, next: axum::mid
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    // (HTML answers are the dashboard's own error pages.)
     if status.as_u16() < 400 || is_json {
         return response;
     }

@@ -154,3 +154,41 @@ impl Counts {
         self.0.lock().expect("counts").iter().map(|(k, t)| (*k, t.count)).collect()
     }
 }
+
+/// Refusals by (app, UTC day, reason) not yet added to the store's daily counts. Each node
+/// keeps its own tally and adds it every few seconds (and before the funnel page reads them),
+/// so a flood of refused requests costs no extra write per request.
+#[derive(Default)]
+pub struct DailyRefusals(Mutex<std::collections::HashMap<(uuid::Uuid, i64, &'static str), u64>>);
+
+impl DailyRefusals {
+    pub fn add(&self, app_id: uuid::Uuid, now_ms: i64, reason: &'static str) {
+        let day = now_ms.div_euclid(waotp_store::DAY_MS);
+        *self.0.lock().expect("refusal tally").entry((app_id, day, reason)).or_default() += 1;
+    }
+
+    /// Adds the tally to the store; on failure it is kept for the next try.
+    pub async fn flush(&self, store: &dyn waotp_store::Store) -> waotp_store::Result<()> {
+        let taken = std::mem::take(&mut *self.0.lock().expect("refusal tally"));
+        if taken.is_empty() {
+            return Ok(());
+        }
+        let counts = taken
+            .iter()
+            .map(|(&(app_id, day, reason), &count)| waotp_store::RefusalCount {
+                app_id,
+                day,
+                reason: reason.to_owned(),
+                count,
+            })
+            .collect();
+        if let Err(e) = store.add_refusals(counts).await {
+            let mut map = self.0.lock().expect("refusal tally");
+            for (k, n) in taken {
+                *map.entry(k).or_default() += n;
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+}

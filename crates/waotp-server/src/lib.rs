@@ -13,6 +13,7 @@ pub mod callbacks;
 pub mod channel;
 pub mod clock;
 pub mod config;
+pub mod dashboard;
 mod dispatch;
 mod error;
 pub mod guards;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub trust_forwarded_for: bool,
     /// Refusals by reason code.
     pub refusals: Arc<guards::Counts>,
+    /// Refusals by app, day and reason, until they are added to the store (the funnel page).
+    pub daily_refusals: Arc<guards::DailyRefusals>,
     /// Pumping signals seen in monitor mode, by rule.
     pub signals: Arc<guards::Counts>,
     /// The WhatsApp configuration (webhook secrets), if WhatsApp is the channel.
@@ -84,6 +87,7 @@ impl AppState {
     ) -> ApiError {
         let error = ApiError::from(refusal);
         let code = error.code();
+        self.daily_refusals.add(app.record.app_id, self.clock.now_ms(), code);
         if self.refusals.add(code) {
             tracing::info!(app_id = %app.record.app_id, msisdn = %msisdn, reason = code, "request refused");
         }
@@ -137,6 +141,7 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/whatsapp", get(webhooks::handshake).post(webhooks::events))
         .layer(axum::extract::DefaultBodyLimit::max(4 * 1024 * 1024))
         .merge(admin::router())
+        .merge(dashboard::router())
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn(error::json_errors))
         .layer(axum::middleware::from_fn(request_id::layer))
@@ -181,6 +186,8 @@ pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
     )
     .await?;
     workers.extend(dispatchers);
+    let daily_refusals = Arc::new(guards::DailyRefusals::default());
+    workers.push(("refusal counts", tokio::spawn(flush_refusals(daily_refusals.clone(), store.clone()))));
     Ok(AppState {
         store,
         key,
@@ -188,6 +195,7 @@ pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
         deny_private_callbacks: config.callbacks.deny_private,
         trust_forwarded_for: config.trust_forwarded_for,
         refusals: Arc::default(),
+        daily_refusals,
         signals: Arc::default(),
         whatsapp: config.whatsapp.clone().map(Arc::new),
         channel_name,
@@ -215,10 +223,25 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+    axum::serve(listener, router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await?;
+    if let Err(e) = state.daily_refusals.flush(state.store.as_ref()).await {
+        tracing::warn!(error = %e, "could not save the last refusal counts");
+    }
     Ok(())
+}
+
+/// Adds each node's refusal tally to the store every few seconds.
+async fn flush_refusals(tally: Arc<guards::DailyRefusals>, store: Arc<dyn Store>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(2));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = tally.flush(store.as_ref()).await {
+            tracing::warn!(error = %e, "could not save refusal counts; will retry");
+        }
+    }
 }
 
 /// `GET /v1/quota`: the app's remaining production sends (`null`: unlimited).

@@ -10,7 +10,7 @@ use serde_json::Value;
 use waotp_core::{Msisdn, Status};
 use waotp_store::SendGuards;
 
-use crate::auth::AuthedApp;
+use crate::auth::{AuthedApp, CachedApp};
 use crate::body::Fields;
 use crate::send::{store_session, SendRequest, SendResponse, Stored};
 use crate::{ApiError, AppState};
@@ -102,15 +102,24 @@ pub async fn send(
     AuthedApp(app): AuthedApp,
     body: Fields,
 ) -> Result<(StatusCode, Json<SendResponse>), ApiError> {
-    let msisdn = scenario_msisdn(&body)?;
+    accept(&state, &app, &body).await
+}
+
+/// A sandbox send, as the route and the dashboard's try-it form make it.
+pub(crate) async fn accept(
+    state: &AppState,
+    app: &CachedApp,
+    body: &Fields,
+) -> Result<(StatusCode, Json<SendResponse>), ApiError> {
+    let msisdn = scenario_msisdn(body)?;
     let scenario = send_scenario(&msisdn).ok_or(ApiError::InvalidScenario)?;
     match scenario {
         SendScenario::Unauthorized => Err(ApiError::Unauthorized),
         SendScenario::Refuse(error) => Err(error()),
         SendScenario::Accept(statuses) | SendScenario::Seed(statuses) => {
-            let req = SendRequest::parse_for(Msisdn::from_trusted(msisdn), &body, &app, state.deny_private_callbacks)?;
+            let req = SendRequest::parse_for(Msisdn::from_trusted(msisdn), body, app, state.deny_private_callbacks)?;
             let (Stored::New(mut response, _) | Stored::Replayed(mut response)) =
-                store_session(&state, &app, req, true, statuses.to_vec(), SendGuards::default()).await?;
+                store_session(state, app, req, true, statuses.to_vec(), SendGuards::default()).await?;
             if matches!(scenario, SendScenario::Seed(_)) {
                 response.try_count = 1;
             }
@@ -124,7 +133,12 @@ pub async fn verify(
     AuthedApp(app): AuthedApp,
     body: Fields,
 ) -> Result<Json<Value>, ApiError> {
-    let msisdn = scenario_msisdn(&body)?;
+    check(&state, &app, &body).await
+}
+
+/// A sandbox verify, as the route and the dashboard's try-it form make it.
+pub(crate) async fn check(state: &AppState, app: &CachedApp, body: &Fields) -> Result<Json<Value>, ApiError> {
+    let msisdn = scenario_msisdn(body)?;
     match verify_scenario(&msisdn).ok_or(ApiError::InvalidScenario)? {
         VerifyScenario::Verified => Ok(Json(serde_json::json!({
             "message": "OTP has been verified",
@@ -132,8 +146,6 @@ pub async fn verify(
         }))),
         VerifyScenario::WrongCode => Err(ApiError::OtpNotFound),
         VerifyScenario::Expired => Err(ApiError::OtpExpired),
-        VerifyScenario::RealCheck => {
-            crate::verify::check(&state, &app, Msisdn::from_trusted(msisdn), &body, true).await
-        }
+        VerifyScenario::RealCheck => crate::verify::check(state, app, Msisdn::from_trusted(msisdn), body, true).await,
     }
 }

@@ -138,15 +138,27 @@ pub async fn send(
     AuthedApp(app): AuthedApp,
     body: Fields,
 ) -> Result<(StatusCode, Json<SendResponse>), ApiError> {
-    let req = SendRequest::parse(&body, &app, state.deny_private_callbacks)?;
+    let ip = state.client_ip(&headers, peer);
+    accept(&state, &app, ip, &headers, &body).await
+}
+
+/// A production send from `ip` (`None`: no per-IP limit), as the route and the dashboard's
+/// try-it form make it.
+pub(crate) async fn accept(
+    state: &AppState,
+    app: &CachedApp,
+    ip: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+    body: &Fields,
+) -> Result<(StatusCode, Json<SendResponse>), ApiError> {
+    let req = SendRequest::parse(body, app, state.deny_private_callbacks)?;
     if !guards::country_allowed(&app.record, &req.msisdn) {
         state.metrics.inc_app("waotp_sends_total", app.record.app_id, "refused");
-        return Err(state.refused(&app, &req.msisdn, Refusal::Blocked("country_not_allowed")));
+        return Err(state.refused(app, &req.msisdn, Refusal::Blocked("country_not_allowed")));
     }
-    let idempotency = idempotency_key(&headers, &body)?;
-    let ip = state.client_ip(&headers, peer);
+    let idempotency = idempotency_key(headers, body)?;
     let guards = guards::send_guards(&app.record, &req.msisdn, ip, idempotency);
-    match store_session(&state, &app, req, false, Vec::new(), guards).await? {
+    match store_session(state, app, req, false, Vec::new(), guards).await? {
         Stored::New(response, message) => {
             state.dispatch.push(message);
             Ok((StatusCode::CREATED, Json(response)))

@@ -144,4 +144,18 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- inspection ---------------------------------------------------------------------
     async fn get_session(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>>;
+
+    // ---- the dashboard's reads ----
+    /// Sessions matching every field given, newest first, at most `limit`.
+    async fn search_sessions(&self, query: SessionQuery) -> Result<Vec<SessionRecord>>;
+    /// Production sessions created at or after `since_ms`, by app and UTC day.
+    async fn funnel(&self, since_ms: i64) -> Result<Vec<FunnelRow>>;
+    /// Adds to the per-day refusal counts (each node flushes its own tally).
+    async fn add_refusals(&self, counts: Vec<RefusalCount>) -> Result<()>;
+    /// Refusal counts of `since_day` and later.
+    async fn refusals(&self, since_day: i64) -> Result<Vec<RefusalCount>>;
+    /// Callbacks given up on, newest first, with their attempt logs.
+    async fn failed_callbacks(&self, limit: usize) -> Result<Vec<FailedCallback>>;
+    /// The newest inbox messages of every app.
+    async fn recent_inbox(&self, limit: usize) -> Result<Vec<InboxMessage>>;
 }

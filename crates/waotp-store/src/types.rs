@@ -192,10 +192,88 @@ pub struct SessionRecord {
     pub delivered_to_channel: bool,
     /// The user pressed "I didn't request a code" under this message (a fraud signal).
     pub not_requested: bool,
+    /// A sandbox session (never delivered, not in the funnel).
+    pub sandbox: bool,
 
     pub created_at_ms: i64,
     pub expires_at_ms: i64,
+    /// When the session first reached each stage of its timeline; `None`: it has not.
+    pub timeline: Timeline,
 }
+
+/// When a session reached each stage after it was requested (unix ms); recorded with the
+/// status change itself, on both backends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timeline {
+    pub sent_at_ms: Option<i64>,
+    pub delivered_at_ms: Option<i64>,
+    pub read_at_ms: Option<i64>,
+    /// A delivery failure (6–10).
+    pub failed_at_ms: Option<i64>,
+    /// The outcome: 4 Verified or 5 Unverified.
+    pub closed_at_ms: Option<i64>,
+}
+
+impl Timeline {
+    /// The column a step's time goes in: 0 sent, 1 delivered, 2 read, 3 failed, 4 closed;
+    /// `None` for Requested (its time is the session's creation).
+    pub fn slot(status: Status) -> Option<usize> {
+        match status.code() {
+            0 => None,
+            1 => Some(0),
+            2 => Some(1),
+            3 => Some(2),
+            4 | 5 => Some(4),
+            _ => Some(3),
+        }
+    }
+}
+
+/// A search of stored sessions (for the dashboard): every given field must match; newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionQuery {
+    pub app_id: Option<Uuid>,
+    pub session_id: Option<Uuid>,
+    /// Digits, exactly as stored.
+    pub msisdn: Option<String>,
+    pub challenge: Option<String>,
+    pub limit: usize,
+}
+
+/// One app's production sessions of one UTC day, by how far they got. Each stage counts the
+/// sessions that reached it or a later one (a `read` receipt implies delivery).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunnelRow {
+    pub app_id: Uuid,
+    /// Days since 1970-01-01 (UTC).
+    pub day: i64,
+    pub requested: u64,
+    pub sent: u64,
+    pub delivered: u64,
+    pub read: u64,
+    pub verified: u64,
+}
+
+/// Refused requests of one app on one UTC day for one reason (e.g. `rate_limited_msisdn`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalCount {
+    pub app_id: Uuid,
+    pub day: i64,
+    pub reason: String,
+    pub count: u64,
+}
+
+/// A callback that was given up on, with its session, for the dashboard's replay list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedCallback {
+    pub app_id: Uuid,
+    pub session_id: Uuid,
+    pub msisdn: Msisdn,
+    pub callback: CallbackRecord,
+}
+
+/// Milliseconds in a day: funnel and refusal days are `unix_ms / DAY_MS`.
+pub const DAY_MS: i64 = 86_400_000;
 
 /// A callback claimed for delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]

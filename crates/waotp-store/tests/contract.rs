@@ -120,9 +120,7 @@ async fn apps_and_templates() {
     store.create_app(a.clone()).await.unwrap();
     assert_eq!(store.get_app(a.app_id).await.unwrap(), Some(a.clone()));
     assert_eq!(store.get_app(Uuid::new_v4()).await.unwrap(), None);
-    let mut s = AppSettings::default();
-    s.code_length = 8;
-    s.return_code = false;
+    let s = AppSettings { code_length: 8, return_code: false, ..AppSettings::default() };
     assert!(store.update_app_settings(a.app_id, s.clone()).await.unwrap());
     assert_eq!(store.get_app(a.app_id).await.unwrap().unwrap().settings, s);
     assert!(!store.update_app_settings(Uuid::new_v4(), s).await.unwrap());
@@ -444,4 +442,315 @@ async fn a_replay_goes_before_the_sessions_later_callbacks() {
     store.finish_callback(&next[0], None, CallbackNext::Delivered, 410).await.unwrap();
     let last = store.claim_callbacks(500, 10_000, 10).await.unwrap();
     assert_eq!(last.iter().map(|j| (j.status, j.attempts)).collect::<Vec<_>>(), vec![(Status::Sent, 1)]);
+}
+
+// ---- the dashboard's reads ------------------------------------------------------------------
+
+/// A session of `challenge` instead of `login`.
+fn session_for(app_id: Uuid, msisdn: &str, challenge: &str, now: i64) -> NewSession {
+    NewSession { challenge: challenge.into(), ..session(app_id, msisdn, "111111", now) }
+}
+
+fn inbox_message(s: &NewSession, now: i64) -> InboxMessage {
+    InboxMessage {
+        app_id: s.app_id,
+        session_id: s.session_id,
+        msisdn: s.msisdn.clone(),
+        text: format!("code for {}", s.session_id),
+        created_at_ms: now,
+    }
+}
+
+/// Each status change stamps its stage's time, once: a late report of an earlier status, or
+/// of the same one, moves nothing.
+#[tokio::test]
+async fn status_changes_stamp_the_timeline() {
+    use waotp_store::Timeline;
+    let (_d, store) = fresh_store().await;
+    let a = app("a");
+    store.create_app(a.clone()).await.unwrap();
+    let timeline = |id: Uuid| {
+        let store = store.clone();
+        async move { store.get_session(a.app_id, id).await.unwrap().unwrap().timeline }
+    };
+
+    // Sent, delivered, read (by the provider's reports and the inbox's read receipt), verified.
+    let s1 = session(a.app_id, M, "111111", 100);
+    create(&store, s1.clone()).await;
+    assert_eq!(timeline(s1.session_id).await, Timeline::default());
+    store.record_delivery(s1.session_id, DeliveryOutcome::Sent { provider_id: "wamid.1".into() }, 110).await.unwrap();
+    assert!(store.report_provider_status("wamid.1", vec![Status::Delivered], None, 120).await.unwrap());
+    store.mark_read(a.app_id, vec![s1.session_id], 130).await.unwrap();
+    let read =
+        Timeline { sent_at_ms: Some(110), delivered_at_ms: Some(120), read_at_ms: Some(130), ..Timeline::default() };
+    assert_eq!(timeline(s1.session_id).await, read);
+    // Late and repeated reports: nothing moves.
+    assert!(store.report_provider_status("wamid.1", vec![Status::Sent, Status::Delivered], None, 140).await.unwrap());
+    store.mark_read(a.app_id, vec![s1.session_id], 141).await.unwrap();
+    assert_eq!(timeline(s1.session_id).await, read);
+    assert_eq!(decide(&store, attempt(a.app_id, M, "111111", 150)).await, VerifyDecision::Verified);
+    let record = store.get_session(a.app_id, s1.session_id).await.unwrap().unwrap();
+    assert_eq!((record.status, record.sandbox), (Status::Verified, false));
+    assert_eq!(record.timeline, Timeline { closed_at_ms: Some(150), ..read });
+
+    // The local inbox: sent and delivered at once; a read report straight after a send
+    // stamps read, not delivered.
+    let s2 = session(a.app_id, "6281234567891", "222222", 100);
+    create(&store, s2.clone()).await;
+    store.deliver_to_inbox(inbox_message(&s2, 160)).await.unwrap();
+    assert_eq!(
+        timeline(s2.session_id).await,
+        Timeline { sent_at_ms: Some(160), delivered_at_ms: Some(160), ..Timeline::default() }
+    );
+    let s3 = session(a.app_id, "6281234567892", "333333", 100);
+    create(&store, s3.clone()).await;
+    store.record_delivery(s3.session_id, DeliveryOutcome::Sent { provider_id: "wamid.3".into() }, 170).await.unwrap();
+    assert!(store.report_provider_status("wamid.3", vec![Status::Read], None, 180).await.unwrap());
+    assert_eq!(
+        timeline(s3.session_id).await,
+        Timeline { sent_at_ms: Some(170), read_at_ms: Some(180), ..Timeline::default() }
+    );
+
+    // A failure, then the expiry sweep's Unverified.
+    let s4 = session(a.app_id, "6281234567893", "444444", 100);
+    create(&store, s4.clone()).await;
+    let failed = DeliveryOutcome::Failed { status: Status::Rejected, error_code: None, error_text: "no".into() };
+    store.record_delivery(s4.session_id, failed, 190).await.unwrap();
+    assert_eq!(timeline(s4.session_id).await, Timeline { failed_at_ms: Some(190), ..Timeline::default() });
+    assert_eq!(store.expire_due(5000, 100).await.unwrap(), 3);
+    assert_eq!(
+        timeline(s4.session_id).await,
+        Timeline { failed_at_ms: Some(190), closed_at_ms: Some(5000), ..Timeline::default() }
+    );
+    // Verified stays closed at its verify, not the sweep.
+    assert_eq!(timeline(s1.session_id).await.closed_at_ms, Some(150));
+    assert_eq!(timeline(s2.session_id).await.closed_at_ms, Some(5000));
+
+    // A sandbox session's scripted statuses are stamped at its creation.
+    let mut s5 = session(a.app_id, "6281234567894", "555555", 6000);
+    s5.sandbox = true;
+    s5.sealed_code = None;
+    s5.scripted = vec![Status::Sent, Status::Delivered, Status::Read];
+    create(&store, s5.clone()).await;
+    let record = store.get_session(a.app_id, s5.session_id).await.unwrap().unwrap();
+    assert_eq!((record.status, record.sandbox), (Status::Read, true));
+    assert_eq!(
+        record.timeline,
+        Timeline { sent_at_ms: Some(6000), delivered_at_ms: Some(6000), read_at_ms: Some(6000), ..Timeline::default() }
+    );
+}
+
+#[tokio::test]
+async fn sessions_are_searched_newest_first() {
+    use waotp_store::SessionQuery;
+    let (_d, store) = fresh_store().await;
+    let (a, b) = (app("a"), app("b"));
+    store.create_app(a.clone()).await.unwrap();
+    store.create_app(b.clone()).await.unwrap();
+    const M2: &str = "6281234567891";
+    let s1 = session_for(a.app_id, M, "login", 100);
+    let s2 = session_for(a.app_id, M2, "login", 200);
+    let s3 = session_for(b.app_id, M, "login", 300);
+    let s4 = session_for(a.app_id, M, "signup", 400);
+    for s in [&s1, &s2, &s3, &s4] {
+        create(&store, s.clone()).await;
+    }
+    let search = |q: SessionQuery| {
+        let store = store.clone();
+        async move { store.search_sessions(q).await.unwrap().into_iter().map(|r| r.session_id).collect::<Vec<_>>() }
+    };
+    let ids = |ss: &[&NewSession]| ss.iter().map(|s| s.session_id).collect::<Vec<_>>();
+    let q = SessionQuery { limit: 10, ..SessionQuery::default() };
+    assert_eq!(search(q.clone()).await, ids(&[&s4, &s3, &s2, &s1]));
+    assert_eq!(search(SessionQuery { limit: 2, ..q.clone() }).await, ids(&[&s4, &s3]));
+    let by_msisdn = SessionQuery { msisdn: Some(M.into()), ..q.clone() };
+    assert_eq!(search(by_msisdn.clone()).await, ids(&[&s4, &s3, &s1]));
+    assert_eq!(search(SessionQuery { limit: 1, ..by_msisdn.clone() }).await, ids(&[&s4]));
+    assert_eq!(search(SessionQuery { app_id: Some(a.app_id), ..by_msisdn.clone() }).await, ids(&[&s4, &s1]));
+    assert_eq!(search(SessionQuery { challenge: Some("login".into()), ..by_msisdn }).await, ids(&[&s3, &s1]));
+    assert_eq!(search(SessionQuery { challenge: Some("signup".into()), ..q.clone() }).await, ids(&[&s4]));
+    assert_eq!(search(SessionQuery { app_id: Some(b.app_id), ..q.clone() }).await, ids(&[&s3]));
+    assert_eq!(search(SessionQuery { session_id: Some(s2.session_id), ..q.clone() }).await, ids(&[&s2]));
+    // Every field must match.
+    assert!(search(SessionQuery { session_id: Some(s2.session_id), app_id: Some(b.app_id), ..q.clone() })
+        .await
+        .is_empty());
+    assert!(search(SessionQuery { msisdn: Some("6200000000000".into()), ..q.clone() }).await.is_empty());
+    // The records are the ones `get_session` gives.
+    let found = store.search_sessions(SessionQuery { msisdn: Some(M.into()), ..q }).await.unwrap();
+    for r in &found {
+        assert_eq!(Some(r), store.get_session(r.app_id, r.session_id).await.unwrap().as_ref());
+    }
+    assert_eq!((found[1].app_id, found[1].msisdn.as_str(), found[1].challenge.as_str()), (b.app_id, M, "login"));
+}
+
+#[tokio::test]
+async fn the_funnel_counts_production_sessions_by_app_and_day() {
+    use waotp_store::{FunnelRow, DAY_MS};
+    let (_d, store) = fresh_store().await;
+    let (a, b) = (app("a"), app("b"));
+    store.create_app(a.clone()).await.unwrap();
+    store.create_app(b.clone()).await.unwrap();
+    let (day1, day2) = (DAY_MS + 10, 2 * DAY_MS + 10);
+    // Day 0 (before the cut of the first query).
+    create(&store, session(a.app_id, "6281200000001", "111111", 10)).await;
+    // Day 1, app a: one verified after being read, one sent, one failed, one only requested.
+    let s1 = session(a.app_id, "6281200000002", "111111", day1);
+    create(&store, s1.clone()).await;
+    store.deliver_to_inbox(inbox_message(&s1, day1 + 1)).await.unwrap();
+    store.mark_read(a.app_id, vec![s1.session_id], day1 + 2).await.unwrap();
+    assert_eq!(decide(&store, attempt(a.app_id, "6281200000002", "111111", day1 + 3)).await, VerifyDecision::Verified);
+    let s2 = session(a.app_id, "6281200000003", "111111", day1);
+    create(&store, s2.clone()).await;
+    store.record_delivery(s2.session_id, DeliveryOutcome::Sent { provider_id: "w2".into() }, day1 + 1).await.unwrap();
+    let s3 = session(a.app_id, "6281200000004", "111111", day1);
+    create(&store, s3.clone()).await;
+    let failed = DeliveryOutcome::Failed { status: Status::Failed, error_code: None, error_text: "x".into() };
+    store.record_delivery(s3.session_id, failed, day1 + 1).await.unwrap();
+    create(&store, session(a.app_id, "6281200000005", "111111", day1)).await;
+    // Sandbox sessions are left out, however far they got.
+    let mut sandbox = session(a.app_id, "6281200000006", "111111", day1);
+    sandbox.sandbox = true;
+    sandbox.sealed_code = None;
+    sandbox.scripted = vec![Status::Sent, Status::Delivered, Status::Read];
+    create(&store, sandbox).await;
+    // Day 1, app b: requested only.
+    create(&store, session(b.app_id, "6281200000007", "111111", day1 + 5)).await;
+    // Day 2, app a: a read report straight after the send counts as delivered too.
+    let s5 = session(a.app_id, "6281200000008", "111111", day2);
+    create(&store, s5.clone()).await;
+    store.record_delivery(s5.session_id, DeliveryOutcome::Sent { provider_id: "w5".into() }, day2 + 1).await.unwrap();
+    assert!(store.report_provider_status("w5", vec![Status::Read], None, day2 + 2).await.unwrap());
+
+    let row = |app_id, day, requested, sent, delivered, read, verified| FunnelRow {
+        app_id,
+        day,
+        requested,
+        sent,
+        delivered,
+        read,
+        verified,
+    };
+    let mut day1_rows = vec![row(a.app_id, 1, 4, 2, 1, 1, 1), row(b.app_id, 1, 1, 0, 0, 0, 0)];
+    day1_rows.sort_by_key(|r| r.app_id);
+    let mut expected = day1_rows.clone();
+    expected.push(row(a.app_id, 2, 1, 1, 1, 1, 0));
+    assert_eq!(store.funnel(DAY_MS).await.unwrap(), expected);
+    assert_eq!(store.funnel(day1 + 1).await.unwrap(), vec![row(b.app_id, 1, 1, 0, 0, 0, 0), expected[2]]);
+    let all = store.funnel(0).await.unwrap();
+    assert_eq!(all[0], row(a.app_id, 0, 1, 0, 0, 0, 0));
+    assert_eq!(&all[1..], &expected[..]);
+    assert!(store.funnel(3 * DAY_MS).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn refusal_counts_add_up_and_are_pruned_by_day() {
+    use waotp_store::{RefusalCount, DAY_MS};
+    let (_d, store) = fresh_store().await;
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let count = |app_id, day, reason: &str, count| RefusalCount { app_id, day, reason: reason.into(), count };
+    store.add_refusals(vec![]).await.unwrap();
+    assert!(store.refusals(0).await.unwrap().is_empty());
+    store
+        .add_refusals(vec![
+            count(a, 1, "rate_limited_msisdn", 2),
+            count(a, 1, "blocked_number", 1),
+            count(b, 2, "rate_limited_msisdn", 5),
+        ])
+        .await
+        .unwrap();
+    // Another node's tally adds to the same rows; one key twice in a batch counts twice.
+    store
+        .add_refusals(vec![
+            count(a, 1, "rate_limited_msisdn", 3),
+            count(a, 0, "quota_exhausted", 1),
+            count(a, 2, "rate_limited_ip", 1),
+            count(a, 2, "rate_limited_ip", 1),
+        ])
+        .await
+        .unwrap();
+    let mut day2 = vec![count(a, 2, "rate_limited_ip", 2), count(b, 2, "rate_limited_msisdn", 5)];
+    day2.sort_by_key(|r| r.app_id);
+    let mut since1 = vec![count(a, 1, "blocked_number", 1), count(a, 1, "rate_limited_msisdn", 5)];
+    since1.extend(day2.clone());
+    assert_eq!(store.refusals(1).await.unwrap(), since1);
+    let all = store.refusals(0).await.unwrap();
+    assert_eq!(all[0], count(a, 0, "quota_exhausted", 1));
+    assert_eq!(&all[1..], &since1[..]);
+    assert_eq!(store.refusals(2).await.unwrap(), day2);
+    assert!(store.refusals(3).await.unwrap().is_empty());
+    // Retention drops the days wholly before the cut.
+    store.prune_older_than(2 * DAY_MS + 5, 100).await.unwrap();
+    assert_eq!(store.refusals(0).await.unwrap(), day2);
+}
+
+#[tokio::test]
+async fn failed_callbacks_are_listed_with_their_logs() {
+    use waotp_store::{AttemptRecord, CallbackNext, CallbackState};
+    let (_d, store) = fresh_store().await;
+    let a = app("a");
+    store.create_app(a.clone()).await.unwrap();
+    let s1 = session(a.app_id, M, "111111", 100);
+    let s2 = session(a.app_id, "6281234567891", "222222", 100);
+    create(&store, s1.clone()).await;
+    create(&store, s2.clone()).await;
+    assert!(store.failed_callbacks(10).await.unwrap().is_empty());
+    let jobs = store.claim_callbacks(200, 10_000, 10).await.unwrap();
+    assert_eq!(jobs.len(), 2);
+    let j1 = jobs.iter().find(|j| j.session_id == s1.session_id).unwrap();
+    let j2 = jobs.iter().find(|j| j.session_id == s2.session_id).unwrap();
+    let first = AttemptRecord { at_ms: 210, http_status: Some(500), error: Some("HTTP 500".into()), latency_ms: 3 };
+    store.finish_callback(j1, Some(first.clone()), CallbackNext::RetryAt(300), 210).await.unwrap();
+    store.finish_callback(j2, None, CallbackNext::Delivered, 210).await.unwrap();
+    // Retrying is not failed yet.
+    assert!(store.failed_callbacks(10).await.unwrap().is_empty());
+    let again = store.claim_callbacks(300, 20_000, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    let second = AttemptRecord { at_ms: 310, http_status: None, error: Some("timed out".into()), latency_ms: 5000 };
+    store.finish_callback(&again[0], Some(second.clone()), CallbackNext::GiveUp, 310).await.unwrap();
+    // A later session's callback is given up on at its first attempt.
+    let s3 = session(a.app_id, "6281234567892", "333333", 400);
+    create(&store, s3.clone()).await;
+    let j3 = store.claim_callbacks(400, 30_000, 10).await.unwrap();
+    assert_eq!(j3.len(), 1);
+    let third = AttemptRecord { at_ms: 410, http_status: Some(404), error: None, latency_ms: 1 };
+    store.finish_callback(&j3[0], Some(third.clone()), CallbackNext::GiveUp, 410).await.unwrap();
+
+    let failed = store.failed_callbacks(10).await.unwrap();
+    assert_eq!(failed.iter().map(|f| f.session_id).collect::<Vec<_>>(), vec![s3.session_id, s1.session_id]);
+    let f1 = &failed[1];
+    assert_eq!((f1.app_id, &f1.msisdn), (a.app_id, &s1.msisdn));
+    assert_eq!(
+        (f1.callback.status, f1.callback.state, f1.callback.attempts),
+        (Status::Requested, CallbackState::Failed, 2)
+    );
+    assert_eq!(f1.callback.log, vec![first, second]);
+    assert_eq!(failed[0].callback.log, vec![third]);
+    // The same records the session's own callback list shows.
+    assert_eq!(store.list_callbacks(a.app_id, s1.session_id).await.unwrap().unwrap(), vec![f1.callback.clone()]);
+    assert_eq!(store.list_callbacks(a.app_id, s3.session_id).await.unwrap().unwrap(), vec![failed[0].callback.clone()]);
+    let newest = store.failed_callbacks(1).await.unwrap();
+    assert_eq!(newest, failed[..1].to_vec());
+}
+
+#[tokio::test]
+async fn the_recent_inbox_is_newest_first_across_apps() {
+    let (_d, store) = fresh_store().await;
+    let (a, b) = (app("a"), app("b"));
+    store.create_app(a.clone()).await.unwrap();
+    store.create_app(b.clone()).await.unwrap();
+    assert!(store.recent_inbox(10).await.unwrap().is_empty());
+    let s1 = session(a.app_id, M, "111111", 100);
+    let s2 = session(b.app_id, M, "222222", 100);
+    let s3 = session(a.app_id, "6281234567891", "333333", 100);
+    let mut messages = Vec::new();
+    for (i, s) in [&s1, &s2, &s3].into_iter().enumerate() {
+        create(&store, s.clone()).await;
+        let m = inbox_message(s, 150 + i as i64);
+        store.deliver_to_inbox(m.clone()).await.unwrap();
+        messages.push(m);
+    }
+    messages.reverse();
+    assert_eq!(store.recent_inbox(10).await.unwrap(), messages);
+    assert_eq!(store.recent_inbox(2).await.unwrap(), messages[..2].to_vec());
 }

@@ -207,8 +207,7 @@ async fn get_callbacks_are_signed_over_path_and_query() {
 async fn post_mode_sends_a_signed_json_body_and_signing_can_be_off() {
     let app = spawn_app().await;
     let rx = Receiver::start().await;
-    let mut settings = waotp_store::AppSettings::default();
-    settings.callback_mode = CallbackMode::Post;
+    let mut settings = waotp_store::AppSettings { callback_mode: CallbackMode::Post, ..Default::default() };
     app.state.store.update_app_settings(app.app_id, settings.clone()).await.unwrap();
     app.state.invalidate_app(app.app_id);
     let sent =

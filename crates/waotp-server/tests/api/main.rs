@@ -3,6 +3,7 @@
 
 mod admin;
 mod callbacks;
+mod dashboard;
 mod guards;
 mod helpers;
 mod inbox;
@@ -11,4 +12,5 @@ mod receiver;
 mod sandbox;
 mod send;
 mod verify;
+mod webdriver;
 mod whatsapp;

@@ -213,8 +213,7 @@ async fn templates_fill_content_and_refuse_wrong_language_or_missing_content() {
 #[tokio::test]
 async fn the_app_can_switch_off_returning_the_code() {
     let app = spawn_app().await;
-    let mut settings = waotp_store::AppSettings::default();
-    settings.return_code = false;
+    let settings = waotp_store::AppSettings { return_code: false, ..Default::default() };
     assert!(app.state.store.update_app_settings(app.app_id, settings).await.unwrap());
     app.state.invalidate_app(app.app_id);
     let a = app.send(send_body(MSISDN)).await;

@@ -7,7 +7,14 @@ use waotp_core::Status;
 
 use super::sessions::owned_row;
 use super::{exec, live, query, query_fresh, query_one, query_opt, small, status_from};
-use crate::{AttemptRecord, CallbackJob, CallbackNext, CallbackRecord, CallbackState, Result, StoreError, HELD};
+use std::collections::HashMap;
+
+use tokio_postgres::Row;
+use waotp_core::Msisdn;
+
+use crate::{
+    AttemptRecord, CallbackJob, CallbackNext, CallbackRecord, CallbackState, FailedCallback, Result, StoreError, HELD,
+};
 
 pub(super) async fn claim<C: GenericClient>(
     c: &C,
@@ -152,21 +159,8 @@ pub(super) async fn list<C: GenericClient>(
     let mut out = Vec::with_capacity(callbacks.len());
     for r in &callbacks {
         let id: i64 = r.get(0);
-        let log = attempts
-            .iter()
-            .filter(|a| a.get::<_, i64>(0) == id)
-            .map(|a| {
-                Ok(AttemptRecord {
-                    at_ms: a.get(1),
-                    http_status: a
-                        .get::<_, Option<i64>>(2)
-                        .map(|s| u16::try_from(s).map_err(|_| StoreError::Corrupt(format!("HTTP status {s}"))))
-                        .transpose()?,
-                    error: a.get(3),
-                    latency_ms: a.get(4),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let log =
+            attempts.iter().filter(|a| a.get::<_, i64>(0) == id).map(attempt_record).collect::<Result<Vec<_>>>()?;
         out.push(CallbackRecord {
             status: status_from(r.get(1))?,
             url: r.get(2),
@@ -213,4 +207,63 @@ pub(super) async fn replay(
 
 pub(super) async fn pending<C: GenericClient>(c: &C) -> Result<u64> {
     Ok(query_one(c, "SELECT count(*) FROM callbacks WHERE state = 0", &[]).await?.get::<_, i64>(0) as u64)
+}
+
+/// An [`AttemptRecord`] from a row of `callback_id, attempted_at, http_status, error, latency_ms`.
+fn attempt_record(a: &Row) -> Result<AttemptRecord> {
+    Ok(AttemptRecord {
+        at_ms: a.get(1),
+        http_status: a
+            .get::<_, Option<i64>>(2)
+            .map(|s| u16::try_from(s).map_err(|_| StoreError::Corrupt(format!("HTTP status {s}"))))
+            .transpose()?,
+        error: a.get(3),
+        latency_ms: a.get(4),
+    })
+}
+
+/// Callbacks given up on, newest first, with their sessions and attempt logs (two queries).
+pub(super) async fn failed<C: GenericClient>(c: &C, limit: usize) -> Result<Vec<FailedCallback>> {
+    let rows = query(
+        c,
+        "SELECT cb.id, s.app_id, s.session_id, s.msisdn, cb.status, cb.url, cb.webhook_id, cb.attempts, \
+         cb.next_attempt_at, cb.created_at FROM callbacks cb JOIN sessions s ON s.id = cb.session_row \
+         WHERE cb.state = 2 ORDER BY cb.id DESC LIMIT $1",
+        &[&(limit as i64)],
+    )
+    .await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    let mut logs: HashMap<i64, Vec<AttemptRecord>> = HashMap::new();
+    for a in &query(
+        c,
+        "SELECT callback_id, attempted_at, http_status, error, latency_ms FROM callback_attempts \
+         WHERE callback_id = ANY ($1) ORDER BY id",
+        &[&ids],
+    )
+    .await?
+    {
+        logs.entry(a.get(0)).or_default().push(attempt_record(a)?);
+    }
+    rows.iter()
+        .map(|r| {
+            Ok(FailedCallback {
+                app_id: r.get(1),
+                session_id: r.get(2),
+                msisdn: Msisdn::from_trusted(r.get(3)),
+                callback: CallbackRecord {
+                    status: status_from(r.get(4))?,
+                    url: r.get(5),
+                    webhook_id: r.get(6),
+                    state: CallbackState::Failed,
+                    attempts: small(r.get(7))?,
+                    next_attempt_at_ms: r.get(8),
+                    happened_at_ms: r.get(9),
+                    log: logs.remove(&r.get::<_, i64>(0)).unwrap_or_default(),
+                },
+            })
+        })
+        .collect()
 }

@@ -18,7 +18,8 @@ use waotp_core::{Msisdn, SealedCode};
 
 use super::{exec, fresh_exec, prefixes, query, query_opt, small};
 use crate::{
-    BlockEntry, IdempotencyKey, IdempotentReplay, Limit, Refusal, Result, SendGuards, SignalRule, IDEMPOTENCY_TTL_MS,
+    BlockEntry, IdempotencyKey, IdempotentReplay, Limit, Refusal, RefusalCount, Result, SendGuards, SignalRule,
+    IDEMPOTENCY_TTL_MS,
 };
 
 /// Counts one event; returns the previous window's count and the current window's count
@@ -384,4 +385,38 @@ pub(super) async fn prune<C: GenericClient>(c: &C, now_ms: i64) -> Result<()> {
         == 5000
     {}
     Ok(())
+}
+
+/// Adds to the per-day refusal counts, in one statement. The batch is summed by key first (a
+/// row may be updated once per statement) and written in key order (concurrent flushes of
+/// other nodes take the same rows' locks in the same order).
+pub(super) async fn add_refusals<C: GenericClient>(c: &C, counts: &[RefusalCount]) -> Result<()> {
+    let app_ids: Vec<Uuid> = counts.iter().map(|r| r.app_id).collect();
+    let days: Vec<i64> = counts.iter().map(|r| r.day).collect();
+    let reasons: Vec<&str> = counts.iter().map(|r| r.reason.as_str()).collect();
+    let added: Vec<i64> = counts.iter().map(|r| r.count as i64).collect();
+    exec(
+        c,
+        "INSERT INTO refusals (app_id, day, reason, count) \
+         SELECT app_id, day, reason, sum(count)::bigint FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bigint[]) \
+           AS batch (app_id, day, reason, count) GROUP BY app_id, day, reason ORDER BY app_id, day, reason \
+         ON CONFLICT (app_id, day, reason) DO UPDATE SET count = refusals.count + excluded.count",
+        &[&app_ids, &days, &reasons, &added],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn refusals<C: GenericClient>(c: &C, since_day: i64) -> Result<Vec<RefusalCount>> {
+    // Reasons in byte order, as SQLite sorts them (not the database's collation).
+    let rows = query(
+        c,
+        "SELECT app_id, day, reason, count FROM refusals WHERE day >= $1 ORDER BY day, app_id, reason COLLATE \"C\"",
+        &[&since_day],
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| RefusalCount { app_id: r.get(0), day: r.get(1), reason: r.get(2), count: r.get::<_, i64>(3) as u64 })
+        .collect())
 }

@@ -33,8 +33,9 @@ use waotp_core::{CodeKey, Msisdn, Status, Template};
 
 use crate::{
     AppRecord, AppSettings, AttemptRecord, BlockEntry, CallbackJob, CallbackNext, CallbackRecord, DeliveryCheck,
-    DeliveryOutcome, InboxMessage, NewSession, PendingDelivery, Refusal, Result, SendGuards, SendOutcome,
-    SessionRecord, Store, StoreError, VerifyAttempt, VerifyOutcome, WhatsAppSender,
+    DeliveryOutcome, FailedCallback, FunnelRow, InboxMessage, NewSession, PendingDelivery, Refusal, RefusalCount,
+    Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, Store, StoreError, VerifyAttempt, VerifyOutcome,
+    WhatsAppSender,
 };
 
 /// A node whose last heartbeat is older than this (by the database's clock) is presumed
@@ -638,5 +639,37 @@ impl Store for PgStore {
     async fn get_session(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>> {
         let conn = self.conn().await?;
         sessions::get(&conn, app_id, session_id).await
+    }
+
+    async fn search_sessions(&self, query: SessionQuery) -> Result<Vec<SessionRecord>> {
+        let conn = self.conn().await?;
+        sessions::search(&conn, &query).await
+    }
+
+    async fn funnel(&self, since_ms: i64) -> Result<Vec<FunnelRow>> {
+        let conn = self.conn().await?;
+        sessions::funnel(&conn, since_ms).await
+    }
+
+    async fn add_refusals(&self, counts: Vec<RefusalCount>) -> Result<()> {
+        if counts.is_empty() {
+            return Ok(());
+        }
+        retry(|| async { guards::add_refusals(&self.conn().await?, &counts).await }).await
+    }
+
+    async fn refusals(&self, since_day: i64) -> Result<Vec<RefusalCount>> {
+        let conn = self.conn().await?;
+        guards::refusals(&conn, since_day).await
+    }
+
+    async fn failed_callbacks(&self, limit: usize) -> Result<Vec<FailedCallback>> {
+        let conn = self.conn().await?;
+        callbacks::failed(&conn, limit).await
+    }
+
+    async fn recent_inbox(&self, limit: usize) -> Result<Vec<InboxMessage>> {
+        let conn = self.conn().await?;
+        sessions::recent_inbox(&conn, limit).await
     }
 }

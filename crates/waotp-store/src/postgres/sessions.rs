@@ -9,8 +9,9 @@ use waotp_core::{CodeHash, CodeKey, Msisdn, SealedCode, SessionState, Status, Ve
 use super::guards::{self, Idempotent};
 use super::{exec, fresh_exec, live, prefixes, query, query_fresh, query_one, query_opt, small, status_from};
 use crate::{
-    DeliveryCheck, DeliveryOutcome, IdempotentReplay, InboxMessage, NewSession, PendingDelivery, Refusal, Result,
-    SendGuards, SendOutcome, SessionRecord, StoreError, VerifyAttempt, VerifyOutcome,
+    DeliveryCheck, DeliveryOutcome, FunnelRow, IdempotentReplay, InboxMessage, NewSession, PendingDelivery, Refusal,
+    Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, StoreError, Timeline, VerifyAttempt, VerifyOutcome,
+    DAY_MS,
 };
 
 fn state_from(code: i64) -> Result<SessionState> {
@@ -442,36 +443,106 @@ pub(super) async fn expire_due(t: &Transaction<'_>, now_ms: i64, limit: usize) -
     Ok(row.get::<_, i64>(0) as usize)
 }
 
+/// The columns [`session_record`] reads, in its order.
+const RECORD_COLUMNS: &str = "session_id, app_id, msisdn, challenge, state, status, wrong_attempts, try_count, \
+     template_name, lang_code, callback_url, provider_id, error_code, error_text, sealed_code IS NULL, created_at, \
+     expires_at, not_requested_at IS NOT NULL, sandbox, sent_at, delivered_at, read_at, failed_at, closed_at";
+
+fn session_record(r: &Row) -> Result<SessionRecord> {
+    Ok(SessionRecord {
+        session_id: r.get(0),
+        app_id: r.get(1),
+        msisdn: Msisdn::from_trusted(r.get(2)),
+        challenge: r.get(3),
+        state: state_from(r.get(4))?,
+        status: status_from(r.get(5))?,
+        wrong_attempts: small(r.get(6))?,
+        try_count: small(r.get(7))?,
+        template_name: r.get(8),
+        lang_code: r.get(9),
+        callback_url: r.get(10),
+        provider_id: r.get(11),
+        error_code: r.get(12),
+        error_text: r.get(13),
+        delivered_to_channel: r.get(14),
+        created_at_ms: r.get(15),
+        expires_at_ms: r.get(16),
+        not_requested: r.get(17),
+        sandbox: r.get(18),
+        timeline: Timeline {
+            sent_at_ms: r.get(19),
+            delivered_at_ms: r.get(20),
+            read_at_ms: r.get(21),
+            failed_at_ms: r.get(22),
+            closed_at_ms: r.get(23),
+        },
+    })
+}
+
 pub(super) async fn get<C: GenericClient>(c: &C, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>> {
-    let row = query_opt(
+    let sql = format!("SELECT {RECORD_COLUMNS} FROM sessions WHERE session_id = $1 AND app_id = $2");
+    query_opt(c, &sql, &[&session_id, &app_id]).await?.as_ref().map(session_record).transpose()
+}
+
+/// Sessions matching every field given, newest first. Planned afresh with its values (see
+/// [`query_fresh`]): the fields not given fold away, and the plan uses the index of the one
+/// that is (a cached generic plan would have to serve every combination).
+pub(super) async fn search<C: GenericClient>(c: &C, q: &SessionQuery) -> Result<Vec<SessionRecord>> {
+    let sql = format!(
+        "SELECT {RECORD_COLUMNS} FROM sessions WHERE ($1::uuid IS NULL OR app_id = $1) \
+         AND ($2::uuid IS NULL OR session_id = $2) AND ($3::text IS NULL OR msisdn = $3) \
+         AND ($4::text IS NULL OR challenge = $4) ORDER BY id DESC LIMIT $5"
+    );
+    query_fresh(c, &sql, &[&q.app_id, &q.session_id, &q.msisdn, &q.challenge, &(q.limit as i64)])
+        .await?
+        .iter()
+        .map(session_record)
+        .collect()
+}
+
+/// Production sessions created at or after `since_ms`, by app and UTC day; each stage counts
+/// the sessions that reached it or a later one.
+pub(super) async fn funnel<C: GenericClient>(c: &C, since_ms: i64) -> Result<Vec<FunnelRow>> {
+    let rows = query(
         c,
-        "SELECT msisdn, challenge, state, status, wrong_attempts, try_count, template_name, lang_code, \
-             callback_url, provider_id, error_code, error_text, sealed_code IS NULL, created_at, expires_at, \
-             not_requested_at IS NOT NULL FROM sessions WHERE session_id = $1 AND app_id = $2",
-        &[&session_id, &app_id],
+        "SELECT app_id, created_at / $2 AS day, count(*), count(coalesce(sent_at, delivered_at, read_at)), \
+         count(coalesce(delivered_at, read_at)), count(read_at), count(*) FILTER (WHERE status = 4) \
+         FROM sessions WHERE NOT sandbox AND created_at >= $1 GROUP BY app_id, day ORDER BY day, app_id",
+        &[&since_ms, &DAY_MS],
     )
     .await?;
-    let Some(r) = row else { return Ok(None) };
-    Ok(Some(SessionRecord {
-        session_id,
-        app_id,
-        msisdn: Msisdn::from_trusted(r.get(0)),
-        challenge: r.get(1),
-        state: state_from(r.get(2))?,
-        status: status_from(r.get(3))?,
-        wrong_attempts: small(r.get(4))?,
-        try_count: small(r.get(5))?,
-        template_name: r.get(6),
-        lang_code: r.get(7),
-        callback_url: r.get(8),
-        provider_id: r.get(9),
-        error_code: r.get(10),
-        error_text: r.get(11),
-        delivered_to_channel: r.get(12),
-        created_at_ms: r.get(13),
-        expires_at_ms: r.get(14),
-        not_requested: r.get(15),
-    }))
+    Ok(rows
+        .iter()
+        .map(|r| FunnelRow {
+            app_id: r.get(0),
+            day: r.get(1),
+            requested: r.get::<_, i64>(2) as u64,
+            sent: r.get::<_, i64>(3) as u64,
+            delivered: r.get::<_, i64>(4) as u64,
+            read: r.get::<_, i64>(5) as u64,
+            verified: r.get::<_, i64>(6) as u64,
+        })
+        .collect())
+}
+
+/// The newest inbox messages of every app.
+pub(super) async fn recent_inbox<C: GenericClient>(c: &C, limit: usize) -> Result<Vec<InboxMessage>> {
+    let rows = query(
+        c,
+        "SELECT app_id, session_id, msisdn, text, created_at FROM inbox ORDER BY id DESC LIMIT $1",
+        &[&(limit as i64)],
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| InboxMessage {
+            app_id: r.get(0),
+            session_id: r.get(1),
+            msisdn: Msisdn::from_trusted(r.get(2)),
+            text: r.get(3),
+            created_at_ms: r.get(4),
+        })
+        .collect())
 }
 
 /// Retention: among the oldest `limit` rows (no scan past them), those old enough.
@@ -491,6 +562,8 @@ pub(super) async fn prune_older_than(t: &Transaction<'_>, before_ms: i64, limit:
         &[&before_ms, &(limit as i64)],
     )
     .await?;
+    // Refusal counts are per day: a day goes once all of it is older than the cut.
+    exec(t, "DELETE FROM refusals WHERE day < $1", &[&(before_ms / DAY_MS)]).await?;
     Ok((sessions + inbox) as usize)
 }
 

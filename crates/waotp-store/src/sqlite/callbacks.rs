@@ -7,7 +7,7 @@ use waotp_core::Status;
 
 use super::sessions::locate;
 use super::uuid_from;
-use crate::{AttemptRecord, CallbackJob, CallbackNext, CallbackRecord, CallbackState, Result, HELD};
+use crate::{AttemptRecord, CallbackJob, CallbackNext, CallbackRecord, CallbackState, FailedCallback, Result, HELD};
 
 fn status_from(code: i64) -> rusqlite::Result<Status> {
     Status::from_code(code).ok_or(rusqlite::Error::IntegralValueOutOfRange(0, code))
@@ -131,16 +131,9 @@ pub(super) fn list(c: &Connection, app_id: Uuid, session_id: Uuid) -> Result<Opt
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut attempts = c.prepare_cached(
-        "SELECT attempted_at, http_status, error, latency_ms FROM callback_attempts WHERE callback_id = ?1 ORDER BY id",
-    )?;
     let mut out = Vec::with_capacity(rows.len());
     for (id, status, url, webhook_id, state, count, next_at, created_at) in rows {
-        let log = attempts
-            .query_map([id], |r| {
-                Ok(AttemptRecord { at_ms: r.get(0)?, http_status: r.get(1)?, error: r.get(2)?, latency_ms: r.get(3)? })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let log = attempt_log(c, id)?;
         out.push(CallbackRecord {
             status,
             url,
@@ -174,4 +167,52 @@ pub(super) fn pending(c: &Connection) -> Result<u64> {
         .query_row([], |r| r.get::<_, i64>(0))
         .optional()?
         .unwrap_or(0) as u64)
+}
+
+fn attempt_log(c: &Connection, callback_id: i64) -> Result<Vec<AttemptRecord>> {
+    let mut attempts = c.prepare_cached(
+        "SELECT attempted_at, http_status, error, latency_ms FROM callback_attempts WHERE callback_id = ?1 ORDER BY id",
+    )?;
+    let log = attempts
+        .query_map([callback_id], |r| {
+            Ok(AttemptRecord { at_ms: r.get(0)?, http_status: r.get(1)?, error: r.get(2)?, latency_ms: r.get(3)? })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(log)
+}
+
+pub(super) fn failed(c: &Connection, limit: usize) -> Result<Vec<FailedCallback>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT cb.id, s.app_id, s.session_id, s.msisdn, cb.status, cb.url, cb.webhook_id, cb.attempts, \
+         cb.next_attempt_at, cb.created_at FROM callbacks cb JOIN sessions s ON s.id = cb.session_row \
+         WHERE cb.state = 2 ORDER BY cb.id DESC LIMIT ?1",
+    )?;
+    let rows = stmt
+        .query_map([limit as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                FailedCallback {
+                    app_id: super::uuid_from(r.get(1)?)?,
+                    session_id: super::uuid_from(r.get(2)?)?,
+                    msisdn: waotp_core::Msisdn::from_trusted(r.get(3)?),
+                    callback: CallbackRecord {
+                        status: status_from(r.get(4)?)?,
+                        url: r.get(5)?,
+                        webhook_id: r.get(6)?,
+                        state: CallbackState::Failed,
+                        attempts: r.get(7)?,
+                        next_attempt_at_ms: r.get(8)?,
+                        happened_at_ms: r.get(9)?,
+                        log: Vec::new(),
+                    },
+                },
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (id, mut failed) in rows {
+        failed.callback.log = attempt_log(c, id)?;
+        out.push(failed);
+    }
+    Ok(out)
 }

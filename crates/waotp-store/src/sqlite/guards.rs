@@ -9,8 +9,8 @@ use waotp_core::policy::{sliding_estimate, wait_for_room, window_start};
 use waotp_core::{Msisdn, SealedCode};
 
 use super::uuid_from;
-use crate::IDEMPOTENCY_TTL_MS;
 use crate::{BlockEntry, IdempotencyKey, IdempotentReplay, Limit, Refusal, Result, SignalRule};
+use crate::{RefusalCount, IDEMPOTENCY_TTL_MS};
 
 /// The previous and current fixed-window counts of a key.
 fn counts(c: &Connection, key: &str, window_ms: i64, now_ms: i64) -> Result<(u64, u64)> {
@@ -220,4 +220,30 @@ pub(super) fn prune(c: &Connection, now_ms: i64) -> Result<()> {
     c.prepare_cached("DELETE FROM counters WHERE expires_at <= ?1")?.execute([now_ms])?;
     c.prepare_cached("DELETE FROM idempotency WHERE created_at <= ?1")?.execute([now_ms - IDEMPOTENCY_TTL_MS])?;
     Ok(())
+}
+
+pub(super) fn add_refusals(c: &Connection, counts: &[RefusalCount]) -> Result<()> {
+    let mut stmt = c.prepare_cached(
+        "INSERT INTO refusals (app_id, day, reason, count) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (app_id, day, reason) DO UPDATE SET count = count + excluded.count",
+    )?;
+    for r in counts {
+        stmt.execute(params![r.app_id.as_bytes(), r.day, r.reason, r.count as i64])?;
+    }
+    Ok(())
+}
+
+pub(super) fn refusals(c: &Connection, since_day: i64) -> Result<Vec<RefusalCount>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT app_id, day, reason, count FROM refusals WHERE day >= ?1 ORDER BY day, app_id, reason",
+    )?;
+    let rows = stmt.query_map([since_day], |r| {
+        Ok(RefusalCount {
+            app_id: super::uuid_from(r.get(0)?)?,
+            day: r.get(1)?,
+            reason: r.get(2)?,
+            count: r.get::<_, i64>(3)? as u64,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

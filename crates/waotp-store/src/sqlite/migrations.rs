@@ -8,6 +8,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_guards.sql"),
     include_str!("../../migrations/sqlite/0003_whatsapp.sql"),
+    include_str!("../../migrations/sqlite/0004_dashboard.sql"),
 ];
 
 /// How many migrations this build applies.

@@ -23,8 +23,9 @@ use waotp_core::{CodeKey, Msisdn, Status, Template};
 
 use crate::{
     AppRecord, AppSettings, AttemptRecord, BlockEntry, CallbackJob, CallbackNext, CallbackRecord, DeliveryCheck,
-    DeliveryOutcome, InboxMessage, NewSession, PendingDelivery, Result, SendGuards, SendOutcome, SessionRecord, Store,
-    StoreError, VerifyAttempt, VerifyOutcome, WhatsAppSender,
+    DeliveryOutcome, FailedCallback, FunnelRow, InboxMessage, NewSession, PendingDelivery, RefusalCount, Result,
+    SendGuards, SendOutcome, SessionQuery, SessionRecord, Store, StoreError, VerifyAttempt, VerifyOutcome,
+    WhatsAppSender,
 };
 
 /// How the SQLite file is opened.
@@ -434,5 +435,32 @@ impl Store for SqliteStore {
 
     async fn get_session(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>> {
         self.read(move |c| sessions::get(c, app_id, session_id)).await
+    }
+
+    async fn search_sessions(&self, query: SessionQuery) -> Result<Vec<SessionRecord>> {
+        self.read(move |c| sessions::search(c, &query)).await
+    }
+
+    async fn funnel(&self, since_ms: i64) -> Result<Vec<FunnelRow>> {
+        self.read(move |c| sessions::funnel(c, since_ms)).await
+    }
+
+    async fn add_refusals(&self, counts: Vec<RefusalCount>) -> Result<()> {
+        if counts.is_empty() {
+            return Ok(());
+        }
+        self.write(move |c| guards::add_refusals(c, &counts)).await
+    }
+
+    async fn refusals(&self, since_day: i64) -> Result<Vec<RefusalCount>> {
+        self.read(move |c| guards::refusals(c, since_day)).await
+    }
+
+    async fn failed_callbacks(&self, limit: usize) -> Result<Vec<FailedCallback>> {
+        self.read(move |c| callbacks::failed(c, limit)).await
+    }
+
+    async fn recent_inbox(&self, limit: usize) -> Result<Vec<InboxMessage>> {
+        self.read(move |c| sessions::recent_inbox(c, limit)).await
     }
 }

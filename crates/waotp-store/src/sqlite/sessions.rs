@@ -7,8 +7,9 @@ use waotp_core::{CodeHash, CodeKey, Msisdn, SealedCode, SessionState, Status, Ve
 use super::guards::{self, Idempotent};
 use super::{callbacks, uuid_from};
 use crate::{
-    DeliveryCheck, DeliveryOutcome, IdempotentReplay, InboxMessage, NewSession, PendingDelivery, Refusal, Result,
-    SendGuards, SendOutcome, SessionRecord, SignalRule, StoreError, VerifyAttempt, VerifyOutcome,
+    DeliveryCheck, DeliveryOutcome, FunnelRow, IdempotentReplay, InboxMessage, NewSession, PendingDelivery, Refusal,
+    Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, SignalRule, StoreError, Timeline, VerifyAttempt,
+    VerifyOutcome, DAY_MS,
 };
 
 fn status_from(code: i64) -> rusqlite::Result<Status> {
@@ -48,11 +49,16 @@ pub(super) fn advance(c: &Connection, s: &mut SessionRef, next: Status, now_ms: 
 /// with one row update and a callback for each step taken.
 pub(super) fn advance_steps(c: &Connection, s: &mut SessionRef, steps: &[Status], now_ms: i64) -> Result<bool> {
     let before = s.status;
+    // Which timeline columns this change stamps (each keeps its first time).
+    let mut stamp = [false; 5];
     for &next in steps {
         if !s.status.can_move_to(next) {
             continue;
         }
         s.status = next;
+        if let Some(slot) = Timeline::slot(next) {
+            stamp[slot] = true;
+        }
         if let Some(url) = &s.callback_url {
             callbacks::enqueue(c, s.row_id, next, url, now_ms)?;
         }
@@ -60,11 +66,15 @@ pub(super) fn advance_steps(c: &Connection, s: &mut SessionRef, steps: &[Status]
     if s.status == before {
         return Ok(false);
     }
-    c.prepare_cached("UPDATE sessions SET status = ?2, updated_at = ?3 WHERE id = ?1")?.execute(params![
-        s.row_id,
-        s.status.code(),
-        now_ms
-    ])?;
+    c.prepare_cached(
+        "UPDATE sessions SET status = ?2, updated_at = ?3, \
+         sent_at = CASE WHEN ?4 THEN coalesce(sent_at, ?3) ELSE sent_at END, \
+         delivered_at = CASE WHEN ?5 THEN coalesce(delivered_at, ?3) ELSE delivered_at END, \
+         read_at = CASE WHEN ?6 THEN coalesce(read_at, ?3) ELSE read_at END, \
+         failed_at = CASE WHEN ?7 THEN coalesce(failed_at, ?3) ELSE failed_at END, \
+         closed_at = CASE WHEN ?8 THEN coalesce(closed_at, ?3) ELSE closed_at END WHERE id = ?1",
+    )?
+    .execute(params![s.row_id, s.status.code(), now_ms, stamp[0], stamp[1], stamp[2], stamp[3], stamp[4]])?;
     Ok(true)
 }
 
@@ -435,35 +445,99 @@ pub(super) fn expire_due(c: &Connection, now_ms: i64, limit: usize) -> Result<us
     Ok(due.len())
 }
 
-pub(super) fn get(c: &Connection, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>> {
-    Ok(c.prepare_cached(
-        "SELECT msisdn, challenge, state, status, wrong_attempts, try_count, template_name, lang_code, \
-             callback_url, provider_id, error_code, error_text, sealed_code IS NULL, created_at, expires_at, \
-             not_requested_at IS NOT NULL FROM sessions WHERE session_id = ?1 AND app_id = ?2",
-    )?
-    .query_row(params![session_id.as_bytes(), app_id.as_bytes()], |r| {
-        Ok(SessionRecord {
-            session_id,
-            app_id,
-            msisdn: Msisdn::from_trusted(r.get(0)?),
-            challenge: r.get(1)?,
-            state: state_from(r.get(2)?)?,
-            status: status_from(r.get(3)?)?,
-            wrong_attempts: r.get(4)?,
-            try_count: r.get(5)?,
-            template_name: r.get(6)?,
-            lang_code: r.get(7)?,
-            callback_url: r.get(8)?,
-            provider_id: r.get(9)?,
-            error_code: r.get(10)?,
-            error_text: r.get(11)?,
-            delivered_to_channel: r.get(12)?,
-            created_at_ms: r.get(13)?,
-            expires_at_ms: r.get(14)?,
-            not_requested: r.get(15)?,
-        })
+/// The columns [`session_record`] reads, in its order.
+const RECORD_COLUMNS: &str = "session_id, app_id, msisdn, challenge, state, status, wrong_attempts, try_count, \
+     template_name, lang_code, callback_url, provider_id, error_code, error_text, sealed_code IS NULL, created_at, \
+     expires_at, not_requested_at IS NOT NULL, sandbox, sent_at, delivered_at, read_at, failed_at, closed_at";
+
+fn session_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRecord> {
+    Ok(SessionRecord {
+        session_id: uuid_from(r.get(0)?)?,
+        app_id: uuid_from(r.get(1)?)?,
+        msisdn: Msisdn::from_trusted(r.get(2)?),
+        challenge: r.get(3)?,
+        state: state_from(r.get(4)?)?,
+        status: status_from(r.get(5)?)?,
+        wrong_attempts: r.get(6)?,
+        try_count: r.get(7)?,
+        template_name: r.get(8)?,
+        lang_code: r.get(9)?,
+        callback_url: r.get(10)?,
+        provider_id: r.get(11)?,
+        error_code: r.get(12)?,
+        error_text: r.get(13)?,
+        delivered_to_channel: r.get(14)?,
+        created_at_ms: r.get(15)?,
+        expires_at_ms: r.get(16)?,
+        not_requested: r.get(17)?,
+        sandbox: r.get(18)?,
+        timeline: Timeline {
+            sent_at_ms: r.get(19)?,
+            delivered_at_ms: r.get(20)?,
+            read_at_ms: r.get(21)?,
+            failed_at_ms: r.get(22)?,
+            closed_at_ms: r.get(23)?,
+        },
     })
-    .optional()?)
+}
+
+pub(super) fn get(c: &Connection, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>> {
+    Ok(c.prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM sessions WHERE session_id = ?1 AND app_id = ?2"))?
+        .query_row(params![session_id.as_bytes(), app_id.as_bytes()], session_record)
+        .optional()?)
+}
+
+pub(super) fn search(c: &Connection, q: &SessionQuery) -> Result<Vec<SessionRecord>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {RECORD_COLUMNS} FROM sessions WHERE (?1 IS NULL OR app_id = ?1) AND (?2 IS NULL OR session_id = ?2) \
+         AND (?3 IS NULL OR msisdn = ?3) AND (?4 IS NULL OR challenge = ?4) ORDER BY id DESC LIMIT ?5"
+    ))?;
+    let rows = stmt.query_map(
+        params![
+            q.app_id.as_ref().map(|u| u.as_bytes().as_slice()),
+            q.session_id.as_ref().map(|u| u.as_bytes().as_slice()),
+            q.msisdn,
+            q.challenge,
+            q.limit as i64
+        ],
+        session_record,
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn funnel(c: &Connection, since_ms: i64) -> Result<Vec<FunnelRow>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT app_id, created_at / ?2 AS day, count(*), count(coalesce(sent_at, delivered_at, read_at)), \
+         count(coalesce(delivered_at, read_at)), count(read_at), count(CASE WHEN status = 4 THEN 1 END) \
+         FROM sessions WHERE sandbox = 0 AND created_at >= ?1 GROUP BY app_id, day ORDER BY day, app_id",
+    )?;
+    let rows = stmt.query_map(params![since_ms, DAY_MS], |r| {
+        Ok(FunnelRow {
+            app_id: uuid_from(r.get(0)?)?,
+            day: r.get(1)?,
+            requested: r.get::<_, i64>(2)? as u64,
+            sent: r.get::<_, i64>(3)? as u64,
+            delivered: r.get::<_, i64>(4)? as u64,
+            read: r.get::<_, i64>(5)? as u64,
+            verified: r.get::<_, i64>(6)? as u64,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn recent_inbox(c: &Connection, limit: usize) -> Result<Vec<InboxMessage>> {
+    let mut stmt =
+        c.prepare_cached("SELECT app_id, session_id, msisdn, text, created_at FROM inbox ORDER BY id DESC LIMIT ?1")?;
+    let rows = stmt.query_map([limit as i64], |r| {
+        Ok(InboxMessage {
+            app_id: uuid_from(r.get(0)?)?,
+            session_id: uuid_from(r.get(1)?)?,
+            msisdn: Msisdn::from_trusted(r.get(2)?),
+            text: r.get(3)?,
+            created_at_ms: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Retention: the oldest rows first (ids grow with time, so the scan stops early).
@@ -480,6 +554,8 @@ pub(super) fn prune_older_than(c: &Connection, before_ms: i64, limit: usize) -> 
             "DELETE FROM inbox WHERE id IN (SELECT id FROM inbox ORDER BY id LIMIT ?2) AND created_at < ?1",
         )?
         .execute(params![before_ms, limit as i64])?;
+    // Refusal counts are per day: a day goes once all of it is older than the cut.
+    c.prepare_cached("DELETE FROM refusals WHERE day < ?1 / ?2")?.execute(params![before_ms, DAY_MS])?;
     Ok(sessions + inbox)
 }
 

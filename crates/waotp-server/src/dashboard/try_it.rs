@@ -1,0 +1,195 @@
+//! Try it: send and verify a code as an app would, against the sandbox or production, and see
+//! the API's answer. The requests go through the same code as the HTTP routes (validation,
+//! guards, quota, delivery, callbacks), as the chosen app.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::Form;
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::auth::Operator;
+use super::layout::{page, OnPage, PageResult};
+use super::sessions::app_select;
+use super::{given, AppNames};
+use crate::body::Fields;
+use crate::sandbox::SEND_SCENARIOS;
+use crate::{ApiError, AppState};
+
+#[derive(Deserialize, Default, Clone)]
+pub struct TryForm {
+    app: Option<String>,
+    mode: Option<String>,
+    msisdn: Option<String>,
+    challenge: Option<String>,
+    callback_url: Option<String>,
+    otp: Option<String>,
+}
+
+impl TryForm {
+    fn sandbox(&self) -> bool {
+        given(&self.mode) == Some("sandbox")
+    }
+
+    /// The JSON body an app would send.
+    fn body(&self, fields: &[&str]) -> Result<Fields, ApiError> {
+        let mut map = Map::new();
+        for &name in fields {
+            let value = match name {
+                "msisdn" => given(&self.msisdn),
+                "challenge" => given(&self.challenge),
+                "callback_url" => given(&self.callback_url),
+                "otp" => given(&self.otp),
+                _ => None,
+            };
+            if let Some(v) = value {
+                map.insert(name.to_owned(), Value::String(v.to_owned()));
+            }
+        }
+        let bytes = serde_json::to_vec(&Value::Object(map)).map_err(|e| ApiError::Internal(e.to_string()))?;
+        Fields::parse(&bytes.into())
+    }
+}
+
+/// What the API answered: its status code and JSON body.
+struct Answer {
+    route: String,
+    status: u16,
+    body: Value,
+}
+
+async fn answer(route: String, result: Result<axum::response::Response, ApiError>) -> Answer {
+    let response = match result {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap_or_default();
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes)));
+    Answer { route, status, body }
+}
+
+async fn view(state: &AppState, form: &TryForm, answer: Option<Answer>) -> PageResult {
+    let apps = AppNames::new(&state.store.list_apps().await.on("try")?);
+    let chosen = given(&form.app).and_then(|a| a.parse().ok());
+    let sandbox = form.sandbox();
+    let mode_select = |id: &str| {
+        html! {
+            select id=(id) name="mode" {
+                option value="sandbox" selected[sandbox] { "Sandbox (simulated)" }
+                option value="production" selected[!sandbox] { "Production (delivered)" }
+            }
+        }
+    };
+    let body = html! {
+        h1 { "Try it" }
+        p { "Sends and verifies a code as the chosen app, through the same checks as the API. Production sends \
+             use the app's quota and are delivered (to the local inbox when no WhatsApp account is configured)." }
+        @if let Some(a) = &answer { (answer_card(a)) }
+        div.card {
+            h2 { "Send a code" }
+            form method="post" action="/dashboard/try/send" {
+                div.fields {
+                    div.field { label for="send-app" { "App" } (app_select("send-app", "app", &apps, chosen, None)) }
+                    div.field { label for="send-mode" { "Mode" } (mode_select("send-mode")) }
+                    div.field { label for="send-msisdn" { "Msisdn" }
+                        input #send-msisdn name="msisdn" inputmode="tel" required list="sandbox-numbers"
+                            placeholder="6281234567890" value=[given(&form.msisdn)]; }
+                    div.field { label for="send-challenge" { "Challenge (optional)" }
+                        input #send-challenge name="challenge" value=[given(&form.challenge)]; }
+                    div.field { label for="send-callback" { "Callback URL (optional)" }
+                        input #send-callback name="callback_url" type="url" value=[given(&form.callback_url)]; }
+                    div.field { button type="submit" { "Send code" } }
+                }
+            }
+        }
+        div.card {
+            h2 { "Verify a code" }
+            form method="post" action="/dashboard/try/verify" {
+                div.fields {
+                    div.field { label for="verify-app" { "App" } (app_select("verify-app", "app", &apps, chosen, None)) }
+                    div.field { label for="verify-mode" { "Mode" } (mode_select("verify-mode")) }
+                    div.field { label for="verify-msisdn" { "Msisdn" }
+                        input #verify-msisdn name="msisdn" inputmode="tel" required list="sandbox-numbers" value=[given(&form.msisdn)]; }
+                    div.field { label for="verify-challenge" { "Challenge (optional)" }
+                        input #verify-challenge name="challenge" value=[given(&form.challenge)]; }
+                    div.field { label for="verify-otp" { "Code" }
+                        input #verify-otp name="otp" inputmode="numeric" autocomplete="one-time-code" required; }
+                    div.field { button type="submit" { "Verify code" } }
+                }
+            }
+        }
+        datalist #sandbox-numbers { @for (m, _, what) in SEND_SCENARIOS { option value=(m) { (what) } } }
+        h2 { "Sandbox numbers" }
+        div.scroll { table {
+            thead { tr { th { "Msisdn" } th { "What a sandbox send does" } } }
+            tbody { @for (m, _, what) in SEND_SCENARIOS { tr { td.mono { (m) } td { (what) } } } }
+        } }
+    };
+    Ok(page(StatusCode::OK, "try", "Try it", None, body))
+}
+
+fn answer_card(a: &Answer) -> Markup {
+    let pretty = serde_json::to_string_pretty(&a.body).unwrap_or_default();
+    let session = a.body.get("session_id").and_then(Value::as_str);
+    html! {
+        div.card #answer data-status=(a.status) {
+            h2 { code { (a.route) } " answered " span class={ "badge " (if a.status < 300 { "good" } else { "bad" }) } { (a.status) } }
+            pre.mono { (pretty) }
+            @if let Some(s) = session { p { a #answer-session href={ "/dashboard/sessions/" (s) } { "Follow this session" } } }
+        }
+    }
+}
+
+pub async fn show(_: Operator, State(state): State<AppState>) -> PageResult {
+    view(&state, &TryForm { mode: Some("sandbox".into()), ..TryForm::default() }, None).await
+}
+
+/// The chosen app, as the API would load it after authentication.
+async fn chosen_app(state: &AppState, form: &TryForm) -> Result<std::sync::Arc<crate::auth::CachedApp>, ApiError> {
+    let id = given(&form.app).and_then(|a| a.parse().ok()).ok_or_else(|| ApiError::validation("choose an app"))?;
+    state.apps.get(id).await?.ok_or(ApiError::AppNotFound)
+}
+
+pub async fn send(_: Operator, State(state): State<AppState>, form: super::F<TryForm>) -> PageResult {
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    let sandbox = form.sandbox();
+    let route = if sandbox { "POST /v1/whatsapp/otp/send/sandbox" } else { "POST /v1/whatsapp/otp/send" };
+    let result = async {
+        let app = chosen_app(&state, &form).await?;
+        let body = form.body(&["msisdn", "challenge", "callback_url"])?;
+        let answer = if sandbox {
+            crate::sandbox::accept(&state, &app, &body).await?
+        } else {
+            let answer = crate::send::accept(&state, &app, None, &HeaderMap::new(), &body).await?;
+            tracing::info!(app_id = %app.record.app_id, "production send from the dashboard's try-it form");
+            answer
+        };
+        Ok(answer.into_response())
+    }
+    .await;
+    let answer = answer(route.to_owned(), result).await;
+    view(&state, &form, Some(answer)).await
+}
+
+pub async fn verify(_: Operator, State(state): State<AppState>, form: super::F<TryForm>) -> PageResult {
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    let sandbox = form.sandbox();
+    let route = if sandbox { "POST /v1/whatsapp/otp/verify/sandbox" } else { "POST /v1/whatsapp/otp/verify" };
+    let result = async {
+        let app = chosen_app(&state, &form).await?;
+        let body = form.body(&["msisdn", "challenge", "otp"])?;
+        let answer = if sandbox {
+            crate::sandbox::check(&state, &app, &body).await?
+        } else {
+            crate::verify::production(&state, &app, &body).await?
+        };
+        Ok(answer.into_response())
+    }
+    .await;
+    let answer = answer(route.to_owned(), result).await;
+    // The code is not put back into the form.
+    view(&state, &TryForm { otp: None, ..form }, Some(answer)).await
+}

@@ -1,0 +1,277 @@
+//! The dashboard, driven in a real headless Chromium: log in, create an app, send and verify
+//! from the try-it form, watch the session's timeline fill in, replay a failed callback, see
+//! the funnel and its refusals; every page checked at 1280 and 390 px wide (no sideways
+//! scrolling, every field labelled, no request but the page itself) and screenshotted into
+//! `$CARGO_TARGET_TMPDIR/dashboard-screenshots/`.
+
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+use waotp_server::config::Secret;
+
+use crate::helpers::{spawn_app, spawn_app_with, TestApp};
+use crate::receiver::Receiver;
+use crate::webdriver::Browser;
+
+const TOKEN: &str = "dashboard-admin-token-0123456789";
+const MSISDN: &str = "6281234567890";
+
+fn screenshots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn spawn_dashboard() -> TestApp {
+    spawn_app_with(|c| c.admin_token = Some(Secret::new(TOKEN))).await
+}
+
+/// Checks what every page must hold at the current width, and screenshots the whole page.
+async fn check_page(b: &Browser, name: &str, width: u32) {
+    let facts = b
+        .execute(
+            "const unlabelled = [...document.querySelectorAll('input, select, textarea')]
+                .filter(e => e.type !== 'hidden' && e.type !== 'submit')
+                .filter(e => e.labels.length === 0 && !e.getAttribute('aria-label'))
+                .map(e => e.id || e.name);
+             const unnamedButtons = [...document.querySelectorAll('button')]
+                .filter(b => !(b.textContent.trim() || b.getAttribute('aria-label'))).length;
+             return {
+               inner: window.innerWidth,
+               scroll: document.documentElement.scrollWidth,
+               height: document.documentElement.scrollHeight,
+               unlabelled,
+               unnamedButtons,
+               resources: performance.getEntriesByType('resource').map(r => r.name),
+               scripts: document.scripts.length,
+               forms: document.forms.length,
+             };",
+            json!([]),
+        )
+        .await;
+    assert_eq!(facts["inner"], json!(width), "{name}: the viewport is {width} px wide");
+    assert!(facts["scroll"].as_i64() <= facts["inner"].as_i64(), "{name} at {width} px scrolls sideways: {facts}");
+    assert_eq!(facts["unlabelled"], json!([]), "{name} at {width} px has fields without labels");
+    assert_eq!(facts["unnamedButtons"], json!(0), "{name}: a button without a name");
+    assert_eq!(facts["resources"], json!([]), "{name}: the page fetched more than itself");
+    assert_eq!(facts["scripts"], json!(0), "{name}: no script");
+    // The whole page in one picture: the window as tall as the page, then back.
+    let height = facts["height"].as_u64().unwrap_or(900).clamp(600, 6000) as u32;
+    let normal = if width < 600 { 844 } else { 900 };
+    b.resize(width, height).await;
+    b.screenshot(&screenshots().join(format!("{name}-{width}.png"))).await;
+    b.resize(width, normal).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_end_to_end_in_chromium() {
+    let app = spawn_dashboard().await;
+    let rx = Receiver::start().await;
+    rx.set_down(true);
+    let base = format!("{}/dashboard", app.base);
+    let b = Browser::start(1280, 900).await;
+
+    // Log in: a page that needs it sends us to the login form; a wrong token is refused.
+    b.goto(&format!("{base}/funnel")).await;
+    assert!(b.url().await.ends_with("/dashboard/login"), "{}", b.url().await);
+    check_page(&b, "login", 1280).await;
+    b.fill("#token", "not-the-token").await;
+    b.click_through("form button[type=submit]").await;
+    assert!(b.text("main").await.contains("not the admin token"));
+    b.fill("#token", TOKEN).await;
+    b.click_through("form button[type=submit]").await;
+    assert!(b.url().await.ends_with("/dashboard/sessions"), "{} {}", b.url().await, b.text("body").await);
+
+    // Manage: create an app; its key is shown once, and it works.
+    b.goto(&format!("{base}/manage")).await;
+    b.fill("#new-name", "Browser shop").await;
+    b.fill("#new-quota", "100").await;
+    b.click_through("form[action='/dashboard/manage/apps'] button").await;
+    let app_id = b.text("#app-id").await;
+    let api_key = b.text("#api-key").await;
+    assert!(b.text("main").await.contains("will not be shown again"));
+    check_page(&b, "app-created", 1280).await;
+    let res = app
+        .http
+        .post(format!("{}/v1/whatsapp/otp/send/sandbox", app.base))
+        .header("App-ID", &app_id)
+        .header("API-Key", &api_key)
+        .json(&json!({ "msisdn": "6282123060001" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 201, "the new app's key works");
+
+    // Manage: block a prefix, so a send there is refused (and counted in the funnel).
+    b.goto(&format!("{base}/manage")).await;
+    b.fill("#block-entry", "6289999*").await;
+    b.click_through("form[action='/dashboard/manage/blocklist'] button").await;
+    assert!(b.text("#blocklist").await.contains("6289999*"));
+
+    // Try it: a production send with a callback URL whose receiver is down.
+    b.goto(&format!("{base}/try")).await;
+    b.choose("#send-app", &app_id).await;
+    b.choose("#send-mode", "production").await;
+    b.fill("#send-msisdn", MSISDN).await;
+    b.fill("#send-callback", &format!("{}/cb", rx.base)).await;
+    b.click_through("form[action='/dashboard/try/send'] button").await;
+    assert!(b.exists("#answer[data-status='201']").await, "{}", b.text("main").await);
+    let answer: Value = serde_json::from_str(&b.text("#answer pre").await).unwrap();
+    let session_id = answer["session_id"].as_str().unwrap().to_owned();
+    let otp = answer["otp"].as_str().unwrap().to_owned();
+
+    // Its session appears, and its timeline fills in as the inbox channel delivers it.
+    b.click_through("#answer-session").await;
+    let session_url = format!("{base}/sessions/{session_id}");
+    assert_eq!(b.url().await, session_url);
+    b.wait_for(&session_url, "li.done[data-step='delivered']").await;
+    assert!(b.exists("li.done[data-step='requested']").await);
+    assert!(b.exists("li.done[data-step='sent']").await);
+    assert!(b.exists("li.todo[data-step='outcome']").await);
+
+    // Verify from the try-it form; the timeline ends in 4 Verified.
+    b.goto(&format!("{base}/try")).await;
+    b.choose("#verify-app", &app_id).await;
+    b.choose("#verify-mode", "production").await;
+    b.fill("#verify-msisdn", MSISDN).await;
+    b.fill("#verify-otp", &otp).await;
+    b.click_through("form[action='/dashboard/try/verify'] button").await;
+    assert!(b.exists("#answer[data-status='200']").await, "{}", b.text("main").await);
+    assert!(b.text("#answer pre").await.contains("OTP has been verified"));
+    check_page(&b, "try", 1280).await;
+    b.goto(&session_url).await;
+    assert!(b.text("li[data-step='outcome']").await.contains("4 Verified"));
+    assert!(b.exists("li.done[data-step='outcome']").await);
+
+    // A refused send (blocked prefix) from the try-it form: a 409 with the contract's body.
+    b.goto(&format!("{base}/try")).await;
+    b.choose("#send-app", &app_id).await;
+    b.choose("#send-mode", "production").await;
+    b.fill("#send-msisdn", "6289999000111").await;
+    b.click_through("form[action='/dashboard/try/send'] button").await;
+    assert!(b.exists("#answer[data-status='409']").await, "{}", b.text("main").await);
+
+    // Sessions: search by msisdn finds it.
+    b.goto(&format!("{base}/sessions?msisdn=%2B{MSISDN}")).await;
+    assert!(b.exists(&format!("tr[data-session='{session_id}']")).await);
+    assert!(b.text("#sessions").await.contains("Browser shop"));
+    check_page(&b, "sessions", 1280).await;
+
+    // Callbacks: every attempt failed, so its callbacks are listed; replay one once the
+    // receiver is back, and it arrives.
+    let failed_row = format!("#failed-callbacks tr[data-session='{session_id}']");
+    b.wait_for(&format!("{base}/callbacks"), &failed_row).await;
+    check_page(&b, "callbacks", 1280).await;
+    assert!(rx.received(&session_id).is_empty());
+    rx.set_down(false);
+    b.click_through(&format!("{failed_row} form button")).await;
+    assert!(b.text("main").await.contains("Replay of the status"), "{}", b.text("main").await);
+    let statuses = rx.wait_statuses(&session_id, 1).await;
+    assert_eq!(statuses.len(), 1);
+    // The session page shows that callback delivered.
+    b.wait_for(&session_url, &format!("div[data-callback='{}'] [data-state='delivered']", statuses[0])).await;
+    check_page(&b, "session", 1280).await;
+
+    // Inbox: the message the channel delivered.
+    b.goto(&format!("{base}/inbox")).await;
+    let inbox = b.text("#inbox").await;
+    assert!(inbox.contains(MSISDN) && inbox.contains("Browser shop"), "{inbox}");
+    check_page(&b, "inbox", 1280).await;
+
+    // Funnel: the app's session went all the way; the blocked send is a refusal.
+    b.goto(&format!("{base}/funnel?app={app_id}")).await;
+    let row = b.text("#funnel-apps tbody tr").await;
+    assert!(row.starts_with("Browser shop"), "{row}");
+    let counts: Vec<&str> = row.split_whitespace().skip(2).take(5).collect();
+    assert_eq!(counts, ["1", "1", "1", "0", "1"], "requested, sent, delivered, read, verified: {row}");
+    assert!(b.text("#refusals").await.contains("blocked_prefix"));
+    assert!(b.exists("svg#funnel-chart").await && b.exists("svg#days-chart").await);
+    check_page(&b, "funnel", 1280).await;
+    b.goto(&format!("{base}/manage")).await;
+    assert!(b.text("#apps").await.contains("Browser shop"));
+    check_page(&b, "manage", 1280).await;
+
+    // Every page at a phone's width.
+    b.resize(390, 844).await;
+    for (name, path) in [
+        ("sessions", "/sessions".to_owned()),
+        ("session", format!("/sessions/{session_id}")),
+        ("funnel", "/funnel".to_owned()),
+        ("inbox", "/inbox".to_owned()),
+        ("callbacks", "/callbacks".to_owned()),
+        ("manage", "/manage".to_owned()),
+        ("try", "/try".to_owned()),
+    ] {
+        b.goto(&format!("{base}{path}")).await;
+        check_page(&b, name, 390).await;
+    }
+
+    // Log out: the pages need a login again.
+    b.click_through("header form button").await;
+    b.goto(&format!("{base}/sessions")).await;
+    assert!(b.url().await.ends_with("/dashboard/login"));
+    b.quit().await;
+}
+
+/// The forms refuse bad input with a 400 page that says why, and change nothing.
+#[tokio::test]
+async fn dashboard_forms_refuse_bad_input() {
+    let app = spawn_dashboard().await;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let login = client.post(format!("{}/dashboard/login", app.base)).form(&[("token", TOKEN)]).send().await.unwrap();
+    assert_eq!(login.status().as_u16(), 303);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let post = |path: &str, form: Vec<(&str, String)>| {
+        client.post(format!("{}/dashboard{path}", app.base)).header("cookie", cookie.clone()).form(&form).send()
+    };
+    let apps_before = app.state.store.list_apps().await.unwrap().len();
+    let r = post("/manage/apps", vec![("name", "  ".into())]).await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r.text().await.unwrap().contains("app name must be 1 to 200 characters"));
+    let r = post("/manage/apps", vec![("name", "x".into()), ("quota", "-3".into())]).await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(app.state.store.list_apps().await.unwrap().len(), apps_before, "nothing half-made");
+    let r = post("/manage/blocklist", vec![("entry", "12ab".into())]).await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(app.state.store.blocklist().await.unwrap().is_empty());
+    let r = post("/manage/quota", vec![("app", app.app_id.to_string()), ("quota", "lots".into())]).await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let r = post("/callbacks/replay", vec![("app_id", "x".into())]).await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let r = client
+        .get(format!("{}/dashboard/sessions?session_id=nope", app.base))
+        .header("cookie", cookie.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r.text().await.unwrap().contains("session id must be a UUID"));
+    // A cross-site post is refused even with the cookie.
+    let r = client
+        .post(format!("{}/dashboard/manage/apps", app.base))
+        .header("cookie", cookie.clone())
+        .header("origin", "http://evil.example")
+        .form(&[("name", "evil")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(app.state.store.list_apps().await.unwrap().len(), apps_before);
+    // A forged cookie is not a login.
+    let r = client
+        .get(format!("{}/dashboard/sessions", app.base))
+        .header("cookie", "waotp_dashboard=99999999999999.00")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+}
+
+/// Without an admin token the dashboard is off, and says how to turn it on.
+#[tokio::test]
+async fn dashboard_is_off_without_an_admin_token() {
+    let app = spawn_app().await;
+    let r = reqwest::get(format!("{}/dashboard/login", app.base)).await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(r.text().await.unwrap().contains("WAOTP_ADMIN_TOKEN"));
+}
