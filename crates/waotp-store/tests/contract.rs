@@ -510,6 +510,39 @@ async fn status_changes_stamp_the_timeline() {
         timeline(s3.session_id).await,
         Timeline { sent_at_ms: Some(170), read_at_ms: Some(180), ..Timeline::default() }
     );
+    // A delivery report that arrives after the read one: the status stays, its time is kept.
+    assert!(store.report_provider_status("wamid.3", vec![Status::Delivered], None, 185).await.unwrap());
+    let record = store.get_session(a.app_id, s3.session_id).await.unwrap().unwrap();
+    assert_eq!(record.status, Status::Read);
+    assert_eq!(
+        record.timeline,
+        Timeline { sent_at_ms: Some(170), delivered_at_ms: Some(185), read_at_ms: Some(180), ..Timeline::default() }
+    );
+
+    // A read receipt after the code was verified counts as read (for the funnel), with no
+    // status change and no callback for it.
+    let mut s6 = session(a.app_id, "6281234567895", "666666", 100);
+    s6.callback_url = Some("http://127.0.0.1:9/cb".into());
+    create(&store, s6.clone()).await;
+    store.record_delivery(s6.session_id, DeliveryOutcome::Sent { provider_id: "wamid.6".into() }, 171).await.unwrap();
+    assert_eq!(decide(&store, attempt(a.app_id, "6281234567895", "666666", 172)).await, VerifyDecision::Verified);
+    assert!(store.report_provider_status("wamid.6", vec![Status::Delivered, Status::Read], None, 173).await.unwrap());
+    assert!(store.report_provider_status("wamid.6", vec![Status::Read], None, 174).await.unwrap());
+    let record = store.get_session(a.app_id, s6.session_id).await.unwrap().unwrap();
+    assert_eq!(record.status, Status::Verified);
+    assert_eq!(
+        record.timeline,
+        Timeline {
+            sent_at_ms: Some(171),
+            delivered_at_ms: Some(173),
+            read_at_ms: Some(173),
+            closed_at_ms: Some(172),
+            ..Timeline::default()
+        }
+    );
+    let statuses: Vec<Status> =
+        store.list_callbacks(a.app_id, s6.session_id).await.unwrap().unwrap().iter().map(|c| c.status).collect();
+    assert_eq!(statuses, [Status::Requested, Status::Sent, Status::Verified]);
 
     // A failure, then the expiry sweep's Unverified.
     let s4 = session(a.app_id, "6281234567893", "444444", 100);

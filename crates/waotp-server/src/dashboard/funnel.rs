@@ -165,7 +165,8 @@ fn legend() -> Markup {
 /// The five stages as horizontal bars, each labelled with its count and its share of the
 /// requested sessions.
 fn funnel_svg(total: &Stages) -> Markup {
-    let (w, bar_h, gap, label_w) = (720.0_f64, 34.0, 10.0, 110.0);
+    // Narrow units, so the labels stay legible when a phone scales it down.
+    let (w, bar_h, gap, label_w) = (480.0_f64, 30.0, 8.0, 85.0);
     let h = 5.0 * (bar_h + gap);
     let max = total.0[0].max(1) as f64;
     let mut svg = String::new();
@@ -176,7 +177,7 @@ fn funnel_svg(total: &Stages) -> Markup {
     );
     for (i, ((name, colour), v)) in STAGES.iter().zip(total.0).enumerate() {
         let y = i as f64 * (bar_h + gap);
-        let bw = ((w - label_w - 150.0) * v as f64 / max).max(if v > 0 { 2.0 } else { 0.0 });
+        let bw = ((w - label_w - 125.0) * v as f64 / max).max(if v > 0 { 2.0 } else { 0.0 });
         let _ = write!(
             svg,
             r##"<text x="0" y="{ty}" font-size="15" fill="#1b1f24">{name}</text><rect x="{label_w}" y="{y}" width="{bw:.1}" height="{bar_h}" rx="3" fill="{colour}"/><text x="{tx:.1}" y="{ty}" font-size="15" fill="#1b1f24">{v} · {rate}</text>"##,
@@ -193,7 +194,10 @@ fn funnel_svg(total: &Stages) -> Markup {
 fn days_svg(by_day: &BTreeMap<i64, Stages>) -> Markup {
     let n = by_day.len().max(1) as f64;
     let (left, top, plot_h, bottom) = (50.0_f64, 10.0, 200.0, 40.0);
-    let group_w = 60.0_f64;
+    // About 720 units wide for a week or two; wider (and scaled down) for longer spans, with
+    // a date under every few groups.
+    let group_w = (660.0 / n).max(40.0);
+    let label_every = (n / 14.0).ceil().max(1.0) as usize;
     let w = left + n * group_w + 10.0;
     let h = top + plot_h + bottom;
     let max = by_day.values().map(|s| s.0[0]).max().unwrap_or(0).max(1);
@@ -209,7 +213,7 @@ fn days_svg(by_day: &BTreeMap<i64, Stages>) -> Markup {
         let y = top + plot_h - plot_h * v as f64 / scale as f64;
         let _ = write!(
             svg,
-            r##"<line x1="{left}" x2="{w}" y1="{y:.1}" y2="{y:.1}" stroke="#e1e5e9"/><text x="{lx}" y="{ty:.1}" font-size="11" text-anchor="end" fill="#56606b">{v}</text>"##,
+            r##"<line x1="{left}" x2="{w}" y1="{y:.1}" y2="{y:.1}" stroke="#e1e5e9"/><text x="{lx}" y="{ty:.1}" font-size="12" text-anchor="end" fill="#56606b">{v}</text>"##,
             lx = left - 6.0,
             ty = y + 4.0
         );
@@ -226,10 +230,13 @@ fn days_svg(by_day: &BTreeMap<i64, Stages>) -> Markup {
                 date = day(*d),
             );
         }
+        if g % label_every != 0 {
+            continue;
+        }
         let label = day(*d);
         let _ = write!(
             svg,
-            r##"<text x="{x:.1}" y="{y}" font-size="11" text-anchor="middle" fill="#56606b">{md}</text>"##,
+            r##"<text x="{x:.1}" y="{y}" font-size="12" text-anchor="middle" fill="#56606b">{md}</text>"##,
             x = x0 + (group_w - 12.0) / 2.0,
             y = top + plot_h + 16.0,
             md = label.get(5..).unwrap_or(&label),

@@ -21,7 +21,8 @@ h1{font-size:1.35rem;margin:.25rem 0 1rem}
 h2{font-size:1.1rem;margin:1.5rem 0 .5rem}
 .card{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:1rem;margin:0 0 1rem}
 .card>h2:first-child{margin-top:0}
-#funnel-chart{max-width:760px}
+#funnel-chart{max-width:640px}
+#days-chart{min-width:560px;max-width:1000px}
 pre{margin:0;white-space:pre-wrap;overflow-wrap:anywhere}
 form.inline{display:inline}
 .fields{display:grid;grid-template-columns:repeat(auto-fill,minmax(200px,1fr));gap:.6rem 1rem;align-items:end}

@@ -275,3 +275,170 @@ async fn dashboard_is_off_without_an_admin_token() {
     assert_eq!(r.status().as_u16(), 403);
     assert!(r.text().await.unwrap().contains("WAOTP_ADMIN_TOKEN"));
 }
+
+/// Logs `b` in to the dashboard at `base`.
+async fn log_in(b: &Browser, base: &str) {
+    b.goto(&format!("{base}/login")).await;
+    b.fill("#token", TOKEN).await;
+    b.click_through("form button[type=submit]").await;
+    assert!(b.url().await.ends_with("/dashboard/sessions"), "{}", b.url().await);
+}
+
+/// One app's sessions of one day, by how far they got (each stage a subset of the one before).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Day {
+    requested: usize,
+    sent: usize,
+    delivered: usize,
+    read: usize,
+    verified: usize,
+}
+
+/// Stores a day's sessions the way the WhatsApp channel would move them, `days_ago` days back.
+async fn seed_day(app: &TestApp, app_id: uuid::Uuid, days_ago: i64, d: Day, serial: &mut u64) {
+    use waotp_core::{Msisdn, OtpCode, Status};
+    use waotp_store::{DeliveryOutcome, SendGuards, VerifyAttempt, DAY_MS};
+    let store = &app.state.store;
+    let today = app.clock.now_ms().div_euclid(DAY_MS);
+    for i in 0..d.requested {
+        *serial += 1;
+        let msisdn = format!("62812{:08}", *serial);
+        let t0 = (today - days_ago) * DAY_MS + 3_600_000 + i as i64 * 60_000;
+        let mut new = crate::helpers::stored_session(&app.state.key, app_id, &msisdn, "246810", None, t0);
+        // Not yet expired: the server's expiry sweep must not close it while it is seeded.
+        new.expires_at_ms = app.clock.now_ms() + DAY_MS;
+        let session_id = new.session_id;
+        store.create_session(new, SendGuards::default()).await.unwrap();
+        let wamid = format!("wamid.seed{serial}");
+        if i < d.sent {
+            let sent = DeliveryOutcome::Sent { provider_id: wamid.clone() };
+            store.record_delivery(session_id, sent, t0 + 1_000).await.unwrap();
+        } else {
+            let failed = DeliveryOutcome::Failed {
+                status: Status::Failed,
+                error_code: Some(131026),
+                error_text: "Message undeliverable".into(),
+            };
+            store.record_delivery(session_id, failed, t0 + 1_000).await.unwrap();
+        }
+        if i < d.delivered {
+            assert!(store.report_provider_status(&wamid, vec![Status::Delivered], None, t0 + 2_000).await.unwrap());
+        }
+        if i < d.read {
+            assert!(store.report_provider_status(&wamid, vec![Status::Read], None, t0 + 3_000).await.unwrap());
+        }
+        if i < d.verified {
+            let attempt = VerifyAttempt {
+                app_id,
+                sandbox: false,
+                msisdn: Msisdn::parse(&msisdn).unwrap(),
+                challenge: String::new(),
+                guess: OtpCode::from_guess("246810"),
+                now_ms: t0 + 4_000,
+                limit: None,
+                on_verified: Vec::new(),
+            };
+            store.verify(attempt, app.state.key.clone()).await.unwrap();
+        }
+    }
+}
+
+/// A week of two apps' traffic: the funnel page's per-day and per-app tables say exactly what
+/// was stored, with the refusals by reason. Its screenshot is the README's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_funnel_counts_each_day_and_app() {
+    let app = spawn_dashboard().await;
+    let now = app.clock.now_ms();
+    let (shop, _) =
+        waotp_server::apps::create_app(app.state.store.as_ref(), "Shop", Default::default(), None, now).await.unwrap();
+    let (bank, _) =
+        waotp_server::apps::create_app(app.state.store.as_ref(), "Bank", Default::default(), None, now).await.unwrap();
+    let shop_day = |k: usize| {
+        let requested = 30 + 7 * ((k * 3) % 5);
+        let sent = requested - 1 - k % 3;
+        let delivered = sent - 2 - k % 2;
+        let read = delivered * 3 / 4;
+        Day { requested, sent, delivered, read, verified: read * 5 / 6 }
+    };
+    let bank_day = |k: usize| {
+        let requested = 12 + (k * 5) % 7;
+        let sent = requested - k % 2;
+        let delivered = sent - 1;
+        let read = delivered / 2;
+        Day { requested, sent, delivered, read, verified: read }
+    };
+    let mut serial = 0;
+    for k in 0..7 {
+        seed_day(&app, shop.app_id, k as i64, shop_day(k), &mut serial).await;
+        seed_day(&app, bank.app_id, k as i64, bank_day(k), &mut serial).await;
+    }
+    let today = now.div_euclid(waotp_store::DAY_MS);
+    let refusal = |app_id, days_ago: i64, reason: &str, count| waotp_store::RefusalCount {
+        app_id,
+        day: today - days_ago,
+        reason: reason.into(),
+        count,
+    };
+    app.state
+        .store
+        .add_refusals(vec![
+            refusal(shop.app_id, 1, "rate_limited_msisdn", 14),
+            refusal(shop.app_id, 2, "rate_limited_msisdn", 3),
+            refusal(shop.app_id, 3, "blocked_prefix", 6),
+            refusal(bank.app_id, 0, "country_not_allowed", 5),
+            refusal(bank.app_id, 9, "quota_exhausted", 50),
+        ])
+        .await
+        .unwrap();
+
+    let base = format!("{}/dashboard", app.base);
+    let b = Browser::start(1280, 900).await;
+    log_in(&b, &base).await;
+    b.goto(&format!("{base}/funnel?days=7")).await;
+    let rows = b.execute(
+        "return [...document.querySelectorAll('#funnel-days tbody tr')].map(r => [...r.cells].map(c => c.textContent))",
+        json!([]),
+    );
+    let rows = rows.await;
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 7, "one row a day, newest first: {rows:?}");
+    for (k, row) in rows.iter().enumerate() {
+        let (s, bk) = (shop_day(k), bank_day(k));
+        let want: Vec<String> = [
+            s.requested + bk.requested,
+            s.sent + bk.sent,
+            s.delivered + bk.delivered,
+            s.read + bk.read,
+            s.verified + bk.verified,
+        ]
+        .iter()
+        .map(usize::to_string)
+        .collect();
+        let got: Vec<String> = row.as_array().unwrap()[1..6].iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+        assert_eq!(got, want, "day {k} ago: {row}");
+    }
+    let per_app = b.text("#funnel-apps").await;
+    let total = |f: &dyn Fn(usize) -> Day, pick: fn(Day) -> usize| (0..7).map(|k| pick(f(k))).sum::<usize>();
+    let shop_line = format!(
+        "Shop {} {} {} {} {}",
+        total(&shop_day, |d| d.requested),
+        total(&shop_day, |d| d.sent),
+        total(&shop_day, |d| d.delivered),
+        total(&shop_day, |d| d.read),
+        total(&shop_day, |d| d.verified)
+    );
+    assert!(per_app.contains(&shop_line), "{shop_line} in {per_app}");
+    let refusals = b.text("#refusals").await;
+    assert!(refusals.contains("rate_limited_msisdn Shop 17"), "{refusals}");
+    assert!(refusals.contains("country_not_allowed Bank 5"), "{refusals}");
+    assert!(!refusals.contains("quota_exhausted"), "older than the 7 days shown: {refusals}");
+    // One app only.
+    b.goto(&format!("{base}/funnel?days=7&app={}", bank.app_id)).await;
+    let per_app = b.text("#funnel-apps").await;
+    assert!(per_app.contains("Bank") && !per_app.contains("Shop"), "{per_app}");
+    b.goto(&format!("{base}/funnel?days=7")).await;
+    check_page(&b, "funnel-week", 1280).await;
+    b.resize(390, 844).await;
+    check_page(&b, "funnel-week", 390).await;
+    b.quit().await;
+}

@@ -47,16 +47,25 @@ pub(super) fn advance(c: &Connection, s: &mut SessionRef, next: Status, now_ms: 
 
 /// Moves a session through `steps` in order (skipping any that would not move it forward),
 /// with one row update and a callback for each step taken.
+///
+/// Each step's time goes in the session's timeline (the dashboard's, and the funnel's), and
+/// each column keeps its first time. Delivery progress (1 Sent, 2 Delivered, 3 Read) is a fact
+/// about the message even when the status has already moved past it (a read receipt that
+/// arrives after the code was verified): its time is kept then too, with no status change and
+/// no callback.
 pub(super) fn advance_steps(c: &Connection, s: &mut SessionRef, steps: &[Status], now_ms: i64) -> Result<bool> {
     let before = s.status;
-    // Which timeline columns this change stamps (each keeps its first time).
     let mut stamp = [false; 5];
     for &next in steps {
+        let slot = Timeline::slot(next);
+        if let Some(slot @ 0..=2) = slot {
+            stamp[slot] = true;
+        }
         if !s.status.can_move_to(next) {
             continue;
         }
         s.status = next;
-        if let Some(slot) = Timeline::slot(next) {
+        if let Some(slot) = slot {
             stamp[slot] = true;
         }
         if let Some(url) = &s.callback_url {
@@ -64,6 +73,15 @@ pub(super) fn advance_steps(c: &Connection, s: &mut SessionRef, steps: &[Status]
         }
     }
     if s.status == before {
+        if stamp[..3].contains(&true) {
+            c.prepare_cached(
+                "UPDATE sessions SET sent_at = CASE WHEN ?3 THEN coalesce(sent_at, ?2) ELSE sent_at END, \
+                 delivered_at = CASE WHEN ?4 THEN coalesce(delivered_at, ?2) ELSE delivered_at END, \
+                 read_at = CASE WHEN ?5 THEN coalesce(read_at, ?2) ELSE read_at END \
+                 WHERE id = ?1 AND ((?3 AND sent_at IS NULL) OR (?4 AND delivered_at IS NULL) OR (?5 AND read_at IS NULL))",
+            )?
+            .execute(params![s.row_id, now_ms, stamp[0], stamp[1], stamp[2]])?;
+        }
         return Ok(false);
     }
     c.prepare_cached(
