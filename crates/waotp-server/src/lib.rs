@@ -78,16 +78,20 @@ impl AppState {
         self.apps.invalidate(app_id);
     }
 
-    /// Logs and counts a refusal, and turns it into the answer.
+    /// Logs and counts a refusal, and turns it into the answer. Sandbox refusals stay out of
+    /// the funnel's daily counts.
     pub(crate) fn refused(
         &self,
         app: &auth::CachedApp,
         msisdn: &waotp_core::Msisdn,
         refusal: waotp_store::Refusal,
+        sandbox: bool,
     ) -> ApiError {
         let error = ApiError::from(refusal);
         let code = error.code();
-        self.daily_refusals.add(app.record.app_id, self.clock.now_ms(), code);
+        if !sandbox {
+            self.daily_refusals.add(app.record.app_id, self.clock.now_ms(), code);
+        }
         if self.refusals.add(code) {
             tracing::info!(app_id = %app.record.app_id, msisdn = %msisdn, reason = code, "request refused");
         }

@@ -154,7 +154,7 @@ pub(crate) async fn accept(
     let req = SendRequest::parse(body, app, state.deny_private_callbacks)?;
     if !guards::country_allowed(&app.record, &req.msisdn) {
         state.metrics.inc_app("waotp_sends_total", app.record.app_id, "refused");
-        return Err(state.refused(app, &req.msisdn, Refusal::Blocked("country_not_allowed")));
+        return Err(state.refused(app, &req.msisdn, Refusal::Blocked("country_not_allowed"), false));
     }
     let idempotency = idempotency_key(headers, body)?;
     let guards = guards::send_guards(&app.record, &req.msisdn, ip, idempotency);
@@ -263,6 +263,6 @@ pub async fn store_session(
                 try_count: earlier.try_count,
             }))
         }
-        SendOutcome::Refused(refusal) => Err(state.refused(app, &req.msisdn, refusal)),
+        SendOutcome::Refused(refusal) => Err(state.refused(app, &req.msisdn, refusal, sandbox)),
     }
 }

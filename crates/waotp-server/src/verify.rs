@@ -71,7 +71,7 @@ pub async fn check(
     }
     let decision = match outcome {
         VerifyOutcome::Decided(decision) => decision,
-        VerifyOutcome::Refused(refusal) => return Err(state.refused(app, &msisdn, refusal)),
+        VerifyOutcome::Refused(refusal) => return Err(state.refused(app, &msisdn, refusal, sandbox)),
     };
     match decision {
         VerifyDecision::Verified => Ok(Json(json!({

@@ -241,7 +241,8 @@ pub struct SessionQuery {
 }
 
 /// One app's production sessions of one UTC day, by how far they got. Each stage counts the
-/// sessions that reached it or a later one (a `read` receipt implies delivery).
+/// sessions that reached it or a later one (a `read` receipt implies delivery; a verified code
+/// was received and read, whatever receipts came).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FunnelRow {
     pub app_id: Uuid,

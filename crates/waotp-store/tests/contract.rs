@@ -654,6 +654,10 @@ async fn the_funnel_counts_production_sessions_by_app_and_day() {
     create(&store, s5.clone()).await;
     store.record_delivery(s5.session_id, DeliveryOutcome::Sent { provider_id: "w5".into() }, day2 + 1).await.unwrap();
     assert!(store.report_provider_status("w5", vec![Status::Read], None, day2 + 2).await.unwrap());
+    // Day 2, app a: verified with no receipt at all (read receipts off): it reached every stage.
+    let s6 = session(a.app_id, "6281200000009", "111111", day2);
+    create(&store, s6.clone()).await;
+    assert_eq!(decide(&store, attempt(a.app_id, "6281200000009", "111111", day2 + 3)).await, VerifyDecision::Verified);
 
     let row = |app_id, day, requested, sent, delivered, read, verified| FunnelRow {
         app_id,
@@ -667,7 +671,7 @@ async fn the_funnel_counts_production_sessions_by_app_and_day() {
     let mut day1_rows = vec![row(a.app_id, 1, 4, 2, 1, 1, 1), row(b.app_id, 1, 1, 0, 0, 0, 0)];
     day1_rows.sort_by_key(|r| r.app_id);
     let mut expected = day1_rows.clone();
-    expected.push(row(a.app_id, 2, 1, 1, 1, 1, 0));
+    expected.push(row(a.app_id, 2, 2, 2, 2, 2, 1));
     assert_eq!(store.funnel(DAY_MS).await.unwrap(), expected);
     assert_eq!(store.funnel(day1 + 1).await.unwrap(), vec![row(b.app_id, 1, 1, 0, 0, 0, 0), expected[2]]);
     let all = store.funnel(0).await.unwrap();

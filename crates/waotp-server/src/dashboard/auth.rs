@@ -58,12 +58,15 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// A form post from another site: its `Origin` names a host other than ours.
-fn cross_site(headers: &HeaderMap) -> bool {
+/// A form post from another site: its `Origin` names a host other than ours. Behind a
+/// trusted proxy (`trust_forwarded_for`) ours is the `X-Forwarded-Host` it sets, if any.
+fn cross_site(headers: &HeaderMap, trust_proxy: bool) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return false };
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let header_value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let forwarded = if trust_proxy { header_value("x-forwarded-host") } else { None };
+    let host = forwarded.or_else(|| header_value("host")).unwrap_or("");
     let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-    origin == "null" || origin_host != host
+    origin == "null" || !origin_host.eq_ignore_ascii_case(host.trim())
 }
 
 /// A request from a logged-in operator; anyone else is sent to the login page.
@@ -74,7 +77,7 @@ impl FromRequestParts<AppState> for Operator {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let Some(token) = &state.admin_token else { return Err(disabled()) };
-        if parts.method == Method::POST && cross_site(&parts.headers) {
+        if parts.method == Method::POST && cross_site(&parts.headers, state.trust_forwarded_for) {
             return Err((StatusCode::FORBIDDEN, "cross-site form posts are refused").into_response());
         }
         match cookie(&parts.headers, COOKIE) {
@@ -127,7 +130,7 @@ pub struct LoginForm {
 
 pub async fn login(State(state): State<AppState>, headers: HeaderMap, form: super::F<LoginForm>) -> Response {
     let Some(token) = &state.admin_token else { return disabled() };
-    if cross_site(&headers) {
+    if cross_site(&headers, state.trust_forwarded_for) {
         return (StatusCode::FORBIDDEN, "cross-site form posts are refused").into_response();
     }
     let given = form.map(|Form(f)| f.token).unwrap_or_default();
@@ -137,8 +140,13 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, form: supe
         return login_page(StatusCode::UNAUTHORIZED, Some(Flash::Error("That is not the admin token.".into())));
     }
     let value = cookie_for(token.expose(), state.clock.now_ms());
-    let cookie =
-        format!("{COOKIE}={value}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age={}", LIFETIME_MS / 1000);
+    // Over HTTPS (as the browser saw it: the login form's Origin) the cookie is never sent in clear.
+    let secure = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).is_some_and(|o| o.starts_with("https://"));
+    let cookie = format!(
+        "{COOKIE}={value}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        LIFETIME_MS / 1000,
+        if secure { "; Secure" } else { "" }
+    );
     ([(header::SET_COOKIE, cookie)], Redirect::to("/dashboard/sessions")).into_response()
 }
 
@@ -154,6 +162,29 @@ pub async fn home(_: Operator) -> Redirect {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origin_must_be_ours() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, v.parse().unwrap());
+            }
+            h
+        };
+        let ours = headers(&[("host", "otp.local:8080"), ("origin", "http://otp.local:8080")]);
+        assert!(!cross_site(&ours, false));
+        assert!(!cross_site(&headers(&[("host", "otp.local")]), false), "no Origin: not a browser form post");
+        assert!(cross_site(&headers(&[("host", "otp.local"), ("origin", "https://evil.example")]), false));
+        assert!(cross_site(&headers(&[("host", "otp.local"), ("origin", "null")]), false));
+        let proxied = headers(&[
+            ("host", "127.0.0.1:8080"),
+            ("x-forwarded-host", "otp.example"),
+            ("origin", "https://otp.example"),
+        ]);
+        assert!(!cross_site(&proxied, true), "behind a trusted proxy");
+        assert!(cross_site(&proxied, false), "X-Forwarded-Host is ignored unless the proxy is trusted");
+    }
 
     #[test]
     fn cookie_round_trip_and_tamper() {

@@ -115,7 +115,8 @@ async fn funnel_page(state: AppState, q: FunnelQuery) -> PageResult {
             }
         }
         p { "Production sessions created " (day(first)) " to " (day(today)) " (UTC). Each stage counts the \
-             sessions that reached it or a later one; sandbox sessions are left out." }
+             sessions that reached it or a later one (a verified code was received and read, whatever \
+             receipts came); sandbox sessions are left out." }
         div.card {
             h2 { "All days" }
             (funnel_svg(&total))

@@ -119,12 +119,14 @@ pub fn page(status: StatusCode, active: &str, title: &str, refresh: Option<u32>,
             main { (body) }
         },
     );
-    (status, Html(markup.into_string())).into_response()
+    // Pages can show a new API key or a code: never kept in a cache.
+    (status, [(axum::http::header::CACHE_CONTROL, "no-store")], Html(markup.into_string())).into_response()
 }
 
 /// A page without navigation (login, disabled).
 pub fn bare_page(status: StatusCode, title: &str, body: Markup) -> Response {
-    (status, Html(document(title, None, html! { main { (body) } }).into_string())).into_response()
+    let markup = document(title, None, html! { main { (body) } });
+    (status, [(axum::http::header::CACHE_CONTROL, "no-store")], Html(markup.into_string())).into_response()
 }
 
 /// A status as a coloured badge.

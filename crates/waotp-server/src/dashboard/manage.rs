@@ -134,13 +134,60 @@ fn done(msg: &str) -> Response {
     Redirect::to(&format!("/dashboard/manage?msg={}", encode(msg))).into_response()
 }
 
-/// A refused change: the page again, with the reason, as a 400.
-async fn refused(state: &AppState, reason: impl Into<String>) -> PageResult {
-    render(state, Some(Flash::Error(format!("Validation error: {}", reason.into()))), StatusCode::BAD_REQUEST).await
+/// Why a change was not made: a reason to show on the page again (as a 400), or a failure.
+enum Change {
+    Refused(String),
+    Failed(super::layout::PageError),
 }
 
-fn app_id(v: &Option<String>) -> Result<Uuid, String> {
-    given(v).and_then(|s| Uuid::parse_str(s).ok()).ok_or_else(|| "choose an app".to_owned())
+impl From<String> for Change {
+    fn from(reason: String) -> Self {
+        Change::Refused(reason)
+    }
+}
+
+impl From<&str> for Change {
+    fn from(reason: &str) -> Self {
+        Change::Refused(reason.to_owned())
+    }
+}
+
+impl From<super::layout::PageError> for Change {
+    fn from(e: super::layout::PageError) -> Self {
+        Change::Failed(e)
+    }
+}
+
+/// The answer to a change: its page, or the Manage page again with the reason, as a 400.
+async fn answer(state: &AppState, result: Result<Response, Change>) -> PageResult {
+    match result {
+        Ok(r) => Ok(r),
+        Err(Change::Failed(e)) => Err(e),
+        Err(Change::Refused(reason)) => {
+            render(state, Some(Flash::Error(format!("Validation error: {reason}"))), StatusCode::BAD_REQUEST).await
+        }
+    }
+}
+
+/// The posted form, or why it cannot be read.
+fn form<T>(f: super::F<T>) -> Result<T, Change> {
+    f.map(|Form(f)| f).map_err(|e| Change::Refused(e.body_text()))
+}
+
+fn app_id(v: &Option<String>) -> Result<Uuid, Change> {
+    given(v).and_then(|s| Uuid::parse_str(s).ok()).ok_or_else(|| "choose an app".into())
+}
+
+/// An optional quota field: blank is unlimited.
+fn quota(v: &Option<String>) -> Result<Option<i64>, Change> {
+    given(v)
+        .map(|q| {
+            q.parse::<i64>()
+                .ok()
+                .filter(|q| *q >= 0)
+                .ok_or_else(|| "quota must be a whole number, 0 or more, or blank".into())
+        })
+        .transpose()
 }
 
 /// A page showing a new API key, the only time it is ever shown.
@@ -171,23 +218,19 @@ pub struct NewApp {
     quota: Option<String>,
 }
 
-pub async fn create_app(_: Operator, State(state): State<AppState>, form: super::F<NewApp>) -> PageResult {
-    let Ok(Form(f)) = form else { return refused(&state, "name is required").await };
-    let quota = match given(&f.quota).map(|q| q.parse::<i64>().ok().filter(|q| *q >= 0)) {
-        None => None,
-        Some(Some(q)) => Some(q),
-        Some(None) => return refused(&state, "quota must be a whole number, 0 or more").await,
+pub async fn create_app(_: Operator, State(state): State<AppState>, f: super::F<NewApp>) -> PageResult {
+    let result = async {
+        let f = form(f)?;
+        let quota = quota(&f.quota)?;
+        let now = state.clock.now_ms();
+        let name = f.name.unwrap_or_default();
+        let (app, key) = crate::apps::create_app(state.store.as_ref(), &name, AppSettings::default(), quota, now)
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(app_id = %app.app_id, "app created from the dashboard");
+        Ok(key_page("App created", &app.name, app.app_id, &key, Some(&app.callback_secret)))
     };
-    let name = f.name.unwrap_or_default();
-    match crate::apps::create_app(state.store.as_ref(), &name, AppSettings::default(), quota, state.clock.now_ms())
-        .await
-    {
-        Ok((app, key)) => {
-            tracing::info!(app_id = %app.app_id, "app created from the dashboard");
-            Ok(key_page("App created", &app.name, app.app_id, &key, Some(&app.callback_secret)))
-        }
-        Err(e) => refused(&state, e.to_string()).await,
-    }
+    answer(&state, result.await).await
 }
 
 pub async fn rotate_key(_: Operator, State(state): State<AppState>, Path(id): Path<String>) -> PageResult {
@@ -210,24 +253,19 @@ pub struct QuotaForm {
     quota: Option<String>,
 }
 
-pub async fn set_quota(_: Operator, State(state): State<AppState>, form: super::F<QuotaForm>) -> PageResult {
-    let Ok(Form(f)) = form else { return refused(&state, "choose an app").await };
-    let app_id = match app_id(&f.app) {
-        Ok(id) => id,
-        Err(e) => return refused(&state, e).await,
+pub async fn set_quota(_: Operator, State(state): State<AppState>, f: super::F<QuotaForm>) -> PageResult {
+    let result = async {
+        let f = form(f)?;
+        let (app_id, quota) = (app_id(&f.app)?, quota(&f.quota)?);
+        if !state.store.set_quota(app_id, quota).await.on("manage")? {
+            return Err("no such app".into());
+        }
+        Ok(done(&match quota {
+            Some(q) => format!("Quota set to {q}."),
+            None => "Quota removed: unlimited.".to_owned(),
+        }))
     };
-    let quota = match given(&f.quota).map(|q| q.parse::<i64>().ok().filter(|q| *q >= 0)) {
-        None => None,
-        Some(Some(q)) => Some(q),
-        Some(None) => return refused(&state, "quota must be a whole number, 0 or more, or blank").await,
-    };
-    if !state.store.set_quota(app_id, quota).await.on("manage")? {
-        return refused(&state, "no such app").await;
-    }
-    Ok(done(&match quota {
-        Some(q) => format!("Quota set to {q}."),
-        None => "Quota removed: unlimited.".to_owned(),
-    }))
+    answer(&state, result.await).await
 }
 
 #[derive(Deserialize)]
@@ -239,29 +277,26 @@ pub struct TemplateForm {
     body: Option<String>,
 }
 
-pub async fn put_template(_: Operator, State(state): State<AppState>, form: super::F<TemplateForm>) -> PageResult {
-    let Ok(Form(f)) = form else { return refused(&state, "choose an app").await };
-    let app_id = match app_id(&f.app) {
-        Ok(id) => id,
-        Err(e) => return refused(&state, e).await,
+pub async fn put_template(_: Operator, State(state): State<AppState>, f: super::F<TemplateForm>) -> PageResult {
+    let result = async {
+        let f = form(f)?;
+        let app_id = app_id(&f.app)?;
+        let template = TemplateInput {
+            name: given(&f.name).unwrap_or_default().to_owned(),
+            language: given(&f.language).unwrap_or_default().to_owned(),
+            category: given(&f.category).unwrap_or("utility").to_owned(),
+            body: given(&f.body).map(|b| b.replace("\r\n", "\n")),
+            code_placeholder: 1,
+            copy_code_button: None,
+        }
+        .into_template()?;
+        if !state.store.put_template(app_id, template.clone()).await.on("manage")? {
+            return Err("no such app".into());
+        }
+        state.invalidate_app(app_id);
+        Ok(done(&format!("Template {} ({}) saved.", template.name, template.language)))
     };
-    let input = TemplateInput {
-        name: given(&f.name).unwrap_or_default().to_owned(),
-        language: given(&f.language).unwrap_or_default().to_owned(),
-        category: given(&f.category).unwrap_or("utility").to_owned(),
-        body: given(&f.body).map(|b| b.replace("\r\n", "\n")),
-        code_placeholder: 1,
-        copy_code_button: None,
-    };
-    let template = match input.into_template() {
-        Ok(t) => t,
-        Err(e) => return refused(&state, e).await,
-    };
-    if !state.store.put_template(app_id, template.clone()).await.on("manage")? {
-        return refused(&state, "no such app").await;
-    }
-    state.invalidate_app(app_id);
-    Ok(done(&format!("Template {} ({}) saved.", template.name, template.language)))
+    answer(&state, result.await).await
 }
 
 #[derive(Deserialize)]
@@ -271,18 +306,18 @@ pub struct TemplateKey {
     language: Option<String>,
 }
 
-pub async fn delete_template(_: Operator, State(state): State<AppState>, form: super::F<TemplateKey>) -> PageResult {
-    let Ok(Form(f)) = form else { return refused(&state, "choose a template").await };
-    let app_id = match app_id(&f.app) {
-        Ok(id) => id,
-        Err(e) => return refused(&state, e).await,
+pub async fn delete_template(_: Operator, State(state): State<AppState>, f: super::F<TemplateKey>) -> PageResult {
+    let result = async {
+        let f = form(f)?;
+        let app_id = app_id(&f.app)?;
+        let (name, language) = (given(&f.name).unwrap_or_default(), given(&f.language).unwrap_or_default());
+        if !state.store.delete_template(app_id, name, language).await.on("manage")? {
+            return Err("no such template".into());
+        }
+        state.invalidate_app(app_id);
+        Ok(done(&format!("Template {name} ({language}) deleted.")))
     };
-    let (name, language) = (given(&f.name).unwrap_or_default(), given(&f.language).unwrap_or_default());
-    if !state.store.delete_template(app_id, name, language).await.on("manage")? {
-        return refused(&state, "no such template").await;
-    }
-    state.invalidate_app(app_id);
-    Ok(done(&format!("Template {name} ({language}) deleted.")))
+    answer(&state, result.await).await
 }
 
 #[derive(Deserialize)]
@@ -291,39 +326,33 @@ pub struct BlockForm {
     app: Option<String>,
 }
 
-pub async fn block(_: Operator, State(state): State<AppState>, form: super::F<BlockForm>) -> PageResult {
-    let Ok(Form(f)) = form else { return refused(&state, "entry is required").await };
-    let (entry, is_prefix) = match parse_block_entry(given(&f.entry).unwrap_or_default()) {
-        Ok(e) => e,
-        Err(e) => return refused(&state, e).await,
-    };
-    let scope = match given(&f.app) {
-        None => None,
-        Some(_) => match app_id(&f.app) {
-            Ok(id) if state.store.get_app(id).await.on("manage")?.is_some() => Some(id),
-            _ => return refused(&state, "no such app").await,
-        },
-    };
-    let e = BlockEntry { app_id: scope, entry, is_prefix, created_at_ms: state.clock.now_ms() };
-    let added = state.store.block(e).await.on("manage")?;
-    Ok(done(if added { "Blocked." } else { "It was already blocked." }))
+/// A blocklist form's entry (`62812*` is a prefix) and scope (no app: every app).
+fn block_entry(f: &BlockForm) -> Result<(String, bool, Option<Uuid>), Change> {
+    let (entry, is_prefix) = parse_block_entry(given(&f.entry).unwrap_or_default())?;
+    let scope = given(&f.app).map(|_| app_id(&f.app)).transpose()?;
+    Ok((entry, is_prefix, scope))
 }
 
-pub async fn unblock(_: Operator, State(state): State<AppState>, form: super::F<BlockForm>) -> PageResult {
-    let Ok(Form(f)) = form else { return refused(&state, "entry is required").await };
-    let (entry, is_prefix) = match parse_block_entry(given(&f.entry).unwrap_or_default()) {
-        Ok(e) => e,
-        Err(e) => return refused(&state, e).await,
+pub async fn block(_: Operator, State(state): State<AppState>, f: super::F<BlockForm>) -> PageResult {
+    let result = async {
+        let (entry, is_prefix, scope) = block_entry(&form(f)?)?;
+        if let Some(id) = scope {
+            state.store.get_app(id).await.on("manage")?.ok_or("no such app")?;
+        }
+        let e = BlockEntry { app_id: scope, entry, is_prefix, created_at_ms: state.clock.now_ms() };
+        let added = state.store.block(e).await.on("manage")?;
+        Ok(done(if added { "Blocked." } else { "It was already blocked." }))
     };
-    let scope = match given(&f.app) {
-        None => None,
-        Some(_) => match app_id(&f.app) {
-            Ok(id) => Some(id),
-            Err(e) => return refused(&state, e).await,
-        },
+    answer(&state, result.await).await
+}
+
+pub async fn unblock(_: Operator, State(state): State<AppState>, f: super::F<BlockForm>) -> PageResult {
+    let result = async {
+        let (entry, is_prefix, scope) = block_entry(&form(f)?)?;
+        if !state.store.unblock(scope, &entry, is_prefix).await.on("manage")? {
+            return Err("that entry is not blocked".into());
+        }
+        Ok(done("Unblocked."))
     };
-    if !state.store.unblock(scope, &entry, is_prefix).await.on("manage")? {
-        return refused(&state, "that entry is not blocked").await;
-    }
-    Ok(done("Unblocked."))
+    answer(&state, result.await).await
 }

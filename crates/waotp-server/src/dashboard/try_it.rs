@@ -29,8 +29,13 @@ pub struct TryForm {
 }
 
 impl TryForm {
-    fn sandbox(&self) -> bool {
-        given(&self.mode) == Some("sandbox")
+    /// Sandbox or production: nothing else (a garbled form never makes a real send).
+    fn sandbox(&self) -> Result<bool, ApiError> {
+        match given(&self.mode) {
+            Some("sandbox") => Ok(true),
+            Some("production") => Ok(false),
+            _ => Err(ApiError::validation("mode must be sandbox or production")),
+        }
     }
 
     /// The JSON body an app would send.
@@ -74,7 +79,7 @@ async fn answer(route: String, result: Result<axum::response::Response, ApiError
 async fn view(state: &AppState, form: &TryForm, answer: Option<Answer>) -> PageResult {
     let apps = AppNames::new(&state.store.list_apps().await.on("try")?);
     let chosen = given(&form.app).and_then(|a| a.parse().ok());
-    let sandbox = form.sandbox();
+    let sandbox = form.sandbox().unwrap_or(true);
     let mode_select = |id: &str| {
         html! {
             select id=(id) name="mode" {
@@ -155,9 +160,14 @@ async fn chosen_app(state: &AppState, form: &TryForm) -> Result<std::sync::Arc<c
 
 pub async fn send(_: Operator, State(state): State<AppState>, form: super::F<TryForm>) -> PageResult {
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    let sandbox = form.sandbox();
-    let route = if sandbox { "POST /v1/whatsapp/otp/send/sandbox" } else { "POST /v1/whatsapp/otp/send" };
+    let mode = form.sandbox();
+    let route = if mode.as_ref().is_ok_and(|s| *s) {
+        "POST /v1/whatsapp/otp/send/sandbox"
+    } else {
+        "POST /v1/whatsapp/otp/send"
+    };
     let result = async {
+        let sandbox = mode?;
         let app = chosen_app(&state, &form).await?;
         let body = form.body(&["msisdn", "challenge", "callback_url"])?;
         let answer = if sandbox {
@@ -176,9 +186,14 @@ pub async fn send(_: Operator, State(state): State<AppState>, form: super::F<Try
 
 pub async fn verify(_: Operator, State(state): State<AppState>, form: super::F<TryForm>) -> PageResult {
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    let sandbox = form.sandbox();
-    let route = if sandbox { "POST /v1/whatsapp/otp/verify/sandbox" } else { "POST /v1/whatsapp/otp/verify" };
+    let mode = form.sandbox();
+    let route = if mode.as_ref().is_ok_and(|s| *s) {
+        "POST /v1/whatsapp/otp/verify/sandbox"
+    } else {
+        "POST /v1/whatsapp/otp/verify"
+    };
     let result = async {
+        let sandbox = mode?;
         let app = chosen_app(&state, &form).await?;
         let body = form.body(&["msisdn", "challenge", "otp"])?;
         let answer = if sandbox {

@@ -505,8 +505,12 @@ pub(super) async fn search<C: GenericClient>(c: &C, q: &SessionQuery) -> Result<
 pub(super) async fn funnel<C: GenericClient>(c: &C, since_ms: i64) -> Result<Vec<FunnelRow>> {
     let rows = query(
         c,
-        "SELECT app_id, created_at / $2 AS day, count(*), count(coalesce(sent_at, delivered_at, read_at)), \
-         count(coalesce(delivered_at, read_at)), count(read_at), count(*) FILTER (WHERE status = 4) \
+        // A stage counts the sessions that reached it or a later one; a verified code was
+        // received, whatever receipts came (read receipts can be off).
+        "SELECT app_id, created_at / $2 AS day, count(*), \
+         count(coalesce(sent_at, delivered_at, read_at, CASE WHEN status = 4 THEN 0 END)), \
+         count(coalesce(delivered_at, read_at, CASE WHEN status = 4 THEN 0 END)), \
+         count(coalesce(read_at, CASE WHEN status = 4 THEN 0 END)), count(CASE WHEN status = 4 THEN 1 END) \
          FROM sessions WHERE NOT sandbox AND created_at >= $1 GROUP BY app_id, day ORDER BY day, app_id",
         &[&since_ms, &DAY_MS],
     )

@@ -505,28 +505,50 @@ pub(super) fn get(c: &Connection, app_id: Uuid, session_id: Uuid) -> Result<Opti
         .optional()?)
 }
 
+/// A search's statement, naming only the fields given, so SQLite can use the index that fits
+/// (the unique session id, `sessions_by_msisdn`, `sessions_by_key`); `?1 IS NULL OR …` terms
+/// would make every search a full scan.
+fn search_sql(q: &SessionQuery) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let mut terms = Vec::new();
+    let mut values = Vec::new();
+    let mut term = |column: &str, value: Value| {
+        values.push(value);
+        terms.push(format!("{column} = ?{}", terms.len() + 1));
+    };
+    if let Some(id) = q.session_id {
+        term("session_id", Value::Blob(id.as_bytes().to_vec()));
+    }
+    if let Some(id) = q.app_id {
+        term("app_id", Value::Blob(id.as_bytes().to_vec()));
+    }
+    if let Some(m) = &q.msisdn {
+        term("msisdn", Value::Text(m.clone()));
+    }
+    if let Some(ch) = &q.challenge {
+        term("challenge", Value::Text(ch.clone()));
+    }
+    let filter = if terms.is_empty() { String::new() } else { format!("WHERE {}", terms.join(" AND ")) };
+    values.push(Value::Integer(q.limit as i64));
+    let sql = format!("SELECT {RECORD_COLUMNS} FROM sessions {filter} ORDER BY id DESC LIMIT ?{}", values.len());
+    (sql, values)
+}
+
 pub(super) fn search(c: &Connection, q: &SessionQuery) -> Result<Vec<SessionRecord>> {
-    let mut stmt = c.prepare_cached(&format!(
-        "SELECT {RECORD_COLUMNS} FROM sessions WHERE (?1 IS NULL OR app_id = ?1) AND (?2 IS NULL OR session_id = ?2) \
-         AND (?3 IS NULL OR msisdn = ?3) AND (?4 IS NULL OR challenge = ?4) ORDER BY id DESC LIMIT ?5"
-    ))?;
-    let rows = stmt.query_map(
-        params![
-            q.app_id.as_ref().map(|u| u.as_bytes().as_slice()),
-            q.session_id.as_ref().map(|u| u.as_bytes().as_slice()),
-            q.msisdn,
-            q.challenge,
-            q.limit as i64
-        ],
-        session_record,
-    )?;
+    let (sql, values) = search_sql(q);
+    let mut stmt = c.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(values), session_record)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 pub(super) fn funnel(c: &Connection, since_ms: i64) -> Result<Vec<FunnelRow>> {
     let mut stmt = c.prepare_cached(
-        "SELECT app_id, created_at / ?2 AS day, count(*), count(coalesce(sent_at, delivered_at, read_at)), \
-         count(coalesce(delivered_at, read_at)), count(read_at), count(CASE WHEN status = 4 THEN 1 END) \
+        // A stage counts the sessions that reached it or a later one; a verified code was
+        // received, whatever receipts came (read receipts can be off).
+        "SELECT app_id, created_at / ?2 AS day, count(*), \
+         count(coalesce(sent_at, delivered_at, read_at, CASE WHEN status = 4 THEN 0 END)), \
+         count(coalesce(delivered_at, read_at, CASE WHEN status = 4 THEN 0 END)), \
+         count(coalesce(read_at, CASE WHEN status = 4 THEN 0 END)), count(CASE WHEN status = 4 THEN 1 END) \
          FROM sessions WHERE sandbox = 0 AND created_at >= ?1 GROUP BY app_id, day ORDER BY day, app_id",
     )?;
     let rows = stmt.query_map(params![since_ms, DAY_MS], |r| {
@@ -607,4 +629,29 @@ pub(super) fn delivery_check(
         SessionState::Pending if now_ms >= expires_at => DeliveryCheck::Stale("expired before it was sent"),
         SessionState::Pending => DeliveryCheck::Send,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What SQLite plans for a search: an index for an id or a msisdn, never a full scan.
+    #[test]
+    fn searches_use_an_index() {
+        let mut c = Connection::open_in_memory().unwrap();
+        super::super::migrations::apply(&mut c).unwrap();
+        let plan = |q: SessionQuery| {
+            let (sql, values) = search_sql(&q);
+            let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| r.get::<_, String>(3)).unwrap();
+            rows.collect::<rusqlite::Result<Vec<_>>>().unwrap().join("; ")
+        };
+        let by_id = plan(SessionQuery { session_id: Some(Uuid::new_v4()), limit: 1, ..SessionQuery::default() });
+        assert!(by_id.contains("USING INDEX") && !by_id.contains("SCAN sessions"), "{by_id}");
+        let by_msisdn =
+            plan(SessionQuery { msisdn: Some("6281234567890".into()), limit: 100, ..SessionQuery::default() });
+        assert!(by_msisdn.contains("sessions_by_msisdn"), "{by_msisdn}");
+        let by_app = plan(SessionQuery { app_id: Some(Uuid::new_v4()), limit: 100, ..SessionQuery::default() });
+        assert!(by_app.contains("USING INDEX"), "{by_app}");
+    }
 }
