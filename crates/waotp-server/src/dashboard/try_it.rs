@@ -158,53 +158,55 @@ async fn chosen_app(state: &AppState, form: &TryForm) -> Result<std::sync::Arc<c
     state.apps.get(id).await?.ok_or(ApiError::AppNotFound)
 }
 
-pub async fn send(_: Operator, State(state): State<AppState>, form: super::F<TryForm>) -> PageResult {
-    let form = form.map(|Form(f)| f).unwrap_or_default();
+#[derive(Clone, Copy, PartialEq)]
+enum Call {
+    Send,
+    Verify,
+}
+
+/// Makes the call the form asks for, as its app, and shows the page with the API's answer.
+async fn call(state: &AppState, form: TryForm, call: Call) -> PageResult {
     let mode = form.sandbox();
-    let route = if mode.as_ref().is_ok_and(|s| *s) {
-        "POST /v1/whatsapp/otp/send/sandbox"
-    } else {
-        "POST /v1/whatsapp/otp/send"
-    };
+    let route = format!(
+        "POST /v1/whatsapp/otp/{}{}",
+        if call == Call::Send { "send" } else { "verify" },
+        if mode.as_ref().is_ok_and(|s| *s) { "/sandbox" } else { "" }
+    );
     let result = async {
         let sandbox = mode?;
-        let app = chosen_app(&state, &form).await?;
-        let body = form.body(&["msisdn", "challenge", "callback_url"])?;
-        let answer = if sandbox {
-            crate::sandbox::accept(&state, &app, &body).await?
-        } else {
-            let answer = crate::send::accept(&state, &app, None, &HeaderMap::new(), &body).await?;
-            tracing::info!(app_id = %app.record.app_id, "production send from the dashboard's try-it form");
-            answer
+        let app = chosen_app(state, &form).await?;
+        let answer = match (call, sandbox) {
+            (Call::Send, true) => {
+                let body = form.body(&["msisdn", "challenge", "callback_url"])?;
+                crate::sandbox::accept(state, &app, &body).await?.into_response()
+            }
+            (Call::Send, false) => {
+                let body = form.body(&["msisdn", "challenge", "callback_url"])?;
+                let answer = crate::send::accept(state, &app, None, &HeaderMap::new(), &body).await?;
+                tracing::info!(app_id = %app.record.app_id, "production send from the dashboard's try-it form");
+                answer.into_response()
+            }
+            (Call::Verify, true) => {
+                crate::sandbox::check(state, &app, &form.body(&["msisdn", "challenge", "otp"])?).await?.into_response()
+            }
+            (Call::Verify, false) => {
+                crate::verify::production(state, &app, &form.body(&["msisdn", "challenge", "otp"])?)
+                    .await?
+                    .into_response()
+            }
         };
-        Ok(answer.into_response())
+        Ok(answer)
     }
     .await;
-    let answer = answer(route.to_owned(), result).await;
-    view(&state, &form, Some(answer)).await
+    let answer = answer(route, result).await;
+    // A verify's code is not put back into the form.
+    view(state, &TryForm { otp: None, ..form }, Some(answer)).await
+}
+
+pub async fn send(_: Operator, State(state): State<AppState>, form: super::F<TryForm>) -> PageResult {
+    call(&state, form.map(|Form(f)| f).unwrap_or_default(), Call::Send).await
 }
 
 pub async fn verify(_: Operator, State(state): State<AppState>, form: super::F<TryForm>) -> PageResult {
-    let form = form.map(|Form(f)| f).unwrap_or_default();
-    let mode = form.sandbox();
-    let route = if mode.as_ref().is_ok_and(|s| *s) {
-        "POST /v1/whatsapp/otp/verify/sandbox"
-    } else {
-        "POST /v1/whatsapp/otp/verify"
-    };
-    let result = async {
-        let sandbox = mode?;
-        let app = chosen_app(&state, &form).await?;
-        let body = form.body(&["msisdn", "challenge", "otp"])?;
-        let answer = if sandbox {
-            crate::sandbox::check(&state, &app, &body).await?
-        } else {
-            crate::verify::production(&state, &app, &body).await?
-        };
-        Ok(answer.into_response())
-    }
-    .await;
-    let answer = answer(route.to_owned(), result).await;
-    // The code is not put back into the form.
-    view(&state, &TryForm { otp: None, ..form }, Some(answer)).await
+    call(&state, form.map(|Form(f)| f).unwrap_or_default(), Call::Verify).await
 }
