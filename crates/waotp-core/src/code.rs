@@ -176,7 +176,8 @@ pub fn api_key_matches(stored: &[u8], presented: &str) -> bool {
     hash_api_key(presented).ct_eq(stored).into()
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex digits of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -245,8 +245,7 @@ fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    use sha2::Digest;
-    if sha2::Sha256::digest(given.as_bytes()) == sha2::Sha256::digest(token.expose().as_bytes()) {
+    if token.matches(given) {
         Ok(())
     } else {
         Err(ApiError::Unauthorized)

@@ -30,6 +30,11 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Whether `given` is this secret, compared in constant time (as API keys are).
+    pub fn matches(&self, given: &str) -> bool {
+        waotp_core::code::api_key_matches(&waotp_core::hash_api_key(&self.0), given)
+    }
 }
 
 impl fmt::Debug for Secret {

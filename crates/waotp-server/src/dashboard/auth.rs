@@ -14,7 +14,7 @@ use super::layout::{bare_page, Flash};
 use crate::AppState;
 
 /// The cookie's name.
-pub const COOKIE: &str = "waotp_dashboard";
+const COOKIE: &str = "waotp_dashboard";
 /// How long a login lasts.
 const LIFETIME_MS: i64 = 12 * 3600 * 1000;
 
@@ -22,10 +22,6 @@ fn mac(token: &str, expires_ms: i64) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(token.as_bytes()).expect("HMAC takes any key length");
     mac.update(format!("waotp-dashboard:{expires_ms}").as_bytes());
     mac
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
@@ -36,9 +32,9 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 }
 
 /// The cookie value of a login made at `now_ms` with `token`: `<expiry>.<hex HMAC>`.
-pub fn cookie_for(token: &str, now_ms: i64) -> String {
+fn cookie_for(token: &str, now_ms: i64) -> String {
     let expires = now_ms + LIFETIME_MS;
-    format!("{expires}.{}", hex(&mac(token, expires).finalize().into_bytes()))
+    format!("{expires}.{}", waotp_core::code::hex(&mac(token, expires).finalize().into_bytes()))
 }
 
 fn cookie_valid(token: &str, value: &str, now_ms: i64) -> bool {
@@ -134,8 +130,7 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, form: supe
         return (StatusCode::FORBIDDEN, "cross-site form posts are refused").into_response();
     }
     let given = form.map(|Form(f)| f.token).unwrap_or_default();
-    use sha2::Digest;
-    if given.is_empty() || Sha256::digest(given.as_bytes()) != Sha256::digest(token.expose().as_bytes()) {
+    if given.is_empty() || !token.matches(&given) {
         tracing::info!("dashboard login refused");
         return login_page(StatusCode::UNAUTHORIZED, Some(Flash::Error("That is not the admin token.".into())));
     }

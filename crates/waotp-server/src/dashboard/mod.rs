@@ -23,8 +23,6 @@ use waotp_store::{AppRecord, DAY_MS};
 
 use crate::{ApiError, AppState};
 
-pub use auth::{cookie_for, COOKIE};
-
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/dashboard", get(auth::home))
