@@ -54,11 +54,8 @@ impl Stages {
     }
 }
 
-pub async fn show(_: Operator, State(state): State<AppState>, q: super::Q<FunnelQuery>) -> super::layout::PageResult {
-    funnel_page(state, q.map(|Query(q)| q).unwrap_or_default()).await
-}
-
-async fn funnel_page(state: AppState, q: FunnelQuery) -> PageResult {
+pub async fn show(_: Operator, State(state): State<AppState>, q: super::Q<FunnelQuery>) -> PageResult {
+    let Query(q) = q.unwrap_or_default();
     let days = match given(&q.days) {
         None => 14,
         Some(d) => d

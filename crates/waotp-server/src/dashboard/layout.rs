@@ -119,13 +119,16 @@ pub fn page(status: StatusCode, active: &str, title: &str, refresh: Option<u32>,
             main { (body) }
         },
     );
-    // Pages can show a new API key or a code: never kept in a cache.
-    (status, [(axum::http::header::CACHE_CONTROL, "no-store")], Html(markup.into_string())).into_response()
+    respond(status, markup)
 }
 
 /// A page without navigation (login, disabled).
 pub fn bare_page(status: StatusCode, title: &str, body: Markup) -> Response {
-    let markup = document(title, None, html! { main { (body) } });
+    respond(status, document(title, None, html! { main { (body) } }))
+}
+
+/// Pages can show a new API key or a code: never kept in a cache.
+fn respond(status: StatusCode, markup: Markup) -> Response {
     (status, [(axum::http::header::CACHE_CONTROL, "no-store")], Html(markup.into_string())).into_response()
 }
 

@@ -71,9 +71,8 @@ pub async fn list(_: Operator, State(state): State<AppState>, search: super::Q<S
     let Query(search) = search.unwrap_or_default();
     let apps = AppNames::new(&state.store.list_apps().await.on("sessions")?);
     let query = search.query().on("sessions")?;
-    let searching =
-        query.app_id.is_some() || query.session_id.is_some() || query.msisdn.is_some() || query.challenge.is_some();
-    let rows = state.store.search_sessions(query.clone()).await.on("sessions")?;
+    let (app, searching) = (query.app_id, query != SessionQuery { limit: LIST_LIMIT, ..SessionQuery::default() });
+    let rows = state.store.search_sessions(query).await.on("sessions")?;
     let refresh = given(&search.refresh).is_some();
     let body = html! {
         h1 { "Sessions" }
@@ -85,7 +84,7 @@ pub async fn list(_: Operator, State(state): State<AppState>, search: super::Q<S
                     input #challenge name="challenge" value=[given(&search.challenge)]; }
                 div.field { label for="session_id" { "Session id" }
                     input #session_id name="session_id" value=[given(&search.session_id)]; }
-                div.field { label for="app" { "App" } (app_select("app", "app", &apps, query.app_id, Some("Any app"))) }
+                div.field { label for="app" { "App" } (app_select("app", "app", &apps, app, Some("Any app"))) }
                 div.field.check { input #refresh type="checkbox" name="refresh" value="1" checked[refresh];
                     label for="refresh" { "Refresh every 2 s" } }
                 div.field { button type="submit" { "Search" } }

@@ -38,21 +38,17 @@ impl TryForm {
         }
     }
 
-    /// The JSON body an app would send.
-    fn body(&self, fields: &[&str]) -> Result<Fields, ApiError> {
-        let mut map = Map::new();
-        for &name in fields {
-            let value = match name {
-                "msisdn" => given(&self.msisdn),
-                "challenge" => given(&self.challenge),
-                "callback_url" => given(&self.callback_url),
-                "otp" => given(&self.otp),
-                _ => None,
-            };
-            if let Some(v) = value {
-                map.insert(name.to_owned(), Value::String(v.to_owned()));
-            }
-        }
+    /// The JSON body an app would send: the msisdn and challenge, and the callback URL of a
+    /// send or the code of a verify (blank fields left out).
+    fn body(&self, call: Call) -> Result<Fields, ApiError> {
+        let last = match call {
+            Call::Send => ("callback_url", &self.callback_url),
+            Call::Verify => ("otp", &self.otp),
+        };
+        let map: Map<String, Value> = [("msisdn", &self.msisdn), ("challenge", &self.challenge), last]
+            .into_iter()
+            .filter_map(|(name, v)| given(v).map(|v| (name.to_owned(), Value::from(v))))
+            .collect();
         let bytes = serde_json::to_vec(&Value::Object(map)).map_err(|e| ApiError::Internal(e.to_string()))?;
         Fields::parse(&bytes.into())
     }
@@ -175,27 +171,17 @@ async fn call(state: &AppState, form: TryForm, call: Call) -> PageResult {
     let result = async {
         let sandbox = mode?;
         let app = chosen_app(state, &form).await?;
-        let answer = match (call, sandbox) {
-            (Call::Send, true) => {
-                let body = form.body(&["msisdn", "challenge", "callback_url"])?;
-                crate::sandbox::accept(state, &app, &body).await?.into_response()
-            }
+        let body = form.body(call)?;
+        Ok(match (call, sandbox) {
+            (Call::Send, true) => crate::sandbox::accept(state, &app, &body).await?.into_response(),
             (Call::Send, false) => {
-                let body = form.body(&["msisdn", "challenge", "callback_url"])?;
                 let answer = crate::send::accept(state, &app, None, &HeaderMap::new(), &body).await?;
                 tracing::info!(app_id = %app.record.app_id, "production send from the dashboard's try-it form");
                 answer.into_response()
             }
-            (Call::Verify, true) => {
-                crate::sandbox::check(state, &app, &form.body(&["msisdn", "challenge", "otp"])?).await?.into_response()
-            }
-            (Call::Verify, false) => {
-                crate::verify::production(state, &app, &form.body(&["msisdn", "challenge", "otp"])?)
-                    .await?
-                    .into_response()
-            }
-        };
-        Ok(answer)
+            (Call::Verify, true) => crate::sandbox::check(state, &app, &body).await?.into_response(),
+            (Call::Verify, false) => crate::verify::production(state, &app, &body).await?.into_response(),
+        })
     }
     .await;
     let answer = answer(route, result).await;

@@ -359,20 +359,23 @@ pub(super) async fn inbox<C: GenericClient>(
 ) -> Result<Vec<InboxMessage>> {
     let rows = query(
         c,
-        "SELECT session_id, text, created_at FROM inbox WHERE app_id = $1 AND msisdn = $2 ORDER BY id DESC LIMIT $3",
+        "SELECT app_id, session_id, msisdn, text, created_at FROM inbox WHERE app_id = $1 AND msisdn = $2 \
+         ORDER BY id DESC LIMIT $3",
         &[&app_id, &msisdn.as_str(), &(limit as i64)],
     )
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| InboxMessage {
-            app_id,
-            session_id: r.get(0),
-            msisdn: msisdn.clone(),
-            text: r.get(1),
-            created_at_ms: r.get(2),
-        })
-        .collect())
+    Ok(rows.iter().map(inbox_message).collect())
+}
+
+/// An [`InboxMessage`] from a row of `app_id, session_id, msisdn, text, created_at`.
+fn inbox_message(r: &Row) -> InboxMessage {
+    InboxMessage {
+        app_id: r.get(0),
+        session_id: r.get(1),
+        msisdn: Msisdn::from_trusted(r.get(2)),
+        text: r.get(3),
+        created_at_ms: r.get(4),
+    }
 }
 
 pub(super) async fn mark_read(t: &Transaction<'_>, app_id: Uuid, session_ids: &[Uuid], now_ms: i64) -> Result<()> {
@@ -537,16 +540,7 @@ pub(super) async fn recent_inbox<C: GenericClient>(c: &C, limit: usize) -> Resul
         &[&(limit as i64)],
     )
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| InboxMessage {
-            app_id: r.get(0),
-            session_id: r.get(1),
-            msisdn: Msisdn::from_trusted(r.get(2)),
-            text: r.get(3),
-            created_at_ms: r.get(4),
-        })
-        .collect())
+    Ok(rows.iter().map(inbox_message).collect())
 }
 
 /// Retention: among the oldest `limit` rows (no scan past them), those old enough.

@@ -57,17 +57,16 @@ pub(super) fn advance_steps(c: &Connection, s: &mut SessionRef, steps: &[Status]
     let before = s.status;
     let mut stamp = [false; 5];
     for &next in steps {
-        let slot = Timeline::slot(next);
-        if let Some(slot @ 0..=2) = slot {
+        let moves = s.status.can_move_to(next);
+        // Delivery progress (slots 0–2) is stamped either way; a failure or an outcome only
+        // when it moves the session.
+        if let Some(slot) = Timeline::slot(next).filter(|&slot| slot <= 2 || moves) {
             stamp[slot] = true;
         }
-        if !s.status.can_move_to(next) {
+        if !moves {
             continue;
         }
         s.status = next;
-        if let Some(slot) = slot {
-            stamp[slot] = true;
-        }
         if let Some(url) = &s.callback_url {
             callbacks::enqueue(c, s.row_id, next, url, now_ms)?;
         }
@@ -390,19 +389,23 @@ pub(super) fn deliver_to_inbox(c: &Connection, m: &InboxMessage) -> Result<()> {
     Ok(())
 }
 
+/// An [`InboxMessage`] from a row of `app_id, session_id, msisdn, text, created_at`.
+fn inbox_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<InboxMessage> {
+    Ok(InboxMessage {
+        app_id: uuid_from(r.get(0)?)?,
+        session_id: uuid_from(r.get(1)?)?,
+        msisdn: Msisdn::from_trusted(r.get(2)?),
+        text: r.get(3)?,
+        created_at_ms: r.get(4)?,
+    })
+}
+
 pub(super) fn inbox(c: &Connection, app_id: Uuid, msisdn: &Msisdn, limit: usize) -> Result<Vec<InboxMessage>> {
     let mut stmt = c.prepare_cached(
-        "SELECT session_id, text, created_at FROM inbox WHERE app_id = ?1 AND msisdn = ?2 ORDER BY id DESC LIMIT ?3",
+        "SELECT app_id, session_id, msisdn, text, created_at FROM inbox WHERE app_id = ?1 AND msisdn = ?2 \
+         ORDER BY id DESC LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![app_id.as_bytes(), msisdn.as_str(), limit as i64], |r| {
-        Ok(InboxMessage {
-            app_id,
-            session_id: uuid_from(r.get(0)?)?,
-            msisdn: msisdn.clone(),
-            text: r.get(1)?,
-            created_at_ms: r.get(2)?,
-        })
-    })?;
+    let rows = stmt.query_map(params![app_id.as_bytes(), msisdn.as_str(), limit as i64], inbox_message)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -568,15 +571,7 @@ pub(super) fn funnel(c: &Connection, since_ms: i64) -> Result<Vec<FunnelRow>> {
 pub(super) fn recent_inbox(c: &Connection, limit: usize) -> Result<Vec<InboxMessage>> {
     let mut stmt =
         c.prepare_cached("SELECT app_id, session_id, msisdn, text, created_at FROM inbox ORDER BY id DESC LIMIT ?1")?;
-    let rows = stmt.query_map([limit as i64], |r| {
-        Ok(InboxMessage {
-            app_id: uuid_from(r.get(0)?)?,
-            session_id: uuid_from(r.get(1)?)?,
-            msisdn: Msisdn::from_trusted(r.get(2)?),
-            text: r.get(3)?,
-            created_at_ms: r.get(4)?,
-        })
-    })?;
+    let rows = stmt.query_map([limit as i64], inbox_message)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
