@@ -1,5 +1,7 @@
-//! The one API error type and its stable wire format: `{"message": …, "code": …}`, plus a
-//! `reason` where it helps. `message` texts are the contract's, exactly.
+//! The one API error type and its stable wire format: `{"message": …, "error_code": …}`, plus a
+//! `reason` where it helps. `message` texts are the contract's, exactly. No answer carries a key
+//! named `code`: public Verihubs clients decode `code` as an integer, and a string there makes
+//! their whole answer fail to decode (spec, "What waotp adds").
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -47,7 +49,7 @@ impl ApiError {
         ApiError::Validation(reason.into())
     }
 
-    /// The machine-readable `code` of the answer.
+    /// The machine-readable `error_code` of the answer.
     pub fn code(&self) -> &'static str {
         self.parts().2
     }
@@ -99,14 +101,14 @@ impl IntoResponse for ApiError {
         let (status, message, code) = self.parts();
         let body = match &self {
             ApiError::Validation(reason) => {
-                json!({ "message": message, "code": code, "reason": reason })
+                json!({ "message": message, "error_code": code, "reason": reason })
             }
             ApiError::Internal(cause) => {
                 // Logged once here, with its cause; the client gets a generic body.
                 tracing::error!(%cause, "request failed");
-                json!({ "message": message, "code": code })
+                json!({ "message": message, "error_code": code })
             }
-            _ => json!({ "message": message, "code": code }),
+            _ => json!({ "message": message, "error_code": code }),
         };
         let retry_after = match &self {
             ApiError::RateLimited { retry_after_s, .. } => Some((*retry_after_s).max(1)),
@@ -128,7 +130,7 @@ pub(crate) async fn not_found() -> ApiError {
 
 /// Turns any error answer that is not already JSON (axum's own rejections: an undecodable
 /// path, a bad query string, a wrong method) into the API's JSON error shape, so clients
-/// always get `{"message", "code"}`; a 400 keeps the contract's `Validation error`.
+/// always get `{"message", "error_code"}`; a 400 keeps the contract's `Validation error`.
 pub(crate) async fn json_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
@@ -154,9 +156,9 @@ pub(crate) async fn json_errors(request: axum::extract::Request, next: axum::mid
     let text =
         axum::body::to_bytes(body, 4096).await.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
     let body = if status == StatusCode::BAD_REQUEST {
-        json!({ "message": "Validation error", "code": "validation_error", "reason": text })
+        json!({ "message": "Validation error", "error_code": "validation_error", "reason": text })
     } else {
-        json!({ "message": status.canonical_reason().unwrap_or("Error"), "code": "request_rejected", "reason": text })
+        json!({ "message": status.canonical_reason().unwrap_or("Error"), "error_code": "request_rejected", "reason": text })
     };
     let mut out = (status, Json(body)).into_response();
     for (name, value) in parts.headers.iter() {

@@ -55,11 +55,12 @@ pub struct VerifyAnswer {
     pub msisdn: String,
 }
 
-/// Every error: the contract's `message`, a machine-readable `code`, and for 400 a `reason`.
+/// Every error: the contract's `message`, a machine-readable `error_code`, and for 400 a
+/// `reason`. Never a key named `code` (public clients decode that as an integer).
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBody {
     pub message: String,
-    pub code: String,
+    pub error_code: String,
     pub reason: Option<String>,
 }
 

@@ -432,7 +432,7 @@ async fn the_cli_manages_a_running_server_through_its_admin_api() {
     assert!(ok, "{err}");
     let (status, body) =
         post(&server.base, "/v2/whatsapp/otp/send", &creds, json!({ "msisdn": "6281234567891" })).await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("blocked_prefix")));
+    assert_eq!((status, body["error_code"].as_str()), (409, Some("blocked_prefix")));
     let (ok, out, _) = cli(&["app", "list", "--json"]);
     assert!(ok && out.contains("remote"));
     // A wrong token is refused with the server's reason, and nothing touches a local database.

@@ -28,7 +28,7 @@ async fn call(
 async fn the_admin_api_is_off_without_a_token_and_closed_to_wrong_ones() {
     let off = spawn_app().await;
     let (status, body) = call(&off, reqwest::Method::GET, "/admin/apps", Some(ADMIN), None).await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("admin_disabled")));
+    assert_eq!((status, body["error_code"].as_str()), (403, Some("admin_disabled")));
     let on = spawn_app_with(|c| c.admin_token = Some(waotp_server::config::Secret::new(ADMIN))).await;
     assert_eq!(call(&on, reqwest::Method::GET, "/admin/apps", None, None).await.0, 401);
     assert_eq!(call(&on, reqwest::Method::GET, "/admin/apps", Some("wrong"), None).await.0, 401);

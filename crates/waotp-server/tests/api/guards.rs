@@ -44,7 +44,7 @@ async fn a_quota_of_100_under_1000_concurrent_sends_accepts_exactly_100() {
             201 => created += 1,
             403 => {
                 assert_eq!(a.message(), "Quota insufficient");
-                assert_eq!(a.body["code"], "quota_exhausted");
+                assert_eq!(a.body["error_code"], "quota_exhausted");
                 refused += 1;
             }
             other => panic!("unexpected {other}: {:?}", a.body),
@@ -71,7 +71,7 @@ async fn blocked_numbers_prefixes_and_countries_are_409_with_their_code() {
     let refused = |a: &Answer, code: &str| {
         assert_eq!(a.status, 409, "{:?}", a.body);
         assert_eq!(a.message(), "Msisdn invalid: msisdn has been blocked");
-        assert_eq!(a.body["code"], code);
+        assert_eq!(a.body["error_code"], code);
     };
     refused(&app.send(json!({ "msisdn": "6281234567890" })).await, "blocked_number");
     refused(&app.send(json!({ "msisdn": "+6281398765432" })).await, "blocked_prefix");
@@ -98,7 +98,7 @@ async fn blocked_numbers_prefixes_and_countries_are_409_with_their_code() {
 fn assert_limited(a: &Answer, code: &str) -> u64 {
     assert_eq!(a.status, 429, "{:?}", a.body);
     assert_eq!(a.message(), "Too many request in the allowed time frame");
-    assert_eq!(a.body["code"], code);
+    assert_eq!(a.body["error_code"], code);
     let retry: u64 = a.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry >= 1);
     retry
@@ -165,7 +165,7 @@ async fn verifies_per_msisdn_are_limited_above_the_wrong_try_cap() {
         for _ in 0..4 {
             let a = app.verify(json!({ "msisdn": MSISDN, "otp": "000000" })).await;
             if a.status == 429 {
-                assert_eq!(a.body["code"], "rate_limited_msisdn");
+                assert_eq!(a.body["error_code"], "rate_limited_msisdn");
             }
         }
     }
@@ -189,7 +189,7 @@ async fn a_thousand_concurrent_wrong_verifies_count_at_most_five() {
     let (mut wrong, mut locked) = (0, 0);
     for t in tasks {
         let a = t.await.unwrap();
-        match (a.status, a.body["code"].as_str()) {
+        match (a.status, a.body["error_code"].as_str()) {
             (404, _) => wrong += 1,
             (429, Some("too_many_attempts")) => locked += 1,
             other => panic!("unexpected {other:?}"),
@@ -238,7 +238,7 @@ async fn idempotent_sends_replay_and_mismatches_are_422() {
     // Same key, another body.
     let (status, answer) = post("order-1", json!({ "msisdn": MSISDN, "challenge": "other" }).to_string()).await;
     assert_eq!(status, 422);
-    assert_eq!(answer["code"], "idempotency_mismatch");
+    assert_eq!(answer["error_code"], "idempotency_mismatch");
     // Another key: a new session, superseding the first.
     let second = post("order-2", body.clone()).await;
     assert_eq!(second.1["try_count"], 2);
@@ -360,7 +360,7 @@ async fn behind_a_trusted_proxy_the_ip_limit_uses_x_forwarded_for() {
     assert_eq!(send("203.0.113.2", 2).await.unwrap().status().as_u16(), 201);
     let refused = send("203.0.113.1", 3).await.unwrap();
     assert_eq!(refused.status().as_u16(), 429);
-    assert_eq!(refused.json::<Value>().await.unwrap()["code"], "rate_limited_ip");
+    assert_eq!(refused.json::<Value>().await.unwrap()["error_code"], "rate_limited_ip");
 }
 
 /// A number blocked after its send was accepted (here: while the server was down, so the

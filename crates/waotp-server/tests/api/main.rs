@@ -3,6 +3,7 @@
 
 mod admin;
 mod callbacks;
+mod client_types;
 mod dashboard;
 mod guards;
 mod helpers;

@@ -146,5 +146,5 @@ async fn framework_rejections_are_json_too() {
     let res = app.http.get(format!("{}/v2/whatsapp/otp/send", app.base)).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 405);
     let body: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(body["code"], "request_rejected");
+    assert_eq!(body["error_code"], "request_rejected");
 }

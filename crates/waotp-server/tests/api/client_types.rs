@@ -1,0 +1,212 @@
+//! Every answer of the send and verify routes, decoded as the public Verihubs clients decode
+//! it: `message`, `otp`, `msisdn`, `session_id` strings, `try_count` an integer, and `code`
+//! absent or an integer (a JSON number or a string of digits, as Go's `json:",string"` and
+//! the loose clients take it). A field of another type under one of those names fails the
+//! decode here exactly as it fails `json.Unmarshal` in the Go client.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use serde_json::{json, Value};
+use waotp_store::BlockEntry;
+
+use crate::helpers::*;
+
+/// What a public client declares. Unknown keys (`error_code`, `reason`) are ignored, as
+/// clients ignore them; the named ones must have the declared type.
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+pub struct ClientAnswer {
+    pub message: String,
+    #[serde(default)]
+    pub otp: Option<String>,
+    #[serde(default)]
+    pub msisdn: Option<String>,
+    #[serde(default)]
+    pub session_id: Option<String>,
+    #[serde(default)]
+    pub try_count: Option<i64>,
+    #[serde(default, deserialize_with = "integer_code")]
+    pub code: Option<i64>,
+}
+
+/// `code` as the Go client reads it: a JSON number, or a string holding only digits.
+fn integer_code<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error;
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| D::Error::custom("code is not an integer")),
+        Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse().map(Some).map_err(D::Error::custom)
+        }
+        Some(other) => Err(D::Error::custom(format!("code is not an integer: {other}"))),
+    }
+}
+
+/// Decodes one answer strictly; panics with the body when a client could not decode it.
+pub fn decode_as_client(what: &str, a: &Answer) -> ClientAnswer {
+    let decoded: ClientAnswer = serde_json::from_value(a.body.clone())
+        .unwrap_or_else(|e| panic!("{what}: a public client cannot decode the {} answer {}: {e}", a.status, a.body));
+    assert!(a.body.get("code").is_none(), "{what}: an answer carries a `code` key: {}", a.body);
+    decoded
+}
+
+fn expect(what: &str, a: &Answer, status: u16, message: &str) -> ClientAnswer {
+    assert_eq!(a.status, status, "{what}: {}", a.body);
+    let decoded = decode_as_client(what, a);
+    assert_eq!(decoded.message, message, "{what}");
+    if status >= 400 {
+        assert!(a.body["error_code"].is_string(), "{what}: an error without error_code: {}", a.body);
+    }
+    decoded
+}
+
+#[test]
+fn the_strict_decoder_refuses_what_the_go_client_refuses() {
+    let answer = |body: Value| Answer { status: 400, body, headers: Default::default() };
+    let decode = |body: Value| serde_json::from_value::<ClientAnswer>(answer(body).body);
+    assert!(decode(json!({ "message": "x", "code": "quota_exhausted" })).is_err());
+    assert!(decode(json!({ "message": "x", "code": 1.5 })).is_err());
+    assert!(decode(json!({ "message": "x", "try_count": "1" })).is_err());
+    assert!(decode(json!({ "message": "x", "otp": 123456 })).is_err());
+    assert!(decode(json!({ "message": 7 })).is_err());
+    assert_eq!(decode(json!({ "message": "x", "code": "42" })).unwrap().code, Some(42));
+    assert_eq!(decode(json!({ "message": "x", "code": 42 })).unwrap().code, Some(42));
+    assert!(decode(json!({ "message": "x", "error_code": "quota_exhausted", "reason": "r" })).is_ok());
+}
+
+#[tokio::test]
+async fn every_send_and_verify_answer_decodes_in_a_public_client() {
+    let app = spawn_app().await;
+    let id = app.app_id.to_string();
+    for v in ["v1", "v2"] {
+        let send = format!("/{v}/whatsapp/otp/send");
+        let verify = format!("/{v}/whatsapp/otp/verify");
+        let post = |path: String, body: Value| {
+            let app = &app;
+            async move { app.post(&path, body).await }
+        };
+        // 201, 200: production.
+        let msisdn = if v == "v1" { "6281234567801" } else { "6281234567802" };
+        let sent = post(send.clone(), json!({ "msisdn": msisdn })).await;
+        let s = expect("send", &sent, 201, "OTP sent successfully");
+        assert_eq!((s.msisdn.as_deref(), s.try_count), (Some(msisdn), Some(1)));
+        assert!(s.session_id.is_some() && s.otp.is_some());
+        // 404: a wrong code; 200: the right one.
+        let wrong = post(verify.clone(), json!({ "msisdn": msisdn, "otp": "000000" })).await;
+        expect("wrong code", &wrong, 404, "OTP not found");
+        let ok = post(verify.clone(), json!({ "msisdn": msisdn, "otp": s.otp.unwrap() })).await;
+        expect("verify", &ok, 200, "OTP has been verified");
+        // 400: invalid input, on both routes, and malformed JSON.
+        expect("bad send", &post(send.clone(), json!({ "msisdn": "12" })).await, 400, "Validation error");
+        expect("bad verify", &post(verify.clone(), json!({ "otp": "1234" })).await, 400, "Validation error");
+        let malformed = app.post_raw(&send, Some((&id, &app.api_key)), "{\"msisdn\":").await;
+        expect("malformed", &malformed, 400, "Validation error");
+        // 401.
+        for path in [&send, &verify] {
+            let a = app.post_raw(path, Some((&id, "wrong-key")), json!({ "msisdn": msisdn }).to_string()).await;
+            expect("wrong key", &a, 401, "Authorization failed");
+            let a = app.post_raw(path, None, json!({ "msisdn": msisdn }).to_string()).await;
+            expect("no credentials", &a, 401, "Authorization failed");
+        }
+        // 422: an expired code, and an idempotency key reused with another body.
+        let expiring = if v == "v1" { "6281234567803" } else { "6281234567804" };
+        let otp = post(send.clone(), json!({ "msisdn": expiring, "time_limit": "60" })).await.otp();
+        app.clock.advance(Duration::from_secs(61));
+        let late = post(verify.clone(), json!({ "msisdn": expiring, "otp": otp })).await;
+        expect("expired", &late, 422, "OTP cannot be verified because Time limit exceeded");
+        let key = format!("idem-{v}");
+        let idem = |body: Value| {
+            app.http
+                .post(format!("{}{send}", app.base))
+                .header("App-ID", &id)
+                .header("API-Key", &app.api_key)
+                .header("Idempotency-Key", &key)
+                .json(&body)
+                .send()
+        };
+        let first = idem(json!({ "msisdn": "6281234567805" })).await.unwrap();
+        assert_eq!(first.status(), 201);
+        let res = idem(json!({ "msisdn": "6281234567806" })).await.unwrap();
+        let status = res.status().as_u16();
+        let mismatch = Answer { status, headers: res.headers().clone(), body: res.json().await.unwrap() };
+        expect(
+            "idempotency mismatch",
+            &mismatch,
+            422,
+            "Idempotency-Key was already used with a different request body",
+        );
+        // 429: five wrong tries lock the code.
+        let locked = if v == "v1" { "6281234567807" } else { "6281234567808" };
+        assert_eq!(post(send.clone(), json!({ "msisdn": locked })).await.status, 201);
+        let mut last = None;
+        for _ in 0..6 {
+            last = Some(post(verify.clone(), json!({ "msisdn": locked, "otp": "999999" })).await);
+        }
+        expect("locked", &last.unwrap(), 429, "Too many request in the allowed time frame");
+    }
+    // 409: a blocked number; 403: no quota left (v1 and v2 each).
+    let store = &app.state.store;
+    store
+        .block(BlockEntry { app_id: None, entry: "6281234567899".into(), is_prefix: false, created_at_ms: 0 })
+        .await
+        .unwrap();
+    assert!(store.set_quota(app.app_id, Some(0)).await.unwrap());
+    for v in ["v1", "v2"] {
+        let path = format!("/{v}/whatsapp/otp/send");
+        let blocked = app.post(&path, json!({ "msisdn": "6281234567899" })).await;
+        expect("blocked", &blocked, 409, "Msisdn invalid: msisdn has been blocked");
+        let broke = app.post(&path, json!({ "msisdn": "6281234567898" })).await;
+        expect("no quota", &broke, 403, "Quota insufficient");
+    }
+    // 429: a rate limit (the sixth send to one number in ten minutes), with quota back.
+    assert!(store.set_quota(app.app_id, None).await.unwrap());
+    app.state.invalidate_app(app.app_id);
+    let mut last = None;
+    for _ in 0..6 {
+        last = Some(app.send(json!({ "msisdn": "6281234567897" })).await);
+    }
+    let limited = last.unwrap();
+    expect("rate limit", &limited, 429, "Too many request in the allowed time frame");
+    assert!(limited.headers.contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn every_sandbox_answer_decodes_in_a_public_client() {
+    let app = spawn_app().await;
+    let id = app.app_id.to_string();
+    for v in ["v1", "v2"] {
+        let send = format!("/{v}/whatsapp/otp/send/sandbox");
+        let verify = format!("/{v}/whatsapp/otp/verify/sandbox");
+        for (msisdn, status, message) in [
+            ("6282123060001", 201, "OTP sent successfully"),
+            ("628001", 201, "OTP sent successfully"),
+            ("6282123060002", 400, "Validation error"),
+            ("6282123060003", 401, "Authorization failed"),
+            ("6282123060004", 403, "Quota insufficient"),
+            ("6282123060005", 409, "Msisdn invalid: msisdn has been blocked"),
+            ("6282123060006", 429, "Too many request in the allowed time frame"),
+            ("6281111111111", 400, "Invalid Scenario"),
+        ] {
+            let a = app.post(&send, json!({ "msisdn": msisdn })).await;
+            let d = expect(&format!("sandbox send {msisdn}"), &a, status, message);
+            if status == 201 {
+                assert_eq!((d.msisdn.as_deref(), d.try_count), (Some(msisdn), Some(1)));
+                assert!(d.otp.is_some() && d.session_id.is_some());
+            }
+        }
+        for (msisdn, status, message) in [
+            ("6282123060007", 200, "OTP has been verified"),
+            ("6282123060008", 404, "OTP not found"),
+            ("6282123060009", 422, "OTP cannot be verified because Time limit exceeded"),
+            ("6281111111111", 400, "Invalid Scenario"),
+        ] {
+            let a = app.post(&verify, json!({ "msisdn": msisdn, "otp": "123456" })).await;
+            expect(&format!("sandbox verify {msisdn}"), &a, status, message);
+        }
+        let a = app.post_raw(&send, Some((&id, "wrong-key")), json!({ "msisdn": "6282123060001" }).to_string()).await;
+        expect("sandbox wrong key", &a, 401, "Authorization failed");
+        let a = app.post_raw(&verify, Some((&id, &app.api_key)), "[1,").await;
+        expect("sandbox malformed", &a, 400, "Validation error");
+    }
+}
