@@ -67,12 +67,38 @@ pub struct Config {
     /// Sessions (with their callbacks and attempts) and inbox messages older than this are
     /// deleted in the background.
     pub retention: Duration,
-    /// Bearer token of the admin API (`/admin/…`); `None`: the admin API is off.
+    /// Bearer token of the admin API (`/admin/…`) and the dashboard's login; `None`: both are
+    /// off. The binary fills it on a first start with [`Config::provide_admin_token`].
     pub admin_token: Option<Secret>,
     /// Messages held in memory for the channel; beyond, they wait in the database.
     pub delivery_queue: usize,
     /// PostgreSQL: when a silent node is presumed dead and its work taken over.
     pub node_timeout: Duration,
+}
+
+/// The file beside the SQLite database that holds waotp's own admin token.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+/// Where the admin token comes from, as settled at start by [`Config::provide_admin_token`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdminTokenOrigin {
+    /// Configured (`admin_token`, `WAOTP_ADMIN_TOKEN(_FILE)`): never printed.
+    Configured,
+    /// waotp's own, kept in this file (made on the first start): the banner prints a one-time
+    /// login link, never the token.
+    Generated(PathBuf),
+    /// None: the dashboard and the admin API are off.
+    Off(NoAdminToken),
+}
+
+/// Why waotp made no admin token of its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NoAdminToken {
+    /// Every node must hold the same token: an operator sets it.
+    Postgres,
+    /// The address is reachable from other machines: no secret is made, or printed to a shared
+    /// terminal, by surprise. `existing`: an `admin.token` made by an earlier loopback start.
+    BeyondLoopback { existing: Option<PathBuf> },
 }
 
 /// Meta's Graph API base.
@@ -163,10 +189,49 @@ impl Config {
         Ok(Arc::new(store))
     }
 
+    /// The folder of the SQLite database, where waotp keeps its own key files.
+    fn data_dir(&self) -> anyhow::Result<PathBuf> {
+        let db = self.sqlite_options()?.path;
+        Ok(db.parent().unwrap_or(Path::new(".")).to_path_buf())
+    }
+
     /// Where the default key file lives: beside the SQLite database.
     pub fn default_key_file(&self) -> anyhow::Result<PathBuf> {
-        let db = self.sqlite_options()?.path;
-        Ok(db.parent().unwrap_or(Path::new(".")).join("server.key"))
+        Ok(self.data_dir()?.join("server.key"))
+    }
+
+    /// Settles where the admin token comes from, before the server starts. A configured one
+    /// is kept. Without one, on SQLite and a loopback address, waotp uses its own: read from
+    /// `admin.token` beside the database, created there (mode 0600) on the first start, so it
+    /// stays the same across restarts. With PostgreSQL it is never generated (every node
+    /// must hold the same token), and on an address beyond loopback neither: the dashboard
+    /// and the admin API stay off until an operator sets one.
+    pub fn provide_admin_token(&mut self) -> anyhow::Result<AdminTokenOrigin> {
+        if self.admin_token.is_some() {
+            return Ok(AdminTokenOrigin::Configured);
+        }
+        if self.uses_postgres() {
+            return Ok(AdminTokenOrigin::Off(NoAdminToken::Postgres));
+        }
+        let file = self.data_dir()?.join(ADMIN_TOKEN_FILE);
+        if !self.listen.ip().to_canonical().is_loopback() {
+            let existing = file.exists().then_some(file);
+            return Ok(AdminTokenOrigin::Off(NoAdminToken::BeyondLoopback { existing }));
+        }
+        if create_secret_file(&file)? {
+            tracing::info!(path = %file.display(), "created an admin token for the dashboard and the admin API");
+        }
+        let token =
+            std::fs::read_to_string(&file).with_context(|| format!("reading admin token {}", file.display()))?;
+        let token = token.trim();
+        if token.len() < 16 {
+            bail!(
+                "the admin token in {} must be at least 16 characters (delete the file to have a new one made)",
+                file.display()
+            );
+        }
+        self.admin_token = Some(Secret::new(token));
+        Ok(AdminTokenOrigin::Generated(file))
     }
 
     /// The key for code hashes: from the secret, the secret file, or the default key file
@@ -186,7 +251,9 @@ impl Config {
             ),
             None => {
                 let f = self.default_key_file()?;
-                create_key_file(&f)?;
+                if create_secret_file(&f)? {
+                    tracing::info!(path = %f.display(), "created a new server secret; back it up with the database");
+                }
                 f
             }
         };
@@ -213,32 +280,110 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-fn create_key_file(path: &Path) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+/// Creates `path` holding a fresh random secret (mode 0600) unless it exists; true when it
+/// made it. The secret is written and synced under a temporary name first, then linked into
+/// place: a crash never leaves a partial file behind, and of two processes starting at once
+/// one wins and both read the same secret.
+fn create_secret_file(path: &Path) -> anyhow::Result<bool> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    if path.exists() {
+        return Ok(false);
     }
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("secret");
+    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    match options.open(path) {
-        Ok(mut f) => {
-            writeln!(f, "{}", CodeKey::generate_secret())?;
-            f.sync_all()?;
-            tracing::info!(path = %path.display(), "created a new server secret; back it up with the database");
-            Ok(())
+    let written = options.open(&temp).and_then(|mut f| {
+        writeln!(f, "{}", CodeKey::generate_secret())?;
+        f.sync_all()
+    });
+    let linked = written.and_then(|()| match std::fs::hard_link(&temp, path) {
+        // A file system without hard links: a rename, which replaces a file made meanwhile.
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => std::fs::rename(&temp, path).map_err(|_| e),
+        linked => linked,
+    });
+    let _ = std::fs::remove_file(&temp);
+    match linked {
+        Ok(()) => {
+            // The new name is durable once its folder is synced too.
+            #[cfg(unix)]
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+            Ok(true)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("creating server secret {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::*;
+
+    fn sqlite_config(dir: &Path, listen: &str) -> Config {
+        let mut config = Config::new(format!("sqlite://{}/data/waotp.db", dir.display()));
+        config.listen = listen.parse().unwrap();
+        config
+    }
+
+    #[test]
+    fn a_loopback_first_start_makes_an_admin_token_and_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("data").join(ADMIN_TOKEN_FILE);
+        let mut config = sqlite_config(dir.path(), "127.0.0.1:0");
+        assert_eq!(config.provide_admin_token().unwrap(), AdminTokenOrigin::Generated(file.clone()));
+        let token = config.admin_token.clone().expect("a token");
+        assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), token.expose());
+        assert!(token.expose().len() >= 32);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(file.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+        // The next start reads the same token; so does one on IPv6 loopback.
+        for listen in ["127.0.0.1:8080", "[::1]:0", "[::ffff:127.0.0.1]:0"] {
+            let mut again = sqlite_config(dir.path(), listen);
+            assert_eq!(again.provide_admin_token().unwrap(), AdminTokenOrigin::Generated(file.clone()), "{listen}");
+            assert!(again.admin_token.unwrap().matches(token.expose()));
+        }
+    }
+
+    #[test]
+    fn no_admin_token_is_made_beyond_loopback_with_postgres_or_when_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("data").join(ADMIN_TOKEN_FILE);
+        for listen in ["0.0.0.0:0", "[::]:0", "192.0.2.7:8080"] {
+            let mut config = sqlite_config(dir.path(), listen);
+            let origin = config.provide_admin_token().unwrap();
+            assert_eq!(origin, AdminTokenOrigin::Off(NoAdminToken::BeyondLoopback { existing: None }), "{listen}");
+            assert!(config.admin_token.is_none() && !file.exists());
+        }
+        // A token an earlier loopback start made is named, not used.
+        sqlite_config(dir.path(), "127.0.0.1:0").provide_admin_token().unwrap();
+        let mut config = sqlite_config(dir.path(), "0.0.0.0:0");
+        let origin = config.provide_admin_token().unwrap();
+        assert_eq!(origin, AdminTokenOrigin::Off(NoAdminToken::BeyondLoopback { existing: Some(file) }));
+        assert!(config.admin_token.is_none());
+
+        let mut config = Config::new("postgres://waotp@127.0.0.1:1/waotp");
+        assert_eq!(config.provide_admin_token().unwrap(), AdminTokenOrigin::Off(NoAdminToken::Postgres));
+        assert!(config.admin_token.is_none());
+
+        let elsewhere = tempfile::tempdir().unwrap();
+        let mut config = sqlite_config(elsewhere.path(), "127.0.0.1:0");
+        config.admin_token = Some(Secret::new("configured-token-0123456789"));
+        assert_eq!(config.provide_admin_token().unwrap(), AdminTokenOrigin::Configured);
+        assert!(!elsewhere.path().join("data").exists(), "nothing is written");
+    }
 
     #[test]
     fn database_passwords_never_print() {

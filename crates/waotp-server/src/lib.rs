@@ -65,6 +65,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Bearer token of the admin API; `None`: the admin API is off.
     pub admin_token: Option<config::Secret>,
+    /// The dashboard's one-time login links not yet followed.
+    login_links: Arc<dashboard::LoginLinks>,
     /// The background workers, for the readiness check.
     workers: Arc<Vec<(&'static str, tokio::task::JoinHandle<()>)>>,
     apps: auth::AppCache,
@@ -76,6 +78,13 @@ impl AppState {
     /// templates, key), so the next request sees the change at once.
     pub fn invalidate_app(&self, app_id: uuid::Uuid) {
         self.apps.invalidate(app_id);
+    }
+
+    /// A one-time dashboard login link (path and query, e.g. for the banner): it logs a
+    /// browser in once, within [`dashboard::LINK_LIFETIME`]. `None` when the dashboard is off.
+    pub fn issue_login_link(&self) -> Option<String> {
+        self.admin_token.as_ref()?;
+        Some(format!("/dashboard/login/link?code={}", self.login_links.issue(self.clock.now_ms())))
     }
 
     /// Logs and counts a refusal, and turns it into the answer. Sandbox refusals stay out of
@@ -205,6 +214,7 @@ pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
         channel_name,
         workers: Arc::new(workers),
         admin_token: config.admin_token.clone(),
+        login_links: Arc::default(),
         metrics,
         apps,
         dispatch,

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use uuid::Uuid;
 use waotp_core::{CallbackMode, RuleMode, Status};
-use waotp_server::config::{Secret, DEFAULT_DATABASE_URL};
+use waotp_server::config::{AdminTokenOrigin, NoAdminToken, Secret, DEFAULT_DATABASE_URL};
 use waotp_server::{Clock, Config};
 use waotp_store::{AppRecord, AppSettings, BlockEntry, Store};
 
@@ -572,7 +572,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(settings: &Settings) -> anyhow::Result<()> {
-    let config = server_config(settings)?;
+    let mut config = server_config(settings)?;
     let filter = waotp_server::logging::filter(settings.raw("log").unwrap_or("info"))
         .map_err(|e| anyhow::anyhow!("invalid log filter (WAOTP_LOG): {e}"))?;
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
@@ -581,6 +581,7 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
     } else {
         logs.init();
     }
+    let admin_token = config.provide_admin_token()?;
     let state = waotp_server::build(&config, Clock::system()).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -605,6 +606,7 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
         }
         None => println!("  channel:  local inbox (no WhatsApp account configured): GET /v1/inbox?msisdn=..."),
     }
+    print_dashboard(&state, addr, &admin_token);
     if state.store.list_apps().await?.is_empty() {
         println!();
         println!("  No apps yet. Create one (also while the server runs):");
@@ -613,6 +615,38 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
     waotp_server::serve(state, listener, shutdown_signal()).await?;
     println!("waotp stopped");
     Ok(())
+}
+
+/// The banner's dashboard line. A configured token is never printed; waotp's own is not
+/// either: a one-time link stands for it (see `waotp_server::dashboard::LINK_LIFETIME`).
+fn print_dashboard(state: &waotp_server::AppState, addr: SocketAddr, origin: &AdminTokenOrigin) {
+    let turn_on = "             turn it on with admin_token, WAOTP_ADMIN_TOKEN or WAOTP_ADMIN_TOKEN_FILE";
+    match origin {
+        AdminTokenOrigin::Configured => {
+            println!("  dashboard: http://{addr}/dashboard (log in with the configured admin token)");
+        }
+        AdminTokenOrigin::Generated(file) => {
+            if let Some(link) = state.issue_login_link() {
+                let minutes = waotp_server::dashboard::LINK_LIFETIME.as_secs() / 60;
+                println!("  dashboard: http://{addr}{link}");
+                println!(
+                    "             (logs in once, within {minutes} minutes; the admin token is in {})",
+                    file.display()
+                );
+            }
+        }
+        AdminTokenOrigin::Off(NoAdminToken::Postgres) => {
+            println!("  dashboard: off (with PostgreSQL every node needs the same admin token)");
+            println!("{turn_on}");
+        }
+        AdminTokenOrigin::Off(NoAdminToken::BeyondLoopback { existing }) => {
+            println!("  dashboard: off (listening beyond loopback: waotp makes no admin token of its own)");
+            println!("{turn_on}");
+            if let Some(file) = existing {
+                println!("             (the one made on an earlier start: WAOTP_ADMIN_TOKEN_FILE={})", file.display());
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -31,6 +31,17 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
 }
 
+/// The `Set-Cookie` value of a login made at `now_ms` with `token`. `secure`: the browser
+/// reached us over HTTPS, so the cookie is never sent in clear.
+pub(super) fn session_cookie(token: &str, now_ms: i64, secure: bool) -> String {
+    format!(
+        "{COOKIE}={}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        cookie_for(token, now_ms),
+        LIFETIME_MS / 1000,
+        if secure { "; Secure" } else { "" }
+    )
+}
+
 /// The cookie value of a login made at `now_ms` with `token`: `<expiry>.<hex HMAC>`.
 fn cookie_for(token: &str, now_ms: i64) -> String {
     let expires = now_ms + LIFETIME_MS;
@@ -83,7 +94,7 @@ impl FromRequestParts<AppState> for Operator {
     }
 }
 
-fn disabled() -> Response {
+pub(super) fn disabled() -> Response {
     bare_page(
         StatusCode::FORBIDDEN,
         "Dashboard disabled",
@@ -95,7 +106,7 @@ fn disabled() -> Response {
     )
 }
 
-fn login_page(status: StatusCode, flash: Option<Flash>) -> Response {
+pub(super) fn login_page(status: StatusCode, flash: Option<Flash>) -> Response {
     bare_page(
         status,
         "Log in",
@@ -134,14 +145,9 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, form: supe
         tracing::info!("dashboard login refused");
         return login_page(StatusCode::UNAUTHORIZED, Some(Flash::Error("That is not the admin token.".into())));
     }
-    let value = cookie_for(token.expose(), state.clock.now_ms());
     // Over HTTPS (as the browser saw it: the login form's Origin) the cookie is never sent in clear.
     let secure = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).is_some_and(|o| o.starts_with("https://"));
-    let cookie = format!(
-        "{COOKIE}={value}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age={}{}",
-        LIFETIME_MS / 1000,
-        if secure { "; Secure" } else { "" }
-    );
+    let cookie = session_cookie(token.expose(), state.clock.now_ms(), secure);
     ([(header::SET_COOKIE, cookie)], Redirect::to("/dashboard/sessions")).into_response()
 }
 

@@ -5,11 +5,13 @@
 //! script and nothing is fetched from elsewhere, so it works with no internet. Login is the
 //! admin token; the session is a cookie signed with it (HMAC-SHA256, 12 hours), so any node
 //! of a cluster accepts it and rotating the token logs everyone out. Forms post back with a
-//! `SameSite=Strict` cookie, and a cross-site `Origin` is refused.
+//! `SameSite=Strict` cookie, and a cross-site `Origin` is refused. On a first start the banner
+//! prints a one-time login link instead of the token (`login_link`).
 
 mod auth;
 mod funnel;
 mod layout;
+mod login_link;
 mod manage;
 mod sessions;
 mod try_it;
@@ -23,11 +25,14 @@ use waotp_store::{AppRecord, DAY_MS};
 
 use crate::{ApiError, AppState};
 
+pub use login_link::{LoginLinks, LINK_LIFETIME};
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/dashboard", get(auth::home))
         .route("/dashboard/", get(auth::home))
         .route("/dashboard/login", get(auth::login_form).post(auth::login))
+        .route("/dashboard/login/link", get(login_link::follow))
         .route("/dashboard/logout", post(auth::logout))
         .route("/dashboard/sessions", get(sessions::list))
         .route("/dashboard/sessions/{session_id}", get(sessions::show))

@@ -1,0 +1,239 @@
+//! A first start, as a newcomer makes it: the real `waotp` binary in an empty folder with no
+//! configuration. On loopback it makes its own admin token (`waotp-data/admin.token`, 0600) and
+//! prints a one-time login link that opens the dashboard once, in one click, in headless
+//! Chromium too; beyond loopback it makes none and says how to turn the dashboard on; a
+//! configured token is never printed. Neither the token nor a link's code reaches the logs.
+
+#[path = "../../waotp-server/tests/api/webdriver.rs"]
+#[allow(dead_code)]
+mod webdriver;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_waotp");
+
+struct Server {
+    child: Child,
+    /// `http://ADDR` as the banner prints it.
+    base: String,
+    banner: Vec<String>,
+    lines: Receiver<String>,
+}
+
+/// `waotp serve --listen LISTEN` in `dir` with no `WAOTP_*` variable but `env`; its logs, at
+/// TRACE, are appended to `dir/serve.log`.
+fn serve_in(dir: &Path, listen: &str, env: &[(&str, &str)]) -> Server {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("serve.log")).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--listen", listen]).current_dir(dir).stdout(Stdio::piped()).stderr(log);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("WAOTP_")) {
+        cmd.env_remove(k);
+    }
+    cmd.env("WAOTP_LOG", "trace");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start waotp serve");
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut server = Server { child, base: String::new(), banner: Vec::new(), lines };
+    let first = server.line("waotp listening on ");
+    server.base = first["waotp listening on ".len()..].to_owned();
+    // The banner ends with the hint for a store without apps.
+    server.line("    waotp app create");
+    server
+}
+
+impl Server {
+    /// The banner line starting with `prefix`, waiting for it if need be.
+    fn line(&mut self, prefix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(line) = self.banner.iter().find(|l| l.starts_with(prefix)) {
+                return line.clone();
+            }
+            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => self.banner.push(line),
+                Err(_) => panic!("no line {prefix:?} in the banner: {:#?}", self.banner),
+            }
+        }
+    }
+
+    fn printed(&self) -> String {
+        self.banner.join("\n")
+    }
+
+    /// The one-time login link the banner prints.
+    fn login_link(&mut self) -> String {
+        let line = self.line("  dashboard: ");
+        let link = line.trim_start_matches("  dashboard: ").to_owned();
+        assert!(link.starts_with(&format!("{}/dashboard/login/link?code=", self.base)), "{line}");
+        link
+    }
+
+    fn stop(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+fn header(res: &reqwest::Response, name: &str) -> String {
+    res.headers().get(name).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+}
+
+fn code_of(link: &str) -> &str {
+    link.split_once("code=").unwrap().1
+}
+
+fn token_file(dir: &Path) -> std::path::PathBuf {
+    dir.join("waotp-data").join("admin.token")
+}
+
+#[tokio::test]
+async fn a_first_start_prints_a_one_time_link_and_never_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve_in(dir.path(), "127.0.0.1:0", &[]);
+    let link = server.login_link();
+    let file = token_file(dir.path());
+    let token = std::fs::read_to_string(&file).unwrap().trim().to_owned();
+    assert!(token.len() >= 32, "a generated token");
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(dir.path().join("waotp-data/server.key").exists(), "admin.token lies beside the server key");
+    assert!(!server.printed().contains(&token), "the token is never printed");
+    assert!(server.printed().contains("waotp-data/admin.token"), "the banner says where the token is");
+
+    // One click logs in: a 303 to the dashboard with the session cookie, nothing cached or referred.
+    let http = http();
+    let res = http.get(&link).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(header(&res, "location"), "/dashboard");
+    assert_eq!(header(&res, "cache-control"), "no-store");
+    assert_eq!(header(&res, "referrer-policy"), "no-referrer");
+    let set_cookie = header(&res, "set-cookie");
+    assert!(set_cookie.starts_with("waotp_dashboard=") && set_cookie.contains("HttpOnly"), "{set_cookie}");
+    let session = set_cookie.split(';').next().unwrap().to_owned();
+    let sessions = format!("{}/dashboard/sessions", server.base);
+    let page = http.get(&sessions).header("cookie", &session).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Log out"));
+
+    // The same link again, as a copy from the scrollback would be: the login page, no session.
+    let again = http.get(&link).send().await.unwrap();
+    assert_eq!(again.status(), 401);
+    assert!(again.headers().get("set-cookie").is_none());
+    assert!(again.text().await.unwrap().contains("used already or has expired"));
+    // A made-up code opens nothing.
+    let forged = format!("{}/dashboard/login/link?code={}", server.base, "0".repeat(64));
+    assert_eq!(http.get(&forged).send().await.unwrap().status(), 401);
+    // The token in the file is the admin token: the admin API takes it.
+    let admin = http.get(format!("{}/admin/apps", server.base)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(admin.status(), 200);
+    let first_code = code_of(&link).to_owned();
+    server.stop();
+
+    // A restart keeps the token (the session still holds) and prints a new link; the old one stays dead.
+    let mut server = serve_in(dir.path(), "127.0.0.1:0", &[]);
+    let link = server.login_link();
+    assert_ne!(code_of(&link), first_code);
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), token, "the same token on every start");
+    let sessions = format!("{}/dashboard/sessions", server.base);
+    assert_eq!(http.get(&sessions).header("cookie", &session).send().await.unwrap().status(), 200);
+    let old = format!("{}/dashboard/login/link?code={first_code}", server.base);
+    assert_eq!(http.get(&old).send().await.unwrap().status(), 401);
+    // A HEAD, what a link previewer sends first, spends nothing.
+    assert_eq!(http.head(&link).send().await.unwrap().status(), 200);
+    assert_eq!(http.get(&link).send().await.unwrap().status(), 303, "the HEAD did not spend it");
+    server.stop();
+
+    let logs = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(logs.contains("dashboard login by a one-time link"), "the logs were captured: {logs}");
+    for secret in [token.as_str(), &first_code, code_of(&link)] {
+        assert!(!logs.contains(secret), "a secret in the logs");
+    }
+}
+
+#[tokio::test]
+async fn beyond_loopback_a_first_start_leaves_the_dashboard_off() {
+    let dir = tempfile::tempdir().unwrap();
+    // Bound on every address; the test talks to it over 127.0.0.1 only.
+    let mut server = serve_in(dir.path(), "0.0.0.0:0", &[]);
+    let line = server.line("  dashboard: ");
+    assert!(line.contains("off") && line.contains("beyond loopback"), "{line}");
+    assert!(server.printed().contains("WAOTP_ADMIN_TOKEN"), "how to turn it on: {}", server.printed());
+    assert!(!server.printed().contains("code="));
+    assert!(!token_file(dir.path()).exists(), "no token is made");
+    let local = server.base.replace("0.0.0.0", "127.0.0.1");
+    let res = http().get(format!("{local}/dashboard/login")).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(res.text().await.unwrap().contains("The dashboard is off"));
+    let link = http().get(format!("{local}/dashboard/login/link?code=x")).send().await.unwrap();
+    assert_eq!(link.status(), 403);
+    server.stop();
+
+    // A token made by an earlier start on loopback is not used silently, but named.
+    serve_in(dir.path(), "127.0.0.1:0", &[]).stop();
+    assert!(token_file(dir.path()).exists());
+    let mut server = serve_in(dir.path(), "0.0.0.0:0", &[]);
+    assert!(server.line("  dashboard: ").contains("off"));
+    let token = std::fs::read_to_string(token_file(dir.path())).unwrap().trim().to_owned();
+    assert!(server.printed().contains("WAOTP_ADMIN_TOKEN_FILE=waotp-data/admin.token"), "{}", server.printed());
+    assert!(!server.printed().contains(&token) && !server.printed().contains("code="));
+    server.stop();
+}
+
+#[tokio::test]
+async fn a_configured_admin_token_is_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "configured-admin-token-0123456789";
+    let mut server = serve_in(dir.path(), "127.0.0.1:0", &[("WAOTP_ADMIN_TOKEN", token)]);
+    let line = server.line("  dashboard: ");
+    assert_eq!(line, format!("  dashboard: {}/dashboard (log in with the configured admin token)", server.base));
+    assert!(!server.printed().contains(token) && !server.printed().contains("code="));
+    assert!(!token_file(dir.path()).exists(), "nothing is generated");
+    let res = http().get(format!("{}/admin/apps", server.base)).bearer_auth(token).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    server.stop();
+    assert!(!std::fs::read_to_string(dir.path().join("serve.log")).unwrap().contains(token));
+}
+
+/// The newcomer's path in a real browser: the banner's link opens the dashboard, logged in;
+/// after logging out, the same link opens only the login page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_start_opens_the_dashboard_in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve_in(dir.path(), "127.0.0.1:0", &[]);
+    let link = server.login_link();
+    let b = webdriver::Browser::start(1280, 900).await;
+
+    b.goto(&link).await;
+    let url = b.url().await;
+    assert_eq!(url, format!("{}/dashboard/sessions", server.base), "{}", b.text("body").await);
+    assert!(b.exists("form[action='/dashboard/logout'] button").await, "logged in");
+    assert!(b.exists("nav a[href='/dashboard/manage']").await);
+
+    b.click_through("form[action='/dashboard/logout'] button").await;
+    assert!(b.url().await.ends_with("/dashboard/login"));
+    b.goto(&link).await;
+    assert!(b.text("main").await.contains("used already or has expired"), "{}", b.text("body").await);
+    assert!(!b.exists("form[action='/dashboard/logout']").await, "not logged in");
+    assert!(b.exists("input#token").await, "the login form is offered");
+    b.goto(&format!("{}/dashboard/sessions", server.base)).await;
+    assert!(b.url().await.ends_with("/dashboard/login"), "no session: {}", b.url().await);
+
+    b.quit().await;
+    server.stop();
+}
