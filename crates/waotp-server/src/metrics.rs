@@ -25,6 +25,16 @@ const DESCRIPTIONS: &[(&str, &str, &str)] = &[
     ("waotp_pumping_signals_total", "counter", "Pumping rules that fired in monitor mode, by rule."),
     ("waotp_callback_attempts_total", "counter", "Callback attempts by result and attempt number."),
     (
+        "waotp_whatsapp_events_total",
+        "counter",
+        "WhatsApp status events by outcome: applied to their session, or kept until the send records its message id.",
+    ),
+    (
+        "waotp_whatsapp_early_events_evicted_total",
+        "counter",
+        "Kept WhatsApp events dropped, the oldest first, to stay within the store's bound.",
+    ),
+    (
         "waotp_channel_delivery_seconds",
         "histogram",
         "Time a channel took to deliver a message, by channel and outcome.",
@@ -59,7 +69,11 @@ fn labels(pairs: &[(&str, &str)]) -> String {
 
 impl Metrics {
     pub fn inc(&self, name: &'static str, pairs: &[(&str, &str)]) {
-        *self.counters.lock().expect("metrics").entry((name, labels(pairs))).or_default() += 1;
+        self.add(name, pairs, 1);
+    }
+
+    pub fn add(&self, name: &'static str, pairs: &[(&str, &str)], n: u64) {
+        *self.counters.lock().expect("metrics").entry((name, labels(pairs))).or_default() += n;
     }
 
     /// Counts one event of an app with an outcome (`app_id` and `outcome` labels).

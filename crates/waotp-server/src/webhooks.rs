@@ -1,15 +1,19 @@
 //! Meta's webhooks: `GET /webhooks/whatsapp` answers the subscription handshake;
 //! `POST /webhooks/whatsapp` takes signed status batches. A bad signature is a 401 and
 //! nothing is processed; duplicates and out-of-order events never move a session backwards
-//! or report a status twice; unknown message ids and fields are ignored.
+//! or report a status twice; unknown fields are ignored. An event for a message id no session
+//! has recorded yet (it beat the send's own answer) is kept by the store and applied when the
+//! send records the id (see `waotp_store::ProviderReport`).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use waotp_core::Status;
+use waotp_store::ProviderReport;
 use waotp_whatsapp::webhook::{parse, signature_valid, DeliveryStatus, Event};
 
 use crate::AppState;
@@ -53,7 +57,7 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Byt
     };
     let now = state.clock.now_ms();
     for event in events {
-        let applied = match event {
+        let (wamid, report) = match event {
             Event::Status { wamid, status, error } => {
                 let steps = match status {
                     DeliveryStatus::Sent => vec![Status::Sent],
@@ -67,20 +71,51 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Byt
                 if let Some((code, text)) = &error {
                     tracing::warn!(%wamid, code, error = %text, "WhatsApp reports a failed delivery");
                 }
-                state.store.report_provider_status(&wamid, steps, error, now).await
+                let report = state.store.report_provider_status(&wamid, steps, error, now).await;
+                (wamid, report)
             }
             Event::NotRequested { wamid } => {
                 tracing::warn!(%wamid, "user says they did not request this code");
-                state.store.flag_not_requested(&wamid, now).await
+                let report = state.store.flag_not_requested(&wamid, now).await;
+                (wamid, report)
             }
         };
-        if let Err(e) = applied {
-            // Meta retries a non-200: let it.
-            tracing::error!(error = %e, "cannot apply a WhatsApp webhook");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        match report {
+            Ok(ProviderReport::Applied) => {
+                state.metrics.inc("waotp_whatsapp_events_total", &[("outcome", "applied")]);
+            }
+            Ok(ProviderReport::Kept { evicted }) => {
+                tracing::debug!(%wamid, "kept a WhatsApp event for a message id not recorded yet");
+                state.metrics.inc("waotp_whatsapp_events_total", &[("outcome", "kept")]);
+                if evicted > 0 {
+                    state.metrics.add("waotp_whatsapp_early_events_evicted_total", &[], evicted);
+                    warn_evicted(now);
+                }
+            }
+            Err(e) => {
+                // Meta retries a non-200: let it.
+                tracing::error!(error = %e, "cannot apply a WhatsApp webhook");
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
         }
     }
     StatusCode::OK.into_response()
+}
+
+/// Warns (at most once a minute: a flood of events for messages that are not waotp's would
+/// otherwise warn once per event) that kept early events are being dropped.
+fn warn_evicted(now_ms: i64) {
+    static LAST_MS: AtomicI64 = AtomicI64::new(i64::MIN);
+    let last = LAST_MS.load(Ordering::Relaxed);
+    if now_ms.saturating_sub(last) >= 60_000
+        && LAST_MS.compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    {
+        tracing::warn!(
+            kept_at_most = waotp_store::EARLY_EVENTS_MAX,
+            "WhatsApp events for message ids not recorded yet are over the bound: the oldest are dropped \
+             (is this phone number also used by another system?); see waotp_whatsapp_early_events_evicted_total"
+        );
+    }
 }
 
 /// The status a `failed` webhook reports, by Meta's error code (no code: 6 Failed). Codes that

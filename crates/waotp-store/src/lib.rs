@@ -22,6 +22,12 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Idempotency keys are remembered this long.
 pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
+/// A provider's event for a message id no session has recorded yet (it beat the send's own
+/// answer) is kept this long for the send to record it…
+pub const EARLY_EVENT_TTL_MS: i64 = 10 * 60 * 1000;
+/// …and at most this many such events are kept (the oldest go first), so webhooks for
+/// messages that are not waotp's cannot grow the table without limit.
+pub const EARLY_EVENTS_MAX: i64 = 10_000;
 
 /// Everything waotp keeps. Each method is one atomic unit: it either happens whole or not at
 /// all. Writes return only once they are durable (committed and synced).
@@ -75,7 +81,8 @@ pub trait Store: Send + Sync + 'static {
         msisdn: &Msisdn,
         now_ms: i64,
     ) -> Result<DeliveryCheck>;
-    /// Forgets expired counters and idempotency keys.
+    /// Forgets expired counters and idempotency keys, and early provider events older than
+    /// [`EARLY_EVENT_TTL_MS`].
     async fn prune_guards(&self, now_ms: i64) -> Result<()>;
     /// Deletes up to `limit` sessions (with their callbacks and attempts) and up to `limit`
     /// inbox messages created before `before_ms`; returns how many rows went. Called in small
@@ -85,7 +92,9 @@ pub trait Store: Send + Sync + 'static {
     // ---- delivery -----------------------------------------------------------------------
     /// Sessions whose message has not been handed to a channel yet, oldest first.
     async fn undelivered(&self, after_id: i64, limit: usize) -> Result<Vec<PendingDelivery>>;
-    /// Records what the channel did with a session's message and forgets the sealed code.
+    /// Records what the channel did with a session's message and forgets the sealed code. A
+    /// `Sent` outcome also applies the provider's events kept for its message id (see
+    /// [`ProviderReport::Kept`]), in arrival order, and forgets them — in the same transaction.
     async fn record_delivery(&self, session_id: Uuid, outcome: DeliveryOutcome, now_ms: i64) -> Result<()>;
     /// The local inbox channel: stores the message, marks the session sent and delivered,
     /// forgets the sealed code — in one transaction, after the same last look as
@@ -97,17 +106,20 @@ pub trait Store: Send + Sync + 'static {
     async fn mark_read(&self, app_id: Uuid, session_ids: Vec<Uuid>, now_ms: i64) -> Result<()>;
 
     /// Applies a provider's status report to the session that sent message `provider_id`:
-    /// each of `steps` that moves it forward, and the provider's error if any. False if no
-    /// session has that message id.
+    /// each of `steps` that moves it forward, and the provider's error if any. If no session
+    /// has that message id yet, the report is kept for [`Store::record_delivery`] to apply.
+    /// Either way, once this returns nothing of the report can be lost to a concurrent
+    /// recording of the id, on any node.
     async fn report_provider_status(
         &self,
         provider_id: &str,
         steps: Vec<Status>,
         error: Option<(i64, String)>,
         now_ms: i64,
-    ) -> Result<bool>;
-    /// Records that the user said they did not request the code of message `provider_id`.
-    async fn flag_not_requested(&self, provider_id: &str, now_ms: i64) -> Result<bool>;
+    ) -> Result<ProviderReport>;
+    /// Records that the user said they did not request the code of message `provider_id`
+    /// (kept, as a status report is, if no session has that message id yet).
+    async fn flag_not_requested(&self, provider_id: &str, now_ms: i64) -> Result<ProviderReport>;
     /// Sets (or with `None` removes) an app's own WhatsApp sender; false if no such app.
     async fn set_sender(&self, app_id: Uuid, sender: Option<WhatsAppSender>) -> Result<bool>;
 

@@ -162,6 +162,28 @@ pub enum DeliveryOutcome {
     Skipped { reason: String },
 }
 
+/// What became of a provider's report on one of its messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderReport {
+    /// Applied to the session that sent the message.
+    Applied,
+    /// No session has recorded that message id yet (the provider's event beat the send's own
+    /// answer): kept, and applied in arrival order when the send records the id, unless it is
+    /// older than [`crate::EARLY_EVENT_TTL_MS`] by then. `evicted`: how many of the oldest
+    /// kept events were dropped to stay within [`crate::EARLY_EVENTS_MAX`].
+    Kept { evicted: u64 },
+}
+
+/// A provider's report on a message, as applied to its session or kept until its message id
+/// is recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ProviderEvent {
+    /// Each of `steps` that moves the session forward, and the provider's error if any.
+    Status { steps: Vec<Status>, error: Option<(i64, String)> },
+    /// The user said they did not request the code.
+    NotRequested,
+}
+
 /// A message in the local inbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboxMessage {

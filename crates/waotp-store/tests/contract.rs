@@ -9,8 +9,8 @@ use waotp_store::postgres::{PgOptions, PgStore};
 use waotp_store::sqlite::{SqliteOptions, SqliteStore};
 use waotp_store::testing::{fresh_postgres_url, test_postgres};
 use waotp_store::{
-    AppRecord, AppSettings, DeliveryOutcome, InboxMessage, NewSession, SendGuards, SendOutcome, Store, VerifyAttempt,
-    VerifyOutcome,
+    AppRecord, AppSettings, DeliveryOutcome, InboxMessage, NewSession, ProviderReport, SendGuards, SendOutcome, Store,
+    VerifyAttempt, VerifyOutcome,
 };
 
 /// A database of the backend under test, empty.
@@ -479,13 +479,19 @@ async fn status_changes_stamp_the_timeline() {
     create(&store, s1.clone()).await;
     assert_eq!(timeline(s1.session_id).await, Timeline::default());
     store.record_delivery(s1.session_id, DeliveryOutcome::Sent { provider_id: "wamid.1".into() }, 110).await.unwrap();
-    assert!(store.report_provider_status("wamid.1", vec![Status::Delivered], None, 120).await.unwrap());
+    assert_eq!(
+        store.report_provider_status("wamid.1", vec![Status::Delivered], None, 120).await.unwrap(),
+        ProviderReport::Applied
+    );
     store.mark_read(a.app_id, vec![s1.session_id], 130).await.unwrap();
     let read =
         Timeline { sent_at_ms: Some(110), delivered_at_ms: Some(120), read_at_ms: Some(130), ..Timeline::default() };
     assert_eq!(timeline(s1.session_id).await, read);
     // Late and repeated reports: nothing moves.
-    assert!(store.report_provider_status("wamid.1", vec![Status::Sent, Status::Delivered], None, 140).await.unwrap());
+    assert_eq!(
+        store.report_provider_status("wamid.1", vec![Status::Sent, Status::Delivered], None, 140).await.unwrap(),
+        ProviderReport::Applied
+    );
     store.mark_read(a.app_id, vec![s1.session_id], 141).await.unwrap();
     assert_eq!(timeline(s1.session_id).await, read);
     assert_eq!(decide(&store, attempt(a.app_id, M, "111111", 150)).await, VerifyDecision::Verified);
@@ -505,13 +511,19 @@ async fn status_changes_stamp_the_timeline() {
     let s3 = session(a.app_id, "6281234567892", "333333", 100);
     create(&store, s3.clone()).await;
     store.record_delivery(s3.session_id, DeliveryOutcome::Sent { provider_id: "wamid.3".into() }, 170).await.unwrap();
-    assert!(store.report_provider_status("wamid.3", vec![Status::Read], None, 180).await.unwrap());
+    assert_eq!(
+        store.report_provider_status("wamid.3", vec![Status::Read], None, 180).await.unwrap(),
+        ProviderReport::Applied
+    );
     assert_eq!(
         timeline(s3.session_id).await,
         Timeline { sent_at_ms: Some(170), read_at_ms: Some(180), ..Timeline::default() }
     );
     // A delivery report that arrives after the read one: the status stays, its time is kept.
-    assert!(store.report_provider_status("wamid.3", vec![Status::Delivered], None, 185).await.unwrap());
+    assert_eq!(
+        store.report_provider_status("wamid.3", vec![Status::Delivered], None, 185).await.unwrap(),
+        ProviderReport::Applied
+    );
     let record = store.get_session(a.app_id, s3.session_id).await.unwrap().unwrap();
     assert_eq!(record.status, Status::Read);
     assert_eq!(
@@ -526,8 +538,14 @@ async fn status_changes_stamp_the_timeline() {
     create(&store, s6.clone()).await;
     store.record_delivery(s6.session_id, DeliveryOutcome::Sent { provider_id: "wamid.6".into() }, 171).await.unwrap();
     assert_eq!(decide(&store, attempt(a.app_id, "6281234567895", "666666", 172)).await, VerifyDecision::Verified);
-    assert!(store.report_provider_status("wamid.6", vec![Status::Delivered, Status::Read], None, 173).await.unwrap());
-    assert!(store.report_provider_status("wamid.6", vec![Status::Read], None, 174).await.unwrap());
+    assert_eq!(
+        store.report_provider_status("wamid.6", vec![Status::Delivered, Status::Read], None, 173).await.unwrap(),
+        ProviderReport::Applied
+    );
+    assert_eq!(
+        store.report_provider_status("wamid.6", vec![Status::Read], None, 174).await.unwrap(),
+        ProviderReport::Applied
+    );
     let record = store.get_session(a.app_id, s6.session_id).await.unwrap().unwrap();
     assert_eq!(record.status, Status::Verified);
     assert_eq!(
@@ -571,6 +589,180 @@ async fn status_changes_stamp_the_timeline() {
         record.timeline,
         Timeline { sent_at_ms: Some(6000), delivered_at_ms: Some(6000), read_at_ms: Some(6000), ..Timeline::default() }
     );
+}
+
+/// The statuses of a session's callbacks, in order.
+async fn callback_statuses(store: &Arc<dyn Store>, app_id: Uuid, session_id: Uuid) -> Vec<Status> {
+    store.list_callbacks(app_id, session_id).await.unwrap().unwrap().iter().map(|c| c.status).collect()
+}
+
+/// A provider's events that beat the send's own answer (delivered and read before the wamid is
+/// recorded) are kept, and applied once, in arrival order, when the delivery records the id.
+#[tokio::test]
+async fn early_provider_events_are_applied_in_order_when_the_id_is_recorded() {
+    use waotp_store::Timeline;
+    let (_d, store) = fresh_store().await;
+    let a = app("a");
+    store.create_app(a.clone()).await.unwrap();
+    let kept = ProviderReport::Kept { evicted: 0 };
+    let (sent, delivered, read) = (
+        vec![Status::Sent],
+        vec![Status::Sent, Status::Delivered],
+        vec![Status::Sent, Status::Delivered, Status::Read],
+    );
+
+    let s1 = session(a.app_id, M, "111111", 100);
+    create(&store, s1.clone()).await;
+    // Reordered and duplicated, as Meta may send them; and "I didn't request this code".
+    for (i, steps) in [sent.clone(), read.clone(), delivered.clone(), read.clone()].into_iter().enumerate() {
+        assert_eq!(store.report_provider_status("wamid.e1", steps, None, 101 + i as i64).await.unwrap(), kept);
+    }
+    assert_eq!(store.flag_not_requested("wamid.e1", 105).await.unwrap(), kept);
+    assert_eq!(store.report_provider_status("wamid.other", delivered.clone(), None, 106).await.unwrap(), kept);
+    let record = store.get_session(a.app_id, s1.session_id).await.unwrap().unwrap();
+    assert_eq!((record.status, record.not_requested), (Status::Requested, false));
+    assert_eq!(callback_statuses(&store, a.app_id, s1.session_id).await, [Status::Requested]);
+
+    store.record_delivery(s1.session_id, DeliveryOutcome::Sent { provider_id: "wamid.e1".into() }, 110).await.unwrap();
+    let record = store.get_session(a.app_id, s1.session_id).await.unwrap().unwrap();
+    assert_eq!((record.status, record.not_requested), (Status::Read, true));
+    assert_eq!(
+        record.timeline,
+        Timeline { sent_at_ms: Some(110), delivered_at_ms: Some(110), read_at_ms: Some(110), ..Timeline::default() }
+    );
+    let all = [Status::Requested, Status::Sent, Status::Delivered, Status::Read];
+    assert_eq!(callback_statuses(&store, a.app_id, s1.session_id).await, all);
+    // Applied once: gone from the kept events; a later duplicate finds the session.
+    assert_eq!(
+        store.report_provider_status("wamid.e1", read.clone(), None, 120).await.unwrap(),
+        ProviderReport::Applied
+    );
+    assert_eq!(callback_statuses(&store, a.app_id, s1.session_id).await, all);
+
+    // A kept failure reports its status with Meta's error; a read after it moves nothing.
+    let s2 = session(a.app_id, "6281234567891", "222222", 100);
+    create(&store, s2.clone()).await;
+    let undeliverable = Some((131026, "Message undeliverable".to_owned()));
+    assert_eq!(store.report_provider_status("wamid.e2", sent, None, 130).await.unwrap(), kept);
+    assert_eq!(store.report_provider_status("wamid.e2", vec![Status::Failed], undeliverable, 131).await.unwrap(), kept);
+    assert_eq!(store.report_provider_status("wamid.e2", read, None, 132).await.unwrap(), kept);
+    store.record_delivery(s2.session_id, DeliveryOutcome::Sent { provider_id: "wamid.e2".into() }, 140).await.unwrap();
+    let record = store.get_session(a.app_id, s2.session_id).await.unwrap().unwrap();
+    assert_eq!((record.status, record.error_code), (Status::Failed, Some(131026)));
+    assert_eq!(
+        callback_statuses(&store, a.app_id, s2.session_id).await,
+        [Status::Requested, Status::Sent, Status::Failed]
+    );
+
+    // Another message's events wait for their own id.
+    let s3 = session(a.app_id, "6281234567892", "333333", 100);
+    create(&store, s3.clone()).await;
+    store
+        .record_delivery(s3.session_id, DeliveryOutcome::Sent { provider_id: "wamid.other".into() }, 150)
+        .await
+        .unwrap();
+    assert_eq!(store.get_session(a.app_id, s3.session_id).await.unwrap().unwrap().status, Status::Delivered);
+}
+
+/// A webhook and the recording of its message id racing on two handles (two nodes on
+/// PostgreSQL): whichever goes first, every event is applied once, in order.
+#[tokio::test]
+async fn an_early_event_racing_the_recording_of_its_id_is_never_lost() {
+    let db = fresh_db().await;
+    let (one, two) = (open(&db).await, open(&db).await);
+    let a = app("a");
+    one.create_app(a.clone()).await.unwrap();
+    let mut sessions = Vec::new();
+    for i in 0..60 {
+        let s = session(a.app_id, &format!("62812345{i:05}"), "111111", 100);
+        create(&one, s.clone()).await;
+        sessions.push(s.session_id);
+    }
+    let mut tasks = Vec::new();
+    for (i, session_id) in sessions.iter().copied().enumerate() {
+        let wamid = format!("wamid.race{i}");
+        let (recorder, reporter) = if i % 2 == 0 { (one.clone(), two.clone()) } else { (two.clone(), one.clone()) };
+        let id = wamid.clone();
+        tasks.push(tokio::spawn(async move {
+            recorder.record_delivery(session_id, DeliveryOutcome::Sent { provider_id: id }, 200).await.unwrap();
+        }));
+        tasks.push(tokio::spawn(async move {
+            for steps in [vec![Status::Sent, Status::Delivered], vec![Status::Sent, Status::Delivered, Status::Read]] {
+                reporter.report_provider_status(&wamid, steps, None, 200).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for session_id in sessions {
+        assert_eq!(
+            callback_statuses(&one, a.app_id, session_id).await,
+            [Status::Requested, Status::Sent, Status::Delivered, Status::Read]
+        );
+    }
+}
+
+/// Kept events go after [`waotp_store::EARLY_EVENT_TTL_MS`] (with the counters' pruning), and
+/// beyond [`waotp_store::EARLY_EVENTS_MAX`] the oldest go first.
+#[tokio::test]
+async fn early_provider_events_expire_and_are_bounded() {
+    use waotp_store::{EARLY_EVENTS_MAX, EARLY_EVENT_TTL_MS};
+    let (_d, store) = fresh_store().await;
+    let a = app("a");
+    store.create_app(a.clone()).await.unwrap();
+    let delivered = || vec![Status::Sent, Status::Delivered];
+    let kept = ProviderReport::Kept { evicted: 0 };
+
+    assert_eq!(store.report_provider_status("wamid.old", delivered(), None, 1000).await.unwrap(), kept);
+    assert_eq!(store.report_provider_status("wamid.young", delivered(), None, 2000).await.unwrap(), kept);
+    store.prune_guards(1000 + EARLY_EVENT_TTL_MS).await.unwrap();
+    store.prune_guards(1001 + EARLY_EVENT_TTL_MS).await.unwrap();
+    let (old, young) = (session(a.app_id, M, "111111", 100), session(a.app_id, "6281234567891", "222222", 100));
+    create(&store, old.clone()).await;
+    create(&store, young.clone()).await;
+    store
+        .record_delivery(old.session_id, DeliveryOutcome::Sent { provider_id: "wamid.old".into() }, 3000)
+        .await
+        .unwrap();
+    store
+        .record_delivery(young.session_id, DeliveryOutcome::Sent { provider_id: "wamid.young".into() }, 3000)
+        .await
+        .unwrap();
+    assert_eq!(store.get_session(a.app_id, old.session_id).await.unwrap().unwrap().status, Status::Sent);
+    assert_eq!(store.get_session(a.app_id, young.session_id).await.unwrap().unwrap().status, Status::Delivered);
+
+    // The bound: the first of EARLY_EVENTS_MAX + 1 kept events goes; the newest stays.
+    assert_eq!(store.report_provider_status("wamid.first", delivered(), None, 4000).await.unwrap(), kept);
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(32));
+    let mut tasks = Vec::new();
+    for i in 0..EARLY_EVENTS_MAX - 1 {
+        let (store, permit) = (store.clone(), in_flight.clone().acquire_owned().await.unwrap());
+        tasks.push(tokio::spawn(async move {
+            let report = store.report_provider_status(&format!("wamid.n{i}"), delivered(), None, 4001).await;
+            drop(permit);
+            report.unwrap()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), kept);
+    }
+    let last = store.report_provider_status("wamid.last", delivered(), None, 4002).await.unwrap();
+    assert!(matches!(last, ProviderReport::Kept { evicted } if evicted >= 1), "{last:?}");
+    let (first, newest) =
+        (session(a.app_id, "6281234567892", "333333", 100), session(a.app_id, "6281234567893", "444444", 100));
+    create(&store, first.clone()).await;
+    create(&store, newest.clone()).await;
+    store
+        .record_delivery(first.session_id, DeliveryOutcome::Sent { provider_id: "wamid.first".into() }, 5000)
+        .await
+        .unwrap();
+    store
+        .record_delivery(newest.session_id, DeliveryOutcome::Sent { provider_id: "wamid.last".into() }, 5000)
+        .await
+        .unwrap();
+    assert_eq!(store.get_session(a.app_id, first.session_id).await.unwrap().unwrap().status, Status::Sent);
+    assert_eq!(store.get_session(a.app_id, newest.session_id).await.unwrap().unwrap().status, Status::Delivered);
 }
 
 #[tokio::test]
@@ -653,7 +845,10 @@ async fn the_funnel_counts_production_sessions_by_app_and_day() {
     let s5 = session(a.app_id, "6281200000008", "111111", day2);
     create(&store, s5.clone()).await;
     store.record_delivery(s5.session_id, DeliveryOutcome::Sent { provider_id: "w5".into() }, day2 + 1).await.unwrap();
-    assert!(store.report_provider_status("w5", vec![Status::Read], None, day2 + 2).await.unwrap());
+    assert_eq!(
+        store.report_provider_status("w5", vec![Status::Read], None, day2 + 2).await.unwrap(),
+        ProviderReport::Applied
+    );
     // Day 2, app a: verified with no receipt at all (read receipts off): it reached every stage.
     let s6 = session(a.app_id, "6281200000009", "111111", day2);
     create(&store, s6.clone()).await;

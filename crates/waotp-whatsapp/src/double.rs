@@ -1,12 +1,13 @@
 //! A Graph API test double: `POST /{version}/{phone-number-id}/messages` validated as Meta
 //! validates it, answered with Meta's success and error envelopes, rate-limited like a real
 //! number (throughput and pair rate), scriptable to fail with any code, and emitting signed
-//! status webhooks (sent → delivered → read, or failed), optionally duplicated, reordered or
-//! with `delivered` skipped. Used by the tests and runnable for local trials
+//! status webhooks (sent → delivered → read, or failed), optionally duplicated, reordered,
+//! with `delivered` skipped, or all sent before the send is answered. Used by the tests and runnable for local trials
 //! (`waotp graph-double`).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,9 @@ pub struct WebhookBehaviour {
     pub skip_delivered: bool,
     /// Stop after `sent` (never delivered, never read).
     pub only_sent: bool,
+    /// Send every status webhook, and have each acknowledged, before answering the send: Meta's
+    /// events beating its own answer, so the caller hears of them before it knows the wamid.
+    pub before_answer: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +116,8 @@ struct Inner {
     received: Mutex<Vec<Received>>,
     window: Mutex<VecDeque<Instant>>,
     pairs: Mutex<HashMap<String, (f64, Instant)>>,
+    /// Status webhooks answered 2xx.
+    acknowledged: AtomicUsize,
     http: reqwest::Client,
 }
 
@@ -132,6 +138,7 @@ impl GraphDouble {
             received: Mutex::default(),
             window: Mutex::default(),
             pairs: Mutex::default(),
+            acknowledged: AtomicUsize::new(0),
             http: reqwest::Client::new(),
         });
         let app = Router::new().route("/{version}/{pnid}/messages", post(messages)).with_state(inner.clone());
@@ -156,6 +163,11 @@ impl GraphDouble {
 
     pub fn received(&self) -> Vec<Received> {
         self.inner.received.lock().expect("received").clone()
+    }
+
+    /// How many status webhooks the receiver has acknowledged (answered 2xx) so far.
+    pub fn webhooks_acknowledged(&self) -> usize {
+        self.inner.acknowledged.load(Ordering::SeqCst)
     }
 }
 
@@ -366,6 +378,7 @@ impl Inner {
                 .send()
                 .await;
             if matches!(&sent, Ok(r) if r.status().is_success()) {
+                self.acknowledged.fetch_add(1, Ordering::SeqCst);
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100 * 2u64.pow(attempt))).await;
@@ -408,7 +421,12 @@ async fn messages(
     }
     let wamid = format!("wamid.{}", uuid::Uuid::new_v4().simple());
     inner.record(&to, &body, 200, None);
-    tokio::spawn(inner.clone().report(to.clone(), wamid.clone(), scripted.map(|f| f.code)));
+    let report = inner.clone().report(to.clone(), wamid.clone(), scripted.map(|f| f.code));
+    if inner.config.webhooks.before_answer {
+        report.await;
+    } else {
+        tokio::spawn(report);
+    }
     Json(json!({
         "messaging_product": "whatsapp",
         "contacts": [{ "input": body["to"], "wa_id": to }],

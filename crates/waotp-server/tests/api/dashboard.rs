@@ -366,7 +366,7 @@ struct Day {
 /// Stores a day's sessions the way the WhatsApp channel would move them, `days_ago` days back.
 async fn seed_day(app: &TestApp, app_id: uuid::Uuid, days_ago: i64, d: Day, serial: &mut u64) {
     use waotp_core::{Msisdn, OtpCode, Status};
-    use waotp_store::{DeliveryOutcome, SendGuards, VerifyAttempt, DAY_MS};
+    use waotp_store::{DeliveryOutcome, ProviderReport, SendGuards, VerifyAttempt, DAY_MS};
     let store = &app.state.store;
     let today = app.clock.now_ms().div_euclid(DAY_MS);
     for i in 0..d.requested {
@@ -391,10 +391,16 @@ async fn seed_day(app: &TestApp, app_id: uuid::Uuid, days_ago: i64, d: Day, seri
             store.record_delivery(session_id, failed, t0 + 1_000).await.unwrap();
         }
         if i < d.delivered {
-            assert!(store.report_provider_status(&wamid, vec![Status::Delivered], None, t0 + 2_000).await.unwrap());
+            assert_eq!(
+                store.report_provider_status(&wamid, vec![Status::Delivered], None, t0 + 2_000).await.unwrap(),
+                ProviderReport::Applied
+            );
         }
         if i < d.read {
-            assert!(store.report_provider_status(&wamid, vec![Status::Read], None, t0 + 3_000).await.unwrap());
+            assert_eq!(
+                store.report_provider_status(&wamid, vec![Status::Read], None, t0 + 3_000).await.unwrap(),
+                ProviderReport::Applied
+            );
         }
         if i < d.verified {
             let attempt = VerifyAttempt {

@@ -3,11 +3,11 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use waotp_core::Status;
 use waotp_server::config::{Secret, WhatsAppConfig};
-use waotp_store::SessionRecord;
+use waotp_store::{CallbackState, SessionRecord};
 use waotp_whatsapp::double::{DoubleConfig, GraphDouble, ScriptedFailure, WebhookBehaviour};
 
 use crate::helpers::*;
-use crate::receiver::Receiver;
+use crate::receiver::{Received, Receiver};
 
 const TOKEN: &str = "test-token";
 const PNID: &str = "106540352242922";
@@ -199,19 +199,83 @@ async fn a_badly_signed_webhook_is_401_and_changes_nothing() {
     wait_session(&app, &sent, |s| s.status == Status::Read).await;
 }
 
+/// The statuses a session's callback receiver got once nothing more can come: the double's
+/// `webhooks` status webhooks all acknowledged, the send's answer recorded, and every callback
+/// queued for the session delivered.
+async fn settled_callbacks(
+    app: &TestApp,
+    double: &GraphDouble,
+    rx: &Receiver,
+    sent: &Answer,
+    webhooks: usize,
+) -> Vec<i64> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let session = app.state.store.get_session(app.app_id, sent.session_id()).await.unwrap().unwrap();
+        let callbacks = app.state.store.list_callbacks(app.app_id, sent.session_id()).await.unwrap().unwrap();
+        if double.webhooks_acknowledged() >= webhooks
+            && session.provider_id.is_some()
+            && callbacks.iter().all(|c| c.state == CallbackState::Delivered)
+        {
+            return rx.received(&sent.session_id().to_string()).iter().map(Received::status).collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never settled: {} webhooks acknowledged, {session:?}, {callbacks:?}",
+            double.webhooks_acknowledged()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// How many WhatsApp events this app's process kept for a message id not recorded yet.
+fn kept_events(app: &TestApp) -> u64 {
+    let text = app.state.metrics.render(&[]);
+    let line = text.lines().find(|l| l.starts_with("waotp_whatsapp_events_total{outcome=\"kept\"}"));
+    line.map_or(0, |l| l.rsplit(' ').next().unwrap().parse().unwrap())
+}
+
 #[tokio::test]
 async fn duplicated_and_reordered_webhooks_report_each_status_once_in_order() {
-    for behaviour in [
-        WebhookBehaviour { duplicate: true, reorder: true, ..Default::default() },
-        WebhookBehaviour { skip_delivered: true, ..Default::default() },
+    // (behaviour, status webhooks the double sends)
+    for (behaviour, webhooks) in [
+        (WebhookBehaviour { duplicate: true, reorder: true, ..Default::default() }, 6),
+        (WebhookBehaviour { skip_delivered: true, ..Default::default() }, 2),
     ] {
-        let (app, _double) = with_double(|c| c.webhooks = behaviour.clone()).await;
+        let (app, double) = with_double(|c| c.webhooks = behaviour.clone()).await;
         let rx = Receiver::start().await;
         let sent = app.send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", rx.base) })).await;
-        let sid = sent.session_id().to_string();
-        assert_eq!(rx.wait_statuses(&sid, 4).await, vec![0, 1, 2, 3], "{behaviour:?}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(rx.received(&sid).len(), 4, "{behaviour:?}");
+        assert_eq!(settled_callbacks(&app, &double, &rx, &sent, webhooks).await, vec![0, 1, 2, 3], "{behaviour:?}");
+    }
+}
+
+/// Meta's `delivered` and `read` (or `failed`) can reach waotp before the send's own answer
+/// does, and so before waotp knows the message id: they are kept and applied when the answer
+/// is recorded, each status reported once and in order.
+#[tokio::test]
+async fn status_webhooks_that_beat_the_send_answer_are_kept_and_applied_in_order() {
+    let before_answer = WebhookBehaviour { before_answer: true, ..Default::default() };
+    // (behaviour, an asynchronous failure, status webhooks the double sends, callbacks)
+    for (behaviour, failure, webhooks, expected) in [
+        (before_answer.clone(), None, 3, vec![0, 1, 2, 3]),
+        (WebhookBehaviour { duplicate: true, reorder: true, ..before_answer.clone() }, None, 6, vec![0, 1, 2, 3]),
+        (before_answer, Some(131026), 2, vec![0, 1, 6]),
+    ] {
+        let (app, double) = with_double(|c| c.webhooks = behaviour.clone()).await;
+        if let Some(code) = failure {
+            double.fail(ScriptedFailure { code, to: Some(MSISDN.into()), asynchronous: true }, 1);
+        }
+        let rx = Receiver::start().await;
+        let sent = app.send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", rx.base) })).await;
+        assert_eq!(settled_callbacks(&app, &double, &rx, &sent, webhooks).await, expected, "{behaviour:?}");
+        // Every event came before the wamid was known, and was kept for it.
+        assert_eq!(kept_events(&app), webhooks as u64, "{behaviour:?}");
+        let s = app.state.store.get_session(app.app_id, sent.session_id()).await.unwrap().unwrap();
+        if let Some(code) = failure {
+            assert_eq!((s.status, s.error_code), (Status::Failed, Some(code)));
+        } else {
+            assert_eq!(s.status, Status::Read);
+        }
     }
 }
 

@@ -16,6 +16,7 @@
 
 mod apps;
 mod callbacks;
+mod early_events;
 mod guards;
 mod migrations;
 mod sessions;
@@ -31,11 +32,12 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 use waotp_core::{CodeKey, Msisdn, Status, Template};
 
+use crate::types::ProviderEvent;
 use crate::{
     AppRecord, AppSettings, AttemptRecord, BlockEntry, CallbackJob, CallbackNext, CallbackRecord, DeliveryCheck,
-    DeliveryOutcome, FailedCallback, FunnelRow, InboxMessage, NewSession, PendingDelivery, Refusal, RefusalCount,
-    Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, Store, StoreError, VerifyAttempt, VerifyOutcome,
-    WhatsAppSender,
+    DeliveryOutcome, FailedCallback, FunnelRow, InboxMessage, NewSession, PendingDelivery, ProviderReport, Refusal,
+    RefusalCount, Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, Store, StoreError, VerifyAttempt,
+    VerifyOutcome, WhatsAppSender,
 };
 
 /// A node whose last heartbeat is older than this (by the database's clock) is presumed
@@ -538,7 +540,8 @@ impl Store for PgStore {
 
     async fn prune_guards(&self, now_ms: i64) -> Result<()> {
         let conn = self.conn().await?;
-        guards::prune(&conn, now_ms).await
+        guards::prune(&conn, now_ms).await?;
+        early_events::expire(&conn, now_ms).await
     }
 
     async fn prune_older_than(&self, before_ms: i64, limit: usize) -> Result<usize> {
@@ -573,13 +576,13 @@ impl Store for PgStore {
         steps: Vec<Status>,
         error: Option<(i64, String)>,
         now_ms: i64,
-    ) -> Result<bool> {
-        transaction!(self, |t| sessions::report_provider_status(&t, provider_id, &steps, error.as_ref(), now_ms).await)
+    ) -> Result<ProviderReport> {
+        let event = ProviderEvent::Status { steps, error };
+        transaction!(self, |t| sessions::report(&t, provider_id, &event, now_ms).await)
     }
 
-    async fn flag_not_requested(&self, provider_id: &str, now_ms: i64) -> Result<bool> {
-        let conn = self.conn().await?;
-        sessions::flag_not_requested(&conn, provider_id, now_ms).await
+    async fn flag_not_requested(&self, provider_id: &str, now_ms: i64) -> Result<ProviderReport> {
+        transaction!(self, |t| sessions::report(&t, provider_id, &ProviderEvent::NotRequested, now_ms).await)
     }
 
     async fn set_sender(&self, app_id: Uuid, sender: Option<WhatsAppSender>) -> Result<bool> {

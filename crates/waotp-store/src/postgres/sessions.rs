@@ -7,11 +7,14 @@ use uuid::Uuid;
 use waotp_core::{CodeHash, CodeKey, Msisdn, SealedCode, SessionState, Status, VerifyDecision};
 
 use super::guards::{self, Idempotent};
-use super::{exec, fresh_exec, live, prefixes, query, query_fresh, query_one, query_opt, small, status_from};
+use super::{
+    early_events, exec, fresh_exec, live, prefixes, query, query_fresh, query_one, query_opt, small, status_from,
+};
+use crate::types::ProviderEvent;
 use crate::{
-    DeliveryCheck, DeliveryOutcome, FunnelRow, IdempotentReplay, InboxMessage, NewSession, PendingDelivery, Refusal,
-    Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, StoreError, Timeline, VerifyAttempt, VerifyOutcome,
-    DAY_MS,
+    DeliveryCheck, DeliveryOutcome, FunnelRow, IdempotentReplay, InboxMessage, NewSession, PendingDelivery,
+    ProviderReport, Refusal, Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, StoreError, Timeline,
+    VerifyAttempt, VerifyOutcome, DAY_MS,
 };
 
 fn state_from(code: i64) -> Result<SessionState> {
@@ -34,6 +37,13 @@ fn lock_id(parts: &[&[u8]]) -> i64 {
     }
     let digest = hash.finalize();
     i64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
+/// Takes the advisory lock of a provider's message id: a webhook reporting on the message and
+/// the delivery recording its id take turns on every node, so an early event is either seen
+/// by the recording or kept for it (see `early_events`). Taken before any session row lock.
+async fn lock_provider_id(t: &Transaction<'_>, provider_id: &str) -> Result<()> {
+    lock_key(t, &[b"provider_id", provider_id.as_bytes()]).await
 }
 
 async fn lock_session_key(t: &Transaction<'_>, a: &VerifyAttempt) -> Result<()> {
@@ -303,6 +313,9 @@ pub(super) async fn record_delivery(
     outcome: &DeliveryOutcome,
     now_ms: i64,
 ) -> Result<()> {
+    if let DeliveryOutcome::Sent { provider_id } = outcome {
+        lock_provider_id(t, provider_id).await?;
+    }
     // A second delivery of the same session (two nodes raced a takeover) records nothing.
     let Some((mut session, true)) = locate(t, session_id).await? else {
         return Ok(());
@@ -316,6 +329,10 @@ pub(super) async fn record_delivery(
             )
             .await?;
             advance(t, &mut session, Status::Sent, now_ms).await?;
+            // The provider's events that came before this answer, as if they came now.
+            for event in early_events::take(t, provider_id).await? {
+                apply(t, &mut session, &event, now_ms).await?;
+            }
         }
         DeliveryOutcome::Failed { status: failed, error_code, error_text } => {
             exec(
@@ -389,43 +406,55 @@ pub(super) async fn mark_read(t: &Transaction<'_>, app_id: Uuid, session_ids: &[
     Ok(())
 }
 
-pub(super) async fn report_provider_status(
+/// Applies a provider's event to the session that sent its message, or keeps it for the
+/// delivery that will record its message id (under the id's lock: see [`lock_provider_id`]).
+pub(super) async fn report(
     t: &Transaction<'_>,
     provider_id: &str,
-    steps: &[Status],
-    error: Option<&(i64, String)>,
+    event: &ProviderEvent,
     now_ms: i64,
-) -> Result<bool> {
+) -> Result<ProviderReport> {
+    lock_provider_id(t, provider_id).await?;
     let row = query_opt(
         t,
         "SELECT id, app_id, status FROM sessions WHERE provider_id = $1 ORDER BY id DESC LIMIT 1 FOR UPDATE",
         &[&provider_id],
     )
     .await?;
-    let Some(row) = row else { return Ok(false) };
-    let mut session = session_ref(&row)?;
-    // A late or duplicate report that moves nothing leaves the recorded error alone.
-    if advance_steps(t, &mut session, steps, now_ms).await? {
-        if let Some((code, text)) = error {
+    match row {
+        Some(row) => {
+            apply(t, &mut session_ref(&row)?, event, now_ms).await?;
+            Ok(ProviderReport::Applied)
+        }
+        None => Ok(ProviderReport::Kept { evicted: early_events::keep(t, provider_id, event, now_ms).await? }),
+    }
+}
+
+async fn apply(t: &Transaction<'_>, session: &mut SessionRef, event: &ProviderEvent, now_ms: i64) -> Result<()> {
+    match event {
+        ProviderEvent::Status { steps, error } => {
+            // A late or duplicate report that moves nothing leaves the recorded error alone.
+            if advance_steps(t, session, steps, now_ms).await? {
+                if let Some((code, text)) = error {
+                    exec(
+                        t,
+                        "UPDATE sessions SET error_code = $2, error_text = $3 WHERE id = $1",
+                        &[&session.row_id, code, text],
+                    )
+                    .await?;
+                }
+            }
+        }
+        ProviderEvent::NotRequested => {
             exec(
                 t,
-                "UPDATE sessions SET error_code = $2, error_text = $3 WHERE id = $1",
-                &[&session.row_id, code, text],
+                "UPDATE sessions SET not_requested_at = COALESCE(not_requested_at, $2) WHERE id = $1",
+                &[&session.row_id, &now_ms],
             )
             .await?;
         }
     }
-    Ok(true)
-}
-
-pub(super) async fn flag_not_requested<C: GenericClient>(c: &C, provider_id: &str, now_ms: i64) -> Result<bool> {
-    let n = exec(
-        c,
-        "UPDATE sessions SET not_requested_at = COALESCE(not_requested_at, $2) WHERE provider_id = $1",
-        &[&provider_id, &now_ms],
-    )
-    .await?;
-    Ok(n > 0)
+    Ok(())
 }
 
 /// Reports 5 for due sessions, in one statement. Rows another node (or a verify) holds are

@@ -8,6 +8,7 @@
 
 mod apps;
 mod callbacks;
+mod early_events;
 mod guards;
 mod migrations;
 mod sessions;
@@ -21,11 +22,12 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 use waotp_core::{CodeKey, Msisdn, Status, Template};
 
+use crate::types::ProviderEvent;
 use crate::{
     AppRecord, AppSettings, AttemptRecord, BlockEntry, CallbackJob, CallbackNext, CallbackRecord, DeliveryCheck,
-    DeliveryOutcome, FailedCallback, FunnelRow, InboxMessage, NewSession, PendingDelivery, RefusalCount, Result,
-    SendGuards, SendOutcome, SessionQuery, SessionRecord, Store, StoreError, VerifyAttempt, VerifyOutcome,
-    WhatsAppSender,
+    DeliveryOutcome, FailedCallback, FunnelRow, InboxMessage, NewSession, PendingDelivery, ProviderReport,
+    RefusalCount, Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, Store, StoreError, VerifyAttempt,
+    VerifyOutcome, WhatsAppSender,
 };
 
 /// How the SQLite file is opened.
@@ -346,7 +348,11 @@ impl Store for SqliteStore {
     }
 
     async fn prune_guards(&self, now_ms: i64) -> Result<()> {
-        self.write(move |c| guards::prune(c, now_ms)).await
+        self.write(move |c| {
+            guards::prune(c, now_ms)?;
+            early_events::expire(c, now_ms)
+        })
+        .await
     }
 
     async fn undelivered(&self, after_id: i64, limit: usize) -> Result<Vec<PendingDelivery>> {
@@ -376,14 +382,15 @@ impl Store for SqliteStore {
         steps: Vec<Status>,
         error: Option<(i64, String)>,
         now_ms: i64,
-    ) -> Result<bool> {
+    ) -> Result<ProviderReport> {
         let provider_id = provider_id.to_owned();
-        self.write(move |c| sessions::report_provider_status(c, &provider_id, &steps, error.as_ref(), now_ms)).await
+        let event = ProviderEvent::Status { steps, error };
+        self.write(move |c| sessions::report(c, &provider_id, &event, now_ms)).await
     }
 
-    async fn flag_not_requested(&self, provider_id: &str, now_ms: i64) -> Result<bool> {
+    async fn flag_not_requested(&self, provider_id: &str, now_ms: i64) -> Result<ProviderReport> {
         let provider_id = provider_id.to_owned();
-        self.write(move |c| sessions::flag_not_requested(c, &provider_id, now_ms)).await
+        self.write(move |c| sessions::report(c, &provider_id, &ProviderEvent::NotRequested, now_ms)).await
     }
 
     async fn set_sender(&self, app_id: Uuid, sender: Option<WhatsAppSender>) -> Result<bool> {

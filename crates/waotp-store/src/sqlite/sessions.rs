@@ -5,14 +5,15 @@ use uuid::Uuid;
 use waotp_core::{CodeHash, CodeKey, Msisdn, SealedCode, SessionState, Status, VerifyDecision};
 
 use super::guards::{self, Idempotent};
-use super::{callbacks, uuid_from};
+use super::{callbacks, early_events, uuid_from};
+use crate::types::ProviderEvent;
 use crate::{
-    DeliveryCheck, DeliveryOutcome, FunnelRow, IdempotentReplay, InboxMessage, NewSession, PendingDelivery, Refusal,
-    Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, SignalRule, StoreError, Timeline, VerifyAttempt,
-    VerifyOutcome, DAY_MS,
+    DeliveryCheck, DeliveryOutcome, FunnelRow, IdempotentReplay, InboxMessage, NewSession, PendingDelivery,
+    ProviderReport, Refusal, Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, SignalRule, StoreError,
+    Timeline, VerifyAttempt, VerifyOutcome, DAY_MS,
 };
 
-fn status_from(code: i64) -> rusqlite::Result<Status> {
+pub(super) fn status_from(code: i64) -> rusqlite::Result<Status> {
     Status::from_code(code).ok_or(rusqlite::Error::IntegralValueOutOfRange(0, code))
 }
 
@@ -336,6 +337,10 @@ pub(super) fn record_delivery(c: &Connection, session_id: Uuid, outcome: &Delive
             c.prepare_cached("UPDATE sessions SET sealed_code = NULL, provider_id = ?2 WHERE id = ?1")?
                 .execute(params![session.row_id, provider_id])?;
             advance(c, &mut session, Status::Sent, now_ms)?;
+            // The provider's events that came before this answer, as if they came now.
+            for event in early_events::take(c, provider_id)? {
+                apply(c, &mut session, &event, now_ms)?;
+            }
         }
         DeliveryOutcome::Failed { status: failed, error_code, error_text } => {
             c.prepare_cached("UPDATE sessions SET sealed_code = NULL, error_code = ?2, error_text = ?3 WHERE id = ?1")?
@@ -427,31 +432,35 @@ fn by_provider_id(c: &Connection, provider_id: &str) -> Result<Option<SessionRef
         .optional()?)
 }
 
-pub(super) fn report_provider_status(
-    c: &Connection,
-    provider_id: &str,
-    steps: &[Status],
-    error: Option<&(i64, String)>,
-    now_ms: i64,
-) -> Result<bool> {
-    let Some(mut session) = by_provider_id(c, provider_id)? else {
-        return Ok(false);
-    };
-    // A late or duplicate report that moves nothing leaves the recorded error alone.
-    if advance_steps(c, &mut session, steps, now_ms)? {
-        if let Some((code, text)) = error {
-            c.prepare_cached("UPDATE sessions SET error_code = ?2, error_text = ?3 WHERE id = ?1")?
-                .execute(params![session.row_id, code, text])?;
+/// Applies a provider's event to the session that sent its message, or keeps it for the
+/// delivery that will record its message id.
+pub(super) fn report(c: &Connection, provider_id: &str, event: &ProviderEvent, now_ms: i64) -> Result<ProviderReport> {
+    match by_provider_id(c, provider_id)? {
+        Some(mut session) => {
+            apply(c, &mut session, event, now_ms)?;
+            Ok(ProviderReport::Applied)
         }
+        None => Ok(ProviderReport::Kept { evicted: early_events::keep(c, provider_id, event, now_ms)? }),
     }
-    Ok(true)
 }
 
-pub(super) fn flag_not_requested(c: &Connection, provider_id: &str, now_ms: i64) -> Result<bool> {
-    let n = c
-        .prepare_cached("UPDATE sessions SET not_requested_at = COALESCE(not_requested_at, ?2) WHERE provider_id = ?1")?
-        .execute(params![provider_id, now_ms])?;
-    Ok(n > 0)
+fn apply(c: &Connection, session: &mut SessionRef, event: &ProviderEvent, now_ms: i64) -> Result<()> {
+    match event {
+        ProviderEvent::Status { steps, error } => {
+            // A late or duplicate report that moves nothing leaves the recorded error alone.
+            if advance_steps(c, session, steps, now_ms)? {
+                if let Some((code, text)) = error {
+                    c.prepare_cached("UPDATE sessions SET error_code = ?2, error_text = ?3 WHERE id = ?1")?
+                        .execute(params![session.row_id, code, text])?;
+                }
+            }
+        }
+        ProviderEvent::NotRequested => {
+            c.prepare_cached("UPDATE sessions SET not_requested_at = COALESCE(not_requested_at, ?2) WHERE id = ?1")?
+                .execute(params![session.row_id, now_ms])?;
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn expire_due(c: &Connection, now_ms: i64, limit: usize) -> Result<usize> {

@@ -1,0 +1,76 @@
+//! Provider events for message ids no session has recorded yet (see migration 0004): kept
+//! here by a webhook on any node, taken in arrival order by the delivery that records the id
+//! on any node. Both take the message id's advisory lock first (`sessions::lock_provider_id`),
+//! so an event is either seen by the recording or kept for it, never lost in between.
+
+use deadpool_postgres::{GenericClient, Transaction};
+use waotp_core::Status;
+
+use super::{exec, fresh_exec, query, query_one, status_from};
+use crate::types::ProviderEvent;
+use crate::{Result, EARLY_EVENTS_MAX, EARLY_EVENT_TTL_MS};
+
+/// Keeps `event` for `provider_id` (its lock held); returns how many of the oldest kept
+/// events went to stay within [`EARLY_EVENTS_MAX`].
+pub(super) async fn keep(t: &Transaction<'_>, provider_id: &str, event: &ProviderEvent, now_ms: i64) -> Result<u64> {
+    let (steps, error, not_requested) = match event {
+        ProviderEvent::Status { steps, error } => (steps.as_slice(), error.as_ref(), false),
+        ProviderEvent::NotRequested => (&[][..], None, true),
+    };
+    let steps: Vec<i64> = steps.iter().map(|s| i64::from(s.code())).collect();
+    let id: i64 = query_one(
+        t,
+        "INSERT INTO early_webhook_events (provider_id, received_at, steps, error_code, error_text, not_requested) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        &[&provider_id, &now_ms, &steps, &error.map(|e| e.0), &error.map(|e| e.1.as_str()), &not_requested],
+    )
+    .await?
+    .get(0);
+    // Ids grow with arrival: every row more than the bound behind the newest is among the
+    // oldest. Rows another transaction holds are being deleted already: skipped, not waited for.
+    let evicted = exec(
+        t,
+        "DELETE FROM early_webhook_events WHERE id IN (SELECT id FROM early_webhook_events WHERE id <= $1 \
+         FOR UPDATE SKIP LOCKED)",
+        &[&(id - EARLY_EVENTS_MAX)],
+    )
+    .await?;
+    Ok(evicted)
+}
+
+/// Takes (deletes and returns) the events kept for `provider_id` (its lock held), in arrival
+/// order.
+pub(super) async fn take(t: &Transaction<'_>, provider_id: &str) -> Result<Vec<ProviderEvent>> {
+    let mut rows = query(
+        t,
+        "DELETE FROM early_webhook_events WHERE provider_id = $1 \
+         RETURNING id, steps, error_code, error_text, not_requested",
+        &[&provider_id],
+    )
+    .await?;
+    rows.sort_by_key(|r| r.get::<_, i64>(0));
+    rows.iter()
+        .map(|r| {
+            if r.get::<_, bool>(4) {
+                return Ok(ProviderEvent::NotRequested);
+            }
+            let steps = r.get::<_, Vec<i64>>(1).into_iter().map(status_from).collect::<Result<Vec<Status>>>()?;
+            let error =
+                r.get::<_, Option<i64>>(2).map(|code| (code, r.get::<_, Option<String>>(3).unwrap_or_default()));
+            Ok(ProviderEvent::Status { steps, error })
+        })
+        .collect()
+}
+
+/// Forgets events kept longer than [`EARLY_EVENT_TTL_MS`] (every node sweeps: rows another
+/// holds are skipped).
+pub(super) async fn expire<C: GenericClient>(c: &C, now_ms: i64) -> Result<()> {
+    fresh_exec(
+        c,
+        "DELETE FROM early_webhook_events WHERE id IN (SELECT id FROM early_webhook_events WHERE received_at < $1 \
+         FOR UPDATE SKIP LOCKED)",
+        &[&(now_ms - EARLY_EVENT_TTL_MS)],
+    )
+    .await?;
+    Ok(())
+}

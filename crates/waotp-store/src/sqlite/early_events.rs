@@ -1,0 +1,70 @@
+//! Provider events for message ids no session has recorded yet (see migration 0005): kept
+//! here by a webhook, taken in arrival order by the delivery that records the id. The single
+//! writer runs both in turn, so an event is either seen by the recording or kept for it.
+
+use rusqlite::{params, Connection};
+use waotp_core::Status;
+
+use super::sessions::status_from;
+use crate::types::ProviderEvent;
+use crate::{Result, StoreError, EARLY_EVENTS_MAX, EARLY_EVENT_TTL_MS};
+
+/// Keeps `event` for `provider_id`; returns how many of the oldest kept events went to stay
+/// within [`EARLY_EVENTS_MAX`].
+pub(super) fn keep(c: &Connection, provider_id: &str, event: &ProviderEvent, now_ms: i64) -> Result<u64> {
+    let (steps, error, not_requested) = match event {
+        ProviderEvent::Status { steps, error } => (steps.as_slice(), error.as_ref(), false),
+        ProviderEvent::NotRequested => (&[][..], None, true),
+    };
+    let steps = steps.iter().map(|s| s.code().to_string()).collect::<Vec<_>>().join(",");
+    c.prepare_cached(
+        "INSERT INTO early_webhook_events (provider_id, received_at, steps, error_code, error_text, not_requested) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![provider_id, now_ms, steps, error.map(|e| e.0), error.map(|e| &e.1), not_requested])?;
+    // Ids grow with arrival: every row more than the bound behind the newest is among the oldest.
+    let evicted = c
+        .prepare_cached("DELETE FROM early_webhook_events WHERE id <= ?1")?
+        .execute([c.last_insert_rowid() - EARLY_EVENTS_MAX])?;
+    Ok(evicted as u64)
+}
+
+/// Takes (reads and deletes) the events kept for `provider_id`, in arrival order.
+pub(super) fn take(c: &Connection, provider_id: &str) -> Result<Vec<ProviderEvent>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT steps, error_code, error_text, not_requested FROM early_webhook_events WHERE provider_id = ?1 \
+         ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map([provider_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, Option<String>>(2)?, r.get(3)?))
+        })?
+        .collect::<rusqlite::Result<Vec<(String, Option<i64>, Option<String>, bool)>>>()?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    c.prepare_cached("DELETE FROM early_webhook_events WHERE provider_id = ?1")?.execute([provider_id])?;
+    rows.into_iter()
+        .map(|(steps, code, text, not_requested)| {
+            if not_requested {
+                return Ok(ProviderEvent::NotRequested);
+            }
+            let steps = steps
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    let code = s.parse::<i64>().map_err(|e| StoreError::Corrupt(format!("early event step: {e}")))?;
+                    Ok(status_from(code)?)
+                })
+                .collect::<Result<Vec<Status>>>()?;
+            Ok(ProviderEvent::Status { steps, error: code.map(|code| (code, text.unwrap_or_default())) })
+        })
+        .collect()
+}
+
+/// Forgets events kept longer than [`EARLY_EVENT_TTL_MS`].
+pub(super) fn expire(c: &Connection, now_ms: i64) -> Result<()> {
+    c.prepare_cached("DELETE FROM early_webhook_events WHERE received_at < ?1")?
+        .execute([now_ms - EARLY_EVENT_TTL_MS])?;
+    Ok(())
+}
