@@ -6,7 +6,10 @@ use crate::helpers::*;
 #[tokio::test]
 async fn the_inbox_shows_the_rendered_message_newest_first() {
     let app = spawn_app().await;
+    // Messages land in the order they are delivered, as on a phone; deliveries run
+    // concurrently, so the second send waits for the first to land.
     let first = app.send(json!({ "msisdn": MSISDN, "challenge": "a" })).await;
+    app.wait_inbox(MSISDN, 1).await;
     let second = app.send(json!({ "msisdn": MSISDN, "challenge": "b", "otp": "Zz9876" })).await;
     app.send(json!({ "msisdn": "6281234567891" })).await;
     let messages = app.wait_inbox(MSISDN, 2).await;
