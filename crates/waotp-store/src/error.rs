@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
-/// A storage failure. The server answers these with a generic 500 and logs the cause once.
+/// A storage failure. The server answers [`StoreError::is_unavailable`] ones with a 503 (the
+/// client may retry soon) and the rest with a generic 500, and logs the cause once.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
@@ -9,12 +10,48 @@ pub enum StoreError {
     Postgres { message: String, code: Option<String> },
     #[error("no database connection: {0}")]
     Pool(String),
+    /// The database cannot be reached or cannot write for now: refused or lost connections,
+    /// a server shutting down, no connection within the configured wait.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
     #[error("the store is shut down")]
     Closed,
     #[error("cannot open the database: {0}")]
     Open(String),
+}
+
+impl StoreError {
+    /// Whether the failure is the database's state rather than the request's or the data's:
+    /// nothing was written, and the same request may well succeed in a moment.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) | StoreError::Pool(_) => true,
+            StoreError::Database(e) => sqlite_unavailable(e),
+            _ => false,
+        }
+    }
+}
+
+/// SQLite failures of the file or the disk, not of the statement: read-only, full, I/O
+/// errors, a lock held past the busy timeout, a file that cannot be opened.
+fn sqlite_unavailable(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            DatabaseBusy
+                | DatabaseLocked
+                | ReadOnly
+                | SystemIoFailure
+                | DiskFull
+                | CannotOpen
+                | OutOfMemory
+                | FileLockingProtocolFailed
+                | PermissionDenied
+        )
+    )
 }
 
 impl From<rusqlite::Error> for StoreError {
