@@ -63,7 +63,12 @@ pub async fn spawn_app() -> TestApp {
 /// fast by default here.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = test_config(&dir).await;
+    let config = test_config(&dir).await;
+    spawn_app_on(dir, config, adjust).await
+}
+
+/// [`spawn_app_with`] on a config the test made (a database of its own choosing).
+pub async fn spawn_app_on(dir: TempDir, mut config: Config, adjust: impl FnOnce(&mut Config)) -> TestApp {
     config.server_secret = Some(Secret::new("integration-test-secret-0123456789"));
     config.sqlite_synchronous_full = false;
     config.callbacks.schedule =
