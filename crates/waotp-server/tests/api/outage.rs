@@ -135,6 +135,7 @@ async fn nothing_lost_nothing_spent(app: &TestApp, ledger: &Ledger) {
 async fn spawn_on(dir: tempfile::TempDir, database_url: String) -> TestApp {
     let mut config = Config::new(database_url);
     config.node_timeout = Duration::from_secs(1);
+    config.database_wait = WAIT;
     let app = spawn_app_on(dir, config, |_| {}).await;
     assert!(app.state.store.set_quota(app.app_id, Some(QUOTA)).await.unwrap());
     app.state.invalidate_app(app.app_id);
