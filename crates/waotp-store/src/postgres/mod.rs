@@ -753,3 +753,18 @@ impl Store for PgStore {
         sessions::recent_inbox(&conn, limit).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::unavailable_state;
+
+    #[test]
+    fn sqlstates_of_an_absent_or_overloaded_server_are_unavailable() {
+        for code in ["08006", "08001", "57P01", "57P02", "57P03", "53300", "53100", "58030", "25006"] {
+            assert!(unavailable_state(code), "{code}");
+        }
+        for code in ["23505", "40001", "40P01", "42P01", "57014", "22001"] {
+            assert!(!unavailable_state(code), "{code}");
+        }
+    }
+}
