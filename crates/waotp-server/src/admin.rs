@@ -370,10 +370,7 @@ async fn set_quota(
 async fn rotate_key(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Answer {
     authorized(&state, &headers)?;
     let app_id = uuid(&id, "app_id")?;
-    let key = crate::apps::rotate_api_key(state.store.as_ref(), app_id)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .ok_or(ApiError::AppNotFound)?;
+    let key = crate::apps::rotate_api_key(state.store.as_ref(), app_id).await?.ok_or(ApiError::AppNotFound)?;
     state.invalidate_app(app_id);
     ok(json!({ "app_id": app_id, "api_key": key }))
 }
@@ -381,10 +378,8 @@ async fn rotate_key(State(state): State<AppState>, headers: HeaderMap, Path(id):
 async fn rotate_secret(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Answer {
     authorized(&state, &headers)?;
     let app_id = uuid(&id, "app_id")?;
-    let secret = crate::apps::rotate_callback_secret(state.store.as_ref(), app_id)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .ok_or(ApiError::AppNotFound)?;
+    let secret =
+        crate::apps::rotate_callback_secret(state.store.as_ref(), app_id).await?.ok_or(ApiError::AppNotFound)?;
     state.invalidate_app(app_id);
     ok(json!({ "app_id": app_id, "callback_secret": secret }))
 }

@@ -68,13 +68,13 @@ pub async fn create_app(
 }
 
 /// Gives an app a new API key (the old one stops working); `None` if there is no such app.
-pub async fn rotate_api_key(store: &dyn Store, app_id: Uuid) -> anyhow::Result<Option<String>> {
+pub async fn rotate_api_key(store: &dyn Store, app_id: Uuid) -> waotp_store::Result<Option<String>> {
     let api_key = generate_api_key();
     Ok(store.set_api_key_hash(app_id, hash_api_key(&api_key)).await?.then_some(api_key))
 }
 
 /// Gives an app a new callback signing secret; `None` if there is no such app.
-pub async fn rotate_callback_secret(store: &dyn Store, app_id: Uuid) -> anyhow::Result<Option<String>> {
+pub async fn rotate_callback_secret(store: &dyn Store, app_id: Uuid) -> waotp_store::Result<Option<String>> {
     let secret = waotp_core::callback::generate_secret();
     Ok(store.set_callback_secret(app_id, secret.clone()).await?.then_some(secret))
 }

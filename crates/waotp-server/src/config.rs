@@ -74,6 +74,9 @@ pub struct Config {
     pub delivery_queue: usize,
     /// PostgreSQL: when a silent node is presumed dead and its work taken over.
     pub node_timeout: Duration,
+    /// How long a request waits for the database (a pooled connection, the SQLite writer)
+    /// before it is answered 503 `store_unavailable`.
+    pub database_wait: Duration,
 }
 
 /// The file beside the SQLite database that holds waotp's own admin token.
@@ -154,6 +157,7 @@ impl Config {
             admin_token: None,
             delivery_queue: 50_000,
             node_timeout: waotp_store::postgres::DEFAULT_NODE_TIMEOUT,
+            database_wait: waotp_store::DEFAULT_DATABASE_WAIT,
         }
     }
 
@@ -164,6 +168,7 @@ impl Config {
         }
         let mut options = SqliteOptions::from_url(url);
         options.synchronous_full = self.sqlite_synchronous_full;
+        options.wait = self.database_wait;
         Ok(options)
     }
 
@@ -178,6 +183,7 @@ impl Config {
             let mut options = PgOptions::from_url(self.database_url.trim())
                 .with_context(|| format!("WAOTP_DATABASE_URL {}", redact_url(&self.database_url)))?;
             options.node_timeout = self.node_timeout;
+            options.wait = self.database_wait;
             let store = PgStore::open(options)
                 .await
                 .with_context(|| format!("opening database {}", redact_url(&self.database_url)))?;

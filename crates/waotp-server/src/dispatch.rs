@@ -93,8 +93,10 @@ async fn read_backlog(queue: Queue, store: Arc<dyn Store>, key: Arc<CodeKey>, ap
                 let page = match store.undelivered(after, PAGE).await {
                     Ok(page) => page,
                     Err(e) => {
-                        tracing::error!(error = %e, "cannot read undelivered sessions");
+                        tracing::error!(error = %e, "cannot read undelivered sessions; will retry");
                         queue.overflow.store(true, Ordering::Relaxed);
+                        // The database is likely away: look again in a while, not in a spin.
+                        tokio::time::sleep(RETRY_MAX).await;
                         break;
                     }
                 };
@@ -131,6 +133,31 @@ async fn read_backlog(queue: Queue, store: Arc<dyn Store>, key: Arc<CodeKey>, ap
             }
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// First and longest pause between tries of a store write the database was unavailable for.
+const RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(100);
+const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs a store write again, with growing pauses, while the database is unavailable and
+/// `until_ms` (a code's expiry) has not passed: a message's outcome, or the message itself,
+/// waits out an outage instead of being lost to it. Other errors return at once.
+pub(crate) async fn while_unavailable<T, F, Fut>(until_ms: i64, clock: &Clock, mut write: F) -> waotp_store::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = waotp_store::Result<T>>,
+{
+    let mut pause = RETRY_FIRST;
+    loop {
+        match write().await {
+            Err(e) if e.is_unavailable() && clock.now_ms() < until_ms => {
+                tracing::debug!(error = %e, "the database is unavailable; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(RETRY_MAX);
+            }
+            other => return other,
+        }
     }
 }
 
@@ -211,7 +238,11 @@ async fn run(
                         "delivery failed"
                     );
                 }
-                if let Err(e) = store.record_delivery(message.session_id, outcome, clock.now_ms()).await {
+                let recorded = while_unavailable(message.expires_at_ms, &clock, || {
+                    store.record_delivery(message.session_id, outcome.clone(), clock.now_ms())
+                })
+                .await;
+                if let Err(e) = recorded {
                     tracing::error!(session_id = %message.session_id, error = %e, "cannot record delivery");
                 }
             }

@@ -40,6 +40,10 @@ pub enum ApiError {
     SessionNotFound,
     #[error("no such route")]
     RouteNotFound,
+    /// The database cannot be reached or cannot write now; nothing was written. Answered
+    /// 503 with `Retry-After: 1`.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -85,6 +89,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "Not found", "not_found"),
             ApiError::SessionNotFound => (StatusCode::NOT_FOUND, "Session not found", "session_not_found"),
             ApiError::RouteNotFound => (StatusCode::NOT_FOUND, "Not found", "route_not_found"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable", "store_unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "Internal server error", "internal_error"),
         }
     }
@@ -92,7 +97,30 @@ impl ApiError {
 
 impl From<waotp_store::StoreError> for ApiError {
     fn from(e: waotp_store::StoreError) -> Self {
-        ApiError::Internal(e.to_string())
+        if e.is_unavailable() {
+            ApiError::Unavailable(e.to_string())
+        } else {
+            ApiError::Internal(e.to_string())
+        }
+    }
+}
+
+/// Unavailable answers logged per second at most: an outage must not flood the log (the
+/// store logs each failed commit itself; metrics count every answer).
+const UNAVAILABLE_LOGS_PER_SECOND: u32 = 5;
+
+/// (second, answers logged in it), process-wide: answers have no state to keep it in.
+static UNAVAILABLE_LOGGED: std::sync::Mutex<(u64, u32)> = std::sync::Mutex::new((0, 0));
+
+fn log_unavailable(cause: &str) {
+    let second = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let mut logged = UNAVAILABLE_LOGGED.lock().unwrap_or_else(|e| e.into_inner());
+    if logged.0 != second {
+        *logged = (second, 0);
+    }
+    logged.1 += 1;
+    if logged.1 <= UNAVAILABLE_LOGS_PER_SECOND {
+        tracing::warn!(%cause, "request refused: the database is unavailable");
     }
 }
 
@@ -108,12 +136,18 @@ impl IntoResponse for ApiError {
                 tracing::error!(%cause, "request failed");
                 json!({ "message": message, "error_code": code })
             }
+            ApiError::Unavailable(cause) => {
+                log_unavailable(cause);
+                json!({ "message": message, "error_code": code })
+            }
             _ => json!({ "message": message, "error_code": code }),
         };
         let retry_after = match &self {
             ApiError::RateLimited { retry_after_s, .. } => Some((*retry_after_s).max(1)),
             // A locked code stays locked; the hint is when a fresh send may be tried.
             ApiError::TooManyAttempts => Some(60),
+            // Load balancers and client retry loops come back soon; the database often does.
+            ApiError::Unavailable(_) => Some(1),
             _ => None,
         };
         let mut response = (status, Json(body)).into_response();

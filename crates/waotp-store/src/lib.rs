@@ -20,6 +20,10 @@ pub use types::*;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// How long a request waits for the database (a pooled connection, the SQLite writer or a
+/// lock held by another process) before it is refused as unavailable.
+pub const DEFAULT_DATABASE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Idempotency keys are remembered this long.
 pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
 /// A provider's event for a message id no session has recorded yet (it beat the send's own

@@ -213,6 +213,12 @@ fn server_config(s: &Settings) -> anyhow::Result<Config> {
         }
         config.node_timeout = timeout;
     }
+    if let Some(wait) = s.duration("database_wait")? {
+        if !(std::time::Duration::from_millis(100)..=std::time::Duration::from_secs(60)).contains(&wait) {
+            bail!("invalid database_wait: between 100ms and 60s (WAOTP_DATABASE_WAIT)");
+        }
+        config.database_wait = wait;
+    }
     if let Some(n) = s.parse("delivery_queue", |v| {
         v.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| "must be a whole number of at least 1".to_owned())
     })? {

@@ -16,6 +16,7 @@ pub const DEFAULTS: &str = include_str!("../../../config.example.toml");
 pub const KEYS: &[(&str, bool)] = &[
     ("listen", false),
     ("database_url", false),
+    ("database_wait", false),
     ("metrics_listen", false),
     ("log", false),
     ("log_format", false),

@@ -57,6 +57,11 @@ fn start_node(db: &str, node_timeout: &str) -> Node {
         .env("WAOTP_DATABASE_URL", db)
         .env("WAOTP_SERVER_SECRET", SECRET)
         .env("WAOTP_NODE_TIMEOUT", node_timeout)
+        // A thousand sends at once, one limited quota, two shared cores: connections are
+        // waited for longer than the 2 s default, after which a node sheds load with 503
+        // (as it should in production, where clients retry). These tests count exact
+        // outcomes, so every send waits its turn.
+        .env("WAOTP_DATABASE_WAIT", "30s")
         .env("WAOTP_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -32,16 +32,18 @@ impl Channel for InboxChannel {
     }
 
     async fn deliver(&self, m: &OutboundMessage) -> Delivery {
-        let stored = self
-            .store
-            .deliver_to_inbox(InboxMessage {
+        // The inbox is the database: while it is unavailable the message waits for it, as a
+        // message waits for WhatsApp, until its code expires.
+        let stored = crate::dispatch::while_unavailable(m.expires_at_ms, &self.clock, || {
+            self.store.deliver_to_inbox(InboxMessage {
                 app_id: m.app_id,
                 session_id: m.session_id,
                 msisdn: m.msisdn.clone(),
                 text: m.message.text.clone(),
                 created_at_ms: self.clock.now_ms(),
             })
-            .await;
+        })
+        .await;
         match stored {
             Ok(()) => Delivery::Recorded,
             Err(e) => Delivery::Outcome(DeliveryOutcome::Failed {

@@ -238,7 +238,6 @@ pub async fn rotate_key(_: Operator, State(state): State<AppState>, Path(id): Pa
     let app = state.store.get_app(app_id).await.on("manage")?.ok_or(ApiError::AppNotFound).on("manage")?;
     let key = crate::apps::rotate_api_key(state.store.as_ref(), app_id)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))
         .on("manage")?
         .ok_or(ApiError::AppNotFound)
         .on("manage")?;

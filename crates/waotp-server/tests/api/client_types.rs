@@ -210,3 +210,83 @@ async fn every_sandbox_answer_decodes_in_a_public_client() {
         expect("sandbox malformed", &a, 400, "Validation error");
     }
 }
+
+/// Something else holds the database past the wait: on SQLite another process keeps the
+/// write lock (busy), on PostgreSQL the server's one connection is stuck behind a row lock,
+/// so no connection can be had.
+enum Hold {
+    Sqlite(rusqlite::Connection),
+    Postgres { client: tokio_postgres::Client, stuck: tokio::task::JoinHandle<u16> },
+}
+
+impl Hold {
+    async fn take(app: &TestApp) -> Hold {
+        if let Some(path) = app.database_url.strip_prefix("sqlite://") {
+            let conn = rusqlite::Connection::open(path).unwrap();
+            conn.busy_timeout(Duration::from_secs(5)).unwrap();
+            conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+            return Hold::Sqlite(conn);
+        }
+        // The send's quota update waits for the app's row, holding the pool's only
+        // connection; every later request waits for a connection.
+        assert!(app.state.store.set_quota(app.app_id, Some(1000)).await.unwrap());
+        app.state.invalidate_app(app.app_id);
+        let url = app.database_url.replace("&pool_size=1", "");
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client.batch_execute("BEGIN").await.unwrap();
+        client.execute("SELECT 1 FROM apps WHERE app_id = $1 FOR UPDATE", &[&app.app_id]).await.unwrap();
+        let pid: i32 = client.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+        let request = app
+            .http
+            .post(format!("{}/v2/whatsapp/otp/send", app.base))
+            .header("App-ID", app.app_id.to_string())
+            .header("API-Key", &app.api_key)
+            .json(&json!({ "msisdn": "6281234567820" }));
+        let stuck = tokio::spawn(async move { request.send().await.unwrap().status().as_u16() });
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let blocked = "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))";
+        while client.query_one(blocked, &[&pid]).await.unwrap().get::<_, i64>(0) == 0 {
+            assert!(std::time::Instant::now() < deadline, "the send never waited for the app's row");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Hold::Postgres { client, stuck }
+    }
+
+    async fn release(self) {
+        match self {
+            Hold::Sqlite(conn) => conn.execute_batch("ROLLBACK").unwrap(),
+            Hold::Postgres { client, stuck } => {
+                client.batch_execute("ROLLBACK").await.unwrap();
+                assert_eq!(stuck.await.unwrap(), 201, "the send that waited for the row");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_unavailable_answer_decodes_in_a_public_client() {
+    let wait = Duration::from_millis(300);
+    let app = spawn_app_with(|c| {
+        c.database_wait = wait;
+        if c.uses_postgres() {
+            c.database_url.push_str("&pool_size=1");
+        }
+    })
+    .await;
+    let hold = Hold::take(&app).await;
+    for v in ["v1", "v2"] {
+        let send = app.post(&format!("/{v}/whatsapp/otp/send"), json!({ "msisdn": "6281234567821" })).await;
+        let verify =
+            app.post(&format!("/{v}/whatsapp/otp/verify"), json!({ "msisdn": "6281234567821", "otp": "123456" })).await;
+        for (what, a) in [("send", send), ("verify", verify)] {
+            let what = format!("{v} {what} while the database is held");
+            expect(&what, &a, 503, "Service unavailable");
+            assert_eq!(a.body["error_code"], "store_unavailable", "{what}");
+            assert_eq!(a.headers.get("retry-after").and_then(|h| h.to_str().ok()), Some("1"), "{what}");
+        }
+    }
+    hold.release().await;
+    let sent = app.send(json!({ "msisdn": "6281234567821" })).await;
+    expect("send once the database is free", &sent, 201, "OTP sent successfully");
+}

@@ -4,11 +4,13 @@
 mod admin;
 mod callbacks;
 mod client_types;
+mod cluster;
 mod dashboard;
 mod guards;
 mod helpers;
 mod inbox;
 mod ops;
+mod outage;
 mod receiver;
 mod sandbox;
 mod send;

@@ -213,7 +213,9 @@ pub(super) async fn count_send<C: GenericClient>(
     }
     match refusal {
         Some(refusal) => {
-            give_back(c, &counted).await;
+            if let Err(e) = give_back(c, &counted).await {
+                tracing::warn!(error = %e, "could not give back a refused send's counts");
+            }
             Ok(Counted::Refused(refusal))
         }
         None => Ok(Counted::Passed { keys: counted, fired }),
@@ -221,10 +223,11 @@ pub(super) async fn count_send<C: GenericClient>(
 }
 
 /// Takes back a send's counts (it was refused, or its session was not stored). A failure
-/// here leaves a limit stricter for one window, never looser: it is logged, not returned.
-pub(super) async fn give_back<C: GenericClient>(c: &C, counted: &[(String, i64)]) {
+/// leaves a limit stricter for one window, never looser; the caller logs it, or tries again
+/// later (the database went away between the count and the session).
+pub(super) async fn give_back<C: GenericClient>(c: &C, counted: &[(String, i64)]) -> Result<()> {
     if counted.is_empty() {
-        return;
+        return Ok(());
     }
     let keys: Vec<&str> = counted.iter().map(|(k, _)| k.as_str()).collect();
     let starts: Vec<i64> = counted.iter().map(|(_, s)| *s).collect();
@@ -240,11 +243,12 @@ pub(super) async fn give_back<C: GenericClient>(c: &C, counted: &[(String, i64)]
         )
         .await;
         match result {
-            Ok(_) => return,
-            Err(e) if attempt == 3 => tracing::warn!(error = %e, "could not give back a refused send's counts"),
+            Ok(_) => return Ok(()),
+            Err(e) if attempt == 3 || e.is_unavailable() => return Err(e),
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
         }
     }
+    Ok(())
 }
 
 /// Counts one event under `limit`; `Some(refusal)` if it was one too many (the caller rolls

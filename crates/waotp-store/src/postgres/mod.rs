@@ -43,6 +43,9 @@ use crate::{
 /// A node whose last heartbeat is older than this (by the database's clock) is presumed
 /// dead: its deliveries and callback leases go to the others. It beats five times as often.
 pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection whose sent data stays unacknowledged this long (or the wait, if longer) is
+/// closed: a server behind a silent network fails requests instead of hanging them.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Attempts of a transaction that hits a deadlock or a serialization failure.
 const TX_ATTEMPTS: u32 = 8;
 
@@ -55,6 +58,9 @@ pub struct PgOptions {
     pub pool_size: usize,
     /// When a silent node is presumed dead (see [`DEFAULT_NODE_TIMEOUT`]).
     pub node_timeout: Duration,
+    /// The longest a request waits for a connection (and a new connection for the server);
+    /// beyond it the database is [unavailable](StoreError::Unavailable).
+    pub wait: Duration,
 }
 
 impl PgOptions {
@@ -83,7 +89,7 @@ impl PgOptions {
             }
         }
         let url = if rest.is_empty() { base.to_owned() } else { format!("{base}?{}", rest.join("&")) };
-        Ok(PgOptions { url, pool_size, node_timeout: DEFAULT_NODE_TIMEOUT })
+        Ok(PgOptions { url, pool_size, node_timeout: DEFAULT_NODE_TIMEOUT, wait: crate::DEFAULT_DATABASE_WAIT })
     }
 }
 
@@ -102,6 +108,8 @@ pub struct PgStore {
     node_id: Uuid,
     /// [`PgOptions::node_timeout`] in milliseconds.
     node_ttl_ms: i64,
+    /// [`PgOptions::wait`].
+    wait: Duration,
     /// Dropped with the last clone of the store: the heartbeat stops.
     _alive: Arc<()>,
 }
@@ -110,14 +118,23 @@ impl PgStore {
     /// Connects, applies migrations (one node at a time), registers this node and starts its
     /// heartbeat. Must run inside a Tokio runtime.
     pub async fn open(options: PgOptions) -> Result<PgStore> {
-        let config: tokio_postgres::Config =
+        let mut config: tokio_postgres::Config =
             options.url.parse().map_err(|e| StoreError::Open(format!("invalid PostgreSQL URL: {e}")))?;
+        // A server that is gone must fail a request within the wait, not hang it: connecting
+        // gives up after the wait, and a connection whose packets go unacknowledged (a
+        // silent network) is closed. The URL's own connect_timeout / tcp_user_timeout win.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(options.wait);
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(options.wait.max(TCP_USER_TIMEOUT));
+        }
         let manager = Manager::from_config(
             config.clone(),
             tokio_postgres::NoTls,
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
-        let pool = new_pool(manager, options.pool_size)?;
+        let pool = new_pool(manager, options.pool_size, options.wait)?;
         let mut async_commit = config.clone();
         let extra = "-c synchronous_commit=off";
         async_commit.options(&match config.get_options() {
@@ -131,6 +148,7 @@ impl PgStore {
                 ManagerConfig { recycling_method: RecyclingMethod::Fast },
             ),
             (options.pool_size / 2).max(4),
+            options.wait,
         )?;
         {
             let mut conn =
@@ -138,7 +156,8 @@ impl PgStore {
             migrations::apply(&mut conn).await?;
         }
         let node_ttl_ms = options.node_timeout.as_millis().clamp(100, 3_600_000) as i64;
-        let store = PgStore { pool, counters, node_id: Uuid::new_v4(), node_ttl_ms, _alive: Arc::new(()) };
+        let store =
+            PgStore { pool, counters, node_id: Uuid::new_v4(), node_ttl_ms, wait: options.wait, _alive: Arc::new(()) };
         store.beat().await?;
         let every = Duration::from_millis(node_ttl_ms as u64 / 5);
         tokio::spawn(heartbeat(config, store.node_id, every, Arc::downgrade(&store._alive)));
@@ -157,25 +176,56 @@ impl PgStore {
     }
 
     async fn conn(&self) -> Result<deadpool_postgres::Object> {
-        get(&self.pool).await
+        get(&self.pool, self.wait).await
     }
 }
 
-fn new_pool(manager: Manager, size: usize) -> Result<Pool> {
+fn new_pool(manager: Manager, size: usize, wait: Duration) -> Result<Pool> {
     Pool::builder(manager)
         .max_size(size)
-        .wait_timeout(Some(Duration::from_secs(30)))
-        .create_timeout(Some(Duration::from_secs(10)))
+        .wait_timeout(Some(wait))
+        .create_timeout(Some(wait))
+        .recycle_timeout(Some(wait))
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .build()
         .map_err(|e| StoreError::Open(e.to_string()))
 }
 
-async fn get(pool: &Pool) -> Result<deadpool_postgres::Object> {
-    pool.get().await.map_err(|e| match e {
-        deadpool_postgres::PoolError::Backend(e) => StoreError::from(e),
-        other => StoreError::Pool(other.to_string()),
-    })
+/// A connection within `wait` (waiting for a free one and making a new one together), or
+/// [`StoreError::Unavailable`]. A pooled connection the server closed (it restarted, say) is
+/// dropped on the way out of the pool and replaced by a new one.
+async fn get(pool: &Pool, wait: Duration) -> Result<deadpool_postgres::Object> {
+    match tokio::time::timeout(wait, pool.get()).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(deadpool_postgres::PoolError::Backend(e))) => Err(StoreError::from(e)),
+        Ok(Err(other)) => Err(StoreError::Pool(other.to_string())),
+        Err(_) => Err(StoreError::Unavailable(format!("no connection within {}ms", wait.as_millis()))),
+    }
+}
+
+/// How long counts of a send that was not stored are offered back to a database that is away.
+const GIVE_BACK_FOR: Duration = Duration::from_secs(3600);
+
+/// Gives a send's counts back in the background, once the database answers again.
+fn give_back_later(pool: Pool, wait: Duration, counted: Vec<(String, i64)>) {
+    tokio::spawn(async move {
+        let until = std::time::Instant::now() + GIVE_BACK_FOR;
+        let mut pause = Duration::from_millis(250);
+        while std::time::Instant::now() < until {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
+            let Ok(conn) = get(&pool, wait).await else { continue };
+            match guards::give_back(&conn, &counted).await {
+                Ok(()) => return,
+                Err(e) if e.is_unavailable() => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not give back an unstored send's counts");
+                    return;
+                }
+            }
+        }
+        tracing::warn!("gave up giving back an unstored send's counts: the database stayed away");
+    });
 }
 
 async fn beat(c: &tokio_postgres::Client, node_id: Uuid) -> Result<()> {
@@ -349,10 +399,24 @@ impl StoreError {
     }
 }
 
+/// Whether an SQLSTATE says the server cannot serve now rather than that the statement is
+/// wrong: connection exceptions (class 08), insufficient resources (53: disk full, too many
+/// connections), a server shutting down or starting (57P01–57P03), system errors (58), and a
+/// read-only transaction (25006: a standby, during a failover).
+fn unavailable_state(code: &str) -> bool {
+    code.starts_with("08")
+        || code.starts_with("53")
+        || code.starts_with("58")
+        || matches!(code, "57P01" | "57P02" | "57P03" | "25006")
+}
+
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
         // The message only: a DETAIL can quote row values (a msisdn in a key).
         match e.as_db_error() {
+            Some(db) if unavailable_state(db.code().code()) => {
+                StoreError::Unavailable(format!("{}: {} ({})", db.severity(), db.message(), db.code().code()))
+            }
             Some(db) => StoreError::Postgres {
                 message: format!("{}: {}", db.severity(), db.message()),
                 code: Some(db.code().code().to_owned()),
@@ -360,12 +424,20 @@ impl From<tokio_postgres::Error> for StoreError {
             None => {
                 let mut message = e.to_string();
                 let mut source = std::error::Error::source(&e);
+                let mut io = false;
                 while let Some(s) = source {
                     message.push_str(": ");
                     message.push_str(&s.to_string());
+                    io |= s.is::<std::io::Error>();
                     source = s.source();
                 }
-                StoreError::Postgres { message, code: None }
+                // A closed connection, or any failure to talk to the server (refused, reset,
+                // timed out), is the server's absence, not the statement's fault.
+                if e.is_closed() || io {
+                    StoreError::Unavailable(message)
+                } else {
+                    StoreError::Postgres { message, code: None }
+                }
             }
         }
     }
@@ -439,7 +511,7 @@ impl Store for PgStore {
         }
         // 2. The blocklist and the counts (limits and signals, atomically per key): one
         //    statement, committed at once.
-        let counters = get(&self.counters).await?;
+        let counters = get(&self.counters, self.wait).await?;
         let counted = retry(|| guards::count_send(&counters, &guards, session.app_id, &session.msisdn, now)).await?;
         let (counted, fired) = match counted {
             guards::Counted::Refused(refusal) => {
@@ -477,7 +549,15 @@ impl Store for PgStore {
         match stored {
             Ok(SendOutcome::Created { try_count, .. }) => Ok(SendOutcome::Created { try_count, signals: fired }),
             other => {
-                guards::give_back(&counters, &counted).await;
+                if let Err(e) = guards::give_back(&counters, &counted).await {
+                    if e.is_unavailable() {
+                        // The database went away between the count and the session: the
+                        // counts go back once it answers again (the send was refused).
+                        give_back_later(self.counters.clone(), self.wait, counted);
+                    } else {
+                        tracing::warn!(error = %e, "could not give back an unstored send's counts");
+                    }
+                }
                 other
             }
         }
@@ -491,7 +571,7 @@ impl Store for PgStore {
         if outcome == VerifyOutcome::Decided(waotp_core::VerifyDecision::Verified) && !attempt.on_verified.is_empty() {
             // Conversion tracking: approximate by nature, counted after the commit, in the
             // msisdn's shard of the range's counter (see `guards::count_send`).
-            let counters = get(&self.counters).await?;
+            let counters = get(&self.counters, self.wait).await?;
             for (counter, window_ms) in &attempt.on_verified {
                 let key = guards::shard_key(counter, guards::shard_of(&attempt.msisdn));
                 if let Err(e) = guards::bump(&counters, &key, *window_ms, attempt.now_ms).await {
@@ -674,5 +754,20 @@ impl Store for PgStore {
     async fn recent_inbox(&self, limit: usize) -> Result<Vec<InboxMessage>> {
         let conn = self.conn().await?;
         sessions::recent_inbox(&conn, limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unavailable_state;
+
+    #[test]
+    fn sqlstates_of_an_absent_or_overloaded_server_are_unavailable() {
+        for code in ["08006", "08001", "57P01", "57P02", "57P03", "53300", "53100", "58030", "25006"] {
+            assert!(unavailable_state(code), "{code}");
+        }
+        for code in ["23505", "40001", "40P01", "42P01", "57014", "22001"] {
+            assert!(!unavailable_state(code), "{code}");
+        }
     }
 }

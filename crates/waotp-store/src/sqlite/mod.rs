@@ -3,8 +3,10 @@
 //! One connection writes, on its own thread. Every write is a job; the thread takes every job
 //! waiting in its queue (up to a batch limit), runs each inside its own savepoint of one
 //! transaction, commits once (one fsync for the whole group), and only then answers the
-//! callers. A failing job rolls back to its savepoint without touching its neighbours. Reads
-//! run on a small pool of read-only connections (WAL lets them proceed during writes).
+//! callers. A failing job rolls back to its savepoint without touching its neighbours. A
+//! failing commit (a full disk, a file that became read-only) rolls the whole group back and
+//! answers every job with that error; the next group tries again. Reads run on a small pool
+//! of read-only connections (WAL lets them proceed during writes).
 
 mod apps;
 mod callbacks;
@@ -15,6 +17,7 @@ mod sessions;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
@@ -39,11 +42,14 @@ pub struct SqliteOptions {
     pub synchronous_full: bool,
     /// Most jobs committed together.
     pub max_batch: usize,
+    /// The longest a write waits for the writer (its queue, or a lock another process
+    /// holds) before it is refused as [unavailable](StoreError::Unavailable).
+    pub wait: Duration,
 }
 
 impl SqliteOptions {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        SqliteOptions { path: path.into(), synchronous_full: true, max_batch: 1024 }
+        SqliteOptions { path: path.into(), synchronous_full: true, max_batch: 1024, wait: crate::DEFAULT_DATABASE_WAIT }
     }
 
     /// Accepts `sqlite://PATH`, `sqlite:PATH` or a bare path.
@@ -55,25 +61,31 @@ impl SqliteOptions {
 
 /// A write job: runs inside the group transaction, answers after the commit.
 trait WriteJob: Send {
-    /// Runs the job; false means it failed and its savepoint must be rolled back.
-    fn run(&mut self, conn: &Connection) -> bool;
+    /// Runs the job; an error means it failed and its savepoint must be rolled back.
+    fn run(&mut self, conn: &Connection) -> std::result::Result<(), StoreError>;
     /// Answers the caller once the fate of the transaction is known.
     fn finish(self: Box<Self>, commit: std::result::Result<(), StoreError>);
 }
 
 struct Job<T, F> {
     work: Option<F>,
+    /// A job still queued at this instant is not run: its caller has waited long enough.
+    deadline: Instant,
     outcome: Option<Result<T>>,
     reply: oneshot::Sender<Result<T>>,
 }
 
 impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> WriteJob for Job<T, F> {
-    fn run(&mut self, conn: &Connection) -> bool {
+    fn run(&mut self, conn: &Connection) -> std::result::Result<(), StoreError> {
         let work = self.work.take().expect("a job runs once");
-        let outcome = work(conn);
-        let ok = outcome.is_ok();
+        let outcome = if Instant::now() > self.deadline {
+            Err(StoreError::Unavailable("the database writer is busy beyond the wait".into()))
+        } else {
+            work(conn)
+        };
+        let result = outcome.as_ref().map(|_| ()).map_err(Clone::clone);
         self.outcome = Some(outcome);
-        ok
+        result
     }
 
     fn finish(self: Box<Self>, commit: std::result::Result<(), StoreError>) {
@@ -114,11 +126,16 @@ impl Readers {
     }
 }
 
+/// The cause of the last failed group commit, until a commit succeeds again.
+type WriteFailure = Arc<Mutex<Option<StoreError>>>;
+
 /// waotp's store on an embedded SQLite database.
 #[derive(Clone)]
 pub struct SqliteStore {
     jobs: mpsc::Sender<Box<dyn WriteJob>>,
     readers: Arc<Readers>,
+    wait: Duration,
+    failure: WriteFailure,
 }
 
 impl SqliteStore {
@@ -130,11 +147,16 @@ impl SqliteStore {
         }
         let mut conn = open_writer(&options.path, options.synchronous_full)?;
         migrations::apply(&mut conn)?;
+        // Another process holding the write lock (the CLI) is waited for as long as any
+        // request waits; past it, the group fails as busy (unavailable).
+        conn.busy_timeout(options.wait)?;
         let (jobs, queue) = mpsc::channel(64 * 1024);
         let max_batch = options.max_batch.max(1);
+        let failure = WriteFailure::default();
+        let writer_failure = failure.clone();
         std::thread::Builder::new()
             .name("waotp-sqlite-writer".into())
-            .spawn(move || write_loop(conn, queue, max_batch))
+            .spawn(move || write_loop(conn, queue, max_batch, writer_failure))
             .map_err(|e| StoreError::Open(e.to_string()))?;
         let checkpointer = Connection::open(&options.path)?;
         let closed = jobs.downgrade();
@@ -142,7 +164,12 @@ impl SqliteStore {
             .name("waotp-sqlite-checkpoint".into())
             .spawn(move || checkpoint_loop(checkpointer, closed))
             .map_err(|e| StoreError::Open(e.to_string()))?;
-        Ok(SqliteStore { jobs, readers: Arc::new(Readers { path: options.path, idle: Mutex::new(Vec::new()) }) })
+        Ok(SqliteStore {
+            jobs,
+            readers: Arc::new(Readers { path: options.path, idle: Mutex::new(Vec::new()) }),
+            wait: options.wait,
+            failure,
+        })
     }
 
     async fn write<T, F>(&self, work: F) -> Result<T>
@@ -151,7 +178,7 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job = Box::new(Job { work: Some(work), outcome: None, reply });
+        let job = Box::new(Job { work: Some(work), deadline: Instant::now() + self.wait, outcome: None, reply });
         self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
@@ -203,7 +230,7 @@ fn checkpoint_loop(conn: Connection, store: mpsc::WeakSender<Box<dyn WriteJob>>)
     }
 }
 
-fn write_loop(conn: Connection, mut queue: mpsc::Receiver<Box<dyn WriteJob>>, max_batch: usize) {
+fn write_loop(conn: Connection, mut queue: mpsc::Receiver<Box<dyn WriteJob>>, max_batch: usize, failure: WriteFailure) {
     let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(max_batch);
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
@@ -213,9 +240,18 @@ fn write_loop(conn: Connection, mut queue: mpsc::Receiver<Box<dyn WriteJob>>, ma
                 Err(_) => break,
             }
         }
+        let changes = conn.total_changes();
         let commit = run_batch(&conn, &mut batch);
-        if let Err(e) = &commit {
-            tracing::error!(error = %e, jobs = batch.len(), "group commit failed");
+        match &commit {
+            Err(e) => {
+                // Logged here once per group; each request's answer logs its own refusal.
+                tracing::warn!(error = %e, jobs = batch.len(), "group commit failed; nothing of it was written");
+                if e.is_unavailable() {
+                    *failure.lock().expect("write failure") = Some(e.clone());
+                }
+            }
+            Ok(()) if conn.total_changes() != changes => *failure.lock().expect("write failure") = None,
+            Ok(()) => {}
         }
         for job in batch.drain(..) {
             job.finish(commit.clone());
@@ -223,12 +259,19 @@ fn write_loop(conn: Connection, mut queue: mpsc::Receiver<Box<dyn WriteJob>>, ma
     }
 }
 
+/// Runs a group in one transaction. Any error leaves no trace of the group: a job's own
+/// failure is rolled back to its savepoint, unless SQLite already rolled the whole
+/// transaction back (a full disk or an I/O error mid-statement): then the group fails with
+/// that job's error.
 fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> std::result::Result<(), StoreError> {
     conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
     let result = (|| {
         for job in batch.iter_mut() {
             conn.prepare_cached("SAVEPOINT job")?.execute([])?;
-            if !job.run(conn) {
+            if let Err(e) = job.run(conn) {
+                if conn.is_autocommit() {
+                    return Err(e);
+                }
                 conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
             }
             conn.prepare_cached("RELEASE job")?.execute([])?;
@@ -251,7 +294,20 @@ pub(crate) fn uuid_from(bytes: Vec<u8>) -> rusqlite::Result<Uuid> {
 impl Store for SqliteStore {
     async fn ready(&self) -> Result<()> {
         // The writer thread answers (a dead writer or failing commits fail here)…
-        self.write(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await?;
+        let failed = self.failure.lock().expect("write failure").is_some();
+        if failed {
+            // …and after a failed commit (a full disk, a read-only file), only a commit that
+            // really writes says the fault is gone: rewrite the schema version, unchanged.
+            self.write(|c| {
+                let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                c.pragma_update(None, "user_version", version)?;
+                Ok(())
+            })
+            .await?;
+            *self.failure.lock().expect("write failure") = None;
+        } else {
+            self.write(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await?;
+        }
         // …and the file is there with every migration.
         let path = self.readers.path.clone();
         tokio::task::spawn_blocking(move || {
