@@ -290,3 +290,44 @@ async fn the_unavailable_answer_decodes_in_a_public_client() {
     let sent = app.send(json!({ "msisdn": "6281234567821" })).await;
     expect("send once the database is free", &sent, 201, "OTP sent successfully");
 }
+
+/// The other routes' errors (inbox, quota, callbacks, admin API, axum's own rejections) have
+/// the same shape: a `message`, an `error_code` string, and no `code` key.
+#[tokio::test]
+async fn no_error_of_any_route_carries_a_code_key() {
+    let admin = "admin-token-for-the-code-key-test";
+    let app = spawn_app_with(|c| c.admin_token = Some(waotp_server::config::Secret::new(admin))).await;
+    let id = app.app_id.to_string();
+    let unknown = uuid::Uuid::new_v4();
+    let checks: Vec<(reqwest::Method, String, Option<&str>, Option<&str>)> = vec![
+        (reqwest::Method::GET, "/v1/inbox".into(), None, None),
+        (reqwest::Method::GET, "/v1/inbox?msisdn=12".into(), None, None),
+        (reqwest::Method::GET, "/v2/quota".into(), Some("wrong-key"), None),
+        (reqwest::Method::GET, format!("/v1/sessions/{unknown}/callbacks"), None, None),
+        (reqwest::Method::GET, "/v1/sessions/not-a-uuid/callbacks".into(), None, None),
+        (reqwest::Method::POST, format!("/v1/sessions/{unknown}/callbacks/9/replay"), None, None),
+        (reqwest::Method::GET, "/v2/whatsapp/otp/send".into(), None, None),
+        (reqwest::Method::GET, "/no/such/route".into(), None, None),
+        (reqwest::Method::GET, "/admin/apps".into(), None, Some("wrong-admin-token-0123456789")),
+        (reqwest::Method::GET, format!("/admin/apps/{unknown}"), None, Some(admin)),
+        (reqwest::Method::POST, "/admin/apps".into(), None, Some(admin)),
+    ];
+    for (method, path, key, bearer) in checks {
+        let mut req = app
+            .http
+            .request(method.clone(), format!("{}{path}", app.base))
+            .header("App-ID", &id)
+            .header("API-Key", key.unwrap_or(&app.api_key))
+            .header("content-type", "application/json")
+            .body("{\"name\": 7}");
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.unwrap_or_else(|e| panic!("{method} {path}: not JSON: {e}"));
+        assert!(status >= 400, "{method} {path}: {status} {body}");
+        assert!(body.get("code").is_none(), "{method} {path}: a `code` key: {body}");
+        assert!(body["message"].is_string() && body["error_code"].is_string(), "{method} {path}: {body}");
+    }
+}
