@@ -22,7 +22,7 @@ use phonenumber::Type;
 use regex::Regex;
 
 mod pattern;
-pub use pattern::pattern;
+pub use pattern::{digit_bounds, pattern};
 
 /// Most digits a number may have, calling code included (E.164 allows 15; libphonenumber's
 /// longest national numbers need a little more).
@@ -202,6 +202,8 @@ mod tests {
             }
         }
         assert!(checked > 100_000, "{checked}");
+        let (fewest, most) = digit_bounds();
+        assert!((4..=8).contains(&fewest) && (13..=MAX_DIGITS).contains(&most), "{fewest}..={most}");
     }
 
     #[test]

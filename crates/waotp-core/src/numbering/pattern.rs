@@ -22,20 +22,45 @@ use super::{plans, RegionPatterns, MAX_DIGITS};
 /// Every valid number (digits only: calling code, then national number), as a regular
 /// expression without anchors.
 pub fn pattern() -> &'static str {
-    static PATTERN: LazyLock<String> = LazyLock::new(|| {
-        let codes: Vec<String> = plans()
-            .iter()
-            .filter_map(|(code, regions)| {
-                let code_text = code.to_string();
-                let mut product = Product::new(regions, MAX_DIGITS - code_text.len());
-                let root = product.explore(product.start(), 0)?;
-                let (national, _) = Writer::new(&product.nodes).write(root);
-                Some(format!("{code_text}{}", group(&national)))
-            })
-            .collect();
-        format!("(?:{})", codes.join("|"))
-    });
-    &PATTERN
+    &WRITTEN.0
+}
+
+/// The fewest and the most digits of a valid number.
+pub fn digit_bounds() -> (usize, usize) {
+    WRITTEN.1
+}
+
+static WRITTEN: LazyLock<(String, (usize, usize))> = LazyLock::new(|| {
+    let (mut fewest, mut most) = (usize::MAX, 0);
+    let codes: Vec<String> = plans()
+        .iter()
+        .filter_map(|(code, regions)| {
+            let code_text = code.to_string();
+            let mut product = Product::new(regions, MAX_DIGITS - code_text.len());
+            let root = product.explore(product.start(), 0)?;
+            let (low, high) = lengths(&product.nodes, root);
+            fewest = fewest.min(code_text.len() + low);
+            most = most.max(code_text.len() + high);
+            let (national, _) = Writer::new(&product.nodes).write(root);
+            Some(format!("{code_text}{}", group(&national)))
+        })
+        .collect();
+    (format!("(?:{})", codes.join("|")), (fewest, most))
+});
+
+/// The shortest and the longest string a node accepts.
+fn lengths(nodes: &[Node], root: u32) -> (usize, usize) {
+    // Children come before their parents, so one pass in order sees them first.
+    let mut bounds: Vec<(usize, usize)> = Vec::with_capacity(nodes.len());
+    for (accepting, next) in nodes {
+        let (mut low, mut high) = if *accepting { (0, 0) } else { (usize::MAX, 0) };
+        for child in next.iter().flatten() {
+            let (l, h) = bounds[*child as usize];
+            (low, high) = (low.min(l + 1), high.max(h + 1));
+        }
+        bounds.push((low, high));
+    }
+    bounds[root as usize]
 }
 
 /// A pattern's DFA over bytes, searched from the start of the number.
