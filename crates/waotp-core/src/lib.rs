@@ -2,12 +2,13 @@
 //! waotp's pure domain: no I/O, no clocks, no database.
 //!
 //! Everything here is parsed once at the edge (the HTTP layer) and then trusted by the store
-//! and the workers: a [`Msisdn`] is always a valid, normalised phone number, an [`OtpCode`]
+//! and the workers: a [`Msisdn`] is always a valid phone number in international form, an [`OtpCode`]
 //! always fits WhatsApp's rules, a [`CodeHash`] is the only form in which a code is kept.
 
 pub mod callback;
 pub mod code;
 pub mod msisdn;
+pub mod numbering;
 pub mod policy;
 pub mod session;
 pub mod status;

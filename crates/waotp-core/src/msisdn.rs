@@ -1,4 +1,4 @@
-//! Destination phone numbers, validated with libphonenumber's rules (the `phonenumber` crate).
+//! Destination phone numbers, validated with libphonenumber's rules (see [`crate::numbering`]).
 
 use std::fmt;
 
@@ -11,7 +11,7 @@ pub enum MsisdnError {
     NotDigits,
     #[error("msisdn is too long")]
     TooLong,
-    #[error("msisdn is not a valid phone number")]
+    #[error("msisdn is not a valid phone number in international form (calling code, then national number)")]
     Invalid,
 }
 
@@ -20,9 +20,9 @@ pub enum MsisdnError {
 pub struct Msisdn(String);
 
 impl Msisdn {
-    /// Parses what a client sent: digits with an optional leading `+`, no other characters.
-    /// The number must be valid under libphonenumber's metadata; the result is normalised to
-    /// E.164 digits.
+    /// Parses what a client sent: digits in international form (calling code, then national
+    /// number, no trunk prefix), optionally after one leading `+`, that make a valid number
+    /// under libphonenumber's rule (see [`crate::numbering`]). The digits are kept as sent.
     pub fn parse(input: &str) -> Result<Self, MsisdnError> {
         let digits = input.strip_prefix('+').unwrap_or(input);
         if digits.is_empty() {
@@ -31,19 +31,13 @@ impl Msisdn {
         if !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(MsisdnError::NotDigits);
         }
-        // E.164 allows 15 digits; leave a little room for what libphonenumber itself rejects.
-        if digits.len() > 17 {
+        if digits.len() > crate::numbering::MAX_DIGITS {
             return Err(MsisdnError::TooLong);
         }
-        let mut plus = String::with_capacity(digits.len() + 1);
-        plus.push('+');
-        plus.push_str(digits);
-        let number = phonenumber::parse(None, &plus).map_err(|_| MsisdnError::Invalid)?;
-        if !phonenumber::is_valid(&number) {
+        if !crate::numbering::is_valid(digits) {
             return Err(MsisdnError::Invalid);
         }
-        let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
-        Ok(Msisdn(e164.trim_start_matches('+').to_owned()))
+        Ok(Msisdn(digits.to_owned()))
     }
 
     /// Wraps digits that were validated before (read back from the store).
@@ -111,6 +105,8 @@ mod tests {
         assert_eq!(Msisdn::parse("0000000000"), Err(MsisdnError::Invalid));
         assert_eq!(Msisdn::parse("999123456789"), Err(MsisdnError::Invalid));
         assert_eq!(Msisdn::parse("628001"), Err(MsisdnError::Invalid));
+        // International form only: a trunk prefix after the calling code is not a number.
+        assert_eq!(Msisdn::parse("62081234567890"), Err(MsisdnError::Invalid));
         assert_eq!(Msisdn::parse(&"6".repeat(40)), Err(MsisdnError::TooLong));
         assert_eq!(Msisdn::parse("٦٢٨١٢٣٤٥٦٧٨٩٠"), Err(MsisdnError::NotDigits));
     }

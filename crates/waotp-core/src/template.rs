@@ -79,6 +79,12 @@ pub struct RenderedMessage {
     pub button_parameter: Option<String>,
 }
 
+/// What [`validate_name`] accepts, as a regular expression (for the OpenAPI document).
+pub const NAME_PATTERN: &str = "^[a-z0-9_]{1,512}$";
+
+/// What [`validate_language`] accepts, as a regular expression.
+pub const LANGUAGE_PATTERN: &str = "^[a-z]{2,3}(?:[_-][A-Za-z0-9]{2,4})?$";
+
 pub fn validate_name(name: &str) -> Result<(), TemplateError> {
     let ok = !name.is_empty()
         && name.len() <= 512
@@ -306,5 +312,23 @@ mod tests {
         for bad in ["", "e", "english", "EN", "en_", "en_US_x y"] {
             assert!(validate_language(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_patterns_say_what_the_checks_say() {
+        let name = regex::Regex::new(NAME_PATTERN).unwrap();
+        let language = regex::Regex::new(LANGUAGE_PATTERN).unwrap();
+        let pieces = ["", "a", "en", "id", "fil", "EN", "_", "-", "US", "BR", "419", "abcd", "abcde", "é", "1", " "];
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let s = format!("{a}{b}{c}");
+                    assert_eq!(name.is_match(&s), validate_name(&s).is_ok(), "{s:?}");
+                    assert_eq!(language.is_match(&s), validate_language(&s).is_ok(), "{s:?}");
+                }
+            }
+        }
+        assert!(name.is_match(&"a".repeat(512)) && !name.is_match(&"a".repeat(513)));
+        assert!(validate_name(&"a".repeat(512)).is_ok() && validate_name(&"a".repeat(513)).is_err());
     }
 }

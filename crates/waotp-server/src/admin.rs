@@ -215,7 +215,8 @@ pub fn callbacks_json(list: &[waotp_store::CallbackRecord]) -> Value {
                     "state": c.state.as_str(),
                     "attempts": c.attempts,
                     "happened_at": rfc3339(c.happened_at_ms),
-                    "next_attempt_at": (c.state == waotp_store::CallbackState::Pending).then(|| rfc3339(c.next_attempt_at_ms)),
+                    // `null` once settled, and while held behind an earlier status of the session.
+                    "next_attempt_at": c.due_at_ms().map(rfc3339),
                     "log": c.log.iter().map(|a| json!({
                         "at": rfc3339(a.at_ms), "http_status": a.http_status, "error": a.error, "latency_ms": a.latency_ms,
                     })).collect::<Vec<_>>(),

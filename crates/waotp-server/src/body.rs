@@ -1,6 +1,7 @@
 //! Request bodies: read with a size limit, parsed as a JSON object, and picked apart field by
 //! field with the contract's leniency (numbers as strings or integers, `""` and `null` as
 //! absent, unknown fields ignored). Anything else is a 400 with a reason, never a 500.
+//! The OpenAPI document states the same rules as JSON Schema (`crate::openapi`).
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -8,8 +9,29 @@ use serde_json::{Map, Value};
 
 use crate::{ApiError, AppState};
 
-/// Largest body accepted; a send is a few hundred bytes.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest body accepted. A send is a few hundred bytes, but every body whose fields keep to
+/// their limits must fit, even with each character written as a `\u` escape (about 270 KiB).
+pub const MAX_BODY_BYTES: usize = 512 * 1024;
+
+/// Largest whole number read from a JSON number: 2^53 - 1, the last one every JSON parser
+/// reads exactly.
+pub const MAX_WHOLE_NUMBER: u64 = (1 << 53) - 1;
+
+/// A JSON number that is a whole number from 0 to [`MAX_WHOLE_NUMBER`], however it is
+/// written (`6`, `6.0`, `6e0`: JSON, and JSON Schema's `integer`, do not tell them apart).
+fn whole_number(n: &serde_json::Number) -> Option<u64> {
+    let value = match n.as_u64() {
+        Some(v) => v,
+        None => {
+            let f = n.as_f64()?;
+            if !(f.fract() == 0.0 && (0.0..=MAX_WHOLE_NUMBER as f64).contains(&f)) {
+                return None;
+            }
+            f as u64
+        }
+    };
+    (value <= MAX_WHOLE_NUMBER).then_some(value)
+}
 
 /// A request body that is a JSON object (and its raw bytes, for idempotency keys).
 pub struct Fields {
@@ -73,11 +95,11 @@ impl Fields {
         }
     }
 
-    /// A whole number within `range`, sent as a JSON integer or a string of digits.
+    /// A whole number within `range`, sent as a JSON number or a string of digits.
     pub fn opt_uint(&self, name: &str, range: std::ops::RangeInclusive<u64>) -> Result<Option<u64>, ApiError> {
         let n = match self.present(name) {
             None => return Ok(None),
-            Some(Value::Number(n)) => n.as_u64(),
+            Some(Value::Number(n)) => whole_number(n),
             Some(Value::String(s)) if s.bytes().all(|b| b.is_ascii_digit()) => s.parse::<u64>().ok(),
             Some(_) => None,
         };
@@ -91,12 +113,14 @@ impl Fields {
         }
     }
 
-    /// A code: a string, or a non-negative JSON integer (written out in decimal).
+    /// A code: a string, or a whole JSON number (written out in decimal).
     pub fn opt_code(&self, name: &str) -> Result<Option<String>, ApiError> {
         match self.present(name) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Number(n)) if n.is_u64() => Ok(Some(n.to_string())),
+            Some(Value::Number(n)) => whole_number(n)
+                .map(|n| Some(n.to_string()))
+                .ok_or_else(|| ApiError::validation(format!("{name} must be a string or a whole number"))),
             Some(_) => Err(ApiError::validation(format!("{name} must be a string or a whole number"))),
         }
     }
@@ -147,6 +171,23 @@ mod tests {
         assert_eq!(b.opt_code("f").unwrap().as_deref(), Some("12345"));
         assert_eq!(b.opt_str("c", 10).unwrap(), None);
         assert!(b.opt_str("b", 10).is_err());
+    }
+
+    /// JSON does not tell `6` from `6.0` or `6e0`, and JSON Schema calls all three an integer.
+    #[test]
+    fn whole_numbers_however_written() {
+        let b = f(
+            r#"{"a": 6.0, "b": 6e0, "c": 1234.0, "d": 6.5, "e": 9007199254740991, "f": 9007199254740992, "g": 1e300, "h": -0}"#,
+        );
+        assert_eq!(b.opt_uint("a", 4..=10).unwrap(), Some(6));
+        assert_eq!(b.opt_uint("b", 4..=10).unwrap(), Some(6));
+        assert_eq!(b.opt_code("c").unwrap().as_deref(), Some("1234"));
+        assert!(b.opt_uint("d", 4..=10).is_err());
+        assert!(b.opt_code("d").is_err());
+        assert_eq!(b.opt_code("e").unwrap().as_deref(), Some("9007199254740991"));
+        assert!(b.opt_code("f").is_err());
+        assert!(b.opt_code("g").is_err());
+        assert_eq!(b.opt_code("h").unwrap().as_deref(), Some("0"));
     }
 
     #[test]

@@ -11,6 +11,10 @@ use crate::auth::AuthedApp;
 use crate::clock::rfc3339;
 use crate::{ApiError, AppState};
 
+/// Messages answered without `limit`, and the `limit`s allowed.
+pub const DEFAULT_LIMIT: usize = 50;
+pub const LIMIT: std::ops::RangeInclusive<usize> = 1..=500;
+
 #[derive(Deserialize)]
 pub struct InboxQuery {
     msisdn: Option<String>,
@@ -37,13 +41,17 @@ pub async fn inbox(
 ) -> Result<Json<InboxResponse>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::validation(e.body_text()))?;
     let raw = q.msisdn.filter(|m| !m.is_empty()).ok_or_else(|| ApiError::validation("msisdn is required"))?;
-    let msisdn = Msisdn::parse(raw.trim()).map_err(|e| ApiError::validation(format!("msisdn: {e}")))?;
+    if raw.starts_with(' ') {
+        // An unencoded `+` in a query string reads as a space.
+        return Err(ApiError::validation("msisdn: write a leading + as %2B in a query string, or leave it out"));
+    }
+    let msisdn = Msisdn::parse(&raw).map_err(|e| ApiError::validation(format!("msisdn: {e}")))?;
     let limit = match q.limit.as_deref() {
-        None | Some("") => 50,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=500).contains(n))
+        None | Some("") => DEFAULT_LIMIT,
+        Some(l) => Some(l)
+            .filter(|l| l.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|l| l.parse::<usize>().ok())
+            .filter(|n| LIMIT.contains(n))
             .ok_or_else(|| ApiError::validation("limit must be a whole number from 1 to 500"))?,
     };
     let app_id = app.record.app_id;

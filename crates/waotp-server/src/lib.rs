@@ -22,6 +22,7 @@ mod inbox;
 pub mod logging;
 pub mod metrics;
 pub mod openapi;
+mod pattern;
 pub mod request_id;
 pub mod sandbox;
 mod send;

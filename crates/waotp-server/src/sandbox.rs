@@ -74,17 +74,25 @@ pub enum VerifyScenario {
     RealCheck,
 }
 
-pub fn verify_scenario(msisdn: &str) -> Option<VerifyScenario> {
-    match msisdn {
-        "6282123060007" => Some(VerifyScenario::Verified),
-        "6282123060008" => Some(VerifyScenario::WrongCode),
-        "6282123060009" => Some(VerifyScenario::Expired),
-        m if m.starts_with("628212306001") && matches!(send_scenario(m), Some(SendScenario::Accept(_))) => {
-            Some(VerifyScenario::RealCheck)
-        }
+/// The verify scenarios with a canned answer, by msisdn (Verihubs' seed numbers).
+pub const VERIFY_SCENARIOS: &[(&str, VerifyScenario)] = &[
+    ("6282123060007", VerifyScenario::Verified),
+    ("6282123060008", VerifyScenario::WrongCode),
+    ("6282123060009", VerifyScenario::Expired),
+];
 
-        _ => None,
-    }
+pub fn verify_scenario(msisdn: &str) -> Option<VerifyScenario> {
+    verify_numbers().find(|(m, _)| *m == msisdn).map(|(_, s)| s)
+}
+
+/// Every number a sandbox verify knows: the canned ones, then the numbers of the scenarios
+/// that store a session (their code is checked for real).
+pub fn verify_numbers() -> impl Iterator<Item = (&'static str, VerifyScenario)> {
+    let real = SEND_SCENARIOS
+        .iter()
+        .filter(|(m, s, _)| m.starts_with("628212306001") && matches!(s, SendScenario::Accept(_)))
+        .map(|(m, _, _)| (*m, VerifyScenario::RealCheck));
+    VERIFY_SCENARIOS.iter().copied().chain(real)
 }
 
 pub fn send_scenario(msisdn: &str) -> Option<&'static SendScenario> {

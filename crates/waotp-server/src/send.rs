@@ -21,6 +21,9 @@ use crate::{guards, ApiError, AppState};
 pub const MAX_CHALLENGE_CHARS: usize = 64;
 /// Longest `callback_url`.
 pub const MAX_CALLBACK_URL_CHARS: usize = 2048;
+/// Most `content` values, and the longest one.
+pub const MAX_CONTENT_VALUES: usize = 20;
+pub const MAX_CONTENT_CHARS: usize = 1024;
 /// Validity bounds in seconds.
 pub const TIME_LIMIT: std::ops::RangeInclusive<u64> = 1..=86_400;
 
@@ -83,7 +86,7 @@ impl SendRequest {
             .map_err(|e| ApiError::validation(format!("template_name: {e}")))?;
         waotp_core::template::validate_language(lang_code)
             .map_err(|e| ApiError::validation(format!("lang_code: {e}")))?;
-        let content = body.opt_string_list("content", 20, 1024)?;
+        let content = body.opt_string_list("content", MAX_CONTENT_VALUES, MAX_CONTENT_CHARS)?;
         let callback_url = body
             .opt_str("callback_url", MAX_CALLBACK_URL_CHARS)?
             .map(|url| parse_callback_url(url, deny_private))
@@ -106,29 +109,10 @@ impl SendRequest {
     }
 }
 
-/// An absolute `http://` or `https://` URL with a host and no credentials, not naming an
-/// address callbacks may never reach (names are checked again when they are resolved).
+/// The `callback_url` to store (see [`crate::callbacks::target`]).
 pub fn parse_callback_url(raw: &str, deny_private: bool) -> Result<String, ApiError> {
-    let bad = |why: &str| ApiError::validation(format!("callback_url: {why}"));
-    let url = url::Url::parse(raw).map_err(|_| bad("must be an absolute http:// or https:// URL"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad("must use http or https"));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(bad("must name a host"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad("must not carry credentials"));
-    }
-    let literal = match url.host() {
-        Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
-        Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
-        _ => None,
-    };
-    if literal.is_some_and(|ip| !crate::callbacks::address_allowed(ip, deny_private)) {
-        return Err(bad("this address is not allowed for callbacks"));
-    }
-    Ok(url.to_string())
+    crate::callbacks::target::check(raw, deny_private)
+        .map_err(|why| ApiError::validation(format!("callback_url: {why}")))
 }
 
 pub async fn send(

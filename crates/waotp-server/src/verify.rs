@@ -12,6 +12,9 @@ use crate::body::Fields;
 use crate::send::MAX_CHALLENGE_CHARS;
 use crate::{guards, ApiError, AppState};
 
+/// Longest `otp` a verify reads (a longer one is a 400; any shorter one is a guess).
+pub const MAX_GUESS_CHARS: usize = 64;
+
 pub async fn verify(
     State(state): State<AppState>,
     AuthedApp(app): AuthedApp,
@@ -37,7 +40,7 @@ pub async fn check(
     sandbox: bool,
 ) -> Result<Json<Value>, ApiError> {
     let guess = body.opt_code("otp")?.ok_or_else(|| ApiError::validation("otp is required"))?;
-    if guess.len() > 64 {
+    if guess.chars().count() > MAX_GUESS_CHARS {
         return Err(ApiError::validation("otp must be at most 64 characters"));
     }
     let challenge = body.opt_str("challenge", MAX_CHALLENGE_CHARS)?.unwrap_or("").to_owned();

@@ -403,6 +403,13 @@ pub struct CallbackRecord {
     pub log: Vec<AttemptRecord>,
 }
 
+impl CallbackRecord {
+    /// When it is next due: pending and not held behind an earlier status of its session.
+    pub fn due_at_ms(&self) -> Option<i64> {
+        (self.state == CallbackState::Pending && self.next_attempt_at_ms < HELD).then_some(self.next_attempt_at_ms)
+    }
+}
+
 /// A sliding-window limit checked and counted atomically with the request it guards.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limit {

@@ -16,16 +16,40 @@ pub fn address_allowed(ip: IpAddr, deny_private: bool) -> bool {
     }
 }
 
+/// IPv4 blocks callbacks may never reach: "this network" and the unspecified address,
+/// link-local (169.254.0.0/16: cloud metadata lives here), multicast, broadcast, and Alibaba's
+/// metadata address. (The URL pattern of the OpenAPI document is written from this list.)
+pub const V4_ALWAYS_DENIED: &[(Ipv4Addr, u8)] = &[
+    (Ipv4Addr::new(0, 0, 0, 0), 8),
+    (Ipv4Addr::new(169, 254, 0, 0), 16),
+    (Ipv4Addr::new(224, 0, 0, 0), 4),
+    (Ipv4Addr::new(255, 255, 255, 255), 32),
+    (Ipv4Addr::new(100, 100, 100, 200), 32),
+];
+
+/// IPv4 blocks refused too with `callback_deny_private`: loopback, the private ranges and
+/// carrier-grade NAT.
+pub const V4_PRIVATE: &[(Ipv4Addr, u8)] = &[
+    (Ipv4Addr::new(127, 0, 0, 0), 8),
+    (Ipv4Addr::new(10, 0, 0, 0), 8),
+    (Ipv4Addr::new(172, 16, 0, 0), 12),
+    (Ipv4Addr::new(192, 168, 0, 0), 16),
+    (Ipv4Addr::new(100, 64, 0, 0), 10),
+];
+
+/// The IPv4 blocks refused under a configuration.
+pub fn v4_denied(deny_private: bool) -> impl Iterator<Item = (Ipv4Addr, u8)> {
+    V4_ALWAYS_DENIED.iter().chain(if deny_private { V4_PRIVATE } else { &[] }).copied()
+}
+
+/// Whether `ip` lies in the block `net`/`len`.
+pub fn within(ip: Ipv4Addr, (net, len): (Ipv4Addr, u8)) -> bool {
+    let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+    u32::from(ip) & mask == u32::from(net) & mask
+}
+
 fn v4_allowed(ip: Ipv4Addr, deny_private: bool) -> bool {
-    let o = ip.octets();
-    let always_denied = ip.is_link_local()          // 169.254.0.0/16: cloud metadata lives here
-        || ip.is_unspecified()
-        || o[0] == 0
-        || ip.is_multicast()
-        || ip.is_broadcast()
-        || (o[0] == 100 && o[1] == 100 && o[2] == 100 && o[3] == 200); // Alibaba metadata
-    let private = ip.is_loopback() || ip.is_private() || (o[0] == 100 && (64..128).contains(&o[1])); // carrier-grade NAT
-    !(always_denied || (deny_private && private))
+    !v4_denied(deny_private).any(|block| within(ip, block))
 }
 
 fn v6_allowed(ip: Ipv6Addr, deny_private: bool) -> bool {
@@ -83,8 +107,24 @@ mod tests {
             assert!(ok(ip, false), "{ip}");
             assert!(!ok(ip, true), "{ip}");
         }
-        for ip in ["93.184.216.34", "2606:2800:220:1::1"] {
+        for ip in ["93.184.216.34", "2606:2800:220:1::1", "100.63.255.255", "100.128.0.0", "172.32.0.1"] {
             assert!(ok(ip, true), "{ip}");
+        }
+    }
+
+    #[test]
+    fn the_v4_blocks_say_what_the_standard_library_says() {
+        for ip in (0..=u32::MAX).step_by(65_521).map(Ipv4Addr::from) {
+            let o = ip.octets();
+            let always = ip.is_link_local()
+                || ip.is_unspecified()
+                || o[0] == 0
+                || ip.is_multicast()
+                || ip.is_broadcast()
+                || ip == Ipv4Addr::new(100, 100, 100, 200);
+            let private = ip.is_loopback() || ip.is_private() || (o[0] == 100 && (64..128).contains(&o[1]));
+            assert_eq!(v4_allowed(ip, false), !always, "{ip}");
+            assert_eq!(v4_allowed(ip, true), !(always || private), "{ip}");
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod guard;
 pub mod routes;
+pub mod target;
 mod worker;
 
 use std::time::Duration;

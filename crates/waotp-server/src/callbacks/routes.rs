@@ -39,10 +39,10 @@ pub async fn replay(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (raw, status) = path(params)?;
     let id = session_id(&raw)?;
-    let status = status
-        .parse::<i64>()
-        .ok()
-        .and_then(Status::from_code)
+    // Written as the status number, nothing else (no sign, no leading zero).
+    let status = Status::ALL
+        .into_iter()
+        .find(|s| s.code().to_string() == status)
         .ok_or_else(|| ApiError::validation("status must be a callback status from 0 to 10"))?;
     if !state.store.replay_callback(app.record.app_id, id, status, state.clock.now_ms()).await? {
         return Err(ApiError::SessionNotFound);

@@ -161,6 +161,15 @@ impl Worker {
     }
 
     async fn deliver(&self, job: CallbackJob, _slot: OwnedSemaphorePermit) {
+        // The schedule's first delay comes before the first attempt (normally 0 s).
+        if job.attempts == 0 {
+            let first = self.config.schedule.first().copied().unwrap_or_default();
+            let due = job.happened_at_ms + first.as_millis() as i64;
+            if self.clock.now_ms() < due {
+                self.finish(&job, None, CallbackNext::DeferTo(due)).await;
+                return;
+            }
+        }
         let (attempt, next) = match url::Url::parse(&job.url) {
             Ok(url) => {
                 let host = url.host_str().unwrap_or_default().to_owned();

@@ -284,4 +284,49 @@ async fn callback_routes_are_per_app() {
     assert_eq!(app.post_raw(&format!("/v1/sessions/{sid}/callbacks/0/replay"), creds, "").await.status, 404);
     let own = app.post(&format!("/v1/sessions/{sid}/callbacks/11/replay"), json!({})).await;
     assert_eq!(own.status, 400);
+    // The status as its number, nothing else.
+    for status in ["+1", "01", "-0", "1.0"] {
+        let a = app.post(&format!("/v1/sessions/{sid}/callbacks/{status}/replay"), json!({})).await;
+        assert_eq!(a.status, 400, "{status}");
+    }
+    assert_eq!(app.post(&format!("/v1/sessions/{sid}/callbacks/0/replay"), json!({})).await.status, 202);
+}
+
+/// `callback_schedule` is the delay before each attempt, the first one included.
+#[tokio::test]
+async fn the_schedules_first_delay_comes_before_the_first_attempt() {
+    let app = spawn_app_with(|c| c.callbacks.schedule = vec![Duration::from_secs(60), Duration::from_millis(50)]).await;
+    let rx = Receiver::start().await;
+    let sent = app.send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", rx.base) })).await;
+    let sid = sent.session_id().to_string();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(rx.log().is_empty(), "attempted before the first delay");
+    app.clock.advance(Duration::from_secs(61));
+    assert_eq!(rx.wait_statuses(&sid, 3).await, vec![0, 1, 2]);
+}
+
+/// While the first status waits for a retry, the later ones are held behind it: the callbacks
+/// route shows them pending with no due time (it once failed to write one and dropped the
+/// connection).
+#[tokio::test]
+async fn callbacks_held_behind_a_retry_are_listed() {
+    let app = spawn_app_with(|c| c.callbacks.schedule = vec![Duration::ZERO, Duration::from_secs(3600)]).await;
+    let rx = Receiver::start().await;
+    rx.set_down(true);
+    let sent = app.send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", rx.base) })).await;
+    let sid = sent.session_id();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let answer = app.get_as(&format!("/v1/sessions/{sid}/callbacks"), None).await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        let callbacks = answer.body["callbacks"].as_array().unwrap().clone();
+        if callbacks.len() == 3 && callbacks[0]["attempts"] == 1 {
+            break callbacks;
+        }
+        assert!(std::time::Instant::now() < deadline, "{callbacks:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(body.iter().all(|c| c["state"] == "pending"), "{body:?}");
+    assert!(body[0]["next_attempt_at"].is_string(), "the retry is due in an hour");
+    assert!(body[1]["next_attempt_at"].is_null() && body[2]["next_attempt_at"].is_null(), "{body:?}");
 }

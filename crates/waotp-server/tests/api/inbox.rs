@@ -46,6 +46,28 @@ async fn the_inbox_needs_credentials_and_a_valid_msisdn() {
     assert_eq!(a.status, 400);
 }
 
+/// An unencoded `+` in a query string reads as a space: said so, not taken silently. `limit`
+/// is digits only.
+#[tokio::test]
+async fn the_inbox_query_is_read_as_written() {
+    let app = spawn_app().await;
+    let creds = (app.app_id.to_string(), app.api_key.clone());
+    let get = |query: String| {
+        let creds = creds.clone();
+        let app = &app;
+        async move { app.get_as(&format!("/v1/inbox?{query}"), Some((&creds.0, &creds.1))).await }
+    };
+    let a = get(format!("msisdn=+{MSISDN}")).await;
+    assert_eq!(a.status, 400);
+    assert!(a.body["reason"].as_str().unwrap().contains("%2B"), "{:?}", a.body);
+    assert_eq!(get(format!("msisdn=%2B{MSISDN}")).await.status, 200);
+    for (limit, status) in [("", 200), ("05", 200), ("500", 200), ("+5", 400), ("0", 400), ("501", 400), (" 5", 400)] {
+        let query =
+            url::form_urlencoded::Serializer::new(format!("msisdn={MSISDN}&")).append_pair("limit", limit).finish();
+        assert_eq!(get(query).await.status, status, "limit={limit:?}");
+    }
+}
+
 /// A session stored but never handed to the channel (the process died in between) is
 /// delivered when the server starts again.
 #[tokio::test]

@@ -1,4 +1,4 @@
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::*;
 
@@ -96,7 +96,7 @@ async fn invalid_fields_are_400_with_a_reason() {
         json!({ "msisdn": MSISDN, "otp_length": 3 }),
         json!({ "msisdn": MSISDN, "otp_length": 11 }),
         json!({ "msisdn": MSISDN, "otp_length": "six" }),
-        json!({ "msisdn": MSISDN, "otp_length": 6.0 }),
+        json!({ "msisdn": MSISDN, "otp_length": 6.5 }),
         json!({ "msisdn": MSISDN, "time_limit": 0 }),
         json!({ "msisdn": MSISDN, "time_limit": 86401 }),
         json!({ "msisdn": MSISDN, "time_limit": "-5" }),
@@ -230,4 +230,49 @@ async fn unknown_routes_are_json_404() {
     let app = spawn_app().await;
     let a = app.post("/v3/whatsapp/otp/send", send_body(MSISDN)).await;
     assert_eq!(a.status, 404);
+}
+
+/// The number as written in international form: calling code, then national number. A trunk
+/// prefix after the calling code is not such a number; a valid one is kept as sent.
+#[tokio::test]
+async fn msisdn_is_a_valid_number_in_international_form() {
+    let app = spawn_app().await;
+    let a = app.send(json!({ "msisdn": "62081234567890" })).await;
+    assert_eq!((a.status, a.message()), (400, "Validation error"));
+    assert!(a.body["reason"].as_str().unwrap().contains("international form"), "{:?}", a.body);
+    // A Russian toll-free number: valid under libphonenumber's rule.
+    let a = app.send(json!({ "msisdn": "+78001234567" })).await;
+    assert_eq!((a.status, a.body["msisdn"].as_str()), (201, Some("78001234567")));
+}
+
+/// JSON (and JSON Schema's `integer`) does not tell `6` from `6.0` or `6e0`.
+#[tokio::test]
+async fn whole_numbers_may_be_written_with_a_fraction_or_an_exponent() {
+    let app = spawn_app().await;
+    let body: Value =
+        serde_json::from_str(&format!(r#"{{"msisdn": "{MSISDN}", "otp_length": 6.0, "time_limit": 6e1}}"#)).unwrap();
+    let a = app.send(body).await;
+    assert_eq!((a.status, a.otp().len()), (201, 6), "{:?}", a.body);
+    let body: Value = serde_json::from_str(r#"{"msisdn": "6281234567891", "otp": 1234.0}"#).unwrap();
+    let a = app.send(body).await;
+    assert_eq!((a.status, a.otp()), (201, "1234".to_owned()), "{:?}", a.body);
+    let a = app.send(json!({ "msisdn": "6281234567892", "otp_length": 6.5 })).await;
+    assert_eq!(a.status, 400);
+}
+
+/// Every field within its limits fits in a body, even with each character `\u`-escaped.
+#[tokio::test]
+async fn a_body_with_every_field_at_its_limit_is_read() {
+    let app = spawn_app().await;
+    let escaped = "\\ud83d\\ude00".repeat(1024); // 1024 characters, 12 bytes each
+    let values = vec![format!("\"{escaped}\""); 20].join(",");
+    let body = format!(r#"{{"msisdn": "{MSISDN}", "content": [{values}]}}"#);
+    assert!(body.len() > 240 * 1024, "{}", body.len());
+    let id = app.app_id.to_string();
+    let creds = Some((id.as_str(), app.api_key.as_str()));
+    let a = app.post_raw("/v1/whatsapp/otp/send", creds, body).await;
+    assert_eq!(a.status, 201, "{:?}", a.body);
+    let too_big = format!(r#"{{"msisdn": "{MSISDN}", "x": "{}"}}"#, "a".repeat(513 * 1024));
+    let a = app.post_raw("/v1/whatsapp/otp/send", creds, too_big).await;
+    assert_eq!((a.status, a.message()), (400, "Validation error"));
 }

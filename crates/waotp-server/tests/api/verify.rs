@@ -43,10 +43,23 @@ async fn verify_validates_its_body() {
         json!({ "msisdn": "12", "otp": "123456" }),
         json!({ "msisdn": MSISDN, "otp": ["1"] }),
         json!({ "msisdn": MSISDN, "otp": "1".repeat(65) }),
+        json!({ "msisdn": MSISDN, "otp": "é".repeat(65) }),
+        json!({ "msisdn": MSISDN, "otp": 1.5 }),
         json!({ "msisdn": MSISDN, "otp": "123456", "challenge": "x".repeat(65) }),
     ] {
         let a = app.verify(body.clone()).await;
         assert_eq!((a.status, a.message()), (400, "Validation error"), "{body}");
+    }
+}
+
+/// A guess of up to 64 characters (not bytes), of any shape, is just a guess.
+#[tokio::test]
+async fn any_guess_up_to_64_characters_is_a_guess() {
+    let app = spawn_app().await;
+    app.send(json!({ "msisdn": MSISDN })).await;
+    for otp in [json!("é".repeat(64)), json!("\u{1}"), json!(12.0), json!(0)] {
+        let a = app.verify(json!({ "msisdn": MSISDN, "otp": otp })).await;
+        assert_eq!((a.status, a.message()), (404, "OTP not found"), "{otp}");
     }
 }
 
