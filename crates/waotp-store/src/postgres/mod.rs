@@ -46,6 +46,9 @@ pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection whose sent data stays unacknowledged this long (or the wait, if longer) is
 /// closed: a server behind a silent network fails requests instead of hanging them.
 const TCP_USER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Idle seconds before a connection's first keepalive probe, and the probes' spacing.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
 /// Attempts of a transaction that hits a deadlock or a serialization failure.
 const TX_ATTEMPTS: u32 = 8;
 
@@ -91,6 +94,37 @@ impl PgOptions {
         let url = if rest.is_empty() { base.to_owned() } else { format!("{base}?{}", rest.join("&")) };
         Ok(PgOptions { url, pool_size, node_timeout: DEFAULT_NODE_TIMEOUT, wait: crate::DEFAULT_DATABASE_WAIT })
     }
+
+    /// The driver's configuration: the URL's parameters, and where the URL says nothing, the
+    /// timeouts that make a request fail within the wait instead of hanging.
+    pub fn driver_config(&self) -> Result<tokio_postgres::Config> {
+        let mut config: tokio_postgres::Config =
+            self.url.parse().map_err(|e| StoreError::Open(format!("invalid PostgreSQL URL: {e}")))?;
+        // A server that is gone must fail a request within the wait, not hang it: connecting
+        // gives up after the wait, and a connection whose packets go unacknowledged (a
+        // silent network) is closed. The URL's own connect_timeout / tcp_user_timeout win.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(self.wait);
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(self.wait.max(TCP_USER_TIMEOUT));
+        }
+        // A server whose host froze after acknowledging a query sends nothing more, and the
+        // user timeout above never fires (nothing is left unacknowledged): keepalive probes
+        // after a few idle seconds close such a connection in about KEEPALIVE_IDLE +
+        // 3 × KEEPALIVE_INTERVAL instead of the driver's default two hours. The URL's own
+        // keepalives_idle / keepalives_interval / keepalives_retries win.
+        if !self.url.contains("keepalives_idle") {
+            config.keepalives_idle(KEEPALIVE_IDLE);
+        }
+        if config.get_keepalives_interval().is_none() {
+            config.keepalives_interval(KEEPALIVE_INTERVAL);
+        }
+        if config.get_keepalives_retries().is_none() {
+            config.keepalives_retries(3);
+        }
+        Ok(config)
+    }
 }
 
 /// Whether a database URL selects this backend.
@@ -118,17 +152,7 @@ impl PgStore {
     /// Connects, applies migrations (one node at a time), registers this node and starts its
     /// heartbeat. Must run inside a Tokio runtime.
     pub async fn open(options: PgOptions) -> Result<PgStore> {
-        let mut config: tokio_postgres::Config =
-            options.url.parse().map_err(|e| StoreError::Open(format!("invalid PostgreSQL URL: {e}")))?;
-        // A server that is gone must fail a request within the wait, not hang it: connecting
-        // gives up after the wait, and a connection whose packets go unacknowledged (a
-        // silent network) is closed. The URL's own connect_timeout / tcp_user_timeout win.
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(options.wait);
-        }
-        if config.get_tcp_user_timeout().is_none() {
-            config.tcp_user_timeout(options.wait.max(TCP_USER_TIMEOUT));
-        }
+        let config = options.driver_config()?;
         let manager = Manager::from_config(
             config.clone(),
             tokio_postgres::NoTls,
@@ -759,7 +783,30 @@ impl Store for PgStore {
 
 #[cfg(test)]
 mod tests {
-    use super::unavailable_state;
+    use std::time::Duration;
+
+    use super::{unavailable_state, PgOptions, KEEPALIVE_IDLE, KEEPALIVE_INTERVAL};
+
+    #[test]
+    fn connections_give_up_on_a_silent_server_unless_the_url_says_otherwise() {
+        let defaults = PgOptions::from_url("postgres://u@127.0.0.1/db").unwrap().driver_config().unwrap();
+        assert!(defaults.get_keepalives());
+        assert_eq!(defaults.get_keepalives_idle(), KEEPALIVE_IDLE);
+        assert_eq!(defaults.get_keepalives_interval(), Some(KEEPALIVE_INTERVAL));
+        assert_eq!(defaults.get_keepalives_retries(), Some(3));
+        assert_eq!(defaults.get_connect_timeout(), Some(&crate::DEFAULT_DATABASE_WAIT));
+        assert!(defaults.get_tcp_user_timeout().is_some());
+        let own = PgOptions::from_url(
+            "postgres://u@127.0.0.1/db?keepalives_idle=60&keepalives_interval=9&keepalives_retries=7&connect_timeout=4",
+        )
+        .unwrap()
+        .driver_config()
+        .unwrap();
+        assert_eq!(own.get_keepalives_idle(), Duration::from_secs(60));
+        assert_eq!(own.get_keepalives_interval(), Some(Duration::from_secs(9)));
+        assert_eq!(own.get_keepalives_retries(), Some(7));
+        assert_eq!(own.get_connect_timeout(), Some(&Duration::from_secs(4)));
+    }
 
     #[test]
     fn sqlstates_of_an_absent_or_overloaded_server_are_unavailable() {
