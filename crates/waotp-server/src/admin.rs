@@ -300,9 +300,8 @@ async fn create_app(State(state): State<AppState>, headers: HeaderMap, raw: axum
     }
     let patch: SettingsPatch = serde_json::from_value(input).map_err(|e| ApiError::validation(e.to_string()))?;
     let settings = patch.apply(AppSettings::default());
-    let (app, key) = crate::apps::create_app(state.store.as_ref(), &name, settings, quota, state.clock.now_ms())
-        .await
-        .map_err(|e| ApiError::validation(e.to_string()))?;
+    let (app, key) =
+        crate::apps::create_app(state.store.as_ref(), &name, settings, quota, state.clock.now_ms()).await?;
     let mut v = app_json(&app);
     v["api_key"] = key.into();
     v["callback_secret"] = app.callback_secret.clone().into();

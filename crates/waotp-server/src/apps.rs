@@ -39,6 +39,25 @@ pub fn validate_settings(s: &AppSettings) -> Result<(), String> {
     Ok(())
 }
 
+/// Why an app could not be created: what was asked for (a 400), or the store (a 503 when the
+/// database is unavailable, else a 500): never a database failure dressed as a bad request.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateAppError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] waotp_store::StoreError),
+}
+
+impl From<CreateAppError> for crate::ApiError {
+    fn from(e: CreateAppError) -> Self {
+        match e {
+            CreateAppError::Invalid(reason) => crate::ApiError::Validation(reason),
+            CreateAppError::Store(e) => e.into(),
+        }
+    }
+}
+
 /// Creates an app; returns it with its API key, which exists nowhere else afterwards.
 pub async fn create_app(
     store: &dyn Store,
@@ -46,12 +65,12 @@ pub async fn create_app(
     settings: AppSettings,
     quota: Option<i64>,
     now_ms: i64,
-) -> anyhow::Result<(AppRecord, String)> {
+) -> Result<(AppRecord, String), CreateAppError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
-        anyhow::bail!("app name must be 1 to 200 characters");
+        return Err(CreateAppError::Invalid("app name must be 1 to 200 characters".into()));
     }
-    validate_settings(&settings).map_err(anyhow::Error::msg)?;
+    validate_settings(&settings).map_err(CreateAppError::Invalid)?;
     let api_key = generate_api_key();
     let app = AppRecord {
         app_id: Uuid::new_v4(),

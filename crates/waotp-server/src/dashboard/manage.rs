@@ -226,7 +226,10 @@ pub async fn create_app(_: Operator, State(state): State<AppState>, f: super::F<
         let name = f.name.unwrap_or_default();
         let (app, key) = crate::apps::create_app(state.store.as_ref(), &name, AppSettings::default(), quota, now)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| match e {
+                crate::apps::CreateAppError::Invalid(reason) => Change::Refused(reason),
+                store => Change::Failed(super::layout::PageError("manage", store.into())),
+            })?;
         tracing::info!(app_id = %app.app_id, "app created from the dashboard");
         Ok(key_page("App created", &app.name, app.app_id, &key, Some(&app.callback_secret)))
     };

@@ -267,8 +267,10 @@ impl Hold {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_unavailable_answer_decodes_in_a_public_client() {
     let wait = Duration::from_millis(300);
+    let admin = "admin-token-for-the-outage-test";
     let app = spawn_app_with(|c| {
         c.database_wait = wait;
+        c.admin_token = Some(waotp_server::config::Secret::new(admin));
         if c.uses_postgres() {
             c.database_url.push_str("&pool_size=1");
         }
@@ -286,7 +288,13 @@ async fn the_unavailable_answer_decodes_in_a_public_client() {
             assert_eq!(a.headers.get("retry-after").and_then(|h| h.to_str().ok()), Some("1"), "{what}");
         }
     }
+    // The admin API too: a database that is away is a 503, never a 400 with its message.
+    let create = || app.http.post(format!("{}/admin/apps", app.base)).bearer_auth(admin).json(&json!({ "name": "x" }));
+    let res = create().send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 503, "admin app creation while the database is held");
+    assert_eq!(res.json::<Value>().await.unwrap()["error_code"], "store_unavailable");
     hold.release().await;
+    assert_eq!(create().send().await.unwrap().status().as_u16(), 201);
     let sent = app.send(json!({ "msisdn": "6281234567821" })).await;
     expect("send once the database is free", &sent, 201, "OTP sent successfully");
 }
