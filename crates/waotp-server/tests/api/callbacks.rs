@@ -299,7 +299,19 @@ async fn the_schedules_first_delay_comes_before_the_first_attempt() {
     let rx = Receiver::start().await;
     let sent = app.send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", rx.base) })).await;
     let sid = sent.session_id().to_string();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The first callback is queued due a minute after it happened, and not attempted.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let callbacks = app.state.store.list_callbacks(app.app_id, sent.session_id()).await.unwrap().unwrap();
+        if let Some(first) = callbacks.first() {
+            assert_eq!(first.attempts, 0, "attempted before the first delay: {first:?}");
+            if first.next_attempt_at_ms >= first.happened_at_ms + 60_000 {
+                break;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "the first callback is not due after the delay: {callbacks:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(rx.log().is_empty(), "attempted before the first delay");
     app.clock.advance(Duration::from_secs(61));
     assert_eq!(rx.wait_statuses(&sid, 3).await, vec![0, 1, 2]);
