@@ -21,8 +21,10 @@ pub struct Msisdn(String);
 
 impl Msisdn {
     /// Parses what a client sent: digits in international form (calling code, then national
-    /// number, no trunk prefix), optionally after one leading `+`, that make a valid number
-    /// under libphonenumber's rule (see [`crate::numbering`]). The digits are kept as sent.
+    /// number), optionally after one leading `+`, that make a valid number under
+    /// libphonenumber's rule (see [`crate::numbering`]). The digits are kept as sent, except
+    /// that a national (trunk) prefix after the calling code is dropped where libphonenumber
+    /// drops it (`62081234567890` → `6281234567890`).
     pub fn parse(input: &str) -> Result<Self, MsisdnError> {
         let digits = input.strip_prefix('+').unwrap_or(input);
         if digits.is_empty() {
@@ -34,10 +36,7 @@ impl Msisdn {
         if digits.len() > crate::numbering::MAX_DIGITS {
             return Err(MsisdnError::TooLong);
         }
-        if !crate::numbering::is_valid(digits) {
-            return Err(MsisdnError::Invalid);
-        }
-        Ok(Msisdn(digits.to_owned()))
+        crate::numbering::normalise(digits).map(Msisdn).ok_or(MsisdnError::Invalid)
     }
 
     /// Wraps digits that were validated before (read back from the store).
@@ -95,6 +94,16 @@ mod tests {
     }
 
     #[test]
+    fn drops_a_trunk_prefix_after_the_calling_code() {
+        assert_eq!(Msisdn::parse("62081234567890").unwrap().as_str(), "6281234567890");
+        assert_eq!(Msisdn::parse("+62081234567890").unwrap().as_str(), "6281234567890");
+        assert_eq!(Msisdn::parse("49015123456789").unwrap().as_str(), "4915123456789");
+        // Valid as written: unchanged, also where it starts with the prefix (+7 800, toll-free).
+        assert_eq!(Msisdn::parse("78001234567").unwrap().as_str(), "78001234567");
+        assert_eq!(Msisdn::parse("4915123456789").unwrap().as_str(), "4915123456789");
+    }
+
+    #[test]
     fn rejects_garbage() {
         assert_eq!(Msisdn::parse(""), Err(MsisdnError::Empty));
         assert_eq!(Msisdn::parse("+"), Err(MsisdnError::Empty));
@@ -105,8 +114,9 @@ mod tests {
         assert_eq!(Msisdn::parse("0000000000"), Err(MsisdnError::Invalid));
         assert_eq!(Msisdn::parse("999123456789"), Err(MsisdnError::Invalid));
         assert_eq!(Msisdn::parse("628001"), Err(MsisdnError::Invalid));
-        // International form only: a trunk prefix after the calling code is not a number.
-        assert_eq!(Msisdn::parse("62081234567890"), Err(MsisdnError::Invalid));
+        // A trunk prefix after the calling code, before a number that is not valid without it.
+        assert_eq!(Msisdn::parse("620812345"), Err(MsisdnError::Invalid));
+        assert_eq!(Msisdn::parse("6200812345678"), Err(MsisdnError::Invalid));
         assert_eq!(Msisdn::parse(&"6".repeat(40)), Err(MsisdnError::TooLong));
         assert_eq!(Msisdn::parse("٦٢٨١٢٣٤٥٦٧٨٩٠"), Err(MsisdnError::NotDigits));
     }

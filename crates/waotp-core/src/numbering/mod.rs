@@ -5,7 +5,10 @@
 //! libphonenumber's rule: the calling code picks its regions in metadata order; the number
 //! belongs to the first region whose leading-digits pattern starts it (or, for a region without
 //! one, whose patterns it matches); it is valid if it matches that region's general pattern and
-//! one of its number-type patterns (fixed line, mobile, toll free, …) in full.
+//! one of its number-type patterns (fixed line, mobile, toll free, …) in full. Like
+//! libphonenumber, a number written with the national (trunk) prefix after the calling code is
+//! accepted too when the number without it is valid, and stands for that number
+//! ([`normalise`]); the prefix is the main region's, when the metadata gives it as plain digits.
 //!
 //! Why not `phonenumber::is_valid` after `phonenumber::parse`: the crate's parser strips a
 //! national prefix it finds after the calling code, also from numbers that are already
@@ -24,8 +27,8 @@ use regex::Regex;
 mod pattern;
 pub use pattern::{digit_bounds, pattern};
 
-/// Most digits a number may have, calling code included (E.164 allows 15; libphonenumber's
-/// longest national numbers need a little more).
+/// Most digits a number may have as written, calling code (and any national prefix) included
+/// (E.164 allows 15; libphonenumber's longest national numbers need a little more).
 pub const MAX_DIGITS: usize = 17;
 
 /// The number types a valid number must match one of.
@@ -58,20 +61,41 @@ fn clean(pattern: &str) -> String {
     pattern.split_whitespace().collect::<String>().replace(r"\d", "[0-9]")
 }
 
+/// A calling code's plan: its main region's national prefix, and its regions' patterns.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub code: u16,
+    /// The national (trunk) prefix of the code's main region, when the metadata gives one as
+    /// plain digits (`0` for +62, `8` for +7, `1` for +1).
+    pub prefix: Option<String>,
+    /// The regions, in metadata order (the main region first).
+    pub regions: Vec<RegionPatterns>,
+}
+
 /// The calling codes and their regions' patterns, in metadata order.
-pub(crate) fn plans() -> &'static [(u16, Vec<RegionPatterns>)] {
-    static PLANS: LazyLock<Vec<(u16, Vec<RegionPatterns>)>> = LazyLock::new(|| {
+pub(crate) fn plans() -> &'static [Plan] {
+    static PLANS: LazyLock<Vec<Plan>> = LazyLock::new(|| {
         (1..1000u16)
             .filter_map(|code| {
                 let ids = DATABASE.region(&code)?;
                 let shared = ids.len() > 1;
-                let regions = ids
+                let metas: Vec<_> = ids
                     .iter()
                     .filter_map(|id| match *id {
                         // Non-geographic codes (+800, +882, …) have one entry, found by code.
                         "001" => DATABASE.by_code(&code)?.into_iter().next(),
                         id => DATABASE.by_id(id),
                     })
+                    .collect();
+                // libphonenumber strips a national prefix after the calling code by the code's
+                // main region (the first); only a prefix of plain digits is taken here.
+                let prefix = metas
+                    .first()
+                    .and_then(|meta| meta.national_prefix())
+                    .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                    .map(str::to_owned);
+                let regions = metas
+                    .into_iter()
                     .map(|meta| {
                         let d = meta.descriptors();
                         let types: Vec<String> = TYPES
@@ -87,7 +111,7 @@ pub(crate) fn plans() -> &'static [(u16, Vec<RegionPatterns>)] {
                         }
                     })
                     .collect();
-                Some((code, regions))
+                Some(Plan { code, prefix, regions })
             })
             .collect()
     });
@@ -111,30 +135,47 @@ fn compile(p: &RegionPatterns) -> Region {
 }
 
 /// A calling code's region patterns, and the regions once compiled.
-type Lazily = (&'static [RegionPatterns], OnceLock<Vec<Region>>);
+type Lazily = (&'static Plan, OnceLock<Vec<Region>>);
 
-/// The compiled regions of a calling code, compiled on first use.
-fn regions(code: u16) -> Option<&'static [Region]> {
+/// The plan of a calling code and its regions, compiled on first use.
+fn regions(code: u16) -> Option<(&'static Plan, &'static [Region])> {
     static COMPILED: LazyLock<HashMap<u16, Lazily>> =
-        LazyLock::new(|| plans().iter().map(|(code, r)| (*code, (r.as_slice(), OnceLock::new()))).collect());
-    let (patterns, compiled) = COMPILED.get(&code)?;
-    Some(compiled.get_or_init(|| patterns.iter().map(compile).collect()))
+        LazyLock::new(|| plans().iter().map(|plan| (plan.code, (plan, OnceLock::new()))).collect());
+    let (plan, compiled) = COMPILED.get(&code)?;
+    Some((plan, compiled.get_or_init(|| plan.regions.iter().map(compile).collect())))
 }
 
 /// Whether `digits` (ASCII digits: calling code, then national number) is a valid number.
 pub fn is_valid(digits: &str) -> bool {
+    normalise(digits).is_some()
+}
+
+/// The number `digits` (ASCII digits: calling code, then national number, at most
+/// [`MAX_DIGITS`] as written) stands for, if valid: the digits themselves when the national
+/// number is valid as written, else, when the national number starts with the national prefix
+/// of the calling code's main region and the rest is a valid national number, the calling code
+/// and that rest (`62 0 81234567890` → `6281234567890`), as libphonenumber parses it.
+pub fn normalise(digits: &str) -> Option<String> {
     if digits.len() > MAX_DIGITS || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
+        return None;
     }
     // Calling codes are prefix-free: at most one of the first three prefixes is one.
-    let Some((code, national)) = (1..=3.min(digits.len())).find_map(|n| {
-        let code = digits[..n].parse::<u16>().ok().filter(|c| !digits.starts_with('0') && regions(*c).is_some())?;
-        Some((code, &digits[n..]))
-    }) else {
-        return false;
-    };
+    let (code, national, plan, regions) = (1..=3.min(digits.len())).find_map(|n| {
+        let code = digits[..n].parse::<u16>().ok().filter(|_| !digits.starts_with('0'))?;
+        let (plan, regions) = regions(code)?;
+        Some((&digits[..n], &digits[n..], plan, regions))
+    })?;
+    if valid_national(regions, national) {
+        return Some(digits.to_owned());
+    }
+    let rest = national.strip_prefix(plan.prefix.as_deref()?)?;
+    valid_national(regions, rest).then(|| format!("{code}{rest}"))
+}
+
+/// libphonenumber's rule for a national number of a calling code with these regions.
+fn valid_national(regions: &[Region], national: &str) -> bool {
     let matches = |r: &Region| r.general.is_match(national) && r.types.is_match(national);
-    for region in regions(code).unwrap_or_default() {
+    for region in regions {
         match &region.leading {
             Some(leading) if leading.is_match(national) => return matches(region),
             Some(_) => {}
@@ -152,7 +193,7 @@ mod tests {
     #[test]
     fn every_example_number_of_the_metadata_is_valid() {
         let mut checked = 0;
-        for (code, _) in plans() {
+        for Plan { code, .. } in plans() {
             for meta in DATABASE.by_code(code).unwrap() {
                 for t in TYPES {
                     if let Some(example) = meta.descriptors().get(t).and_then(|d| d.example()) {
@@ -166,15 +207,18 @@ mod tests {
     }
 
     /// The written-out pattern accepts exactly what the rule accepts, on every example number of
-    /// the metadata and on every one-digit change, deletion and insertion of each.
+    /// the metadata, written with and without the national prefix, and on every one-digit
+    /// change, deletion and insertion of each.
     #[test]
     fn the_pattern_says_what_the_rule_says() {
         let whole = Regex::new(&format!("^{}$", pattern())).unwrap();
         let mut checked = 0;
-        for (code, _) in plans() {
+        for Plan { code, prefix, .. } in plans() {
             for meta in DATABASE.by_code(code).unwrap() {
-                for example in TYPES.iter().filter_map(|t| meta.descriptors().get(*t)?.example()) {
-                    let number: Vec<u8> = format!("{code}{example}").into_bytes();
+                let examples = TYPES.iter().filter_map(|t| meta.descriptors().get(*t)?.example());
+                let prefixes = [Some(""), prefix.as_deref()].into_iter().flatten();
+                for (example, prefix) in examples.flat_map(|e| prefixes.clone().map(move |p| (e, p))) {
+                    let number: Vec<u8> = format!("{code}{prefix}{example}").into_bytes();
                     let mut variants = vec![number.clone()];
                     for i in 0..=number.len() {
                         for d in b'0'..=b'9' {
@@ -210,10 +254,36 @@ mod tests {
     fn international_form_only() {
         assert!(is_valid("6281234567890"));
         assert!(is_valid("78001234567"), "a Russian toll-free number, which the crate's parser mangles");
-        assert!(!is_valid("62081234567890"), "a trunk prefix after the calling code");
         assert!(!is_valid("6281234567890123"), "a valid number with digits appended");
         assert!(!is_valid("0062812345678"));
         assert!(!is_valid(""));
         assert!(!is_valid("62"));
+    }
+
+    #[test]
+    fn the_national_prefix_after_the_calling_code_is_dropped() {
+        let prefix = |code| plans().iter().find(|p| p.code == code).unwrap().prefix.as_deref();
+        assert_eq!((prefix(62), prefix(7), prefix(1), prefix(44)), (Some("0"), Some("8"), Some("1"), Some("0")));
+        assert_eq!(normalise("62081234567890").as_deref(), Some("6281234567890"));
+        assert_eq!(normalise("789123456789").as_deref(), Some("79123456789"));
+        assert_eq!(normalise("112015550123").as_deref(), Some("12015550123"));
+        assert_eq!(normalise("4407400123456").as_deref(), Some("447400123456"));
+        // Valid as written: kept, even where it starts with the prefix (+7 800 is toll-free).
+        assert_eq!(normalise("78001234567").as_deref(), Some("78001234567"));
+        assert_eq!(normalise("6281234567890").as_deref(), Some("6281234567890"));
+        // The prefix once only, and only before a valid national number.
+        assert_eq!(normalise("620081234567890"), None);
+        assert_eq!(normalise("620812345"), None);
+        assert_eq!(normalise("62181234567890"), None, "not the prefix");
+        // The limit counts the digits as written, prefix included.
+        assert_eq!(normalise("49997999999999999").as_deref(), Some("49997999999999999"));
+        assert_eq!(normalise("490997999999999999"), None);
+        assert_eq!(normalise("4909979999999999").as_deref(), Some("499979999999999"));
+        let whole = Regex::new(&format!("^{}$", pattern())).unwrap();
+        for number in
+            ["49997999999999999", "490997999999999999", "4909979999999999", "62081234567890", "620081234567890"]
+        {
+            assert_eq!(whole.is_match(number), is_valid(number), "{number}");
+        }
     }
 }

@@ -7,7 +7,9 @@
 //! not portable), so the rule is evaluated instead: for each calling code, the DFAs of all its
 //! regions' patterns run side by side over every digit string of allowed length, the strings
 //! the rule accepts form a finite automaton, which is minimised and written back out as a
-//! regular expression. Whole runs of "any digits" are written as counted repetitions.
+//! regular expression. Whole runs of "any digits" are written as counted repetitions. Where the
+//! calling code's main region has a national prefix, the national number may follow it (as
+//! [`super::normalise`] strips it), within the same limit of digits as written.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -32,17 +34,35 @@ pub fn digit_bounds() -> (usize, usize) {
 
 static WRITTEN: LazyLock<(String, (usize, usize))> = LazyLock::new(|| {
     let (mut fewest, mut most) = (usize::MAX, 0);
+    let mut bound = |written: usize, (low, high): (usize, usize)| {
+        fewest = fewest.min(written + low);
+        most = most.max(written + high);
+    };
     let codes: Vec<String> = plans()
         .iter()
-        .filter_map(|(code, regions)| {
-            let code_text = code.to_string();
-            let mut product = Product::new(regions, MAX_DIGITS - code_text.len());
+        .filter_map(|plan| {
+            let code_text = plan.code.to_string();
+            let mut product = Product::new(&plan.regions, MAX_DIGITS - code_text.len());
             let root = product.explore(product.start(), 0)?;
-            let (low, high) = lengths(&product.nodes, root);
-            fewest = fewest.min(code_text.len() + low);
-            most = most.max(code_text.len() + high);
-            let (national, _) = Writer::new(&product.nodes).write(root);
-            Some(format!("{code_text}{}", group(&national)))
+            // After the national prefix the national number has that many digits fewer left:
+            // the same exploration, started that far in.
+            let prefixed = plan.prefix.as_ref().and_then(|p| Some((p, product.explore(product.start(), p.len())?)));
+            bound(code_text.len(), lengths(&product.nodes, root));
+            let mut writer = Writer::new(&product.nodes);
+            let (national, _) = writer.write(root);
+            let national = match prefixed {
+                None => group(&national),
+                Some((prefix, after)) => {
+                    bound(code_text.len() + prefix.len(), lengths(&product.nodes, after));
+                    if after == root {
+                        format!("(?:{prefix})?{}", group(&national))
+                    } else {
+                        let (after, _) = writer.write(after);
+                        format!("(?:{prefix}{}|{national})", group(&after))
+                    }
+                }
+            };
+            Some(format!("{code_text}{national}"))
         })
         .collect();
     (format!("(?:{})", codes.join("|")), (fewest, most))

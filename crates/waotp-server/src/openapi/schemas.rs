@@ -73,10 +73,12 @@ fn msisdn() -> Value {
     json!({
         "type": "string",
         "format": "msisdn",
-        "description": "A phone number in international form: the calling code, then the national number \
-            (no trunk prefix), digits only, optionally after one leading `+`. It must be a valid number \
-            under libphonenumber's rule (its metadata's patterns for the calling code's regions and \
-            number types); the pattern states exactly that rule.",
+        "description": "A phone number in international form: the calling code, then the national number, \
+            digits only, optionally after one leading `+`. It must be a valid number under libphonenumber's \
+            rule (its metadata's patterns for the calling code's regions and number types). As in \
+            libphonenumber, the national (trunk) prefix of the calling code's main region may follow the \
+            calling code when the number without it is valid; it is then dropped (`62081234567890` stands \
+            for `6281234567890`). The pattern states exactly that rule.",
         "minLength": fewest,
         "maxLength": most + 1,
         "pattern": format!("^\\+?{}$", numbering::pattern()),

@@ -233,11 +233,14 @@ async fn unknown_routes_are_json_404() {
 }
 
 /// The number as written in international form: calling code, then national number. A trunk
-/// prefix after the calling code is not such a number; a valid one is kept as sent.
+/// prefix after the calling code is dropped, as libphonenumber drops it, when the number without
+/// it is valid; a number valid as written is kept as sent.
 #[tokio::test]
 async fn msisdn_is_a_valid_number_in_international_form() {
     let app = spawn_app().await;
     let a = app.send(json!({ "msisdn": "62081234567890" })).await;
+    assert_eq!((a.status, a.body["msisdn"].as_str()), (201, Some("6281234567890")), "{:?}", a.body);
+    let a = app.send(json!({ "msisdn": "620812345" })).await;
     assert_eq!((a.status, a.message()), (400, "Validation error"));
     assert!(a.body["reason"].as_str().unwrap().contains("international form"), "{:?}", a.body);
     // A Russian toll-free number: valid under libphonenumber's rule.
