@@ -3,12 +3,14 @@
 //! A code is a credential: generated with a CSPRNG, kept only as a keyed hash ([`CodeHash`],
 //! HMAC-SHA256 under the server's [`CodeKey`], bound to its session id), compared in constant
 //! time. Until the channel has handed a message over, the code also exists as a [`SealedCode`]
-//! (encrypted under a key derived from the same server secret) so that delivery survives a
+//! (ChaCha20-Poly1305 under a key derived from the same server secret) so that delivery survives a
 //! restart; the store erases it once the message is out. A send with an `Idempotency-Key`
 //! keeps one more sealed copy with the key, for 24 hours, to answer a retried request the same.
 
 use std::fmt;
 
+use chacha20poly1305::aead::{Aead, KeyInit as _, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::{Digest, Sha256};
@@ -87,7 +89,7 @@ pub struct CodeKey([u8; 32]);
 impl CodeKey {
     /// Derives the key from secret material of any length (a config value or a key file).
     pub fn from_secret(secret: &[u8]) -> Self {
-        let mut mac = HmacSha256::new_from_slice(b"waotp-server-secret-v1").expect("any key size");
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(b"waotp-server-secret-v1").expect("any key size");
         mac.update(secret);
         CodeKey(mac.finalize().into_bytes().into())
     }
@@ -99,7 +101,7 @@ impl CodeKey {
     }
 
     fn mac(&self, domain: &[u8], session: &Uuid, data: &[u8]) -> [u8; 32] {
-        let mut mac = HmacSha256::new_from_slice(&self.0).expect("any key size");
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.0).expect("any key size");
         mac.update(domain);
         mac.update(session.as_bytes());
         mac.update(data);
@@ -117,21 +119,58 @@ impl CodeKey {
         computed.0.ct_eq(&stored.0).into()
     }
 
-    /// Encrypts a code for the delivery queue: XOR with a pad derived from the key and the
-    /// (unique) session id, so each pad is used once.
+    /// Encrypts a code for the delivery queue under ChaCha20-Poly1305 (RFC 8439), with the
+    /// session id as associated data: a sealed code opens only for its own session, and any
+    /// changed byte is refused. The format is [`SEAL_V2`], a random 96-bit nonce, then the
+    /// ciphertext and its tag.
     pub fn seal(&self, session: &Uuid, code: &OtpCode) -> SealedCode {
-        let pad = self.mac(b"waotp-seal-v1\0", session, &[]);
-        SealedCode(code.0.bytes().zip(pad).map(|(c, p)| c ^ p).collect())
+        let nonce: [u8; NONCE_LEN] = rand::rng().random();
+        let sealed = self
+            .cipher()
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: code.0.as_bytes(), aad: session.as_bytes() })
+            .expect("ChaCha20-Poly1305 encrypts any code");
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
+        out.push(SEAL_V2);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        SealedCode(out)
     }
 
-    /// Recovers a sealed code; `None` if it was not sealed under this key.
+    /// Recovers a sealed code; `None` if it was not sealed under this key for this session, or
+    /// was changed since.
     pub fn unseal(&self, session: &Uuid, sealed: &SealedCode) -> Option<OtpCode> {
-        let pad = self.mac(b"waotp-seal-v1\0", session, &[]);
-        let bytes: Vec<u8> = sealed.0.iter().zip(pad).map(|(c, p)| c ^ p).collect();
-        let text = String::from_utf8(bytes).ok()?;
-        OtpCode::parse_custom(&text).ok()
+        let bytes = match sealed.0.split_first() {
+            Some((&SEAL_V2, rest)) if rest.len() > NONCE_LEN + TAG_LEN => {
+                let (nonce, sealed) = rest.split_at(NONCE_LEN);
+                self.cipher()
+                    .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: session.as_bytes() })
+                    .ok()?
+            }
+            // A code sealed before the upgrade (waotp-seal-v1: the code's 4 to 15 characters
+            // XORed with a pad derived from the key and the session id, no tag) is still
+            // opened, so deliveries queued across an upgrade go out once. No new code is
+            // sealed this way, and a v2 seal is never this short.
+            _ if sealed.0.len() <= *CUSTOM_CODE_LEN.end() => {
+                let pad = self.mac(b"waotp-seal-v1\0", session, &[]);
+                sealed.0.iter().zip(pad).map(|(c, p)| c ^ p).collect()
+            }
+            _ => return None,
+        };
+        OtpCode::parse_custom(std::str::from_utf8(&bytes).ok()?).ok()
+    }
+
+    /// The sealing cipher, under a key derived from the server secret for this use alone.
+    fn cipher(&self) -> ChaCha20Poly1305 {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.0).expect("any key size");
+        mac.update(b"waotp-seal-key-v2");
+        ChaCha20Poly1305::new(&mac.finalize().into_bytes())
     }
 }
+
+/// The first byte of a code sealed under ChaCha20-Poly1305 (see [`CodeKey::seal`]).
+const SEAL_V2: u8 = 2;
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
 
 impl fmt::Debug for CodeKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -248,8 +287,51 @@ mod tests {
         let code = OtpCode::parse_custom("482913").unwrap();
         let sealed = key.seal(&s, &code);
         assert_ne!(sealed.0, b"482913");
-        assert_eq!(key.unseal(&s, &sealed), Some(code));
+        assert_eq!(key.unseal(&s, &sealed), Some(code.clone()));
         assert_eq!(CodeKey::from_secret(b"x").unseal(&s, &sealed), None);
+        // Bound to its session, and fresh each time (a random nonce).
+        assert_eq!(key.unseal(&Uuid::new_v4(), &sealed), None);
+        assert_ne!(key.seal(&s, &code).0, sealed.0);
+    }
+
+    #[test]
+    fn a_sealed_code_whose_bytes_changed_is_refused() {
+        let key = CodeKey::from_secret(b"secret");
+        let s = Uuid::new_v4();
+        let sealed = key.seal(&s, &OtpCode::parse_custom("Zz9876543210abc").unwrap());
+        for i in 0..sealed.0.len() {
+            for bit in 0..8 {
+                let mut changed = sealed.clone();
+                changed.0[i] ^= 1 << bit;
+                assert_eq!(key.unseal(&s, &changed), None, "byte {i}, bit {bit}");
+            }
+        }
+        let mut cut = sealed.clone();
+        cut.0.pop();
+        assert_eq!(key.unseal(&s, &cut), None);
+        assert_eq!(key.unseal(&s, &SealedCode(vec![SEAL_V2])), None);
+        assert_eq!(key.unseal(&s, &SealedCode(Vec::new())), None);
+    }
+
+    /// What `seal` wrote before ChaCha20-Poly1305: the code XORed with an HMAC pad.
+    fn sealed_the_old_way(key: &CodeKey, session: &Uuid, code: &str) -> SealedCode {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&key.0).unwrap();
+        mac.update(b"waotp-seal-v1\0");
+        mac.update(session.as_bytes());
+        let pad: [u8; 32] = mac.finalize().into_bytes().into();
+        SealedCode(code.bytes().zip(pad).map(|(c, p)| c ^ p).collect())
+    }
+
+    #[test]
+    fn a_code_sealed_before_the_upgrade_still_opens() {
+        let key = CodeKey::from_secret(b"secret");
+        let s = Uuid::new_v4();
+        for code in ["4829", "482913", "Zz9876543210abc"] {
+            let old = sealed_the_old_way(&key, &s, code);
+            assert_eq!(key.unseal(&s, &old).unwrap().as_str(), code);
+            // New seals are never in the old format.
+            assert!(key.seal(&s, &OtpCode::parse_custom(code).unwrap()).0.len() > *CUSTOM_CODE_LEN.end());
+        }
     }
 
     #[test]
