@@ -1,3 +1,5 @@
+use std::fmt::Debug;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -231,5 +233,23 @@ pub fn stored_session(
         callback_url,
         created_at_ms,
         expires_at_ms: created_at_ms + 300_000,
+    }
+}
+
+/// Polls `check` every 20 ms until it answers `Ok`, and returns that; after `within`, fails
+/// with `what` and the last `Err` it saw (what the state was instead). The one way tests here
+/// wait for a condition: never a fixed sleep.
+pub async fn eventually<T, E: Debug, F: Future<Output = Result<T, E>>>(
+    what: &str,
+    within: Duration,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        match check().await {
+            Ok(done) => return done,
+            Err(seen) => assert!(Instant::now() < deadline, "{what} within {within:?}; last seen: {seen:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

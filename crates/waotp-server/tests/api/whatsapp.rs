@@ -209,23 +209,20 @@ async fn settled_callbacks(
     sent: &Answer,
     webhooks: usize,
 ) -> Vec<i64> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    eventually("webhooks, the send's answer and callbacks settled", Duration::from_secs(20), || async {
         let session = app.state.store.get_session(app.app_id, sent.session_id()).await.unwrap().unwrap();
         let callbacks = app.state.store.list_callbacks(app.app_id, sent.session_id()).await.unwrap().unwrap();
-        if double.webhooks_acknowledged() >= webhooks
+        let acknowledged = double.webhooks_acknowledged();
+        if acknowledged >= webhooks
             && session.provider_id.is_some()
             && callbacks.iter().all(|c| c.state == CallbackState::Delivered)
         {
-            return rx.received(&sent.session_id().to_string()).iter().map(Received::status).collect();
+            Ok(rx.received(&sent.session_id().to_string()).iter().map(Received::status).collect())
+        } else {
+            Err((acknowledged, session, callbacks))
         }
-        assert!(
-            Instant::now() < deadline,
-            "never settled: {} webhooks acknowledged, {session:?}, {callbacks:?}",
-            double.webhooks_acknowledged()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await
 }
 
 /// How many WhatsApp events this app's process kept for a message id not recorded yet.
