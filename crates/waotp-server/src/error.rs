@@ -105,21 +105,13 @@ impl From<waotp_store::StoreError> for ApiError {
     }
 }
 
-/// Unavailable answers logged per second at most: an outage must not flood the log (the
-/// store logs each failed commit itself; metrics count every answer).
-const UNAVAILABLE_LOGS_PER_SECOND: u32 = 5;
-
-/// (second, answers logged in it), process-wide: answers have no state to keep it in.
-static UNAVAILABLE_LOGGED: std::sync::Mutex<(u64, u32)> = std::sync::Mutex::new((0, 0));
+/// Unavailable answers, counted with the refusals' throttle so an outage logs a few lines a
+/// second, not one per request (the store logs each failed commit itself). Process-wide:
+/// answers have no state to keep it in.
+static UNAVAILABLE: crate::guards::Counts = crate::guards::Counts::new();
 
 fn log_unavailable(cause: &str) {
-    let second = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let mut logged = UNAVAILABLE_LOGGED.lock().unwrap_or_else(|e| e.into_inner());
-    if logged.0 != second {
-        *logged = (second, 0);
-    }
-    logged.1 += 1;
-    if logged.1 <= UNAVAILABLE_LOGS_PER_SECOND {
+    if UNAVAILABLE.add("store_unavailable") {
         tracing::warn!(%cause, "request refused: the database is unavailable");
     }
 }

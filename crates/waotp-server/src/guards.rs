@@ -136,6 +136,11 @@ struct Tally {
 pub struct Counts(Mutex<BTreeMap<&'static str, Tally>>);
 
 impl Counts {
+    /// No counts yet (also for a `static`).
+    pub const fn new() -> Self {
+        Counts(Mutex::new(BTreeMap::new()))
+    }
+
     /// Counts one; returns whether it should also be logged (at most a few per second).
     pub fn add(&self, reason: &'static str) -> bool {
         let second = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
