@@ -184,6 +184,30 @@ pub(crate) enum ProviderEvent {
     NotRequested,
 }
 
+impl ProviderEvent {
+    /// The columns a kept event is stored in, on both backends: its steps, the provider's error,
+    /// and whether it is the "not requested" flag.
+    pub(crate) fn columns(&self) -> (&[Status], Option<&(i64, String)>, bool) {
+        match self {
+            ProviderEvent::Status { steps, error } => (steps, error.as_ref(), false),
+            ProviderEvent::NotRequested => (&[], None, true),
+        }
+    }
+
+    /// An event read back from its columns (see [`ProviderEvent::columns`]).
+    pub(crate) fn from_columns(
+        steps: Vec<Status>,
+        error_code: Option<i64>,
+        error_text: Option<String>,
+        not_requested: bool,
+    ) -> Self {
+        if not_requested {
+            return ProviderEvent::NotRequested;
+        }
+        ProviderEvent::Status { steps, error: error_code.map(|code| (code, error_text.unwrap_or_default())) }
+    }
+}
+
 /// A message in the local inbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboxMessage {

@@ -13,10 +13,7 @@ use crate::{Result, EARLY_EVENTS_MAX, EARLY_EVENT_TTL_MS};
 /// Keeps `event` for `provider_id` (its lock held); returns how many of the oldest kept
 /// events went to stay within [`EARLY_EVENTS_MAX`].
 pub(super) async fn keep(t: &Transaction<'_>, provider_id: &str, event: &ProviderEvent, now_ms: i64) -> Result<u64> {
-    let (steps, error, not_requested) = match event {
-        ProviderEvent::Status { steps, error } => (steps.as_slice(), error.as_ref(), false),
-        ProviderEvent::NotRequested => (&[][..], None, true),
-    };
+    let (steps, error, not_requested) = event.columns();
     let steps: Vec<i64> = steps.iter().map(|s| i64::from(s.code())).collect();
     let id: i64 = query_one(
         t,
@@ -51,13 +48,8 @@ pub(super) async fn take(t: &Transaction<'_>, provider_id: &str) -> Result<Vec<P
     rows.sort_by_key(|r| r.get::<_, i64>(0));
     rows.iter()
         .map(|r| {
-            if r.get::<_, bool>(4) {
-                return Ok(ProviderEvent::NotRequested);
-            }
             let steps = r.get::<_, Vec<i64>>(1).into_iter().map(status_from).collect::<Result<Vec<Status>>>()?;
-            let error =
-                r.get::<_, Option<i64>>(2).map(|code| (code, r.get::<_, Option<String>>(3).unwrap_or_default()));
-            Ok(ProviderEvent::Status { steps, error })
+            Ok(ProviderEvent::from_columns(steps, r.get(2), r.get(3), r.get(4)))
         })
         .collect()
 }

@@ -231,7 +231,9 @@ pub(super) async fn give_back<C: GenericClient>(c: &C, counted: &[(String, i64)]
     }
     let keys: Vec<&str> = counted.iter().map(|(k, _)| k.as_str()).collect();
     let starts: Vec<i64> = counted.iter().map(|(_, s)| *s).collect();
-    for attempt in 1..=3 {
+    // A deadlock or serialization failure is tried again, twice.
+    let mut attempt = 1;
+    loop {
         let result = exec(
             c,
             "WITH l AS (SELECT c.key, c.window_start FROM counters c \
@@ -245,10 +247,12 @@ pub(super) async fn give_back<C: GenericClient>(c: &C, counted: &[(String, i64)]
         match result {
             Ok(_) => return Ok(()),
             Err(e) if attempt == 3 || e.is_unavailable() => return Err(e),
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+            Err(_) => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
         }
     }
-    Ok(())
 }
 
 /// Counts one event under `limit`; `Some(refusal)` if it was one too many (the caller rolls

@@ -12,10 +12,7 @@ use crate::{Result, StoreError, EARLY_EVENTS_MAX, EARLY_EVENT_TTL_MS};
 /// Keeps `event` for `provider_id`; returns how many of the oldest kept events went to stay
 /// within [`EARLY_EVENTS_MAX`].
 pub(super) fn keep(c: &Connection, provider_id: &str, event: &ProviderEvent, now_ms: i64) -> Result<u64> {
-    let (steps, error, not_requested) = match event {
-        ProviderEvent::Status { steps, error } => (steps.as_slice(), error.as_ref(), false),
-        ProviderEvent::NotRequested => (&[][..], None, true),
-    };
+    let (steps, error, not_requested) = event.columns();
     let steps = steps.iter().map(|s| s.code().to_string()).collect::<Vec<_>>().join(",");
     c.prepare_cached(
         "INSERT INTO early_webhook_events (provider_id, received_at, steps, error_code, error_text, not_requested) \
@@ -31,24 +28,19 @@ pub(super) fn keep(c: &Connection, provider_id: &str, event: &ProviderEvent, now
 
 /// Takes (reads and deletes) the events kept for `provider_id`, in arrival order.
 pub(super) fn take(c: &Connection, provider_id: &str) -> Result<Vec<ProviderEvent>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT steps, error_code, error_text, not_requested FROM early_webhook_events WHERE provider_id = ?1 \
-         ORDER BY id",
-    )?;
-    let rows = stmt
+    // One statement reads and deletes them (RETURNING's order is unspecified: sorted by id).
+    let mut rows = c
+        .prepare_cached(
+            "DELETE FROM early_webhook_events WHERE provider_id = ?1 \
+             RETURNING id, steps, error_code, error_text, not_requested",
+        )?
         .query_map([provider_id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, Option<String>>(2)?, r.get(3)?))
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })?
-        .collect::<rusqlite::Result<Vec<(String, Option<i64>, Option<String>, bool)>>>()?;
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    c.prepare_cached("DELETE FROM early_webhook_events WHERE provider_id = ?1")?.execute([provider_id])?;
+        .collect::<rusqlite::Result<Vec<(i64, String, Option<i64>, Option<String>, bool)>>>()?;
+    rows.sort_by_key(|row| row.0);
     rows.into_iter()
-        .map(|(steps, code, text, not_requested)| {
-            if not_requested {
-                return Ok(ProviderEvent::NotRequested);
-            }
+        .map(|(_, steps, code, text, not_requested)| {
             let steps = steps
                 .split(',')
                 .filter(|s| !s.is_empty())
@@ -57,7 +49,7 @@ pub(super) fn take(c: &Connection, provider_id: &str) -> Result<Vec<ProviderEven
                     Ok(status_from(code)?)
                 })
                 .collect::<Result<Vec<Status>>>()?;
-            Ok(ProviderEvent::Status { steps, error: code.map(|code| (code, text.unwrap_or_default())) })
+            Ok(ProviderEvent::from_columns(steps, code, text, not_requested))
         })
         .collect()
 }
