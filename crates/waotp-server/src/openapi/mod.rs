@@ -16,11 +16,15 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 /// Names for the schemas of [`schemas`], which replace these placeholders in the document.
 macro_rules! placeholders {
-    ($($name:ident),*) => {$(
-        #[derive(ToSchema)]
-        #[allow(dead_code)]
-        struct $name;
-    )*};
+    ($($name:ident),*) => {
+        $(
+            #[derive(ToSchema)]
+            #[allow(dead_code)]
+            struct $name;
+        )*
+        /// Their names: [`schemas::all`] gives each exactly one schema.
+        const PLACEHOLDERS: &[&str] = &[$(stringify!($name)),*];
+    };
 }
 
 placeholders!(
@@ -404,7 +408,13 @@ fn build(deny_private: bool) -> String {
     }
     paths.sort_keys();
     let components = doc["components"]["schemas"].as_object_mut().expect("schemas");
-    for (name, schema) in schemas::all(deny_private) {
+    let schemas = schemas::all(deny_private);
+    let mut named: Vec<&str> = schemas.iter().map(|(name, _)| *name).collect();
+    named.sort_unstable();
+    let mut placeholders = PLACEHOLDERS.to_vec();
+    placeholders.sort_unstable();
+    assert_eq!(named, placeholders, "schemas::all names each placeholder once");
+    for (name, schema) in schemas {
         components.insert(name.to_owned(), schema);
     }
     let mut text = serde_json::to_string_pretty(&doc).expect("serializable");
