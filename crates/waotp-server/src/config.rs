@@ -227,15 +227,7 @@ impl Config {
         if create_secret_file(&file)? {
             tracing::info!(path = %file.display(), "created an admin token for the dashboard and the admin API");
         }
-        let token =
-            std::fs::read_to_string(&file).with_context(|| format!("reading admin token {}", file.display()))?;
-        let token = token.trim();
-        if token.len() < 16 {
-            bail!(
-                "the admin token in {} must be at least 16 characters (delete the file to have a new one made)",
-                file.display()
-            );
-        }
+        let token = read_secret_file(&file, "admin token", " (delete the file to have a new one made)")?;
         self.admin_token = Some(Secret::new(token));
         Ok(AdminTokenOrigin::Generated(file))
     }
@@ -263,12 +255,7 @@ impl Config {
                 f
             }
         };
-        let secret =
-            std::fs::read_to_string(&file).with_context(|| format!("reading server secret {}", file.display()))?;
-        let secret = secret.trim();
-        if secret.len() < 16 {
-            bail!("server secret in {} must be at least 16 characters", file.display());
-        }
+        let secret = read_secret_file(&file, "server secret", "")?;
         Ok(CodeKey::from_secret(secret.as_bytes()))
     }
 }
@@ -284,6 +271,17 @@ pub fn redact_url(url: &str) -> String {
         Some((user, _password)) => format!("{scheme}://{user}:***{host_and_rest}"),
         None => url.to_owned(),
     }
+}
+
+/// The secret a file holds (trimmed): the server secret or the admin token; at least 16
+/// characters, else an error naming the file (and `hint`).
+fn read_secret_file(file: &Path, what: &str, hint: &str) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {what} {}", file.display()))?;
+    let secret = text.trim();
+    if secret.len() < 16 {
+        bail!("the {what} in {} must be at least 16 characters{hint}", file.display());
+    }
+    Ok(secret.to_owned())
 }
 
 /// Creates `path` holding a fresh random secret (mode 0600) unless it exists; true when it
