@@ -96,8 +96,7 @@ impl CodeKey {
 
     /// 32 random bytes, hex-encoded: what a fresh key file holds.
     pub fn generate_secret() -> String {
-        let bytes: [u8; 32] = rand::rng().random();
-        hex(&bytes)
+        random_hex_256()
     }
 
     fn mac(&self, domain: &[u8], session: &Uuid, data: &[u8]) -> [u8; 32] {
@@ -200,8 +199,13 @@ impl fmt::Debug for SealedCode {
 
 /// A new API key: `wak_` and 64 hex characters (256 random bits).
 pub fn generate_api_key() -> String {
-    let bytes: [u8; 32] = rand::rng().random();
-    format!("wak_{}", hex(&bytes))
+    format!("wak_{}", random_hex_256())
+}
+
+/// 256 bits from the CSPRNG, as 64 lower-case hex digits: a key file's secret, an API key's
+/// body, a dashboard login code.
+pub fn random_hex_256() -> String {
+    hex(&rand::rng().random::<[u8; 32]>())
 }
 
 /// SHA-256 of an API key. Keys carry 256 random bits, so a fast hash is enough: there is

@@ -13,9 +13,8 @@ use std::time::Duration;
 use axum::extract::{Query, State};
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use rand::Rng;
 use serde::Deserialize;
-use waotp_core::code::{api_key_matches, hash_api_key, hex};
+use waotp_core::code::{api_key_matches, hash_api_key, random_hex_256};
 
 use super::auth::{disabled, login_page, session_cookie};
 use super::layout::Flash;
@@ -39,7 +38,7 @@ struct Pending {
 impl LoginLinks {
     /// A new code, valid from `now_ms` for [`LINK_LIFETIME`].
     pub fn issue(&self, now_ms: i64) -> String {
-        let code = hex(&rand::rng().random::<[u8; 32]>());
+        let code = random_hex_256();
         let mut pending = self.0.lock().unwrap_or_else(|e| e.into_inner());
         pending.retain(|p| p.expires_ms > now_ms);
         if pending.len() >= MAX_PENDING {
