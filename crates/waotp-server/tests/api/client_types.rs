@@ -82,24 +82,20 @@ async fn every_send_and_verify_answer_decodes_in_a_public_client() {
     for v in ["v1", "v2"] {
         let send = format!("/{v}/whatsapp/otp/send");
         let verify = format!("/{v}/whatsapp/otp/verify");
-        let post = |path: String, body: Value| {
-            let app = &app;
-            async move { app.post(&path, body).await }
-        };
         // 201, 200: production.
         let msisdn = if v == "v1" { "6281234567801" } else { "6281234567802" };
-        let sent = post(send.clone(), json!({ "msisdn": msisdn })).await;
+        let sent = app.post(&send, json!({ "msisdn": msisdn })).await;
         let s = expect("send", &sent, 201, "OTP sent successfully");
         assert_eq!((s.msisdn.as_deref(), s.try_count), (Some(msisdn), Some(1)));
         assert!(s.session_id.is_some() && s.otp.is_some());
         // 404: a wrong code; 200: the right one.
-        let wrong = post(verify.clone(), json!({ "msisdn": msisdn, "otp": "000000" })).await;
+        let wrong = app.post(&verify, json!({ "msisdn": msisdn, "otp": "000000" })).await;
         expect("wrong code", &wrong, 404, "OTP not found");
-        let ok = post(verify.clone(), json!({ "msisdn": msisdn, "otp": s.otp.unwrap() })).await;
+        let ok = app.post(&verify, json!({ "msisdn": msisdn, "otp": s.otp.unwrap() })).await;
         expect("verify", &ok, 200, "OTP has been verified");
         // 400: invalid input, on both routes, and malformed JSON.
-        expect("bad send", &post(send.clone(), json!({ "msisdn": "12" })).await, 400, "Validation error");
-        expect("bad verify", &post(verify.clone(), json!({ "otp": "1234" })).await, 400, "Validation error");
+        expect("bad send", &app.post(&send, json!({ "msisdn": "12" })).await, 400, "Validation error");
+        expect("bad verify", &app.post(&verify, json!({ "otp": "1234" })).await, 400, "Validation error");
         let malformed = app.post_raw(&send, Some((&id, &app.api_key)), "{\"msisdn\":").await;
         expect("malformed", &malformed, 400, "Validation error");
         // 401.
@@ -111,9 +107,9 @@ async fn every_send_and_verify_answer_decodes_in_a_public_client() {
         }
         // 422: an expired code, and an idempotency key reused with another body.
         let expiring = if v == "v1" { "6281234567803" } else { "6281234567804" };
-        let otp = post(send.clone(), json!({ "msisdn": expiring, "time_limit": "60" })).await.otp();
+        let otp = app.post(&send, json!({ "msisdn": expiring, "time_limit": "60" })).await.otp();
         app.clock.advance(Duration::from_secs(61));
-        let late = post(verify.clone(), json!({ "msisdn": expiring, "otp": otp })).await;
+        let late = app.post(&verify, json!({ "msisdn": expiring, "otp": otp })).await;
         expect("expired", &late, 422, "OTP cannot be verified because Time limit exceeded");
         let key = format!("idem-{v}");
         let idem = |body: Value| {
@@ -138,10 +134,10 @@ async fn every_send_and_verify_answer_decodes_in_a_public_client() {
         );
         // 429: five wrong tries lock the code.
         let locked = if v == "v1" { "6281234567807" } else { "6281234567808" };
-        assert_eq!(post(send.clone(), json!({ "msisdn": locked })).await.status, 201);
+        assert_eq!(app.post(&send, json!({ "msisdn": locked })).await.status, 201);
         let mut last = None;
         for _ in 0..6 {
-            last = Some(post(verify.clone(), json!({ "msisdn": locked, "otp": "999999" })).await);
+            last = Some(app.post(&verify, json!({ "msisdn": locked, "otp": "999999" })).await);
         }
         expect("locked", &last.unwrap(), 429, "Too many request in the allowed time frame");
     }
@@ -178,16 +174,7 @@ async fn every_sandbox_answer_decodes_in_a_public_client() {
     for v in ["v1", "v2"] {
         let send = format!("/{v}/whatsapp/otp/send/sandbox");
         let verify = format!("/{v}/whatsapp/otp/verify/sandbox");
-        for (msisdn, status, message) in [
-            ("6282123060001", 201, "OTP sent successfully"),
-            ("628001", 201, "OTP sent successfully"),
-            ("6282123060002", 400, "Validation error"),
-            ("6282123060003", 401, "Authorization failed"),
-            ("6282123060004", 403, "Quota insufficient"),
-            ("6282123060005", 409, "Msisdn invalid: msisdn has been blocked"),
-            ("6282123060006", 429, "Too many request in the allowed time frame"),
-            ("6281111111111", 400, "Invalid Scenario"),
-        ] {
+        for &(msisdn, status, message) in crate::sandbox::SEND_TABLE {
             let a = app.post(&send, json!({ "msisdn": msisdn })).await;
             let d = expect(&format!("sandbox send {msisdn}"), &a, status, message);
             if status == 201 {
@@ -195,12 +182,7 @@ async fn every_sandbox_answer_decodes_in_a_public_client() {
                 assert!(d.otp.is_some() && d.session_id.is_some());
             }
         }
-        for (msisdn, status, message) in [
-            ("6282123060007", 200, "OTP has been verified"),
-            ("6282123060008", 404, "OTP not found"),
-            ("6282123060009", 422, "OTP cannot be verified because Time limit exceeded"),
-            ("6281111111111", 400, "Invalid Scenario"),
-        ] {
+        for &(msisdn, status, message) in crate::sandbox::VERIFY_TABLE {
             let a = app.post(&verify, json!({ "msisdn": msisdn, "otp": "123456" })).await;
             expect(&format!("sandbox verify {msisdn}"), &a, status, message);
         }

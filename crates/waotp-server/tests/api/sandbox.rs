@@ -5,7 +5,8 @@ use serde_json::json;
 use crate::helpers::*;
 use crate::receiver::Receiver;
 
-const SEND_TABLE: &[(&str, u16, &str)] = &[
+/// Every send scenario: msisdn, status, message (also decoded as a client in `client_types`).
+pub(crate) const SEND_TABLE: &[(&str, u16, &str)] = &[
     ("6282123060001", 201, "OTP sent successfully"),
     ("6282123060002", 400, "Validation error"),
     ("6282123060003", 401, "Authorization failed"),
@@ -18,7 +19,8 @@ const SEND_TABLE: &[(&str, u16, &str)] = &[
     ("12345", 400, "Invalid Scenario"),
 ];
 
-const VERIFY_TABLE: &[(&str, u16, &str)] = &[
+/// Every verify scenario: msisdn, status, message.
+pub(crate) const VERIFY_TABLE: &[(&str, u16, &str)] = &[
     ("6282123060007", 200, "OTP has been verified"),
     ("6282123060008", 404, "OTP not found"),
     ("6282123060009", 422, "OTP cannot be verified because Time limit exceeded"),
