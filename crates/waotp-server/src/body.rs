@@ -100,7 +100,7 @@ impl Fields {
         let n = match self.present(name) {
             None => return Ok(None),
             Some(Value::Number(n)) => whole_number(n),
-            Some(Value::String(s)) if s.bytes().all(|b| b.is_ascii_digit()) => s.parse::<u64>().ok(),
+            Some(Value::String(s)) => digits(s),
             Some(_) => None,
         };
         match n {
@@ -149,6 +149,12 @@ impl Fields {
             Some(_) => Err(ApiError::validation(format!("{name} must be an array of strings"))),
         }
     }
+}
+
+/// A whole number written as ASCII digits only (no sign, no spaces): how numbers arrive as
+/// strings in bodies, query strings and paths.
+pub(crate) fn digits(s: &str) -> Option<u64> {
+    s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse().ok()).flatten()
 }
 
 #[cfg(test)]

@@ -48,9 +48,8 @@ pub async fn inbox(
     let msisdn = Msisdn::parse(&raw).map_err(|e| ApiError::validation(format!("msisdn: {e}")))?;
     let limit = match q.limit.as_deref() {
         None | Some("") => DEFAULT_LIMIT,
-        Some(l) => Some(l)
-            .filter(|l| l.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|l| l.parse::<usize>().ok())
+        Some(l) => crate::body::digits(l)
+            .and_then(|n| usize::try_from(n).ok())
             .filter(|n| LIMIT.contains(n))
             .ok_or_else(|| ApiError::validation("limit must be a whole number from 1 to 500"))?,
     };

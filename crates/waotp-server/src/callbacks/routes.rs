@@ -40,9 +40,9 @@ pub async fn replay(
     let (raw, status) = path(params)?;
     let id = session_id(&raw)?;
     // Written as the status number, nothing else (no sign, no leading zero).
-    let status = Status::ALL
-        .into_iter()
-        .find(|s| s.code().to_string() == status)
+    let status = crate::body::digits(&status)
+        .filter(|_| status == "0" || !status.starts_with('0'))
+        .and_then(|n| Status::from_code(i64::try_from(n).ok()?))
         .ok_or_else(|| ApiError::validation("status must be a callback status from 0 to 10"))?;
     if !state.store.replay_callback(app.record.app_id, id, status, state.clock.now_ms()).await? {
         return Err(ApiError::SessionNotFound);
