@@ -140,25 +140,15 @@ async fn read_backlog(queue: Queue, store: Arc<dyn Store>, key: Arc<CodeKey>, ap
 const RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(100);
 const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Runs a store write again, with growing pauses, while the database is unavailable and
-/// `until_ms` (a code's expiry) has not passed: a message's outcome, or the message itself,
-/// waits out an outage instead of being lost to it. Other errors return at once.
-pub(crate) async fn while_unavailable<T, F, Fut>(until_ms: i64, clock: &Clock, mut write: F) -> waotp_store::Result<T>
+/// Runs a store write again while the database is unavailable and `until_ms` (a code's
+/// expiry) has not passed: a message's outcome, or the message itself, waits out an outage
+/// instead of being lost to it. Other errors return at once.
+pub(crate) async fn while_unavailable<T, F, Fut>(until_ms: i64, clock: &Clock, write: F) -> waotp_store::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = waotp_store::Result<T>>,
 {
-    let mut pause = RETRY_FIRST;
-    loop {
-        match write().await {
-            Err(e) if e.is_unavailable() && clock.now_ms() < until_ms => {
-                tracing::debug!(error = %e, "the database is unavailable; trying again");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(RETRY_MAX);
-            }
-            other => return other,
-        }
-    }
+    waotp_store::retry_while_unavailable(RETRY_FIRST, RETRY_MAX, || clock.now_ms() < until_ms, write).await
 }
 
 /// Rebuilds the message of a session stored before a restart.

@@ -86,3 +86,30 @@ mod tests {
         assert!(!StoreError::Postgres { message: "x".into(), code: Some("23505".into()) }.is_unavailable());
     }
 }
+
+/// Runs a store call again, with pauses doubling from `first` up to `longest`, while it fails
+/// because the database is unavailable and `keep_trying()` says so: work that must outlive an
+/// outage (a delivery's outcome, a send's counts given back) waits it out instead of being
+/// lost to it. Any other answer, and the last unavailable one, is returned.
+pub async fn retry_while_unavailable<T, F, Fut>(
+    first: std::time::Duration,
+    longest: std::time::Duration,
+    mut keep_trying: impl FnMut() -> bool,
+    mut call: F,
+) -> crate::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::Result<T>>,
+{
+    let mut pause = first;
+    loop {
+        match call().await {
+            Err(e) if e.is_unavailable() && keep_trying() => {
+                tracing::debug!(error = %e, "the database is unavailable; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(longest);
+            }
+            other => return other,
+        }
+    }
+}

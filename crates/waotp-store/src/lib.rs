@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 use waotp_core::{CodeKey, Msisdn, Status, Template};
 
-pub use error::StoreError;
+pub use error::{retry_while_unavailable, StoreError};
 pub use types::*;
 
 pub type Result<T> = std::result::Result<T, StoreError>;

@@ -234,21 +234,22 @@ const GIVE_BACK_FOR: Duration = Duration::from_secs(3600);
 fn give_back_later(pool: Pool, wait: Duration, counted: Vec<(String, i64)>) {
     tokio::spawn(async move {
         let until = std::time::Instant::now() + GIVE_BACK_FOR;
-        let mut pause = Duration::from_millis(250);
-        while std::time::Instant::now() < until {
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(5));
-            let Ok(conn) = get(&pool, wait).await else { continue };
-            match guards::give_back(&conn, &counted).await {
-                Ok(()) => return,
-                Err(e) if e.is_unavailable() => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not give back an unstored send's counts");
-                    return;
-                }
+        let first = Duration::from_millis(250);
+        tokio::time::sleep(first).await;
+        let given = crate::retry_while_unavailable(
+            first * 2,
+            Duration::from_secs(5),
+            || std::time::Instant::now() < until,
+            || async { guards::give_back(&get(&pool, wait).await?, &counted).await },
+        )
+        .await;
+        match given {
+            Ok(()) => {}
+            Err(e) if e.is_unavailable() => {
+                tracing::warn!("gave up giving back an unstored send's counts: the database stayed away")
             }
+            Err(e) => tracing::warn!(error = %e, "could not give back an unstored send's counts"),
         }
-        tracing::warn!("gave up giving back an unstored send's counts: the database stayed away");
     });
 }
 
