@@ -20,16 +20,8 @@ pub const MAX_WHOLE_NUMBER: u64 = (1 << 53) - 1;
 /// A JSON number that is a whole number from 0 to [`MAX_WHOLE_NUMBER`], however it is
 /// written (`6`, `6.0`, `6e0`: JSON, and JSON Schema's `integer`, do not tell them apart).
 fn whole_number(n: &serde_json::Number) -> Option<u64> {
-    let value = match n.as_u64() {
-        Some(v) => v,
-        None => {
-            let f = n.as_f64()?;
-            if !(f.fract() == 0.0 && (0.0..=MAX_WHOLE_NUMBER as f64).contains(&f)) {
-                return None;
-            }
-            f as u64
-        }
-    };
+    // A float cast saturates (1e300 becomes u64::MAX, refused below); -0.0 is 0.
+    let value = n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))?;
     (value <= MAX_WHOLE_NUMBER).then_some(value)
 }
 
@@ -118,10 +110,11 @@ impl Fields {
         match self.present(name) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Number(n)) => whole_number(n)
+            Some(v) => v
+                .as_number()
+                .and_then(whole_number)
                 .map(|n| Some(n.to_string()))
                 .ok_or_else(|| ApiError::validation(format!("{name} must be a string or a whole number"))),
-            Some(_) => Err(ApiError::validation(format!("{name} must be a string or a whole number"))),
         }
     }
 
