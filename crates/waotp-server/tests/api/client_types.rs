@@ -112,20 +112,9 @@ async fn every_send_and_verify_answer_decodes_in_a_public_client() {
         let late = app.post(&verify, json!({ "msisdn": expiring, "otp": otp })).await;
         expect("expired", &late, 422, "OTP cannot be verified because Time limit exceeded");
         let key = format!("idem-{v}");
-        let idem = |body: Value| {
-            app.http
-                .post(format!("{}{send}", app.base))
-                .header("App-ID", &id)
-                .header("API-Key", &app.api_key)
-                .header("Idempotency-Key", &key)
-                .json(&body)
-                .send()
-        };
-        let first = idem(json!({ "msisdn": "6281234567805" })).await.unwrap();
-        assert_eq!(first.status(), 201);
-        let res = idem(json!({ "msisdn": "6281234567806" })).await.unwrap();
-        let status = res.status().as_u16();
-        let mismatch = Answer { status, headers: res.headers().clone(), body: res.json().await.unwrap() };
+        let first = app.post_idempotent(&send, &key, json!({ "msisdn": "6281234567805" }).to_string()).await;
+        assert_eq!(first.status, 201);
+        let mismatch = app.post_idempotent(&send, &key, json!({ "msisdn": "6281234567806" }).to_string()).await;
         expect(
             "idempotency mismatch",
             &mismatch,

@@ -203,22 +203,11 @@ async fn a_thousand_concurrent_wrong_verifies_count_at_most_five() {
 #[tokio::test]
 async fn idempotent_sends_replay_and_mismatches_are_422() {
     let app = Arc::new(spawn_app().await);
-    let id = app.app_id.to_string();
     let post = |key: &'static str, body: String| {
         let app = app.clone();
-        let id = id.clone();
         async move {
-            let res = app
-                .http
-                .post(format!("{}/v2/whatsapp/otp/send", app.base))
-                .header("App-ID", id)
-                .header("API-Key", &app.api_key)
-                .header("Idempotency-Key", key)
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            (res.status().as_u16(), res.json::<Value>().await.unwrap())
+            let a = app.post_idempotent("/v2/whatsapp/otp/send", key, body).await;
+            (a.status, a.body)
         }
     };
     let body = json!({ "msisdn": MSISDN, "challenge": "login" }).to_string();
@@ -249,17 +238,7 @@ async fn idempotent_sends_replay_and_mismatches_are_422() {
     assert_eq!(later.0, 201);
     assert_ne!(later.1["session_id"], first.1["session_id"]);
     // A malformed key is a 400.
-    let res = app
-        .http
-        .post(format!("{}/v2/whatsapp/otp/send", app.base))
-        .header("App-ID", app.app_id.to_string())
-        .header("API-Key", &app.api_key)
-        .header("Idempotency-Key", "has space")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 400);
+    assert_eq!(app.post_idempotent("/v2/whatsapp/otp/send", "has space", body).await.status, 400);
 }
 
 #[tokio::test]

@@ -119,10 +119,30 @@ impl TestApp {
     }
 
     pub async fn post_raw(&self, path: &str, creds: Option<(&str, &str)>, body: impl Into<reqwest::Body>) -> Answer {
+        self.post_with(path, creds, &[], body).await
+    }
+
+    /// A send with an `Idempotency-Key`, as the test app.
+    pub async fn post_idempotent(&self, path: &str, key: &str, body: impl Into<reqwest::Body>) -> Answer {
+        let id = self.app_id.to_string();
+        self.post_with(path, Some((&id, &self.api_key)), &[("Idempotency-Key", key)], body).await
+    }
+
+    /// A POST with the given credentials and extra headers; the answer must be JSON.
+    pub async fn post_with(
+        &self,
+        path: &str,
+        creds: Option<(&str, &str)>,
+        headers: &[(&str, &str)],
+        body: impl Into<reqwest::Body>,
+    ) -> Answer {
         let mut req =
             self.http.post(format!("{}{path}", self.base)).header("content-type", "application/json").body(body);
         if let Some((id, key)) = creds {
             req = req.header("App-ID", id).header("API-Key", key);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         let res = req.send().await.expect("request");
         let status = res.status().as_u16();
