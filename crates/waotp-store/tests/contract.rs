@@ -113,6 +113,16 @@ async fn create(store: &Arc<dyn Store>, s: NewSession) -> u32 {
     }
 }
 
+/// Records that `session_id`'s message went out as `provider_id` at `at`.
+async fn record_sent(store: &Arc<dyn Store>, session_id: Uuid, provider_id: &str, at: i64) {
+    store.record_delivery(session_id, DeliveryOutcome::Sent { provider_id: provider_id.into() }, at).await.unwrap();
+}
+
+/// A stored session's status.
+async fn status_of(store: &Arc<dyn Store>, app_id: Uuid, session_id: Uuid) -> Status {
+    store.get_session(app_id, session_id).await.unwrap().unwrap().status
+}
+
 async fn decide(store: &Arc<dyn Store>, a: VerifyAttempt) -> VerifyDecision {
     match store.verify(a, key()).await.unwrap() {
         VerifyOutcome::Decided(d) => d,
@@ -254,7 +264,7 @@ async fn delivery_bookkeeping_and_the_inbox() {
     assert_eq!(store.get_session(a.app_id, s1.session_id).await.unwrap().unwrap().status, Status::Delivered);
     store.mark_read(a.app_id, vec![s1.session_id], 160).await.unwrap();
     assert_eq!(store.get_session(a.app_id, s1.session_id).await.unwrap().unwrap().status, Status::Read);
-    store.record_delivery(s1.session_id, DeliveryOutcome::Sent { provider_id: "wamid.x".into() }, 170).await.unwrap();
+    record_sent(&store, s1.session_id, "wamid.x", 170).await;
     assert_eq!(store.get_session(a.app_id, s1.session_id).await.unwrap().unwrap().status, Status::Read);
 }
 
@@ -282,7 +292,7 @@ async fn callbacks_are_claimed_in_order_per_session() {
     let s2 = session(a.app_id, "6281234567891", "222222", 100);
     create(&store, s1.clone()).await;
     create(&store, s2.clone()).await;
-    store.record_delivery(s1.session_id, DeliveryOutcome::Sent { provider_id: "w1".into() }, 110).await.unwrap();
+    record_sent(&store, s1.session_id, "w1", 110).await;
     // One per session: the two status-0 callbacks, not s1's status 1.
     let jobs = store.claim_callbacks(200, 10_000, 10).await.unwrap();
     assert_eq!(jobs.len(), 2);
@@ -437,7 +447,7 @@ async fn a_replay_goes_before_the_sessions_later_callbacks() {
     let first = store.claim_callbacks(200, 10_000, 10).await.unwrap();
     assert_eq!(first.len(), 1);
     store.finish_callback(&first[0], None, CallbackNext::Delivered, 210).await.unwrap();
-    store.record_delivery(s.session_id, DeliveryOutcome::Sent { provider_id: "w".into() }, 220).await.unwrap();
+    record_sent(&store, s.session_id, "w", 220).await;
     let sent = store.claim_callbacks(300, 10_000, 10).await.unwrap();
     assert_eq!(sent.iter().map(|j| j.status).collect::<Vec<_>>(), vec![Status::Sent]);
     // Status 0 is replayed while status 1 is in flight; status 1's attempt then fails.
@@ -485,7 +495,7 @@ async fn status_changes_stamp_the_timeline() {
     let s1 = session(a.app_id, M, "111111", 100);
     create(&store, s1.clone()).await;
     assert_eq!(timeline(s1.session_id).await, Timeline::default());
-    store.record_delivery(s1.session_id, DeliveryOutcome::Sent { provider_id: "wamid.1".into() }, 110).await.unwrap();
+    record_sent(&store, s1.session_id, "wamid.1", 110).await;
     assert_eq!(
         store.report_provider_status("wamid.1", vec![Status::Delivered], None, 120).await.unwrap(),
         ProviderReport::Applied
@@ -517,7 +527,7 @@ async fn status_changes_stamp_the_timeline() {
     );
     let s3 = session(a.app_id, "6281234567892", "333333", 100);
     create(&store, s3.clone()).await;
-    store.record_delivery(s3.session_id, DeliveryOutcome::Sent { provider_id: "wamid.3".into() }, 170).await.unwrap();
+    record_sent(&store, s3.session_id, "wamid.3", 170).await;
     assert_eq!(
         store.report_provider_status("wamid.3", vec![Status::Read], None, 180).await.unwrap(),
         ProviderReport::Applied
@@ -543,7 +553,7 @@ async fn status_changes_stamp_the_timeline() {
     let mut s6 = session(a.app_id, "6281234567895", "666666", 100);
     s6.callback_url = Some("http://127.0.0.1:9/cb".into());
     create(&store, s6.clone()).await;
-    store.record_delivery(s6.session_id, DeliveryOutcome::Sent { provider_id: "wamid.6".into() }, 171).await.unwrap();
+    record_sent(&store, s6.session_id, "wamid.6", 171).await;
     assert_eq!(decide(&store, attempt(a.app_id, "6281234567895", "666666", 172)).await, VerifyDecision::Verified);
     assert_eq!(
         store.report_provider_status("wamid.6", vec![Status::Delivered, Status::Read], None, 173).await.unwrap(),
@@ -630,7 +640,7 @@ async fn early_provider_events_are_applied_in_order_when_the_id_is_recorded() {
     assert_eq!((record.status, record.not_requested), (Status::Requested, false));
     assert_eq!(callback_statuses(&store, a.app_id, s1.session_id).await, [Status::Requested]);
 
-    store.record_delivery(s1.session_id, DeliveryOutcome::Sent { provider_id: "wamid.e1".into() }, 110).await.unwrap();
+    record_sent(&store, s1.session_id, "wamid.e1", 110).await;
     let record = store.get_session(a.app_id, s1.session_id).await.unwrap().unwrap();
     assert_eq!((record.status, record.not_requested), (Status::Read, true));
     assert_eq!(
@@ -653,7 +663,7 @@ async fn early_provider_events_are_applied_in_order_when_the_id_is_recorded() {
     assert_eq!(store.report_provider_status("wamid.e2", sent, None, 130).await.unwrap(), kept);
     assert_eq!(store.report_provider_status("wamid.e2", vec![Status::Failed], undeliverable, 131).await.unwrap(), kept);
     assert_eq!(store.report_provider_status("wamid.e2", read, None, 132).await.unwrap(), kept);
-    store.record_delivery(s2.session_id, DeliveryOutcome::Sent { provider_id: "wamid.e2".into() }, 140).await.unwrap();
+    record_sent(&store, s2.session_id, "wamid.e2", 140).await;
     let record = store.get_session(a.app_id, s2.session_id).await.unwrap().unwrap();
     assert_eq!((record.status, record.error_code), (Status::Failed, Some(131026)));
     assert_eq!(
@@ -664,10 +674,7 @@ async fn early_provider_events_are_applied_in_order_when_the_id_is_recorded() {
     // Another message's events wait for their own id.
     let s3 = session(a.app_id, "6281234567892", "333333", 100);
     create(&store, s3.clone()).await;
-    store
-        .record_delivery(s3.session_id, DeliveryOutcome::Sent { provider_id: "wamid.other".into() }, 150)
-        .await
-        .unwrap();
+    record_sent(&store, s3.session_id, "wamid.other", 150).await;
     assert_eq!(store.get_session(a.app_id, s3.session_id).await.unwrap().unwrap().status, Status::Delivered);
 }
 
@@ -728,16 +735,10 @@ async fn early_provider_events_expire_and_are_bounded() {
     let (old, young) = (session(a.app_id, M, "111111", 100), session(a.app_id, "6281234567891", "222222", 100));
     create(&store, old.clone()).await;
     create(&store, young.clone()).await;
-    store
-        .record_delivery(old.session_id, DeliveryOutcome::Sent { provider_id: "wamid.old".into() }, 3000)
-        .await
-        .unwrap();
-    store
-        .record_delivery(young.session_id, DeliveryOutcome::Sent { provider_id: "wamid.young".into() }, 3000)
-        .await
-        .unwrap();
-    assert_eq!(store.get_session(a.app_id, old.session_id).await.unwrap().unwrap().status, Status::Sent);
-    assert_eq!(store.get_session(a.app_id, young.session_id).await.unwrap().unwrap().status, Status::Delivered);
+    record_sent(&store, old.session_id, "wamid.old", 3000).await;
+    record_sent(&store, young.session_id, "wamid.young", 3000).await;
+    assert_eq!(status_of(&store, a.app_id, old.session_id).await, Status::Sent);
+    assert_eq!(status_of(&store, a.app_id, young.session_id).await, Status::Delivered);
 
     // The bound: the first of EARLY_EVENTS_MAX + 1 kept events goes; the newest stays.
     assert_eq!(store.report_provider_status("wamid.first", delivered(), None, 4000).await.unwrap(), kept);
@@ -760,16 +761,10 @@ async fn early_provider_events_expire_and_are_bounded() {
         (session(a.app_id, "6281234567892", "333333", 100), session(a.app_id, "6281234567893", "444444", 100));
     create(&store, first.clone()).await;
     create(&store, newest.clone()).await;
-    store
-        .record_delivery(first.session_id, DeliveryOutcome::Sent { provider_id: "wamid.first".into() }, 5000)
-        .await
-        .unwrap();
-    store
-        .record_delivery(newest.session_id, DeliveryOutcome::Sent { provider_id: "wamid.last".into() }, 5000)
-        .await
-        .unwrap();
-    assert_eq!(store.get_session(a.app_id, first.session_id).await.unwrap().unwrap().status, Status::Sent);
-    assert_eq!(store.get_session(a.app_id, newest.session_id).await.unwrap().unwrap().status, Status::Delivered);
+    record_sent(&store, first.session_id, "wamid.first", 5000).await;
+    record_sent(&store, newest.session_id, "wamid.last", 5000).await;
+    assert_eq!(status_of(&store, a.app_id, first.session_id).await, Status::Sent);
+    assert_eq!(status_of(&store, a.app_id, newest.session_id).await, Status::Delivered);
 }
 
 #[tokio::test]
@@ -834,7 +829,7 @@ async fn the_funnel_counts_production_sessions_by_app_and_day() {
     assert_eq!(decide(&store, attempt(a.app_id, "6281200000002", "111111", day1 + 3)).await, VerifyDecision::Verified);
     let s2 = session(a.app_id, "6281200000003", "111111", day1);
     create(&store, s2.clone()).await;
-    store.record_delivery(s2.session_id, DeliveryOutcome::Sent { provider_id: "w2".into() }, day1 + 1).await.unwrap();
+    record_sent(&store, s2.session_id, "w2", day1 + 1).await;
     let s3 = session(a.app_id, "6281200000004", "111111", day1);
     create(&store, s3.clone()).await;
     let failed = DeliveryOutcome::Failed { status: Status::Failed, error_code: None, error_text: "x".into() };
@@ -851,7 +846,7 @@ async fn the_funnel_counts_production_sessions_by_app_and_day() {
     // Day 2, app a: a read report straight after the send counts as delivered too.
     let s5 = session(a.app_id, "6281200000008", "111111", day2);
     create(&store, s5.clone()).await;
-    store.record_delivery(s5.session_id, DeliveryOutcome::Sent { provider_id: "w5".into() }, day2 + 1).await.unwrap();
+    record_sent(&store, s5.session_id, "w5", day2 + 1).await;
     assert_eq!(
         store.report_provider_status("w5", vec![Status::Read], None, day2 + 2).await.unwrap(),
         ProviderReport::Applied
