@@ -77,6 +77,8 @@ pub struct Config {
     /// How long a request waits for the database (a pooled connection, the SQLite writer)
     /// before it is answered 503 `store_unavailable`.
     pub database_wait: Duration,
+    /// Header-read and idle timeouts, and the cap on open connections.
+    pub http: crate::connections::HttpLimits,
 }
 
 /// The file beside the SQLite database that holds waotp's own admin token.
@@ -158,6 +160,7 @@ impl Config {
             delivery_queue: 50_000,
             node_timeout: waotp_store::postgres::DEFAULT_NODE_TIMEOUT,
             database_wait: waotp_store::DEFAULT_DATABASE_WAIT,
+            http: crate::connections::HttpLimits::default(),
         }
     }
 

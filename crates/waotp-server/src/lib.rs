@@ -13,6 +13,7 @@ pub mod callbacks;
 pub mod channel;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod dashboard;
 mod dispatch;
 mod error;
@@ -64,6 +65,8 @@ pub struct AppState {
     pub channel_name: &'static str,
     /// Counters and histograms for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
+    /// Time limits and the cap on open connections.
+    pub http_limits: connections::HttpLimits,
     /// Bearer token of the admin API; `None`: the admin API is off.
     pub admin_token: Option<config::Secret>,
     /// The dashboard's one-time login links not yet followed.
@@ -214,6 +217,7 @@ pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
         whatsapp: config.whatsapp.clone().map(Arc::new),
         channel_name,
         workers: Arc::new(workers),
+        http_limits: config.http,
         admin_token: config.admin_token.clone(),
         login_links: Arc::default(),
         metrics,
@@ -238,9 +242,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    connections::serve(listener, router(state.clone()), state.http_limits, state.metrics.clone(), shutdown).await?;
     if let Err(e) = state.daily_refusals.flush(state.store.as_ref()).await {
         tracing::warn!(error = %e, "could not save the last refusal counts");
     }

@@ -39,6 +39,11 @@ const DESCRIPTIONS: &[(&str, &str, &str)] = &[
         "histogram",
         "Time a channel took to deliver a message, by channel and outcome.",
     ),
+    (
+        "waotp_http_connections_closed_total",
+        "counter",
+        "Connections waotp closed for a limit: header_timeout, idle_timeout, or over_limit (answered 503).",
+    ),
     ("waotp_delivery_queue", "gauge", "Stored sessions waiting for the channel in this process."),
     ("waotp_callbacks_pending", "gauge", "Callbacks in the outbox not yet delivered or given up."),
     ("waotp_sessions", "gauge", "Stored sessions by lifecycle status."),

@@ -219,6 +219,26 @@ fn server_config(s: &Settings) -> anyhow::Result<Config> {
         }
         config.database_wait = wait;
     }
+    if let Some(t) = s.duration("http_header_timeout")? {
+        if !(std::time::Duration::from_millis(100)..=std::time::Duration::from_secs(300)).contains(&t) {
+            bail!("invalid http_header_timeout: between 100ms and 5m (WAOTP_HTTP_HEADER_TIMEOUT)");
+        }
+        config.http.header_timeout = t;
+    }
+    if let Some(t) = s.duration("http_idle_timeout")? {
+        if !(std::time::Duration::from_millis(100)..=std::time::Duration::from_secs(3600)).contains(&t) {
+            bail!("invalid http_idle_timeout: between 100ms and 1h (WAOTP_HTTP_IDLE_TIMEOUT)");
+        }
+        config.http.idle_timeout = t;
+    }
+    if let Some(n) = s.parse("http_max_connections", |v| {
+        v.parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1_000_000).contains(n))
+            .ok_or_else(|| "must be a whole number from 1 to 1000000".to_owned())
+    })? {
+        config.http.max_connections = n;
+    }
     if let Some(n) = s.parse("delivery_queue", |v| {
         v.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| "must be a whole number of at least 1".to_owned())
     })? {

@@ -17,6 +17,9 @@ pub const KEYS: &[(&str, bool)] = &[
     ("listen", false),
     ("database_url", false),
     ("database_wait", false),
+    ("http_header_timeout", false),
+    ("http_idle_timeout", false),
+    ("http_max_connections", false),
     ("metrics_listen", false),
     ("log", false),
     ("log_format", false),
@@ -169,7 +172,12 @@ impl Settings {
             None => Ok(None),
             Some(v) => parse(v).map(Some).map_err(|e| {
                 let shown = if known(key).is_some_and(|(_, s)| s) { "<redacted>" } else { v };
-                anyhow::anyhow!("invalid {key} = {shown:?} ({}, {}): {e}", self.source(key), env_name(key))
+                // Named by its variable already, or also settable by one.
+                let source = match self.values.get(key) {
+                    Some((_, Source::Env(name))) => format!("env {name}"),
+                    _ => format!("{}, {}", self.source(key), env_name(key)),
+                };
+                anyhow::anyhow!("invalid {key} = {shown:?} ({source}): {e}")
             }),
         }
     }

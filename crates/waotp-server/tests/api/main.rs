@@ -5,6 +5,7 @@ mod admin;
 mod callbacks;
 mod client_types;
 mod cluster;
+mod connections;
 mod dashboard;
 mod guards;
 mod helpers;

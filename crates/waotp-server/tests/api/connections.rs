@@ -1,0 +1,131 @@
+//! Slow and idle clients, and the cap on open connections: raw sockets against the server.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use waotp_server::connections::HttpLimits;
+
+use crate::helpers::{eventually, spawn_app_with, TestApp};
+
+const MSISDN: &str = "6281234567890";
+
+async fn connect(app: &TestApp) -> TcpStream {
+    TcpStream::connect(app.base.trim_start_matches("http://")).await.expect("connect")
+}
+
+/// Reads until the server closes the connection (within `within`); what it wrote.
+async fn read_to_close(stream: &mut TcpStream, within: Duration) -> String {
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(within, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the server kept the connection open past {within:?}; it wrote {got:?}");
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+fn closed_for(app: &TestApp, reason: &str) -> u64 {
+    let text = app.state.metrics.render(&[]);
+    let line = format!("waotp_http_connections_closed_total{{reason=\"{reason}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(line.as_str())).map_or(0, |n| n.parse().unwrap())
+}
+
+/// A client that sends its request head one byte at a time is cut off after the header
+/// timeout, while other clients are served meanwhile.
+#[tokio::test]
+async fn a_slow_header_is_cut_off_while_others_are_served() {
+    let app = spawn_app_with(|c| {
+        c.http = HttpLimits { header_timeout: Duration::from_secs(1), ..HttpLimits::default() };
+    })
+    .await;
+    let mut slow = connect(&app).await;
+    let (mut reader, mut writer) = slow.split();
+    let trickle = async {
+        for byte in b"POST /v2/whatsapp/otp/send HTTP/1.1\r\nHost: x\r\nX-Slow: ".iter().cycle() {
+            if writer.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let others = async {
+        // Sends go through while the slow head trickles in.
+        for _ in 0..3 {
+            let sent = app.post("/v2/whatsapp/otp/send", json!({ "msisdn": MSISDN })).await;
+            assert_eq!(sent.status, 201, "{:?}", sent.body);
+        }
+    };
+    let closed = async {
+        let mut buf = [0u8; 256];
+        tokio::time::timeout(Duration::from_secs(15), async {
+            loop {
+                match reader.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await
+        .expect("the slow connection is still open after 15 s")
+    };
+    tokio::select! {
+        () = trickle => panic!("the trickle ended first"),
+        ((), ()) = async { tokio::join!(others, closed) } => {}
+    }
+    assert_eq!(closed_for(&app, "header_timeout"), 1);
+}
+
+/// A keep-alive connection with nothing under way is closed after the idle timeout.
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed() {
+    let app = spawn_app_with(|c| {
+        c.http = HttpLimits { idle_timeout: Duration::from_millis(500), ..HttpLimits::default() };
+    })
+    .await;
+    let mut stream = connect(&app).await;
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let answer = read_to_close(&mut stream, Duration::from_secs(10)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(closed_for(&app, "idle_timeout"), 1);
+    assert_eq!(closed_for(&app, "header_timeout"), 0);
+}
+
+/// Past the cap a new connection is answered 503 at once and closed; once a held connection
+/// goes, new ones are served again.
+#[tokio::test]
+async fn connections_past_the_cap_are_refused_with_503() {
+    let app = spawn_app_with(|c| {
+        c.http = HttpLimits { max_connections: 2, ..HttpLimits::default() };
+    })
+    .await;
+    // Two idle connections hold the cap (accepted in order, before the third).
+    let first = connect(&app).await;
+    let _second = connect(&app).await;
+    let mut third = connect(&app).await;
+    let answer = read_to_close(&mut third, Duration::from_secs(10)).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("retry-after: 1"), "{answer}");
+    let body: serde_json::Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body, json!({ "message": "Service unavailable", "error_code": "too_many_connections" }));
+    assert!(closed_for(&app, "over_limit") >= 1);
+    drop(first);
+    eventually("a connection served once one is freed", Duration::from_secs(10), || async {
+        let mut stream = connect(&app).await;
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+        let answer = read_to_close(&mut stream, Duration::from_secs(10)).await;
+        if answer.starts_with("HTTP/1.1 200") {
+            Ok(())
+        } else {
+            Err(answer)
+        }
+    })
+    .await;
+}
