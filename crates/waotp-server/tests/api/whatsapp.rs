@@ -190,13 +190,49 @@ async fn a_badly_signed_webhook_is_401_and_changes_nothing() {
     let forged = waotp_whatsapp::webhook::sign(b"not-the-secret", payload.as_bytes());
     assert_eq!(post(forged).await.unwrap().status().as_u16(), 401);
     assert_eq!(post(String::new()).await.unwrap().status().as_u16(), 401);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // (A refused webhook is answered after it was judged, so nothing can be under way now.)
     let s = app.state.store.get_session(app.app_id, sent.session_id()).await.unwrap().unwrap();
     assert_eq!(s.status, Status::Sent);
     // The same payload, signed right: applied (read with no delivered reports both).
     let good = waotp_whatsapp::webhook::sign(APP_SECRET.as_bytes(), payload.as_bytes());
     assert_eq!(post(good).await.unwrap().status().as_u16(), 200);
     wait_session(&app, &sent, |s| s.status == Status::Read).await;
+}
+
+/// The webhook endpoint is open to anyone until the signature is checked: a request without
+/// one is refused before its body is read, and a signed body is read up to 256 KiB only.
+#[tokio::test]
+async fn webhook_bodies_are_bounded_and_unsigned_ones_refused_unread() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (app, _double) = with_double(|_| {}).await;
+    // Announces 1,000 bytes and sends one: the answer cannot wait for the rest.
+    let mut stream = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
+    stream
+        .write_all(b"POST /webhooks/whatsapp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+        .await
+        .unwrap();
+    let mut head = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut head))
+        .await
+        .expect("no answer while the body is incomplete: the body was waited for")
+        .unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 401"), "{}", String::from_utf8_lossy(&head[..n]));
+    // Signed, padded to just under and just over the limit.
+    let post = |size: usize| {
+        let mut payload = r#"{"object":"whatsapp_business_account","entry":[]}"#.to_owned();
+        payload.push_str(&" ".repeat(size - payload.len()));
+        let signature = waotp_whatsapp::webhook::sign(APP_SECRET.as_bytes(), payload.as_bytes());
+        app.http
+            .post(format!("{}/webhooks/whatsapp", app.base))
+            .header("x-hub-signature-256", signature)
+            .body(payload)
+            .send()
+    };
+    assert_eq!(post(256 * 1024).await.unwrap().status().as_u16(), 200);
+    let over = post(256 * 1024 + 1).await.unwrap();
+    assert_eq!(over.status().as_u16(), 413);
+    let body: serde_json::Value = over.json().await.unwrap();
+    assert_eq!(body["error_code"], "request_rejected", "{body}");
 }
 
 /// The statuses a session's callback receiver got once nothing more can come: the double's
