@@ -204,6 +204,13 @@ impl Config {
         Ok(db.parent().unwrap_or(Path::new(".")).to_path_buf())
     }
 
+    /// The SQLite database's file name (its folder is made private if it holds only waotp's
+    /// files: see `waotp_store::sqlite::files`).
+    fn db_file_name(&self) -> anyhow::Result<String> {
+        let db = self.sqlite_options()?.path;
+        Ok(db.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+    }
+
     /// Where the default key file lives: beside the SQLite database.
     pub fn default_key_file(&self) -> anyhow::Result<PathBuf> {
         Ok(self.data_dir()?.join("server.key"))
@@ -227,7 +234,7 @@ impl Config {
             let existing = file.exists().then_some(file);
             return Ok(AdminTokenOrigin::Off(NoAdminToken::BeyondLoopback { existing }));
         }
-        if create_secret_file(&file)? {
+        if create_secret_file(&file, &self.db_file_name()?)? {
             tracing::info!(path = %file.display(), "created an admin token for the dashboard and the admin API");
         }
         let token = read_secret_file(&file, "admin token", " (delete the file to have a new one made)")?;
@@ -252,7 +259,7 @@ impl Config {
             ),
             None => {
                 let f = self.default_key_file()?;
-                if create_secret_file(&f)? {
+                if create_secret_file(&f, &self.db_file_name()?)? {
                     tracing::info!(path = %f.display(), "created a new server secret; back it up with the database");
                 }
                 f
@@ -291,9 +298,9 @@ fn read_secret_file(file: &Path, what: &str, hint: &str) -> anyhow::Result<Strin
 /// made it. The secret is written and synced under a temporary name first, then linked into
 /// place: a crash never leaves a partial file behind, and of two processes starting at once
 /// one wins and both read the same secret.
-fn create_secret_file(path: &Path) -> anyhow::Result<bool> {
+fn create_secret_file(path: &Path, db_name: &str) -> anyhow::Result<bool> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    waotp_store::sqlite::files::prepare_folder(dir, db_name).with_context(|| format!("creating {}", dir.display()))?;
     if path.exists() {
         return Ok(false);
     }

@@ -237,3 +237,37 @@ async fn a_first_start_opens_the_dashboard_in_chromium() {
     b.quit().await;
     server.stop();
 }
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+}
+
+/// The data folder and every file in it are the service user's alone: made so on a first
+/// start, and tightened (with a warning) when an older start left them open to others.
+#[tokio::test]
+async fn the_data_folder_and_its_files_are_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("waotp-data");
+    let server = serve_in(dir.path(), "127.0.0.1:0", &[]);
+    // (Killed: the -wal and -shm files stay behind.)
+    let own = ["waotp.db", "waotp.db-wal", "waotp.db-shm", "server.key", "admin.token"];
+    server.stop();
+    assert_eq!(mode(&data), 0o700);
+    for name in own {
+        assert_eq!(mode(&data.join(name)), 0o600, "{name}");
+    }
+    // As an older waotp (or a copy) would have left them.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for name in own {
+        std::fs::set_permissions(data.join(name), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let server = serve_in(dir.path(), "127.0.0.1:0", &[]);
+    server.stop();
+    assert_eq!(mode(&data), 0o700);
+    for name in own {
+        assert_eq!(mode(&data.join(name)), 0o600, "{name}");
+    }
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(log.contains("the data folder was open to other users: tightened to 0700"), "{log}");
+    assert!(log.contains("a database file was open to other users: tightened to 0600"), "{log}");
+}

@@ -11,6 +11,7 @@
 mod apps;
 mod callbacks;
 mod early_events;
+pub mod files;
 mod guards;
 mod migrations;
 mod sessions;
@@ -142,9 +143,12 @@ impl SqliteStore {
     /// Opens (creating folder and file if needed) and migrates the database, and starts the
     /// writer thread.
     pub fn open(options: SqliteOptions) -> Result<SqliteStore> {
-        if let Some(dir) = options.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
+        let db_name = options.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if let Some(dir) = options.path.parent() {
+            files::prepare_folder(dir, &db_name).map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
         }
+        files::prepare_files(&options.path)
+            .map_err(|e| StoreError::Open(format!("{}: {e}", options.path.display())))?;
         let mut conn = open_writer(&options.path, options.synchronous_full)?;
         migrations::apply(&mut conn)?;
         // Another process holding the write lock (the CLI) is waited for as long as any
