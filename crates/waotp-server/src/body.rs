@@ -25,6 +25,26 @@ fn whole_number(n: &serde_json::Number) -> Option<u64> {
     (value <= MAX_WHOLE_NUMBER).then_some(value)
 }
 
+/// Why a body was not read.
+pub enum Unread {
+    /// It is longer than the limit.
+    TooLarge,
+    /// The client went away or was too slow (`http_body_timeout`): the cause.
+    Failed(String),
+}
+
+/// A whole body, up to `limit` bytes.
+pub async fn read(body: axum::body::Body, limit: usize) -> Result<Bytes, Unread> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let e = e.into_inner();
+        if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            Unread::TooLarge
+        } else {
+            Unread::Failed(e.to_string())
+        }
+    })
+}
+
 /// A request body that is a JSON object (and its raw bytes, for idempotency keys).
 pub struct Fields {
     map: Map<String, Value>,
@@ -35,9 +55,10 @@ impl FromRequest<AppState> for Fields {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _: &AppState) -> Result<Self, ApiError> {
-        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
-            .await
-            .map_err(|_| ApiError::validation(format!("body must be at most {MAX_BODY_BYTES} bytes")))?;
+        let bytes = read(req.into_body(), MAX_BODY_BYTES).await.map_err(|e| match e {
+            Unread::TooLarge => ApiError::validation(format!("body must be at most {MAX_BODY_BYTES} bytes")),
+            Unread::Failed(why) => ApiError::validation(format!("the body could not be read: {why}")),
+        })?;
         Fields::parse(&bytes)
     }
 }

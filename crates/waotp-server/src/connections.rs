@@ -1,6 +1,7 @@
 //! The accept loop: HTTP/1.1 connections served by hyper, with the limits `axum::serve` does
 //! not have. A client gets `header_timeout` to send a request's head (from its first byte), a
-//! connection between requests stays open `idle_timeout` at most, and at most
+//! connection between requests stays open `idle_timeout` at most, a request's body must
+//! arrive within `body_timeout` of its head, and at most
 //! `max_connections` are open at once: one more is answered 503 and closed at once.
 //!
 //! Why not hyper's own `header_read_timeout`: it starts when the previous answer is written,
@@ -19,7 +20,7 @@ use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::Router;
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -37,6 +38,8 @@ pub struct HttpLimits {
     pub header_timeout: Duration,
     /// A keep-alive connection with no request under way is closed after this.
     pub idle_timeout: Duration,
+    /// From a request's head to the end of its body.
+    pub body_timeout: Duration,
     /// Open connections; the next is answered 503 and closed.
     pub max_connections: usize,
 }
@@ -46,6 +49,7 @@ impl Default for HttpLimits {
         HttpLimits {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(30),
             max_connections: 4096,
         }
     }
@@ -131,7 +135,14 @@ async fn connection(
     let io = TokioIo::new(Watched { inner: stream, activity: activity.clone() });
     let inner = TowerToHyperService::new(router);
     let requests = activity.clone();
-    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let mut request = request.map(|body| {
+            if body.is_end_stream() {
+                axum::body::Body::new(body)
+            } else {
+                axum::body::Body::new(Deadline { body, at: Box::pin(tokio::time::sleep(limits.body_timeout)) })
+            }
+        });
         request.extensions_mut().insert(ConnectInfo(peer));
         let in_flight = requests.request_started();
         let answer = hyper::service::Service::call(&inner, request);
@@ -243,6 +254,41 @@ impl Drop for InFlight {
             drop(s);
             self.0.changed.notify_one();
         }
+    }
+}
+
+/// A request body that must arrive whole by a deadline: a client that trickles its body
+/// fails the request (the route's body extractor answers 400) instead of holding it.
+struct Deadline {
+    body: Incoming,
+    at: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl hyper::body::Body for Deadline {
+    type Data = hyper::body::Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.body).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        match self.at.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                Poll::Ready(Some(Err("the request body did not arrive within http_body_timeout".into())))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 

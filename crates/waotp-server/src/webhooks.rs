@@ -16,6 +16,7 @@ use waotp_core::Status;
 use waotp_store::ProviderReport;
 use waotp_whatsapp::webhook::{parse, signature_valid, DeliveryStatus, Event};
 
+use crate::body::Unread;
 use crate::AppState;
 
 pub async fn handshake(
@@ -55,12 +56,13 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bod
     let Some(signature) = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok()) else {
         return (StatusCode::UNAUTHORIZED, "missing X-Hub-Signature-256").into_response();
     };
-    let body: Bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
+    let body: Bytes = match crate::body::read(body, BODY_LIMIT).await {
         Ok(body) => body,
-        Err(_) => {
+        Err(Unread::TooLarge) => {
             return (StatusCode::PAYLOAD_TOO_LARGE, format!("a webhook body is at most {BODY_LIMIT} bytes"))
                 .into_response()
         }
+        Err(Unread::Failed(why)) => return (StatusCode::BAD_REQUEST, why).into_response(),
     };
     if !signature_valid(secret.expose().as_bytes(), &body, Some(signature)) {
         tracing::warn!("WhatsApp webhook with a bad signature refused");

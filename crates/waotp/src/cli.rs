@@ -231,6 +231,12 @@ fn server_config(s: &Settings) -> anyhow::Result<Config> {
         }
         config.http.idle_timeout = t;
     }
+    if let Some(t) = s.duration("http_body_timeout")? {
+        if !(std::time::Duration::from_millis(100)..=std::time::Duration::from_secs(3600)).contains(&t) {
+            bail!("invalid http_body_timeout: between 100ms and 1h (WAOTP_HTTP_BODY_TIMEOUT)");
+        }
+        config.http.body_timeout = t;
+    }
     if let Some(n) = s.parse("http_max_connections", |v| {
         v.parse::<usize>()
             .ok()

@@ -19,6 +19,7 @@ pub const KEYS: &[(&str, bool)] = &[
     ("database_wait", false),
     ("http_header_timeout", false),
     ("http_idle_timeout", false),
+    ("http_body_timeout", false),
     ("http_max_connections", false),
     ("metrics_listen", false),
     ("log", false),

@@ -129,3 +129,53 @@ async fn connections_past_the_cap_are_refused_with_503() {
     })
     .await;
 }
+
+/// A body trickled in past the body timeout fails its request with a clear 400, and the
+/// route never sees it.
+#[tokio::test]
+async fn a_trickled_body_fails_its_request() {
+    let app = spawn_app_with(|c| {
+        c.http = HttpLimits { body_timeout: Duration::from_secs(1), ..HttpLimits::default() };
+    })
+    .await;
+    let mut stream = connect(&app).await;
+    let head = format!(
+        "POST /v2/whatsapp/otp/send HTTP/1.1\r\nHost: x\r\nApp-ID: {}\r\nAPI-Key: {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 200\r\n\r\n",
+        app.app_id, app.api_key
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let (mut reader, mut writer) = stream.split();
+    let trickle = async {
+        loop {
+            if writer.write_all(b" ").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let answer = async {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        tokio::time::timeout(Duration::from_secs(15), async {
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") || !got.ends_with(b"}") {
+                match reader.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await
+        .expect("no answer 15 s into a trickled body");
+        String::from_utf8_lossy(&got).into_owned()
+    };
+    let answer = tokio::select! {
+        () = trickle => panic!("the trickle ended first"),
+        answer = answer => answer,
+    };
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("http_body_timeout") && answer.contains("validation_error"), "{answer}");
+    let query = waotp_store::SessionQuery { limit: 10, ..Default::default() };
+    let stored = app.state.store.search_sessions(query).await.unwrap();
+    assert!(stored.is_empty(), "{stored:?}");
+}
