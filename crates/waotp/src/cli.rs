@@ -626,7 +626,15 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {metrics_addr} for metrics"))?;
         println!("  metrics:  http://{}/metrics", metrics.local_addr()?);
         let router = waotp_server::metrics::router(state.clone());
-        tokio::spawn(async move { axum::serve(metrics, router).await });
+        // The same time limits and cap as the API's listener.
+        let serving = waotp_server::connections::serve(
+            metrics,
+            router,
+            state.http_limits,
+            state.metrics.clone(),
+            std::future::pending(),
+        );
+        tokio::spawn(serving);
     }
     println!("  database: {}", waotp_server::config::redact_url(&config.database_url));
     match &config.whatsapp {
