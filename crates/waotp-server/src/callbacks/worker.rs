@@ -60,7 +60,7 @@ pub async fn start(
         .connect_timeout(config.timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("waotp/", env!("CARGO_PKG_VERSION")))
-        .dns_resolver(Arc::new(GuardedResolver { deny_private: config.deny_private }))
+        .dns_resolver(Arc::new(GuardedResolver { deny_private: config.deny_private, lookup: config.lookup.clone() }))
         .build()?;
     let worker = Arc::new(Worker {
         store: store.clone(),

@@ -239,7 +239,19 @@ async fn post_mode_sends_a_signed_json_body_and_signing_can_be_off() {
 #[tokio::test]
 async fn link_local_and_metadata_targets_are_refused() {
     let app = spawn_app().await;
-    for url in ["http://169.254.169.254/latest/meta-data", "http://[fe80::1]/cb", "http://0.0.0.0/cb"] {
+    // IPv6 literals are refused whatever they embed; the guard judges what a name resolves to.
+    for url in [
+        "http://169.254.169.254/latest/meta-data",
+        "http://[fe80::1]/cb",
+        "http://0.0.0.0/cb",
+        "http://[::a9fe:a9fe]/cb",
+        "http://[::ffff:169.254.169.254]/cb",
+        "http://[::ffff:0:a9fe:a9fe]/cb",
+        "http://[64:ff9b::a9fe:a9fe]/cb",
+        "http://[64:ff9b:1::a9fe:a9fe]/cb",
+        "http://[2002:a9fe:a9fe::1]/cb",
+        "http://[2001:0:5db8:d822::5601:5601]/cb",
+    ] {
         let a = app.send(json!({ "msisdn": MSISDN, "callback_url": url })).await;
         assert_eq!(a.status, 400, "{url}");
         assert!(a.body["reason"].as_str().unwrap().contains("not allowed"));
