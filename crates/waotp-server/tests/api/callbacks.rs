@@ -1,10 +1,18 @@
+use std::future::Future;
+use std::io;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
+use uuid::Uuid;
 use waotp_core::CallbackMode;
+use waotp_server::callbacks::Lookup;
+use waotp_server::config::Secret;
 
 use crate::helpers::*;
 use crate::receiver::{Received, Receiver};
@@ -281,6 +289,10 @@ async fn private_targets_can_be_denied_by_config_also_by_name() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(rx.log().is_empty(), "the receiver was reached");
+    // The app is told only that policy refused it.
+    let log = tenant_log(&app, sent.session_id()).await;
+    assert_eq!(log[0]["log"][0]["error"], "refused by policy", "{log:?}");
+    assert!(!serde_json::to_string(&log).unwrap().contains("resolves"), "{log:?}");
 }
 
 #[tokio::test]
@@ -326,6 +338,100 @@ async fn the_schedules_first_delay_comes_before_the_first_attempt() {
     assert!(rx.log().is_empty(), "attempted before the first delay");
     app.clock.advance(Duration::from_secs(61));
     assert_eq!(rx.wait_statuses(&sid, 3).await, vec![0, 1, 2]);
+}
+
+const ADMIN: &str = "admin-token-for-tests-0123456789";
+
+/// A session's callbacks as its app sees them (`GET /v1/sessions/{id}/callbacks`).
+async fn tenant_log(app: &TestApp, sid: Uuid) -> Vec<Value> {
+    let answer = app.get_as(&format!("/v1/sessions/{sid}/callbacks"), None).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    answer.body["callbacks"].as_array().unwrap().clone()
+}
+
+/// The same as the operator sees it (the admin route).
+async fn admin_log(app: &TestApp, sid: Uuid) -> Vec<Value> {
+    let url = format!("{}/admin/apps/{}/sessions/{sid}/callbacks", app.base, app.app_id);
+    let res = app.http.get(url).bearer_auth(ADMIN).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    res.json::<Value>().await.unwrap().as_array().unwrap().clone()
+}
+
+/// The app's view of the first attempt of a session's first callback, once it was made.
+async fn first_attempt(app: &TestApp, sid: Uuid) -> Value {
+    eventually("a first attempt", Duration::from_secs(10), || async {
+        let log = tenant_log(app, sid).await;
+        log.first().and_then(|c| c["log"].get(0).cloned()).ok_or(log)
+    })
+    .await
+}
+
+/// With private targets allowed (the default), the attempt log must not tell an app which
+/// ports are open: a closed port is `unreachable`, with no connection error and no timing.
+#[tokio::test]
+async fn an_app_sees_a_closed_port_as_unreachable_and_the_operator_sees_why() {
+    let app = spawn_app_with(|c| c.admin_token = Some(Secret::new(ADMIN))).await;
+    let sent = app.send(json!({ "msisdn": MSISDN, "callback_url": "http://127.0.0.1:1/cb" })).await;
+    let sid = sent.session_id();
+    let attempt = first_attempt(&app, sid).await;
+    assert_eq!(attempt["error"], "unreachable", "{attempt}");
+    assert_eq!((&attempt["http_status"], &attempt["latency_ms"]), (&Value::Null, &Value::Null), "{attempt}");
+    let seen = serde_json::to_string(&tenant_log(&app, sid).await).unwrap().to_lowercase();
+    for detail in ["refused", "connect", "os error", "tcp"] {
+        assert!(!seen.contains(detail), "{detail} in {seen}");
+    }
+    let admin = admin_log(&app, sid).await;
+    let error = admin[0]["log"][0]["error"].as_str().unwrap();
+    assert!(error.starts_with("unreachable: cannot connect") && error.contains("refused"), "{error}");
+}
+
+#[tokio::test]
+async fn an_app_sees_the_status_its_receiver_answered_and_nothing_more() {
+    let app = spawn_app_with(|c| c.admin_token = Some(Secret::new(ADMIN))).await;
+    let rx = Receiver::start().await;
+    rx.fail_with(401);
+    rx.set_down(true);
+    let sent = app.send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", rx.base) })).await;
+    let attempt = first_attempt(&app, sent.session_id()).await;
+    assert_eq!(attempt["http_status"], 401, "{attempt}");
+    assert_eq!(attempt["error"], Value::Null, "{attempt}");
+    assert!(attempt["latency_ms"].is_i64(), "{attempt}");
+    let admin = admin_log(&app, sent.session_id()).await;
+    assert_eq!(admin[0]["log"][0]["error"], "HTTP 401");
+}
+
+/// Names mapped to addresses by a test, without DNS.
+#[derive(Debug)]
+struct Names(Vec<(&'static str, Vec<IpAddr>)>);
+
+impl Lookup for Names {
+    fn lookup(&self, host: String) -> Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send>> {
+        let found = self.0.iter().find(|(name, _)| *name == host).map(|(_, ips)| ips.clone());
+        Box::pin(async move { found.ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such name")) })
+    }
+}
+
+/// A name that resolves only to IPv6 forms of the metadata address is refused by policy and
+/// never connected to; one that resolves to those and to loopback is delivered on loopback.
+#[tokio::test]
+async fn names_resolving_to_ipv6_forms_of_metadata_addresses_are_refused_by_policy() {
+    let metadata: Vec<IpAddr> =
+        ["::169.254.169.254", "::ffff:0:a9fe:a9fe", "64:ff9b::a9fe:a9fe", "64:ff9b:1::a9fe:a9fe", "2002:a9fe:a9fe::1"]
+            .map(|ip| ip.parse().unwrap())
+            .into();
+    let mixed = [metadata.clone(), vec!["127.0.0.1".parse().unwrap()]].concat();
+    let names = Names(vec![("metadata.test", metadata), ("mixed.test", mixed)]);
+    let app = spawn_app_with(|c| c.callbacks.lookup = Arc::new(names)).await;
+    let rx = Receiver::start().await;
+    let port = rx.base.rsplit(':').next().unwrap();
+    let refused =
+        app.send(json!({ "msisdn": MSISDN, "callback_url": format!("http://metadata.test:{port}/cb") })).await;
+    let mixed =
+        app.send(json!({ "msisdn": "6281234567891", "callback_url": format!("http://mixed.test:{port}/cb") })).await;
+    assert_eq!(rx.wait_statuses(&mixed.session_id().to_string(), 1).await, vec![0]);
+    let attempt = first_attempt(&app, refused.session_id()).await;
+    assert_eq!(attempt["error"], "refused by policy", "{attempt}");
+    assert!(rx.log().iter().all(|r| r.session_id() == mixed.session_id().to_string()), "{:?}", rx.log());
 }
 
 /// While the first status waits for a retry, the later ones are held behind it: the callbacks
