@@ -220,7 +220,7 @@ pub fn callbacks_json(list: &[waotp_store::CallbackRecord], reader: LogReader) -
                     "status_name": c.status.name(),
                     "url": c.url,
                     "webhook_id": c.webhook_id,
-                    "state": c.state.as_str(),
+                    "state": c.shown_state(),
                     "attempts": c.attempts,
                     "happened_at": rfc3339(c.happened_at_ms),
                     // `null` once settled, and while held behind an earlier status of the session.

@@ -413,7 +413,12 @@ fn callbacks_answer() -> Value {
                         "status_name": {"type": "string"},
                         "url": {"type": "string"},
                         "webhook_id": {"type": "string"},
-                        "state": {"enum": ["pending", "delivered", "failed"]},
+                        "state": {
+                            "enum": ["pending", "waiting", "delivered", "failed"],
+                            "description": "`pending`: due for its next attempt at `next_attempt_at`; `waiting`: held \
+                                until an earlier status of the session is delivered or given up (`next_attempt_at` is \
+                                `null`); `delivered`: a receiver answered 2xx; `failed`: every attempt of the schedule failed.",
+                        },
                         "attempts": {"type": "integer", "minimum": 0},
                         "happened_at": timestamp(),
                         "next_attempt_at": {

@@ -434,20 +434,22 @@ async fn names_resolving_to_ipv6_forms_of_metadata_addresses_are_refused_by_poli
     assert!(rx.log().iter().all(|r| r.session_id() == mixed.session_id().to_string()), "{:?}", rx.log());
 }
 
-/// While the first status waits for a retry, the later ones are held behind it: the callbacks
-/// route shows them pending with no due time (it once failed to write one and dropped the
-/// connection).
+/// While the first status waits for a retry, the later ones are held behind it: every view of
+/// the log shows them `waiting` with no due time (it once failed to write one and dropped the
+/// connection). The CLI's view is tested in the waotp crate (`callbacks_list`).
 #[tokio::test]
-async fn callbacks_held_behind_a_retry_are_listed() {
-    let app = spawn_app_with(|c| c.callbacks.schedule = vec![Duration::ZERO, Duration::from_secs(3600)]).await;
+async fn callbacks_held_behind_a_retry_are_listed_as_waiting() {
+    let app = spawn_app_with(|c| {
+        c.callbacks.schedule = vec![Duration::ZERO, Duration::from_secs(3600)];
+        c.admin_token = Some(Secret::new(ADMIN));
+    })
+    .await;
     let rx = Receiver::start().await;
     rx.set_down(true);
     let sent = app.send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", rx.base) })).await;
     let sid = sent.session_id();
     let body = eventually("three callbacks, the first tried once", Duration::from_secs(10), || async {
-        let answer = app.get_as(&format!("/v1/sessions/{sid}/callbacks"), None).await;
-        assert_eq!(answer.status, 200, "{:?}", answer.body);
-        let callbacks = answer.body["callbacks"].as_array().unwrap().clone();
+        let callbacks = tenant_log(&app, sid).await;
         if callbacks.len() == 3 && callbacks[0]["attempts"] == 1 {
             Ok(callbacks)
         } else {
@@ -455,7 +457,14 @@ async fn callbacks_held_behind_a_retry_are_listed() {
         }
     })
     .await;
-    assert!(body.iter().all(|c| c["state"] == "pending"), "{body:?}");
-    assert!(body[0]["next_attempt_at"].is_string(), "the retry is due in an hour");
-    assert!(body[1]["next_attempt_at"].is_null() && body[2]["next_attempt_at"].is_null(), "{body:?}");
+    let admin = admin_log(&app, sid).await;
+    for log in [&body, &admin] {
+        let states: Vec<&str> = log.iter().map(|c| c["state"].as_str().unwrap()).collect();
+        assert_eq!(states, ["pending", "waiting", "waiting"], "{log:?}");
+        assert!(log[0]["next_attempt_at"].is_string(), "the retry is due in an hour");
+        assert!(log[1]["next_attempt_at"].is_null() && log[2]["next_attempt_at"].is_null(), "{log:?}");
+        assert_eq!(log[0]["log"][0]["http_status"], 500);
+    }
+    assert_eq!(body[0]["log"][0]["error"], Value::Null, "the app sees the receiver's status only");
+    assert_eq!(admin[0]["log"][0]["error"], "HTTP 500");
 }
