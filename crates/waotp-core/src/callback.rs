@@ -59,9 +59,59 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, payload: &[u8]) -> Option<St
     Some(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
 }
 
+/// Why a callback attempt got no HTTP answer, as its app is told: three coarse words, so the
+/// attempt log cannot be used to scan ports or probe networks. The detail (the connection
+/// error) stays with the operator: in the server's log and the admin API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptFailure {
+    /// No connection, or the connection failed before an answer.
+    Unreachable,
+    /// No answer within the attempt's time limit.
+    Timeout,
+    /// The SSRF guard refused the address (or every address of the name).
+    RefusedByPolicy,
+}
+
+impl AttemptFailure {
+    pub const ALL: [AttemptFailure; 3] =
+        [AttemptFailure::Unreachable, AttemptFailure::Timeout, AttemptFailure::RefusedByPolicy];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptFailure::Unreachable => "unreachable",
+            AttemptFailure::Timeout => "timeout",
+            AttemptFailure::RefusedByPolicy => "refused by policy",
+        }
+    }
+
+    /// The attempt log's error text: this failure, then the detail (`timeout: …`).
+    pub fn logged(self, detail: &str) -> String {
+        format!("{}: {detail}", self.as_str())
+    }
+
+    /// The failure an attempt log's error text starts with, as [`AttemptFailure::logged`]
+    /// wrote it. Text written otherwise (by an older version) is told as unreachable: the
+    /// word never comes from the text itself.
+    pub fn of_logged(error: &str) -> AttemptFailure {
+        let head = error.split_once(": ").map_or(error, |(head, _)| head);
+        AttemptFailure::ALL.into_iter().find(|f| f.as_str() == head).unwrap_or(AttemptFailure::Unreachable)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attempt_failures_read_back_as_logged_and_nothing_else() {
+        for f in AttemptFailure::ALL {
+            assert_eq!(AttemptFailure::of_logged(&f.logged("cannot connect: Connection refused")), f);
+            assert_eq!(AttemptFailure::of_logged(f.as_str()), f);
+        }
+        for text in ["cannot connect: Connection refused", "timed out: deadline", "", "timeouts: x", "HTTP 401"] {
+            assert_eq!(AttemptFailure::of_logged(text), AttemptFailure::Unreachable, "{text}");
+        }
+    }
 
     /// The example from the Standard Webhooks specification.
     #[test]

@@ -14,7 +14,7 @@ pub mod session;
 pub mod status;
 pub mod template;
 
-pub use callback::CallbackMode;
+pub use callback::{AttemptFailure, CallbackMode};
 pub use code::{generate_api_key, hash_api_key, CodeHash, CodeKey, OtpCode, SealedCode};
 pub use msisdn::Msisdn;
 pub use policy::RuleMode;

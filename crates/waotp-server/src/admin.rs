@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
-use waotp_core::{CallbackMode, Category, RuleMode, Status, Template};
+use waotp_core::{AttemptFailure, CallbackMode, Category, RuleMode, Status, Template};
 use waotp_store::{AppRecord, AppSettings, BlockEntry, SessionRecord, Store};
 
 use crate::clock::rfc3339;
@@ -203,7 +203,15 @@ pub fn block_json(e: &BlockEntry) -> Value {
     json!({ "app_id": e.app_id, "entry": e.entry, "prefix": e.is_prefix })
 }
 
-pub fn callbacks_json(list: &[waotp_store::CallbackRecord]) -> Value {
+/// Who reads a callback log: an app sees coarse attempt outcomes (the HTTP status its receiver
+/// answered, or an [`AttemptFailure`] word), the operator the detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogReader {
+    App,
+    Operator,
+}
+
+pub fn callbacks_json(list: &[waotp_store::CallbackRecord], reader: LogReader) -> Value {
     Value::Array(
         list.iter()
             .map(|c| {
@@ -212,18 +220,26 @@ pub fn callbacks_json(list: &[waotp_store::CallbackRecord]) -> Value {
                     "status_name": c.status.name(),
                     "url": c.url,
                     "webhook_id": c.webhook_id,
-                    "state": c.state.as_str(),
+                    "state": c.shown_state(),
                     "attempts": c.attempts,
                     "happened_at": rfc3339(c.happened_at_ms),
                     // `null` once settled, and while held behind an earlier status of the session.
                     "next_attempt_at": c.due_at_ms().map(rfc3339),
-                    "log": c.log.iter().map(|a| json!({
-                        "at": rfc3339(a.at_ms), "http_status": a.http_status, "error": a.error, "latency_ms": a.latency_ms,
-                    })).collect::<Vec<_>>(),
+                    "log": c.log.iter().map(|a| attempt_json(a, reader)).collect::<Vec<_>>(),
                 })
             })
             .collect(),
     )
+}
+
+fn attempt_json(a: &waotp_store::AttemptRecord, reader: LogReader) -> Value {
+    let (error, latency_ms) = match (reader, a.http_status) {
+        (LogReader::Operator, _) => (a.error.clone(), Some(a.latency_ms)),
+        (LogReader::App, Some(_)) => (None, Some(a.latency_ms)),
+        // How long a failed connection took would tell a closed port from a missing host.
+        (LogReader::App, None) => (a.error.as_deref().map(|e| AttemptFailure::of_logged(e).as_str().to_owned()), None),
+    };
+    json!({ "at": rfc3339(a.at_ms), "http_status": a.http_status, "error": error, "latency_ms": latency_ms })
 }
 
 // ---- HTTP ----------------------------------------------------------------------------------
@@ -446,7 +462,7 @@ async fn session_callbacks(
         .list_callbacks(uuid(&id, "app_id")?, uuid(&sid, "session_id")?)
         .await?
         .ok_or(ApiError::SessionNotFound)?;
-    ok(callbacks_json(&list))
+    ok(callbacks_json(&list, LogReader::Operator))
 }
 
 async fn replay(

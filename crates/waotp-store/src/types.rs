@@ -432,6 +432,15 @@ impl CallbackRecord {
     pub fn due_at_ms(&self) -> Option<i64> {
         (self.state == CallbackState::Pending && self.next_attempt_at_ms < HELD).then_some(self.next_attempt_at_ms)
     }
+
+    /// Its state as logs show it: `pending`, `delivered`, `failed`, or `waiting` while it is
+    /// held behind an earlier pending status of its session (pending, but not due).
+    pub fn shown_state(&self) -> &'static str {
+        match self.state {
+            CallbackState::Pending if self.due_at_ms().is_none() => "waiting",
+            state => state.as_str(),
+        }
+    }
 }
 
 /// A sliding-window limit checked and counted atomically with the request it guards.

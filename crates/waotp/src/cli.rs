@@ -835,33 +835,18 @@ async fn callbacks(store: &std::sync::Arc<dyn Store>, cmd: CallbackCommand) -> a
                 bail!("app {app} has no session {session}");
             };
             let rfc = waotp_server::clock::rfc3339;
-            let rows: Vec<serde_json::Value> = list
-                .iter()
-                .map(|c| {
-                    json!({
-                        "status": c.status.code(),
-                        "status_name": c.status.name(),
-                        "state": c.state.as_str(),
-                        "attempts": c.attempts,
-                        "url": c.url,
-                        "webhook_id": c.webhook_id,
-                        "log": c.log.iter().map(|a| json!({
-                            "at": rfc(a.at_ms), "http_status": a.http_status, "error": a.error, "latency_ms": a.latency_ms,
-                        })).collect::<Vec<_>>(),
-                    })
-                })
-                .collect();
             if json {
-                println!("{}", serde_json::Value::Array(rows));
+                println!("{}", waotp_server::admin::callbacks_json(&list, waotp_server::admin::LogReader::Operator));
             } else if list.is_empty() {
                 println!("No callbacks (the send had no callback_url).");
             } else {
                 for c in &list {
+                    let next = c.due_at_ms().map(|at| format!(" next={}", rfc(at))).unwrap_or_default();
                     println!(
-                        "{:>2} {:<20} {:<9} attempts={} {}",
+                        "{:>2} {:<20} {:<9} attempts={}{next} {}",
                         c.status.code(),
                         c.status.name(),
-                        c.state.as_str(),
+                        c.shown_state(),
                         c.attempts,
                         c.url
                     );

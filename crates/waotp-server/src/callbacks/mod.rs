@@ -6,9 +6,10 @@ pub mod routes;
 pub mod target;
 mod worker;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-pub use guard::{address_allowed, GuardedResolver};
+pub use guard::{address_allowed, embedded_v4, GuardedResolver, Lookup, RefusedByPolicy, SystemLookup};
 pub use worker::start;
 
 /// How callbacks are delivered.
@@ -30,6 +31,8 @@ pub struct CallbackConfig {
     pub poll: Duration,
     /// Longest wait a `Retry-After` header can impose.
     pub max_retry_after: Duration,
+    /// How callback hosts are resolved (the system's resolver; tests map names themselves).
+    pub lookup: Arc<dyn Lookup>,
 }
 
 impl Default for CallbackConfig {
@@ -42,6 +45,7 @@ impl Default for CallbackConfig {
             max_in_flight: 1024,
             poll: Duration::from_millis(50),
             max_retry_after: Duration::from_secs(3600),
+            lookup: Arc::new(SystemLookup),
         }
     }
 }

@@ -28,7 +28,7 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let id = session_id(&path(raw)?)?;
     let callbacks = state.store.list_callbacks(app.record.app_id, id).await?.ok_or(ApiError::SessionNotFound)?;
-    let callbacks = crate::admin::callbacks_json(&callbacks);
+    let callbacks = crate::admin::callbacks_json(&callbacks, crate::admin::LogReader::App);
     Ok(Json(json!({ "session_id": id, "callbacks": callbacks })))
 }
 

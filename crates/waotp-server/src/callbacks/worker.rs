@@ -15,10 +15,10 @@ use rand::Rng;
 use reqwest::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use serde_json::json;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use waotp_core::CallbackMode;
+use waotp_core::{AttemptFailure, CallbackMode};
 use waotp_store::{AttemptRecord, CallbackJob, CallbackNext, Store};
 
-use super::guard::{address_allowed, GuardedResolver};
+use super::guard::{address_allowed, GuardedResolver, RefusedByPolicy};
 use super::CallbackConfig;
 use crate::auth::AppCache;
 use crate::metrics::Metrics;
@@ -60,7 +60,7 @@ pub async fn start(
         .connect_timeout(config.timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("waotp/", env!("CARGO_PKG_VERSION")))
-        .dns_resolver(Arc::new(GuardedResolver { deny_private: config.deny_private }))
+        .dns_resolver(Arc::new(GuardedResolver { deny_private: config.deny_private, lookup: config.lookup.clone() }))
         .build()?;
     let worker = Arc::new(Worker {
         store: store.clone(),
@@ -187,7 +187,7 @@ impl Worker {
                 let attempt = AttemptRecord {
                     at_ms: self.clock.now_ms(),
                     http_status: None,
-                    error: Some(format!("invalid URL: {e}")),
+                    error: Some(AttemptFailure::Unreachable.logged(&format!("invalid URL: {e}"))),
                     latency_ms: 0,
                 };
                 (Some(attempt), CallbackNext::GiveUp)
@@ -206,6 +206,10 @@ impl Worker {
         if let (Some(result), Some(_)) = (result, &attempt) {
             let number = (job.attempts + 1).to_string();
             self.metrics.inc("waotp_callback_attempts_total", &[("result", result), ("attempt", &number)]);
+        }
+        if let Some(error) = attempt.as_ref().and_then(|a| a.error.as_deref()) {
+            let attempt = job.attempts + 1;
+            tracing::info!(session_id = %job.session_id, status = job.status.code(), attempt, error, "callback attempt failed");
         }
         if let CallbackNext::GiveUp = next {
             tracing::warn!(session_id = %job.session_id, status = job.status.code(), "callback failed for good");
@@ -228,12 +232,13 @@ impl Worker {
         // An address literal never goes through the resolver: check it here.
         if let Some(ip) = url.host_str().and_then(|h| h.trim_matches(['[', ']']).parse::<IpAddr>().ok()) {
             if !address_allowed(ip, self.config.deny_private) {
-                return (record(None, Some(format!("address {ip} is not allowed for callbacks"))), None);
+                let detail = format!("address {ip} is not allowed for callbacks");
+                return (record(None, Some(AttemptFailure::RefusedByPolicy.logged(&detail))), None);
             }
         }
         let app = match self.apps.get(job.app_id).await {
             Ok(Some(app)) => app,
-            _ => return (record(None, Some("the app no longer exists".into())), None),
+            _ => return (record(None, Some(AttemptFailure::Unreachable.logged("the app no longer exists"))), None),
         };
         let settings = &app.record.settings;
         let timestamp = at_ms / 1000;
@@ -322,13 +327,29 @@ fn jitter(d: Duration) -> Duration {
     d.mul_f64(rand::rng().random_range(0.8..=1.2))
 }
 
+/// A failed request as the attempt log keeps it: its coarse failure, then the detail.
 fn describe(e: &reqwest::Error) -> String {
-    let what = if e.is_timeout() {
-        "timed out"
+    let (failure, what) = if e.is_timeout() {
+        (AttemptFailure::Timeout, "timed out")
+    } else if refused_by_policy(e) {
+        (AttemptFailure::RefusedByPolicy, "cannot connect")
     } else if e.is_connect() {
-        "cannot connect"
+        (AttemptFailure::Unreachable, "cannot connect")
     } else {
-        "request failed"
+        (AttemptFailure::Unreachable, "request failed")
     };
-    format!("{what}{}", waotp_whatsapp::error_chain(e))
+    failure.logged(&format!("{what}{}", waotp_whatsapp::error_chain(e)))
+}
+
+/// Whether the guarded resolver refused every address of the name (its error is among the
+/// causes).
+fn refused_by_policy(e: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<RefusedByPolicy>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }

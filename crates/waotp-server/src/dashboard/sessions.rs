@@ -236,8 +236,14 @@ fn callback_card(s: &SessionRecord, c: &CallbackRecord) -> Markup {
         div.card data-callback=(c.status.code()) {
             p {
                 strong { "Status " (status_badge(c.status)) } " — "
-                span data-state=(c.state.as_str()) class={ "badge " (match c.state { CallbackState::Delivered => "good", CallbackState::Failed => "bad", CallbackState::Pending => "wait" }) } { (c.state.as_str()) }
-                " after " (c.attempts) " attempts; happened " (time(c.happened_at_ms))
+                span data-state=(c.shown_state()) class={ "badge " (match c.state { CallbackState::Delivered => "good", CallbackState::Failed => "bad", CallbackState::Pending => "wait" }) } { (c.shown_state()) }
+                @if c.due_at_ms().is_none() && c.state == CallbackState::Pending {
+                    " behind an earlier status of this session"
+                } @else {
+                    " after " (c.attempts) " attempts"
+                    @if let Some(due) = c.due_at_ms() { ", next " (time(due)) }
+                }
+                "; happened " (time(c.happened_at_ms))
             }
             p.mono { (c.url) }
             @if !c.log.is_empty() {

@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 use waotp_core::code::{CUSTOM_CODE_LEN, GENERATED_CODE_LEN};
 use waotp_core::numbering;
 use waotp_core::template::{LANGUAGE_PATTERN, NAME_PATTERN};
+use waotp_core::AttemptFailure;
 
 use crate::body::MAX_WHOLE_NUMBER;
 use crate::pattern::{decimal_range, NO_CONTROL};
@@ -397,7 +398,6 @@ fn quota_answer() -> Value {
 }
 
 fn callbacks_answer() -> Value {
-    let nullable = |t: &str| json!({"type": [t, "null"]});
     json!({
         "type": "object",
         "required": ["session_id", "callbacks"],
@@ -413,7 +413,12 @@ fn callbacks_answer() -> Value {
                         "status_name": {"type": "string"},
                         "url": {"type": "string"},
                         "webhook_id": {"type": "string"},
-                        "state": {"enum": ["pending", "delivered", "failed"]},
+                        "state": {
+                            "enum": ["pending", "waiting", "delivered", "failed"],
+                            "description": "`pending`: due for its next attempt at `next_attempt_at`; `waiting`: held \
+                                until an earlier status of the session is delivered or given up (`next_attempt_at` is \
+                                `null`); `delivered`: a receiver answered 2xx; `failed`: every attempt of the schedule failed.",
+                        },
                         "attempts": {"type": "integer", "minimum": 0},
                         "happened_at": timestamp(),
                         "next_attempt_at": {
@@ -422,14 +427,28 @@ fn callbacks_answer() -> Value {
                         },
                         "log": {
                             "type": "array",
+                            "description": "Every attempt, oldest first, told coarsely: the HTTP status the receiver \
+                                answered, or why none answered. The detail (the connection error) is in the operator's \
+                                log and admin API only.",
                             "items": {
                                 "type": "object",
                                 "required": ["at", "http_status", "error", "latency_ms"],
                                 "properties": {
                                     "at": timestamp(),
-                                    "http_status": nullable("integer"),
-                                    "error": nullable("string"),
-                                    "latency_ms": {"type": "integer"},
+                                    "http_status": {
+                                        "type": ["integer", "null"],
+                                        "description": "The receiver's answer; 2xx delivers the callback. `null` if none came.",
+                                    },
+                                    "error": {
+                                        "enum": AttemptFailure::ALL.map(AttemptFailure::as_str).into_iter().map(Value::from).chain([Value::Null]).collect::<Vec<_>>(),
+                                        "description": "Why no answer came: `unreachable` (no connection, or it failed before \
+                                            an answer), `timeout` (no answer within the time limit) or `refused by policy` \
+                                            (the address is one callbacks may not reach); `null` when the receiver answered.",
+                                    },
+                                    "latency_ms": {
+                                        "type": ["integer", "null"],
+                                        "description": "How long the receiver took to answer; `null` if it did not.",
+                                    },
                                 },
                             },
                         },

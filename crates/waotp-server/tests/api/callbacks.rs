@@ -1,10 +1,18 @@
+use std::future::Future;
+use std::io;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
+use uuid::Uuid;
 use waotp_core::CallbackMode;
+use waotp_server::callbacks::Lookup;
+use waotp_server::config::Secret;
 
 use crate::helpers::*;
 use crate::receiver::{Received, Receiver};
@@ -239,7 +247,19 @@ async fn post_mode_sends_a_signed_json_body_and_signing_can_be_off() {
 #[tokio::test]
 async fn link_local_and_metadata_targets_are_refused() {
     let app = spawn_app().await;
-    for url in ["http://169.254.169.254/latest/meta-data", "http://[fe80::1]/cb", "http://0.0.0.0/cb"] {
+    // IPv6 literals are refused whatever they embed; the guard judges what a name resolves to.
+    for url in [
+        "http://169.254.169.254/latest/meta-data",
+        "http://[fe80::1]/cb",
+        "http://0.0.0.0/cb",
+        "http://[::a9fe:a9fe]/cb",
+        "http://[::ffff:169.254.169.254]/cb",
+        "http://[::ffff:0:a9fe:a9fe]/cb",
+        "http://[64:ff9b::a9fe:a9fe]/cb",
+        "http://[64:ff9b:1::a9fe:a9fe]/cb",
+        "http://[2002:a9fe:a9fe::1]/cb",
+        "http://[2001:0:5db8:d822::5601:5601]/cb",
+    ] {
         let a = app.send(json!({ "msisdn": MSISDN, "callback_url": url })).await;
         assert_eq!(a.status, 400, "{url}");
         assert!(a.body["reason"].as_str().unwrap().contains("not allowed"));
@@ -269,6 +289,10 @@ async fn private_targets_can_be_denied_by_config_also_by_name() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(rx.log().is_empty(), "the receiver was reached");
+    // The app is told only that policy refused it.
+    let log = tenant_log(&app, sent.session_id()).await;
+    assert_eq!(log[0]["log"][0]["error"], "refused by policy", "{log:?}");
+    assert!(!serde_json::to_string(&log).unwrap().contains("resolves"), "{log:?}");
 }
 
 #[tokio::test]
@@ -316,20 +340,116 @@ async fn the_schedules_first_delay_comes_before_the_first_attempt() {
     assert_eq!(rx.wait_statuses(&sid, 3).await, vec![0, 1, 2]);
 }
 
-/// While the first status waits for a retry, the later ones are held behind it: the callbacks
-/// route shows them pending with no due time (it once failed to write one and dropped the
-/// connection).
+const ADMIN: &str = "admin-token-for-tests-0123456789";
+
+/// A session's callbacks as its app sees them (`GET /v1/sessions/{id}/callbacks`).
+async fn tenant_log(app: &TestApp, sid: Uuid) -> Vec<Value> {
+    let answer = app.get_as(&format!("/v1/sessions/{sid}/callbacks"), None).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    answer.body["callbacks"].as_array().unwrap().clone()
+}
+
+/// The same as the operator sees it (the admin route).
+async fn admin_log(app: &TestApp, sid: Uuid) -> Vec<Value> {
+    let url = format!("{}/admin/apps/{}/sessions/{sid}/callbacks", app.base, app.app_id);
+    let res = app.http.get(url).bearer_auth(ADMIN).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    res.json::<Value>().await.unwrap().as_array().unwrap().clone()
+}
+
+/// The app's view of the first attempt of a session's first callback, once it was made.
+async fn first_attempt(app: &TestApp, sid: Uuid) -> Value {
+    eventually("a first attempt", Duration::from_secs(10), || async {
+        let log = tenant_log(app, sid).await;
+        log.first().and_then(|c| c["log"].get(0).cloned()).ok_or(log)
+    })
+    .await
+}
+
+/// With private targets allowed (the default), the attempt log must not tell an app which
+/// ports are open: a closed port is `unreachable`, with no connection error and no timing.
 #[tokio::test]
-async fn callbacks_held_behind_a_retry_are_listed() {
-    let app = spawn_app_with(|c| c.callbacks.schedule = vec![Duration::ZERO, Duration::from_secs(3600)]).await;
+async fn an_app_sees_a_closed_port_as_unreachable_and_the_operator_sees_why() {
+    let app = spawn_app_with(|c| c.admin_token = Some(Secret::new(ADMIN))).await;
+    let sent = app.send(json!({ "msisdn": MSISDN, "callback_url": "http://127.0.0.1:1/cb" })).await;
+    let sid = sent.session_id();
+    let attempt = first_attempt(&app, sid).await;
+    assert_eq!(attempt["error"], "unreachable", "{attempt}");
+    assert_eq!((&attempt["http_status"], &attempt["latency_ms"]), (&Value::Null, &Value::Null), "{attempt}");
+    let seen = serde_json::to_string(&tenant_log(&app, sid).await).unwrap().to_lowercase();
+    for detail in ["refused", "connect", "os error", "tcp"] {
+        assert!(!seen.contains(detail), "{detail} in {seen}");
+    }
+    let admin = admin_log(&app, sid).await;
+    let error = admin[0]["log"][0]["error"].as_str().unwrap();
+    assert!(error.starts_with("unreachable: cannot connect") && error.contains("refused"), "{error}");
+}
+
+#[tokio::test]
+async fn an_app_sees_the_status_its_receiver_answered_and_nothing_more() {
+    let app = spawn_app_with(|c| c.admin_token = Some(Secret::new(ADMIN))).await;
+    let rx = Receiver::start().await;
+    rx.fail_with(401);
+    rx.set_down(true);
+    let sent = app.send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", rx.base) })).await;
+    let attempt = first_attempt(&app, sent.session_id()).await;
+    assert_eq!(attempt["http_status"], 401, "{attempt}");
+    assert_eq!(attempt["error"], Value::Null, "{attempt}");
+    assert!(attempt["latency_ms"].is_i64(), "{attempt}");
+    let admin = admin_log(&app, sent.session_id()).await;
+    assert_eq!(admin[0]["log"][0]["error"], "HTTP 401");
+}
+
+/// Names mapped to addresses by a test, without DNS.
+#[derive(Debug)]
+struct Names(Vec<(&'static str, Vec<IpAddr>)>);
+
+impl Lookup for Names {
+    fn lookup(&self, host: String) -> Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send>> {
+        let found = self.0.iter().find(|(name, _)| *name == host).map(|(_, ips)| ips.clone());
+        Box::pin(async move { found.ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such name")) })
+    }
+}
+
+/// A name that resolves only to IPv6 forms of the metadata address is refused by policy and
+/// never connected to; one that resolves to those and to loopback is delivered on loopback.
+#[tokio::test]
+async fn names_resolving_to_ipv6_forms_of_metadata_addresses_are_refused_by_policy() {
+    let metadata: Vec<IpAddr> =
+        ["::169.254.169.254", "::ffff:0:a9fe:a9fe", "64:ff9b::a9fe:a9fe", "64:ff9b:1::a9fe:a9fe", "2002:a9fe:a9fe::1"]
+            .map(|ip| ip.parse().unwrap())
+            .into();
+    let mixed = [metadata.clone(), vec!["127.0.0.1".parse().unwrap()]].concat();
+    let names = Names(vec![("metadata.test", metadata), ("mixed.test", mixed)]);
+    let app = spawn_app_with(|c| c.callbacks.lookup = Arc::new(names)).await;
+    let rx = Receiver::start().await;
+    let port = rx.base.rsplit(':').next().unwrap();
+    let refused =
+        app.send(json!({ "msisdn": MSISDN, "callback_url": format!("http://metadata.test:{port}/cb") })).await;
+    let mixed =
+        app.send(json!({ "msisdn": "6281234567891", "callback_url": format!("http://mixed.test:{port}/cb") })).await;
+    assert_eq!(rx.wait_statuses(&mixed.session_id().to_string(), 1).await, vec![0]);
+    let attempt = first_attempt(&app, refused.session_id()).await;
+    assert_eq!(attempt["error"], "refused by policy", "{attempt}");
+    assert!(rx.log().iter().all(|r| r.session_id() == mixed.session_id().to_string()), "{:?}", rx.log());
+}
+
+/// While the first status waits for a retry, the later ones are held behind it: every view of
+/// the log shows them `waiting` with no due time (it once failed to write one and dropped the
+/// connection). The CLI's view is tested in the waotp crate (`callbacks_list`).
+#[tokio::test]
+async fn callbacks_held_behind_a_retry_are_listed_as_waiting() {
+    let app = spawn_app_with(|c| {
+        c.callbacks.schedule = vec![Duration::ZERO, Duration::from_secs(3600)];
+        c.admin_token = Some(Secret::new(ADMIN));
+    })
+    .await;
     let rx = Receiver::start().await;
     rx.set_down(true);
     let sent = app.send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", rx.base) })).await;
     let sid = sent.session_id();
     let body = eventually("three callbacks, the first tried once", Duration::from_secs(10), || async {
-        let answer = app.get_as(&format!("/v1/sessions/{sid}/callbacks"), None).await;
-        assert_eq!(answer.status, 200, "{:?}", answer.body);
-        let callbacks = answer.body["callbacks"].as_array().unwrap().clone();
+        let callbacks = tenant_log(&app, sid).await;
         if callbacks.len() == 3 && callbacks[0]["attempts"] == 1 {
             Ok(callbacks)
         } else {
@@ -337,7 +457,14 @@ async fn callbacks_held_behind_a_retry_are_listed() {
         }
     })
     .await;
-    assert!(body.iter().all(|c| c["state"] == "pending"), "{body:?}");
-    assert!(body[0]["next_attempt_at"].is_string(), "the retry is due in an hour");
-    assert!(body[1]["next_attempt_at"].is_null() && body[2]["next_attempt_at"].is_null(), "{body:?}");
+    let admin = admin_log(&app, sid).await;
+    for log in [&body, &admin] {
+        let states: Vec<&str> = log.iter().map(|c| c["state"].as_str().unwrap()).collect();
+        assert_eq!(states, ["pending", "waiting", "waiting"], "{log:?}");
+        assert!(log[0]["next_attempt_at"].is_string(), "the retry is due in an hour");
+        assert!(log[1]["next_attempt_at"].is_null() && log[2]["next_attempt_at"].is_null(), "{log:?}");
+        assert_eq!(log[0]["log"][0]["http_status"], 500);
+    }
+    assert_eq!(body[0]["log"][0]["error"], Value::Null, "the app sees the receiver's status only");
+    assert_eq!(admin[0]["log"][0]["error"], "HTTP 500");
 }

@@ -1,7 +1,7 @@
 //! A real local callback receiver: records every request, answers as scripted.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -55,6 +55,8 @@ struct Inner {
     down: AtomicUsize,
     /// `Retry-After` seconds to send with failures (0: none).
     retry_after: AtomicUsize,
+    /// The status failures are answered with (0: 500).
+    failure_status: AtomicU16,
 }
 
 #[derive(Clone)]
@@ -69,7 +71,11 @@ async fn record(State(inner): State<Arc<Inner>>, headers: HeaderMap, req: Reques
     let body: Bytes = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap_or_default();
     let fail = inner.down.load(Ordering::SeqCst) != 0
         || inner.fail_first.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
-    let answered = if fail { 500 } else { 200 };
+    let failure = match inner.failure_status.load(Ordering::SeqCst) {
+        0 => 500,
+        status => status,
+    };
+    let answered = if fail { failure } else { 200 };
     inner.log.lock().unwrap().push(Received {
         method,
         target,
@@ -102,6 +108,11 @@ impl Receiver {
 
     pub fn set_down(&self, down: bool) {
         self.inner.down.store(down as usize, Ordering::SeqCst);
+    }
+
+    /// Answer failures with `status` instead of 500.
+    pub fn fail_with(&self, status: u16) {
+        self.inner.failure_status.store(status, Ordering::SeqCst);
     }
 
     pub fn retry_after(&self, secs: usize) {
