@@ -60,33 +60,6 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use rusqlite::ffi;
-
-    use super::StoreError;
-
-    fn sqlite(code: i32) -> StoreError {
-        StoreError::from(rusqlite::Error::SqliteFailure(ffi::Error::new(code), None))
-    }
-
-    #[test]
-    fn failures_of_the_disk_or_the_lock_are_unavailable_those_of_the_statement_are_not() {
-        for code in
-            [ffi::SQLITE_FULL, ffi::SQLITE_READONLY, ffi::SQLITE_IOERR_WRITE, ffi::SQLITE_IOERR_FSYNC, ffi::SQLITE_BUSY]
-        {
-            assert!(sqlite(code).is_unavailable(), "{code}");
-        }
-        for code in [ffi::SQLITE_CONSTRAINT_UNIQUE, ffi::SQLITE_CORRUPT, ffi::SQLITE_ERROR, ffi::SQLITE_MISMATCH] {
-            assert!(!sqlite(code).is_unavailable(), "{code}");
-        }
-        assert!(StoreError::Unavailable("x".into()).is_unavailable());
-        assert!(StoreError::Pool("timed out".into()).is_unavailable());
-        assert!(!StoreError::Corrupt("x".into()).is_unavailable());
-        assert!(!StoreError::Postgres { message: "x".into(), code: Some("23505".into()) }.is_unavailable());
-    }
-}
-
 /// Runs a store call again, with pauses doubling from `first` up to `longest`, while it fails
 /// because the database is unavailable and `keep_trying()` says so: work that must outlive an
 /// outage (a delivery's outcome, a send's counts given back) waits it out instead of being
@@ -111,5 +84,32 @@ where
             }
             other => return other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::ffi;
+
+    use super::StoreError;
+
+    fn sqlite(code: i32) -> StoreError {
+        StoreError::from(rusqlite::Error::SqliteFailure(ffi::Error::new(code), None))
+    }
+
+    #[test]
+    fn failures_of_the_disk_or_the_lock_are_unavailable_those_of_the_statement_are_not() {
+        for code in
+            [ffi::SQLITE_FULL, ffi::SQLITE_READONLY, ffi::SQLITE_IOERR_WRITE, ffi::SQLITE_IOERR_FSYNC, ffi::SQLITE_BUSY]
+        {
+            assert!(sqlite(code).is_unavailable(), "{code}");
+        }
+        for code in [ffi::SQLITE_CONSTRAINT_UNIQUE, ffi::SQLITE_CORRUPT, ffi::SQLITE_ERROR, ffi::SQLITE_MISMATCH] {
+            assert!(!sqlite(code).is_unavailable(), "{code}");
+        }
+        assert!(StoreError::Unavailable("x".into()).is_unavailable());
+        assert!(StoreError::Pool("timed out".into()).is_unavailable());
+        assert!(!StoreError::Corrupt("x".into()).is_unavailable());
+        assert!(!StoreError::Postgres { message: "x".into(), code: Some("23505".into()) }.is_unavailable());
     }
 }
