@@ -6,6 +6,7 @@ mod callbacks;
 mod client_types;
 mod cluster;
 mod dashboard;
+mod dashboard_security;
 mod guards;
 mod helpers;
 mod inbox;
