@@ -76,7 +76,9 @@ pub struct LinkQuery {
 pub async fn follow(State(state): State<AppState>, method: Method, query: super::Q<LinkQuery>) -> Response {
     let Some(token) = &state.admin_token else { return disabled() };
     // The address bar holds the code until the redirect: it is never sent on as a Referer,
-    // and no answer here is cached.
+    // and no answer here is cached. (The login page shown for a spent code has the dashboard's
+    // `same-origin` policy instead: under `no-referrer` its form would post with `Origin: null`
+    // and be refused as cross-site; a spent code opens nothing.)
     let private = [(header::CACHE_CONTROL, "no-store"), (header::REFERRER_POLICY, "no-referrer")];
     if method == Method::HEAD {
         return (StatusCode::OK, private).into_response();
@@ -87,7 +89,8 @@ pub async fn follow(State(state): State<AppState>, method: Method, query: super:
         tracing::info!("dashboard login link refused (used, expired or unknown)");
         let message = "This login link was used already or has expired. Log in with the admin token \
                        (waotp keeps it in admin.token beside its database), or restart waotp for a new link.";
-        return (private, login_page(StatusCode::UNAUTHORIZED, Some(Flash::Error(message.into())))).into_response();
+        let page = login_page(StatusCode::UNAUTHORIZED, Some(Flash::Error(message.into())));
+        return ([(header::CACHE_CONTROL, "no-store")], page).into_response();
     }
     let cookie = match start_login(&state, token.expose(), now, false).await {
         Ok(cookie) => cookie,

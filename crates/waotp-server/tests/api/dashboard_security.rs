@@ -1,5 +1,6 @@
 //! The dashboard's defences over HTTP: a logout ends the login on every node, logins expire,
-//! and wrong admin tokens are throttled per client address (dashboard and admin API).
+//! wrong admin tokens are throttled per client address (dashboard and admin API), every answer
+//! carries the security headers, and `?msg=` names a fixed notice, never free text.
 
 use std::time::Duration;
 
@@ -172,4 +173,87 @@ async fn admin_bearer_failures_are_throttled_per_address() {
 
     app.clock.advance(Duration::from_secs(60));
     assert_eq!(admin(TOKEN, "198.51.100.9").await.unwrap().status().as_u16(), 200, "the window is over");
+}
+
+fn assert_security_headers(what: &str, r: &reqwest::Response) {
+    let h = r.headers();
+    let csp = h.get("content-security-policy").unwrap_or_else(|| panic!("{what}: no CSP")).to_str().unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+    assert!(!csp.contains("unsafe-inline"), "{what}: {csp}");
+    assert_eq!(h["x-content-type-options"], "nosniff", "{what}");
+    assert_eq!(h["referrer-policy"], "same-origin", "{what}");
+    assert_eq!(h["x-frame-options"], "DENY", "{what}");
+}
+
+/// Every dashboard answer carries the security headers: the login page, each page after
+/// login, redirects, refusals and error pages.
+#[tokio::test]
+async fn every_dashboard_answer_carries_the_security_headers() {
+    let app = spawn_dashboard(false).await;
+    let client = no_redirects();
+    let base = format!("{}/dashboard", app.base);
+    let r = client.get(format!("{base}/login")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_security_headers("login page", &r);
+    let r = log_in_from(&app, "wrong", None).await;
+    assert_eq!(r.status().as_u16(), 401);
+    assert_security_headers("wrong token", &r);
+    let r = client.get(format!("{base}/login/link?code=nope")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert_security_headers("spent link", &r);
+    let r = client.get(format!("{base}/sessions")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert_security_headers("redirect to login", &r);
+
+    let cookie = log_in(&app).await;
+    for path in ["/sessions", "/funnel", "/inbox", "/callbacks", "/manage", "/try"] {
+        let r = get(&app, path, &cookie).await;
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+        assert_security_headers(path, &r);
+    }
+    let unknown = uuid::Uuid::new_v4();
+    let r = get(&app, &format!("/sessions/{unknown}"), &cookie).await;
+    assert_eq!(r.status().as_u16(), 404);
+    assert_security_headers("unknown session", &r);
+    let r = get(&app, "/sessions?session_id=nope", &cookie).await;
+    assert_eq!(r.status().as_u16(), 400);
+    assert_security_headers("bad search", &r);
+    let r = client
+        .post(format!("{base}/manage/apps"))
+        .header("cookie", &cookie)
+        .header("origin", "http://evil.example")
+        .form(&[("name", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert_security_headers("cross-site post", &r);
+    let r = client.get(&base).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert_security_headers("home", &r);
+}
+
+/// `?msg=` shows a known code's fixed text, and nothing for anything else.
+#[tokio::test]
+async fn notices_are_fixed_codes_never_free_text() {
+    let app = spawn_dashboard(false).await;
+    let cookie = log_in(&app).await;
+    let free = "Your+account+is+locked%3A+call+%2B1+555+0100";
+    for path in ["/manage", "/callbacks"] {
+        let page = get(&app, &format!("{path}?msg={free}"), &cookie).await.text().await.unwrap();
+        assert!(!page.contains("account is locked") && !page.contains("class=\"flash"), "{path}: {page}");
+        let page = get(&app, &format!("{path}?msg=blocked"), &cookie).await.text().await.unwrap();
+        assert!(page.contains("class=\"flash ok\"") && page.contains("Blocked."), "{path}");
+    }
+    // The forms redirect with a code.
+    let r = no_redirects()
+        .post(format!("{}/dashboard/manage/quota", app.base))
+        .header("cookie", &cookie)
+        .form(&[("app", app.app_id.to_string()), ("quota", "42".into())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/dashboard/manage?msg=quota_set");
+    let page = get(&app, "/manage?msg=quota_set", &cookie).await.text().await.unwrap();
+    assert!(page.contains("Quota set."));
 }
