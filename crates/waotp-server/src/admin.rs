@@ -2,8 +2,10 @@
 //! templates, quotas, blocklists, sessions and their callback logs. The CLI uses it when given
 //! a server URL; the same JSON shapes come out of the CLI when it works on the database.
 
+use axum::extract::FromRequestParts;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -14,6 +16,7 @@ use waotp_core::{AttemptFailure, CallbackMode, Category, RuleMode, Status, Templ
 use waotp_store::{AppRecord, AppSettings, BlockEntry, SessionRecord, Store};
 
 use crate::clock::rfc3339;
+use crate::token_guesses::Refused;
 use crate::{ApiError, AppState};
 
 /// Changes to an app's settings; absent fields stay as they are.
@@ -255,17 +258,27 @@ fn created(value: Value) -> Answer {
     Ok((StatusCode::CREATED, Json(value)).into_response())
 }
 
-fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(token) = &state.admin_token else { return Err(ApiError::AdminDisabled) };
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if token.matches(given) {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized)
+/// A request that carried the admin token (`Authorization: Bearer …`). Wrong tokens count
+/// against the client's address, which is answered 429 after a few (see `token_guesses`).
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(token) = &state.admin_token else { return Err(ApiError::AdminDisabled) };
+        let given = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let ip = state.client_ip_of(parts);
+        match state.token_guesses.judge(ip, state.clock.now_ms(), "admin API", || token.matches(given)) {
+            Ok(()) => Ok(Admin),
+            Err(Refused::Wrong) => Err(ApiError::Unauthorized),
+            Err(Refused::Throttled { retry_after_s }) => Err(ApiError::TooManyFailures { retry_after_s }),
+        }
     }
 }
 
@@ -296,14 +309,12 @@ pub fn router() -> Router<AppState> {
         .route("/admin/apps/{app_id}/quota", put(set_quota))
 }
 
-async fn list_apps(State(state): State<AppState>, headers: HeaderMap) -> Answer {
-    authorized(&state, &headers)?;
+async fn list_apps(State(state): State<AppState>, _: Admin) -> Answer {
     let apps = state.store.list_apps().await?;
     ok(Value::Array(apps.iter().map(app_json).collect()))
 }
 
-async fn create_app(State(state): State<AppState>, headers: HeaderMap, raw: axum::body::Bytes) -> Answer {
-    authorized(&state, &headers)?;
+async fn create_app(State(state): State<AppState>, _: Admin, raw: axum::body::Bytes) -> Answer {
     let mut input: Value = body(&raw)?;
     let name = input.get("name").and_then(Value::as_str).unwrap_or("").to_owned();
     let quota = match input.get("quota") {
@@ -324,21 +335,14 @@ async fn create_app(State(state): State<AppState>, headers: HeaderMap, raw: axum
     created(v)
 }
 
-async fn show_app(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Answer {
-    authorized(&state, &headers)?;
+async fn show_app(State(state): State<AppState>, _: Admin, Path(id): Path<String>) -> Answer {
     let app = existing(state.store.as_ref(), uuid(&id, "app_id")?).await?;
     let mut v = app_json(&app);
     v["templates"] = serde_json::to_value(state.store.list_templates(app.app_id).await?).unwrap_or_default();
     ok(v)
 }
 
-async fn update_app(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    raw: axum::body::Bytes,
-) -> Answer {
-    authorized(&state, &headers)?;
+async fn update_app(State(state): State<AppState>, _: Admin, Path(id): Path<String>, raw: axum::body::Bytes) -> Answer {
     let app_id = uuid(&id, "app_id")?;
     let app = existing(state.store.as_ref(), app_id).await?;
     let mut input: Value = body(&raw)?;
@@ -365,13 +369,7 @@ struct QuotaInput {
     quota: Option<i64>,
 }
 
-async fn set_quota(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    raw: axum::body::Bytes,
-) -> Answer {
-    authorized(&state, &headers)?;
+async fn set_quota(State(state): State<AppState>, _: Admin, Path(id): Path<String>, raw: axum::body::Bytes) -> Answer {
     let app_id = uuid(&id, "app_id")?;
     let input: QuotaInput = body(&raw)?;
     if input.quota.is_some_and(|q| q < 0) {
@@ -383,16 +381,14 @@ async fn set_quota(
     ok(json!({ "app_id": app_id, "quota": input.quota }))
 }
 
-async fn rotate_key(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Answer {
-    authorized(&state, &headers)?;
+async fn rotate_key(State(state): State<AppState>, _: Admin, Path(id): Path<String>) -> Answer {
     let app_id = uuid(&id, "app_id")?;
     let key = crate::apps::rotate_api_key(state.store.as_ref(), app_id).await?.ok_or(ApiError::AppNotFound)?;
     state.invalidate_app(app_id);
     ok(json!({ "app_id": app_id, "api_key": key }))
 }
 
-async fn rotate_secret(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Answer {
-    authorized(&state, &headers)?;
+async fn rotate_secret(State(state): State<AppState>, _: Admin, Path(id): Path<String>) -> Answer {
     let app_id = uuid(&id, "app_id")?;
     let secret =
         crate::apps::rotate_callback_secret(state.store.as_ref(), app_id).await?.ok_or(ApiError::AppNotFound)?;
@@ -400,19 +396,17 @@ async fn rotate_secret(State(state): State<AppState>, headers: HeaderMap, Path(i
     ok(json!({ "app_id": app_id, "callback_secret": secret }))
 }
 
-async fn list_templates(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Answer {
-    authorized(&state, &headers)?;
+async fn list_templates(State(state): State<AppState>, _: Admin, Path(id): Path<String>) -> Answer {
     let app = existing(state.store.as_ref(), uuid(&id, "app_id")?).await?;
     ok(serde_json::to_value(state.store.list_templates(app.app_id).await?).unwrap_or_default())
 }
 
 async fn put_template(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Admin,
     Path(id): Path<String>,
     raw: axum::body::Bytes,
 ) -> Answer {
-    authorized(&state, &headers)?;
     let app_id = uuid(&id, "app_id")?;
     let input: TemplateInput = body(&raw)?;
     let template = input.into_template().map_err(ApiError::validation)?;
@@ -425,10 +419,9 @@ async fn put_template(
 
 async fn delete_template(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Admin,
     Path((id, name, language)): Path<(String, String, String)>,
 ) -> Answer {
-    authorized(&state, &headers)?;
     let app_id = uuid(&id, "app_id")?;
     if !state.store.delete_template(app_id, &name, &language).await? {
         return Err(ApiError::NotFound("no such template"));
@@ -437,12 +430,7 @@ async fn delete_template(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn show_session(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path((id, sid)): Path<(String, String)>,
-) -> Answer {
-    authorized(&state, &headers)?;
+async fn show_session(State(state): State<AppState>, _: Admin, Path((id, sid)): Path<(String, String)>) -> Answer {
     let session = state
         .store
         .get_session(uuid(&id, "app_id")?, uuid(&sid, "session_id")?)
@@ -451,12 +439,7 @@ async fn show_session(
     ok(session_json(&session))
 }
 
-async fn session_callbacks(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path((id, sid)): Path<(String, String)>,
-) -> Answer {
-    authorized(&state, &headers)?;
+async fn session_callbacks(State(state): State<AppState>, _: Admin, Path((id, sid)): Path<(String, String)>) -> Answer {
     let list = state
         .store
         .list_callbacks(uuid(&id, "app_id")?, uuid(&sid, "session_id")?)
@@ -467,10 +450,9 @@ async fn session_callbacks(
 
 async fn replay(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Admin,
     Path((id, sid, status)): Path<(String, String, String)>,
 ) -> Answer {
-    authorized(&state, &headers)?;
     let status = status
         .parse::<i64>()
         .ok()
@@ -483,8 +465,7 @@ async fn replay(
     Ok((StatusCode::ACCEPTED, Json(json!({ "message": "Callback queued", "status": status.code() }))).into_response())
 }
 
-async fn list_blocked(State(state): State<AppState>, headers: HeaderMap) -> Answer {
-    authorized(&state, &headers)?;
+async fn list_blocked(State(state): State<AppState>, _: Admin) -> Answer {
     ok(Value::Array(state.store.blocklist().await?.iter().map(block_json).collect()))
 }
 
@@ -495,8 +476,7 @@ struct BlockInput {
     app_id: Option<Uuid>,
 }
 
-async fn block(State(state): State<AppState>, headers: HeaderMap, raw: axum::body::Bytes) -> Answer {
-    authorized(&state, &headers)?;
+async fn block(State(state): State<AppState>, _: Admin, raw: axum::body::Bytes) -> Answer {
     let input: BlockInput = body(&raw)?;
     if let Some(app_id) = input.app_id {
         existing(state.store.as_ref(), app_id).await?;
@@ -511,10 +491,9 @@ async fn block(State(state): State<AppState>, headers: HeaderMap, raw: axum::bod
 
 async fn unblock(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Admin,
     query: Result<Query<BlockInput>, axum::extract::rejection::QueryRejection>,
 ) -> Answer {
-    authorized(&state, &headers)?;
     let Query(input) = query.map_err(|e| ApiError::validation(e.body_text()))?;
     let (entry, is_prefix) = parse_block_entry(&input.entry).map_err(ApiError::validation)?;
     if !state.store.unblock(input.app_id, &entry, is_prefix).await? {

@@ -32,6 +32,9 @@ pub enum ApiError {
     InvalidScenario,
     #[error("the admin API is disabled")]
     AdminDisabled,
+    /// Too many wrong admin tokens from this client address lately (see `token_guesses`).
+    #[error("too many wrong admin tokens from this address")]
+    TooManyFailures { retry_after_s: u64 },
     #[error("no such app")]
     AppNotFound,
     #[error("not found: {0}")]
@@ -85,6 +88,11 @@ impl ApiError {
                 "Admin API is disabled: configure admin_token (WAOTP_ADMIN_TOKEN)",
                 "admin_disabled",
             ),
+            ApiError::TooManyFailures { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed authentications from this address: try again later",
+                "too_many_failures",
+            ),
             ApiError::AppNotFound => (StatusCode::NOT_FOUND, "App not found", "app_not_found"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "Not found", "not_found"),
             ApiError::SessionNotFound => (StatusCode::NOT_FOUND, "Session not found", "session_not_found"),
@@ -135,7 +143,9 @@ impl IntoResponse for ApiError {
             _ => json!({ "message": message, "error_code": code }),
         };
         let retry_after = match &self {
-            ApiError::RateLimited { retry_after_s, .. } => Some((*retry_after_s).max(1)),
+            ApiError::RateLimited { retry_after_s, .. } | ApiError::TooManyFailures { retry_after_s } => {
+                Some((*retry_after_s).max(1))
+            }
             // A locked code stays locked; the hint is when a fresh send may be tried.
             ApiError::TooManyAttempts => Some(60),
             // Load balancers and client retry loops come back soon; the database often does.

@@ -27,6 +27,7 @@ mod pattern;
 pub mod request_id;
 pub mod sandbox;
 mod send;
+pub mod token_guesses;
 mod verify;
 mod webhooks;
 
@@ -71,6 +72,8 @@ pub struct AppState {
     pub admin_token: Option<config::Secret>,
     /// The dashboard's one-time login links not yet followed.
     login_links: Arc<dashboard::LoginLinks>,
+    /// Wrong admin tokens by client address (dashboard logins, admin API).
+    pub token_guesses: Arc<token_guesses::TokenGuesses>,
     /// The background workers, for the readiness check.
     workers: Arc<Vec<(&'static str, tokio::task::JoinHandle<()>)>>,
     apps: auth::AppCache,
@@ -132,6 +135,13 @@ impl AppState {
             }
         }
         Some(peer.ip())
+    }
+
+    /// [`AppState::client_ip`] of a request's parts (`None` without a peer address: a
+    /// request not served by [`serve`]).
+    pub(crate) fn client_ip_of(&self, parts: &axum::http::request::Parts) -> Option<std::net::IpAddr> {
+        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?.0;
+        self.client_ip(&parts.headers, peer)
     }
 }
 
@@ -220,6 +230,7 @@ pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
         http_limits: config.http,
         admin_token: config.admin_token.clone(),
         login_links: Arc::default(),
+        token_guesses: Arc::default(),
         metrics,
         apps,
         dispatch,

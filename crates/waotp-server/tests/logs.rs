@@ -127,3 +127,43 @@ async fn no_secret_code_or_msisdn_reaches_the_logs() {
         }
     }
 }
+
+/// Many wrong admin tokens (dashboard logins and bearer tokens) from one address log a few
+/// lines, not one per guess, and never the guesses. A current-thread runtime: every task of the
+/// server runs on this thread, under this test's own subscriber.
+#[tokio::test]
+async fn wrong_admin_tokens_log_a_bounded_number_of_lines() {
+    const ADMIN: &str = "the-admin-token-0123456789";
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(waotp_server::logging::filter("debug").unwrap())
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _scope = tracing::subscriber::set_default(subscriber);
+    let app = spawn_app_with(|c| c.admin_token = Some(Secret::new(ADMIN))).await;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for n in 0..100 {
+        let guess = format!("wrongAdminGuess{n:03}");
+        let status = if n % 2 == 0 {
+            client.get(format!("{}/admin/apps", app.base)).bearer_auth(&guess).send().await.unwrap().status()
+        } else {
+            let form = [("token", guess.as_str())];
+            client.post(format!("{}/dashboard/login", app.base)).form(&form).send().await.unwrap().status()
+        };
+        assert_eq!(status.as_u16(), if n < 5 { 401 } else { 429 }, "attempt {n}");
+    }
+    // The window passes: the next attempt logs a summary of what was refused meanwhile.
+    app.clock.advance(Duration::from_secs(60));
+    let ok = client.get(format!("{}/admin/apps", app.base)).bearer_auth(ADMIN).send().await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+
+    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    let lines: Vec<&str> = logs.lines().filter(|l| l.contains("admin token")).collect();
+    assert_eq!(lines.len(), 3, "the first failure, the throttling and a summary: {lines:#?}");
+    assert!(lines[0].contains("wrong admin token") && lines[0].contains("127.0.0.1"), "{}", lines[0]);
+    assert!(lines[1].contains("answered 429"), "{}", lines[1]);
+    assert!(lines[2].contains("refused=95"), "{}", lines[2]);
+    assert!(!logs.contains("wrongAdminGuess") && !logs.contains(ADMIN), "no guess or token is logged");
+}

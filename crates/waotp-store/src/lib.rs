@@ -33,10 +33,25 @@ pub const EARLY_EVENT_TTL_MS: i64 = 10 * 60 * 1000;
 /// messages that are not waotp's cannot grow the table without limit.
 pub const EARLY_EVENTS_MAX: i64 = 10_000;
 
+/// The dashboard's logins, kept in the database so that a logout on one node ends the login
+/// on every node that shares it. A login is named by the SHA-256 of its random id (the signed
+/// cookie carries the id; the database never sees it). Expired logins are deleted by
+/// [`Store::prune_guards`].
+#[async_trait]
+pub trait DashboardLogins: Send + Sync {
+    /// Records a login made at `now_ms`, live until `expires_at_ms` unless ended before.
+    async fn create_login(&self, id_hash: [u8; 32], now_ms: i64, expires_at_ms: i64) -> Result<()>;
+    /// Whether the login is live at `now_ms`: recorded, not ended, not expired (one lookup by
+    /// key: every dashboard request asks).
+    async fn login_is_live(&self, id_hash: [u8; 32], now_ms: i64) -> Result<bool>;
+    /// Ends a login (a logout); false if there was no such login.
+    async fn end_login(&self, id_hash: [u8; 32]) -> Result<bool>;
+}
+
 /// Everything waotp keeps. Each method is one atomic unit: it either happens whole or not at
 /// all. Writes return only once they are durable (committed and synced).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: DashboardLogins + Send + Sync + 'static {
     /// Whether the database is reachable now, with every migration this build knows applied.
     async fn ready(&self) -> Result<()>;
 
@@ -85,8 +100,8 @@ pub trait Store: Send + Sync + 'static {
         msisdn: &Msisdn,
         now_ms: i64,
     ) -> Result<DeliveryCheck>;
-    /// Forgets expired counters and idempotency keys, and early provider events older than
-    /// [`EARLY_EVENT_TTL_MS`].
+    /// Forgets expired counters, idempotency keys and dashboard logins, and early provider
+    /// events older than [`EARLY_EVENT_TTL_MS`].
     async fn prune_guards(&self, now_ms: i64) -> Result<()>;
     /// Deletes up to `limit` sessions (with their callbacks and attempts) and up to `limit`
     /// inbox messages created before `before_ms`; returns how many rows went. Called in small

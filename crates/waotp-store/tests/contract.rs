@@ -988,3 +988,31 @@ async fn the_recent_inbox_is_newest_first_across_apps() {
     assert_eq!(store.recent_inbox(10).await.unwrap(), messages);
     assert_eq!(store.recent_inbox(2).await.unwrap(), messages[..2].to_vec());
 }
+
+/// A dashboard login is live from its creation until it is ended or expires, for every handle
+/// on the database (every node); expired ones are deleted by the sweep.
+#[tokio::test]
+async fn dashboard_logins_end_at_logout_on_every_handle_and_expire() {
+    let db = fresh_db().await;
+    let (one, two) = (open(&db).await, open(&db).await);
+    let (a, b, unknown) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+    one.create_login(a, 1_000, 11_000).await.unwrap();
+    one.create_login(b, 1_000, 5_000).await.unwrap();
+    assert!(one.login_is_live(a, 1_000).await.unwrap());
+    assert!(two.login_is_live(a, 10_999).await.unwrap(), "another handle sees it");
+    assert!(!two.login_is_live(a, 11_000).await.unwrap(), "expired at its expiry");
+    assert!(!one.login_is_live(unknown, 1_000).await.unwrap());
+    assert!(one.create_login(a, 2_000, 12_000).await.is_err(), "an id is never recorded twice");
+
+    // A logout on one handle ends it on the other.
+    assert!(two.end_login(a).await.unwrap());
+    assert!(!one.login_is_live(a, 2_000).await.unwrap());
+    assert!(!one.end_login(a).await.unwrap(), "already ended");
+    assert!(!one.end_login(unknown).await.unwrap());
+
+    // The sweep deletes expired logins, and only those.
+    one.create_login(a, 3_000, 13_000).await.unwrap();
+    one.prune_guards(5_000).await.unwrap();
+    assert!(!two.end_login(b).await.unwrap(), "the expired login was deleted");
+    assert!(two.login_is_live(a, 5_000).await.unwrap(), "a live login stays");
+}

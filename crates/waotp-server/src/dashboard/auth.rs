@@ -1,4 +1,13 @@
 //! Login with the admin token, and the signed cookie that stands for it afterwards.
+//!
+//! Each login (the form, or a one-time link) gets a random id (256 bits) kept in the store as
+//! its SHA-256 until logout or expiry. The cookie is `<expiry>.<login id>.<HMAC(admin token,
+//! expiry and id)>`: forging or extending one needs the token, and every dashboard request
+//! looks the id up (one lookup by key), so a logout on any node ends the login on all of them.
+//! Changing the admin token ends every login at once. Wrong tokens count against the client's
+//! address (see `token_guesses`).
+
+use std::net::IpAddr;
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -8,19 +17,21 @@ use axum::Form;
 use hmac::{Hmac, Mac};
 use maud::html;
 use serde::Deserialize;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
+use waotp_core::code::{hex, random_hex_256};
 
 use super::layout::{bare_page, Flash};
+use crate::token_guesses::Refused;
 use crate::AppState;
 
 /// The cookie's name.
 const COOKIE: &str = "waotp_dashboard";
-/// How long a login lasts.
-const LIFETIME_MS: i64 = 12 * 3600 * 1000;
+/// How long a login lasts (unless logged out before).
+pub const LIFETIME_MS: i64 = 12 * 3600 * 1000;
 
-fn mac(token: &str, expires_ms: i64) -> Hmac<Sha256> {
+fn mac(token: &str, expires_ms: i64, login_id: &str) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(token.as_bytes()).expect("HMAC takes any key length");
-    mac.update(format!("waotp-dashboard:{expires_ms}").as_bytes());
+    mac.update(format!("waotp-dashboard:{expires_ms}:{login_id}").as_bytes());
     mac
 }
 
@@ -31,27 +42,45 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
 }
 
-/// The `Set-Cookie` value of a login made at `now_ms` with `token`. `secure`: the browser
-/// reached us over HTTPS, so the cookie is never sent in clear.
-pub(super) fn session_cookie(token: &str, now_ms: i64, secure: bool) -> String {
-    format!(
+/// What the store keeps of a login id.
+fn login_hash(login_id: &str) -> [u8; 32] {
+    Sha256::digest(login_id.as_bytes()).into()
+}
+
+/// Starts a login at `now_ms`: records a new login id in the store and returns the
+/// `Set-Cookie` value that carries it. `secure`: the browser reached us over HTTPS, so the
+/// cookie is never sent in clear.
+pub(super) async fn start_login(
+    state: &AppState,
+    token: &str,
+    now_ms: i64,
+    secure: bool,
+) -> Result<String, waotp_store::StoreError> {
+    let login_id = random_hex_256();
+    state.store.create_login(login_hash(&login_id), now_ms, now_ms + LIFETIME_MS).await?;
+    Ok(format!(
         "{COOKIE}={}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age={}{}",
-        cookie_for(token, now_ms),
+        cookie_for(token, &login_id, now_ms),
         LIFETIME_MS / 1000,
         if secure { "; Secure" } else { "" }
-    )
+    ))
 }
 
-/// The cookie value of a login made at `now_ms` with `token`: `<expiry>.<hex HMAC>`.
-fn cookie_for(token: &str, now_ms: i64) -> String {
+/// The cookie value of login `login_id` made at `now_ms` with `token`:
+/// `<expiry>.<login id>.<hex HMAC>`.
+fn cookie_for(token: &str, login_id: &str, now_ms: i64) -> String {
     let expires = now_ms + LIFETIME_MS;
-    format!("{expires}.{}", waotp_core::code::hex(&mac(token, expires).finalize().into_bytes()))
+    format!("{expires}.{login_id}.{}", hex(&mac(token, expires, login_id).finalize().into_bytes()))
 }
 
-fn cookie_valid(token: &str, value: &str, now_ms: i64) -> bool {
-    let Some((expires, sig)) = value.split_once('.') else { return false };
-    let (Ok(expires), Some(sig)) = (expires.parse::<i64>(), unhex(sig)) else { return false };
-    expires > now_ms && mac(token, expires).verify_slice(&sig).is_ok()
+/// The login id of a cookie signed with `token` and not expired at `now_ms` (whether the
+/// login is still live is the store's to say).
+fn signed_login<'a>(token: &str, value: &'a str, now_ms: i64) -> Option<&'a str> {
+    let mut parts = value.splitn(3, '.');
+    let (expires, login_id, sig) = (parts.next()?, parts.next()?, parts.next()?);
+    let (expires, sig) = (expires.parse::<i64>().ok()?, unhex(sig)?);
+    (expires > now_ms && !login_id.is_empty() && mac(token, expires, login_id).verify_slice(&sig).is_ok())
+        .then_some(login_id)
 }
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -76,8 +105,11 @@ fn cross_site(headers: &HeaderMap, trust_proxy: bool) -> bool {
     origin == "null" || !origin_host.eq_ignore_ascii_case(host.trim())
 }
 
-/// A request from a logged-in operator; anyone else is sent to the login page.
-pub struct Operator;
+/// A request from a logged-in operator (its login, as the store names it); anyone else is
+/// sent to the login page.
+pub struct Operator {
+    login: [u8; 32],
+}
 
 impl FromRequestParts<AppState> for Operator {
     type Rejection = Response;
@@ -87,11 +119,39 @@ impl FromRequestParts<AppState> for Operator {
         if parts.method == Method::POST && cross_site(&parts.headers, state.trust_forwarded_for) {
             return Err((StatusCode::FORBIDDEN, "cross-site form posts are refused").into_response());
         }
-        match cookie(&parts.headers, COOKIE) {
-            Some(v) if cookie_valid(token.expose(), v, state.clock.now_ms()) => Ok(Operator),
-            _ => Err(Redirect::to("/dashboard/login").into_response()),
+        let now = state.clock.now_ms();
+        let to_login = || Redirect::to("/dashboard/login").into_response();
+        let Some(login_id) = cookie(&parts.headers, COOKIE).and_then(|v| signed_login(token.expose(), v, now)) else {
+            return Err(to_login());
+        };
+        let login = login_hash(login_id);
+        match state.store.login_is_live(login, now).await {
+            Ok(true) => Ok(Operator { login }),
+            Ok(false) => Err(to_login()),
+            Err(e) => Err(unavailable(&e)),
         }
     }
+}
+
+/// The client's address (see [`AppState::client_ip`]).
+pub(super) struct ClientIp(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(state.client_ip_of(parts)))
+    }
+}
+
+/// The database could not say whether a login is live (or record one): a page, not a redirect.
+pub(super) fn unavailable(e: &waotp_store::StoreError) -> Response {
+    tracing::warn!(error = %e, "dashboard: the login store is unavailable");
+    bare_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Unavailable",
+        html! { h1 { "The database is unavailable" } p { "Try again in a moment." } },
+    )
 }
 
 pub(super) fn disabled() -> Response {
@@ -135,23 +195,42 @@ pub struct LoginForm {
     token: String,
 }
 
-pub async fn login(State(state): State<AppState>, headers: HeaderMap, form: super::F<LoginForm>) -> Response {
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    form: super::F<LoginForm>,
+) -> Response {
     let Some(token) = &state.admin_token else { return disabled() };
     if cross_site(&headers, state.trust_forwarded_for) {
         return (StatusCode::FORBIDDEN, "cross-site form posts are refused").into_response();
     }
     let given = form.map(|Form(f)| f.token).unwrap_or_default();
-    if given.is_empty() || !token.matches(&given) {
-        tracing::info!("dashboard login refused");
-        return login_page(StatusCode::UNAUTHORIZED, Some(Flash::Error("That is not the admin token.".into())));
+    let now = state.clock.now_ms();
+    match state.token_guesses.judge(ip, now, "dashboard login", || !given.is_empty() && token.matches(&given)) {
+        Ok(()) => {}
+        Err(Refused::Wrong) => {
+            return login_page(StatusCode::UNAUTHORIZED, Some(Flash::Error("That is not the admin token.".into())));
+        }
+        Err(Refused::Throttled { retry_after_s }) => {
+            let message = "Too many failed logins from your address. Wait a minute, then try again.";
+            let page = login_page(StatusCode::TOO_MANY_REQUESTS, Some(Flash::Error(message.into())));
+            return ([(header::RETRY_AFTER, retry_after_s.max(1).to_string())], page).into_response();
+        }
     }
     // Over HTTPS (as the browser saw it: the login form's Origin) the cookie is never sent in clear.
     let secure = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).is_some_and(|o| o.starts_with("https://"));
-    let cookie = session_cookie(token.expose(), state.clock.now_ms(), secure);
-    ([(header::SET_COOKIE, cookie)], Redirect::to("/dashboard/sessions")).into_response()
+    match start_login(&state, token.expose(), now, secure).await {
+        Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/dashboard/sessions")).into_response(),
+        Err(e) => unavailable(&e),
+    }
 }
 
-pub async fn logout(_: Operator) -> Response {
+/// Ends the login in the store (so its cookie opens nothing on any node), then in the browser.
+pub async fn logout(operator: Operator, State(state): State<AppState>) -> Response {
+    if let Err(e) = state.store.end_login(operator.login).await {
+        return unavailable(&e);
+    }
     let cookie = format!("{COOKIE}=; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age=0");
     ([(header::SET_COOKIE, cookie)], Redirect::to("/dashboard/login")).into_response()
 }
@@ -189,14 +268,17 @@ mod tests {
 
     #[test]
     fn cookie_round_trip_and_tamper() {
-        let v = cookie_for("tok", 1_000);
-        assert!(cookie_valid("tok", &v, 2_000));
-        assert!(!cookie_valid("other", &v, 2_000), "another token");
-        assert!(!cookie_valid("tok", &v, 1_000 + LIFETIME_MS), "expired");
-        let (exp, sig) = v.split_once('.').unwrap();
+        let v = cookie_for("tok", "id1", 1_000);
+        assert_eq!(signed_login("tok", &v, 2_000), Some("id1"));
+        assert_eq!(signed_login("other", &v, 2_000), None, "another token");
+        assert_eq!(signed_login("tok", &v, 1_000 + LIFETIME_MS), None, "expired");
+        let mut parts = v.split('.');
+        let (exp, id, sig) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
         let later = exp.parse::<i64>().unwrap() + 1;
-        assert!(!cookie_valid("tok", &format!("{later}.{sig}"), 2_000), "extended expiry");
-        assert!(!cookie_valid("tok", "garbage", 2_000));
-        assert!(!cookie_valid("tok", "1.zz", 0));
+        assert_eq!(signed_login("tok", &format!("{later}.{id}.{sig}"), 2_000), None, "extended expiry");
+        assert_eq!(signed_login("tok", &format!("{exp}.id2.{sig}"), 2_000), None, "another login id");
+        assert_eq!(signed_login("tok", &format!("{exp}.{sig}"), 2_000), None, "the old form, without an id");
+        assert_eq!(signed_login("tok", "garbage", 2_000), None);
+        assert_eq!(signed_login("tok", "1.x.zz", 0), None);
     }
 }

@@ -157,7 +157,11 @@ pub async fn show(_: Operator, State(state): State<AppState>, q: super::Q<Funnel
 }
 
 fn legend() -> Markup {
-    html! { div.legend aria-hidden="true" { @for (name, colour) in STAGES { span style={ "--c:" (colour) } { (name) } } } }
+    // Swatches drawn as SVG (presentation attributes), not style attributes: the page's
+    // Content-Security-Policy allows no inline style but the style sheet's.
+    html! { div.legend aria-hidden="true" { @for (name, colour) in STAGES { span {
+        svg viewBox="0 0 10 10" { rect width="10" height="10" fill=(colour) {} } (name)
+    } } } }
 }
 
 /// The five stages as horizontal bars, each labelled with its count and its share of the

@@ -1,8 +1,13 @@
-//! The page frame: navigation, the inline style sheet (no other request), flash messages.
+//! The page frame: navigation, the inline style sheet (no other request), flash messages,
+//! and the security headers every dashboard answer carries.
 
-use axum::http::StatusCode;
+use std::sync::LazyLock;
+
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
+use base64::Engine;
 use maud::{html, Markup, PreEscaped, Render, DOCTYPE};
+use sha2::{Digest, Sha256};
 
 /// The whole style sheet, inline: a page is one request. Narrow screens (a 390 px phone) get
 /// stacked forms, wrapped navigation and tables that scroll inside their box.
@@ -54,9 +59,109 @@ dl.facts dt{font-weight:600;color:#56606b}dl.facts dd{margin:0;overflow-wrap:any
 .secret{font-size:1.05rem;padding:.6rem;background:#fffbe6;border:1px dashed #c9a400;display:block}
 svg{max-width:100%;height:auto;display:block}
 .legend{display:flex;flex-wrap:wrap;gap:.3rem 1rem;font-size:.85rem;margin:.5rem 0}
-.legend span::before{content:"";display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem;vertical-align:-.1rem;background:var(--c)}
+.legend svg{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem;vertical-align:-.1rem}
 @media (max-width:600px){main{padding:.6rem}.fields{grid-template-columns:1fr}header form{margin-left:0}}
 "#;
+
+/// The Content-Security-Policy of every dashboard answer: nothing may load or run but the
+/// page's own style sheet (named by its hash), a `data:` image (the empty icon), and forms
+/// posting back to us; no page may be framed (clickjacking).
+pub static CONTENT_SECURITY_POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {
+    let style = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(STYLE.as_bytes()));
+    let policy = format!(
+        "default-src 'none'; style-src 'sha256-{style}'; img-src data:; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'"
+    );
+    HeaderValue::from_str(&policy).expect("a header value")
+});
+
+/// Adds the security headers to a dashboard answer (every page, redirect and error).
+///
+/// `Referrer-Policy: same-origin`, not `no-referrer`: under `no-referrer` a browser sends
+/// `Origin: null` with a page's form posts, and those are refused as cross-site. Another site
+/// still learns nothing from a link followed out of the dashboard. An answer that set its own
+/// policy (the one-time login link's redirect: `no-referrer`) keeps it.
+pub async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY.clone());
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("same-origin"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
+
+/// What a page says after a change it redirected from: a fixed code in the address
+/// (`?msg=template_saved`) names fixed text, so a link cannot put its own words on an
+/// operator's page. An unknown code shows nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    QuotaSet,
+    QuotaRemoved,
+    TemplateSaved,
+    TemplateDeleted,
+    Blocked,
+    AlreadyBlocked,
+    Unblocked,
+    ReplayQueued,
+}
+
+impl Notice {
+    const ALL: [Notice; 8] = [
+        Notice::QuotaSet,
+        Notice::QuotaRemoved,
+        Notice::TemplateSaved,
+        Notice::TemplateDeleted,
+        Notice::Blocked,
+        Notice::AlreadyBlocked,
+        Notice::Unblocked,
+        Notice::ReplayQueued,
+    ];
+
+    /// The code a redirect carries in `?msg=`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Notice::QuotaSet => "quota_set",
+            Notice::QuotaRemoved => "quota_removed",
+            Notice::TemplateSaved => "template_saved",
+            Notice::TemplateDeleted => "template_deleted",
+            Notice::Blocked => "blocked",
+            Notice::AlreadyBlocked => "already_blocked",
+            Notice::Unblocked => "unblocked",
+            Notice::ReplayQueued => "replay_queued",
+        }
+    }
+
+    fn text(self) -> &'static str {
+        match self {
+            Notice::QuotaSet => "Quota set.",
+            Notice::QuotaRemoved => "Quota removed: unlimited.",
+            Notice::TemplateSaved => "Template saved.",
+            Notice::TemplateDeleted => "Template deleted.",
+            Notice::Blocked => "Blocked.",
+            Notice::AlreadyBlocked => "It was already blocked.",
+            Notice::Unblocked => "Unblocked.",
+            Notice::ReplayQueued => "Callback replay queued: it is delivered again with its original webhook id.",
+        }
+    }
+
+    /// The notice a page's `msg` names, if any.
+    pub fn from_query(msg: &Option<String>) -> Option<Notice> {
+        let msg = msg.as_deref()?;
+        Notice::ALL.into_iter().find(|n| n.code() == msg)
+    }
+}
+
+impl From<Notice> for Flash {
+    fn from(n: Notice) -> Flash {
+        Flash::Ok(n.text().to_owned())
+    }
+}
+
+impl Render for Notice {
+    fn render(&self) -> Markup {
+        Flash::from(*self).render()
+    }
+}
 
 /// A message at the top of a page.
 pub enum Flash {
@@ -177,5 +282,31 @@ pub trait OnPage<T> {
 impl<T, E: Into<crate::ApiError>> OnPage<T> for Result<T, E> {
     fn on(self, active: &'static str) -> Result<T, PageError> {
         self.map_err(|e| PageError(active, e.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_allows_the_pages_own_style_sheet_and_nothing_else() {
+        let html = document("t", None, html! { p { "x" } }).into_string();
+        let (_, rest) = html.split_once("<style>").expect("a style element");
+        let (style, _) = rest.split_once("</style>").expect("its end");
+        let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(style.as_bytes()));
+        let policy = CONTENT_SECURITY_POLICY.to_str().unwrap();
+        assert!(policy.contains(&format!("style-src 'sha256-{hash}';")), "{policy}");
+        assert!(policy.starts_with("default-src 'none';") && policy.contains("frame-ancestors 'none'"), "{policy}");
+        assert!(!html.contains(" style=") && !html.contains("<script"), "no inline style attribute or script");
+    }
+
+    #[test]
+    fn notices_are_fixed_codes() {
+        for n in Notice::ALL {
+            assert_eq!(Notice::from_query(&Some(n.code().to_owned())), Some(n));
+        }
+        assert_eq!(Notice::from_query(&Some("Your account is locked: call +1 555".into())), None);
+        assert_eq!(Notice::from_query(&None), None);
     }
 }

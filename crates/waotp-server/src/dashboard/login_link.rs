@@ -4,7 +4,7 @@
 //! A link carries a random code (256 bits) that this process holds only as its SHA-256, for
 //! [`LINK_LIFETIME`], and forgets at first use: a copy left in a terminal's scrollback, a log
 //! or a browser's history opens nothing later. Following it sets the same signed cookie as
-//! logging in with the token. Codes live in memory: a restart forgets them (and prints a new
+//! logging in with the token (a login recorded in the store). Codes live in memory: a restart forgets them (and prints a new
 //! link), and another node never knows them.
 
 use std::sync::Mutex;
@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use waotp_core::code::{api_key_matches, hash_api_key, random_hex_256};
 
-use super::auth::{disabled, login_page, session_cookie};
+use super::auth::{disabled, login_page, start_login, unavailable};
 use super::layout::Flash;
 use crate::AppState;
 
@@ -76,7 +76,9 @@ pub struct LinkQuery {
 pub async fn follow(State(state): State<AppState>, method: Method, query: super::Q<LinkQuery>) -> Response {
     let Some(token) = &state.admin_token else { return disabled() };
     // The address bar holds the code until the redirect: it is never sent on as a Referer,
-    // and no answer here is cached.
+    // and no answer here is cached. (The login page shown for a spent code has the dashboard's
+    // `same-origin` policy instead: under `no-referrer` its form would post with `Origin: null`
+    // and be refused as cross-site; a spent code opens nothing.)
     let private = [(header::CACHE_CONTROL, "no-store"), (header::REFERRER_POLICY, "no-referrer")];
     if method == Method::HEAD {
         return (StatusCode::OK, private).into_response();
@@ -87,10 +89,14 @@ pub async fn follow(State(state): State<AppState>, method: Method, query: super:
         tracing::info!("dashboard login link refused (used, expired or unknown)");
         let message = "This login link was used already or has expired. Log in with the admin token \
                        (waotp keeps it in admin.token beside its database), or restart waotp for a new link.";
-        return (private, login_page(StatusCode::UNAUTHORIZED, Some(Flash::Error(message.into())))).into_response();
+        let page = login_page(StatusCode::UNAUTHORIZED, Some(Flash::Error(message.into())));
+        return ([(header::CACHE_CONTROL, "no-store")], page).into_response();
     }
+    let cookie = match start_login(&state, token.expose(), now, false).await {
+        Ok(cookie) => cookie,
+        Err(e) => return (private, unavailable(&e)).into_response(),
+    };
     tracing::info!("dashboard login by a one-time link");
-    let cookie = session_cookie(token.expose(), now, false);
     (StatusCode::SEE_OTHER, private, [(header::SET_COOKIE, cookie), (header::LOCATION, "/dashboard".to_owned())])
         .into_response()
 }

@@ -11,8 +11,8 @@ use uuid::Uuid;
 use waotp_store::{AppSettings, BlockEntry};
 
 use super::auth::Operator;
-use super::layout::{page, Flash, OnPage, PageResult};
-use super::sessions::{app_select, encode};
+use super::layout::{page, Flash, Notice, OnPage, PageResult};
+use super::sessions::app_select;
 use super::{given, time, AppNames};
 use crate::admin::{parse_block_entry, TemplateInput};
 use crate::{ApiError, AppState};
@@ -125,13 +125,13 @@ pub async fn render(state: &AppState, flash: Option<Flash>, status: StatusCode) 
 }
 
 pub async fn show(_: Operator, State(state): State<AppState>, q: super::Q<FlashQuery>) -> PageResult {
-    let flash = q.ok().and_then(|Query(q)| given(&q.msg).map(|m| Flash::Ok(m.to_owned())));
-    render(&state, flash, StatusCode::OK).await
+    let notice = q.ok().and_then(|Query(q)| Notice::from_query(&q.msg));
+    render(&state, notice.map(Into::into), StatusCode::OK).await
 }
 
-/// After a change: back to the page with a message (post, redirect, get).
-fn done(msg: &str) -> Response {
-    Redirect::to(&format!("/dashboard/manage?msg={}", encode(msg))).into_response()
+/// After a change: back to the page with its notice (post, redirect, get).
+fn done(notice: Notice) -> Response {
+    Redirect::to(&format!("/dashboard/manage?msg={}", notice.code())).into_response()
 }
 
 /// Why a change was not made: a reason to show on the page again (as a 400), or a failure.
@@ -262,10 +262,7 @@ pub async fn set_quota(_: Operator, State(state): State<AppState>, f: super::F<Q
         if !state.store.set_quota(app_id, quota).await.on("manage")? {
             return Err("no such app".into());
         }
-        Ok(done(&match quota {
-            Some(q) => format!("Quota set to {q}."),
-            None => "Quota removed: unlimited.".to_owned(),
-        }))
+        Ok(done(if quota.is_some() { Notice::QuotaSet } else { Notice::QuotaRemoved }))
     };
     answer(&state, result.await).await
 }
@@ -296,7 +293,7 @@ pub async fn put_template(_: Operator, State(state): State<AppState>, f: super::
             return Err("no such app".into());
         }
         state.invalidate_app(app_id);
-        Ok(done(&format!("Template {} ({}) saved.", template.name, template.language)))
+        Ok(done(Notice::TemplateSaved))
     };
     answer(&state, result.await).await
 }
@@ -317,7 +314,7 @@ pub async fn delete_template(_: Operator, State(state): State<AppState>, f: supe
             return Err("no such template".into());
         }
         state.invalidate_app(app_id);
-        Ok(done(&format!("Template {name} ({language}) deleted.")))
+        Ok(done(Notice::TemplateDeleted))
     };
     answer(&state, result.await).await
 }
@@ -343,7 +340,7 @@ pub async fn block(_: Operator, State(state): State<AppState>, f: super::F<Block
         }
         let e = BlockEntry { app_id: scope, entry, is_prefix, created_at_ms: state.clock.now_ms() };
         let added = state.store.block(e).await.on("manage")?;
-        Ok(done(if added { "Blocked." } else { "It was already blocked." }))
+        Ok(done(if added { Notice::Blocked } else { Notice::AlreadyBlocked }))
     };
     answer(&state, result.await).await
 }
@@ -354,7 +351,7 @@ pub async fn unblock(_: Operator, State(state): State<AppState>, f: super::F<Blo
         if !state.store.unblock(scope, &entry, is_prefix).await.on("manage")? {
             return Err("that entry is not blocked".into());
         }
-        Ok(done("Unblocked."))
+        Ok(done(Notice::Unblocked))
     };
     answer(&state, result.await).await
 }

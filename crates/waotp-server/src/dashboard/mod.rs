@@ -2,11 +2,17 @@
 //! funnel, the local inbox, failed callbacks with replay, app management and a try-it form.
 //!
 //! Server-rendered HTML (maud), one request per page: the style sheet is inline, there is no
-//! script and nothing is fetched from elsewhere, so it works with no internet. Login is the
-//! admin token; the session is a cookie signed with it (HMAC-SHA256, 12 hours), so any node
-//! of a cluster accepts it and rotating the token logs everyone out. Forms post back with a
-//! `SameSite=Strict` cookie, and a cross-site `Origin` is refused. On a first start the banner
-//! prints a one-time login link instead of the token (`login_link`).
+//! script and nothing is fetched from elsewhere, so it works with no internet. Every answer
+//! carries a Content-Security-Policy that allows exactly that (the style sheet by its hash) and
+//! forbids framing, with `nosniff`, `Referrer-Policy: no-referrer` and `X-Frame-Options: DENY`
+//! (`layout::security_headers`). Login is the admin token; each login is recorded in the store
+//! and the cookie carries its id, signed with the token (HMAC-SHA256, 12 hours), so any node of
+//! a cluster accepts it, logging out ends it on every node, and rotating the token logs
+//! everyone out. Wrong tokens are throttled per client address (`token_guesses`). Forms post
+//! back with a `SameSite=Strict` cookie, and a cross-site `Origin` is refused. After a change a
+//! page shows a fixed notice named by a code (`?msg=template_saved`), never text from the
+//! address. On a first start the banner prints a one-time login link instead of the token
+//! (`login_link`).
 
 mod auth;
 mod funnel;
@@ -51,6 +57,7 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard/try", get(try_it::show))
         .route("/dashboard/try/send", post(try_it::send))
         .route("/dashboard/try/verify", post(try_it::verify))
+        .layer(axum::middleware::map_response(layout::security_headers))
 }
 
 /// Apps by id, for showing names.

@@ -11,7 +11,7 @@ use waotp_core::Status;
 use waotp_store::{CallbackRecord, CallbackState, SessionQuery, SessionRecord};
 
 use super::auth::Operator;
-use super::layout::{page, status_badge, Flash, OnPage, PageError, PageResult};
+use super::layout::{page, status_badge, Notice, OnPage, PageError, PageResult};
 use super::{app_field, given, time, AppNames};
 use crate::{ApiError, AppState};
 
@@ -147,7 +147,7 @@ pub async fn show(
     let refresh = given(&q.refresh).is_some();
     let body = html! {
         h1 { "Session " code { (s.session_id) } }
-        @if let Some(m) = given(&q.msg) { (Flash::Ok(m.to_owned())) }
+        @if let Some(n) = Notice::from_query(&q.msg) { (n) }
         p { a href={ "/dashboard/sessions/" (s.session_id) @if !refresh { "?refresh=1" } } {
             @if refresh { "Stop refreshing" } @else { "Refresh every 2 s" } } }
         div.card {
@@ -307,7 +307,7 @@ pub async fn failed_callbacks(_: Operator, State(state): State<AppState>, q: sup
     let failed = state.store.failed_callbacks(LIST_LIMIT).await.on("callbacks")?;
     let body = html! {
         h1 { "Failed callbacks" }
-        @if let Some(m) = given(&q.msg) { (Flash::Ok(m.to_owned())) }
+        @if let Some(n) = Notice::from_query(&q.msg) { (n) }
         p { "Callbacks given up on after every retry, newest first. Replay queues one again: it is delivered \
              with its original webhook id, in order with the session's other callbacks." }
         div.scroll { table #failed-callbacks {
@@ -353,15 +353,10 @@ pub async fn replay(_: Operator, State(state): State<AppState>, form: super::F<R
         return Err(PageError("callbacks", ApiError::SessionNotFound));
     }
     tracing::info!(%session_id, status = status.code(), "callback replay queued from the dashboard");
-    let msg = format!("Replay of the status {} callback queued.", status.code());
+    let msg = Notice::ReplayQueued.code();
     let to = match f.back.as_deref() {
-        Some("session") => format!("/dashboard/sessions/{session_id}?msg={}", encode(&msg)),
-        _ => format!("/dashboard/callbacks?msg={}", encode(&msg)),
+        Some("session") => format!("/dashboard/sessions/{session_id}?msg={msg}"),
+        _ => format!("/dashboard/callbacks?msg={msg}"),
     };
     Ok(Redirect::to(&to).into_response())
-}
-
-/// Percent-encodes a query value.
-pub(super) fn encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

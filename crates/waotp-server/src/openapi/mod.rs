@@ -198,12 +198,20 @@ fn readyz() {}
 #[allow(dead_code)]
 fn openapi_json() {}
 
+/// The admin routes' answer to an address that sent too many wrong tokens.
+const TOO_MANY_FAILURES: &str =
+    "Too many failed authentications from this address (`too_many_failures`): after 5 wrong \
+     admin tokens within a minute, every attempt from the address (even with the right token) is refused until \
+     that minute is over";
+
 /// Admin routes (bearer admin token; not part of the property-based test's scope).
 macro_rules! get_route {
     ($name:ident, $path:literal, $tag:literal, $security:literal, $body:ty, $what:literal $(, $param:literal)*) => {
         #[utoipa::path(get, path = $path, tag = $tag, security(($security = [])), params($(($param = String, Path),)*),
             responses((status = 200, description = $what, body = $body),
-                      (status = 401, description = "Authorization failed", body = ErrorBody)))]
+                      (status = 401, description = "Authorization failed", body = ErrorBody),
+                      (status = 429, description = TOO_MANY_FAILURES, body = ErrorBody,
+                          headers(("Retry-After" = u64, description = "Seconds until this address may try again")))))]
         #[allow(dead_code)]
         fn $name() {}
     };
@@ -216,7 +224,9 @@ macro_rules! post_route {
             responses((status = $status, description = $what, body = Record),
                       (status = 400, description = "Validation error", body = ErrorBody),
                       (status = 401, description = "Authorization failed", body = ErrorBody),
-                      (status = 404, description = "Not found", body = ErrorBody)))]
+                      (status = 404, description = "Not found", body = ErrorBody),
+                      (status = 429, description = TOO_MANY_FAILURES, body = ErrorBody,
+                          headers(("Retry-After" = u64, description = "Seconds until this address may try again")))))]
         #[allow(dead_code)]
         fn $name() {}
     };

@@ -45,6 +45,7 @@ async fn check_page(b: &Browser, name: &str, width: u32) {
                resources: performance.getEntriesByType('resource').map(r => r.name),
                scripts: document.scripts.length,
                forms: document.forms.length,
+               background: getComputedStyle(document.body).backgroundColor,
              };",
             json!([]),
         )
@@ -55,6 +56,8 @@ async fn check_page(b: &Browser, name: &str, width: u32) {
     assert_eq!(facts["unnamedButtons"], json!(0), "{name}: a button without a name");
     assert_eq!(facts["resources"], json!([]), "{name}: the page fetched more than itself");
     assert_eq!(facts["scripts"], json!(0), "{name}: no script");
+    // The style sheet applies under the page's Content-Security-Policy (allowed by its hash).
+    assert_eq!(facts["background"], json!("rgb(245, 246, 248)"), "{name}: the style sheet is not applied");
     // The whole page in one picture: the window as tall as the page, then back.
     let height = facts["height"].as_u64().unwrap_or(900).clamp(600, 6000) as u32;
     let normal = if width < 600 { 844 } else { 900 };
@@ -165,7 +168,7 @@ async fn the_dashboard_end_to_end_in_chromium() {
     assert!(rx.received(&session_id).is_empty());
     rx.set_down(false);
     b.click_through(&format!("{failed_row} form button")).await;
-    assert!(b.text("main").await.contains("Replay of the status"), "{}", b.text("main").await);
+    assert!(b.text("main").await.contains("Callback replay queued"), "{}", b.text("main").await);
     let statuses = rx.wait_statuses(&session_id, 1).await;
     assert_eq!(statuses.len(), 1);
     // The session page shows that callback delivered.

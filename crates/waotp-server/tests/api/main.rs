@@ -7,6 +7,7 @@ mod client_types;
 mod cluster;
 mod connections;
 mod dashboard;
+mod dashboard_security;
 mod guards;
 mod helpers;
 mod inbox;

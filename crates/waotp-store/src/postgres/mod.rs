@@ -18,6 +18,7 @@ mod apps;
 mod callbacks;
 mod early_events;
 mod guards;
+mod logins;
 mod migrations;
 mod sessions;
 
@@ -34,10 +35,10 @@ use waotp_core::{CodeKey, Msisdn, Status, Template};
 
 use crate::types::ProviderEvent;
 use crate::{
-    AppRecord, AppSettings, AttemptRecord, BlockEntry, CallbackJob, CallbackNext, CallbackRecord, DeliveryCheck,
-    DeliveryOutcome, FailedCallback, FunnelRow, InboxMessage, NewSession, PendingDelivery, ProviderReport, Refusal,
-    RefusalCount, Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, Store, StoreError, VerifyAttempt,
-    VerifyOutcome, WhatsAppSender,
+    AppRecord, AppSettings, AttemptRecord, BlockEntry, CallbackJob, CallbackNext, CallbackRecord, DashboardLogins,
+    DeliveryCheck, DeliveryOutcome, FailedCallback, FunnelRow, InboxMessage, NewSession, PendingDelivery,
+    ProviderReport, Refusal, RefusalCount, Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, Store,
+    StoreError, VerifyAttempt, VerifyOutcome, WhatsAppSender,
 };
 
 /// A node whose last heartbeat is older than this (by the database's clock) is presumed
@@ -469,6 +470,21 @@ impl From<tokio_postgres::Error> for StoreError {
 }
 
 #[async_trait]
+impl DashboardLogins for PgStore {
+    async fn create_login(&self, id_hash: [u8; 32], now_ms: i64, expires_at_ms: i64) -> Result<()> {
+        logins::create(&self.conn().await?, &id_hash, now_ms, expires_at_ms).await
+    }
+
+    async fn login_is_live(&self, id_hash: [u8; 32], now_ms: i64) -> Result<bool> {
+        logins::is_live(&self.conn().await?, &id_hash, now_ms).await
+    }
+
+    async fn end_login(&self, id_hash: [u8; 32]) -> Result<bool> {
+        logins::end(&self.conn().await?, &id_hash).await
+    }
+}
+
+#[async_trait]
 impl Store for PgStore {
     async fn ready(&self) -> Result<()> {
         let conn = self.conn().await?;
@@ -646,6 +662,7 @@ impl Store for PgStore {
     async fn prune_guards(&self, now_ms: i64) -> Result<()> {
         let conn = self.conn().await?;
         guards::prune(&conn, now_ms).await?;
+        logins::prune(&conn, now_ms).await?;
         early_events::expire(&conn, now_ms).await
     }
 

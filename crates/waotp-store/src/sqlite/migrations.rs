@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_whatsapp.sql"),
     include_str!("../../migrations/sqlite/0004_dashboard.sql"),
     include_str!("../../migrations/sqlite/0005_early_webhook_events.sql"),
+    include_str!("../../migrations/sqlite/0006_dashboard_logins.sql"),
 ];
 
 /// How many migrations this build applies.

@@ -13,6 +13,7 @@ mod callbacks;
 mod early_events;
 pub mod files;
 mod guards;
+mod logins;
 mod migrations;
 mod sessions;
 
@@ -28,10 +29,10 @@ use waotp_core::{CodeKey, Msisdn, Status, Template};
 
 use crate::types::ProviderEvent;
 use crate::{
-    AppRecord, AppSettings, AttemptRecord, BlockEntry, CallbackJob, CallbackNext, CallbackRecord, DeliveryCheck,
-    DeliveryOutcome, FailedCallback, FunnelRow, InboxMessage, NewSession, PendingDelivery, ProviderReport,
-    RefusalCount, Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, Store, StoreError, VerifyAttempt,
-    VerifyOutcome, WhatsAppSender,
+    AppRecord, AppSettings, AttemptRecord, BlockEntry, CallbackJob, CallbackNext, CallbackRecord, DashboardLogins,
+    DeliveryCheck, DeliveryOutcome, FailedCallback, FunnelRow, InboxMessage, NewSession, PendingDelivery,
+    ProviderReport, RefusalCount, Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, Store, StoreError,
+    VerifyAttempt, VerifyOutcome, WhatsAppSender,
 };
 
 /// How the SQLite file is opened.
@@ -295,6 +296,21 @@ pub(crate) fn uuid_from(bytes: Vec<u8>) -> rusqlite::Result<Uuid> {
 }
 
 #[async_trait]
+impl DashboardLogins for SqliteStore {
+    async fn create_login(&self, id_hash: [u8; 32], now_ms: i64, expires_at_ms: i64) -> Result<()> {
+        self.write(move |c| logins::create(c, &id_hash, now_ms, expires_at_ms)).await
+    }
+
+    async fn login_is_live(&self, id_hash: [u8; 32], now_ms: i64) -> Result<bool> {
+        self.read(move |c| logins::is_live(c, &id_hash, now_ms)).await
+    }
+
+    async fn end_login(&self, id_hash: [u8; 32]) -> Result<bool> {
+        self.write(move |c| logins::end(c, &id_hash)).await
+    }
+}
+
+#[async_trait]
 impl Store for SqliteStore {
     async fn ready(&self) -> Result<()> {
         // The writer thread answers (a dead writer or failing commits fail here)…
@@ -410,6 +426,7 @@ impl Store for SqliteStore {
     async fn prune_guards(&self, now_ms: i64) -> Result<()> {
         self.write(move |c| {
             guards::prune(c, now_ms)?;
+            logins::prune(c, now_ms)?;
             early_events::expire(c, now_ms)
         })
         .await
