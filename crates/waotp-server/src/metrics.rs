@@ -30,6 +30,11 @@ const DESCRIPTIONS: &[(&str, &str, &str)] = &[
         "WhatsApp status events by outcome: applied to their session, or kept until the send records its message id.",
     ),
     (
+        "waotp_whatsapp_webhooks_refused_total",
+        "counter",
+        "WhatsApp webhooks refused before anything was applied: unsigned, bad_signature, too_large.",
+    ),
+    (
         "waotp_whatsapp_early_events_evicted_total",
         "counter",
         "Kept WhatsApp events dropped, the oldest first, to stay within the store's bound.",

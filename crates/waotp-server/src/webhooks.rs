@@ -17,6 +17,7 @@ use waotp_store::ProviderReport;
 use waotp_whatsapp::webhook::{parse, signature_valid, DeliveryStatus, Event};
 
 use crate::body::Unread;
+use crate::guards::Counts;
 use crate::AppState;
 
 pub async fn handshake(
@@ -54,18 +55,20 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bod
     };
     // Refused before the body is read: an unsigned request costs a header parse.
     let Some(signature) = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok()) else {
+        refused(&state, "unsigned");
         return (StatusCode::UNAUTHORIZED, "missing X-Hub-Signature-256").into_response();
     };
     let body: Bytes = match crate::body::read(body, BODY_LIMIT).await {
         Ok(body) => body,
         Err(Unread::TooLarge) => {
+            refused(&state, "too_large");
             return (StatusCode::PAYLOAD_TOO_LARGE, format!("a webhook body is at most {BODY_LIMIT} bytes"))
                 .into_response()
         }
         Err(Unread::Failed(why)) => return (StatusCode::BAD_REQUEST, why).into_response(),
     };
     if !signature_valid(secret.expose().as_bytes(), &body, Some(signature)) {
-        tracing::warn!("WhatsApp webhook with a bad signature refused");
+        refused(&state, "bad_signature");
         return (StatusCode::UNAUTHORIZED, "bad signature").into_response();
     }
     let events = match parse(&body) {
@@ -117,6 +120,16 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bod
         }
     }
     StatusCode::OK.into_response()
+}
+
+/// Counts a refused webhook and logs it, a few lines a second at most: the endpoint is open to
+/// anyone, so a flood of forged requests must not flood the log.
+fn refused(state: &AppState, reason: &'static str) {
+    static LOGGED: Counts = Counts::new();
+    state.metrics.inc("waotp_whatsapp_webhooks_refused_total", &[("reason", reason)]);
+    if LOGGED.add(reason) {
+        tracing::warn!(reason, "WhatsApp webhook refused (see waotp_whatsapp_webhooks_refused_total)");
+    }
 }
 
 /// Warns (at most once a minute: a flood of events for messages that are not waotp's would

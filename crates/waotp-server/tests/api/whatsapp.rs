@@ -233,6 +233,13 @@ async fn webhook_bodies_are_bounded_and_unsigned_ones_refused_unread() {
     assert_eq!(over.status().as_u16(), 413);
     let body: serde_json::Value = over.json().await.unwrap();
     assert_eq!(body["error_code"], "request_rejected", "{body}");
+    let metrics = app.state.metrics.render(&[]);
+    for line in [
+        "waotp_whatsapp_webhooks_refused_total{reason=\"unsigned\"} 1",
+        "waotp_whatsapp_webhooks_refused_total{reason=\"too_large\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
 }
 
 /// The statuses a session's callback receiver got once nothing more can come: the double's
