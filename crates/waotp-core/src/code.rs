@@ -160,10 +160,63 @@ impl CodeKey {
 
     /// The sealing cipher, under a key derived from the server secret for this use alone.
     fn cipher(&self) -> ChaCha20Poly1305 {
+        self.cipher_for(b"waotp-seal-key-v2")
+    }
+
+    fn cipher_for(&self, purpose: &[u8]) -> ChaCha20Poly1305 {
         let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.0).expect("any key size");
-        mac.update(b"waotp-seal-key-v2");
+        mac.update(purpose);
         ChaCha20Poly1305::new(&mac.finalize().into_bytes())
     }
+
+    /// Seals a secret an app owns (its WhatsApp access token) for the database, as text:
+    /// [`SEALED_SECRET_PREFIX`] and the hex of a random nonce, the ciphertext and its tag, under
+    /// ChaCha20-Poly1305 with a key of its own and the owner's id as associated data. A
+    /// database dump without the server secret holds no usable token, and a sealed token
+    /// copied to another app does not open.
+    pub fn seal_secret(&self, owner: &Uuid, secret: &str) -> String {
+        let nonce: [u8; NONCE_LEN] = rand::rng().random();
+        let sealed = self
+            .cipher_for(SECRET_KEY_PURPOSE)
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: secret.as_bytes(), aad: owner.as_bytes() })
+            .expect("ChaCha20-Poly1305 encrypts any secret");
+        format!("{SEALED_SECRET_PREFIX}{}{}", hex(&nonce), hex(&sealed))
+    }
+
+    /// Opens what [`CodeKey::seal_secret`] sealed for `owner`.
+    pub fn open_secret(&self, owner: &Uuid, stored: &str) -> Result<String, OpenSecretError> {
+        let sealed = stored.strip_prefix(SEALED_SECRET_PREFIX).ok_or(OpenSecretError::NotSealed)?;
+        let bytes = unhex(sealed).filter(|b| b.len() >= NONCE_LEN + TAG_LEN).ok_or(OpenSecretError::Refused)?;
+        let (nonce, sealed) = bytes.split_at(NONCE_LEN);
+        let opened = self
+            .cipher_for(SECRET_KEY_PURPOSE)
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: owner.as_bytes() })
+            .map_err(|_| OpenSecretError::Refused)?;
+        String::from_utf8(opened).map_err(|_| OpenSecretError::Refused)
+    }
+}
+
+/// How a sealed app secret begins in the database (see [`CodeKey::seal_secret`]).
+pub const SEALED_SECRET_PREFIX: &str = "sealed:v1:";
+const SECRET_KEY_PURPOSE: &[u8] = b"waotp-app-secret-key-v1";
+
+/// Why a stored app secret did not open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum OpenSecretError {
+    /// Stored as given, before sealing existed: waotp seals such secrets at start.
+    #[error("the secret is stored as given, not sealed")]
+    NotSealed,
+    /// Sealed under another server secret, for another app, or changed since.
+    #[error("the sealed secret does not open with this server secret (was the secret changed?)")]
+    Refused,
+}
+
+/// Bytes from lowercase or uppercase hex; `None` for anything else.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
 }
 
 /// The first byte of a code sealed under ChaCha20-Poly1305 (see [`CodeKey::seal`]).
@@ -315,6 +368,28 @@ mod tests {
         assert_eq!(key.unseal(&s, &cut), None);
         assert_eq!(key.unseal(&s, &SealedCode(vec![SEAL_V2])), None);
         assert_eq!(key.unseal(&s, &SealedCode(Vec::new())), None);
+    }
+
+    #[test]
+    fn app_secrets_seal_and_open_only_for_their_owner_and_key() {
+        let key = CodeKey::from_secret(b"secret-one-0123456789");
+        let (app, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let token = "EAAG-a-long-whatsapp-access-token";
+        let sealed = key.seal_secret(&app, token);
+        assert!(sealed.starts_with(SEALED_SECRET_PREFIX) && !sealed.contains(token), "{sealed}");
+        assert_ne!(sealed, key.seal_secret(&app, token), "a fresh nonce each time");
+        assert_eq!(key.open_secret(&app, &sealed).as_deref(), Ok(token));
+        assert_eq!(key.open_secret(&other, &sealed), Err(OpenSecretError::Refused));
+        let other_key = CodeKey::from_secret(b"secret-two-0123456789");
+        assert_eq!(other_key.open_secret(&app, &sealed), Err(OpenSecretError::Refused));
+        assert_eq!(key.open_secret(&app, token), Err(OpenSecretError::NotSealed));
+        // Any changed character is refused, and so is a cut one.
+        let mut changed = sealed.clone().into_bytes();
+        let last = changed.len() - 1;
+        changed[last] = if changed[last] == b'0' { b'1' } else { b'0' };
+        assert_eq!(key.open_secret(&app, std::str::from_utf8(&changed).unwrap()), Err(OpenSecretError::Refused));
+        assert_eq!(key.open_secret(&app, &sealed[..sealed.len() - 2]), Err(OpenSecretError::Refused));
+        assert_eq!(key.open_secret(&app, "sealed:v1:zz"), Err(OpenSecretError::Refused));
     }
 
     /// What `seal` wrote before ChaCha20-Poly1305: the code XORed with an HMAC pad.

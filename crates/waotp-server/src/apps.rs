@@ -97,3 +97,34 @@ pub async fn rotate_callback_secret(store: &dyn Store, app_id: Uuid) -> waotp_st
     let secret = waotp_core::callback::generate_secret();
     Ok(store.set_callback_secret(app_id, secret.clone()).await?.then_some(secret))
 }
+
+/// Gives an app its own WhatsApp number (`Some((phone number id, access token))`) or takes it
+/// back to the server's (`None`). The token is stored sealed under the server secret (see
+/// `CodeKey::seal_secret`): a database dump holds no usable token. False: no such app.
+pub async fn set_sender(
+    store: &dyn Store,
+    key: &waotp_core::CodeKey,
+    app_id: Uuid,
+    sender: Option<(String, String)>,
+) -> waotp_store::Result<bool> {
+    let sealed = sender.map(|(phone_number_id, token)| waotp_store::WhatsAppSender {
+        phone_number_id,
+        access_token: key.seal_secret(&app_id, &token),
+    });
+    store.set_sender(app_id, sealed).await
+}
+
+/// Seals the per-app access tokens an older waotp stored as given; how many it sealed. Run at
+/// start: with several nodes each may seal the same token, which is harmless (every node holds
+/// the same server secret).
+pub async fn seal_stored_tokens(store: &dyn Store, key: &waotp_core::CodeKey) -> waotp_store::Result<usize> {
+    let mut sealed = 0;
+    for app in store.list_apps().await? {
+        let Some(sender) = app.sender else { continue };
+        if key.open_secret(&app.app_id, &sender.access_token) == Err(waotp_core::code::OpenSecretError::NotSealed) {
+            set_sender(store, key, app.app_id, Some((sender.phone_number_id, sender.access_token))).await?;
+            sealed += 1;
+        }
+    }
+    Ok(sealed)
+}

@@ -185,10 +185,14 @@ pub struct Running {
 pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
     let store = config.open_store().await?;
     let key = Arc::new(config.code_key()?);
+    let sealed = apps::seal_stored_tokens(store.as_ref(), &key).await?;
+    if sealed > 0 {
+        tracing::info!(apps = sealed, "sealed the WhatsApp access tokens an older waotp stored as given");
+    }
     let apps = auth::AppCache::new(store.clone());
     let metrics = Arc::new(metrics::Metrics::default());
     let channel: Arc<dyn channel::Channel> = match &config.whatsapp {
-        Some(w) => Arc::new(channel::WhatsAppChannel::new(w, store.clone(), apps.clone(), clock.clone())?),
+        Some(w) => Arc::new(channel::WhatsAppChannel::new(w, store.clone(), apps.clone(), key.clone(), clock.clone())?),
         None => Arc::new(channel::InboxChannel::new(store.clone(), clock.clone())),
     };
     let channel_name = channel.name();

@@ -591,7 +591,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("# configuration is valid");
             Ok(())
         }
-        Command::App(cmd) => app(&store().await?, cmd).await,
+        Command::App(cmd) => app(&store().await?, cmd, &|| server_config(&settings)?.code_key()).await,
         Command::Template(cmd) => template(&store().await?, cmd).await,
         Command::Callbacks(cmd) => callbacks(&store().await?, cmd).await,
         Command::Blocklist(cmd) => blocklist(&store().await?, cmd).await,
@@ -715,7 +715,12 @@ async fn existing(store: &dyn Store, app_id: Uuid) -> anyhow::Result<AppRecord> 
     store.get_app(app_id).await?.with_context(|| format!("no app with id {app_id}"))
 }
 
-async fn app(store: &std::sync::Arc<dyn Store>, cmd: AppCommand) -> anyhow::Result<()> {
+/// `key`: the server's code key, for the commands that seal (read only when one needs it).
+async fn app(
+    store: &std::sync::Arc<dyn Store>,
+    cmd: AppCommand,
+    key: &dyn Fn() -> anyhow::Result<waotp_core::CodeKey>,
+) -> anyhow::Result<()> {
     let store = store.as_ref();
     match cmd {
         AppCommand::Create { name, quota, settings, json } => {
@@ -802,12 +807,12 @@ async fn app(store: &std::sync::Arc<dyn Store>, cmd: AppCommand) -> anyhow::Resu
                     if token.is_empty() {
                         bail!("{} is empty", file.display());
                     }
-                    Some(waotp_store::WhatsAppSender { phone_number_id, access_token: token })
+                    Some((phone_number_id, token))
                 }
                 _ => bail!("give --phone-number-id and --access-token-file, or --clear"),
             };
-            let shown = sender.as_ref().map(|s| s.phone_number_id.clone());
-            store.set_sender(app_id, sender).await?;
+            let shown = sender.as_ref().map(|(pnid, _)| pnid.clone());
+            waotp_server::apps::set_sender(store, &key()?, app_id, sender).await?;
             match shown {
                 Some(pnid) => println!("App {app_id} now sends from WhatsApp number id {pnid}."),
                 None => println!("App {app_id} now sends from the server's WhatsApp number."),

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use waotp_core::code::{CodeKey, OpenSecretError};
 use waotp_core::Status;
 use waotp_store::{DeliveryCheck, DeliveryOutcome, Store, WhatsAppSender};
 use waotp_whatsapp::{classify, ErrorClass, GraphClient, SendFailure, TemplateMessage};
@@ -29,6 +30,8 @@ pub struct WhatsAppChannel {
     client: GraphClient,
     sender: WhatsAppSender,
     apps: AppCache,
+    /// Opens the per-app access tokens, sealed in the database.
+    key: Arc<CodeKey>,
     clock: Clock,
     /// Sends of one sender in any second.
     per_second: usize,
@@ -51,7 +54,13 @@ struct SenderState {
 }
 
 impl WhatsAppChannel {
-    pub fn new(config: &WhatsAppConfig, store: Arc<dyn Store>, apps: AppCache, clock: Clock) -> anyhow::Result<Self> {
+    pub fn new(
+        config: &WhatsAppConfig,
+        store: Arc<dyn Store>,
+        apps: AppCache,
+        key: Arc<CodeKey>,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
         Ok(WhatsAppChannel {
             store,
             client: GraphClient::new(&config.api_base, &config.api_version, Duration::from_secs(15))?,
@@ -60,6 +69,7 @@ impl WhatsAppChannel {
                 access_token: config.access_token.expose().to_owned(),
             },
             apps,
+            key,
             clock,
             // 10 % below the number's limit: Meta counts arrivals, which jitter.
             per_second: ((f64::from(config.messages_per_second.clamp(1, 1000)) * 0.9) as usize).max(1),
@@ -144,7 +154,21 @@ impl Channel for WhatsAppChannel {
 
     async fn deliver(&self, m: &OutboundMessage) -> Delivery {
         let sender = match self.apps.get(m.app_id).await {
-            Ok(Some(app)) => app.record.sender.clone().unwrap_or_else(|| self.sender.clone()),
+            Ok(Some(app)) => match &app.record.sender {
+                Some(own) => match self.key.open_secret(&m.app_id, &own.access_token) {
+                    Ok(token) => WhatsAppSender { phone_number_id: own.phone_number_id.clone(), access_token: token },
+                    // Stored as given by an older waotp and not sealed yet (that happens at start).
+                    Err(OpenSecretError::NotSealed) => own.clone(),
+                    Err(e @ OpenSecretError::Refused) => {
+                        return Self::failed(
+                            Status::RequestError,
+                            None,
+                            format!("the app's WhatsApp access token: {e}"),
+                        )
+                    }
+                },
+                None => self.sender.clone(),
+            },
             _ => self.sender.clone(),
         };
         let to = m.msisdn.as_str();

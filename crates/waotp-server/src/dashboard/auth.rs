@@ -35,13 +35,6 @@ fn mac(token: &str, expires_ms: i64, login_id: &str) -> Hmac<Sha256> {
     mac
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
-}
-
 /// What the store keeps of a login id.
 fn login_hash(login_id: &str) -> [u8; 32] {
     Sha256::digest(login_id.as_bytes()).into()
@@ -78,7 +71,7 @@ fn cookie_for(token: &str, login_id: &str, now_ms: i64) -> String {
 fn signed_login<'a>(token: &str, value: &'a str, now_ms: i64) -> Option<&'a str> {
     let mut parts = value.splitn(3, '.');
     let (expires, login_id, sig) = (parts.next()?, parts.next()?, parts.next()?);
-    let (expires, sig) = (expires.parse::<i64>().ok()?, unhex(sig)?);
+    let (expires, sig) = (expires.parse::<i64>().ok()?, waotp_core::code::unhex(sig)?);
     (expires > now_ms && !login_id.is_empty() && mac(token, expires, login_id).verify_slice(&sig).is_ok())
         .then_some(login_id)
 }

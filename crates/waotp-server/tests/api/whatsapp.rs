@@ -426,3 +426,46 @@ async fn expiring_in_the_queue_does_not_leak_throughput() {
     wait_session(&app, &later, |s| s.status == Status::Sent).await;
     assert!(double.received().iter().any(|r| r.to == "6281234567815"));
 }
+
+/// An app's own WhatsApp token is kept sealed under the server secret: sends from its number
+/// open it, the database never holds it as given, a token an older waotp stored as given is
+/// sealed at the next start, and one sealed under another secret fails its sends clearly.
+#[tokio::test]
+async fn an_apps_own_access_token_is_sealed_in_the_database() {
+    // The server's own token is refused by Meta: a send goes through only with the app's.
+    let (app, _double) = with_double_and(|w| w.access_token = Secret::new("not-the-token"), |_| {}).await;
+    let store = app.state.store.as_ref();
+    let stored_token =
+        || async { store.get_app(app.app_id).await.unwrap().unwrap().sender.expect("a sender").access_token };
+    waotp_server::apps::set_sender(store, &app.state.key, app.app_id, Some((PNID.into(), TOKEN.into()))).await.unwrap();
+    app.state.invalidate_app(app.app_id);
+    let sealed = stored_token().await;
+    assert!(sealed.starts_with("sealed:v1:") && !sealed.contains(TOKEN), "{sealed}");
+    let sent = app.send(send_body(MSISDN)).await;
+    let s = wait_session(&app, &sent, |s| s.status != Status::Requested).await;
+    assert!(s.provider_id.is_some(), "sent with the app's token: {s:?}");
+
+    // As an older waotp stored it: still used, and sealed when a node starts.
+    let given = waotp_store::WhatsAppSender { phone_number_id: PNID.into(), access_token: TOKEN.into() };
+    store.set_sender(app.app_id, Some(given)).await.unwrap();
+    app.state.invalidate_app(app.app_id);
+    let sent = app.send(send_body("6281234567891")).await;
+    assert!(wait_session(&app, &sent, |s| s.status != Status::Requested).await.provider_id.is_some());
+    let mut config = waotp_server::Config::new(app.database_url.clone());
+    config.database_wait = Duration::from_secs(30);
+    let _restarted = spawn_app_on(tempfile::tempdir().unwrap(), config, |_| {}).await;
+    let resealed = stored_token().await;
+    assert!(resealed.starts_with("sealed:v1:") && !resealed.contains(TOKEN), "{resealed}");
+    app.state.invalidate_app(app.app_id);
+    let sent = app.send(send_body("6281234567892")).await;
+    assert!(wait_session(&app, &sent, |s| s.status != Status::Requested).await.provider_id.is_some());
+
+    // Sealed under another server secret: the send fails as a request error, naming why.
+    let other = waotp_core::CodeKey::from_secret(b"another-server-secret-0123456789");
+    waotp_server::apps::set_sender(store, &other, app.app_id, Some((PNID.into(), TOKEN.into()))).await.unwrap();
+    app.state.invalidate_app(app.app_id);
+    let sent = app.send(send_body("6281234567893")).await;
+    let s = wait_session(&app, &sent, |s| s.status != Status::Requested).await;
+    assert_eq!(s.status, Status::RequestError, "{s:?}");
+    assert!(s.error_text.unwrap_or_default().contains("server secret"));
+}
