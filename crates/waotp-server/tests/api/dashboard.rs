@@ -366,11 +366,20 @@ struct Day {
     verified: usize,
 }
 
-/// Stores a day's sessions the way the WhatsApp channel would move them, `days_ago` days back.
-async fn seed_day(app: &TestApp, app_id: uuid::Uuid, days_ago: i64, d: Day, serial: &mut u64) {
+/// Stores a day's sessions the way the WhatsApp channel would move them, `days_ago` days back,
+/// through `store`: a handle of its own on `app`'s database. (On PostgreSQL a session stored
+/// through the server's own handle is the server's to deliver, and its dispatcher could take
+/// one before the seeded outcome is recorded; a live other node's sessions are left alone.)
+async fn seed_day(
+    app: &TestApp,
+    store: &std::sync::Arc<dyn waotp_store::Store>,
+    app_id: uuid::Uuid,
+    days_ago: i64,
+    d: Day,
+    serial: &mut u64,
+) {
     use waotp_core::{Msisdn, OtpCode, Status};
     use waotp_store::{DeliveryOutcome, ProviderReport, SendGuards, VerifyAttempt, DAY_MS};
-    let store = &app.state.store;
     let today = app.clock.now_ms().div_euclid(DAY_MS);
     for i in 0..d.requested {
         *serial += 1;
@@ -446,9 +455,10 @@ async fn the_funnel_counts_each_day_and_app() {
         Day { requested, sent, delivered, read, verified: read }
     };
     let mut serial = 0;
+    let seeder = waotp_server::Config::new(app.database_url.clone()).open_store().await.unwrap();
     for k in 0..7 {
-        seed_day(&app, shop.app_id, k as i64, shop_day(k), &mut serial).await;
-        seed_day(&app, bank.app_id, k as i64, bank_day(k), &mut serial).await;
+        seed_day(&app, &seeder, shop.app_id, k as i64, shop_day(k), &mut serial).await;
+        seed_day(&app, &seeder, bank.app_id, k as i64, bank_day(k), &mut serial).await;
     }
     let today = now.div_euclid(waotp_store::DAY_MS);
     let refusal = |app_id, days_ago: i64, reason: &str, count| waotp_store::RefusalCount {
