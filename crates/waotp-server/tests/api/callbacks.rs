@@ -57,6 +57,7 @@ async fn a_verified_session_reports_0_1_2_3_4_in_order_keeping_the_urls_query() 
         assert_eq!(q["session_id"], sid);
     }
     // Nothing else arrives: no duplicate, no 5 for a verified session.
+    app.callbacks_settled(sent.session_id()).await;
     app.clock.advance(Duration::from_secs(400));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(rx.received(&sid).len(), 5);
@@ -69,6 +70,7 @@ async fn an_expired_session_reports_5_once() {
     let sent = app.send(json!({ "msisdn": MSISDN, "time_limit": 60, "callback_url": format!("{}/cb", rx.base) })).await;
     let sid = sent.session_id().to_string();
     assert_eq!(rx.wait_statuses(&sid, 3).await, vec![0, 1, 2]);
+    app.callbacks_settled(sent.session_id()).await;
     app.clock.advance(Duration::from_secs(61));
     assert_eq!(rx.wait_statuses(&sid, 4).await, vec![0, 1, 2, 5]);
     // Verifying now changes nothing: 422, and no further callback.
@@ -90,6 +92,9 @@ async fn superseded_and_locked_sessions_report_5_at_their_expiry() {
     rx.wait_statuses(&second.session_id().to_string(), 3).await;
     for _ in 0..5 {
         app.verify(json!({ "msisdn": MSISDN, "otp": "9999" })).await;
+    }
+    for s in [&first, &second] {
+        app.callbacks_settled(s.session_id()).await;
     }
     app.clock.advance(Duration::from_secs(61));
     for s in [&first, &second] {

@@ -109,6 +109,21 @@ pub async fn spawn_app_on(dir: TempDir, mut config: Config, adjust: impl FnOnce(
 }
 
 impl TestApp {
+    /// Waits until no callback of the session is pending: each delivered or given up. Tests
+    /// that move the clock forward call it first: an attempt still in flight then would find
+    /// its lease expired by the jump and be claimed, and delivered, a second time.
+    pub async fn callbacks_settled(&self, session_id: Uuid) {
+        eventually("every callback of the session settled", Duration::from_secs(20), || async {
+            let callbacks = self.state.store.list_callbacks(self.app_id, session_id).await.unwrap().unwrap_or_default();
+            if callbacks.iter().all(|c| c.state != waotp_store::CallbackState::Pending) {
+                Ok(())
+            } else {
+                Err(callbacks)
+            }
+        })
+        .await
+    }
+
     /// A second app in the same server.
     pub async fn other_app(&self) -> (Uuid, String) {
         let (app, key) =
