@@ -186,7 +186,8 @@ pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
     let store = config.open_store().await?;
     let key = Arc::new(config.code_key()?);
     let apps = auth::AppCache::new(store.clone());
-    let metrics = Arc::new(metrics::Metrics::default());
+    let (refusals, signals) = (Arc::default(), Arc::default());
+    let metrics = Arc::new(metrics::Metrics::new(Arc::clone(&refusals), Arc::clone(&signals)));
     let channel: Arc<dyn channel::Channel> = match &config.whatsapp {
         Some(w) => Arc::new(channel::WhatsAppChannel::new(w, store.clone(), apps.clone(), clock.clone())?),
         None => Arc::new(channel::InboxChannel::new(store.clone(), clock.clone())),
@@ -221,9 +222,9 @@ pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
         clock,
         deny_private_callbacks: config.callbacks.deny_private,
         trust_forwarded_for: config.trust_forwarded_for,
-        refusals: Arc::default(),
+        refusals,
         daily_refusals,
-        signals: Arc::default(),
+        signals,
         whatsapp: config.whatsapp.clone().map(Arc::new),
         channel_name,
         workers: Arc::new(workers),
