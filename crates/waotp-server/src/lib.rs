@@ -147,7 +147,7 @@ impl AppState {
 
 /// The routes, on a ready state.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/v1/whatsapp/otp/send", post(send::send))
         .route("/v2/whatsapp/otp/send", post(send::send))
         .route("/v1/whatsapp/otp/verify", post(verify::verify))
@@ -170,9 +170,8 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router())
         .merge(dashboard::router())
         .fallback(error::not_found)
-        .layer(axum::middleware::from_fn(error::json_errors))
-        .layer(axum::middleware::from_fn(request_id::layer))
-        .with_state(state)
+        .layer(axum::middleware::from_fn(error::json_errors));
+    request_id::layers(routes).with_state(state)
 }
 
 /// A running server's handles, for tests that need to reach inside.
