@@ -94,7 +94,7 @@ pub async fn serve(
             },
         };
         let Ok(permit) = open.clone().try_acquire_owned() else {
-            metrics.inc("waotp_http_connections_closed_total", &[("reason", "over_limit")]);
+            metrics.connection_closed("over_limit");
             tokio::spawn(refuse(stream));
             continue;
         };
@@ -102,7 +102,7 @@ pub async fn serve(
         let (router, metrics, stopping) = (router.clone(), metrics.clone(), stopping.clone());
         tokio::spawn(async move {
             if let Some(reason) = connection(stream, peer, router, limits, stopping).await {
-                metrics.inc("waotp_http_connections_closed_total", &[("reason", reason)]);
+                metrics.connection_closed(reason);
             }
             drop(permit);
         });

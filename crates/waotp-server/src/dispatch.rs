@@ -212,11 +212,7 @@ async fn run(
                 Delivery::Outcome(DeliveryOutcome::Failed { .. }) => "failed",
                 Delivery::Outcome(DeliveryOutcome::Skipped { .. }) => "skipped",
             };
-            metrics.observe(
-                "waotp_channel_delivery_seconds",
-                &[("channel", channel.name()), ("outcome", outcome)],
-                started.elapsed(),
-            );
+            metrics.delivery(channel.name(), outcome, started.elapsed());
             if let Delivery::Outcome(outcome) = delivery {
                 if let DeliveryOutcome::Failed { status, error_code, error_text } = &outcome {
                     tracing::warn!(

@@ -147,7 +147,7 @@ impl AppState {
 
 /// The routes, on a ready state.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/v1/whatsapp/otp/send", post(send::send))
         .route("/v2/whatsapp/otp/send", post(send::send))
         .route("/v1/whatsapp/otp/verify", post(verify::verify))
@@ -170,9 +170,8 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router())
         .merge(dashboard::router())
         .fallback(error::not_found)
-        .layer(axum::middleware::from_fn(error::json_errors))
-        .layer(axum::middleware::from_fn(request_id::layer))
-        .with_state(state)
+        .layer(axum::middleware::from_fn(error::json_errors));
+    request_id::layers(routes).with_state(state)
 }
 
 /// A running server's handles, for tests that need to reach inside.
@@ -190,7 +189,8 @@ pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
         tracing::info!(apps = sealed, "sealed the WhatsApp access tokens an older waotp stored as given");
     }
     let apps = auth::AppCache::new(store.clone());
-    let metrics = Arc::new(metrics::Metrics::default());
+    let (refusals, signals) = (Arc::default(), Arc::default());
+    let metrics = Arc::new(metrics::Metrics::new(Arc::clone(&refusals), Arc::clone(&signals)));
     let channel: Arc<dyn channel::Channel> = match &config.whatsapp {
         Some(w) => Arc::new(channel::WhatsAppChannel::new(w, store.clone(), apps.clone(), key.clone(), clock.clone())?),
         None => Arc::new(channel::InboxChannel::new(store.clone(), clock.clone())),
@@ -225,9 +225,9 @@ pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
         clock,
         deny_private_callbacks: config.callbacks.deny_private,
         trust_forwarded_for: config.trust_forwarded_for,
-        refusals: Arc::default(),
+        refusals,
         daily_refusals,
-        signals: Arc::default(),
+        signals,
         whatsapp: config.whatsapp.clone().map(Arc::new),
         channel_name,
         workers: Arc::new(workers),

@@ -137,7 +137,7 @@ pub(crate) async fn accept(
 ) -> Result<(StatusCode, Json<SendResponse>), ApiError> {
     let req = SendRequest::parse(body, app, state.deny_private_callbacks)?;
     if !guards::country_allowed(&app.record, &req.msisdn) {
-        state.metrics.inc_app("waotp_sends_total", app.record.app_id, "refused");
+        state.metrics.send(app.record.app_id, "refused");
         return Err(state.refused(app, &req.msisdn, Refusal::Blocked("country_not_allowed"), false));
     }
     let idempotency = idempotency_key(headers, body)?;
@@ -214,7 +214,7 @@ pub async fn store_session(
             SendOutcome::Replayed(_) => "replayed",
             SendOutcome::Refused(_) => "refused",
         };
-        state.metrics.inc_app("waotp_sends_total", app_id, label);
+        state.metrics.send(app_id, label);
     }
     match outcome {
         SendOutcome::Created { try_count, signals } => {

@@ -70,7 +70,7 @@ pub async fn check(
             VerifyOutcome::Decided(VerifyDecision::Locked) => "locked",
             VerifyOutcome::Refused(_) => "refused",
         };
-        state.metrics.inc_app("waotp_verifies_total", app.record.app_id, label);
+        state.metrics.verify(app.record.app_id, label);
     }
     let decision = match outcome {
         VerifyOutcome::Decided(decision) => decision,

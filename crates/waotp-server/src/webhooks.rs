@@ -102,13 +102,13 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bod
         };
         match report {
             Ok(ProviderReport::Applied) => {
-                state.metrics.inc("waotp_whatsapp_events_total", &[("outcome", "applied")]);
+                state.metrics.whatsapp_event("applied");
             }
             Ok(ProviderReport::Kept { evicted }) => {
                 tracing::debug!(%wamid, "kept a WhatsApp event for a message id not recorded yet");
-                state.metrics.inc("waotp_whatsapp_events_total", &[("outcome", "kept")]);
+                state.metrics.whatsapp_event("kept");
                 if evicted > 0 {
-                    state.metrics.add("waotp_whatsapp_early_events_evicted_total", &[], evicted);
+                    state.metrics.whatsapp_early_events_evicted(evicted);
                     warn_evicted(now);
                 }
             }
@@ -126,7 +126,7 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bod
 /// anyone, so a flood of forged requests must not flood the log.
 fn refused(state: &AppState, reason: &'static str) {
     static LOGGED: Counts = Counts::new();
-    state.metrics.inc("waotp_whatsapp_webhooks_refused_total", &[("reason", reason)]);
+    state.metrics.whatsapp_webhook_refused(reason);
     if LOGGED.add(reason) {
         tracing::warn!(reason, "WhatsApp webhook refused (see waotp_whatsapp_webhooks_refused_total)");
     }

@@ -167,3 +167,44 @@ async fn wrong_admin_tokens_log_a_bounded_number_of_lines() {
     assert!(lines[2].contains("refused=95"), "{}", lines[2]);
     assert!(!logs.contains("wrongAdminGuess") && !logs.contains(ADMIN), "no guess or token is logged");
 }
+
+/// Every line a request logs is in its span: the request id (a sane one kept from the client,
+/// otherwise made up) and the matched route, never the raw path; the response's status and
+/// latency close it at DEBUG.
+#[tokio::test]
+async fn a_requests_lines_carry_its_id_and_route() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(waotp_server::logging::filter("debug").unwrap())
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _scope = tracing::subscriber::set_default(subscriber);
+    let app = spawn_app().await;
+    let (id, mut made) = (app.app_id.to_string(), String::new());
+    for request_id in ["trace-me.1", "bad id"] {
+        let creds = Some((id.as_str(), app.api_key.as_str()));
+        let body = json!({ "msisdn": "6281298765436" }).to_string();
+        let answer = app.post_with("/v2/whatsapp/otp/send", creds, &[("x-request-id", request_id)], body).await;
+        assert_eq!(answer.status, 201);
+        made = answer.headers["x-request-id"].to_str().unwrap().to_owned();
+    }
+    let session = uuid::Uuid::new_v4();
+    let path = format!("{}/v1/sessions/{session}/callbacks", app.base);
+    app.http.get(path).header("x-request-id", "trace-me.2").send().await.unwrap();
+
+    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    let of = |id: &str| logs.lines().filter(|l| l.contains(&format!("request_id={id} "))).collect::<Vec<_>>();
+    for id in ["trace-me.1", made.as_str()] {
+        let lines = of(id);
+        let route = "route=/v2/whatsapp/otp/send}";
+        assert!(lines.iter().any(|l| l.contains("otp stored") && l.contains(route)), "{id}: {lines:#?}\n{logs}");
+        assert!(lines.iter().any(|l| l.contains("finished processing request") && l.contains("status=201")));
+    }
+    assert!(!logs.contains("bad id"));
+    let lines = of("trace-me.2");
+    assert!(lines.iter().any(|l| l.contains("route=/v1/sessions/{session_id}/callbacks}")), "{lines:#?}");
+    assert!(!logs.contains(&session.to_string()), "the raw path is not logged");
+    assert!(!logs.contains("6281298765436"), "the msisdn is masked");
+}

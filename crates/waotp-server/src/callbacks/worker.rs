@@ -204,8 +204,7 @@ impl Worker {
             CallbackNext::DeferTo(_) => None,
         };
         if let (Some(result), Some(_)) = (result, &attempt) {
-            let number = (job.attempts + 1).to_string();
-            self.metrics.inc("waotp_callback_attempts_total", &[("result", result), ("attempt", &number)]);
+            self.metrics.callback_attempt(result, job.attempts + 1);
         }
         if let Some(error) = attempt.as_ref().and_then(|a| a.error.as_deref()) {
             let attempt = job.attempts + 1;

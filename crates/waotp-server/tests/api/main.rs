@@ -11,6 +11,7 @@ mod dashboard_security;
 mod guards;
 mod helpers;
 mod inbox;
+mod metrics;
 mod ops;
 mod outage;
 mod receiver;

@@ -74,8 +74,8 @@ async fn metrics_move_as_traffic_flows() {
     );
     assert_eq!(value(&after, "waotp_sessions{status=\"Verified\"}"), 1.0);
     assert!(after.contains("# TYPE waotp_sends_total counter"));
-    assert!(after.contains("waotp_delivery_queue{} "));
-    assert!(after.contains("waotp_callbacks_pending{} 0"));
+    assert!(after.contains("\nwaotp_delivery_queue "));
+    assert!(after.contains("\nwaotp_callbacks_pending 0\n"));
     // Never a msisdn in a label.
     assert!(!after.contains(MSISDN) && !after.contains("62812"));
 }

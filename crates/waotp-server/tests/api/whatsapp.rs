@@ -233,7 +233,7 @@ async fn webhook_bodies_are_bounded_and_unsigned_ones_refused_unread() {
     assert_eq!(over.status().as_u16(), 413);
     let body: serde_json::Value = over.json().await.unwrap();
     assert_eq!(body["error_code"], "request_rejected", "{body}");
-    let metrics = app.state.metrics.render(&[]);
+    let metrics = app.state.metrics.text();
     for line in [
         "waotp_whatsapp_webhooks_refused_total{reason=\"unsigned\"} 1",
         "waotp_whatsapp_webhooks_refused_total{reason=\"too_large\"} 1",
@@ -270,7 +270,7 @@ async fn settled_callbacks(
 
 /// How many WhatsApp events this app's process kept for a message id not recorded yet.
 fn kept_events(app: &TestApp) -> u64 {
-    let text = app.state.metrics.render(&[]);
+    let text = app.state.metrics.text();
     let line = text.lines().find(|l| l.starts_with("waotp_whatsapp_events_total{outcome=\"kept\"}"));
     line.map_or(0, |l| l.rsplit(' ').next().unwrap().parse().unwrap())
 }
