@@ -344,22 +344,16 @@ async fn show_app(State(state): State<AppState>, _: Admin, Path(id): Path<String
 
 async fn update_app(State(state): State<AppState>, _: Admin, Path(id): Path<String>, raw: axum::body::Bytes) -> Answer {
     let app_id = uuid(&id, "app_id")?;
-    let app = existing(state.store.as_ref(), app_id).await?;
     let mut input: Value = body(&raw)?;
-    let quota_add = input.get("quota_add").cloned();
-    if let Some(map) = input.as_object_mut() {
-        map.remove("quota_add");
-    }
-    let patch: SettingsPatch = serde_json::from_value(input).map_err(|e| ApiError::validation(e.to_string()))?;
-    let settings = patch.apply(app.settings.clone());
-    crate::apps::validate_settings(&settings).map_err(ApiError::validation)?;
-    state.store.update_app_settings(app_id, settings).await?;
-    if let Some(n) = quota_add {
-        let n = n.as_i64().ok_or_else(|| ApiError::validation("quota_add must be a whole number"))?;
-        state.store.add_quota(app_id, n).await?;
-    }
+    let quota_add = match input.as_object_mut().and_then(|map| map.remove("quota_add")) {
+        Some(n) => Some(n.as_i64().ok_or_else(|| ApiError::validation("quota_add must be a whole number"))?),
+        None => None,
+    };
+    let settings: SettingsPatch = serde_json::from_value(input).map_err(|e| ApiError::validation(e.to_string()))?;
+    let update = crate::apps::AppUpdate { settings, quota: None, quota_add };
+    let app = crate::apps::update_app(state.store.as_ref(), app_id, update).await?;
     state.invalidate_app(app_id);
-    ok(app_json(&existing(state.store.as_ref(), app_id).await?))
+    ok(app_json(&app))
 }
 
 #[derive(Deserialize)]

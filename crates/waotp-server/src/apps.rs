@@ -86,6 +86,56 @@ pub async fn create_app(
     Ok((app, api_key))
 }
 
+/// A change to an app, as the CLI's `app update`, the admin API's `PATCH /admin/apps/{id}`
+/// and the dashboard ask for it: settings to patch, a quota to set, a top-up.
+#[derive(Debug, Default)]
+pub struct AppUpdate {
+    pub settings: crate::admin::SettingsPatch,
+    /// `Some(None)`: unlimited.
+    pub quota: Option<Option<i64>>,
+    pub quota_add: Option<i64>,
+}
+
+/// Why an app was not changed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateAppError {
+    #[error("no app with id {0}")]
+    NotFound(Uuid),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] waotp_store::StoreError),
+}
+
+impl From<UpdateAppError> for crate::ApiError {
+    fn from(e: UpdateAppError) -> Self {
+        match e {
+            UpdateAppError::NotFound(_) => crate::ApiError::AppNotFound,
+            UpdateAppError::Invalid(reason) => crate::ApiError::Validation(reason),
+            UpdateAppError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// Applies `update` to an app (settings checked before anything is stored); the app as it is
+/// afterwards. The one path every surface changes an app through.
+pub async fn update_app(store: &dyn Store, app_id: Uuid, update: AppUpdate) -> Result<AppRecord, UpdateAppError> {
+    let app = store.get_app(app_id).await?.ok_or(UpdateAppError::NotFound(app_id))?;
+    if update.quota.flatten().is_some_and(|q| q < 0) {
+        return Err(UpdateAppError::Invalid("quota must be 0 or more, or unlimited".into()));
+    }
+    let settings = update.settings.apply(app.settings.clone());
+    validate_settings(&settings).map_err(UpdateAppError::Invalid)?;
+    store.update_app_settings(app_id, settings).await?;
+    if let Some(quota) = update.quota {
+        store.set_quota(app_id, quota).await?;
+    }
+    if let Some(n) = update.quota_add {
+        store.add_quota(app_id, n).await?;
+    }
+    store.get_app(app_id).await?.ok_or(UpdateAppError::NotFound(app_id))
+}
+
 /// Gives an app a new API key (the old one stops working); `None` if there is no such app.
 pub async fn rotate_api_key(store: &dyn Store, app_id: Uuid) -> waotp_store::Result<Option<String>> {
     let api_key = generate_api_key();

@@ -79,6 +79,8 @@ pub struct Config {
     pub database_wait: Duration,
     /// Header-read and idle timeouts, and the cap on open connections.
     pub http: crate::connections::HttpLimits,
+    /// Where Prometheus metrics are served, on a listener of their own; `None`: off.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The file beside the SQLite database that holds waotp's own admin token.
@@ -161,6 +163,7 @@ impl Config {
             node_timeout: waotp_store::postgres::DEFAULT_NODE_TIMEOUT,
             database_wait: waotp_store::DEFAULT_DATABASE_WAIT,
             http: crate::connections::HttpLimits::default(),
+            metrics_listen: None,
         }
     }
 

@@ -251,6 +251,63 @@ pub async fn run(
     serve(state, listener, shutdown).await
 }
 
+/// A server built from a config with its listeners bound, not serving yet: the binary prints
+/// its banner from it, then calls [`Server::serve`].
+pub struct Server {
+    pub state: AppState,
+    api: TcpListener,
+    metrics: Option<TcpListener>,
+}
+
+impl Server {
+    /// Builds the state and binds the API's listener (`config.listen`) and, if configured,
+    /// the metrics listener (`config.metrics_listen`).
+    pub async fn bind(config: &Config, clock: Clock) -> anyhow::Result<Server> {
+        use anyhow::Context;
+        let state = build(config, clock).await?;
+        let api =
+            TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+        let metrics = match config.metrics_listen {
+            Some(addr) => {
+                Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for metrics"))?)
+            }
+            None => None,
+        };
+        Ok(Server { state, api, metrics })
+    }
+
+    /// The API's address (the real port when the config asked for port 0).
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.api.local_addr()
+    }
+
+    /// The metrics listener's address, when metrics are on.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Serves until `shutdown` resolves (see [`serve`]); the metrics listener, with the same
+    /// time limits and cap, stops with it.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let metrics = self.metrics.map(|listener| {
+            let router = metrics::router(self.state.clone());
+            let limits = self.state.http_limits;
+            tokio::spawn(connections::serve(
+                listener,
+                router,
+                limits,
+                self.state.metrics.clone(),
+                std::future::pending(),
+            ))
+        });
+        let served = serve(self.state, self.api, shutdown).await;
+        if let Some(task) = metrics {
+            task.abort();
+        }
+        served
+    }
+}
+
 /// Serves an already-built state.
 pub async fn serve(
     state: AppState,

@@ -1,0 +1,126 @@
+//! Commands and flags. Other tools and docs rely on these names: change them only additively.
+//! One module per command group; this one parses and dispatches.
+
+mod apps;
+mod blocklist;
+mod callbacks;
+mod double;
+mod serve;
+mod templates;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use waotp_server::config::DEFAULT_DATABASE_URL;
+use waotp_server::Config;
+
+pub(crate) use apps::AppCommand;
+pub(crate) use blocklist::BlocklistCommand;
+pub(crate) use callbacks::CallbackCommand;
+pub(crate) use templates::TemplateCommand;
+
+use crate::remote::Remote;
+use crate::settings::Settings;
+use double::DoubleArgs;
+use serve::{server_config, ServeArgs};
+
+/// Self-hosted WhatsApp OTP verification, wire-compatible with Verihubs' WhatsApp OTP API.
+#[derive(Parser, Debug)]
+#[command(name = "waotp", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (TOML; see config.example.toml). Default: ./waotp.toml if present.
+    #[arg(long, global = true, env = "WAOTP_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database to use: sqlite://PATH (created with its folder if missing). Default
+    /// sqlite://waotp-data/waotp.db; also WAOTP_DATABASE_URL or `database_url` in the file.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// Manage a running server through its admin API instead of the database (app, template,
+    /// blocklist and callbacks commands); the token comes from WAOTP_ADMIN_TOKEN(_FILE).
+    #[arg(long, global = true)]
+    server: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the HTTP server (send, verify, inbox) and its delivery worker.
+    Serve(ServeArgs),
+    /// Create, list, inspect and change apps (the App-ID / API-Key pairs clients use).
+    #[command(subcommand)]
+    App(AppCommand),
+    /// Register the WhatsApp templates an app sends (name, language, body, code placeholder).
+    #[command(subcommand)]
+    Template(TemplateCommand),
+    /// Inspect and replay status callbacks.
+    #[command(subcommand)]
+    Callbacks(CallbackCommand),
+    /// Block numbers and prefixes, for one app or all (refused with 409).
+    #[command(subcommand)]
+    Blocklist(BlocklistCommand),
+    /// Run a Graph API test double for local end-to-end trials (never talks to Meta).
+    GraphDouble(DoubleArgs),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print the OpenAPI 3.1 document of the HTTP API (as served at /openapi.json).
+    Openapi,
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Validate the effective configuration (defaults, file, environment) and print it, with
+    /// each value's source and secrets redacted.
+    Check,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut flags = match &cli.command {
+        Command::Serve(args) => args.flags(),
+        _ => Vec::new(),
+    };
+    if let Some(url) = &cli.database_url {
+        flags.push(("database_url", url.clone()));
+    }
+    if let Some(url) = &cli.server {
+        flags.push(("server_url", url.clone()));
+    }
+    let settings = Settings::load(cli.config.as_deref(), &flags)?;
+    for var in Settings::unknown_env() {
+        eprintln!("warning: unknown environment variable {var} is ignored (see config.example.toml)");
+    }
+    let store =
+        || async { Config::new(settings.raw("database_url").unwrap_or(DEFAULT_DATABASE_URL)).open_store().await };
+    if let Some(url) = settings.raw("server_url") {
+        let token = settings.raw("admin_token").context("--server needs the admin token: WAOTP_ADMIN_TOKEN(_FILE)")?;
+        let remote = Remote::new(url, token)?;
+        match cli.command {
+            Command::App(cmd) => return remote.app(cmd).await,
+            Command::Template(cmd) => return remote.template(cmd).await,
+            Command::Blocklist(cmd) => return remote.blocklist(cmd).await,
+            Command::Callbacks(cmd) => return remote.callbacks(cmd).await,
+            _ => {}
+        }
+    }
+    match cli.command {
+        Command::Serve(_) => serve::serve(&settings).await,
+        Command::Config(ConfigCommand::Check) => {
+            server_config(&settings)?;
+            print!("{}", settings.render());
+            println!("# configuration is valid");
+            Ok(())
+        }
+        Command::App(cmd) => apps::app(&store().await?, cmd, &|| server_config(&settings)?.code_key()).await,
+        Command::Template(cmd) => templates::template(&store().await?, cmd).await,
+        Command::Callbacks(cmd) => callbacks::callbacks(&store().await?, cmd).await,
+        Command::Blocklist(cmd) => blocklist::blocklist(&store().await?, cmd).await,
+        Command::GraphDouble(args) => double::graph_double(args).await,
+        Command::Openapi => {
+            print!("{}", waotp_server::openapi::document());
+            Ok(())
+        }
+    }
+}
