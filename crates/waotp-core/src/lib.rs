@@ -19,6 +19,6 @@ pub use code::{generate_api_key, hash_api_key, CodeHash, CodeKey, OtpCode, Seale
 pub use msisdn::Msisdn;
 pub use policy::RuleMode;
 
-pub use session::{SessionState, VerifyDecision, MAX_WRONG_ATTEMPTS};
+pub use session::{SessionState, VerifyDecision, VerifyFacts, VerifyWrite, MAX_WRONG_ATTEMPTS};
 pub use status::Status;
 pub use template::{Category, RenderedMessage, Template, TemplateError};

@@ -105,6 +105,9 @@ fn attempt(app_id: Uuid, msisdn: &str, guess: &str, now: i64) -> VerifyAttempt {
 
 const M: &str = "6281234567890";
 
+#[path = "contract/rules.rs"]
+mod rules;
+
 /// Stores a session with no guards; its try_count.
 async fn create(store: &Arc<dyn Store>, s: NewSession) -> u32 {
     match store.create_session(s, SendGuards::default()).await.unwrap() {

@@ -4,12 +4,13 @@ use deadpool_postgres::{GenericClient, Transaction};
 use sha2::{Digest, Sha256};
 use tokio_postgres::Row;
 use uuid::Uuid;
-use waotp_core::{CodeHash, CodeKey, Msisdn, SealedCode, SessionState, Status, VerifyDecision};
+use waotp_core::{CodeKey, Msisdn, SealedCode, SessionState, Status, VerifyDecision, VerifyFacts};
 
 use super::guards::{self, Idempotent};
 use super::{
     early_events, exec, fresh_exec, live, prefixes, query, query_fresh, query_one, query_opt, small, status_from,
 };
+use crate::code_hash;
 use crate::types::ProviderEvent;
 use crate::{
     DeliveryCheck, DeliveryOutcome, FunnelRow, IdempotentReplay, InboxMessage, NewSession, PendingDelivery,
@@ -186,6 +187,8 @@ pub(super) async fn verify(t: &Transaction<'_>, a: &VerifyAttempt, key: &CodeKey
     Ok(VerifyOutcome::Decided(decide(t, a, key).await?))
 }
 
+/// Loads the newest session of the attempt's key (its row locked), lets
+/// [`VerifyDecision::decide`] decide, and stores what it decided.
 async fn decide(t: &Transaction<'_>, a: &VerifyAttempt, key: &CodeKey) -> Result<VerifyDecision> {
     let newest = query_opt(
         t,
@@ -194,45 +197,32 @@ async fn decide(t: &Transaction<'_>, a: &VerifyAttempt, key: &CodeKey) -> Result
          ORDER BY id DESC LIMIT 1 FOR UPDATE",
         &[&a.app_id, &a.sandbox, &a.msisdn.as_str(), &a.challenge],
     )
-    .await?;
-    let Some(row) = newest else {
-        return Ok(VerifyDecision::NotFound);
-    };
-    let row_id: i64 = row.get(0);
-    let session_id: Uuid = row.get(1);
-    let hash: Vec<u8> = row.get(2);
-    let state = state_from(row.get(3))?;
-    let status = status_from(row.get(4))?;
-    let wrong = small(row.get(5))?;
-    let expires_at: i64 = row.get(6);
-    if status == Status::Unverified {
-        // The sweeper reported its expiry already: the answer must agree with the callback.
-        return Ok(VerifyDecision::Expired);
-    }
-    let hash = CodeHash(hash.try_into().map_err(|_| StoreError::Corrupt("code hash length".into()))?);
-    let decision =
-        VerifyDecision::decide(state, expires_at, a.now_ms, wrong, || key.matches(&hash, &session_id, &a.guess));
-    match decision {
-        VerifyDecision::Verified => {
-            exec(
-                t,
-                "UPDATE sessions SET state = $2, updated_at = $3 WHERE id = $1",
-                &[&row_id, &SessionState::Verified.code(), &a.now_ms],
-            )
-            .await?;
-            let mut session = SessionRef { row_id, app_id: a.app_id, status };
-            advance(t, &mut session, Status::Verified, a.now_ms).await?;
+    .await?
+    .map(|row| -> Result<_> {
+        let facts = VerifyFacts {
+            state: state_from(row.get(3))?,
+            status: status_from(row.get(4))?,
+            wrong_attempts: small(row.get(5))?,
+            expires_at_ms: row.get(6),
+        };
+        let session = SessionRef { row_id: row.get(0), app_id: a.app_id, status: facts.status };
+        Ok((session, row.get::<_, Uuid>(1), code_hash(row.get(2))?, facts))
+    })
+    .transpose()?;
+    let decision = VerifyDecision::decide(newest.as_ref().map(|n| n.3), a.now_ms, || {
+        newest.as_ref().is_some_and(|(_, session_id, hash, _)| key.matches(hash, session_id, &a.guess))
+    });
+    if let (Some(write), Some((mut session, ..))) = (decision.write(), newest) {
+        exec(
+            t,
+            "UPDATE sessions SET state = $2, wrong_attempts = coalesce($3, wrong_attempts), updated_at = $4 \
+             WHERE id = $1",
+            &[&session.row_id, &write.state.code(), &write.wrong_attempts.map(i64::from), &a.now_ms],
+        )
+        .await?;
+        if let Some(status) = write.report {
+            advance(t, &mut session, status, a.now_ms).await?;
         }
-        VerifyDecision::WrongCode { attempts, lock } => {
-            let state = if lock { SessionState::Locked } else { SessionState::Pending };
-            exec(
-                t,
-                "UPDATE sessions SET wrong_attempts = $2, state = $3, updated_at = $4 WHERE id = $1",
-                &[&row_id, &i64::from(attempts), &state.code(), &a.now_ms],
-            )
-            .await?;
-        }
-        VerifyDecision::NotFound | VerifyDecision::Expired | VerifyDecision::Locked => {}
     }
     Ok(decision)
 }

@@ -2,10 +2,11 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
-use waotp_core::{CodeHash, CodeKey, Msisdn, SealedCode, SessionState, Status, VerifyDecision};
+use waotp_core::{CodeKey, Msisdn, SealedCode, SessionState, Status, VerifyDecision, VerifyFacts};
 
 use super::guards::{self, Idempotent};
 use super::{callbacks, early_events, uuid_from};
+use crate::code_hash;
 use crate::types::ProviderEvent;
 use crate::{
     DeliveryCheck, DeliveryOutcome, FunnelRow, IdempotentReplay, InboxMessage, NewSession, PendingDelivery,
@@ -235,6 +236,8 @@ pub(super) fn verify(c: &Connection, a: &VerifyAttempt, key: &CodeKey) -> Result
     Ok(VerifyOutcome::Decided(decision))
 }
 
+/// Loads the newest session of the attempt's key, lets [`VerifyDecision::decide`] decide, and
+/// stores what it decided.
 fn decide(c: &Connection, a: &VerifyAttempt, key: &CodeKey) -> Result<VerifyDecision> {
     let newest = c
         .prepare_cached(
@@ -243,46 +246,33 @@ fn decide(c: &Connection, a: &VerifyAttempt, key: &CodeKey) -> Result<VerifyDeci
              ORDER BY id DESC LIMIT 1",
         )?
         .query_row(params![a.app_id.as_bytes(), a.msisdn.as_str(), a.challenge, a.sandbox], |r| {
-            let hash: Vec<u8> = r.get(2)?;
-            Ok((
-                r.get::<_, i64>(0)?,
-                uuid_from(r.get(1)?)?,
-                hash,
-                state_from(r.get(3)?)?,
-                status_from(r.get(4)?)?,
-                r.get::<_, u32>(5)?,
-                r.get::<_, i64>(6)?,
-                r.get::<_, Option<String>>(7)?,
-            ))
+            let facts = VerifyFacts {
+                state: state_from(r.get(3)?)?,
+                status: status_from(r.get(4)?)?,
+                wrong_attempts: r.get(5)?,
+                expires_at_ms: r.get(6)?,
+            };
+            let session =
+                SessionRef { row_id: r.get(0)?, app_id: a.app_id, status: facts.status, callback_url: r.get(7)? };
+            Ok((session, uuid_from(r.get(1)?)?, r.get::<_, Vec<u8>>(2)?, facts))
         })
         .optional()?;
-    let Some((row_id, session_id, hash, state, status, wrong, expires_at, callback_url)) = newest else {
-        return Ok(VerifyDecision::NotFound);
+    let newest = match newest {
+        Some((session, session_id, hash, facts)) => Some((session, session_id, code_hash(hash)?, facts)),
+        None => None,
     };
-    if status == Status::Unverified {
-        // The sweeper reported its expiry already (its clock ran a little ahead of this
-        // request's): the answer must agree with the callback.
-        return Ok(VerifyDecision::Expired);
-    }
-    let hash = CodeHash(hash.try_into().map_err(|_| StoreError::Corrupt("code hash length".into()))?);
-    let decision =
-        VerifyDecision::decide(state, expires_at, a.now_ms, wrong, || key.matches(&hash, &session_id, &a.guess));
-    match decision {
-        VerifyDecision::Verified => {
-            c.prepare_cached("UPDATE sessions SET state = ?2, updated_at = ?3 WHERE id = ?1")?.execute(params![
-                row_id,
-                SessionState::Verified.code(),
-                a.now_ms
-            ])?;
-            let mut session = SessionRef { row_id, app_id: a.app_id, status, callback_url };
-            advance(c, &mut session, Status::Verified, a.now_ms)?;
+    let decision = VerifyDecision::decide(newest.as_ref().map(|n| n.3), a.now_ms, || {
+        newest.as_ref().is_some_and(|(_, session_id, hash, _)| key.matches(hash, session_id, &a.guess))
+    });
+    if let (Some(write), Some((mut session, ..))) = (decision.write(), newest) {
+        c.prepare_cached(
+            "UPDATE sessions SET state = ?2, wrong_attempts = coalesce(?3, wrong_attempts), updated_at = ?4 \
+             WHERE id = ?1",
+        )?
+        .execute(params![session.row_id, write.state.code(), write.wrong_attempts, a.now_ms])?;
+        if let Some(status) = write.report {
+            advance(c, &mut session, status, a.now_ms)?;
         }
-        VerifyDecision::WrongCode { attempts, lock } => {
-            let state = if lock { SessionState::Locked } else { SessionState::Pending };
-            c.prepare_cached("UPDATE sessions SET wrong_attempts = ?2, state = ?3, updated_at = ?4 WHERE id = ?1")?
-                .execute(params![row_id, attempts, state.code(), a.now_ms])?;
-        }
-        VerifyDecision::NotFound | VerifyDecision::Expired | VerifyDecision::Locked => {}
     }
     Ok(decision)
 }
