@@ -1,6 +1,7 @@
 //! The records the store takes and gives back: parsed domain types, never raw request strings.
 
 use uuid::Uuid;
+use waotp_core::policy::{sliding_estimate, wait_for_room, Pumping};
 use waotp_core::{CallbackMode, CodeHash, Msisdn, OtpCode, RuleMode, SealedCode, SessionState, Status};
 
 /// An app's per-app defaults.
@@ -453,6 +454,15 @@ pub struct Limit {
     pub code: &'static str,
 }
 
+impl Limit {
+    /// The refusal of one more event, given the key's (previous window, current window)
+    /// counts before it; `None`: it fits.
+    pub fn refusal(&self, (previous, current): (u64, u64), now_ms: i64) -> Option<Refusal> {
+        let wait = wait_for_room(previous, current, self.limit, now_ms, self.window_ms);
+        (wait > 0).then_some(Refusal::RateLimited { code: self.code, retry_after_ms: wait })
+    }
+}
+
 /// A pumping rule evaluated with a send.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SignalRule {
@@ -470,6 +480,35 @@ impl SignalRule {
             SignalRule::Conversion { .. } => "low_conversion_prefix",
         }
     }
+
+    pub fn window_ms(&self) -> i64 {
+        match self {
+            SignalRule::Sequential { window_ms, .. } | SignalRule::Conversion { window_ms, .. } => *window_ms,
+        }
+    }
+
+    /// Whether the rule fires for one more send ([`Pumping::fires`]), given `counts`: a
+    /// counter's (previous window, current window) counts before this send.
+    pub fn fires<E>(
+        &self,
+        now_ms: i64,
+        mut counts: impl FnMut(&str) -> std::result::Result<(u64, u64), E>,
+    ) -> std::result::Result<bool, E> {
+        let window_ms = self.window_ms();
+        let mut estimate = |key: &str| -> std::result::Result<f64, E> {
+            let (previous, current) = counts(key)?;
+            Ok(sliding_estimate(previous, current, now_ms, window_ms))
+        };
+        Ok(match self {
+            SignalRule::Sequential { key, threshold, .. } => {
+                Pumping::Sequential { threshold: *threshold }.fires(estimate(key)?, 0.0)
+            }
+            SignalRule::Conversion { sent_key, verified_key, min_sends, min_rate, .. } => {
+                Pumping::Conversion { min_sends: *min_sends, min_rate: *min_rate }
+                    .fires(estimate(sent_key)?, estimate(verified_key)?)
+            }
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -477,6 +516,13 @@ pub struct Signal {
     pub rule: SignalRule,
     /// `Monitor`: reported, not refused; `Enforce`: refused. (`Off` rules are not sent.)
     pub enforce: bool,
+}
+
+impl Signal {
+    /// The refusal of a send that fires an enforced signal: try again after its window.
+    pub fn refusal(&self) -> Refusal {
+        Refusal::RateLimited { code: self.rule.code(), retry_after_ms: self.rule.window_ms() }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,8 +10,8 @@ use crate::code_hash;
 use crate::types::ProviderEvent;
 use crate::{
     DeliveryCheck, DeliveryOutcome, FunnelRow, IdempotentReplay, InboxMessage, NewSession, PendingDelivery,
-    ProviderReport, Refusal, Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, SignalRule, StoreError,
-    Timeline, VerifyAttempt, VerifyOutcome, DAY_MS,
+    ProviderReport, Refusal, Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, StoreError, Timeline,
+    VerifyAttempt, VerifyOutcome, DAY_MS,
 };
 
 pub(super) fn status_from(code: i64) -> rusqlite::Result<Status> {
@@ -120,13 +120,7 @@ pub(super) fn create(c: &Connection, s: &NewSession, g: &SendGuards) -> Result<S
     for signal in &g.signals {
         if guards::signal_fires(c, &signal.rule, now)? {
             if signal.enforce {
-                let window_ms = match &signal.rule {
-                    SignalRule::Sequential { window_ms, .. } | SignalRule::Conversion { window_ms, .. } => *window_ms,
-                };
-                return Ok(SendOutcome::Refused(Refusal::RateLimited {
-                    code: signal.rule.code(),
-                    retry_after_ms: window_ms,
-                }));
+                return Ok(SendOutcome::Refused(signal.refusal()));
             }
             fired.push(signal.rule.code());
         }

@@ -69,3 +69,62 @@ async fn verify_decisions_are_stored_as_decided() {
     // No session of the key at all.
     assert_eq!(v("6281234567899", "111111", 200).await, VerifyDecision::NotFound);
 }
+
+/// The pumping signals over the counters each backend keeps: a sequential burst fires past
+/// its threshold (reported when monitored, refused when enforced, with the window as the
+/// wait), and a range fires while too few of its sends are verified.
+#[tokio::test]
+async fn pumping_signals_fire_alike() {
+    use waotp_store::{Refusal, Signal, SignalRule};
+    let (_d, store) = fresh_store().await;
+    let a = app("a");
+    store.create_app(a.clone()).await.unwrap();
+    let sequential = |enforce| Signal {
+        rule: SignalRule::Sequential { key: "seq:block".into(), threshold: 3, window_ms: 60_000 },
+        enforce,
+    };
+    let send = |n: u32, signal: Signal| {
+        let store = store.clone();
+        let s = session(a.app_id, &format!("62812345678{n:02}"), "111111", 1000 + i64::from(n));
+        async move { store.create_session(s, SendGuards { signals: vec![signal], ..SendGuards::default() }).await }
+    };
+    for n in 0..3 {
+        assert_eq!(send(n, sequential(false)).await.unwrap(), SendOutcome::Created { try_count: 1, signals: vec![] });
+    }
+    assert_eq!(
+        send(3, sequential(false)).await.unwrap(),
+        SendOutcome::Created { try_count: 1, signals: vec!["sequential_numbers"] }
+    );
+    assert_eq!(
+        send(4, sequential(true)).await.unwrap(),
+        SendOutcome::Refused(Refusal::RateLimited { code: "sequential_numbers", retry_after_ms: 60_000 })
+    );
+
+    // Conversion: at least 2 sends, at least half of them verified.
+    let conversion = || Signal {
+        rule: SignalRule::Conversion {
+            sent_key: "conv-sent:range".into(),
+            verified_key: "conv-ok:range".into(),
+            min_sends: 2,
+            min_rate: 0.5,
+            window_ms: 60_000,
+        },
+        enforce: false,
+    };
+    let fired = |outcome: SendOutcome| match outcome {
+        SendOutcome::Created { signals, .. } => !signals.is_empty(),
+        other => panic!("not created: {other:?}"),
+    };
+    assert!(!fired(send(10, conversion()).await.unwrap()), "1 send so far: too few to judge");
+    assert!(!fired(send(11, conversion()).await.unwrap()), "still too few");
+    assert!(fired(send(12, conversion()).await.unwrap()), "2 sends, none verified");
+    let verify = |n: u32| {
+        let mut attempt = attempt(a.app_id, &format!("62812345678{n:02}"), "111111", 1100);
+        attempt.on_verified = vec![("conv-ok:range".into(), 60_000)];
+        decide(&store, attempt)
+    };
+    assert_eq!(verify(10).await, VerifyDecision::Verified);
+    assert!(fired(send(13, conversion()).await.unwrap()), "3 sends, 1 verified");
+    assert_eq!(verify(11).await, VerifyDecision::Verified);
+    assert!(!fired(send(14, conversion()).await.unwrap()), "4 sends, 2 verified: half");
+}
