@@ -107,6 +107,53 @@ async fn undelivered_sessions_are_delivered_at_the_next_start() {
     assert_eq!(s.status, Status::Delivered);
 }
 
+/// A session whose template no longer resolves when it is delivered after a restart (its
+/// language was removed meanwhile) is refused as the send route refuses it, reported as 7
+/// Request Error: never sent as another template.
+#[tokio::test]
+async fn a_template_gone_from_its_language_before_a_restart_is_not_sent_as_another() {
+    use waotp_core::{Category, Msisdn, Template};
+    use waotp_server::config::Secret;
+    use waotp_server::Clock;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::helpers::test_config(&dir).await;
+    config.server_secret = Some(Secret::new("recovery-test-secret-0123456789"));
+    let key = config.code_key().unwrap();
+    let store = config.open_store().await.unwrap();
+    let (app, _) = waotp_server::apps::create_app(store.as_ref(), "t", Default::default(), None, 0).await.unwrap();
+    let mut session = stored_session(&key, app.app_id, MSISDN, "777888", None, Clock::system().now_ms());
+    (session.template_name, session.lang_code) = ("otp_reg".into(), "en".into());
+    let session_id = session.session_id;
+    store.create_session(session, Default::default()).await.unwrap();
+    // Only the `id` translation is registered now.
+    let template = Template {
+        name: "otp_reg".into(),
+        language: "id".into(),
+        category: Category::Utility,
+        body: "Kode {{1}}".into(),
+        code_placeholder: 1,
+        copy_code_button: false,
+    };
+    assert!(store.put_template(app.app_id, template).await.unwrap());
+    drop(store);
+
+    let state = waotp_server::build(&config, Clock::system()).await.unwrap();
+    let s =
+        crate::helpers::eventually("the session's outcome recorded", std::time::Duration::from_secs(10), || async {
+            let s = state.store.get_session(app.app_id, session_id).await.unwrap().unwrap();
+            if s.delivered_to_channel {
+                Ok(s)
+            } else {
+                Err(s.status)
+            }
+        })
+        .await;
+    assert_eq!(s.status, Status::RequestError);
+    assert_eq!(s.error_text.as_deref(), Some("template otp_reg is not registered in language en"));
+    assert!(state.store.inbox(app.app_id, &Msisdn::parse(MSISDN).unwrap(), 10).await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn sessions_and_messages_past_the_retention_age_are_pruned() {
     let app = spawn_app_with(|c| c.retention = std::time::Duration::from_secs(30 * 24 * 3600)).await;
