@@ -7,6 +7,7 @@
 
 pub mod callback;
 pub mod code;
+pub mod delivery;
 pub mod msisdn;
 pub mod numbering;
 pub mod policy;
@@ -16,6 +17,7 @@ pub mod template;
 
 pub use callback::{AttemptFailure, CallbackMode};
 pub use code::{generate_api_key, hash_api_key, CodeHash, CodeKey, OtpCode, SealedCode};
+pub use delivery::{Blocklisted, DeliveryCheck, DeliveryFacts, Stale};
 pub use msisdn::Msisdn;
 pub use policy::RuleMode;
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, Semaphore};
 use uuid::Uuid;
 use waotp_core::{CodeKey, Status};
-use waotp_store::{DeliveryCheck, DeliveryOutcome, PendingDelivery, Store};
+use waotp_store::{DeliveryCheck, DeliveryOutcome, PendingDelivery, Store, BLOCKED_AFTER_ACCEPTED};
 
 use crate::auth::AppCache;
 use crate::channel::{Channel, Delivery, OutboundMessage};
@@ -198,16 +198,10 @@ async fn run(
             } else {
                 store.delivery_check(message.app_id, message.session_id, &message.msisdn, clock.now_ms()).await
             };
-            let delivery = match check {
-                Ok(DeliveryCheck::Blocked(code)) => Delivery::Outcome(DeliveryOutcome::Failed {
-                    status: Status::Blocked,
-                    error_code: None,
-                    error_text: format!("{code}: blocked after the request was accepted"),
-                }),
-                Ok(DeliveryCheck::Stale(reason)) => {
-                    Delivery::Outcome(DeliveryOutcome::Skipped { reason: reason.to_owned() })
-                }
-                _ => channel.deliver(&message).await,
+            let stopped = check.ok().and_then(|check| DeliveryOutcome::stopped(check, BLOCKED_AFTER_ACCEPTED));
+            let delivery = match stopped {
+                Some(outcome) => Delivery::Outcome(outcome),
+                None => channel.deliver(&message).await,
             };
             let outcome = match &delivery {
                 Delivery::Recorded => "delivered",

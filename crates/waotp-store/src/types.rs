@@ -1,6 +1,7 @@
 //! The records the store takes and gives back: parsed domain types, never raw request strings.
 
 use uuid::Uuid;
+pub use waotp_core::delivery::{Blocklisted, DeliveryCheck, Stale};
 use waotp_core::policy::{sliding_estimate, wait_for_room, Pumping};
 use waotp_core::{CallbackMode, CodeHash, Msisdn, OtpCode, RuleMode, SealedCode, SessionState, Status};
 
@@ -142,16 +143,6 @@ pub struct PendingDelivery {
     pub expires_at_ms: i64,
 }
 
-/// What to do with a message about to be delivered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeliveryCheck {
-    Send,
-    /// The number was blocked meanwhile (`blocked_number` or `blocked_prefix`): status 9.
-    Blocked(&'static str),
-    /// The code can no longer be used (superseded, verified, locked, expired): not sent.
-    Stale(&'static str),
-}
-
 /// What a channel did with a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryOutcome {
@@ -161,6 +152,26 @@ pub enum DeliveryOutcome {
     Failed { status: Status, error_code: Option<i64>, error_text: String },
     /// Not sent because the code can no longer be used; the status does not change.
     Skipped { reason: String },
+}
+
+/// When a number blocked after its send was accepted is found: before its first delivery.
+pub const BLOCKED_AFTER_ACCEPTED: &str = "after the request was accepted";
+
+impl DeliveryOutcome {
+    /// What is recorded for a message the [`DeliveryCheck`] stopped (`None`: it goes out): 9
+    /// Blocked for a number blocked meanwhile (`when`: when that was found, e.g.
+    /// [`BLOCKED_AFTER_ACCEPTED`]), or a skip for a code that can no longer be used.
+    pub fn stopped(check: DeliveryCheck, when: &str) -> Option<DeliveryOutcome> {
+        match check {
+            DeliveryCheck::Send => None,
+            DeliveryCheck::Blocked(blocked) => Some(DeliveryOutcome::Failed {
+                status: Status::Blocked,
+                error_code: None,
+                error_text: format!("{}: blocked {when}", blocked.code()),
+            }),
+            DeliveryCheck::Stale(stale) => Some(DeliveryOutcome::Skipped { reason: stale.reason().to_owned() }),
+        }
+    }
 }
 
 /// What became of a provider's report on one of its messages.

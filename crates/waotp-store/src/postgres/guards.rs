@@ -18,8 +18,8 @@ use waotp_core::{Msisdn, SealedCode};
 
 use super::{exec, fresh_exec, prefixes, query, query_opt, small};
 use crate::{
-    BlockEntry, IdempotencyKey, IdempotentReplay, Limit, Refusal, RefusalCount, Result, SendGuards, SignalRule,
-    IDEMPOTENCY_TTL_MS,
+    BlockEntry, Blocklisted, IdempotencyKey, IdempotentReplay, Limit, Refusal, RefusalCount, Result, SendGuards,
+    SignalRule, IDEMPOTENCY_TTL_MS,
 };
 
 /// Counts one event; returns the previous window's count and the current window's count
@@ -156,11 +156,9 @@ pub(super) async fn count_send<C: GenericClient>(
     )
     .await?;
     let first = rows.first().expect("an aggregate returns a row");
-    if first.get::<_, Option<bool>>(0) == Some(true) {
-        return Ok(Counted::Refused(Refusal::Blocked("blocked_number")));
-    }
-    if first.get::<_, Option<bool>>(1) == Some(true) {
-        return Ok(Counted::Refused(Refusal::Blocked("blocked_prefix")));
+    let (number, prefix): (Option<bool>, Option<bool>) = (first.get(0), first.get(1));
+    if let Some(blocked) = Blocklisted::from_matches(number == Some(true), prefix == Some(true)) {
+        return Ok(Counted::Refused(Refusal::Blocked(blocked.code())));
     }
     // (previous window, current window before this send) per key.
     let counts: BTreeMap<String, (u64, u64)> = rows

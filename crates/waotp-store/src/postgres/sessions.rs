@@ -4,6 +4,7 @@ use deadpool_postgres::{GenericClient, Transaction};
 use sha2::{Digest, Sha256};
 use tokio_postgres::Row;
 use uuid::Uuid;
+use waotp_core::DeliveryFacts;
 use waotp_core::{CodeKey, Msisdn, SealedCode, SessionState, Status, VerifyDecision, VerifyFacts};
 
 use super::guards::{self, Idempotent};
@@ -13,9 +14,9 @@ use super::{
 use crate::code_hash;
 use crate::types::ProviderEvent;
 use crate::{
-    DeliveryCheck, DeliveryOutcome, FunnelRow, IdempotentReplay, InboxMessage, NewSession, PendingDelivery,
-    ProviderReport, Refusal, Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, StoreError, Timeline,
-    VerifyAttempt, VerifyOutcome, DAY_MS,
+    Blocklisted, DeliveryCheck, DeliveryOutcome, FunnelRow, IdempotentReplay, InboxMessage, NewSession,
+    PendingDelivery, ProviderReport, Refusal, Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, StoreError,
+    Timeline, VerifyAttempt, VerifyOutcome, BLOCKED_AFTER_ACCEPTED, DAY_MS,
 };
 
 fn state_from(code: i64) -> Result<SessionState> {
@@ -345,16 +346,26 @@ pub(super) async fn record_delivery(
     Ok(())
 }
 
-/// The local inbox's delivery: `waotp_deliver_to_inbox` (migration 0002), one round trip.
-pub(super) async fn deliver_to_inbox<C: GenericClient>(c: &C, m: &InboxMessage) -> Result<()> {
-    let digits = m.msisdn.as_str();
-    let prefixes = prefixes(&m.msisdn);
+/// The local inbox's delivery, in the caller's transaction: the last look (as before any
+/// send), then the message stored, the sealed code forgotten and the session marked sent and
+/// delivered; or what the look found recorded instead.
+pub(super) async fn deliver_to_inbox(t: &Transaction<'_>, m: &InboxMessage) -> Result<()> {
+    // A second delivery of the same session records nothing.
+    let Some((mut session, true)) = locate(t, m.session_id).await? else {
+        return Ok(());
+    };
+    let check = delivery_check(t, m.app_id, m.session_id, &m.msisdn, m.created_at_ms).await?;
+    if let Some(outcome) = DeliveryOutcome::stopped(check, BLOCKED_AFTER_ACCEPTED) {
+        return record_delivery(t, m.session_id, &outcome, m.created_at_ms).await;
+    }
     exec(
-        c,
-        "SELECT waotp_deliver_to_inbox($1, $2, $3, $4, $5, $6)",
-        &[&m.session_id, &m.app_id, &digits, &prefixes, &m.text, &m.created_at_ms],
+        t,
+        "INSERT INTO inbox (app_id, session_id, msisdn, text, created_at) VALUES ($1, $2, $3, $4, $5)",
+        &[&m.app_id, &m.session_id, &m.msisdn.as_str(), &m.text, &m.created_at_ms],
     )
     .await?;
+    exec(t, "UPDATE sessions SET sealed_code = NULL WHERE id = $1", &[&session.row_id]).await?;
+    advance_steps(t, &mut session, &[Status::Sent, Status::Delivered], m.created_at_ms).await?;
     Ok(())
 }
 
@@ -592,6 +603,8 @@ pub(super) async fn by_status<C: GenericClient>(c: &C) -> Result<Vec<(Status, u6
         .collect()
 }
 
+/// Loads the check's facts in one statement (the session's state and expiry, which kinds of
+/// blocklist entry match the number) and lets [`DeliveryCheck::decide`] decide.
 pub(super) async fn delivery_check<C: GenericClient>(
     c: &C,
     app_id: Uuid,
@@ -599,29 +612,19 @@ pub(super) async fn delivery_check<C: GenericClient>(
     msisdn: &Msisdn,
     now_ms: i64,
 ) -> Result<DeliveryCheck> {
-    let digits = msisdn.as_str();
-    let prefixes = prefixes(msisdn);
-    let verdict: String = query_one(
+    let row = query_one(
         c,
-        "SELECT waotp_delivery_check($1, $2, $3, $4, $5)",
-        &[&session_id, &app_id, &digits, &prefixes, &now_ms],
+        "SELECT s.state, s.expires_at, coalesce(bl.number, false), coalesce(bl.prefix, false) \
+         FROM (SELECT bool_or(NOT is_prefix) AS number, bool_or(is_prefix) AS prefix FROM blocklist \
+               WHERE scope IN ($2, $5) AND entry = ANY ($3) AND (is_prefix OR entry = $4)) bl \
+         LEFT JOIN sessions s ON s.session_id = $1 AND s.app_id = $2",
+        &[&session_id, &app_id, &prefixes(msisdn), &msisdn.as_str(), &Uuid::nil()],
     )
-    .await?
-    .get(0);
-    const STALE: &[&str] = &[
-        "the session is gone",
-        "superseded by a newer code before it was sent",
-        "verified before it was sent",
-        "locked before it was sent",
-        "expired before it was sent",
-    ];
-    Ok(match verdict.as_str() {
-        "send" => DeliveryCheck::Send,
-        "blocked_number" => DeliveryCheck::Blocked("blocked_number"),
-        "blocked_prefix" => DeliveryCheck::Blocked("blocked_prefix"),
-        other => match STALE.iter().find(|r| other.strip_prefix("stale:") == Some(**r)) {
-            Some(reason) => DeliveryCheck::Stale(reason),
-            None => return Err(StoreError::Corrupt(format!("delivery check said {other:?}"))),
-        },
-    })
+    .await?;
+    let session = match (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1)) {
+        (Some(state), Some(expires_at)) => Some((state_from(state)?, expires_at)),
+        _ => None,
+    };
+    let blocked = Blocklisted::from_matches(row.get(2), row.get(3));
+    Ok(DeliveryCheck::decide(DeliveryFacts { session, blocked }, now_ms))
 }

@@ -9,7 +9,7 @@ use waotp_core::policy::window_start;
 use waotp_core::{Msisdn, SealedCode};
 
 use super::uuid_from;
-use crate::{BlockEntry, IdempotencyKey, IdempotentReplay, Limit, Refusal, Result, SignalRule};
+use crate::{BlockEntry, Blocklisted, IdempotencyKey, IdempotentReplay, Limit, Refusal, Result, SignalRule};
 use crate::{RefusalCount, IDEMPOTENCY_TTL_MS};
 
 /// The previous and current fixed-window counts of a key.
@@ -59,10 +59,9 @@ pub(super) fn count_signal(c: &Connection, rule: &SignalRule, now_ms: i64) -> Re
     }
 }
 
-/// `blocked_number` or `blocked_prefix` if the msisdn is blocked for this app or all apps.
-/// One statement: the number and each of its prefixes are looked up together in the
-/// primary key.
-pub(super) fn blocked(c: &Connection, app_id: Uuid, msisdn: &Msisdn) -> Result<Option<&'static str>> {
+/// Whether the msisdn is blocked for this app or all apps. One statement: the number and
+/// each of its prefixes are looked up together in the primary key.
+pub(super) fn blocked(c: &Connection, app_id: Uuid, msisdn: &Msisdn) -> Result<Option<Blocklisted>> {
     const MAX_DIGITS: usize = 17;
     let digits = msisdn.as_str();
     // Unused slots repeat the full number (IN ignores duplicates).
@@ -78,17 +77,13 @@ pub(super) fn blocked(c: &Connection, app_id: Uuid, msisdn: &Msisdn) -> Result<O
         params.push(candidate);
     }
     let mut rows = stmt.query(params.as_slice())?;
-    let mut found = None;
+    let (mut number, mut prefix) = (false, false);
     while let Some(row) = rows.next()? {
         let (entry, is_prefix): (String, bool) = (row.get(0)?, row.get(1)?);
-        if !is_prefix && entry == digits {
-            return Ok(Some("blocked_number"));
-        }
-        if is_prefix {
-            found = Some("blocked_prefix");
-        }
+        number |= !is_prefix && entry == digits;
+        prefix |= is_prefix;
     }
-    Ok(found)
+    Ok(Blocklisted::from_matches(number, prefix))
 }
 
 /// What an idempotency key says about a send: nothing yet, a replay, or a mismatch.

@@ -2,6 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
+use waotp_core::DeliveryFacts;
 use waotp_core::{CodeKey, Msisdn, SealedCode, SessionState, Status, VerifyDecision, VerifyFacts};
 
 use super::guards::{self, Idempotent};
@@ -11,7 +12,7 @@ use crate::types::ProviderEvent;
 use crate::{
     DeliveryCheck, DeliveryOutcome, FunnelRow, IdempotentReplay, InboxMessage, NewSession, PendingDelivery,
     ProviderReport, Refusal, Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, StoreError, Timeline,
-    VerifyAttempt, VerifyOutcome, DAY_MS,
+    VerifyAttempt, VerifyOutcome, BLOCKED_AFTER_ACCEPTED, DAY_MS,
 };
 
 pub(super) fn status_from(code: i64) -> rusqlite::Result<Status> {
@@ -107,8 +108,8 @@ pub(super) fn create(c: &Connection, s: &NewSession, g: &SendGuards) -> Result<S
         }
     }
     if g.check_blocklist {
-        if let Some(code) = guards::blocked(c, s.app_id, &s.msisdn)? {
-            return Ok(SendOutcome::Refused(Refusal::Blocked(code)));
+        if let Some(blocked) = guards::blocked(c, s.app_id, &s.msisdn)? {
+            return Ok(SendOutcome::Refused(Refusal::Blocked(blocked.code())));
         }
     }
     for limit in &g.limits {
@@ -356,20 +357,9 @@ pub(super) fn deliver_to_inbox(c: &Connection, m: &InboxMessage) -> Result<()> {
         return Ok(());
     }
     // The same last look as before any send, in the same transaction as the delivery.
-    match delivery_check(c, m.app_id, m.session_id, &m.msisdn, m.created_at_ms)? {
-        DeliveryCheck::Send => {}
-        DeliveryCheck::Blocked(code) => {
-            let outcome = DeliveryOutcome::Failed {
-                status: Status::Blocked,
-                error_code: None,
-                error_text: format!("{code}: blocked after the request was accepted"),
-            };
-            return record_delivery(c, m.session_id, &outcome, m.created_at_ms);
-        }
-        DeliveryCheck::Stale(reason) => {
-            let outcome = DeliveryOutcome::Skipped { reason: reason.to_owned() };
-            return record_delivery(c, m.session_id, &outcome, m.created_at_ms);
-        }
+    let check = delivery_check(c, m.app_id, m.session_id, &m.msisdn, m.created_at_ms)?;
+    if let Some(outcome) = DeliveryOutcome::stopped(check, BLOCKED_AFTER_ACCEPTED) {
+        return record_delivery(c, m.session_id, &outcome, m.created_at_ms);
     }
     c.prepare_cached("INSERT INTO inbox (app_id, session_id, msisdn, text, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![m.app_id.as_bytes(), m.session_id.as_bytes(), m.msisdn.as_str(), m.text, m.created_at_ms])?;
@@ -600,23 +590,14 @@ pub(super) fn delivery_check(
     msisdn: &Msisdn,
     now_ms: i64,
 ) -> Result<DeliveryCheck> {
-    let row = c
+    let session = c
         .prepare_cached("SELECT state, expires_at FROM sessions WHERE session_id = ?1 AND app_id = ?2")?
         .query_row(params![session_id.as_bytes(), app_id.as_bytes()], |r| {
             Ok((state_from(r.get(0)?)?, r.get::<_, i64>(1)?))
         })
         .optional()?;
-    let Some((state, expires_at)) = row else { return Ok(DeliveryCheck::Stale("the session is gone")) };
-    if let Some(code) = guards::blocked(c, app_id, msisdn)? {
-        return Ok(DeliveryCheck::Blocked(code));
-    }
-    Ok(match state {
-        SessionState::Superseded => DeliveryCheck::Stale("superseded by a newer code before it was sent"),
-        SessionState::Verified => DeliveryCheck::Stale("verified before it was sent"),
-        SessionState::Locked => DeliveryCheck::Stale("locked before it was sent"),
-        SessionState::Pending if now_ms >= expires_at => DeliveryCheck::Stale("expired before it was sent"),
-        SessionState::Pending => DeliveryCheck::Send,
-    })
+    let blocked = guards::blocked(c, app_id, msisdn)?;
+    Ok(DeliveryCheck::decide(DeliveryFacts { session, blocked }, now_ms))
 }
 
 #[cfg(test)]

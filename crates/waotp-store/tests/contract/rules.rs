@@ -128,3 +128,77 @@ async fn pumping_signals_fire_alike() {
     assert_eq!(verify(11).await, VerifyDecision::Verified);
     assert!(!fired(send(14, conversion()).await.unwrap()), "4 sends, 2 verified: half");
 }
+
+/// The last look before a send, on the facts each backend loads: every outcome, and what the
+/// local inbox's delivery records for a stopped one.
+#[tokio::test]
+async fn the_delivery_check_decides_alike() {
+    use waotp_core::{Blocklisted, DeliveryCheck, Stale};
+    use waotp_store::BlockEntry;
+    let (_d, store) = fresh_store().await;
+    let a = app("a");
+    store.create_app(a.clone()).await.unwrap();
+    let check = |s: &NewSession, now| {
+        let (store, session_id, msisdn) = (store.clone(), s.session_id, s.msisdn.clone());
+        async move { store.delivery_check(a.app_id, session_id, &msisdn, now).await }
+    };
+
+    let pending = session(a.app_id, "6281200000001", "111111", 100);
+    create(&store, pending.clone()).await;
+    assert_eq!(check(&pending, 1099).await.unwrap(), DeliveryCheck::Send);
+    assert_eq!(check(&pending, 1100).await.unwrap(), DeliveryCheck::Stale(Stale::Expired), "at the instant");
+    let elsewhere = store.delivery_check(Uuid::new_v4(), pending.session_id, &pending.msisdn, 200).await.unwrap();
+    assert_eq!(elsewhere, DeliveryCheck::Stale(Stale::Gone), "another app's session");
+
+    let superseded = session(a.app_id, "6281200000002", "222222", 100);
+    create(&store, superseded.clone()).await;
+    create(&store, session(a.app_id, "6281200000002", "333333", 150)).await;
+    assert_eq!(check(&superseded, 200).await.unwrap(), DeliveryCheck::Stale(Stale::Superseded));
+
+    let verified = session(a.app_id, "6281200000003", "444444", 100);
+    create(&store, verified.clone()).await;
+    assert_eq!(decide(&store, attempt(a.app_id, "6281200000003", "444444", 200)).await, VerifyDecision::Verified);
+    assert_eq!(check(&verified, 300).await.unwrap(), DeliveryCheck::Stale(Stale::Verified));
+
+    let locked = session(a.app_id, "6281200000004", "555555", 100);
+    create(&store, locked.clone()).await;
+    for _ in 0..5 {
+        decide(&store, attempt(a.app_id, "6281200000004", "999999", 200)).await;
+    }
+    assert_eq!(check(&locked, 300).await.unwrap(), DeliveryCheck::Stale(Stale::Locked));
+
+    // Blocked after the send was accepted: a prefix for every app, the number for this one
+    // (named first), and a blocked number is reported even when the code is stale too.
+    let block = |app_id, entry: &str, is_prefix| {
+        store.block(BlockEntry { app_id, entry: entry.into(), is_prefix, created_at_ms: 0 })
+    };
+    assert!(block(None, "6281200", true).await.unwrap());
+    assert_eq!(check(&pending, 200).await.unwrap(), DeliveryCheck::Blocked(Blocklisted::Prefix));
+    assert_eq!(check(&locked, 300).await.unwrap(), DeliveryCheck::Blocked(Blocklisted::Prefix));
+    assert!(block(Some(a.app_id), "6281200000001", false).await.unwrap());
+    assert_eq!(check(&pending, 200).await.unwrap(), DeliveryCheck::Blocked(Blocklisted::Number));
+    assert!(block(Some(Uuid::new_v4()), "6281200000003", false).await.unwrap());
+    assert_eq!(
+        check(&verified, 300).await.unwrap(),
+        DeliveryCheck::Blocked(Blocklisted::Prefix),
+        "another app's entry for the number does not count"
+    );
+
+    // The inbox's delivery records what the check found, in its own transaction.
+    let deliver = |s: &NewSession, now| {
+        let message = inbox_message(s, now);
+        let store = store.clone();
+        async move { store.deliver_to_inbox(message).await.unwrap() }
+    };
+    deliver(&pending, 200).await;
+    let r = store.get_session(a.app_id, pending.session_id).await.unwrap().unwrap();
+    assert_eq!(r.status, Status::Blocked);
+    assert_eq!(r.error_text.as_deref(), Some("blocked_number: blocked after the request was accepted"));
+    assert!(r.delivered_to_channel);
+    assert!(store.unblock(None, "6281200", true).await.unwrap());
+    deliver(&superseded, 200).await;
+    let r = store.get_session(a.app_id, superseded.session_id).await.unwrap().unwrap();
+    assert_eq!((r.status, r.delivered_to_channel), (Status::Requested, true));
+    assert_eq!(r.error_text.as_deref(), Some("superseded by a newer code before it was sent"));
+    assert!(store.inbox(a.app_id, &superseded.msisdn, 10).await.unwrap().is_empty());
+}
