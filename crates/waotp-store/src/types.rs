@@ -276,14 +276,22 @@ impl Timeline {
     /// The column a step's time goes in: 0 sent, 1 delivered, 2 read, 3 failed, 4 closed;
     /// `None` for Requested (its time is the session's creation).
     pub fn slot(status: Status) -> Option<usize> {
-        match status.code() {
-            0 => None,
-            1 => Some(0),
-            2 => Some(1),
-            3 => Some(2),
-            4 | 5 => Some(4),
-            _ => Some(3),
+        match status {
+            Status::Requested => None,
+            Status::Sent => Some(0),
+            Status::Delivered => Some(1),
+            Status::Read => Some(2),
+            Status::Verified | Status::Unverified => Some(4),
+            Status::Failed | Status::RequestError | Status::Rejected | Status::Blocked | Status::TierLimitExceeded => {
+                Some(3)
+            }
         }
+    }
+
+    /// Every status's [`Timeline::slot`] (-1: none), indexed by its code, for PostgreSQL's
+    /// `waotp_advance`.
+    pub fn slots() -> [i32; 11] {
+        Status::ALL.map(|s| Timeline::slot(s).map_or(-1, |slot| slot as i32))
     }
 }
 

@@ -419,24 +419,6 @@ async fn a_dead_nodes_work_is_taken_over() {
     assert_ne!(jobs[0].session_id, rest[0].session_id);
 }
 
-/// PostgreSQL: the lifecycle ranks in SQL (`waotp_rank`, which every status change there
-/// uses) are the domain's.
-#[tokio::test]
-async fn sql_ranks_match_the_domain() {
-    let Some(base) = test_postgres() else {
-        eprintln!("skipped: needs WAOTP_TEST_POSTGRES (scripts/with-postgres)");
-        return;
-    };
-    let url = fresh_postgres_url(&base).await.unwrap();
-    drop(PgStore::open(PgOptions::from_url(&url).unwrap()).await.unwrap());
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
-    for status in Status::ALL {
-        let rank: i32 = client.query_one("SELECT waotp_rank($1)", &[&i64::from(status.code())]).await.unwrap().get(0);
-        assert_eq!(rank, i32::from(status.rank()), "{status:?}");
-    }
-}
-
 /// A replayed callback goes before its session's later ones, even one that was in flight
 /// when the replay came and then failed.
 #[tokio::test]

@@ -72,8 +72,8 @@ pub(super) async fn advance(t: &Transaction<'_>, s: &mut SessionRef, next: Statu
 }
 
 /// Moves a session through `steps` in order (skipping any that would not move it forward),
-/// with a callback for each step taken: `waotp_advance` (migration 0002), which locks the
-/// session's row first.
+/// with a callback for each step taken: `waotp_advance` (migration 0007), which locks the
+/// session's row first and applies the order of statuses it is given ([`Status::ranks`]).
 pub(super) async fn advance_steps<C: GenericClient>(
     c: &C,
     s: &mut SessionRef,
@@ -84,8 +84,14 @@ pub(super) async fn advance_steps<C: GenericClient>(
         return Ok(false);
     }
     let steps: Vec<i64> = steps.iter().map(|st| i64::from(st.code())).collect();
-    let moved: Option<i64> =
-        query_one(c, "SELECT waotp_advance($1, $2, $3)", &[&s.row_id, &steps, &now_ms]).await?.get(0);
+    let (ranks, slots) = (Status::ranks(), Timeline::slots());
+    let moved: Option<i64> = query_one(
+        c,
+        "SELECT waotp_advance($1, $2, $3, $4, $5)",
+        &[&s.row_id, &steps, &now_ms, &&ranks[..], &&slots[..]],
+    )
+    .await?
+    .get(0);
     match moved {
         Some(status) => {
             s.status = status_from(status)?;
@@ -466,9 +472,15 @@ async fn apply(t: &Transaction<'_>, session: &mut SessionRef, event: &ProviderEv
 pub(super) async fn expire_due(t: &Transaction<'_>, now_ms: i64, limit: usize) -> Result<usize> {
     let row = query_fresh(
         t,
-        "SELECT count(waotp_advance(due.id, ARRAY[5]::bigint[], $1)) FROM (SELECT id FROM sessions \
+        "SELECT count(waotp_advance(due.id, $3, $1, $4, $5)) FROM (SELECT id FROM sessions \
            WHERE status NOT IN (4, 5) AND expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) due",
-        &[&now_ms, &(limit as i64)],
+        &[
+            &now_ms,
+            &(limit as i64),
+            &vec![i64::from(Status::Unverified.code())],
+            &&Status::ranks()[..],
+            &&Timeline::slots()[..],
+        ],
     )
     .await?
     .pop()

@@ -202,3 +202,37 @@ async fn the_delivery_check_decides_alike() {
     assert_eq!(r.error_text.as_deref(), Some("superseded by a newer code before it was sent"));
     assert!(store.inbox(a.app_id, &superseded.msisdn, 10).await.unwrap().is_empty());
 }
+
+/// The order of statuses, as every backend applies it (PostgreSQL inside `waotp_advance`,
+/// with the order passed from Rust): from each status, each other one is taken only if it is
+/// later, and then with its callback. Spelled out here rather than read from the domain, so a
+/// change to the order shows up as a change to the contract.
+#[tokio::test]
+async fn statuses_only_move_forward_in_the_same_order_everywhere() {
+    // By code: Requested, Sent, Delivered, Read, Verified, Unverified, then the failures 6–10.
+    const RANK: [u8; 11] = [0, 1, 2, 3, 5, 5, 4, 4, 4, 4, 4];
+    let (_d, store) = fresh_store().await;
+    let a = app("a");
+    store.create_app(a.clone()).await.unwrap();
+    for from in Status::ALL {
+        let mut sessions = Vec::new();
+        for to in Status::ALL {
+            let s = NewSession {
+                scripted: vec![from, to],
+                ..session_for(a.app_id, M, &format!("{}-{}", from.code(), to.code()), 100)
+            };
+            create(&store, s.clone()).await;
+            sessions.push((to, s));
+        }
+        for (to, s) in sessions {
+            let rank = |s: Status| RANK[usize::from(s.code())];
+            let at = if rank(from) > 0 { from } else { Status::Requested };
+            let want = if rank(to) > rank(at) { to } else { at };
+            assert_eq!(status_of(&store, a.app_id, s.session_id).await, want, "{from:?} then {to:?}");
+            let mut reported = vec![Status::Requested];
+            reported.extend([at, want].into_iter().filter(|st| *st != Status::Requested));
+            reported.dedup();
+            assert_eq!(callback_statuses(&store, a.app_id, s.session_id).await, reported, "{from:?} then {to:?}");
+        }
+    }
+}
