@@ -7,6 +7,7 @@
 
 pub mod callback;
 pub mod code;
+pub mod delivery;
 pub mod msisdn;
 pub mod numbering;
 pub mod policy;
@@ -16,9 +17,10 @@ pub mod template;
 
 pub use callback::{AttemptFailure, CallbackMode};
 pub use code::{generate_api_key, hash_api_key, CodeHash, CodeKey, OtpCode, SealedCode};
+pub use delivery::{Blocklisted, DeliveryCheck, DeliveryFacts, Stale};
 pub use msisdn::Msisdn;
 pub use policy::RuleMode;
 
-pub use session::{SessionState, VerifyDecision, MAX_WRONG_ATTEMPTS};
+pub use session::{SessionState, VerifyDecision, VerifyFacts, VerifyWrite, MAX_WRONG_ATTEMPTS};
 pub use status::Status;
 pub use template::{Category, RenderedMessage, Template, TemplateError};

@@ -63,6 +63,28 @@ pub fn wait_for_room(previous: u64, current: u64, limit: u64, now_ms: i64, windo
     (at - now_ms).max(1)
 }
 
+/// A pumping signal's rule: the number shapes of SMS/WhatsApp pumping, judged on the sliding
+/// estimates ([`sliding_estimate`]) of the counters the store keeps for them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pumping {
+    /// More than `threshold` sends into one block of 100 numbers ([`number_block`]).
+    Sequential { threshold: u64 },
+    /// A range ([`conversion_prefix`]) with at least `min_sends` sends but fewer than
+    /// `min_rate` of them verified.
+    Conversion { min_sends: u64, min_rate: f64 },
+}
+
+impl Pumping {
+    /// Whether the rule fires for one more send, given the estimates of its range's sends so
+    /// far and of its verified codes (which a sequential rule does not look at).
+    pub fn fires(self, sent: f64, verified: f64) -> bool {
+        match self {
+            Pumping::Sequential { threshold } => sent + 1.0 > threshold as f64,
+            Pumping::Conversion { min_sends, min_rate } => sent >= min_sends as f64 && verified < sent * min_rate,
+        }
+    }
+}
+
 /// The block of 100 consecutive numbers a msisdn belongs to (all digits but the last two):
 /// bursts into one block are the shape of sequential-number pumping.
 pub fn number_block(msisdn: &str) -> &str {
@@ -98,6 +120,31 @@ mod tests {
         assert_eq!(wait_for_room(0, 5, 5, 21_000, 10_000), 9_000 + 2_000);
         let w = wait_for_room(3, 5, 5, 22_000, 10_000);
         assert!(w > 8_000, "{w}");
+    }
+
+    /// Each pumping rule at, below and above its thresholds.
+    #[test]
+    fn pumping_rules() {
+        let seq = Pumping::Sequential { threshold: 10 };
+        let conv = Pumping::Conversion { min_sends: 20, min_rate: 0.25 };
+        #[rustfmt::skip]
+        let table: &[(Pumping, f64, f64, bool)] = &[
+            // sequential: one more send past the threshold fires; verified codes do not matter
+            (seq,  8.9,  0.0,   false),
+            (seq,  9.0,  0.0,   false),
+            (seq,  9.5,  0.0,   true),
+            (seq,  10.0, 100.0, true),
+            // conversion: too few sends never fires
+            (conv, 19.9, 0.0,   false),
+            // enough sends: fires below the rate, not at or above it
+            (conv, 20.0, 4.9,   true),
+            (conv, 20.0, 5.0,   false),
+            (conv, 40.0, 9.0,   true),
+            (conv, 40.0, 20.0,  false),
+        ];
+        for (rule, sent, verified, want) in table {
+            assert_eq!(rule.fires(*sent, *verified), *want, "{rule:?} with {sent} sent, {verified} verified");
+        }
     }
 
     #[test]

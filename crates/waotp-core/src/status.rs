@@ -70,6 +70,12 @@ impl Status {
         }
     }
 
+    /// Every status's [`Status::rank`], indexed by its code: how a statement that must apply
+    /// the order inside the database (PostgreSQL's `waotp_advance`) gets it without a copy.
+    pub fn ranks() -> [i32; 11] {
+        Status::ALL.map(|s| i32::from(s.rank()))
+    }
+
     /// Whether a session at `self` may report `next` (never backwards, never twice).
     pub fn can_move_to(self, next: Status) -> bool {
         next.rank() > self.rank()
@@ -87,6 +93,16 @@ mod tests {
         }
         assert_eq!(Status::from_code(11), None);
         assert_eq!(Status::TierLimitExceeded.code(), 10);
+    }
+
+    /// The lifecycle's order, spelled out: delivery progress, then a delivery failure (any of
+    /// them alike), then the outcome.
+    #[test]
+    fn ranks() {
+        assert_eq!(Status::ranks(), [0, 1, 2, 3, 5, 5, 4, 4, 4, 4, 4]);
+        for s in Status::ALL {
+            assert_eq!(Status::ranks()[usize::from(s.code())], i32::from(s.rank()));
+        }
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! WhatsApp message templates and how a code and `content` fill them (contract section 4).
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::code::OtpCode;
@@ -49,6 +51,8 @@ pub enum TemplateError {
     AuthenticationShape,
     #[error("template needs {needed} content value(s) but the request has {got}")]
     NotEnoughContent { needed: usize, got: usize },
+    #[error("template {name} is not registered in language {language}")]
+    NotInLanguage { name: String, language: String },
 }
 
 /// A local record of a WhatsApp template that an app uses.
@@ -154,6 +158,22 @@ pub fn placeholders(body: &str) -> Vec<u32> {
     slots
 }
 
+/// The template a message named `name` in `language` goes out as (contract section 4), given
+/// an app's `registered` templates of that name (in any language): the one in that language;
+/// with none under that name, a Meta authentication template ([`Template::meta_authentication`]);
+/// registered under that name but not in that language, none
+/// ([`TemplateError::NotInLanguage`]: the send is refused rather than failing at Meta later).
+pub fn select<'a>(registered: &'a [Template], name: &str, language: &str) -> Result<Cow<'a, Template>, TemplateError> {
+    if registered.is_empty() {
+        return Ok(Cow::Owned(Template::meta_authentication(name, language)));
+    }
+    registered
+        .iter()
+        .find(|t| t.name == name && t.language == language)
+        .map(Cow::Borrowed)
+        .ok_or_else(|| TemplateError::NotInLanguage { name: name.to_owned(), language: language.to_owned() })
+}
+
 impl Template {
     /// The shape Meta gives every authentication template; used for names with no local record.
     pub fn meta_authentication(name: &str, language: &str) -> Template {
@@ -235,6 +255,32 @@ impl Template {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each outcome of template selection.
+    #[test]
+    fn selection() {
+        let registered = |language: &str| Template {
+            name: "otp_reg".into(),
+            language: language.into(),
+            category: Category::Utility,
+            body: "Code {{1}} for {{2}}".into(),
+            code_placeholder: 1,
+            copy_code_button: false,
+        };
+        let both = [registered("id"), registered("en")];
+        // Registered in that language: that record.
+        assert_eq!(select(&both, "otp_reg", "en").unwrap().as_ref(), &both[1]);
+        assert!(matches!(select(&both, "otp_reg", "id").unwrap(), Cow::Borrowed(t) if t == &both[0]));
+        // Registered, but not in that language: refused.
+        let refused = select(&both, "otp_reg", "en_US").unwrap_err();
+        assert_eq!(refused, TemplateError::NotInLanguage { name: "otp_reg".into(), language: "en_US".into() });
+        assert_eq!(refused.to_string(), "template otp_reg is not registered in language en_US");
+        // No record of that name: Meta's authentication template, in the language asked for.
+        assert_eq!(
+            select(&[], "verification_code", "id").unwrap().into_owned(),
+            Template::meta_authentication("verification_code", "id")
+        );
+    }
 
     fn code() -> OtpCode {
         OtpCode::parse_custom("482913").unwrap()

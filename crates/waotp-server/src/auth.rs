@@ -1,6 +1,7 @@
 //! `App-ID` / `API-Key` authentication, and a short-lived cache of apps and their templates
 //! so the hot path does not read them from the database on every request.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -9,7 +10,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use uuid::Uuid;
 use waotp_core::code::api_key_matches;
-use waotp_core::Template;
+use waotp_core::{template, Template, TemplateError};
 use waotp_store::{AppRecord, Store};
 
 use crate::{ApiError, AppState};
@@ -24,24 +25,10 @@ pub struct CachedApp {
     templates: HashMap<String, Vec<Template>>,
 }
 
-/// What a send's `template_name` and `lang_code` resolve to.
-pub enum TemplateChoice<'a> {
-    Registered(&'a Template),
-    /// Registered under that name, but not in that language.
-    WrongLanguage,
-    /// No local record: treated as a Meta authentication template.
-    Unregistered,
-}
-
 impl CachedApp {
-    pub fn template(&self, name: &str, language: &str) -> TemplateChoice<'_> {
-        match self.templates.get(name) {
-            None => TemplateChoice::Unregistered,
-            Some(list) => list
-                .iter()
-                .find(|t| t.language == language)
-                .map_or(TemplateChoice::WrongLanguage, TemplateChoice::Registered),
-        }
+    /// The template a message named `name` in `language` goes out as ([`template::select`]).
+    pub fn template(&self, name: &str, language: &str) -> Result<Cow<'_, Template>, TemplateError> {
+        template::select(self.templates.get(name).map_or(&[], Vec::as_slice), name, language)
     }
 }
 

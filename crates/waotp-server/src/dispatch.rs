@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, Semaphore};
 use uuid::Uuid;
-use waotp_core::{CodeKey, Status, Template};
-use waotp_store::{DeliveryCheck, DeliveryOutcome, PendingDelivery, Store};
+use waotp_core::{CodeKey, Status};
+use waotp_store::{DeliveryCheck, DeliveryOutcome, PendingDelivery, Store, BLOCKED_AFTER_ACCEPTED};
 
-use crate::auth::{AppCache, TemplateChoice};
+use crate::auth::AppCache;
 use crate::channel::{Channel, Delivery, OutboundMessage};
 use crate::metrics::Metrics;
 use crate::Clock;
@@ -107,19 +107,19 @@ async fn read_backlog(queue: Queue, store: Arc<dyn Store>, key: Arc<CodeKey>, ap
                         continue;
                     }
                     match reopen(&pending, &key, &apps).await {
-                        Some(message) => {
+                        Ok(message) => {
                             if queue.tx.send(message).await.is_err() {
                                 return;
                             }
                             queue.depth.fetch_add(1, Ordering::Relaxed);
                             requeued += 1;
                         }
-                        None => {
+                        Err(why) => {
                             queue.done(&pending.session_id);
                             let outcome = DeliveryOutcome::Failed {
                                 status: Status::RequestError,
                                 error_code: None,
-                                error_text: "the code could not be recovered (server secret changed?)".into(),
+                                error_text: why,
                             };
                             if let Err(e) = store.record_delivery(pending.session_id, outcome, clock.now_ms()).await {
                                 tracing::error!(error = %e, "cannot record an unrecoverable session");
@@ -151,15 +151,18 @@ where
     waotp_store::retry_while_unavailable(RETRY_FIRST, RETRY_MAX, || clock.now_ms() < until_ms, write).await
 }
 
-/// Rebuilds the message of a session stored before a restart.
-async fn reopen(p: &PendingDelivery, key: &CodeKey, apps: &AppCache) -> Option<OutboundMessage> {
-    let code = key.unseal(&p.session_id, &p.sealed_code)?;
-    let app = apps.get(p.app_id).await.ok()??;
-    let message = match app.template(&p.template_name, &p.lang_code) {
-        TemplateChoice::Registered(t) => t.render(&code, &p.content).ok()?,
-        _ => Template::meta_authentication(&p.template_name, &p.lang_code).render(&code, &p.content).ok()?,
-    };
-    Some(OutboundMessage {
+/// Rebuilds the message of a session stored before a restart, or says why it cannot go out:
+/// its code cannot be unsealed, or its template no longer resolves as it did when the send was
+/// accepted (the same selection as the send route's: [`waotp_core::template::select`]).
+async fn reopen(p: &PendingDelivery, key: &CodeKey, apps: &AppCache) -> Result<OutboundMessage, String> {
+    const UNRECOVERABLE: &str = "the code could not be recovered (server secret changed?)";
+    let code = key.unseal(&p.session_id, &p.sealed_code).ok_or(UNRECOVERABLE)?;
+    let app = apps.get(p.app_id).await.ok().flatten().ok_or(UNRECOVERABLE)?;
+    let message = app
+        .template(&p.template_name, &p.lang_code)
+        .and_then(|template| template.render(&code, &p.content))
+        .map_err(|e| e.to_string())?;
+    Ok(OutboundMessage {
         session_id: p.session_id,
         app_id: p.app_id,
         msisdn: p.msisdn.clone(),
@@ -195,16 +198,10 @@ async fn run(
             } else {
                 store.delivery_check(message.app_id, message.session_id, &message.msisdn, clock.now_ms()).await
             };
-            let delivery = match check {
-                Ok(DeliveryCheck::Blocked(code)) => Delivery::Outcome(DeliveryOutcome::Failed {
-                    status: Status::Blocked,
-                    error_code: None,
-                    error_text: format!("{code}: blocked after the request was accepted"),
-                }),
-                Ok(DeliveryCheck::Stale(reason)) => {
-                    Delivery::Outcome(DeliveryOutcome::Skipped { reason: reason.to_owned() })
-                }
-                _ => channel.deliver(&message).await,
+            let stopped = check.ok().and_then(|check| DeliveryOutcome::stopped(check, BLOCKED_AFTER_ACCEPTED));
+            let delivery = match stopped {
+                Some(outcome) => Delivery::Outcome(outcome),
+                None => channel.deliver(&message).await,
             };
             let outcome = match &delivery {
                 Delivery::Recorded => "delivered",

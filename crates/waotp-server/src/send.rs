@@ -9,10 +9,10 @@ use axum::Json;
 use serde::Serialize;
 use uuid::Uuid;
 use waotp_core::code::{CodeError, GENERATED_CODE_LEN};
-use waotp_core::{Msisdn, OtpCode, RenderedMessage, Template};
+use waotp_core::{Msisdn, OtpCode, RenderedMessage};
 use waotp_store::{IdempotencyKey, NewSession, Refusal, SendGuards, SendOutcome};
 
-use crate::auth::{AuthedApp, CachedApp, TemplateChoice};
+use crate::auth::{AuthedApp, CachedApp};
 use crate::body::Fields;
 use crate::channel::OutboundMessage;
 use crate::{guards, ApiError, AppState};
@@ -91,19 +91,7 @@ impl SendRequest {
             .opt_str("callback_url", MAX_CALLBACK_URL_CHARS)?
             .map(|url| parse_callback_url(url, deny_private))
             .transpose()?;
-        let fallback;
-        let template = match app.template(template_name, lang_code) {
-            TemplateChoice::Registered(t) => t,
-            TemplateChoice::WrongLanguage => {
-                return Err(ApiError::validation(format!(
-                    "template {template_name} is not registered in language {lang_code}"
-                )))
-            }
-            TemplateChoice::Unregistered => {
-                fallback = Template::meta_authentication(template_name, lang_code);
-                &fallback
-            }
-        };
+        let template = app.template(template_name, lang_code).map_err(|e| ApiError::validation(e.to_string()))?;
         let message = template.render(&code, &content).map_err(|e| ApiError::validation(format!("content: {e}")))?;
         Ok(SendRequest { msisdn, code, challenge, time_limit_s, message, content, callback_url })
     }

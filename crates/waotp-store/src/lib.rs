@@ -20,6 +20,11 @@ pub use types::*;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// A stored code hash, as both backends read it back.
+pub(crate) fn code_hash(bytes: Vec<u8>) -> Result<waotp_core::CodeHash> {
+    Ok(waotp_core::CodeHash(bytes.try_into().map_err(|_| StoreError::Corrupt("code hash length".into()))?))
+}
+
 /// How long a request waits for the database (a pooled connection, the SQLite writer or a
 /// lock held by another process) before it is refused as unavailable.
 pub const DEFAULT_DATABASE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);

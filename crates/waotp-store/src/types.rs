@@ -1,6 +1,8 @@
 //! The records the store takes and gives back: parsed domain types, never raw request strings.
 
 use uuid::Uuid;
+pub use waotp_core::delivery::{Blocklisted, DeliveryCheck, Stale};
+use waotp_core::policy::{sliding_estimate, wait_for_room, Pumping};
 use waotp_core::{CallbackMode, CodeHash, Msisdn, OtpCode, RuleMode, SealedCode, SessionState, Status};
 
 /// An app's per-app defaults.
@@ -141,16 +143,6 @@ pub struct PendingDelivery {
     pub expires_at_ms: i64,
 }
 
-/// What to do with a message about to be delivered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeliveryCheck {
-    Send,
-    /// The number was blocked meanwhile (`blocked_number` or `blocked_prefix`): status 9.
-    Blocked(&'static str),
-    /// The code can no longer be used (superseded, verified, locked, expired): not sent.
-    Stale(&'static str),
-}
-
 /// What a channel did with a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryOutcome {
@@ -160,6 +152,26 @@ pub enum DeliveryOutcome {
     Failed { status: Status, error_code: Option<i64>, error_text: String },
     /// Not sent because the code can no longer be used; the status does not change.
     Skipped { reason: String },
+}
+
+/// When a number blocked after its send was accepted is found: before its first delivery.
+pub const BLOCKED_AFTER_ACCEPTED: &str = "after the request was accepted";
+
+impl DeliveryOutcome {
+    /// What is recorded for a message the [`DeliveryCheck`] stopped (`None`: it goes out): 9
+    /// Blocked for a number blocked meanwhile (`when`: when that was found, e.g.
+    /// [`BLOCKED_AFTER_ACCEPTED`]), or a skip for a code that can no longer be used.
+    pub fn stopped(check: DeliveryCheck, when: &str) -> Option<DeliveryOutcome> {
+        match check {
+            DeliveryCheck::Send => None,
+            DeliveryCheck::Blocked(blocked) => Some(DeliveryOutcome::Failed {
+                status: Status::Blocked,
+                error_code: None,
+                error_text: format!("{}: blocked {when}", blocked.code()),
+            }),
+            DeliveryCheck::Stale(stale) => Some(DeliveryOutcome::Skipped { reason: stale.reason().to_owned() }),
+        }
+    }
 }
 
 /// What became of a provider's report on one of its messages.
@@ -264,14 +276,22 @@ impl Timeline {
     /// The column a step's time goes in: 0 sent, 1 delivered, 2 read, 3 failed, 4 closed;
     /// `None` for Requested (its time is the session's creation).
     pub fn slot(status: Status) -> Option<usize> {
-        match status.code() {
-            0 => None,
-            1 => Some(0),
-            2 => Some(1),
-            3 => Some(2),
-            4 | 5 => Some(4),
-            _ => Some(3),
+        match status {
+            Status::Requested => None,
+            Status::Sent => Some(0),
+            Status::Delivered => Some(1),
+            Status::Read => Some(2),
+            Status::Verified | Status::Unverified => Some(4),
+            Status::Failed | Status::RequestError | Status::Rejected | Status::Blocked | Status::TierLimitExceeded => {
+                Some(3)
+            }
         }
+    }
+
+    /// Every status's [`Timeline::slot`] (-1: none), indexed by its code, for PostgreSQL's
+    /// `waotp_advance`.
+    pub fn slots() -> [i32; 11] {
+        Status::ALL.map(|s| Timeline::slot(s).map_or(-1, |slot| slot as i32))
     }
 }
 
@@ -453,6 +473,15 @@ pub struct Limit {
     pub code: &'static str,
 }
 
+impl Limit {
+    /// The refusal of one more event, given the key's (previous window, current window)
+    /// counts before it; `None`: it fits.
+    pub fn refusal(&self, (previous, current): (u64, u64), now_ms: i64) -> Option<Refusal> {
+        let wait = wait_for_room(previous, current, self.limit, now_ms, self.window_ms);
+        (wait > 0).then_some(Refusal::RateLimited { code: self.code, retry_after_ms: wait })
+    }
+}
+
 /// A pumping rule evaluated with a send.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SignalRule {
@@ -470,6 +499,35 @@ impl SignalRule {
             SignalRule::Conversion { .. } => "low_conversion_prefix",
         }
     }
+
+    pub fn window_ms(&self) -> i64 {
+        match self {
+            SignalRule::Sequential { window_ms, .. } | SignalRule::Conversion { window_ms, .. } => *window_ms,
+        }
+    }
+
+    /// Whether the rule fires for one more send ([`Pumping::fires`]), given `counts`: a
+    /// counter's (previous window, current window) counts before this send.
+    pub fn fires<E>(
+        &self,
+        now_ms: i64,
+        mut counts: impl FnMut(&str) -> std::result::Result<(u64, u64), E>,
+    ) -> std::result::Result<bool, E> {
+        let window_ms = self.window_ms();
+        let mut estimate = |key: &str| -> std::result::Result<f64, E> {
+            let (previous, current) = counts(key)?;
+            Ok(sliding_estimate(previous, current, now_ms, window_ms))
+        };
+        Ok(match self {
+            SignalRule::Sequential { key, threshold, .. } => {
+                Pumping::Sequential { threshold: *threshold }.fires(estimate(key)?, 0.0)
+            }
+            SignalRule::Conversion { sent_key, verified_key, min_sends, min_rate, .. } => {
+                Pumping::Conversion { min_sends: *min_sends, min_rate: *min_rate }
+                    .fires(estimate(sent_key)?, estimate(verified_key)?)
+            }
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -477,6 +535,13 @@ pub struct Signal {
     pub rule: SignalRule,
     /// `Monitor`: reported, not refused; `Enforce`: refused. (`Off` rules are not sent.)
     pub enforce: bool,
+}
+
+impl Signal {
+    /// The refusal of a send that fires an enforced signal: try again after its window.
+    pub fn refusal(&self) -> Refusal {
+        Refusal::RateLimited { code: self.rule.code(), retry_after_ms: self.rule.window_ms() }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

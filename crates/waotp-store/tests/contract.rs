@@ -105,6 +105,9 @@ fn attempt(app_id: Uuid, msisdn: &str, guess: &str, now: i64) -> VerifyAttempt {
 
 const M: &str = "6281234567890";
 
+#[path = "contract/rules.rs"]
+mod rules;
+
 /// Stores a session with no guards; its try_count.
 async fn create(store: &Arc<dyn Store>, s: NewSession) -> u32 {
     match store.create_session(s, SendGuards::default()).await.unwrap() {
@@ -414,24 +417,6 @@ async fn a_dead_nodes_work_is_taken_over() {
     let jobs = two.claim_callbacks(300, 100_000, 10).await.unwrap();
     assert_eq!(jobs.len(), 1, "the dead node's leased callback");
     assert_ne!(jobs[0].session_id, rest[0].session_id);
-}
-
-/// PostgreSQL: the lifecycle ranks in SQL (`waotp_rank`, which every status change there
-/// uses) are the domain's.
-#[tokio::test]
-async fn sql_ranks_match_the_domain() {
-    let Some(base) = test_postgres() else {
-        eprintln!("skipped: needs WAOTP_TEST_POSTGRES (scripts/with-postgres)");
-        return;
-    };
-    let url = fresh_postgres_url(&base).await.unwrap();
-    drop(PgStore::open(PgOptions::from_url(&url).unwrap()).await.unwrap());
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
-    for status in Status::ALL {
-        let rank: i32 = client.query_one("SELECT waotp_rank($1)", &[&i64::from(status.code())]).await.unwrap().get(0);
-        assert_eq!(rank, i32::from(status.rank()), "{status:?}");
-    }
 }
 
 /// A replayed callback goes before its session's later ones, even one that was in flight

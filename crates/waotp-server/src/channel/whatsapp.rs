@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use waotp_core::code::{CodeKey, OpenSecretError};
 use waotp_core::Status;
-use waotp_store::{DeliveryCheck, DeliveryOutcome, Store, WhatsAppSender};
+use waotp_store::{DeliveryOutcome, Store, WhatsAppSender};
 use waotp_whatsapp::{classify, ErrorClass, GraphClient, SendFailure, TemplateMessage};
 
 use super::{Channel, Delivery, OutboundMessage};
@@ -233,14 +233,11 @@ impl Channel for WhatsAppChannel {
                     tracing::debug!(session_id = %m.session_id, ?code, retry_in = ?after, "WhatsApp send will be retried");
                     tokio::time::sleep(after).await;
                     attempt += 1;
-                    match self.store.delivery_check(m.app_id, m.session_id, &m.msisdn, self.clock.now_ms()).await {
-                        Ok(DeliveryCheck::Stale(reason)) => {
-                            return Delivery::Outcome(DeliveryOutcome::Skipped { reason: reason.to_owned() })
-                        }
-                        Ok(DeliveryCheck::Blocked(code)) => {
-                            return Self::failed(Status::Blocked, None, format!("{code}: blocked before a retry"))
-                        }
-                        _ => {}
+                    let check = self.store.delivery_check(m.app_id, m.session_id, &m.msisdn, self.clock.now_ms()).await;
+                    if let Some(outcome) =
+                        check.ok().and_then(|check| DeliveryOutcome::stopped(check, "before a retry"))
+                    {
+                        return Delivery::Outcome(outcome);
                     }
                 }
             }

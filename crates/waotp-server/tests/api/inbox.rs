@@ -3,6 +3,21 @@ use waotp_core::Status;
 
 use crate::helpers::*;
 
+/// A server's configuration with a fixed secret, its store opened but not served yet, and an
+/// app in it: for sessions stored before the server starts.
+async fn before_a_start(
+    dir: &tempfile::TempDir,
+    secret: &str,
+) -> (waotp_server::config::Config, waotp_core::CodeKey, std::sync::Arc<dyn waotp_store::Store>, waotp_store::AppRecord)
+{
+    let mut config = crate::helpers::test_config(dir).await;
+    config.server_secret = Some(waotp_server::config::Secret::new(secret));
+    let key = config.code_key().unwrap();
+    let store = config.open_store().await.unwrap();
+    let (app, _) = waotp_server::apps::create_app(store.as_ref(), "t", Default::default(), None, 0).await.unwrap();
+    (config, key, store, app)
+}
+
 #[tokio::test]
 async fn the_inbox_shows_the_rendered_message_newest_first() {
     let app = spawn_app().await;
@@ -73,15 +88,10 @@ async fn the_inbox_query_is_read_as_written() {
 #[tokio::test]
 async fn undelivered_sessions_are_delivered_at_the_next_start() {
     use waotp_core::Msisdn;
-    use waotp_server::config::Secret;
     use waotp_server::Clock;
 
     let dir = tempfile::tempdir().unwrap();
-    let mut config = crate::helpers::test_config(&dir).await;
-    config.server_secret = Some(Secret::new("recovery-test-secret-0123456789"));
-    let key = config.code_key().unwrap();
-    let store = config.open_store().await.unwrap();
-    let (app, _) = waotp_server::apps::create_app(store.as_ref(), "t", Default::default(), None, 0).await.unwrap();
+    let (config, key, store, app) = before_a_start(&dir, "recovery-test-secret-0123456789").await;
     let msisdn = Msisdn::parse(MSISDN).unwrap();
     let session = stored_session(&key, app.app_id, MSISDN, "777888", None, Clock::system().now_ms());
     let session_id = session.session_id;
@@ -105,6 +115,48 @@ async fn undelivered_sessions_are_delivered_at_the_next_start() {
     let s = state.store.get_session(app.app_id, session_id).await.unwrap().unwrap();
     assert!(s.delivered_to_channel);
     assert_eq!(s.status, Status::Delivered);
+}
+
+/// A session whose template no longer resolves when it is delivered after a restart (its
+/// language was removed meanwhile) is refused as the send route refuses it, reported as 7
+/// Request Error: never sent as another template.
+#[tokio::test]
+async fn a_template_gone_from_its_language_before_a_restart_is_not_sent_as_another() {
+    use waotp_core::{Category, Msisdn, Template};
+    use waotp_server::Clock;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (config, key, store, app) = before_a_start(&dir, "recovery-test-secret-0123456789").await;
+    let mut session = stored_session(&key, app.app_id, MSISDN, "777888", None, Clock::system().now_ms());
+    (session.template_name, session.lang_code) = ("otp_reg".into(), "en".into());
+    let session_id = session.session_id;
+    store.create_session(session, Default::default()).await.unwrap();
+    // Only the `id` translation is registered now.
+    let template = Template {
+        name: "otp_reg".into(),
+        language: "id".into(),
+        category: Category::Utility,
+        body: "Kode {{1}}".into(),
+        code_placeholder: 1,
+        copy_code_button: false,
+    };
+    assert!(store.put_template(app.app_id, template).await.unwrap());
+    drop(store);
+
+    let state = waotp_server::build(&config, Clock::system()).await.unwrap();
+    let s =
+        crate::helpers::eventually("the session's outcome recorded", std::time::Duration::from_secs(10), || async {
+            let s = state.store.get_session(app.app_id, session_id).await.unwrap().unwrap();
+            if s.delivered_to_channel {
+                Ok(s)
+            } else {
+                Err(s.status)
+            }
+        })
+        .await;
+    assert_eq!(s.status, Status::RequestError);
+    assert_eq!(s.error_text.as_deref(), Some("template otp_reg is not registered in language en"));
+    assert!(state.store.inbox(app.app_id, &Msisdn::parse(MSISDN).unwrap(), 10).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -133,15 +185,10 @@ async fn sessions_and_messages_past_the_retention_age_are_pruned() {
 #[tokio::test]
 async fn a_code_superseded_before_delivery_is_not_sent() {
     use waotp_core::Msisdn;
-    use waotp_server::config::Secret;
     use waotp_server::Clock;
 
     let dir = tempfile::tempdir().unwrap();
-    let mut config = crate::helpers::test_config(&dir).await;
-    config.server_secret = Some(Secret::new("superseded-test-secret-0123456789"));
-    let key = config.code_key().unwrap();
-    let store = config.open_store().await.unwrap();
-    let (app, _) = waotp_server::apps::create_app(store.as_ref(), "t", Default::default(), None, 0).await.unwrap();
+    let (config, key, store, app) = before_a_start(&dir, "superseded-test-secret-0123456789").await;
     let msisdn = Msisdn::parse(MSISDN).unwrap();
     let now = Clock::system().now_ms();
     let mut ids = Vec::new();

@@ -13,13 +13,13 @@ use std::collections::BTreeMap;
 
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
-use waotp_core::policy::{sliding_estimate, wait_for_room, window_start};
+use waotp_core::policy::window_start;
 use waotp_core::{Msisdn, SealedCode};
 
 use super::{exec, fresh_exec, prefixes, query, query_opt, small};
 use crate::{
-    BlockEntry, IdempotencyKey, IdempotentReplay, Limit, Refusal, RefusalCount, Result, SendGuards, SignalRule,
-    IDEMPOTENCY_TTL_MS,
+    BlockEntry, Blocklisted, IdempotencyKey, IdempotentReplay, Limit, Refusal, RefusalCount, Result, SendGuards,
+    SignalRule, IDEMPOTENCY_TTL_MS,
 };
 
 /// Counts one event; returns the previous window's count and the current window's count
@@ -156,11 +156,9 @@ pub(super) async fn count_send<C: GenericClient>(
     )
     .await?;
     let first = rows.first().expect("an aggregate returns a row");
-    if first.get::<_, Option<bool>>(0) == Some(true) {
-        return Ok(Counted::Refused(Refusal::Blocked("blocked_number")));
-    }
-    if first.get::<_, Option<bool>>(1) == Some(true) {
-        return Ok(Counted::Refused(Refusal::Blocked("blocked_prefix")));
+    let (number, prefix): (Option<bool>, Option<bool>) = (first.get(0), first.get(1));
+    if let Some(blocked) = Blocklisted::from_matches(number == Some(true), prefix == Some(true)) {
+        return Ok(Counted::Refused(Refusal::Blocked(blocked.code())));
     }
     // (previous window, current window before this send) per key.
     let counts: BTreeMap<String, (u64, u64)> = rows
@@ -174,36 +172,13 @@ pub(super) async fn count_send<C: GenericClient>(
     let counted: Vec<(String, i64)> = keys.into_iter().zip(starts).collect();
     let get = |key: &str| counts.get(key).copied().unwrap_or((0, 0));
 
-    let mut refusal = None;
-    for limit in &g.limits {
-        let (prev, cur) = get(&limit.key);
-        let wait = wait_for_room(prev, cur, limit.limit, now_ms, limit.window_ms);
-        if wait > 0 {
-            refusal = Some(Refusal::RateLimited { code: limit.code, retry_after_ms: wait });
-            break;
-        }
-    }
+    let mut refusal = g.limits.iter().find_map(|limit| limit.refusal(get(&limit.key), now_ms));
     let mut fired = Vec::new();
     if refusal.is_none() {
         for signal in &g.signals {
-            let fires = match &signal.rule {
-                SignalRule::Sequential { key, threshold, window_ms } => {
-                    let (prev, cur) = get(key);
-                    sliding_estimate(prev, cur, now_ms, *window_ms) + 1.0 > *threshold as f64
-                }
-                SignalRule::Conversion { sent_key, verified_key, min_sends, min_rate, window_ms } => {
-                    let (prev, cur) = get(sent_key);
-                    let sent = sliding_estimate(prev, cur, now_ms, *window_ms);
-                    let (prev, cur) = get(verified_key);
-                    let verified = sliding_estimate(prev, cur, now_ms, *window_ms);
-                    sent >= *min_sends as f64 && verified < sent * min_rate
-                }
-            };
+            let Ok(fires) = signal.rule.fires(now_ms, |key| Ok::<_, std::convert::Infallible>(get(key)));
             if fires && signal.enforce {
-                let window_ms = match &signal.rule {
-                    SignalRule::Sequential { window_ms, .. } | SignalRule::Conversion { window_ms, .. } => *window_ms,
-                };
-                refusal = Some(Refusal::RateLimited { code: signal.rule.code(), retry_after_ms: window_ms });
+                refusal = Some(signal.refusal());
                 break;
             }
             if fires {
@@ -258,9 +233,7 @@ pub(super) async fn give_back<C: GenericClient>(c: &C, counted: &[(String, i64)]
 /// Counts one event under `limit`; `Some(refusal)` if it was one too many (the caller rolls
 /// the count back with its transaction).
 pub(super) async fn count_within<C: GenericClient>(c: &C, limit: &Limit, now_ms: i64) -> Result<Option<Refusal>> {
-    let (prev, cur) = bump(c, &limit.key, limit.window_ms, now_ms).await?;
-    let wait = wait_for_room(prev, cur, limit.limit, now_ms, limit.window_ms);
-    Ok((wait > 0).then_some(Refusal::RateLimited { code: limit.code, retry_after_ms: wait }))
+    Ok(limit.refusal(bump(c, &limit.key, limit.window_ms, now_ms).await?, now_ms))
 }
 
 /// The nil UUID: a blocklist entry for every app.

@@ -680,7 +680,7 @@ impl Store for PgStore {
     }
 
     async fn deliver_to_inbox(&self, message: InboxMessage) -> Result<()> {
-        retry(|| async { sessions::deliver_to_inbox(&self.conn().await?, &message).await }).await
+        transaction!(self, |t| sessions::deliver_to_inbox(&t, &message).await)
     }
 
     async fn inbox(&self, app_id: Uuid, msisdn: &Msisdn, limit: usize) -> Result<Vec<InboxMessage>> {

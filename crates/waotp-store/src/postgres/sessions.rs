@@ -4,17 +4,19 @@ use deadpool_postgres::{GenericClient, Transaction};
 use sha2::{Digest, Sha256};
 use tokio_postgres::Row;
 use uuid::Uuid;
-use waotp_core::{CodeHash, CodeKey, Msisdn, SealedCode, SessionState, Status, VerifyDecision};
+use waotp_core::DeliveryFacts;
+use waotp_core::{CodeKey, Msisdn, SealedCode, SessionState, Status, VerifyDecision, VerifyFacts};
 
 use super::guards::{self, Idempotent};
 use super::{
     early_events, exec, fresh_exec, live, prefixes, query, query_fresh, query_one, query_opt, small, status_from,
 };
+use crate::code_hash;
 use crate::types::ProviderEvent;
 use crate::{
-    DeliveryCheck, DeliveryOutcome, FunnelRow, IdempotentReplay, InboxMessage, NewSession, PendingDelivery,
-    ProviderReport, Refusal, Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, StoreError, Timeline,
-    VerifyAttempt, VerifyOutcome, DAY_MS,
+    Blocklisted, DeliveryCheck, DeliveryOutcome, FunnelRow, IdempotentReplay, InboxMessage, NewSession,
+    PendingDelivery, ProviderReport, Refusal, Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, StoreError,
+    Timeline, VerifyAttempt, VerifyOutcome, BLOCKED_AFTER_ACCEPTED, DAY_MS,
 };
 
 fn state_from(code: i64) -> Result<SessionState> {
@@ -70,8 +72,8 @@ pub(super) async fn advance(t: &Transaction<'_>, s: &mut SessionRef, next: Statu
 }
 
 /// Moves a session through `steps` in order (skipping any that would not move it forward),
-/// with a callback for each step taken: `waotp_advance` (migration 0002), which locks the
-/// session's row first.
+/// with a callback for each step taken: `waotp_advance` (migration 0007), which locks the
+/// session's row first and applies the order of statuses it is given ([`Status::ranks`]).
 pub(super) async fn advance_steps<C: GenericClient>(
     c: &C,
     s: &mut SessionRef,
@@ -82,8 +84,14 @@ pub(super) async fn advance_steps<C: GenericClient>(
         return Ok(false);
     }
     let steps: Vec<i64> = steps.iter().map(|st| i64::from(st.code())).collect();
-    let moved: Option<i64> =
-        query_one(c, "SELECT waotp_advance($1, $2, $3)", &[&s.row_id, &steps, &now_ms]).await?.get(0);
+    let (ranks, slots) = (Status::ranks(), Timeline::slots());
+    let moved: Option<i64> = query_one(
+        c,
+        "SELECT waotp_advance($1, $2, $3, $4, $5)",
+        &[&s.row_id, &steps, &now_ms, &&ranks[..], &&slots[..]],
+    )
+    .await?
+    .get(0);
     match moved {
         Some(status) => {
             s.status = status_from(status)?;
@@ -186,6 +194,8 @@ pub(super) async fn verify(t: &Transaction<'_>, a: &VerifyAttempt, key: &CodeKey
     Ok(VerifyOutcome::Decided(decide(t, a, key).await?))
 }
 
+/// Loads the newest session of the attempt's key (its row locked), lets
+/// [`VerifyDecision::decide`] decide, and stores what it decided.
 async fn decide(t: &Transaction<'_>, a: &VerifyAttempt, key: &CodeKey) -> Result<VerifyDecision> {
     let newest = query_opt(
         t,
@@ -194,45 +204,32 @@ async fn decide(t: &Transaction<'_>, a: &VerifyAttempt, key: &CodeKey) -> Result
          ORDER BY id DESC LIMIT 1 FOR UPDATE",
         &[&a.app_id, &a.sandbox, &a.msisdn.as_str(), &a.challenge],
     )
-    .await?;
-    let Some(row) = newest else {
-        return Ok(VerifyDecision::NotFound);
-    };
-    let row_id: i64 = row.get(0);
-    let session_id: Uuid = row.get(1);
-    let hash: Vec<u8> = row.get(2);
-    let state = state_from(row.get(3))?;
-    let status = status_from(row.get(4))?;
-    let wrong = small(row.get(5))?;
-    let expires_at: i64 = row.get(6);
-    if status == Status::Unverified {
-        // The sweeper reported its expiry already: the answer must agree with the callback.
-        return Ok(VerifyDecision::Expired);
-    }
-    let hash = CodeHash(hash.try_into().map_err(|_| StoreError::Corrupt("code hash length".into()))?);
-    let decision =
-        VerifyDecision::decide(state, expires_at, a.now_ms, wrong, || key.matches(&hash, &session_id, &a.guess));
-    match decision {
-        VerifyDecision::Verified => {
-            exec(
-                t,
-                "UPDATE sessions SET state = $2, updated_at = $3 WHERE id = $1",
-                &[&row_id, &SessionState::Verified.code(), &a.now_ms],
-            )
-            .await?;
-            let mut session = SessionRef { row_id, app_id: a.app_id, status };
-            advance(t, &mut session, Status::Verified, a.now_ms).await?;
+    .await?
+    .map(|row| -> Result<_> {
+        let facts = VerifyFacts {
+            state: state_from(row.get(3))?,
+            status: status_from(row.get(4))?,
+            wrong_attempts: small(row.get(5))?,
+            expires_at_ms: row.get(6),
+        };
+        let session = SessionRef { row_id: row.get(0), app_id: a.app_id, status: facts.status };
+        Ok((session, row.get::<_, Uuid>(1), code_hash(row.get(2))?, facts))
+    })
+    .transpose()?;
+    let decision = VerifyDecision::decide(newest.as_ref().map(|n| n.3), a.now_ms, || {
+        newest.as_ref().is_some_and(|(_, session_id, hash, _)| key.matches(hash, session_id, &a.guess))
+    });
+    if let (Some(write), Some((mut session, ..))) = (decision.write(), newest) {
+        exec(
+            t,
+            "UPDATE sessions SET state = $2, wrong_attempts = coalesce($3, wrong_attempts), updated_at = $4 \
+             WHERE id = $1",
+            &[&session.row_id, &write.state.code(), &write.wrong_attempts.map(i64::from), &a.now_ms],
+        )
+        .await?;
+        if let Some(status) = write.report {
+            advance(t, &mut session, status, a.now_ms).await?;
         }
-        VerifyDecision::WrongCode { attempts, lock } => {
-            let state = if lock { SessionState::Locked } else { SessionState::Pending };
-            exec(
-                t,
-                "UPDATE sessions SET wrong_attempts = $2, state = $3, updated_at = $4 WHERE id = $1",
-                &[&row_id, &i64::from(attempts), &state.code(), &a.now_ms],
-            )
-            .await?;
-        }
-        VerifyDecision::NotFound | VerifyDecision::Expired | VerifyDecision::Locked => {}
     }
     Ok(decision)
 }
@@ -355,16 +352,26 @@ pub(super) async fn record_delivery(
     Ok(())
 }
 
-/// The local inbox's delivery: `waotp_deliver_to_inbox` (migration 0002), one round trip.
-pub(super) async fn deliver_to_inbox<C: GenericClient>(c: &C, m: &InboxMessage) -> Result<()> {
-    let digits = m.msisdn.as_str();
-    let prefixes = prefixes(&m.msisdn);
+/// The local inbox's delivery, in the caller's transaction: the last look (as before any
+/// send), then the message stored, the sealed code forgotten and the session marked sent and
+/// delivered; or what the look found recorded instead.
+pub(super) async fn deliver_to_inbox(t: &Transaction<'_>, m: &InboxMessage) -> Result<()> {
+    // A second delivery of the same session records nothing.
+    let Some((mut session, true)) = locate(t, m.session_id).await? else {
+        return Ok(());
+    };
+    let check = delivery_check(t, m.app_id, m.session_id, &m.msisdn, m.created_at_ms).await?;
+    if let Some(outcome) = DeliveryOutcome::stopped(check, BLOCKED_AFTER_ACCEPTED) {
+        return record_delivery(t, m.session_id, &outcome, m.created_at_ms).await;
+    }
     exec(
-        c,
-        "SELECT waotp_deliver_to_inbox($1, $2, $3, $4, $5, $6)",
-        &[&m.session_id, &m.app_id, &digits, &prefixes, &m.text, &m.created_at_ms],
+        t,
+        "INSERT INTO inbox (app_id, session_id, msisdn, text, created_at) VALUES ($1, $2, $3, $4, $5)",
+        &[&m.app_id, &m.session_id, &m.msisdn.as_str(), &m.text, &m.created_at_ms],
     )
     .await?;
+    exec(t, "UPDATE sessions SET sealed_code = NULL WHERE id = $1", &[&session.row_id]).await?;
+    advance_steps(t, &mut session, &[Status::Sent, Status::Delivered], m.created_at_ms).await?;
     Ok(())
 }
 
@@ -465,9 +472,15 @@ async fn apply(t: &Transaction<'_>, session: &mut SessionRef, event: &ProviderEv
 pub(super) async fn expire_due(t: &Transaction<'_>, now_ms: i64, limit: usize) -> Result<usize> {
     let row = query_fresh(
         t,
-        "SELECT count(waotp_advance(due.id, ARRAY[5]::bigint[], $1)) FROM (SELECT id FROM sessions \
+        "SELECT count(waotp_advance(due.id, $3, $1, $4, $5)) FROM (SELECT id FROM sessions \
            WHERE status NOT IN (4, 5) AND expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) due",
-        &[&now_ms, &(limit as i64)],
+        &[
+            &now_ms,
+            &(limit as i64),
+            &vec![i64::from(Status::Unverified.code())],
+            &&Status::ranks()[..],
+            &&Timeline::slots()[..],
+        ],
     )
     .await?
     .pop()
@@ -602,6 +615,8 @@ pub(super) async fn by_status<C: GenericClient>(c: &C) -> Result<Vec<(Status, u6
         .collect()
 }
 
+/// Loads the check's facts in one statement (the session's state and expiry, which kinds of
+/// blocklist entry match the number) and lets [`DeliveryCheck::decide`] decide.
 pub(super) async fn delivery_check<C: GenericClient>(
     c: &C,
     app_id: Uuid,
@@ -609,29 +624,19 @@ pub(super) async fn delivery_check<C: GenericClient>(
     msisdn: &Msisdn,
     now_ms: i64,
 ) -> Result<DeliveryCheck> {
-    let digits = msisdn.as_str();
-    let prefixes = prefixes(msisdn);
-    let verdict: String = query_one(
+    let row = query_one(
         c,
-        "SELECT waotp_delivery_check($1, $2, $3, $4, $5)",
-        &[&session_id, &app_id, &digits, &prefixes, &now_ms],
+        "SELECT s.state, s.expires_at, coalesce(bl.number, false), coalesce(bl.prefix, false) \
+         FROM (SELECT bool_or(NOT is_prefix) AS number, bool_or(is_prefix) AS prefix FROM blocklist \
+               WHERE scope IN ($2, $5) AND entry = ANY ($3) AND (is_prefix OR entry = $4)) bl \
+         LEFT JOIN sessions s ON s.session_id = $1 AND s.app_id = $2",
+        &[&session_id, &app_id, &prefixes(msisdn), &msisdn.as_str(), &Uuid::nil()],
     )
-    .await?
-    .get(0);
-    const STALE: &[&str] = &[
-        "the session is gone",
-        "superseded by a newer code before it was sent",
-        "verified before it was sent",
-        "locked before it was sent",
-        "expired before it was sent",
-    ];
-    Ok(match verdict.as_str() {
-        "send" => DeliveryCheck::Send,
-        "blocked_number" => DeliveryCheck::Blocked("blocked_number"),
-        "blocked_prefix" => DeliveryCheck::Blocked("blocked_prefix"),
-        other => match STALE.iter().find(|r| other.strip_prefix("stale:") == Some(**r)) {
-            Some(reason) => DeliveryCheck::Stale(reason),
-            None => return Err(StoreError::Corrupt(format!("delivery check said {other:?}"))),
-        },
-    })
+    .await?;
+    let session = match (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1)) {
+        (Some(state), Some(expires_at)) => Some((state_from(state)?, expires_at)),
+        _ => None,
+    };
+    let blocked = Blocklisted::from_matches(row.get(2), row.get(3));
+    Ok(DeliveryCheck::decide(DeliveryFacts { session, blocked }, now_ms))
 }

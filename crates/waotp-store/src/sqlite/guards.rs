@@ -5,11 +5,11 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
-use waotp_core::policy::{sliding_estimate, wait_for_room, window_start};
+use waotp_core::policy::window_start;
 use waotp_core::{Msisdn, SealedCode};
 
 use super::uuid_from;
-use crate::{BlockEntry, IdempotencyKey, IdempotentReplay, Limit, Refusal, Result, SignalRule};
+use crate::{BlockEntry, Blocklisted, IdempotencyKey, IdempotentReplay, Limit, Refusal, Result, SignalRule};
 use crate::{RefusalCount, IDEMPOTENCY_TTL_MS};
 
 /// The previous and current fixed-window counts of a key.
@@ -30,11 +30,6 @@ fn counts(c: &Connection, key: &str, window_ms: i64, now_ms: i64) -> Result<(u64
     Ok((prev, cur))
 }
 
-fn estimate(c: &Connection, key: &str, window_ms: i64, now_ms: i64) -> Result<f64> {
-    let (prev, cur) = counts(c, key, window_ms, now_ms)?;
-    Ok(sliding_estimate(prev, cur, now_ms, window_ms))
-}
-
 /// Counts one event.
 pub(super) fn bump(c: &Connection, key: &str, window_ms: i64, now_ms: i64) -> Result<()> {
     let start = window_start(now_ms, window_ms);
@@ -48,23 +43,12 @@ pub(super) fn bump(c: &Connection, key: &str, window_ms: i64, now_ms: i64) -> Re
 
 /// `Some(refusal)` if one more event would exceed the limit.
 pub(super) fn check_limit(c: &Connection, limit: &Limit, now_ms: i64) -> Result<Option<Refusal>> {
-    let (prev, cur) = counts(c, &limit.key, limit.window_ms, now_ms)?;
-    let wait = wait_for_room(prev, cur, limit.limit, now_ms, limit.window_ms);
-    Ok((wait > 0).then_some(Refusal::RateLimited { code: limit.code, retry_after_ms: wait }))
+    Ok(limit.refusal(counts(c, &limit.key, limit.window_ms, now_ms)?, now_ms))
 }
 
 /// Whether a pumping rule fires for one more send.
 pub(super) fn signal_fires(c: &Connection, rule: &SignalRule, now_ms: i64) -> Result<bool> {
-    Ok(match rule {
-        SignalRule::Sequential { key, threshold, window_ms } => {
-            estimate(c, key, *window_ms, now_ms)? + 1.0 > *threshold as f64
-        }
-        SignalRule::Conversion { sent_key, verified_key, min_sends, min_rate, window_ms } => {
-            let sent = estimate(c, sent_key, *window_ms, now_ms)?;
-            let verified = estimate(c, verified_key, *window_ms, now_ms)?;
-            sent >= *min_sends as f64 && verified < sent * min_rate
-        }
-    })
+    rule.fires(now_ms, |key| counts(c, key, rule.window_ms(), now_ms))
 }
 
 /// Counts a send for a pumping rule.
@@ -75,10 +59,9 @@ pub(super) fn count_signal(c: &Connection, rule: &SignalRule, now_ms: i64) -> Re
     }
 }
 
-/// `blocked_number` or `blocked_prefix` if the msisdn is blocked for this app or all apps.
-/// One statement: the number and each of its prefixes are looked up together in the
-/// primary key.
-pub(super) fn blocked(c: &Connection, app_id: Uuid, msisdn: &Msisdn) -> Result<Option<&'static str>> {
+/// Whether the msisdn is blocked for this app or all apps. One statement: the number and
+/// each of its prefixes are looked up together in the primary key.
+pub(super) fn blocked(c: &Connection, app_id: Uuid, msisdn: &Msisdn) -> Result<Option<Blocklisted>> {
     const MAX_DIGITS: usize = 17;
     let digits = msisdn.as_str();
     // Unused slots repeat the full number (IN ignores duplicates).
@@ -94,17 +77,13 @@ pub(super) fn blocked(c: &Connection, app_id: Uuid, msisdn: &Msisdn) -> Result<O
         params.push(candidate);
     }
     let mut rows = stmt.query(params.as_slice())?;
-    let mut found = None;
+    let (mut number, mut prefix) = (false, false);
     while let Some(row) = rows.next()? {
         let (entry, is_prefix): (String, bool) = (row.get(0)?, row.get(1)?);
-        if !is_prefix && entry == digits {
-            return Ok(Some("blocked_number"));
-        }
-        if is_prefix {
-            found = Some("blocked_prefix");
-        }
+        number |= !is_prefix && entry == digits;
+        prefix |= is_prefix;
     }
-    Ok(found)
+    Ok(Blocklisted::from_matches(number, prefix))
 }
 
 /// What an idempotency key says about a send: nothing yet, a replay, or a mismatch.

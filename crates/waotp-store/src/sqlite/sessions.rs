@@ -2,15 +2,17 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
-use waotp_core::{CodeHash, CodeKey, Msisdn, SealedCode, SessionState, Status, VerifyDecision};
+use waotp_core::DeliveryFacts;
+use waotp_core::{CodeKey, Msisdn, SealedCode, SessionState, Status, VerifyDecision, VerifyFacts};
 
 use super::guards::{self, Idempotent};
 use super::{callbacks, early_events, uuid_from};
+use crate::code_hash;
 use crate::types::ProviderEvent;
 use crate::{
     DeliveryCheck, DeliveryOutcome, FunnelRow, IdempotentReplay, InboxMessage, NewSession, PendingDelivery,
-    ProviderReport, Refusal, Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, SignalRule, StoreError,
-    Timeline, VerifyAttempt, VerifyOutcome, DAY_MS,
+    ProviderReport, Refusal, Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, StoreError, Timeline,
+    VerifyAttempt, VerifyOutcome, BLOCKED_AFTER_ACCEPTED, DAY_MS,
 };
 
 pub(super) fn status_from(code: i64) -> rusqlite::Result<Status> {
@@ -106,8 +108,8 @@ pub(super) fn create(c: &Connection, s: &NewSession, g: &SendGuards) -> Result<S
         }
     }
     if g.check_blocklist {
-        if let Some(code) = guards::blocked(c, s.app_id, &s.msisdn)? {
-            return Ok(SendOutcome::Refused(Refusal::Blocked(code)));
+        if let Some(blocked) = guards::blocked(c, s.app_id, &s.msisdn)? {
+            return Ok(SendOutcome::Refused(Refusal::Blocked(blocked.code())));
         }
     }
     for limit in &g.limits {
@@ -119,13 +121,7 @@ pub(super) fn create(c: &Connection, s: &NewSession, g: &SendGuards) -> Result<S
     for signal in &g.signals {
         if guards::signal_fires(c, &signal.rule, now)? {
             if signal.enforce {
-                let window_ms = match &signal.rule {
-                    SignalRule::Sequential { window_ms, .. } | SignalRule::Conversion { window_ms, .. } => *window_ms,
-                };
-                return Ok(SendOutcome::Refused(Refusal::RateLimited {
-                    code: signal.rule.code(),
-                    retry_after_ms: window_ms,
-                }));
+                return Ok(SendOutcome::Refused(signal.refusal()));
             }
             fired.push(signal.rule.code());
         }
@@ -235,6 +231,8 @@ pub(super) fn verify(c: &Connection, a: &VerifyAttempt, key: &CodeKey) -> Result
     Ok(VerifyOutcome::Decided(decision))
 }
 
+/// Loads the newest session of the attempt's key, lets [`VerifyDecision::decide`] decide, and
+/// stores what it decided.
 fn decide(c: &Connection, a: &VerifyAttempt, key: &CodeKey) -> Result<VerifyDecision> {
     let newest = c
         .prepare_cached(
@@ -243,46 +241,33 @@ fn decide(c: &Connection, a: &VerifyAttempt, key: &CodeKey) -> Result<VerifyDeci
              ORDER BY id DESC LIMIT 1",
         )?
         .query_row(params![a.app_id.as_bytes(), a.msisdn.as_str(), a.challenge, a.sandbox], |r| {
-            let hash: Vec<u8> = r.get(2)?;
-            Ok((
-                r.get::<_, i64>(0)?,
-                uuid_from(r.get(1)?)?,
-                hash,
-                state_from(r.get(3)?)?,
-                status_from(r.get(4)?)?,
-                r.get::<_, u32>(5)?,
-                r.get::<_, i64>(6)?,
-                r.get::<_, Option<String>>(7)?,
-            ))
+            let facts = VerifyFacts {
+                state: state_from(r.get(3)?)?,
+                status: status_from(r.get(4)?)?,
+                wrong_attempts: r.get(5)?,
+                expires_at_ms: r.get(6)?,
+            };
+            let session =
+                SessionRef { row_id: r.get(0)?, app_id: a.app_id, status: facts.status, callback_url: r.get(7)? };
+            Ok((session, uuid_from(r.get(1)?)?, r.get::<_, Vec<u8>>(2)?, facts))
         })
         .optional()?;
-    let Some((row_id, session_id, hash, state, status, wrong, expires_at, callback_url)) = newest else {
-        return Ok(VerifyDecision::NotFound);
+    let newest = match newest {
+        Some((session, session_id, hash, facts)) => Some((session, session_id, code_hash(hash)?, facts)),
+        None => None,
     };
-    if status == Status::Unverified {
-        // The sweeper reported its expiry already (its clock ran a little ahead of this
-        // request's): the answer must agree with the callback.
-        return Ok(VerifyDecision::Expired);
-    }
-    let hash = CodeHash(hash.try_into().map_err(|_| StoreError::Corrupt("code hash length".into()))?);
-    let decision =
-        VerifyDecision::decide(state, expires_at, a.now_ms, wrong, || key.matches(&hash, &session_id, &a.guess));
-    match decision {
-        VerifyDecision::Verified => {
-            c.prepare_cached("UPDATE sessions SET state = ?2, updated_at = ?3 WHERE id = ?1")?.execute(params![
-                row_id,
-                SessionState::Verified.code(),
-                a.now_ms
-            ])?;
-            let mut session = SessionRef { row_id, app_id: a.app_id, status, callback_url };
-            advance(c, &mut session, Status::Verified, a.now_ms)?;
+    let decision = VerifyDecision::decide(newest.as_ref().map(|n| n.3), a.now_ms, || {
+        newest.as_ref().is_some_and(|(_, session_id, hash, _)| key.matches(hash, session_id, &a.guess))
+    });
+    if let (Some(write), Some((mut session, ..))) = (decision.write(), newest) {
+        c.prepare_cached(
+            "UPDATE sessions SET state = ?2, wrong_attempts = coalesce(?3, wrong_attempts), updated_at = ?4 \
+             WHERE id = ?1",
+        )?
+        .execute(params![session.row_id, write.state.code(), write.wrong_attempts, a.now_ms])?;
+        if let Some(status) = write.report {
+            advance(c, &mut session, status, a.now_ms)?;
         }
-        VerifyDecision::WrongCode { attempts, lock } => {
-            let state = if lock { SessionState::Locked } else { SessionState::Pending };
-            c.prepare_cached("UPDATE sessions SET wrong_attempts = ?2, state = ?3, updated_at = ?4 WHERE id = ?1")?
-                .execute(params![row_id, attempts, state.code(), a.now_ms])?;
-        }
-        VerifyDecision::NotFound | VerifyDecision::Expired | VerifyDecision::Locked => {}
     }
     Ok(decision)
 }
@@ -372,20 +357,9 @@ pub(super) fn deliver_to_inbox(c: &Connection, m: &InboxMessage) -> Result<()> {
         return Ok(());
     }
     // The same last look as before any send, in the same transaction as the delivery.
-    match delivery_check(c, m.app_id, m.session_id, &m.msisdn, m.created_at_ms)? {
-        DeliveryCheck::Send => {}
-        DeliveryCheck::Blocked(code) => {
-            let outcome = DeliveryOutcome::Failed {
-                status: Status::Blocked,
-                error_code: None,
-                error_text: format!("{code}: blocked after the request was accepted"),
-            };
-            return record_delivery(c, m.session_id, &outcome, m.created_at_ms);
-        }
-        DeliveryCheck::Stale(reason) => {
-            let outcome = DeliveryOutcome::Skipped { reason: reason.to_owned() };
-            return record_delivery(c, m.session_id, &outcome, m.created_at_ms);
-        }
+    let check = delivery_check(c, m.app_id, m.session_id, &m.msisdn, m.created_at_ms)?;
+    if let Some(outcome) = DeliveryOutcome::stopped(check, BLOCKED_AFTER_ACCEPTED) {
+        return record_delivery(c, m.session_id, &outcome, m.created_at_ms);
     }
     c.prepare_cached("INSERT INTO inbox (app_id, session_id, msisdn, text, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![m.app_id.as_bytes(), m.session_id.as_bytes(), m.msisdn.as_str(), m.text, m.created_at_ms])?;
@@ -616,23 +590,14 @@ pub(super) fn delivery_check(
     msisdn: &Msisdn,
     now_ms: i64,
 ) -> Result<DeliveryCheck> {
-    let row = c
+    let session = c
         .prepare_cached("SELECT state, expires_at FROM sessions WHERE session_id = ?1 AND app_id = ?2")?
         .query_row(params![session_id.as_bytes(), app_id.as_bytes()], |r| {
             Ok((state_from(r.get(0)?)?, r.get::<_, i64>(1)?))
         })
         .optional()?;
-    let Some((state, expires_at)) = row else { return Ok(DeliveryCheck::Stale("the session is gone")) };
-    if let Some(code) = guards::blocked(c, app_id, msisdn)? {
-        return Ok(DeliveryCheck::Blocked(code));
-    }
-    Ok(match state {
-        SessionState::Superseded => DeliveryCheck::Stale("superseded by a newer code before it was sent"),
-        SessionState::Verified => DeliveryCheck::Stale("verified before it was sent"),
-        SessionState::Locked => DeliveryCheck::Stale("locked before it was sent"),
-        SessionState::Pending if now_ms >= expires_at => DeliveryCheck::Stale("expired before it was sent"),
-        SessionState::Pending => DeliveryCheck::Send,
-    })
+    let blocked = guards::blocked(c, app_id, msisdn)?;
+    Ok(DeliveryCheck::decide(DeliveryFacts { session, blocked }, now_ms))
 }
 
 #[cfg(test)]
