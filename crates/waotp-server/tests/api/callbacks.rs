@@ -69,6 +69,8 @@ async fn a_verified_session_reports_0_1_2_3_4_in_order_keeping_the_urls_query() 
     }
     // Nothing else arrives: no duplicate, no 5 for a verified session. The sweep that expired
     // the marker (and delivered its 5) would have queued a 5 for this one in the same pass.
+    app.callbacks_settled(sent.session_id()).await;
+    app.callbacks_settled(marker.session_id()).await;
     app.clock.advance(Duration::from_secs(400));
     assert_eq!(rx.wait_statuses(&marker.session_id().to_string(), 4).await, vec![0, 1, 2, 5]);
     assert_eq!(queued_statuses(&app, sent.session_id()).await, vec![0, 1, 2, 3, 4]);
@@ -82,6 +84,7 @@ async fn an_expired_session_reports_5_once() {
     let sent = app.send(json!({ "msisdn": MSISDN, "time_limit": 60, "callback_url": format!("{}/cb", rx.base) })).await;
     let sid = sent.session_id().to_string();
     assert_eq!(rx.wait_statuses(&sid, 3).await, vec![0, 1, 2]);
+    app.callbacks_settled(sent.session_id()).await;
     app.clock.advance(Duration::from_secs(61));
     assert_eq!(rx.wait_statuses(&sid, 4).await, vec![0, 1, 2, 5]);
     // Verifying now changes nothing: 422, and no further callback (one would be queued in the
@@ -104,6 +107,9 @@ async fn superseded_and_locked_sessions_report_5_at_their_expiry() {
     rx.wait_statuses(&second.session_id().to_string(), 3).await;
     for _ in 0..5 {
         app.verify(json!({ "msisdn": MSISDN, "otp": "9999" })).await;
+    }
+    for s in [&first, &second] {
+        app.callbacks_settled(s.session_id()).await;
     }
     app.clock.advance(Duration::from_secs(61));
     for s in [&first, &second] {

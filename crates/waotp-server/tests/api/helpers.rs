@@ -204,6 +204,22 @@ impl TestApp {
         .await
     }
 
+    /// Waits until the store shows every callback queued for `session_id` settled (delivered
+    /// or given up). A receiver has a callback before its worker records the answer; a test
+    /// clock moved past the lease meanwhile would have it sent again. Call it before moving
+    /// the clock while callbacks are on their way.
+    pub async fn callbacks_settled(&self, session_id: Uuid) {
+        eventually("the session's callbacks settled", Duration::from_secs(15), || async {
+            let list = self.state.store.list_callbacks(self.app_id, session_id).await.unwrap().unwrap();
+            if list.iter().all(|c| c.state != waotp_store::CallbackState::Pending) {
+                Ok(())
+            } else {
+                Err(list)
+            }
+        })
+        .await
+    }
+
     pub async fn add_template(&self, name: &str, lang: &str, body: &str, code_at: u32) {
         let t = Template {
             name: name.into(),

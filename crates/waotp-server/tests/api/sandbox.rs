@@ -185,6 +185,7 @@ async fn delivered_but_never_read_reports_5_when_the_time_limit_passes() {
     let rx = Receiver::start().await;
     let (sid, got, _) = callbacks_of(&app, &rx, "6282123060013", 3).await;
     assert_eq!(got, vec![0, 1, 2]);
+    app.callbacks_settled(sid.parse().unwrap()).await;
     app.clock.advance(Duration::from_secs(61));
     assert_eq!(rx.wait_statuses(&sid, 4).await, vec![0, 1, 2, 5]);
 }
