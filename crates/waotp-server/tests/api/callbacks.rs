@@ -456,7 +456,8 @@ async fn names_resolving_to_ipv6_forms_of_metadata_addresses_are_refused_by_poli
         app.send(json!({ "msisdn": MSISDN, "callback_url": format!("http://metadata.test:{port}/cb") })).await;
     let mixed =
         app.send(json!({ "msisdn": "6281234567891", "callback_url": format!("http://mixed.test:{port}/cb") })).await;
-    assert_eq!(rx.wait_statuses(&mixed.session_id().to_string(), 1).await, vec![0]);
+    // Its first callback arrived (1 and 2 may have followed by the time it is seen).
+    assert_eq!(rx.wait_statuses(&mixed.session_id().to_string(), 1).await[0], 0);
     let attempt = first_attempt(&app, refused.session_id()).await;
     assert_eq!(attempt["error"], "refused by policy", "{attempt}");
     assert!(rx.log().iter().all(|r| r.session_id() == mixed.session_id().to_string()), "{:?}", rx.log());
