@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
+use waotp_core::Status;
 use waotp_server::config::{Secret, WhatsAppConfig};
 use waotp_whatsapp::double::{DoubleConfig, GraphDouble, ScriptedFailure};
 
@@ -58,8 +59,12 @@ async fn no_secret_code_or_msisdn_reaches_the_logs() {
     assert_eq!(inbox.verify(json!({ "msisdn": msisdn, "otp": code })).await.status, 200);
     rx.wait_statuses(&sent.session_id().to_string(), 5).await;
     inbox.post("/v2/whatsapp/otp/send/sandbox", json!({ "msisdn": "6282123060014", "otp": "Sb0xC0de" })).await;
+    let mut accepted = Vec::new();
     for _ in 0..6 {
-        inbox.send(json!({ "msisdn": "6281298765433", "otp": "Rl1mC0de" })).await;
+        let a = inbox.send(json!({ "msisdn": "6281298765433", "otp": "Rl1mC0de" })).await;
+        if a.status == 201 {
+            accepted.push(a.session_id());
+        }
     }
     let id = inbox.app_id.to_string();
     inbox.post_raw("/v2/whatsapp/otp/send", Some((&id, "wak_wrongKeyNeverLogged")), "{}").await;
@@ -78,8 +83,8 @@ async fn no_secret_code_or_msisdn_reaches_the_logs() {
     config.webhook_url = Some(format!("{}/webhooks/whatsapp", wa.base));
     let double = GraphDouble::start(config, listener).unwrap();
     double.fail(ScriptedFailure { code: 131026, to: Some("6281298765434".into()), asynchronous: false }, 1);
-    wa.send(json!({ "msisdn": "6281298765435", "otp": "Wa0kC0de" })).await;
-    wa.send(json!({ "msisdn": "6281298765434", "otp": "Wa1fC0de" })).await;
+    let read = wa.send(json!({ "msisdn": "6281298765435", "otp": "Wa0kC0de" })).await;
+    let failed = wa.send(json!({ "msisdn": "6281298765434", "otp": "Wa1fC0de" })).await;
     wa.http
         .post(format!("{}/webhooks/whatsapp", wa.base))
         .header("x-hub-signature-256", "sha256=00")
@@ -93,7 +98,28 @@ async fn no_secret_code_or_msisdn_reaches_the_logs() {
         .send()
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // The background work has run its course (and logged what it logs): every callback
+    // recorded, every accepted send handed to its channel, Meta's three webhooks answered and
+    // applied, the failed send recorded.
+    eventually("the background work done", Duration::from_secs(20), || async {
+        let callbacks = inbox.state.store.list_callbacks(inbox.app_id, sent.session_id()).await.unwrap().unwrap();
+        let mut handed = Vec::new();
+        for &id in &accepted {
+            handed.push(inbox.state.store.get_session(inbox.app_id, id).await.unwrap().unwrap().delivered_to_channel);
+        }
+        let read = wa.state.store.get_session(wa.app_id, read.session_id()).await.unwrap().unwrap().status;
+        let failed = wa.state.store.get_session(wa.app_id, failed.session_id()).await.unwrap().unwrap().status;
+        let acknowledged = double.webhooks_acknowledged();
+        if callbacks.iter().all(|c| c.state == waotp_store::CallbackState::Delivered)
+            && handed.iter().all(|&h| h)
+            && (read, failed, acknowledged) == (Status::Read, Status::Failed, 3)
+        {
+            Ok(())
+        } else {
+            Err((callbacks, handed, read, failed, acknowledged))
+        }
+    })
+    .await;
 
     let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
     assert!(logs.len() > 10_000, "too little was captured to prove anything: {} bytes", logs.len());

@@ -1,6 +1,11 @@
 //! Support for test suites that run against both backends: with `WAOTP_TEST_POSTGRES` set to
 //! a PostgreSQL server's URL (as `scripts/with-postgres` does), each test gets a schema of its
-//! own on that server; without it, tests use SQLite files.
+//! own on that server; without it, tests use SQLite files. Also the one way tests wait for
+//! something: [`eventually`].
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use tokio_postgres::NoTls;
 use uuid::Uuid;
@@ -13,6 +18,33 @@ pub const TEST_POSTGRES_ENV: &str = "WAOTP_TEST_POSTGRES";
 /// The PostgreSQL server tests run against, if any.
 pub fn test_postgres() -> Option<String> {
     std::env::var(TEST_POSTGRES_ENV).ok().filter(|u| !u.trim().is_empty())
+}
+
+/// The PostgreSQL server a PostgreSQL-only test runs against; panics without one. Such tests
+/// are `#[ignore]`d (`scripts/test` runs them with `--include-ignored` inside
+/// `scripts/with-postgres`), so one run by name without a server fails instead of passing.
+pub fn required_postgres() -> String {
+    test_postgres().unwrap_or_else(|| {
+        panic!("this test needs PostgreSQL: set {TEST_POSTGRES_ENV} (run it through scripts/with-postgres or scripts/test)")
+    })
+}
+
+/// Polls `check` every 20 ms until it answers `Ok`, and returns that; after `within`, fails
+/// with `what` and the last `Err` it saw (what the state was instead). The one way tests wait
+/// for a condition: never a fixed sleep, never a loop of their own.
+pub async fn eventually<T, E: Debug, F: Future<Output = std::result::Result<T, E>>>(
+    what: &str,
+    within: Duration,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        match check().await {
+            Ok(done) => return done,
+            Err(seen) => assert!(Instant::now() < deadline, "{what} within {within:?}; last seen: {seen:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Creates an empty schema on the server at `base` and returns a URL whose connections use

@@ -5,9 +5,10 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
+use waotp_store::testing::eventually;
 
 const BIN: &str = env!("CARGO_BIN_EXE_waotp");
 const TOKEN: &str = "callbacks-list-admin-token-0123456789";
@@ -103,16 +104,16 @@ async fn held_callbacks_are_listed(db: &str) {
     };
 
     // Through the server: the first status tried once and due again, the later ones held.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let callbacks = loop {
+    let callbacks = eventually(&format!("{db}: a held callback listed"), Duration::from_secs(15), || async {
         let callbacks: Value = serde_json::from_str(remote(true).trim()).expect("JSON");
         let callbacks = callbacks.as_array().expect("an array").clone();
         if callbacks.len() >= 2 && callbacks[0]["attempts"] == 1 {
-            break callbacks;
+            Ok(callbacks)
+        } else {
+            Err(callbacks)
         }
-        assert!(Instant::now() < deadline, "{db}: no held callback listed: {callbacks:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    })
+    .await;
     let states: Vec<&str> = callbacks.iter().map(|c| c["state"].as_str().unwrap()).collect();
     assert_eq!(states[0], "pending", "{db}: {callbacks:?}");
     assert!(states[1..].iter().all(|s| *s == "waiting"), "{db}: {callbacks:?}");

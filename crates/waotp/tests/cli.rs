@@ -2,9 +2,10 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
+use waotp_store::testing::eventually;
 
 const BIN: &str = env!("CARGO_BIN_EXE_waotp");
 
@@ -24,7 +25,22 @@ fn create_app(db: &str) -> (String, String) {
 struct Server {
     child: Child,
     base: String,
-    banner: Vec<String>,
+    /// The lines the server prints after its first, as they come.
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Waits for the line of the banner (printed right after the first) that contains `text`.
+    fn banner_line(&self, text: &str) -> String {
+        let mut seen = Vec::new();
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(10)) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(line) => seen.push(line),
+                Err(e) => panic!("no line with {text:?} in the banner ({e}): {seen:?}"),
+            }
+        }
+    }
 }
 
 fn start_server(db: &str, secret: &str) -> Server {
@@ -75,23 +91,36 @@ fn app_create_json_and_list() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("code length"));
 }
 
+/// Whether process `pid` has a handler of its own for SIGTERM (Linux: `SigCgt` in its status).
+fn catches_sigterm(pid: u32) -> Result<(), String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
+    let caught = status.lines().find_map(|l| l.strip_prefix("SigCgt:")).ok_or("no SigCgt line")?;
+    let caught = u64::from_str_radix(caught.trim(), 16).map_err(|e| e.to_string())?;
+    const SIGTERM: u32 = 15;
+    if caught & (1 << (SIGTERM - 1)) != 0 {
+        Ok(())
+    } else {
+        Err(format!("caught signals {caught:#x}"))
+    }
+}
+
 #[tokio::test]
 async fn serve_prints_how_to_start_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/waotp.db", dir.path().display());
     let mut server = start_server(&db, "a-test-secret-of-some-length");
-    assert!(server.banner.iter().any(|l| l.contains("waotp app create")), "{:?}", server.banner);
-    let status = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
+    server.banner_line("waotp app create");
+    // The banner comes before the server listens for signals: wait until it catches SIGTERM.
+    let pid = server.child.id();
+    eventually("the server catching SIGTERM", Duration::from_secs(10), || async move { catches_sigterm(pid) }).await;
+    let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
     assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(code) = server.child.try_wait().unwrap() {
-            assert!(code.success(), "exit status {code}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "did not stop after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let child = &std::cell::RefCell::new(&mut server.child);
+    let code = eventually("the server stopped after SIGTERM", Duration::from_secs(10), || async move {
+        child.borrow_mut().try_wait().unwrap().ok_or("still running")
+    })
+    .await;
+    assert!(code.success(), "exit status {code}");
 }
 
 /// Sends many codes, kills the server with SIGKILL while sends are still in flight, restarts
@@ -138,8 +167,7 @@ async fn kill_9_loses_no_acknowledged_session() {
     let base = server.base.clone();
     for (msisdn, otp) in &sessions {
         // Delivered (after the restart if need be) …
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
+        let m = eventually(&format!("{msisdn} in the inbox"), Duration::from_secs(20), || async {
             let res = client()
                 .get(format!("{base}/v1/inbox"))
                 .query(&[("msisdn", msisdn)])
@@ -149,13 +177,10 @@ async fn kill_9_loses_no_acknowledged_session() {
                 .await
                 .unwrap();
             let v: Value = res.json().await.unwrap();
-            if let Some(m) = v["messages"].as_array().and_then(|m| m.first()) {
-                assert!(m["text"].as_str().unwrap().starts_with(otp.as_str()));
-                break;
-            }
-            assert!(Instant::now() < deadline, "{msisdn} never reached the inbox");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            v["messages"].as_array().and_then(|m| m.first()).cloned().ok_or(v)
+        })
+        .await;
+        assert!(m["text"].as_str().unwrap().starts_with(otp.as_str()));
         // … and still verifiable.
         let (status, body) =
             post(&base, "/v2/whatsapp/otp/verify", &app, json!({ "msisdn": msisdn, "otp": otp })).await;
@@ -214,18 +239,14 @@ fn start_server_with(db: &str, secret: &str, env: &[(&str, &str)]) -> Server {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().expect("banner").unwrap();
     let base = first.strip_prefix("waotp listening on ").expect("banner line").to_owned();
-    let mut banner = vec![first];
     // The rest of the banner is printed right after; keep draining stdout in the background.
-    let (tx, rx) = std::sync::mpsc::channel();
+    let (tx, lines_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
             let _ = tx.send(line);
         }
     });
-    while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
-        banner.push(line);
-    }
-    Server { child, base, banner }
+    Server { child, base, lines: lines_rx }
 }
 
 /// Callbacks still pending when the server is killed with SIGKILL are delivered after the
@@ -250,33 +271,35 @@ async fn kill_9_loses_no_pending_callback() {
         sessions.push(body["session_id"].as_str().unwrap().to_owned());
     }
     // Wait until the receiver has refused some attempts: callbacks are pending and retrying.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while rx.failed.load(Ordering::SeqCst) < 40 {
-        assert!(Instant::now() < deadline, "no callback attempt reached the receiver");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("40 callback attempts refused by the receiver", Duration::from_secs(10), || async {
+        match rx.failed.load(Ordering::SeqCst) {
+            n if n >= 40 => Ok(()),
+            n => Err(format!("{n} refused")),
+        }
+    })
+    .await;
     server.child.kill().unwrap();
     server.child.wait().unwrap();
     assert!(rx.accepted.lock().unwrap().is_empty());
 
     rx.up.store(true, Ordering::SeqCst);
     let mut server = start_server_with(&db, secret, &env);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let accepted = eventually("every callback after the restart", Duration::from_secs(30), || async {
         let accepted = rx.accepted.lock().unwrap().clone();
         let complete = sessions.iter().all(|s| {
             let got: Vec<i64> = accepted.iter().filter(|(id, _)| id == s).map(|(_, st)| *st).collect();
             got.len() >= 3
         });
         if complete {
-            for s in &sessions {
-                let got: Vec<i64> = accepted.iter().filter(|(id, _)| id == s).map(|(_, st)| *st).collect();
-                assert_eq!(&got[..3], &[0, 1, 2], "session {s}");
-            }
-            break;
+            Ok(accepted)
+        } else {
+            Err(format!("{} accepted", accepted.len()))
         }
-        assert!(Instant::now() < deadline, "callbacks missing after the restart");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    })
+    .await;
+    for s in &sessions {
+        let got: Vec<i64> = accepted.iter().filter(|(id, _)| id == s).map(|(_, st)| *st).collect();
+        assert_eq!(&got[..3], &[0, 1, 2], "session {s}");
     }
     server.child.kill().unwrap();
     server.child.wait().unwrap();

@@ -53,6 +53,7 @@ async fn a_slow_header_is_cut_off_while_others_are_served() {
             if writer.write_all(&[*byte]).await.is_err() {
                 return;
             }
+            // Pacing, not a wait: the slow client's trickle.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };
@@ -151,6 +152,7 @@ async fn a_trickled_body_fails_its_request() {
             if writer.write_all(b" ").await.is_err() {
                 return;
             }
+            // Pacing, not a wait: the slow client's trickle.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };

@@ -222,7 +222,10 @@ async fn idempotent_sends_replay_and_mismatches_are_422() {
         assert_eq!(t.await.unwrap(), first);
     }
     app.wait_inbox(MSISDN, 1).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The one session's message is final once the store shows it handed to its channel (a
+    // second delivery of it records nothing), and the repeats made no session of their own.
+    let sid: uuid::Uuid = first.1["session_id"].as_str().unwrap().parse().unwrap();
+    assert!(app.state.store.get_session(app.app_id, sid).await.unwrap().unwrap().delivered_to_channel);
     assert_eq!(app.inbox(MSISDN).await.body["messages"].as_array().unwrap().len(), 1);
     // Same key, another body.
     let (status, answer) = post("order-1", json!({ "msisdn": MSISDN, "challenge": "other" }).to_string()).await;

@@ -1,6 +1,4 @@
-use std::fmt::Debug;
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -8,6 +6,8 @@ use uuid::Uuid;
 use waotp_core::{Category, Template};
 use waotp_server::config::Secret;
 use waotp_server::{AppState, Clock, Config};
+/// The one way tests wait for a condition (shared with the other crates' tests).
+pub use waotp_store::testing::eventually;
 use waotp_store::AppSettings;
 
 pub struct TestApp {
@@ -208,16 +208,15 @@ impl TestApp {
 
     /// Waits until the inbox of `msisdn` holds at least `n` messages; returns them.
     pub async fn wait_inbox(&self, msisdn: &str, n: usize) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let answer = self.inbox(msisdn).await;
-            let messages = answer.body["messages"].as_array().cloned().unwrap_or_default();
+        eventually(&format!("inbox of {msisdn} holding {n} messages"), Duration::from_secs(10), || async {
+            let messages = self.inbox(msisdn).await.body["messages"].as_array().cloned().unwrap_or_default();
             if messages.len() >= n {
-                return messages;
+                Ok(messages)
+            } else {
+                Err(messages)
             }
-            assert!(Instant::now() < deadline, "inbox of {msisdn} never reached {n} messages");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await
     }
 
     pub async fn add_template(&self, name: &str, lang: &str, body: &str, code_at: u32) {
@@ -268,23 +267,5 @@ pub fn stored_session(
         callback_url,
         created_at_ms,
         expires_at_ms: created_at_ms + 300_000,
-    }
-}
-
-/// Polls `check` every 20 ms until it answers `Ok`, and returns that; after `within`, fails
-/// with `what` and the last `Err` it saw (what the state was instead). The one way tests here
-/// wait for a condition: never a fixed sleep.
-pub async fn eventually<T, E: Debug, F: Future<Output = Result<T, E>>>(
-    what: &str,
-    within: Duration,
-    mut check: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        match check().await {
-            Ok(done) => return done,
-            Err(seen) => assert!(Instant::now() < deadline, "{what} within {within:?}; last seen: {seen:?}"),
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -101,17 +101,17 @@ async fn undelivered_sessions_are_delivered_at_the_next_start() {
     drop(store);
 
     let state = waotp_server::build(&config, Clock::system()).await.unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
+    let inbox = eventually("the stored session delivered", std::time::Duration::from_secs(10), || async {
         let inbox = state.store.inbox(app.app_id, &msisdn, 10).await.unwrap();
-        if let Some(m) = inbox.first() {
-            assert_eq!(m.text, "777888 is your verification code.");
-            assert_eq!(m.session_id, session_id);
-            break;
+        if inbox.is_empty() {
+            Err("an empty inbox")
+        } else {
+            Ok(inbox)
         }
-        assert!(std::time::Instant::now() < deadline, "never delivered");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    })
+    .await;
+    assert_eq!(inbox[0].text, "777888 is your verification code.");
+    assert_eq!(inbox[0].session_id, session_id);
     let s = state.store.get_session(app.app_id, session_id).await.unwrap().unwrap();
     assert!(s.delivered_to_channel);
     assert_eq!(s.status, Status::Delivered);
@@ -168,11 +168,13 @@ async fn sessions_and_messages_past_the_retention_age_are_pruned() {
     rx.wait_statuses(&old.session_id().to_string(), 4).await;
     app.clock.advance(std::time::Duration::from_secs(31 * 24 * 3600));
     let recent = app.send(json!({ "msisdn": "6281234567891" })).await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while app.state.store.get_session(app.app_id, old.session_id()).await.unwrap().is_some() {
-        assert!(std::time::Instant::now() < deadline, "never pruned");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    eventually("the old session pruned", std::time::Duration::from_secs(10), || async {
+        match app.state.store.get_session(app.app_id, old.session_id()).await.unwrap() {
+            Some(s) => Err(s),
+            None => Ok(()),
+        }
+    })
+    .await;
     assert!(app.state.store.list_callbacks(app.app_id, old.session_id()).await.unwrap().is_none());
     assert!(app.state.store.get_session(app.app_id, recent.session_id()).await.unwrap().is_some());
     let msisdn = waotp_core::Msisdn::parse(MSISDN).unwrap();
@@ -199,19 +201,20 @@ async fn a_code_superseded_before_delivery_is_not_sent() {
     }
     drop(store);
     let state = waotp_server::build(&config, Clock::system()).await.unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let first = state.store.get_session(app.app_id, ids[0]).await.unwrap().unwrap();
-        let second = state.store.get_session(app.app_id, ids[1]).await.unwrap().unwrap();
-        if first.delivered_to_channel && second.delivered_to_channel {
-            assert_eq!(first.status, Status::Requested, "the superseded code was not sent");
-            assert!(first.error_text.unwrap().contains("superseded"));
-            assert_eq!(second.status, Status::Delivered);
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let (first, second) =
+        eventually("both stored sessions handed to the channel", std::time::Duration::from_secs(10), || async {
+            let first = state.store.get_session(app.app_id, ids[0]).await.unwrap().unwrap();
+            let second = state.store.get_session(app.app_id, ids[1]).await.unwrap().unwrap();
+            if first.delivered_to_channel && second.delivered_to_channel {
+                Ok((first, second))
+            } else {
+                Err((first, second))
+            }
+        })
+        .await;
+    assert_eq!(first.status, Status::Requested, "the superseded code was not sent");
+    assert!(first.error_text.unwrap().contains("superseded"));
+    assert_eq!(second.status, Status::Delivered);
     let inbox = state.store.inbox(app.app_id, &msisdn, 10).await.unwrap();
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].text, "222222 is your verification code.");
@@ -227,18 +230,35 @@ async fn a_full_delivery_queue_loses_nothing_and_sends_nothing_twice() {
         let app = app.clone();
         tasks.push(tokio::spawn(async move {
             let msisdn = format!("62813{:08}", 60_000_000 + i * 37);
-            assert_eq!(app.send(json!({ "msisdn": msisdn })).await.status, 201);
-            msisdn
+            let sent = app.send(json!({ "msisdn": msisdn })).await;
+            assert_eq!(sent.status, 201);
+            (msisdn, sent.session_id())
         }));
     }
     let mut numbers = Vec::new();
+    let mut sessions = Vec::new();
     for t in tasks {
-        numbers.push(t.await.unwrap());
+        let (msisdn, session_id) = t.await.unwrap();
+        numbers.push(msisdn);
+        sessions.push(session_id);
     }
     for m in &numbers {
         assert_eq!(app.wait_inbox(m, 1).await.len(), 1);
     }
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Every session is handed to its channel: a later delivery of one (brought back from the
+    // database while a first was running) records nothing, as its sealed code went in the
+    // transaction that stored its message. So the inboxes are final now.
+    for &id in &sessions {
+        eventually("the session handed to the channel", std::time::Duration::from_secs(10), || async {
+            let s = app.state.store.get_session(app.app_id, id).await.unwrap().unwrap();
+            if s.delivered_to_channel {
+                Ok(())
+            } else {
+                Err(s)
+            }
+        })
+        .await;
+    }
     for m in &numbers {
         assert_eq!(app.inbox(m).await.body["messages"].as_array().unwrap().len(), 1, "{m} got two messages");
     }

@@ -11,6 +11,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Router;
 
+use crate::helpers::eventually;
+
 #[derive(Debug, Clone)]
 pub struct Received {
     pub method: String,
@@ -130,14 +132,15 @@ impl Receiver {
 
     /// Waits until `session_id` has received `n` callbacks; returns their statuses.
     pub async fn wait_statuses(&self, session_id: &str, n: usize) -> Vec<i64> {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
+        let what = format!("{n} callbacks for {session_id} (last seen: the statuses, then the whole log)");
+        eventually(&what, Duration::from_secs(15), || async {
             let got: Vec<i64> = self.received(session_id).iter().map(Received::status).collect();
             if got.len() >= n {
-                return got;
+                Ok(got)
+            } else {
+                Err((got, self.log()))
             }
-            assert!(Instant::now() < deadline, "only {got:?} arrived for {session_id}; log {:?}", self.log());
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        })
+        .await
     }
 }

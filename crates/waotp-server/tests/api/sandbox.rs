@@ -100,7 +100,9 @@ async fn the_sandbox_never_delivers_and_stays_apart_from_production() {
     let app = spawn_app().await;
     let a = app.post("/v2/whatsapp/otp/send/sandbox", json!({ "msisdn": "6282123060014", "otp": "4321" })).await;
     assert_eq!(a.status, 201);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Final from the 201 on: a sandbox session is stored without a sealed code, so nothing is
+    // left for a channel, and a channel delivers only sessions that still hold theirs.
+    assert!(app.state.store.get_session(app.app_id, a.session_id()).await.unwrap().unwrap().delivered_to_channel);
     assert!(app.state.store.undelivered(0, 10).await.unwrap().is_empty());
     let inbox = app.inbox("6282123060014").await;
     assert_eq!(inbox.body["messages"].as_array().unwrap().len(), 0);
@@ -161,7 +163,18 @@ async fn outcome_numbers_report_what_whatsapp_would() {
     ] {
         let (sid, got, _) = callbacks_of(&app, &rx, msisdn, expected.len()).await;
         assert_eq!(got, expected, "{msisdn}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The scripted statuses are queued with the send, in its transaction; once the store
+        // shows them all delivered, nothing more is due before the expiry.
+        eventually("the scripted callbacks all delivered", Duration::from_secs(10), || async {
+            let list = app.state.store.list_callbacks(app.app_id, sid.parse().unwrap()).await.unwrap().unwrap();
+            let statuses: Vec<i64> = list.iter().map(|c| i64::from(c.status.code())).collect();
+            if statuses == expected && list.iter().all(|c| c.state == waotp_store::CallbackState::Delivered) {
+                Ok(())
+            } else {
+                Err(list)
+            }
+        })
+        .await;
         assert_eq!(rx.received(&sid).len(), expected.len(), "{msisdn}: nothing more before expiry");
     }
 }

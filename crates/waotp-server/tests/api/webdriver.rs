@@ -4,10 +4,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use serde_json::{json, Value};
+use waotp_store::testing::eventually;
 
 /// The element reference key of the W3C protocol.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -55,18 +56,16 @@ impl Browser {
             .unwrap_or_else(|e| panic!("starting {}: {e}", driver_path.display()));
         let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build().unwrap();
         let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let ready = http.get(format!("{base}/status")).send().await.ok();
-            if let Some(r) = ready {
-                let v: Value = r.json().await.unwrap_or_default();
-                if v["value"]["ready"] == json!(true) {
-                    break;
-                }
+        eventually(&format!("chromedriver ready on port {port}"), Duration::from_secs(20), || async {
+            let r = http.get(format!("{base}/status")).send().await.map_err(|e| e.to_string())?;
+            let v: Value = r.json().await.unwrap_or_default();
+            if v["value"]["ready"] == json!(true) {
+                Ok(())
+            } else {
+                Err(v.to_string())
             }
-            assert!(Instant::now() < deadline, "chromedriver did not start on port {port}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await;
         let profile = tempfile::tempdir().unwrap();
         // The flags keep Chromium off the network entirely (the machine has none), as root.
         let args = vec![
@@ -164,17 +163,17 @@ impl Browser {
     pub async fn click_through(&self, css: &str) {
         self.execute("window.__waotpOldPage = true", json!([])).await;
         self.click(css).await;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
+        eventually(&format!("a new page loaded by clicking {css}"), Duration::from_secs(20), || async {
             let loaded = self
                 .execute("return window.__waotpOldPage === undefined && document.readyState === 'complete'", json!([]))
                 .await;
             if loaded == json!(true) {
-                return;
+                Ok(())
+            } else {
+                Err(loaded)
             }
-            assert!(Instant::now() < deadline, "clicking {css} loaded no new page");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await;
     }
 
     /// Clears a field and types `text` into it.
@@ -197,15 +196,15 @@ impl Browser {
 
     /// Reloads `url` until `css` matches (the dashboard's pages have no script to poll).
     pub async fn wait_for(&self, url: &str, css: &str) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
+        eventually(&format!("{css} on {url}"), Duration::from_secs(20), || async {
             self.goto(url).await;
             if self.exists(css).await {
-                return;
+                Ok(())
+            } else {
+                Err("not there yet")
             }
-            assert!(Instant::now() < deadline, "{css} never appeared on {url}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        })
+        .await;
     }
 
     pub async fn screenshot(&self, path: &Path) {
