@@ -47,8 +47,26 @@ pub enum ApiError {
     /// 503 with `Retry-After: 1`.
     #[error("store unavailable: {0}")]
     Unavailable(String),
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// A failure the client cannot act on: logged with its whole chain of causes, answered
+    /// with a generic body.
+    #[error("internal error: {}", Causes(.0.as_ref()))]
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// An error with each of its sources, `outer: inner: innermost` (what `{:#}` gives an
+/// `anyhow::Error`), for the log line of an internal error.
+pub struct Causes<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Causes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
 }
 
 impl ApiError {
@@ -108,7 +126,7 @@ impl From<waotp_store::StoreError> for ApiError {
         if e.is_unavailable() {
             ApiError::Unavailable(e.to_string())
         } else {
-            ApiError::Internal(e.to_string())
+            ApiError::Internal(Box::new(e))
         }
     }
 }
@@ -132,8 +150,8 @@ impl IntoResponse for ApiError {
                 json!({ "message": message, "error_code": code, "reason": reason })
             }
             ApiError::Internal(cause) => {
-                // Logged once here, with its cause; the client gets a generic body.
-                tracing::error!(%cause, "request failed");
+                // Logged once here, with its causes; the client gets a generic body.
+                tracing::error!(cause = %Causes(cause.as_ref()), "request failed");
                 json!({ "message": message, "error_code": code })
             }
             ApiError::Unavailable(cause) => {
@@ -203,4 +221,19 @@ pub(crate) async fn json_errors(request: axum::extract::Request, next: axum::mid
         }
     }
     out
+}
+
+#[cfg(test)]
+mod causes_tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot list the blocklist")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn an_internal_error_keeps_its_chain_for_the_log() {
+        let e = ApiError::Internal(Box::new(Outer(std::io::Error::other("no such table: blocklist"))));
+        assert_eq!(e.to_string(), "internal error: cannot list the blocklist: no such table: blocklist");
+    }
 }

@@ -262,7 +262,7 @@ impl IntoResponse for PageError {
         let text = match &error {
             crate::ApiError::Validation(reason) => format!("{message}: {reason}"),
             crate::ApiError::Internal(cause) => {
-                tracing::error!(%cause, "dashboard request failed");
+                tracing::error!(cause = %crate::error::Causes(cause.as_ref()), "dashboard request failed");
                 "Internal error: see the server's log.".to_owned()
             }
             _ => message.to_owned(),

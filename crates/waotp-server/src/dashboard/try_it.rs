@@ -49,7 +49,7 @@ impl TryForm {
             .into_iter()
             .filter_map(|(name, v)| given(v).map(|v| (name.to_owned(), Value::from(v))))
             .collect();
-        let bytes = serde_json::to_vec(&Value::Object(map)).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let bytes = serde_json::to_vec(&Value::Object(map)).map_err(|e| ApiError::Internal(Box::new(e)))?;
         Fields::parse(&bytes.into())
     }
 }

@@ -121,3 +121,30 @@ async fn operators_manage_apps_templates_quotas_blocklists_and_sessions() {
     assert_eq!(listed.as_array().unwrap().len(), 2);
     assert!(!listed.to_string().contains("wak_"), "keys are never listed");
 }
+
+/// A database failure behind an admin call is a 5xx with the generic body: the database's own
+/// words (a table name, a driver message) stay in the log.
+#[tokio::test]
+async fn an_admin_call_that_hits_a_database_failure_shows_no_database_text() {
+    let app = spawn_app_with(|c| c.admin_token = Some(waotp_server::config::Secret::new(ADMIN))).await;
+    let (status, _) = call(&app, reqwest::Method::GET, "/admin/blocklist", Some(ADMIN), None).await;
+    assert_eq!(status, 200);
+    // The table the call reads is gone from under the running server.
+    match app.database_url.strip_prefix("sqlite://") {
+        Some(path) => {
+            let db = rusqlite::Connection::open(path).unwrap();
+            db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+            db.execute_batch("DROP TABLE blocklist").unwrap();
+        }
+        None => {
+            let (client, conn) = tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(conn);
+            client.batch_execute("DROP TABLE blocklist CASCADE").await.unwrap();
+        }
+    }
+    for (method, body) in [(reqwest::Method::GET, None), (reqwest::Method::POST, Some(json!({ "entry": "62812*" })))] {
+        let (status, answer) = call(&app, method.clone(), "/admin/blocklist", Some(ADMIN), body).await;
+        assert!((500..600).contains(&status), "{method}: {status} {answer}");
+        assert_eq!(answer, json!({ "message": "Internal server error", "error_code": "internal_error" }), "{method}");
+    }
+}
