@@ -63,7 +63,7 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bod
         Err(Unread::TooLarge) => {
             refused(&state, "too_large");
             return (StatusCode::PAYLOAD_TOO_LARGE, format!("a webhook body is at most {BODY_LIMIT} bytes"))
-                .into_response()
+                .into_response();
         }
         Err(Unread::Failed(why)) => return (StatusCode::BAD_REQUEST, why).into_response(),
     };
