@@ -22,7 +22,7 @@ const TTL: Duration = Duration::from_secs(2);
 /// An app with its templates, as the hot path needs it.
 pub struct CachedApp {
     pub record: AppRecord,
-    templates: HashMap<String, Vec<Template>>,
+    pub(crate) templates: HashMap<String, Vec<Template>>,
 }
 
 impl CachedApp {

@@ -17,6 +17,8 @@ pub mod connections;
 pub mod dashboard;
 mod dispatch;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guards;
 mod health;
 mod inbox;

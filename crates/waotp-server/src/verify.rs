@@ -30,6 +30,16 @@ pub(crate) async fn production(state: &AppState, app: &CachedApp, body: &Fields)
     check(state, app, msisdn, body, false).await
 }
 
+/// The guess (`otp`) and the `challenge` of a verify body, as read before the store is asked.
+pub fn read_guess(body: &Fields) -> Result<(String, String), ApiError> {
+    let guess = body.opt_code("otp")?.ok_or_else(|| ApiError::validation("otp is required"))?;
+    if guess.chars().count() > MAX_GUESS_CHARS {
+        return Err(ApiError::validation("otp must be at most 64 characters"));
+    }
+    let challenge = body.opt_str("challenge", MAX_CHALLENGE_CHARS)?.unwrap_or("").to_owned();
+    Ok((guess, challenge))
+}
+
 /// Checks the guess in `body` against the newest session of (app, msisdn, challenge) among
 /// production or sandbox sessions.
 pub async fn check(
@@ -39,11 +49,7 @@ pub async fn check(
     body: &Fields,
     sandbox: bool,
 ) -> Result<Json<Value>, ApiError> {
-    let guess = body.opt_code("otp")?.ok_or_else(|| ApiError::validation("otp is required"))?;
-    if guess.chars().count() > MAX_GUESS_CHARS {
-        return Err(ApiError::validation("otp must be at most 64 characters"));
-    }
-    let challenge = body.opt_str("challenge", MAX_CHALLENGE_CHARS)?.unwrap_or("").to_owned();
+    let (guess, challenge) = read_guess(body)?;
     let outcome = state
         .store
         .verify(
