@@ -53,11 +53,12 @@ fn check_addresses(data: &[u8]) {
                 v4.to_ipv6_mapped(),
                 Ipv6Addr::new(0, 0, 0, 0, 0xffff, 0, hi, lo),    // SIIT
                 Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, hi, lo), // NAT64
-                Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, hi, lo), // NAT64, local use
                 Ipv6Addr::new(0x2002, hi, lo, 0, 0, 0, 0, 1),    // 6to4
                 Ipv6Addr::new(0x2001, 0, 0x5db8, 0xd822, 0, 0, !hi, !lo), // Teredo client (public server)
                 Ipv6Addr::new(0x2001, 0, hi, lo, 0, 0, 0xa247, 0x27dd), // Teredo server (public client)
             ];
+            // The local-use NAT64 prefix is refused whole, whatever it embeds.
+            assert!(!address_allowed(Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, hi, lo).into(), deny_private));
             if u32::from(v4) > 1 {
                 forms.push(Ipv6Addr::new(0, 0, 0, 0, 0, 0, hi, lo)); // IPv4-compatible
             }

@@ -24,7 +24,7 @@ use hyper::body::{Body as _, Incoming};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::time::Instant;
@@ -54,6 +54,9 @@ impl Default for HttpLimits {
         }
     }
 }
+
+/// How long a stop waits for requests under way.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// The body of the answer to a connection over the cap.
 const OVER_LIMIT_BODY: &str = r#"{"message":"Service unavailable","error_code":"too_many_connections"}"#;
@@ -109,8 +112,11 @@ pub async fn serve(
     }
     drop(listener);
     let _ = stop.send(true);
-    // Every connection holds a permit until it ends.
-    let _ = open.acquire_many(max).await;
+    // Every connection holds a permit until it ends. One whose request never finishes (a
+    // handler stuck on the database) is given up after a grace period, so a stop never hangs.
+    if tokio::time::timeout(SHUTDOWN_GRACE, open.acquire_many(max)).await.is_err() {
+        tracing::warn!(grace = ?SHUTDOWN_GRACE, "stopping with requests still under way");
+    }
     Ok(())
 }
 
@@ -118,7 +124,12 @@ pub async fn serve(
 async fn refuse(mut stream: TcpStream) {
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         stream.write_all(over_limit().as_bytes()).await?;
-        stream.shutdown().await
+        stream.shutdown().await?;
+        // Read what the client sent until it closes: closing with its request unread would
+        // reset the connection, and the client might never see the answer.
+        let mut sink = [0u8; 1024];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<_, io::Error>(())
     })
     .await;
 }
@@ -193,7 +204,13 @@ struct ActivityState {
 impl Activity {
     fn new() -> Activity {
         Activity {
-            state: Mutex::new(ActivityState { in_flight: 0, head_since: None, idle_since: Instant::now() }),
+            // A new connection owes its first request's head from the start: one that sends
+            // nothing is closed after `header_timeout`, not held for `idle_timeout`.
+            state: Mutex::new(ActivityState {
+                in_flight: 0,
+                head_since: Some(Instant::now()),
+                idle_since: Instant::now(),
+            }),
             changed: Notify::new(),
         }
     }

@@ -118,7 +118,8 @@ impl AppState {
     }
 
     /// The client's address: the connection's peer, or the last `X-Forwarded-For` entry when
-    /// a trusted proxy sets it.
+    /// a trusted proxy sets it. Only the last entry is the proxy's word: when it is not an
+    /// address, the peer is used, never an earlier entry the client could have written.
     pub(crate) fn client_ip(
         &self,
         headers: &axum::http::HeaderMap,
@@ -130,8 +131,8 @@ impl AppState {
                 .iter()
                 .filter_map(|v| v.to_str().ok())
                 .flat_map(|v| v.split(','))
-                .filter_map(|ip| ip.trim().parse().ok())
-                .next_back();
+                .next_back()
+                .and_then(|ip| ip.trim().parse().ok());
             if forwarded.is_some() {
                 return forwarded;
             }

@@ -28,9 +28,8 @@ pub fn address_allowed(ip: IpAddr, deny_private: bool) -> bool {
 ///
 /// - IPv4-mapped `::ffff:0:0/96` and SIIT's IPv4-translated `::ffff:0:0:0/96`;
 /// - IPv4-compatible `::/96` (deprecated), except `::` and `::1`, which are IPv6's own;
-/// - NAT64 `64:ff9b::/96` (RFC 6052) and the local-use `64:ff9b:1::/48` (RFC 8215): the last
-///   32 bits (a translator using the local-use prefix with a shorter RFC 6052 layout, the
-///   address at bits 48..88 or 56..96, is not recognised);
+/// - NAT64 `64:ff9b::/96` (RFC 6052): the last 32 bits (the local-use `64:ff9b:1::/48` of
+///   RFC 8215, whose layout each network chooses, is refused whole: see `v6_allowed`);
 /// - 6to4 `2002::/16`: bits 16..48;
 /// - Teredo `2001::/32`: the server (bits 32..64) and the client (the last 32 bits, inverted).
 pub fn embedded_v4(ip: Ipv6Addr) -> [Option<Ipv4Addr>; 2] {
@@ -42,7 +41,6 @@ pub fn embedded_v4(ip: Ipv6Addr) -> [Option<Ipv4Addr>; 2] {
         [0, 0, 0, 0, 0, 0, 0, 0 | 1] => [None, None],
         [0, 0, 0, 0, 0, 0, _, _] => [last, None],
         [0x64, 0xff9b, 0, 0, 0, 0, _, _] => [last, None],
-        [0x64, 0xff9b, 1, ..] => [last, None],
         [0x2002, hi, lo, ..] => [v4(hi, lo), None],
         [0x2001, 0, server_hi, server_lo, ..] => [v4(server_hi, server_lo), v4(!s[6], !s[7])],
         _ => [None, None],
@@ -90,7 +88,10 @@ fn v6_allowed(ip: Ipv6Addr, deny_private: bool) -> bool {
     let always_denied = (s[0] & 0xffc0) == 0xfe80               // fe80::/10 link-local
         || ip.is_unspecified()
         || ip.is_multicast()
-        || ip == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254); // AWS metadata over IPv6
+        || ip == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) // AWS metadata over IPv6
+        // The local-use NAT64 prefix (RFC 8215): the IPv4 address may sit at any of RFC 6052's
+        // layouts, so which one it stands for cannot be told; callbacks never need it.
+        || (s[0], s[1], s[2]) == (0x64, 0xff9b, 1);
     let private = ip.is_loopback() || (s[0] & 0xfe00) == 0xfc00; // fc00::/7 unique local
     !(always_denied || (deny_private && private))
 }
@@ -192,7 +193,6 @@ mod tests {
             ("IPv4-compatible", "::a9fe:a9fe", "::10.0.0.1", "::5db8:d822"),
             ("SIIT", "::ffff:0:a9fe:a9fe", "::ffff:0:10.0.0.1", "::ffff:0:93.184.216.34"),
             ("NAT64", "64:ff9b::a9fe:a9fe", "64:ff9b::10.0.0.1", "64:ff9b::93.184.216.34"),
-            ("NAT64 local-use", "64:ff9b:1::a9fe:a9fe", "64:ff9b:1:ffff::10.0.0.1", "64:ff9b:1::5db8:d822"),
             ("6to4", "2002:a9fe:a9fe::1", "2002:a00:1::1", "2002:5db8:d822::1"),
             // The client address inverted in the last 32 bits; the server (bits 32..64) public.
             (
@@ -211,6 +211,15 @@ mod tests {
         }
     }
 
+    /// The local-use NAT64 prefix is refused whatever it seems to embed, in every layout.
+    #[test]
+    fn the_local_use_nat64_prefix_is_refused_whole() {
+        for ip in ["64:ff9b:1::5db8:d822", "64:ff9b:1:0:a9:fea9:fe00:0", "64:ff9b:1:a9fe:a9:fe00:5db8:d822"] {
+            assert!(!ok(ip, false), "{ip}");
+        }
+        assert!(ok("64:ff9b:2::5db8:d822", true), "only the /48 is refused");
+    }
+
     #[test]
     fn the_embedded_address_is_read_from_the_right_bits() {
         let v4 = |s: &str| s.parse::<Ipv4Addr>().unwrap();
@@ -219,7 +228,7 @@ mod tests {
         assert_eq!(of("::1.2.3.4"), [Some(v4("1.2.3.4")), None]);
         assert_eq!(of("::ffff:0:1.2.3.4"), [Some(v4("1.2.3.4")), None]);
         assert_eq!(of("64:ff9b::1.2.3.4"), [Some(v4("1.2.3.4")), None]);
-        assert_eq!(of("64:ff9b:1:ab::1.2.3.4"), [Some(v4("1.2.3.4")), None]);
+        assert_eq!(of("64:ff9b:1:ab::1.2.3.4"), [None, None], "the local-use prefix is refused whole instead");
         assert_eq!(of("2002:0102:0304::"), [Some(v4("1.2.3.4")), None]);
         assert_eq!(of("2001:0:0506:0708::fefd:fcfb"), [Some(v4("5.6.7.8")), Some(v4("1.2.3.4"))]);
         // IPv6's own addresses, and addresses outside these prefixes, embed nothing.

@@ -86,7 +86,11 @@ pub async fn follow(State(state): State<AppState>, method: Method, query: super:
     let code = query.map(|Query(q)| q.code).unwrap_or_default();
     let now = state.clock.now_ms();
     if code.is_empty() || !state.login_links.redeem(&code, now) {
-        tracing::info!("dashboard login link refused (used, expired or unknown)");
+        // A few lines a second at most: anyone may ask for links.
+        static REFUSED: crate::guards::Counts = crate::guards::Counts::new();
+        if REFUSED.add("login_link") {
+            tracing::info!("dashboard login link refused (used, expired or unknown)");
+        }
         let message = "This login link was used already or has expired. Log in with the admin token \
                        (waotp keeps it in admin.token beside its database), or restart waotp for a new link.";
         let page = login_page(StatusCode::UNAUTHORIZED, Some(Flash::Error(message.into())));

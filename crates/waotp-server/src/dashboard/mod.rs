@@ -4,7 +4,7 @@
 //! Server-rendered HTML (maud), one request per page: the style sheet is inline, there is no
 //! script and nothing is fetched from elsewhere, so it works with no internet. Every answer
 //! carries a Content-Security-Policy that allows exactly that (the style sheet by its hash) and
-//! forbids framing, with `nosniff`, `Referrer-Policy: no-referrer` and `X-Frame-Options: DENY`
+//! forbids framing, with `nosniff`, `Referrer-Policy: same-origin` and `X-Frame-Options: DENY`
 //! (`layout::security_headers`). Login is the admin token; each login is recorded in the store
 //! and the cookie carries its id, signed with the token (HMAC-SHA256, 12 hours), so any node of
 //! a cluster accepts it, logging out ends it on every node, and rotating the token logs

@@ -111,6 +111,10 @@ async fn connections_past_the_cap_are_refused_with_503() {
     let first = connect(&app).await;
     let _second = connect(&app).await;
     let mut third = connect(&app).await;
+    // Its request is read and dropped: closing with it unread would reset the connection and
+    // could lose the answer.
+    third.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    third.shutdown().await.unwrap();
     let answer = read_to_close(&mut third, Duration::from_secs(10)).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.to_ascii_lowercase().contains("retry-after: 1"), "{answer}");
@@ -180,4 +184,22 @@ async fn a_trickled_body_fails_its_request() {
     let query = waotp_store::SessionQuery { limit: 10, ..Default::default() };
     let stored = app.state.store.search_sessions(query).await.unwrap();
     assert!(stored.is_empty(), "{stored:?}");
+}
+
+/// A connection that never sends a byte owes its first head from the start: it is closed
+/// after the header timeout, not held for the (longer) idle timeout.
+#[tokio::test]
+async fn a_silent_new_connection_is_closed_after_the_header_timeout() {
+    let app = spawn_app_with(|c| {
+        c.http = HttpLimits {
+            header_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(3600),
+            ..HttpLimits::default()
+        };
+    })
+    .await;
+    let mut silent = connect(&app).await;
+    let answer = read_to_close(&mut silent, Duration::from_secs(15)).await;
+    assert!(answer.is_empty(), "{answer}");
+    assert_eq!(closed_for(&app, "header_timeout"), 1);
 }

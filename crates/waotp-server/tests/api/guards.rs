@@ -343,6 +343,20 @@ async fn behind_a_trusted_proxy_the_ip_limit_uses_x_forwarded_for() {
     let refused = send("203.0.113.1", 3).await.unwrap();
     assert_eq!(refused.status().as_u16(), 429);
     assert_eq!(refused.json::<Value>().await.unwrap()["error_code"], "rate_limited_ip");
+    // A last entry that is no address stands for the peer: an earlier entry, which the client
+    // may have written itself, never counts, so rotating it gets nothing past the limit.
+    assert_eq!(send("unknown", 4).await.unwrap().status().as_u16(), 201);
+    let forged = app
+        .http
+        .post(format!("{}/v2/whatsapp/otp/send", app.base))
+        .header("App-ID", app.app_id.to_string())
+        .header("API-Key", &app.api_key)
+        .header("X-Forwarded-For", "203.0.113.9, unknown")
+        .body(json!({ "msisdn": nth(5) }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 429, "counted as the peer, whose one send is spent");
 }
 
 /// A number blocked after its send was accepted (here: while the server was down, so the

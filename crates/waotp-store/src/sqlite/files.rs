@@ -10,11 +10,12 @@ use std::path::Path;
 /// Files waotp keeps beside the database, besides the database's own.
 const OWN_FILES: &[&str] = &["server.key", "admin.token"];
 
-/// Makes `dir` (and any missing parent) mode 0700, or tightens it if it exists and is open to
-/// others, when it holds nothing but waotp's files: the database `db_name` with its `-wal`,
-/// `-shm` and `-journal`, `server.key`, `admin.token` and their temporary files. A folder that
-/// holds other files too (the current directory, `/tmp`) is not waotp's to change: it is
-/// left, with a warning.
+/// Makes `dir` mode 0700 when it is missing (missing parents get the usual mode), or
+/// tightens it if it exists and is open to others, when it is waotp's own folder: not sticky
+/// (never `/tmp`), and holding waotp's files and nothing else — the database `db_name` with
+/// its `-wal`, `-shm` and `-journal`, `server.key`, `admin.token` and their temporary files
+/// (an empty folder is not known to be waotp's). Any other folder (the current directory, a
+/// shared one) is left, with a warning; so is one whose mode this user may not change.
 pub fn prepare_folder(dir: &Path, db_name: &str) -> io::Result<()> {
     if dir.as_os_str().is_empty() {
         return Ok(());
@@ -23,21 +24,39 @@ pub fn prepare_folder(dir: &Path, db_name: &str) -> io::Result<()> {
     {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         if !dir.exists() {
-            return std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir);
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)?;
+            }
+            return match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+                // Made meanwhile by another process starting at the same time.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+                made => made,
+            };
         }
-        let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+        let mode = std::fs::metadata(dir)?.permissions().mode() & 0o7777;
         if mode & 0o077 == 0 {
             return Ok(());
         }
-        let dedicated = std::fs::read_dir(dir)?.filter_map(|e| e.ok()).all(|entry| {
+        let mut entries = std::fs::read_dir(dir)?.filter_map(|e| e.ok()).peekable();
+        let holds_something = entries.peek().is_some();
+        let only_waotps = entries.all(|entry| {
             let name = entry.file_name();
             let name = name.to_string_lossy();
             name.strip_prefix(db_name).is_some_and(|rest| ["", "-wal", "-shm", "-journal"].contains(&rest))
                 || OWN_FILES.contains(&name.as_ref())
                 || (name.starts_with('.') && name.ends_with(".tmp"))
         });
-        if dedicated {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        let sticky = mode & 0o1000 != 0;
+        let tightened = holds_something && only_waotps && !sticky && {
+            match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(folder = %dir.display(), error = %e, "cannot tighten the data folder's mode");
+                    false
+                }
+            }
+        };
+        if tightened {
             tracing::warn!(
                 folder = %dir.display(),
                 was = format!("{mode:o}"),
@@ -47,8 +66,8 @@ pub fn prepare_folder(dir: &Path, db_name: &str) -> io::Result<()> {
             tracing::warn!(
                 folder = %dir.display(),
                 mode = format!("{mode:o}"),
-                "the database's folder is open to other users and holds other files, so waotp leaves its mode; \
-                 put the database in a folder of its own (mode 0700)"
+                "the database's folder is open to other users and waotp leaves its mode (it is shared, sticky, \
+                 or not waotp's to change); put the database in a folder of its own (mode 0700)"
             );
         }
     }
@@ -78,11 +97,22 @@ pub fn prepare_files(db: &Path) -> io::Result<()> {
         });
         for file in own.chain(beside) {
             let file = file.as_path();
-            let Ok(meta) = std::fs::metadata(file) else { continue };
+            // Not through a symlink (a mounted secret, a file elsewhere): only waotp's own files.
+            let Ok(meta) = std::fs::symlink_metadata(file) else { continue };
             let mode = meta.permissions().mode() & 0o777;
             if meta.is_file() && mode & 0o077 != 0 {
-                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
-                tracing::warn!(file = %file.display(), was = format!("{mode:o}"), "a database file was open to other users: tightened to 0600");
+                match std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)) {
+                    Ok(()) => tracing::warn!(
+                        file = %file.display(),
+                        was = format!("{mode:o}"),
+                        "a database file was open to other users: tightened to 0600"
+                    ),
+                    Err(e) => tracing::warn!(
+                        file = %file.display(),
+                        error = %e,
+                        "a database file is open to other users and its mode cannot be changed"
+                    ),
+                }
             }
         }
     }
@@ -108,7 +138,6 @@ mod tests {
         prepare_folder(&dir, "waotp.db").unwrap();
         prepare_files(&dir.join("waotp.db")).unwrap();
         assert_eq!(mode(&dir), 0o700);
-        assert_eq!(mode(&tmp.path().join("a")), 0o700);
         assert_eq!(mode(&dir.join("waotp.db")), 0o600);
     }
 
@@ -128,6 +157,36 @@ mod tests {
         for name in ["waotp.db", "waotp.db-wal", "waotp.db-shm", "server.key"] {
             assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
         }
+    }
+
+    #[test]
+    fn an_empty_or_sticky_folder_is_left_as_it_is() {
+        let tmp = tempfile::tempdir().unwrap();
+        let empty = tmp.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        std::fs::set_permissions(&empty, std::fs::Permissions::from_mode(0o777)).unwrap();
+        prepare_folder(&empty, "waotp.db").unwrap();
+        assert_eq!(mode(&empty), 0o777);
+        let sticky = tmp.path().join("sticky");
+        std::fs::create_dir(&sticky).unwrap();
+        std::fs::write(sticky.join("waotp.db"), "").unwrap();
+        std::fs::set_permissions(&sticky, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        prepare_folder(&sticky, "waotp.db").unwrap();
+        assert_eq!(std::fs::metadata(&sticky).unwrap().permissions().mode() & 0o7777, 0o1777);
+    }
+
+    #[test]
+    fn a_symlinked_key_file_is_not_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let elsewhere = tmp.path().join("mounted-secret");
+        std::fs::write(&elsewhere, "secret").unwrap();
+        std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let dir = tmp.path().join("data");
+        std::fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, dir.join("server.key")).unwrap();
+        prepare_files(&dir.join("waotp.db")).unwrap();
+        assert_eq!(mode(&elsewhere), 0o644);
+        assert_eq!(mode(&dir.join("waotp.db")), 0o600);
     }
 
     #[test]
