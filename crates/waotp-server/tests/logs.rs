@@ -23,6 +23,21 @@ use helpers::*;
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
+impl Captured {
+    /// Captures what this thread logs under `filter` until the guard is dropped (the tests
+    /// that use it run on a current-thread runtime, so every task of their server logs here).
+    fn for_this_thread(filter: &str) -> (Captured, tracing::subscriber::DefaultGuard) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(waotp_server::logging::filter(filter).unwrap())
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+}
+
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(buf);
@@ -160,14 +175,7 @@ async fn no_secret_code_or_msisdn_reaches_the_logs() {
 #[tokio::test]
 async fn wrong_admin_tokens_log_a_bounded_number_of_lines() {
     const ADMIN: &str = "the-admin-token-0123456789";
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(waotp_server::logging::filter("debug").unwrap())
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _scope = tracing::subscriber::set_default(subscriber);
+    let (captured, _scope) = Captured::for_this_thread("debug");
     let app = spawn_app_with(|c| c.admin_token = Some(Secret::new(ADMIN))).await;
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     for n in 0..100 {
@@ -199,14 +207,7 @@ async fn wrong_admin_tokens_log_a_bounded_number_of_lines() {
 /// latency close it at DEBUG.
 #[tokio::test]
 async fn a_requests_lines_carry_its_id_and_route() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(waotp_server::logging::filter("debug").unwrap())
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _scope = tracing::subscriber::set_default(subscriber);
+    let (captured, _scope) = Captured::for_this_thread("debug");
     let app = spawn_app().await;
     let (id, mut made) = (app.app_id.to_string(), String::new());
     for request_id in ["trace-me.1", "bad id"] {

@@ -3,14 +3,15 @@
 //! `waiting`. On SQLite always, and on PostgreSQL too when `WAOTP_TEST_POSTGRES` names a
 //! server (`scripts/with-postgres`).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use support::{Server, BIN};
 use waotp_store::testing::eventually;
 
-const BIN: &str = env!("CARGO_BIN_EXE_waotp");
 const TOKEN: &str = "callbacks-list-admin-token-0123456789";
 
 /// `waotp ARGS` on the database `db`; its stdout, which must be a success.
@@ -25,37 +26,14 @@ fn waotp(db: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("UTF-8")
 }
 
-/// A running `waotp serve`, stopped when dropped (also when a test fails).
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(db: &str) -> Server {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("WAOTP_DATABASE_URL", db)
-        .env("WAOTP_SERVER_SECRET", "callbacks-list-secret-0123456789")
-        .env("WAOTP_ADMIN_TOKEN", TOKEN)
+    let env = [
+        ("WAOTP_SERVER_SECRET", "callbacks-list-secret-0123456789"),
+        ("WAOTP_ADMIN_TOKEN", TOKEN),
         // The first attempt at once, the retry an hour later: the later statuses stay held.
-        .env("WAOTP_CALLBACK_SCHEDULE", "0s,1h")
-        .env("WAOTP_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start waotp serve");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let first = lines.next().expect("banner").expect("banner line");
-    let base = first.strip_prefix("waotp listening on ").expect("banner").to_owned();
-    std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
-    Server { child, base }
+        ("WAOTP_CALLBACK_SCHEDULE", "0s,1h"),
+    ];
+    support::serve(db, &env)
 }
 
 /// The databases to run on: a SQLite file in `dir`, and a fresh PostgreSQL schema if one is

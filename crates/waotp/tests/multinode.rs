@@ -5,18 +5,19 @@
 //! `cargo test`, and `scripts/test` runs them (`--include-ignored`) beside the cluster
 //! `scripts/with-postgres` starts; run by name without a server, they fail.
 
+mod support;
+
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use support::{Server, BIN};
 use waotp_store::testing::eventually;
 use waotp_store::Store;
 
-const BIN: &str = env!("CARGO_BIN_EXE_waotp");
 const SECRET: &str = "multi-node-shared-secret-0123456789";
 
 async fn database() -> String {
@@ -35,43 +36,17 @@ fn create_app(db: &str, quota: Option<u32>) -> (String, String) {
     (v["app_id"].as_str().unwrap().to_owned(), v["api_key"].as_str().unwrap().to_owned())
 }
 
-struct Node {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The tests here each run a small cluster on two cores: one at a time, so that no node of
 /// one test is starved into looking dead by another test's load.
 static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn start_node(db: &str, node_timeout: &str) -> Node {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("WAOTP_DATABASE_URL", db)
-        .env("WAOTP_SERVER_SECRET", SECRET)
-        .env("WAOTP_NODE_TIMEOUT", node_timeout)
-        // A thousand sends at once, one limited quota, two shared cores: connections are
-        // waited for longer than the 2 s default, after which a node sheds load with 503
-        // (as it should in production, where clients retry). These tests count exact
-        // outcomes, so every send waits its turn.
-        .env("WAOTP_DATABASE_WAIT", "30s")
-        .env("WAOTP_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start waotp serve");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().expect("banner").unwrap();
-    let base = first.strip_prefix("waotp listening on ").expect("banner line").to_owned();
-    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-    Node { child, base }
+fn start_node(db: &str, node_timeout: &str) -> Server {
+    // A thousand sends at once, one limited quota, two shared cores: connections are waited
+    // for longer than the 2 s default, after which a node sheds load with 503 (as it should in
+    // production, where clients retry). These tests count exact outcomes, so every send waits
+    // its turn.
+    let env = [("WAOTP_SERVER_SECRET", SECRET), ("WAOTP_NODE_TIMEOUT", node_timeout), ("WAOTP_DATABASE_WAIT", "30s")];
+    support::serve(db, &env)
 }
 
 /// A callback receiver: every request it answered, as (session id, status, webhook-id).
@@ -153,7 +128,7 @@ async fn three_nodes_share_one_quota_and_send_each_callback_once() {
     let app = create_app(&db, Some(500));
     let rx = Receiver::start().await;
     // The default liveness limit: no node dies here, none may look dead.
-    let nodes: Vec<Node> = (0..3).map(|_| start_node(&db, "10s")).collect();
+    let nodes: Vec<Server> = (0..3).map(|_| start_node(&db, "10s")).collect();
     let http = reqwest::Client::new();
 
     let mut tasks = Vec::new();
@@ -234,7 +209,7 @@ async fn a_killed_nodes_callbacks_still_arrive() {
     // A slow receiver: callbacks queue up, so the node dies with work leased and pending.
     rx.delay_ms.store(200, Ordering::SeqCst);
     // A short liveness limit, so the takeover comes within seconds.
-    let mut nodes: Vec<Node> = (0..3).map(|_| start_node(&db, "2s")).collect();
+    let mut nodes: Vec<Server> = (0..3).map(|_| start_node(&db, "2s")).collect();
     let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
     let http = reqwest::Client::new();
 
