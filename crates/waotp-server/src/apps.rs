@@ -171,7 +171,8 @@ pub async fn seal_stored_tokens(store: &dyn Store, key: &waotp_core::CodeKey) ->
     let mut sealed = 0;
     for app in store.list_apps().await? {
         let Some(sender) = app.sender else { continue };
-        if key.open_secret(&app.app_id, &sender.access_token) == Err(waotp_core::code::OpenSecretError::NotSealed) {
+        // Only the prefix tells; opening every sealed token at each start would be wasted work.
+        if !sender.access_token.starts_with(waotp_core::code::SEALED_SECRET_PREFIX) {
             set_sender(store, key, app.app_id, Some((sender.phone_number_id, sender.access_token))).await?;
             sealed += 1;
         }

@@ -62,12 +62,15 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 const OVER_LIMIT_BODY: &str = r#"{"message":"Service unavailable","error_code":"too_many_connections"}"#;
 
 /// The answer to a connection over the cap, written whole before it is closed.
-fn over_limit() -> String {
-    format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
-         connection: close\r\ncontent-length: {}\r\n\r\n{OVER_LIMIT_BODY}",
-        OVER_LIMIT_BODY.len()
-    )
+fn over_limit() -> &'static str {
+    static ANSWER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
+             connection: close\r\ncontent-length: {}\r\n\r\n{OVER_LIMIT_BODY}",
+            OVER_LIMIT_BODY.len()
+        )
+    });
+    &ANSWER
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves; then stops accepting, asks every
@@ -233,6 +236,9 @@ impl Activity {
 
     /// Resolves when the connection has broken a limit, with which one.
     async fn expired(&self, limits: HttpLimits) -> &'static str {
+        // One timer, moved to each new deadline.
+        let timer = tokio::time::sleep(limits.idle_timeout);
+        tokio::pin!(timer);
         loop {
             let deadline = {
                 let s = self.state.lock().expect("activity");
@@ -248,8 +254,11 @@ impl Activity {
                 Some((at, reason)) if at <= Instant::now() => return reason,
                 // A change (a head begun, the last request answered) may move the deadline.
                 Some((at, _)) => {
+                    if timer.deadline() != at {
+                        timer.as_mut().reset(at);
+                    }
                     tokio::select! {
-                        () = tokio::time::sleep_until(at) => {}
+                        () = timer.as_mut() => {}
                         () = self.changed.notified() => {}
                     }
                 }

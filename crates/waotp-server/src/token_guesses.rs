@@ -87,7 +87,8 @@ impl TokenGuesses {
         right: impl FnOnce() -> bool,
     ) -> Result<(), Refused> {
         let source = Source::of(ip);
-        let client = ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        // Written only if a line is logged: nothing is built for a request that logs none.
+        let client = Client(ip);
         let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(entry) = table.get_mut(&source) {
             if entry.over(now_ms) {
@@ -130,6 +131,18 @@ impl TokenGuesses {
     /// Addresses tracked now (for tests).
     pub fn tracked(&self) -> usize {
         self.table.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// A client address as logged.
+struct Client(Option<IpAddr>);
+
+impl std::fmt::Display for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(ip) => ip.fmt(f),
+            None => f.write_str("unknown"),
+        }
     }
 }
 
