@@ -84,7 +84,7 @@ pub struct Config {
 }
 
 /// The file beside the SQLite database that holds waotp's own admin token.
-pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+pub const ADMIN_TOKEN_FILE: &str = waotp_store::sqlite::files::ADMIN_TOKEN_FILE;
 
 /// Where the admin token comes from, as settled at start by [`Config::provide_admin_token`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -216,7 +216,7 @@ impl Config {
 
     /// Where the default key file lives: beside the SQLite database.
     pub fn default_key_file(&self) -> anyhow::Result<PathBuf> {
-        Ok(self.data_dir()?.join("server.key"))
+        Ok(self.data_dir()?.join(waotp_store::sqlite::files::SERVER_KEY_FILE))
     }
 
     /// Settles where the admin token comes from, before the server starts. A configured one
@@ -302,11 +302,11 @@ fn read_secret_file(file: &Path, what: &str, hint: &str) -> anyhow::Result<Strin
 /// place: a crash never leaves a partial file behind, and of two processes starting at once
 /// one wins and both read the same secret.
 fn create_secret_file(path: &Path, db_name: &str) -> anyhow::Result<bool> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    waotp_store::sqlite::files::prepare_folder(dir, db_name).with_context(|| format!("creating {}", dir.display()))?;
     if path.exists() {
         return Ok(false);
     }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    waotp_store::sqlite::files::prepare_folder(dir, db_name).with_context(|| format!("creating {}", dir.display()))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("secret");
     let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let mut options = std::fs::OpenOptions::new();

@@ -121,8 +121,10 @@ pub(super) async fn count_send<C: GenericClient>(
     // counted; the limits' counts after this send and the signals' sums before it.
     let rows = query(
         c,
-        "WITH bl AS (SELECT bool_or(NOT is_prefix) AS number, bool_or(is_prefix) AS prefix FROM blocklist \
-           WHERE $5 AND scope IN ($6, $7) AND entry = ANY($8) AND (is_prefix OR entry = $9)), \
+        concat!(
+            "WITH bl AS (",
+            blocklist_lookup!("$5", "$6", "$7", "$8", "$9"),
+            "), \
          k AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS k(key, ws, ex, prev) \
            WHERE NOT EXISTS (SELECT 1 FROM bl WHERE number OR prefix)), \
          b AS (INSERT INTO counters (key, window_start, count, expires_at) SELECT key, ws, 1, ex FROM k ORDER BY key \
@@ -138,7 +140,8 @@ pub(super) async fn count_send<C: GenericClient>(
              FROM unnest($10::text[], $11::bigint[], $12::bigint[]) AS r(base, ws, prev) \
              CROSS JOIN LATERAL (SELECT r.base || '#' || n AS key FROM generate_series(0, 9) AS n) sh \
              GROUP BY r.base) \
-         SELECT bl.number, bl.prefix, c.key, c.cur, c.prev FROM bl LEFT JOIN c ON true",
+         SELECT bl.number, bl.prefix, c.key, c.cur, c.prev FROM bl LEFT JOIN c ON true"
+        ),
         &[
             &keys,
             &starts,
@@ -206,28 +209,21 @@ pub(super) async fn give_back<C: GenericClient>(c: &C, counted: &[(String, i64)]
     }
     let keys: Vec<&str> = counted.iter().map(|(k, _)| k.as_str()).collect();
     let starts: Vec<i64> = counted.iter().map(|(_, s)| *s).collect();
-    // A deadlock or serialization failure is tried again, twice.
-    let mut attempt = 1;
-    loop {
-        let result = exec(
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&keys, &starts];
+    // A deadlock or serialization failure is tried again, as every single-statement write is.
+    super::retry(|| {
+        exec(
             c,
             "WITH l AS (SELECT c.key, c.window_start FROM counters c \
                JOIN unnest($1::text[], $2::bigint[]) AS r(key, ws) ON c.key = r.key AND c.window_start = r.ws \
                ORDER BY c.key FOR UPDATE OF c) \
              UPDATE counters SET count = counters.count - 1 FROM l \
              WHERE counters.key = l.key AND counters.window_start = l.window_start AND counters.count > 0",
-            &[&keys, &starts],
+            &params,
         )
-        .await;
-        match result {
-            Ok(_) => return Ok(()),
-            Err(e) if attempt == 3 || e.is_unavailable() => return Err(e),
-            Err(_) => {
-                attempt += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            }
-        }
-    }
+    })
+    .await
+    .map(drop)
 }
 
 /// Counts one event under `limit`; `Some(refusal)` if it was one too many (the caller rolls

@@ -14,6 +14,28 @@
 //! beats in `nodes`; the work of a node whose heartbeat is older than its `node_timeout` (by
 //! the database's clock) is taken over by the others.
 
+/// The blocklist lookup of a number, one row: whether a number entry (`number`) and whether a
+/// prefix entry (`prefix`) covers it. Written once for the statements that embed it (the
+/// send's counting and the pre-delivery check), with their own parameters: `$gate` (the lookup
+/// runs at all), the app's scope, the every-app scope, the number's prefixes, the number.
+macro_rules! blocklist_lookup {
+    ($gate:literal, $app:literal, $all:literal, $prefixes:literal, $number:literal) => {
+        concat!(
+            "SELECT bool_or(NOT is_prefix) AS number, bool_or(is_prefix) AS prefix FROM blocklist WHERE ",
+            $gate,
+            " AND scope IN (",
+            $app,
+            ", ",
+            $all,
+            ") AND entry = ANY(",
+            $prefixes,
+            ") AND (is_prefix OR entry = ",
+            $number,
+            ")"
+        )
+    };
+}
+
 mod apps;
 mod callbacks;
 mod early_events;

@@ -626,10 +626,11 @@ pub(super) async fn delivery_check<C: GenericClient>(
 ) -> Result<DeliveryCheck> {
     let row = query_one(
         c,
-        "SELECT s.state, s.expires_at, coalesce(bl.number, false), coalesce(bl.prefix, false) \
-         FROM (SELECT bool_or(NOT is_prefix) AS number, bool_or(is_prefix) AS prefix FROM blocklist \
-               WHERE scope IN ($2, $5) AND entry = ANY ($3) AND (is_prefix OR entry = $4)) bl \
-         LEFT JOIN sessions s ON s.session_id = $1 AND s.app_id = $2",
+        concat!(
+            "SELECT s.state, s.expires_at, coalesce(bl.number, false), coalesce(bl.prefix, false) FROM (",
+            blocklist_lookup!("true", "$2", "$5", "$3", "$4"),
+            ") bl LEFT JOIN sessions s ON s.session_id = $1 AND s.app_id = $2"
+        ),
         &[&session_id, &app_id, &prefixes(msisdn), &msisdn.as_str(), &Uuid::nil()],
     )
     .await?;

@@ -7,8 +7,12 @@
 use std::io;
 use std::path::Path;
 
+/// The server secret's key file waotp makes beside the database.
+pub const SERVER_KEY_FILE: &str = "server.key";
+/// The admin token's file waotp makes beside the database (first start on loopback).
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 /// Files waotp keeps beside the database, besides the database's own.
-const OWN_FILES: &[&str] = &["server.key", "admin.token"];
+const OWN_FILES: &[&str] = &[SERVER_KEY_FILE, ADMIN_TOKEN_FILE];
 
 /// Makes `dir` mode 0700 when it is missing (missing parents get the usual mode), or
 /// tightens it if it exists and is open to others, when it is waotp's own folder: not sticky
