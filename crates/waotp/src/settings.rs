@@ -194,6 +194,20 @@ impl Settings {
         self.parse(key, |v| humantime::parse_duration(v).map_err(|e| e.to_string()))
     }
 
+    /// A duration that must lie in `range`; out of it, an error naming the key, `bounds` (as
+    /// people write them, e.g. "100ms and 60s") and its variable.
+    pub fn duration_within(
+        &self,
+        key: &str,
+        range: std::ops::RangeInclusive<std::time::Duration>,
+        bounds: &str,
+    ) -> anyhow::Result<Option<std::time::Duration>> {
+        match self.duration(key)? {
+            Some(d) if !range.contains(&d) => bail!("invalid {key}: between {bounds} ({})", env_name(key)),
+            d => Ok(d),
+        }
+    }
+
     pub fn one_of(&self, key: &str, allowed: &[&str]) -> anyhow::Result<Option<String>> {
         self.parse(key, |v| {
             if allowed.contains(&v) {

@@ -33,9 +33,7 @@ async fn read_to_close(stream: &mut TcpStream, within: Duration) -> String {
 }
 
 fn closed_for(app: &TestApp, reason: &str) -> u64 {
-    let text = app.state.metrics.text();
-    let line = format!("waotp_http_connections_closed_total{{reason=\"{reason}\"}} ");
-    text.lines().find_map(|l| l.strip_prefix(line.as_str())).map_or(0, |n| n.parse().unwrap())
+    app.metric(&format!("waotp_http_connections_closed_total{{reason=\"{reason}\"}}")) as u64
 }
 
 /// A client that sends its request head one byte at a time is cut off after the header

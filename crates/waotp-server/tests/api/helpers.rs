@@ -108,7 +108,20 @@ pub async fn spawn_app_on(dir: TempDir, mut config: Config, adjust: impl FnOnce(
     }
 }
 
+/// The value of one series (name and labels, as written) in a metrics exposition; 0 when
+/// the series is not there yet.
+pub fn metric_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .map_or(0.0, |v| v.parse().unwrap())
+}
+
 impl TestApp {
+    /// The value of one series of this server's metrics (see [`metric_value`]).
+    pub fn metric(&self, series: &str) -> f64 {
+        metric_value(&self.state.metrics.text(), series)
+    }
+
     /// Waits until no callback of the session is pending: each delivered or given up. Tests
     /// that move the clock forward call it first: an attempt still in flight then would find
     /// its lease expired by the jump and be claimed, and delivered, a second time.

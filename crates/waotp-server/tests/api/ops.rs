@@ -39,12 +39,6 @@ async fn scrape(http: &reqwest::Client, base: &str) -> String {
     res.text().await.unwrap()
 }
 
-fn value(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
-        .map_or(0.0, |v| v.parse().unwrap())
-}
-
 #[tokio::test]
 async fn metrics_move_as_traffic_flows() {
     let app = spawn_app().await;
@@ -57,7 +51,7 @@ async fn metrics_move_as_traffic_flows() {
     let verified = format!("waotp_verifies_total{{app_id=\"{id}\",outcome=\"verified\"}}");
     let wrong = format!("waotp_verifies_total{{app_id=\"{id}\",outcome=\"wrong_code\"}}");
     let before = scrape(&app.http, &base).await;
-    assert_eq!(value(&before, &sends), 0.0);
+    assert_eq!(metric_value(&before, &sends), 0.0);
 
     let sent = app.send(json!({ "msisdn": MSISDN, "otp": "123456" })).await;
     app.wait_inbox(MSISDN, 1).await;
@@ -66,13 +60,14 @@ async fn metrics_move_as_traffic_flows() {
     app.send(json!({ "msisdn": "4915123456789", "otp": "1" })).await; // a 400: not a send
 
     let after = scrape(&app.http, &base).await;
-    assert_eq!(value(&after, &sends), 1.0, "{after}");
-    assert_eq!(value(&after, &verified), 1.0);
-    assert_eq!(value(&after, &wrong), 1.0);
+    assert_eq!(metric_value(&after, &sends), 1.0, "{after}");
+    assert_eq!(metric_value(&after, &verified), 1.0);
+    assert_eq!(metric_value(&after, &wrong), 1.0);
     assert!(
-        value(&after, "waotp_channel_delivery_seconds_count{channel=\"local inbox\",outcome=\"delivered\"}") >= 1.0
+        metric_value(&after, "waotp_channel_delivery_seconds_count{channel=\"local inbox\",outcome=\"delivered\"}")
+            >= 1.0
     );
-    assert_eq!(value(&after, "waotp_sessions{status=\"Verified\"}"), 1.0);
+    assert_eq!(metric_value(&after, "waotp_sessions{status=\"Verified\"}"), 1.0);
     assert!(after.contains("# TYPE waotp_sends_total counter"));
     assert!(after.contains("\nwaotp_delivery_queue "));
     assert!(after.contains("\nwaotp_callbacks_pending 0\n"));

@@ -1,6 +1,7 @@
 //! `waotp serve`: the server's configuration from every layer, start-up and the banner.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::bail;
 use clap::Args;
@@ -104,34 +105,29 @@ pub(super) fn server_config(s: &Settings) -> anyhow::Result<Config> {
     if let Some(retention) = s.duration("retention")? {
         config.retention = retention;
     }
-    if let Some(timeout) = s.duration("node_timeout")? {
-        if !(std::time::Duration::from_millis(500)..=std::time::Duration::from_secs(3600)).contains(&timeout) {
-            bail!("invalid node_timeout: between 500ms and 1h (WAOTP_NODE_TIMEOUT)");
-        }
+    if let Some(timeout) =
+        s.duration_within("node_timeout", Duration::from_millis(500)..=Duration::from_secs(3600), "500ms and 1h")?
+    {
         config.node_timeout = timeout;
     }
-    if let Some(wait) = s.duration("database_wait")? {
-        if !(std::time::Duration::from_millis(100)..=std::time::Duration::from_secs(60)).contains(&wait) {
-            bail!("invalid database_wait: between 100ms and 60s (WAOTP_DATABASE_WAIT)");
-        }
+    if let Some(wait) =
+        s.duration_within("database_wait", Duration::from_millis(100)..=Duration::from_secs(60), "100ms and 60s")?
+    {
         config.database_wait = wait;
     }
-    if let Some(t) = s.duration("http_header_timeout")? {
-        if !(std::time::Duration::from_millis(100)..=std::time::Duration::from_secs(300)).contains(&t) {
-            bail!("invalid http_header_timeout: between 100ms and 5m (WAOTP_HTTP_HEADER_TIMEOUT)");
-        }
+    if let Some(t) =
+        s.duration_within("http_header_timeout", Duration::from_millis(100)..=Duration::from_secs(300), "100ms and 5m")?
+    {
         config.http.header_timeout = t;
     }
-    if let Some(t) = s.duration("http_idle_timeout")? {
-        if !(std::time::Duration::from_millis(100)..=std::time::Duration::from_secs(3600)).contains(&t) {
-            bail!("invalid http_idle_timeout: between 100ms and 1h (WAOTP_HTTP_IDLE_TIMEOUT)");
-        }
+    if let Some(t) =
+        s.duration_within("http_idle_timeout", Duration::from_millis(100)..=Duration::from_secs(3600), "100ms and 1h")?
+    {
         config.http.idle_timeout = t;
     }
-    if let Some(t) = s.duration("http_body_timeout")? {
-        if !(std::time::Duration::from_millis(100)..=std::time::Duration::from_secs(3600)).contains(&t) {
-            bail!("invalid http_body_timeout: between 100ms and 1h (WAOTP_HTTP_BODY_TIMEOUT)");
-        }
+    if let Some(t) =
+        s.duration_within("http_body_timeout", Duration::from_millis(100)..=Duration::from_secs(3600), "100ms and 1h")?
+    {
         config.http.body_timeout = t;
     }
     if let Some(n) = s.parse("http_max_connections", |v| {
