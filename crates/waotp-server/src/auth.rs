@@ -9,23 +9,48 @@ use std::time::{Duration, Instant};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use uuid::Uuid;
-use waotp_core::code::api_key_matches;
+use waotp_core::code::{api_key_matches, CodeKey, OpenSecretError};
 use waotp_core::{template, Template, TemplateError};
-use waotp_store::{AppRecord, Store};
+use waotp_store::{AppRecord, Store, WhatsAppSender};
 
+use crate::channel::Sender;
 use crate::{ApiError, AppState};
 
 /// How long a cached app is trusted. Changes made by the CLI in another process (a rotated
 /// key, a new template) take effect within this time.
 const TTL: Duration = Duration::from_secs(2);
 
-/// An app with its templates, as the hot path needs it.
+/// An app with its templates and sender, as the hot path needs it.
 pub struct CachedApp {
     pub record: AppRecord,
     pub(crate) templates: HashMap<String, Vec<Template>>,
+    /// Who its messages go out from, its own access token opened once per cache entry.
+    pub(crate) sender: Sender,
 }
 
 impl CachedApp {
+    pub(crate) fn new(record: AppRecord, templates: Vec<Template>, key: &CodeKey) -> CachedApp {
+        let mut by_name: HashMap<String, Vec<Template>> = HashMap::new();
+        for t in templates {
+            by_name.entry(t.name.clone()).or_default().push(t);
+        }
+        let sender = match &record.sender {
+            None => Sender::Configured,
+            Some(own) => match key.open_secret(&record.app_id, &own.access_token) {
+                Ok(token) => Sender::App(Arc::new(WhatsAppSender {
+                    phone_number_id: own.phone_number_id.clone(),
+                    access_token: token,
+                })),
+                // Stored as given by an older waotp and not sealed yet (that happens at start).
+                Err(OpenSecretError::NotSealed) => Sender::App(Arc::new(own.clone())),
+                Err(e @ OpenSecretError::Refused) => {
+                    Sender::Unusable(format!("the app's WhatsApp access token: {e}").into())
+                }
+            },
+        };
+        CachedApp { record, templates: by_name, sender }
+    }
+
     /// The template a message named `name` in `language` goes out as ([`template::select`]).
     pub fn template(&self, name: &str, language: &str) -> Result<Cow<'_, Template>, TemplateError> {
         template::select(self.templates.get(name).map_or(&[], Vec::as_slice), name, language)
@@ -38,12 +63,14 @@ type Entry = (Instant, Option<Arc<CachedApp>>);
 #[derive(Clone)]
 pub struct AppCache {
     store: Arc<dyn Store>,
+    /// Opens the apps' own access tokens, sealed in the database.
+    key: Arc<CodeKey>,
     entries: Arc<RwLock<HashMap<Uuid, Entry>>>,
 }
 
 impl AppCache {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        AppCache { store, entries: Arc::default() }
+    pub fn new(store: Arc<dyn Store>, key: Arc<CodeKey>) -> Self {
+        AppCache { store, key, entries: Arc::default() }
     }
 
     /// The app, from cache when fresh. Unknown ids are cached too, briefly, so a flood of
@@ -57,11 +84,8 @@ impl AppCache {
         let app = match self.store.get_app(app_id).await? {
             None => None,
             Some(record) => {
-                let mut templates: HashMap<String, Vec<Template>> = HashMap::new();
-                for t in self.store.list_templates(app_id).await? {
-                    templates.entry(t.name.clone()).or_default().push(t);
-                }
-                Some(Arc::new(CachedApp { record, templates }))
+                let templates = self.store.list_templates(app_id).await?;
+                Some(Arc::new(CachedApp::new(record, templates, &self.key)))
             }
         };
         let mut entries = self.entries.write().expect("app cache");

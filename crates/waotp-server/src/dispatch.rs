@@ -1,6 +1,9 @@
-//! The delivery worker: takes each stored session off the request path and hands its message
-//! to the channel. Sessions accepted before a crash (their sealed code still stored) are found
-//! again at startup and delivered then.
+//! The delivery worker: takes each stored session off the request path and delivers its
+//! message: into the local inbox, or through a channel. It owns delivery: the last look before
+//! each try (a code superseded, used, locked or expired meanwhile is not sent; a number blocked
+//! meanwhile is reported 9), the retries a channel asks for (never past the code's expiry),
+//! and the recording of the outcome. Sessions accepted before a crash (their sealed code still
+//! stored) are found again at startup and delivered then.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -9,15 +12,37 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, Semaphore};
 use uuid::Uuid;
 use waotp_core::{CodeKey, Status};
-use waotp_store::{DeliveryCheck, DeliveryOutcome, PendingDelivery, Store, BLOCKED_AFTER_ACCEPTED};
+use waotp_store::{DeliveryOutcome, InboxMessage, PendingDelivery, Store, BLOCKED_AFTER_ACCEPTED};
 
 use crate::auth::AppCache;
-use crate::channel::{Channel, Delivery, OutboundMessage};
+use crate::channel::{Attempt, Channel, OutboundMessage};
 use crate::metrics::Metrics;
 use crate::Clock;
 
 /// Deliveries in flight at once.
 const CONCURRENCY: usize = 256;
+/// Most retries of one message (each also bounded by the code's expiry).
+const MAX_RETRIES: u32 = 6;
+
+/// Where messages are delivered.
+#[derive(Clone)]
+pub enum Route {
+    /// The local inbox (no WhatsApp account configured), where each app reads its messages
+    /// (`GET /v1/inbox`). The inbox is the database: one store write makes the last look,
+    /// stores the message and records it sent and delivered ([`Store::deliver_to_inbox`]).
+    Inbox,
+    /// A provider's channel.
+    Channel(Arc<dyn Channel>),
+}
+
+impl Route {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Route::Inbox => "local inbox",
+            Route::Channel(channel) => channel.name(),
+        }
+    }
+}
 /// Sessions read back from the database per page when the queue overflowed.
 const PAGE: usize = 500;
 /// How often a node sharing its database looks for deliveries a dead node left behind.
@@ -66,7 +91,7 @@ pub async fn start(
     store: Arc<dyn Store>,
     key: Arc<CodeKey>,
     apps: AppCache,
-    channel: Arc<dyn Channel>,
+    route: Route,
     clock: Clock,
     metrics: Arc<Metrics>,
     capacity: usize,
@@ -74,7 +99,7 @@ pub async fn start(
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let queue = Queue { tx, depth: Arc::default(), tracked: Arc::default(), overflow: Arc::new(AtomicBool::new(true)) };
     let backlog = tokio::spawn(read_backlog(queue.clone(), store.clone(), key, apps, clock.clone()));
-    let worker = tokio::spawn(run(rx, queue.clone(), store, channel, clock, metrics));
+    let worker = tokio::spawn(run(rx, queue.clone(), store, route, clock, metrics));
     Ok((queue, vec![("delivery worker", worker), ("delivery backlog reader", backlog)]))
 }
 
@@ -143,7 +168,7 @@ const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(2);
 /// Runs a store write again while the database is unavailable and `until_ms` (a code's
 /// expiry) has not passed: a message's outcome, or the message itself, waits out an outage
 /// instead of being lost to it. Other errors return at once.
-pub(crate) async fn while_unavailable<T, F, Fut>(until_ms: i64, clock: &Clock, write: F) -> waotp_store::Result<T>
+async fn while_unavailable<T, F, Fut>(until_ms: i64, clock: &Clock, write: F) -> waotp_store::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = waotp_store::Result<T>>,
@@ -168,6 +193,7 @@ async fn reopen(p: &PendingDelivery, key: &CodeKey, apps: &AppCache) -> Result<O
         msisdn: p.msisdn.clone(),
         message,
         expires_at_ms: p.expires_at_ms,
+        sender: app.sender.clone(),
     })
 }
 
@@ -175,7 +201,7 @@ async fn run(
     mut rx: mpsc::Receiver<OutboundMessage>,
     queue: Queue,
     store: Arc<dyn Store>,
-    channel: Arc<dyn Channel>,
+    route: Route,
     clock: Clock,
     metrics: Arc<Metrics>,
 ) {
@@ -185,51 +211,104 @@ async fn run(
         let Ok(permit) = slots.clone().acquire_owned().await else {
             break;
         };
-        let (store, channel, clock, metrics, queue) =
-            (store.clone(), channel.clone(), clock.clone(), metrics.clone(), queue.clone());
+        let (store, route, clock, metrics, queue) =
+            (store.clone(), route.clone(), clock.clone(), metrics.clone(), queue.clone());
         tokio::spawn(async move {
             let _permit = permit;
             let started = std::time::Instant::now();
-            // Checked right before sending: a number blocked after its request was accepted is
-            // not sent to (status 9); a code superseded, used, locked or expired meanwhile is
-            // not sent at all.
-            let check = if channel.checks_before_delivery() {
-                Ok(DeliveryCheck::Send)
-            } else {
-                store.delivery_check(message.app_id, message.session_id, &message.msisdn, clock.now_ms()).await
+            let outcome = match &route {
+                Route::Inbox => to_inbox(store.as_ref(), &message, &clock).await,
+                Route::Channel(channel) => Some(through(store.as_ref(), channel.as_ref(), &message, &clock).await),
             };
-            let stopped = check.ok().and_then(|check| DeliveryOutcome::stopped(check, BLOCKED_AFTER_ACCEPTED));
-            let delivery = match stopped {
-                Some(outcome) => Delivery::Outcome(outcome),
-                None => channel.deliver(&message).await,
+            let label = match &outcome {
+                None => "delivered",
+                Some(DeliveryOutcome::Sent { .. }) => "sent",
+                Some(DeliveryOutcome::Failed { .. }) => "failed",
+                Some(DeliveryOutcome::Skipped { .. }) => "skipped",
             };
-            let outcome = match &delivery {
-                Delivery::Recorded => "delivered",
-                Delivery::Outcome(DeliveryOutcome::Sent { .. }) => "sent",
-                Delivery::Outcome(DeliveryOutcome::Failed { .. }) => "failed",
-                Delivery::Outcome(DeliveryOutcome::Skipped { .. }) => "skipped",
-            };
-            metrics.delivery(channel.name(), outcome, started.elapsed());
-            if let Delivery::Outcome(outcome) = delivery {
-                if let DeliveryOutcome::Failed { status, error_code, error_text } = &outcome {
-                    tracing::warn!(
-                        session_id = %message.session_id,
-                        msisdn = %message.msisdn,
-                        status = status.code(),
-                        ?error_code,
-                        error = %error_text,
-                        "delivery failed"
-                    );
-                }
-                let recorded = while_unavailable(message.expires_at_ms, &clock, || {
-                    store.record_delivery(message.session_id, outcome.clone(), clock.now_ms())
-                })
-                .await;
-                if let Err(e) = recorded {
-                    tracing::error!(session_id = %message.session_id, error = %e, "cannot record delivery");
-                }
+            metrics.delivery(route.name(), label, started.elapsed());
+            if let Some(outcome) = outcome {
+                record(store.as_ref(), &message, outcome, &clock).await;
             }
             queue.done(&message.session_id);
         });
+    }
+}
+
+/// Stores the message in the local inbox; `None` once done (that write also made the last
+/// look and recorded the outcome), or the failure to record.
+async fn to_inbox(store: &dyn Store, m: &OutboundMessage, clock: &Clock) -> Option<DeliveryOutcome> {
+    // While the database is unavailable the message waits for it, as a message waits for
+    // WhatsApp, until its code expires.
+    let stored = while_unavailable(m.expires_at_ms, clock, || {
+        store.deliver_to_inbox(InboxMessage {
+            app_id: m.app_id,
+            session_id: m.session_id,
+            msisdn: m.msisdn.clone(),
+            text: m.message.text.clone(),
+            created_at_ms: clock.now_ms(),
+        })
+    })
+    .await;
+    stored.err().map(|e| DeliveryOutcome::Failed {
+        status: Status::RequestError,
+        error_code: None,
+        error_text: format!("local inbox: {e}"),
+    })
+}
+
+/// Sends the message through the channel: looks before each try, retries what the channel
+/// says is retryable while retries and the code's lifetime last, and says what to record.
+async fn through(store: &dyn Store, channel: &dyn Channel, m: &OutboundMessage, clock: &Clock) -> DeliveryOutcome {
+    let mut attempt = 0;
+    loop {
+        // A failed look (the database away) does not hold the message back: the recording
+        // waits for the database, and a code that can no longer be used is refused at verify.
+        let when = if attempt == 0 { BLOCKED_AFTER_ACCEPTED } else { "before a retry" };
+        let check = store.delivery_check(m.app_id, m.session_id, &m.msisdn, clock.now_ms()).await;
+        if let Some(stopped) = check.ok().and_then(|check| DeliveryOutcome::stopped(check, when)) {
+            return stopped;
+        }
+        match channel.send(m, attempt).await {
+            Attempt::Sent { provider_id } => return DeliveryOutcome::Sent { provider_id },
+            Attempt::Failed { status, error_code, error_text } => {
+                return DeliveryOutcome::Failed { status, error_code, error_text }
+            }
+            Attempt::Retry { after, exhausted, error_code, error_text } => {
+                let too_late = clock.now_ms() + after.as_millis() as i64 >= m.expires_at_ms;
+                if attempt >= MAX_RETRIES || too_late {
+                    return DeliveryOutcome::Failed {
+                        status: exhausted,
+                        error_code,
+                        error_text: format!("{error_text} (gave up after {} tries)", attempt + 1),
+                    };
+                }
+                tracing::debug!(session_id = %m.session_id, ?error_code, retry_in = ?after, "the send will be retried");
+                tokio::time::sleep(after).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Records what became of a message, waiting out an outage of the database while its code
+/// lives.
+async fn record(store: &dyn Store, m: &OutboundMessage, outcome: DeliveryOutcome, clock: &Clock) {
+    if let DeliveryOutcome::Failed { status, error_code, error_text } = &outcome {
+        tracing::warn!(
+            session_id = %m.session_id,
+            msisdn = %m.msisdn,
+            status = status.code(),
+            ?error_code,
+            error = %error_text,
+            "delivery failed"
+        );
+    }
+    let recorded = while_unavailable(m.expires_at_ms, clock, || {
+        store.record_delivery(m.session_id, outcome.clone(), clock.now_ms())
+    })
+    .await;
+    if let Err(e) = recorded {
+        tracing::error!(session_id = %m.session_id, error = %e, "cannot record delivery");
     }
 }

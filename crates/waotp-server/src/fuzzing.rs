@@ -2,8 +2,6 @@
 //! routes, reachable without a server, a store or a request. Not an API: it re-exports private
 //! parts as they are, so the fuzzers run exactly the code the routes run.
 
-use std::collections::HashMap;
-
 use waotp_core::Template;
 use waotp_store::{AppRecord, AppSettings};
 
@@ -22,10 +20,6 @@ pub fn fields(bytes: &[u8]) -> Result<Fields, crate::ApiError> {
 
 /// An app with default settings and these templates, as the app cache would hold it.
 pub fn app(templates: Vec<Template>) -> CachedApp {
-    let mut by_name: HashMap<String, Vec<Template>> = HashMap::new();
-    for t in templates {
-        by_name.entry(t.name.clone()).or_default().push(t);
-    }
     let record = AppRecord {
         app_id: uuid::Uuid::nil(),
         name: "fuzz".into(),
@@ -36,5 +30,5 @@ pub fn app(templates: Vec<Template>) -> CachedApp {
         sender: None,
         created_at_ms: 0,
     };
-    CachedApp { record, templates: by_name }
+    CachedApp::new(record, templates, &waotp_core::CodeKey::from_secret(b"fuzz"))
 }

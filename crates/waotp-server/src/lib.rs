@@ -191,19 +191,19 @@ pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
     if sealed > 0 {
         tracing::info!(apps = sealed, "sealed the WhatsApp access tokens an older waotp stored as given");
     }
-    let apps = auth::AppCache::new(store.clone());
+    let apps = auth::AppCache::new(store.clone(), key.clone());
     let (refusals, signals) = (Arc::default(), Arc::default());
     let metrics = Arc::new(metrics::Metrics::new(Arc::clone(&refusals), Arc::clone(&signals)));
-    let channel: Arc<dyn channel::Channel> = match &config.whatsapp {
-        Some(w) => Arc::new(channel::WhatsAppChannel::new(w, store.clone(), apps.clone(), key.clone(), clock.clone())?),
-        None => Arc::new(channel::InboxChannel::new(store.clone(), clock.clone())),
+    let route = match &config.whatsapp {
+        Some(w) => dispatch::Route::Channel(Arc::new(channel::WhatsAppChannel::new(w, clock.clone())?)),
+        None => dispatch::Route::Inbox,
     };
-    let channel_name = channel.name();
+    let channel_name = route.name();
     let (dispatch, dispatchers) = dispatch::start(
         store.clone(),
         key.clone(),
         apps.clone(),
-        channel,
+        route,
         clock.clone(),
         metrics.clone(),
         config.delivery_queue,

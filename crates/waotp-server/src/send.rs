@@ -132,7 +132,7 @@ pub(crate) async fn accept(
     let guards = guards::send_guards(&app.record, &req.msisdn, ip, idempotency);
     match store_session(state, app, req, false, Vec::new(), guards).await? {
         Stored::New(response, message) => {
-            state.dispatch.push(message);
+            state.dispatch.push(*message);
             Ok((StatusCode::CREATED, Json(response)))
         }
         Stored::Replayed(response) => Ok((StatusCode::CREATED, Json(response))),
@@ -154,7 +154,7 @@ fn idempotency_key(headers: &HeaderMap, body: &Fields) -> Result<Option<Idempote
 /// A send once stored: new (with the message to deliver), or the answer of an earlier send
 /// with the same idempotency key.
 pub enum Stored {
-    New(SendResponse, OutboundMessage),
+    New(SendResponse, Box<OutboundMessage>),
     Replayed(SendResponse),
 }
 
@@ -220,8 +220,14 @@ pub async fn store_session(
                 session_id,
                 try_count,
             };
-            let message =
-                OutboundMessage { session_id, app_id, msisdn: req.msisdn, message: req.message, expires_at_ms };
+            let message = Box::new(OutboundMessage {
+                session_id,
+                app_id,
+                msisdn: req.msisdn,
+                message: req.message,
+                expires_at_ms,
+                sender: app.sender.clone(),
+            });
             Ok(Stored::New(response, message))
         }
         SendOutcome::Replayed(earlier) => {

@@ -151,10 +151,5 @@ fn warn_evicted(now_ms: i64) {
 /// The status a `failed` webhook reports, by Meta's error code (no code: 6 Failed). Codes that
 /// would be retried on a synchronous answer report what their retries would end in.
 fn failed_status(code: Option<i64>) -> Status {
-    let Some(code) = code else { return Status::Failed };
-    let n = match waotp_whatsapp::classify(code, 0) {
-        waotp_whatsapp::ErrorClass::Final(n) => n,
-        waotp_whatsapp::ErrorClass::Retry { exhausted, .. } => exhausted,
-    };
-    Status::from_code(i64::from(n)).unwrap_or(Status::Failed)
+    code.map_or(Status::Failed, |code| waotp_whatsapp::classify(code, 0).final_status())
 }

@@ -3,20 +3,31 @@
 
 use std::time::Duration;
 
+use waotp_core::Status;
+
 /// How to handle an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
     /// Try again after about this long (growing with each attempt); if retries run out,
-    /// report `exhausted` (a callback status number).
-    Retry { after: Duration, exhausted: u8 },
-    /// Stop now and report this status: 6 Failed, 7 Request Error, 8 Rejected, 10 Tier.
-    Final(u8),
+    /// report `exhausted`.
+    Retry { after: Duration, exhausted: Status },
+    /// Stop now and report this status: Failed, Request Error, Rejected or Tier Limit.
+    Final(Status),
 }
 
-pub const FAILED: u8 = 6;
-pub const REQUEST_ERROR: u8 = 7;
-pub const REJECTED: u8 = 8;
-pub const TIER_LIMIT: u8 = 10;
+impl ErrorClass {
+    /// The status this error ends in when it is not (or no longer) retried.
+    pub fn final_status(self) -> Status {
+        match self {
+            ErrorClass::Final(status) | ErrorClass::Retry { exhausted: status, .. } => status,
+        }
+    }
+}
+
+const FAILED: Status = Status::Failed;
+const REQUEST_ERROR: Status = Status::RequestError;
+const REJECTED: Status = Status::Rejected;
+const TIER_LIMIT: Status = Status::TierLimitExceeded;
 
 /// The class of a Graph error code at retry `attempt` (0 for the first failure).
 pub fn classify(code: i64, attempt: u32) -> ErrorClass {

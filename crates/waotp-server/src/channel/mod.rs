@@ -1,47 +1,60 @@
-//! Channels deliver a rendered message to a phone. The local inbox ships now; the WhatsApp
-//! Cloud API channel implements the same trait.
+//! Channels send a rendered message to a phone through a provider (WhatsApp's Cloud API). A
+//! channel tries once and says what came of it; the dispatcher ([`crate::dispatch`]) owns the
+//! look before each try, the retries and the recording. The local inbox is not a channel: it
+//! is the database itself, written by the dispatcher ([`crate::dispatch::Route::Inbox`]).
 
-mod inbox;
 mod whatsapp;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use uuid::Uuid;
-use waotp_core::{Msisdn, RenderedMessage};
-use waotp_store::DeliveryOutcome;
+use waotp_core::{Msisdn, RenderedMessage, Status};
+use waotp_store::WhatsAppSender;
 
-pub use inbox::InboxChannel;
 pub use whatsapp::WhatsAppChannel;
 
-/// A message ready to leave: the session it belongs to and what to deliver.
+/// A message ready to leave: the session it belongs to, what to deliver and who sends it.
 #[derive(Debug, Clone)]
 pub struct OutboundMessage {
     pub session_id: Uuid,
     pub app_id: Uuid,
     pub msisdn: Msisdn,
     pub message: RenderedMessage,
-    /// The code's own expiry: a channel never retries past it.
+    /// The code's own expiry: nothing is tried past it.
     pub expires_at_ms: i64,
+    pub sender: Sender,
 }
 
-/// What happened to a message, as far as the dispatcher needs to know.
+/// Who a message goes out from.
+#[derive(Debug, Clone)]
+pub enum Sender {
+    /// The number of the server's configuration.
+    Configured,
+    /// The app's own number, its access token opened.
+    App(Arc<WhatsAppSender>),
+    /// The app's own number, whose stored token does not open (the server secret changed):
+    /// its messages fail as request errors, saying this.
+    Unusable(Arc<str>),
+}
+
+/// What one try came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivery {
-    /// The channel recorded the outcome itself, in the same transaction as its own write
-    /// (the local inbox does this).
-    Recorded,
-    /// The dispatcher records this outcome.
-    Outcome(DeliveryOutcome),
+pub enum Attempt {
+    /// The provider took the message, under this id.
+    Sent { provider_id: String },
+    /// It will not go out: report `status`.
+    Failed { status: Status, error_code: Option<i64>, error_text: String },
+    /// It may go out if tried again after `after`; if it is not, report `exhausted`.
+    Retry { after: Duration, exhausted: Status, error_code: Option<i64>, error_text: String },
 }
 
 #[async_trait]
 pub trait Channel: Send + Sync + 'static {
-    /// A short name for logs and the startup banner.
+    /// A short name for logs, metrics and the startup banner.
     fn name(&self) -> &'static str;
-    /// Whether the channel makes the last look before sending itself, atomically with its
-    /// delivery (then the dispatcher skips its own `delivery_check`).
-    fn checks_before_delivery(&self) -> bool {
-        false
-    }
-    /// Delivers one message. Errors are outcomes (status 6–10), never panics.
-    async fn deliver(&self, message: &OutboundMessage) -> Delivery;
+    /// Tries to send once (`attempt`: 0, then 1 for the first retry, …). Errors are
+    /// attempts, never panics.
+    async fn send(&self, message: &OutboundMessage, attempt: u32) -> Attempt;
 }

@@ -1,37 +1,29 @@
-//! The WhatsApp Cloud API channel: sends each OTP as a template message through Meta, paced
-//! below the sender's throughput and the pair rate, within the sender's messaging tier,
-//! retrying what Meta says is retryable — never past the code's own expiry.
+//! The WhatsApp Cloud API channel: sends an OTP as a template message through Meta, paced
+//! below the sender's throughput and the pair rate, within the sender's messaging tier, and
+//! says which of Meta's errors are worth a retry (the dispatcher retries).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use waotp_core::code::{CodeKey, OpenSecretError};
 use waotp_core::Status;
-use waotp_store::{DeliveryOutcome, Store, WhatsAppSender};
+use waotp_store::WhatsAppSender;
 use waotp_whatsapp::{classify, ErrorClass, GraphClient, SendFailure, TemplateMessage};
 
-use super::{Channel, Delivery, OutboundMessage};
-use crate::auth::AppCache;
+use super::{Attempt, Channel, OutboundMessage, Sender};
 use crate::config::WhatsAppConfig;
 use crate::Clock;
 
-/// Most retries of one message (each also bounded by the code's expiry).
-const MAX_RETRIES: u32 = 6;
 /// Meta's pair rate: a burst of 45 to one recipient, then one per 6 seconds.
 const PAIR_BURST: f64 = 45.0;
 const PAIR_INTERVAL_MS: f64 = 6000.0;
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
 pub struct WhatsAppChannel {
-    /// To look again before a retry: a code replaced, used or blocked meanwhile is not sent.
-    store: Arc<dyn Store>,
     client: GraphClient,
+    /// The configured number, for messages of apps without their own.
     sender: WhatsAppSender,
-    apps: AppCache,
-    /// Opens the per-app access tokens, sealed in the database.
-    key: Arc<CodeKey>,
     clock: Clock,
     /// Sends of one sender in any second.
     per_second: usize,
@@ -54,22 +46,13 @@ struct SenderState {
 }
 
 impl WhatsAppChannel {
-    pub fn new(
-        config: &WhatsAppConfig,
-        store: Arc<dyn Store>,
-        apps: AppCache,
-        key: Arc<CodeKey>,
-        clock: Clock,
-    ) -> anyhow::Result<Self> {
+    pub fn new(config: &WhatsAppConfig, clock: Clock) -> anyhow::Result<Self> {
         Ok(WhatsAppChannel {
-            store,
             client: GraphClient::new(&config.api_base, &config.api_version, Duration::from_secs(15))?,
             sender: WhatsAppSender {
                 phone_number_id: config.phone_number_id.clone(),
                 access_token: config.access_token.expose().to_owned(),
             },
-            apps,
-            key,
             clock,
             // 10 % below the number's limit: Meta counts arrivals, which jitter.
             per_second: ((f64::from(config.messages_per_second.clamp(1, 1000)) * 0.9) as usize).max(1),
@@ -141,8 +124,8 @@ impl WhatsAppChannel {
         state.answered.push_back(now);
     }
 
-    fn failed(status: Status, code: Option<i64>, text: String) -> Delivery {
-        Delivery::Outcome(DeliveryOutcome::Failed { status, error_code: code, error_text: text })
+    fn failed(status: Status, error_code: Option<i64>, error_text: String) -> Attempt {
+        Attempt::Failed { status, error_code, error_text }
     }
 }
 
@@ -152,26 +135,14 @@ impl Channel for WhatsAppChannel {
         "WhatsApp Cloud API"
     }
 
-    async fn deliver(&self, m: &OutboundMessage) -> Delivery {
-        let sender = match self.apps.get(m.app_id).await {
-            Ok(Some(app)) => match &app.record.sender {
-                Some(own) => match self.key.open_secret(&m.app_id, &own.access_token) {
-                    Ok(token) => WhatsAppSender { phone_number_id: own.phone_number_id.clone(), access_token: token },
-                    // Stored as given by an older waotp and not sealed yet (that happens at start).
-                    Err(OpenSecretError::NotSealed) => own.clone(),
-                    Err(e @ OpenSecretError::Refused) => {
-                        return Self::failed(
-                            Status::RequestError,
-                            None,
-                            format!("the app's WhatsApp access token: {e}"),
-                        )
-                    }
-                },
-                None => self.sender.clone(),
-            },
-            _ => self.sender.clone(),
+    async fn send(&self, m: &OutboundMessage, attempt: u32) -> Attempt {
+        let sender = match &m.sender {
+            Sender::Configured => &self.sender,
+            Sender::App(own) => own.as_ref(),
+            Sender::Unusable(why) => return Self::failed(Status::RequestError, None, why.to_string()),
         };
         let to = m.msisdn.as_str();
+        // A recipient already counted (e.g. on an earlier try) is admitted again.
         if !self.within_tier(&sender.phone_number_id, to, self.clock.now_ms()) {
             return Self::failed(
                 Status::TierLimitExceeded,
@@ -182,6 +153,17 @@ impl Channel for WhatsAppChannel {
                 ),
             );
         }
+        let wait = self.pair_wait(&sender.phone_number_id, to, self.clock.now_ms());
+        if self.clock.now_ms() + wait.as_millis() as i64 >= m.expires_at_ms {
+            return Self::failed(Status::Rejected, None, "the pair rate would delay it past the code's expiry".into());
+        }
+        tokio::time::sleep(wait).await;
+        self.throughput_slot(&sender.phone_number_id).await;
+        if self.clock.now_ms() >= m.expires_at_ms {
+            // Give the place back: nothing was sent.
+            self.answered(&sender.phone_number_id);
+            return Self::failed(Status::Rejected, None, "queued past the code's expiry".into());
+        }
         let message = TemplateMessage {
             to: to.to_owned(),
             template: m.message.template_name.clone(),
@@ -189,58 +171,22 @@ impl Channel for WhatsAppChannel {
             body_parameters: m.message.body_parameters.clone(),
             button_parameter: m.message.button_parameter.clone(),
         };
-        let mut attempt = 0;
-        loop {
-            let wait = self.pair_wait(&sender.phone_number_id, to, self.clock.now_ms());
-            if self.clock.now_ms() + wait.as_millis() as i64 >= m.expires_at_ms {
-                return Self::failed(
-                    Status::Rejected,
-                    None,
-                    "the pair rate would delay it past the code's expiry".into(),
-                );
-            }
-            tokio::time::sleep(wait).await;
-            self.throughput_slot(&sender.phone_number_id).await;
-            if self.clock.now_ms() >= m.expires_at_ms {
-                // Give the place back: nothing was sent.
-                self.answered(&sender.phone_number_id);
-                return Self::failed(Status::Rejected, None, "queued past the code's expiry".into());
-            }
-            let sent = self.client.send(&sender.phone_number_id, &sender.access_token, &message).await;
-            self.answered(&sender.phone_number_id);
-            let (class, code, text) = match sent {
-                Ok(wamid) => return Delivery::Outcome(DeliveryOutcome::Sent { provider_id: wamid }),
-                Err(SendFailure::Graph { error, .. }) => {
-                    (classify(error.code, attempt), Some(error.code), error.describe())
-                }
-                Err(SendFailure::Transport(text)) => {
-                    let after = Duration::from_millis(500 * 2u64.pow(attempt.min(6)));
-                    (ErrorClass::Retry { after, exhausted: 7 }, None, text)
-                }
-            };
-            let status = |n: u8| Status::from_code(i64::from(n)).unwrap_or(Status::RequestError);
-            match class {
-                ErrorClass::Final(n) => return Self::failed(status(n), code, text),
+        let sent = self.client.send(&sender.phone_number_id, &sender.access_token, &message).await;
+        self.answered(&sender.phone_number_id);
+        match sent {
+            Ok(wamid) => Attempt::Sent { provider_id: wamid },
+            Err(SendFailure::Graph { error, .. }) => match classify(error.code, attempt) {
+                ErrorClass::Final(status) => Self::failed(status, Some(error.code), error.describe()),
                 ErrorClass::Retry { after, exhausted } => {
-                    let too_late = self.clock.now_ms() + after.as_millis() as i64 >= m.expires_at_ms;
-                    if attempt >= MAX_RETRIES || too_late {
-                        return Self::failed(
-                            status(exhausted),
-                            code,
-                            format!("{text} (gave up after {} tries)", attempt + 1),
-                        );
-                    }
-                    tracing::debug!(session_id = %m.session_id, ?code, retry_in = ?after, "WhatsApp send will be retried");
-                    tokio::time::sleep(after).await;
-                    attempt += 1;
-                    let check = self.store.delivery_check(m.app_id, m.session_id, &m.msisdn, self.clock.now_ms()).await;
-                    if let Some(outcome) =
-                        check.ok().and_then(|check| DeliveryOutcome::stopped(check, "before a retry"))
-                    {
-                        return Delivery::Outcome(outcome);
-                    }
+                    Attempt::Retry { after, exhausted, error_code: Some(error.code), error_text: error.describe() }
                 }
-            }
+            },
+            Err(SendFailure::Transport(text)) => Attempt::Retry {
+                after: Duration::from_millis(500 * 2u64.pow(attempt.min(6))),
+                exhausted: Status::RequestError,
+                error_code: None,
+                error_text: text,
+            },
         }
     }
 }

@@ -145,6 +145,62 @@ async fn retryable_errors_are_retried_until_they_succeed() {
     }
 }
 
+/// The dispatcher looks again before each retry: a code replaced while its retry waits is
+/// not sent again (the newer code goes out once), and a number blocked meanwhile is reported 9.
+#[tokio::test]
+async fn a_retry_waits_behind_a_fresh_look_at_the_session() {
+    let (app, double) = with_double(|_| {}).await;
+    let tries = |to: &str| -> Vec<(u16, String)> {
+        double
+            .received()
+            .iter()
+            .filter(|r| r.to == to)
+            .map(|r| {
+                let code = r.body["template"]["components"][0]["parameters"][0]["text"].as_str().unwrap_or("");
+                (r.answered, code.to_owned())
+            })
+            .collect()
+    };
+    let first_try_refused = |to: &'static str| {
+        let tries = &tries;
+        eventually("the first try refused", Duration::from_secs(10), move || async move {
+            let seen = tries(to);
+            if seen.is_empty() {
+                Err(seen)
+            } else {
+                Ok(())
+            }
+        })
+    };
+    // Code 4 (an API rate limit) is retried after 2 s: time enough to act in between.
+    const REPLACED: &str = "6281370000001";
+    const BLOCKED: &str = "6281370000002";
+    for to in [REPLACED, BLOCKED] {
+        double.fail(ScriptedFailure { code: 4, to: Some(to.into()), asynchronous: false }, 1);
+    }
+    let first = app.send(json!({ "msisdn": REPLACED })).await;
+    let to_block = app.send(json!({ "msisdn": BLOCKED })).await;
+    first_try_refused(REPLACED).await;
+    first_try_refused(BLOCKED).await;
+    let second = app.send(json!({ "msisdn": REPLACED })).await;
+    let now = app.state.clock.now_ms();
+    app.state
+        .store
+        .block(waotp_store::BlockEntry { app_id: None, entry: BLOCKED.into(), is_prefix: false, created_at_ms: now })
+        .await
+        .unwrap();
+
+    let s = wait_session(&app, &first, |s| s.delivered_to_channel).await;
+    assert_eq!((s.status, s.provider_id), (Status::Requested, None));
+    assert_eq!(s.error_text.as_deref(), Some("superseded by a newer code before it was sent"));
+    wait_session(&app, &second, |s| s.status == Status::Read).await;
+    assert_eq!(tries(REPLACED), vec![(400, first.otp()), (200, second.otp())]);
+
+    let s = wait_session(&app, &to_block, |s| s.status == Status::Blocked).await;
+    assert_eq!(s.error_text.as_deref(), Some("blocked_number: blocked before a retry"));
+    assert_eq!(tries(BLOCKED).len(), 1);
+}
+
 #[tokio::test]
 async fn retries_never_go_past_the_codes_expiry() {
     let (app, double) = with_double(|_| {}).await;
