@@ -4,7 +4,7 @@
 use crate::SessionState;
 
 /// Why a number is blocked: an entry for the number itself, or for one of its prefixes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Blocklisted {
     Number,
     Prefix,

@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod msisdn;
 pub mod numbering;
 pub mod policy;
+pub mod refusal;
 pub mod session;
 pub mod status;
 pub mod template;
@@ -19,7 +20,8 @@ pub use callback::{AttemptFailure, CallbackMode};
 pub use code::{generate_api_key, hash_api_key, CodeHash, CodeKey, OtpCode, SealedCode};
 pub use delivery::{Blocklisted, DeliveryCheck, DeliveryFacts, Stale};
 pub use msisdn::Msisdn;
-pub use policy::RuleMode;
+pub use policy::{PumpingRule, RuleMode};
+pub use refusal::{RefusalKind, RefusalReason};
 
 pub use session::{SessionState, VerifyDecision, VerifyFacts, VerifyWrite, MAX_WRONG_ATTEMPTS};
 pub use status::Status;

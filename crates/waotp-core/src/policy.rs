@@ -63,6 +63,25 @@ pub fn wait_for_room(previous: u64, current: u64, limit: u64, now_ms: i64, windo
     (at - now_ms).max(1)
 }
 
+/// The pumping rules by name: what a signal that fired reports, and an enforced one's refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PumpingRule {
+    /// Bursts into one block of consecutive numbers ([`Pumping::Sequential`]).
+    SequentialNumbers,
+    /// A range that receives codes but rarely verifies ([`Pumping::Conversion`]).
+    LowConversionPrefix,
+}
+
+impl PumpingRule {
+    /// The rule's name in logs, metrics and refusals.
+    pub fn code(self) -> &'static str {
+        match self {
+            PumpingRule::SequentialNumbers => "sequential_numbers",
+            PumpingRule::LowConversionPrefix => "low_conversion_prefix",
+        }
+    }
+}
+
 /// A pumping signal's rule: the number shapes of SMS/WhatsApp pumping, judged on the sliding
 /// estimates ([`sliding_estimate`]) of the counters the store keeps for them.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,6 +94,13 @@ pub enum Pumping {
 }
 
 impl Pumping {
+    pub fn rule(self) -> PumpingRule {
+        match self {
+            Pumping::Sequential { .. } => PumpingRule::SequentialNumbers,
+            Pumping::Conversion { .. } => PumpingRule::LowConversionPrefix,
+        }
+    }
+
     /// Whether the rule fires for one more send, given the estimates of its range's sends so
     /// far and of its verified codes (which a sequential rule does not look at).
     pub fn fires(self, sent: f64, verified: f64) -> bool {

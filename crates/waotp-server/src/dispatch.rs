@@ -224,7 +224,7 @@ async fn run(
                 None => "delivered",
                 Some(DeliveryOutcome::Sent { .. }) => "sent",
                 Some(DeliveryOutcome::Failed { .. }) => "failed",
-                Some(DeliveryOutcome::Skipped { .. }) => "skipped",
+                Some(DeliveryOutcome::Skipped(_)) => "skipped",
             };
             metrics.delivery(route.name(), label, started.elapsed());
             if let Some(outcome) = outcome {

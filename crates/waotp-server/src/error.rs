@@ -7,6 +7,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
+use waotp_core::RefusalKind;
+use waotp_store::Refusal;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -20,14 +22,10 @@ pub enum ApiError {
     OtpExpired,
     #[error("too many wrong tries")]
     TooManyAttempts,
-    #[error("quota exhausted")]
-    QuotaExhausted,
-    #[error("msisdn blocked ({0})")]
-    Blocked(&'static str),
-    #[error("rate limited ({code})")]
-    RateLimited { code: &'static str, retry_after_s: u64 },
-    #[error("idempotency key used with another body")]
-    IdempotencyMismatch,
+    /// A guard refused the request (blocklist, countries, rate limits, pumping rules, quota,
+    /// idempotency): the answer follows the reason's kind.
+    #[error("refused ({})", .0.reason.code())]
+    Refused(Refusal),
     #[error("invalid sandbox scenario")]
     InvalidScenario,
     #[error("the admin API is disabled")]
@@ -90,16 +88,21 @@ impl ApiError {
             ApiError::TooManyAttempts => {
                 (StatusCode::TOO_MANY_REQUESTS, "Too many request in the allowed time frame", "too_many_attempts")
             }
-            ApiError::QuotaExhausted => (StatusCode::FORBIDDEN, "Quota insufficient", "quota_exhausted"),
-            ApiError::Blocked(code) => (StatusCode::CONFLICT, "Msisdn invalid: msisdn has been blocked", code),
-            ApiError::RateLimited { code, .. } => {
-                (StatusCode::TOO_MANY_REQUESTS, "Too many request in the allowed time frame", code)
+            ApiError::Refused(refusal) => {
+                let code = refusal.reason.code();
+                match refusal.reason.kind() {
+                    RefusalKind::Blocked => (StatusCode::CONFLICT, "Msisdn invalid: msisdn has been blocked", code),
+                    RefusalKind::RateLimited => {
+                        (StatusCode::TOO_MANY_REQUESTS, "Too many request in the allowed time frame", code)
+                    }
+                    RefusalKind::Quota => (StatusCode::FORBIDDEN, "Quota insufficient", code),
+                    RefusalKind::Conflict => (
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "Idempotency-Key was already used with a different request body",
+                        code,
+                    ),
+                }
             }
-            ApiError::IdempotencyMismatch => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Idempotency-Key was already used with a different request body",
-                "idempotency_mismatch",
-            ),
             ApiError::InvalidScenario => (StatusCode::BAD_REQUEST, "Invalid Scenario", "invalid_scenario"),
             ApiError::AdminDisabled => (
                 StatusCode::FORBIDDEN,
@@ -161,9 +164,10 @@ impl IntoResponse for ApiError {
             _ => json!({ "message": message, "error_code": code }),
         };
         let retry_after = match &self {
-            ApiError::RateLimited { retry_after_s, .. } | ApiError::TooManyFailures { retry_after_s } => {
-                Some((*retry_after_s).max(1))
+            ApiError::Refused(Refusal { retry_after_ms: Some(ms), .. }) => {
+                Some(((*ms).max(0) as u64).div_ceil(1000).max(1))
             }
+            ApiError::TooManyFailures { retry_after_s } => Some((*retry_after_s).max(1)),
             // A locked code stays locked; the hint is when a fresh send may be tried.
             ApiError::TooManyAttempts => Some(60),
             // Load balancers and client retry loops come back soon; the database often does.

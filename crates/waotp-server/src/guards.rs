@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 
 use waotp_core::policy::{conversion_prefix, number_block};
-use waotp_core::{Msisdn, RuleMode};
+use waotp_core::{Msisdn, RefusalReason, RuleMode};
 use waotp_store::{AppRecord, IdempotencyKey, Limit, Refusal, SendGuards, Signal, SignalRule};
 
 use crate::ApiError;
@@ -37,7 +37,7 @@ pub fn send_guards(
             key: format!("rps:{id}"),
             limit: u64::from(rps),
             window_ms: 1000,
-            code: "rate_limited_app",
+            reason: RefusalReason::RateLimitedApp,
         });
     }
     if let (Some(per_minute), Some(ip)) = (s.ip_send_limit, client_ip) {
@@ -45,14 +45,14 @@ pub fn send_guards(
             key: format!("ip:{id}:{ip}"),
             limit: u64::from(per_minute),
             window_ms: 60_000,
-            code: "rate_limited_ip",
+            reason: RefusalReason::RateLimitedIp,
         });
     }
     limits.push(Limit {
         key: format!("send:{id}:{}", msisdn.as_str()),
         limit: u64::from(s.msisdn_send_limit),
         window_ms: i64::from(s.msisdn_send_window) * 1000,
-        code: "rate_limited_msisdn",
+        reason: RefusalReason::RateLimitedMsisdn,
     });
     let mut signals = Vec::new();
     if s.sequential_mode != RuleMode::Off {
@@ -88,7 +88,7 @@ pub fn verify_limit(app: &AppRecord, msisdn: &Msisdn) -> Limit {
         key: format!("verify:{}:{}", app.app_id, msisdn.as_str()),
         limit: u64::from(s.msisdn_verify_limit),
         window_ms: i64::from(s.msisdn_verify_window) * 1000,
-        code: "rate_limited_msisdn",
+        reason: RefusalReason::RateLimitedMsisdn,
     }
 }
 
@@ -108,15 +108,8 @@ pub fn country_allowed(app: &AppRecord, msisdn: &Msisdn) -> bool {
 }
 
 impl From<Refusal> for ApiError {
-    fn from(r: Refusal) -> Self {
-        match r {
-            Refusal::Blocked(code) => ApiError::Blocked(code),
-            Refusal::RateLimited { code, retry_after_ms } => {
-                ApiError::RateLimited { code, retry_after_s: (retry_after_ms.max(0) as u64).div_ceil(1000) }
-            }
-            Refusal::QuotaExhausted => ApiError::QuotaExhausted,
-            Refusal::IdempotencyMismatch => ApiError::IdempotencyMismatch,
-        }
+    fn from(refusal: Refusal) -> Self {
+        ApiError::Refused(refusal)
     }
 }
 
@@ -164,10 +157,10 @@ impl Counts {
 /// keeps its own tally and adds it every few seconds (and before the funnel page reads them),
 /// so a flood of refused requests costs no extra write per request.
 #[derive(Default)]
-pub struct DailyRefusals(Mutex<std::collections::HashMap<(uuid::Uuid, i64, &'static str), u64>>);
+pub struct DailyRefusals(Mutex<std::collections::HashMap<(uuid::Uuid, i64, RefusalReason), u64>>);
 
 impl DailyRefusals {
-    pub fn add(&self, app_id: uuid::Uuid, now_ms: i64, reason: &'static str) {
+    pub fn add(&self, app_id: uuid::Uuid, now_ms: i64, reason: RefusalReason) {
         let day = now_ms.div_euclid(waotp_store::DAY_MS);
         *self.0.lock().expect("refusal tally").entry((app_id, day, reason)).or_default() += 1;
     }
@@ -180,12 +173,7 @@ impl DailyRefusals {
         }
         let counts = taken
             .iter()
-            .map(|(&(app_id, day, reason), &count)| waotp_store::RefusalCount {
-                app_id,
-                day,
-                reason: reason.to_owned(),
-                count,
-            })
+            .map(|(&(app_id, day, reason), &count)| waotp_store::RefusalCount { app_id, day, reason, count })
             .collect();
         if let Err(e) = store.add_refusals(counts).await {
             let mut map = self.0.lock().expect("refusal tally");

@@ -105,16 +105,14 @@ impl AppState {
         refusal: waotp_store::Refusal,
         sandbox: bool,
     ) -> ApiError {
-        let error = ApiError::from(refusal);
-        let code = error.code();
         if !sandbox {
-            self.daily_refusals.add(app.record.app_id, self.clock.now_ms(), code);
+            self.daily_refusals.add(app.record.app_id, self.clock.now_ms(), refusal.reason);
         }
+        let code = refusal.reason.code();
         if self.refusals.add(code) {
             tracing::info!(app_id = %app.record.app_id, msisdn = %msisdn, reason = code, "request refused");
         }
-
-        error
+        ApiError::Refused(refusal)
     }
 
     /// The client's address: the connection's peer, or the last `X-Forwarded-For` entry when

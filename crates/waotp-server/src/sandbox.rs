@@ -7,8 +7,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::Value;
-use waotp_core::{Msisdn, Status};
-use waotp_store::SendGuards;
+use waotp_core::{Blocklisted, Msisdn, RefusalReason, Status};
+use waotp_store::{Refusal, SendGuards};
 
 use crate::auth::{AuthedApp, CachedApp};
 use crate::body::Fields;
@@ -39,11 +39,19 @@ pub const SEND_SCENARIOS: &[(&str, SendScenario, &str)] = &[
         "400 Validation error",
     ),
     ("6282123060003", SendScenario::Unauthorized, "401 Authorization failed"),
-    ("6282123060004", SendScenario::Refuse(|| ApiError::QuotaExhausted), "403 Quota insufficient"),
-    ("6282123060005", SendScenario::Refuse(|| ApiError::Blocked("blocked_number")), "409 blocked msisdn"),
+    (
+        "6282123060004",
+        SendScenario::Refuse(|| ApiError::Refused(Refusal::new(RefusalReason::QuotaExhausted))),
+        "403 Quota insufficient",
+    ),
+    (
+        "6282123060005",
+        SendScenario::Refuse(|| ApiError::Refused(Refusal::new(RefusalReason::Blocked(Blocklisted::Number)))),
+        "409 blocked msisdn",
+    ),
     (
         "6282123060006",
-        SendScenario::Refuse(|| ApiError::RateLimited { code: "rate_limited_msisdn", retry_after_s: 60 }),
+        SendScenario::Refuse(|| ApiError::Refused(Refusal::retry_after(RefusalReason::RateLimitedMsisdn, 60_000))),
         "429 too many requests",
     ),
     ("628001", SendScenario::Seed(&[Status::Sent, Status::Delivered, Status::Read]), "legacy success: 0, 1, 2, 3"),

@@ -126,7 +126,7 @@ pub(crate) async fn accept(
     let req = SendRequest::parse(body, app, state.deny_private_callbacks)?;
     if !guards::country_allowed(&app.record, &req.msisdn) {
         state.metrics.send(app.record.app_id, "refused");
-        return Err(state.refused(app, &req.msisdn, Refusal::Blocked("country_not_allowed"), false));
+        return Err(state.refused(app, &req.msisdn, Refusal::new(waotp_core::RefusalReason::CountryNotAllowed), false));
     }
     let idempotency = idempotency_key(headers, body)?;
     let guards = guards::send_guards(&app.record, &req.msisdn, ip, idempotency);
@@ -207,8 +207,8 @@ pub async fn store_session(
     match outcome {
         SendOutcome::Created { try_count, signals } => {
             for signal in signals {
-                if state.signals.add(signal) {
-                    tracing::warn!(app_id = %app_id, msisdn = %req.msisdn, rule = signal, "pumping signal (monitor mode)");
+                if state.signals.add(signal.code()) {
+                    tracing::warn!(app_id = %app_id, msisdn = %req.msisdn, rule = signal.code(), "pumping signal (monitor mode)");
                 }
             }
 

@@ -3,7 +3,9 @@
 use uuid::Uuid;
 pub use waotp_core::delivery::{Blocklisted, DeliveryCheck, Stale};
 use waotp_core::policy::{sliding_estimate, wait_for_room, Pumping};
-use waotp_core::{CallbackMode, CodeHash, Msisdn, OtpCode, RuleMode, SealedCode, SessionState, Status};
+use waotp_core::{
+    CallbackMode, CodeHash, Msisdn, OtpCode, PumpingRule, RefusalReason, RuleMode, SealedCode, SessionState, Status,
+};
 
 /// An app's per-app defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,8 +152,9 @@ pub enum DeliveryOutcome {
     Sent { provider_id: String },
     /// The channel gave up: `status` is one of 6–10, with the provider's error if any.
     Failed { status: Status, error_code: Option<i64>, error_text: String },
-    /// Not sent because the code can no longer be used; the status does not change.
-    Skipped { reason: String },
+    /// Not sent because the code can no longer be used; the status does not change (the
+    /// reason is kept as the session's error text).
+    Skipped(waotp_core::Stale),
 }
 
 /// When a number blocked after its send was accepted is found: before its first delivery.
@@ -169,7 +172,7 @@ impl DeliveryOutcome {
                 error_code: None,
                 error_text: format!("{}: blocked {when}", blocked.code()),
             }),
-            DeliveryCheck::Stale(stale) => Some(DeliveryOutcome::Skipped { reason: stale.reason().to_owned() }),
+            DeliveryCheck::Stale(stale) => Some(DeliveryOutcome::Skipped(stale)),
         }
     }
 }
@@ -321,12 +324,13 @@ pub struct FunnelRow {
     pub verified: u64,
 }
 
-/// Refused requests of one app on one UTC day for one reason (e.g. `rate_limited_msisdn`).
+/// Refused requests of one app on one UTC day for one reason. Stored by the reason's code;
+/// a code this build does not know (written by a newer node) is not read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefusalCount {
     pub app_id: Uuid,
     pub day: i64,
-    pub reason: String,
+    pub reason: RefusalReason,
     pub count: u64,
 }
 
@@ -469,8 +473,8 @@ pub struct Limit {
     pub key: String,
     pub limit: u64,
     pub window_ms: i64,
-    /// The refusal code when it is exceeded (e.g. `rate_limited_msisdn`).
-    pub code: &'static str,
+    /// The refusal when it is exceeded.
+    pub reason: RefusalReason,
 }
 
 impl Limit {
@@ -478,7 +482,7 @@ impl Limit {
     /// counts before it; `None`: it fits.
     pub fn refusal(&self, (previous, current): (u64, u64), now_ms: i64) -> Option<Refusal> {
         let wait = wait_for_room(previous, current, self.limit, now_ms, self.window_ms);
-        (wait > 0).then_some(Refusal::RateLimited { code: self.code, retry_after_ms: wait })
+        (wait > 0).then_some(Refusal::retry_after(self.reason, wait))
     }
 }
 
@@ -493,10 +497,10 @@ pub enum SignalRule {
 }
 
 impl SignalRule {
-    pub fn code(&self) -> &'static str {
+    pub fn rule(&self) -> PumpingRule {
         match self {
-            SignalRule::Sequential { .. } => "sequential_numbers",
-            SignalRule::Conversion { .. } => "low_conversion_prefix",
+            SignalRule::Sequential { .. } => PumpingRule::SequentialNumbers,
+            SignalRule::Conversion { .. } => PumpingRule::LowConversionPrefix,
         }
     }
 
@@ -540,7 +544,7 @@ pub struct Signal {
 impl Signal {
     /// The refusal of a send that fires an enforced signal: try again after its window.
     pub fn refusal(&self) -> Refusal {
-        Refusal::RateLimited { code: self.rule.code(), retry_after_ms: self.rule.window_ms() }
+        Refusal::retry_after(self.rule.rule().into(), self.rule.window_ms())
     }
 }
 
@@ -562,18 +566,28 @@ pub struct SendGuards {
     pub use_quota: bool,
 }
 
-/// Why a request was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// `blocked_number` or `blocked_prefix`.
-    Blocked(&'static str),
-    RateLimited {
-        code: &'static str,
-        retry_after_ms: i64,
-    },
-    QuotaExhausted,
-    /// The idempotency key was used with another body.
-    IdempotencyMismatch,
+/// A refused request: why, and for a rate limit, when it may fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: RefusalReason,
+    /// When one more request would fit (rate limits); `None`: waiting does not help.
+    pub retry_after_ms: Option<i64>,
+}
+
+impl Refusal {
+    pub fn new(reason: RefusalReason) -> Refusal {
+        Refusal { reason, retry_after_ms: None }
+    }
+
+    pub fn retry_after(reason: RefusalReason, retry_after_ms: i64) -> Refusal {
+        Refusal { reason, retry_after_ms: Some(retry_after_ms) }
+    }
+}
+
+impl From<RefusalReason> for Refusal {
+    fn from(reason: RefusalReason) -> Self {
+        Refusal::new(reason)
+    }
 }
 
 /// The answer of an earlier send with the same idempotency key and body.
@@ -590,7 +604,7 @@ pub enum SendOutcome {
     /// Stored; `signals` lists the monitored rules that fired.
     Created {
         try_count: u32,
-        signals: Vec<&'static str>,
+        signals: Vec<PumpingRule>,
     },
     Replayed(IdempotentReplay),
     Refused(Refusal),

@@ -355,7 +355,9 @@ async fn quota_and_attempts_hold_across_handles() {
     for t in tasks {
         match t.await.unwrap() {
             SendOutcome::Created { .. } => created += 1,
-            SendOutcome::Refused(waotp_store::Refusal::QuotaExhausted) => {}
+            SendOutcome::Refused(waotp_store::Refusal {
+                reason: waotp_core::RefusalReason::QuotaExhausted, ..
+            }) => {}
             other => panic!("{other:?}"),
         }
     }
@@ -882,7 +884,12 @@ async fn refusal_counts_add_up_and_are_pruned_by_day() {
     use waotp_store::{RefusalCount, DAY_MS};
     let (_d, store) = fresh_store().await;
     let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-    let count = |app_id, day, reason: &str, count| RefusalCount { app_id, day, reason: reason.into(), count };
+    let count = |app_id, day, reason: &str, count| RefusalCount {
+        app_id,
+        day,
+        reason: waotp_core::RefusalReason::from_code(reason).unwrap(),
+        count,
+    };
     store.add_refusals(vec![]).await.unwrap();
     assert!(store.refusals(0).await.unwrap().is_empty());
     store

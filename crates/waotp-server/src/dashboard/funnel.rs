@@ -98,7 +98,7 @@ pub async fn show(_: Operator, State(state): State<AppState>, q: super::Q<Funnel
     }
     let mut refusal_by_reason: BTreeMap<(&str, Uuid), u64> = BTreeMap::new();
     for r in &refusals {
-        *refusal_by_reason.entry((r.reason.as_str(), r.app_id)).or_default() += r.count;
+        *refusal_by_reason.entry((r.reason.code(), r.app_id)).or_default() += r.count;
     }
 
     let body = html! {

@@ -464,7 +464,7 @@ async fn the_funnel_counts_each_day_and_app() {
     let refusal = |app_id, days_ago: i64, reason: &str, count| waotp_store::RefusalCount {
         app_id,
         day: today - days_ago,
-        reason: reason.into(),
+        reason: waotp_core::RefusalReason::from_code(reason).unwrap(),
         count,
     };
     app.state

@@ -56,7 +56,7 @@ pub(super) fn shard_key(key: &str, shard: u8) -> String {
 pub(super) enum Counted {
     /// Within every limit: `keys` were counted (given back if the send is not stored after
     /// all); `fired` lists the monitored signals that fired.
-    Passed { keys: Vec<(String, i64)>, fired: Vec<&'static str> },
+    Passed { keys: Vec<(String, i64)>, fired: Vec<waotp_core::PumpingRule> },
     /// Refused; nothing stays counted.
     Refused(Refusal),
 }
@@ -161,7 +161,7 @@ pub(super) async fn count_send<C: GenericClient>(
     let first = rows.first().expect("an aggregate returns a row");
     let (number, prefix): (Option<bool>, Option<bool>) = (first.get(0), first.get(1));
     if let Some(blocked) = Blocklisted::from_matches(number == Some(true), prefix == Some(true)) {
-        return Ok(Counted::Refused(Refusal::Blocked(blocked.code())));
+        return Ok(Counted::Refused(Refusal::new(blocked.into())));
     }
     // (previous window, current window before this send) per key.
     let counts: BTreeMap<String, (u64, u64)> = rows
@@ -185,7 +185,7 @@ pub(super) async fn count_send<C: GenericClient>(
                 break;
             }
             if fires {
-                fired.push(signal.rule.code());
+                fired.push(signal.rule.rule());
             }
         }
     }
@@ -370,7 +370,7 @@ pub(super) async fn prune<C: GenericClient>(c: &C, now_ms: i64) -> Result<()> {
 pub(super) async fn add_refusals<C: GenericClient>(c: &C, counts: &[RefusalCount]) -> Result<()> {
     let app_ids: Vec<Uuid> = counts.iter().map(|r| r.app_id).collect();
     let days: Vec<i64> = counts.iter().map(|r| r.day).collect();
-    let reasons: Vec<&str> = counts.iter().map(|r| r.reason.as_str()).collect();
+    let reasons: Vec<&str> = counts.iter().map(|r| r.reason.code()).collect();
     let added: Vec<i64> = counts.iter().map(|r| r.count as i64).collect();
     exec(
         c,
@@ -394,6 +394,9 @@ pub(super) async fn refusals<C: GenericClient>(c: &C, since_day: i64) -> Result<
     .await?;
     Ok(rows
         .iter()
-        .map(|r| RefusalCount { app_id: r.get(0), day: r.get(1), reason: r.get(2), count: r.get::<_, i64>(3) as u64 })
+        .filter_map(|r| {
+            let reason = waotp_core::RefusalReason::from_code(r.get(2))?;
+            Some(RefusalCount { app_id: r.get(0), day: r.get(1), reason, count: r.get::<_, i64>(3) as u64 })
+        })
         .collect())
 }

@@ -568,7 +568,9 @@ impl Store for PgStore {
         if let Some(k) = &guards.idempotency {
             match guards::idempotent(&self.conn().await?, session.app_id, k, now).await? {
                 guards::Idempotent::Replay(replay) => return Ok(SendOutcome::Replayed(replay)),
-                guards::Idempotent::Mismatch => return Ok(SendOutcome::Refused(Refusal::IdempotencyMismatch)),
+                guards::Idempotent::Mismatch => {
+                    return Ok(SendOutcome::Refused(Refusal::new(waotp_core::RefusalReason::IdempotencyMismatch)))
+                }
                 guards::Idempotent::New => {}
             }
         }
@@ -599,7 +601,7 @@ impl Store for PgStore {
                 let conn = self.conn().await?;
                 Ok(match sessions::store(&conn, &session, guards.use_quota, node).await? {
                     Some((_, try_count)) => SendOutcome::Created { try_count, signals: Vec::new() },
-                    None => SendOutcome::Refused(Refusal::QuotaExhausted),
+                    None => SendOutcome::Refused(Refusal::new(waotp_core::RefusalReason::QuotaExhausted)),
                 })
             })
             .await

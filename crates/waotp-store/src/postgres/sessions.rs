@@ -162,12 +162,14 @@ pub(super) async fn create(t: &Transaction<'_>, s: &NewSession, g: &SendGuards, 
         lock_key(t, &[b"idempotency", s.app_id.as_bytes(), k.key.as_bytes()]).await?;
         match guards::idempotent(t, s.app_id, k, now).await? {
             Idempotent::Replay(replay) => return Ok(SendOutcome::Replayed(replay)),
-            Idempotent::Mismatch => return Ok(SendOutcome::Refused(Refusal::IdempotencyMismatch)),
+            Idempotent::Mismatch => {
+                return Ok(SendOutcome::Refused(Refusal::new(waotp_core::RefusalReason::IdempotencyMismatch)))
+            }
             Idempotent::New => {}
         }
     }
     let Some((mut session, try_count)) = store(t, s, g.use_quota, node).await? else {
-        return Ok(SendOutcome::Refused(Refusal::QuotaExhausted));
+        return Ok(SendOutcome::Refused(Refusal::new(waotp_core::RefusalReason::QuotaExhausted)));
     };
     advance_steps(t, &mut session, &s.scripted, now).await?;
     if let (Some(k), Some(sealed)) = (&g.idempotency, &s.sealed_code) {
@@ -340,11 +342,11 @@ pub(super) async fn record_delivery(
             .await?;
             advance(t, &mut session, *failed, now_ms).await?;
         }
-        DeliveryOutcome::Skipped { reason } => {
+        DeliveryOutcome::Skipped(stale) => {
             exec(
                 t,
                 "UPDATE sessions SET sealed_code = NULL, error_text = $2 WHERE id = $1",
-                &[&session.row_id, reason],
+                &[&session.row_id, &stale.reason()],
             )
             .await?;
         }

@@ -10,6 +10,8 @@ use waotp_core::{Msisdn, SealedCode};
 
 use super::uuid_from;
 use crate::{BlockEntry, Blocklisted, IdempotencyKey, IdempotentReplay, Limit, Refusal, Result, SignalRule};
+use waotp_core::RefusalReason;
+
 use crate::{RefusalCount, IDEMPOTENCY_TTL_MS};
 
 /// The previous and current fixed-window counts of a key.
@@ -207,7 +209,7 @@ pub(super) fn add_refusals(c: &Connection, counts: &[RefusalCount]) -> Result<()
          ON CONFLICT (app_id, day, reason) DO UPDATE SET count = count + excluded.count",
     )?;
     for r in counts {
-        stmt.execute(params![r.app_id.as_bytes(), r.day, r.reason, r.count as i64])?;
+        stmt.execute(params![r.app_id.as_bytes(), r.day, r.reason.code(), r.count as i64])?;
     }
     Ok(())
 }
@@ -216,13 +218,14 @@ pub(super) fn refusals(c: &Connection, since_day: i64) -> Result<Vec<RefusalCoun
     let mut stmt = c.prepare_cached(
         "SELECT app_id, day, reason, count FROM refusals WHERE day >= ?1 ORDER BY day, app_id, reason",
     )?;
-    let rows = stmt.query_map([since_day], |r| {
-        Ok(RefusalCount {
+    let rows = stmt.query_map([since_day], |r| -> rusqlite::Result<Option<RefusalCount>> {
+        let Some(reason) = RefusalReason::from_code(&r.get::<_, String>(2)?) else { return Ok(None) };
+        Ok(Some(RefusalCount {
             app_id: super::uuid_from(r.get(0)?)?,
             day: r.get(1)?,
-            reason: r.get(2)?,
+            reason,
             count: r.get::<_, i64>(3)? as u64,
-        })
+        }))
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.filter_map(|row| row.transpose()).collect::<rusqlite::Result<_>>()?)
 }

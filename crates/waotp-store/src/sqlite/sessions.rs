@@ -103,13 +103,15 @@ pub(super) fn create(c: &Connection, s: &NewSession, g: &SendGuards) -> Result<S
     if let Some(k) = &g.idempotency {
         match guards::idempotent(c, s.app_id, k, now)? {
             Idempotent::Replay(replay) => return Ok(SendOutcome::Replayed(replay)),
-            Idempotent::Mismatch => return Ok(SendOutcome::Refused(Refusal::IdempotencyMismatch)),
+            Idempotent::Mismatch => {
+                return Ok(SendOutcome::Refused(Refusal::new(waotp_core::RefusalReason::IdempotencyMismatch)))
+            }
             Idempotent::New => {}
         }
     }
     if g.check_blocklist {
         if let Some(blocked) = guards::blocked(c, s.app_id, &s.msisdn)? {
-            return Ok(SendOutcome::Refused(Refusal::Blocked(blocked.code())));
+            return Ok(SendOutcome::Refused(Refusal::new(blocked.into())));
         }
     }
     for limit in &g.limits {
@@ -123,12 +125,12 @@ pub(super) fn create(c: &Connection, s: &NewSession, g: &SendGuards) -> Result<S
             if signal.enforce {
                 return Ok(SendOutcome::Refused(signal.refusal()));
             }
-            fired.push(signal.rule.code());
+            fired.push(signal.rule.rule());
         }
     }
     let quota = if g.use_quota { guards::quota(c, s.app_id)? } else { None };
     if quota.is_some_and(|left| left <= 0) {
-        return Ok(SendOutcome::Refused(Refusal::QuotaExhausted));
+        return Ok(SendOutcome::Refused(Refusal::new(waotp_core::RefusalReason::QuotaExhausted)));
     }
     for limit in &g.limits {
         guards::bump(c, &limit.key, limit.window_ms, now)?;
@@ -332,9 +334,9 @@ pub(super) fn record_delivery(c: &Connection, session_id: Uuid, outcome: &Delive
                 .execute(params![session.row_id, error_code, error_text])?;
             advance(c, &mut session, *failed, now_ms)?;
         }
-        DeliveryOutcome::Skipped { reason } => {
+        DeliveryOutcome::Skipped(stale) => {
             c.prepare_cached("UPDATE sessions SET sealed_code = NULL, error_text = ?2 WHERE id = ?1")?
-                .execute(params![session.row_id, reason])?;
+                .execute(params![session.row_id, stale.reason()])?;
         }
     }
     Ok(())

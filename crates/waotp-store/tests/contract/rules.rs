@@ -93,11 +93,11 @@ async fn pumping_signals_fire_alike() {
     }
     assert_eq!(
         send(3, sequential(false)).await.unwrap(),
-        SendOutcome::Created { try_count: 1, signals: vec!["sequential_numbers"] }
+        SendOutcome::Created { try_count: 1, signals: vec![waotp_core::PumpingRule::SequentialNumbers] }
     );
     assert_eq!(
         send(4, sequential(true)).await.unwrap(),
-        SendOutcome::Refused(Refusal::RateLimited { code: "sequential_numbers", retry_after_ms: 60_000 })
+        SendOutcome::Refused(Refusal::retry_after(waotp_core::PumpingRule::SequentialNumbers.into(), 60_000))
     );
 
     // Conversion: at least 2 sends, at least half of them verified.
