@@ -1,22 +1,20 @@
-//! A small W3C WebDriver client over reqwest, driving Debian's headless Chromium through
-//! `chromedriver` (installed by `scripts/test` when missing). Only what the dashboard tests
-//! need: navigate, find, click, type, run a script, resize, screenshot.
+//! Debian's headless Chromium, driven through `chromedriver` (installed by `scripts/test` when
+//! missing) with the `fantoccini` WebDriver client. Ours is only the driver's start (a free
+//! loopback port, Chromium kept off the network, a throwaway profile) and the few steps the
+//! dashboard tests take: navigate, find, click, type, run a script, resize, screenshot.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use base64::Engine;
+use fantoccini::{error::CmdError, Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
 use waotp_store::testing::eventually;
 
-/// The element reference key of the W3C protocol.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
 pub struct Browser {
-    http: reqwest::Client,
-    /// `http://127.0.0.1:PORT/session/ID`
-    session: String,
+    client: Client,
     driver: std::process::Child,
     _profile: tempfile::TempDir,
 }
@@ -38,6 +36,15 @@ fn find_program(env: &str, candidates: &[&str]) -> PathBuf {
     );
 }
 
+/// A WebDriver command's answer, or a panic that says which command failed (or hung for a minute).
+async fn run<T>(what: &str, command: impl Future<Output = Result<T, CmdError>>) -> T {
+    match tokio::time::timeout(Duration::from_secs(60), command).await {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => panic!("WebDriver {what}: {e}"),
+        Err(_) => panic!("WebDriver {what}: no answer in 60 s"),
+    }
+}
+
 impl Browser {
     /// Starts chromedriver on a free loopback port and a headless Chromium session with a
     /// window of `width` × `height` CSS pixels.
@@ -54,16 +61,9 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", driver_path.display()));
-        let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build().unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        eventually(&format!("chromedriver ready on port {port}"), Duration::from_secs(20), || async {
-            let r = http.get(format!("{base}/status")).send().await.map_err(|e| e.to_string())?;
-            let v: Value = r.json().await.unwrap_or_default();
-            if v["value"]["ready"] == json!(true) {
-                Ok(())
-            } else {
-                Err(v.to_string())
-            }
+        // chromedriver listens once it can take a session.
+        eventually(&format!("chromedriver listening on port {port}"), Duration::from_secs(20), || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map(drop)
         })
         .await;
         let profile = tempfile::tempdir().unwrap();
@@ -83,43 +83,27 @@ impl Browser {
             format!("--window-size={width},{height}"),
             format!("--user-data-dir={}", profile.path().display()),
         ];
-        let caps = json!({ "capabilities": { "alwaysMatch": {
+        let caps = json!({
             "browserName": "chrome",
             "goog:chromeOptions": { "binary": chromium, "args": args },
-        } } });
-        let res: Value = http.post(format!("{base}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
-        let id = res["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no WebDriver session: {res}")).to_owned();
-        let browser = Browser { http, session: format!("{base}/session/{id}"), driver, _profile: profile };
+        });
+        // chromedriver is on loopback: plain HTTP, no TLS connector.
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps.as_object().unwrap().clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .unwrap_or_else(|e| panic!("no WebDriver session: {e}"));
+        let browser = Browser { client, driver, _profile: profile };
         browser.resize(width, height).await;
         browser
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self.http.request(method.clone(), format!("{}{path}", self.session));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"));
-        let status = res.status();
-        let v: Value = res.json().await.unwrap_or_default();
-        assert!(status.is_success(), "WebDriver {method} {path} answered {status}: {v}");
-        v["value"].clone()
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Value {
-        self.call(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        self.call(reqwest::Method::GET, path, None).await
-    }
-
     pub async fn goto(&self, url: &str) {
-        self.post("/url", json!({ "url": url })).await;
+        run(&format!("goto {url}"), self.client.goto(url)).await;
     }
 
     pub async fn url(&self) -> String {
-        self.get("/url").await.as_str().unwrap_or_default().to_owned()
+        run("current url", self.client.current_url()).await.into()
     }
 
     /// Resizes the viewport to `width` × `height` CSS pixels (the window is made larger by
@@ -127,35 +111,34 @@ impl Browser {
     pub async fn resize(&self, width: u32, height: u32) {
         for _ in 0..3 {
             let inner = self.execute("return [window.innerWidth, window.innerHeight]", json!([])).await;
-            let (iw, ih) = (inner[0].as_i64().unwrap_or(0), inner[1].as_i64().unwrap_or(0));
-            if iw == i64::from(width) && ih == i64::from(height) {
+            let (iw, ih) = (inner[0].as_u64().unwrap_or(0), inner[1].as_u64().unwrap_or(0));
+            if iw == u64::from(width) && ih == u64::from(height) {
                 return;
             }
-            let rect = self.get("/window/rect").await;
-            let (ow, oh) = (rect["width"].as_i64().unwrap_or(0), rect["height"].as_i64().unwrap_or(0));
-            let (w, h) = (i64::from(width) + (ow - iw).max(0), i64::from(height) + (oh - ih).max(0));
-            self.post("/window/rect", json!({ "width": w, "height": h })).await;
+            let (_, _, ow, oh) = run("window rect", self.client.get_window_rect()).await;
+            let (w, h) = (u64::from(width) + ow.saturating_sub(iw), u64::from(height) + oh.saturating_sub(ih));
+            let (w, h) = (u32::try_from(w).unwrap(), u32::try_from(h).unwrap());
+            run(&format!("resize to {w}×{h}"), self.client.set_window_size(w, h)).await;
         }
     }
 
+    /// Runs `script` with `args` (a JSON array) and returns what it returns.
     pub async fn execute(&self, script: &str, args: Value) -> Value {
-        self.post("/execute/sync", json!({ "script": script, "args": args })).await
+        let Value::Array(args) = args else { panic!("script arguments are an array: {args}") };
+        run(&format!("script {script}"), self.client.execute(script, args)).await
     }
 
-    async fn element(&self, css: &str) -> String {
-        let v = self.post("/element", json!({ "using": "css selector", "value": css })).await;
-        v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_owned()
+    async fn element(&self, css: &str) -> fantoccini::elements::Element {
+        run(&format!("find {css}"), self.client.find(Locator::Css(css))).await
     }
 
     /// Whether `css` matches anything now.
     pub async fn exists(&self, css: &str) -> bool {
-        let v = self.post("/elements", json!({ "using": "css selector", "value": css })).await;
-        v.as_array().is_some_and(|a| !a.is_empty())
+        !run(&format!("find all {css}"), self.client.find_all(Locator::Css(css))).await.is_empty()
     }
 
     pub async fn click(&self, css: &str) {
-        let id = self.element(css).await;
-        self.post(&format!("/element/{id}/click"), json!({})).await;
+        run(&format!("click {css}"), self.element(css).await.click()).await;
     }
 
     /// Clicks something that loads a new page (a submit button, a link), and waits until the
@@ -178,9 +161,9 @@ impl Browser {
 
     /// Clears a field and types `text` into it.
     pub async fn fill(&self, css: &str, text: &str) {
-        let id = self.element(css).await;
-        self.post(&format!("/element/{id}/clear"), json!({})).await;
-        self.post(&format!("/element/{id}/value"), json!({ "text": text })).await;
+        let field = self.element(css).await;
+        run(&format!("clear {css}"), field.clear()).await;
+        run(&format!("type into {css}"), field.send_keys(text)).await;
     }
 
     /// Chooses the `<option>` of a `<select>` with this value.
@@ -190,8 +173,7 @@ impl Browser {
     }
 
     pub async fn text(&self, css: &str) -> String {
-        let id = self.element(css).await;
-        self.get(&format!("/element/{id}/text")).await.as_str().unwrap_or_default().to_owned()
+        run(&format!("text of {css}"), self.element(css).await.text()).await
     }
 
     /// Reloads `url` until `css` matches (the dashboard's pages have no script to poll).
@@ -208,14 +190,13 @@ impl Browser {
     }
 
     pub async fn screenshot(&self, path: &Path) {
-        let b64 = self.get("/screenshot").await;
-        let png = base64::engine::general_purpose::STANDARD.decode(b64.as_str().unwrap_or_default()).unwrap();
+        let png = run("screenshot", self.client.screenshot()).await;
         std::fs::write(path, png).unwrap();
     }
 
     /// Ends the browser session (Chromium exits) and then the driver.
     pub async fn quit(self) {
-        let _ = self.http.delete(&self.session).send().await;
+        let _ = self.client.clone().close().await;
     }
 }
 
