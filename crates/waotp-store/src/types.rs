@@ -566,6 +566,36 @@ pub struct SendGuards {
     pub use_quota: bool,
 }
 
+impl SendGuards {
+    /// The rate limits' and pumping signals' verdict on one more send, given `counts`: a
+    /// counter's (previous window, current window) counts before this send, by key and window.
+    /// The first limit exceeded refuses; then the first enforced signal that fires; else the
+    /// send passes with the monitored signals that fired. Both backends decide through this
+    /// (they differ in how and when they count, not in what the counts mean).
+    pub fn judge<E>(
+        &self,
+        now_ms: i64,
+        mut counts: impl FnMut(&str, i64) -> std::result::Result<(u64, u64), E>,
+    ) -> std::result::Result<std::result::Result<Vec<PumpingRule>, Refusal>, E> {
+        for limit in &self.limits {
+            if let Some(refusal) = limit.refusal(counts(&limit.key, limit.window_ms)?, now_ms) {
+                return Ok(Err(refusal));
+            }
+        }
+        let mut fired = Vec::new();
+        for signal in &self.signals {
+            let window_ms = signal.rule.window_ms();
+            if signal.rule.fires(now_ms, |key| counts(key, window_ms))? {
+                if signal.enforce {
+                    return Ok(Err(signal.refusal()));
+                }
+                fired.push(signal.rule.rule());
+            }
+        }
+        Ok(Ok(fired))
+    }
+}
+
 /// A refused request: why, and for a rate limit, when it may fit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refusal {

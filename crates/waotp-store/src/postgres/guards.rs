@@ -175,28 +175,15 @@ pub(super) async fn count_send<C: GenericClient>(
     let counted: Vec<(String, i64)> = keys.into_iter().zip(starts).collect();
     let get = |key: &str| counts.get(key).copied().unwrap_or((0, 0));
 
-    let mut refusal = g.limits.iter().find_map(|limit| limit.refusal(get(&limit.key), now_ms));
-    let mut fired = Vec::new();
-    if refusal.is_none() {
-        for signal in &g.signals {
-            let Ok(fires) = signal.rule.fires(now_ms, |key| Ok::<_, std::convert::Infallible>(get(key)));
-            if fires && signal.enforce {
-                refusal = Some(signal.refusal());
-                break;
-            }
-            if fires {
-                fired.push(signal.rule.rule());
-            }
-        }
-    }
-    match refusal {
-        Some(refusal) => {
+    let Ok(verdict) = g.judge(now_ms, |key, _| Ok::<_, std::convert::Infallible>(get(key)));
+    match verdict {
+        Err(refusal) => {
             if let Err(e) = give_back(c, &counted).await {
                 tracing::warn!(error = %e, "could not give back a refused send's counts");
             }
             Ok(Counted::Refused(refusal))
         }
-        None => Ok(Counted::Passed { keys: counted, fired }),
+        Ok(fired) => Ok(Counted::Passed { keys: counted, fired }),
     }
 }
 

@@ -15,7 +15,7 @@ use waotp_core::RefusalReason;
 use crate::{RefusalCount, IDEMPOTENCY_TTL_MS};
 
 /// The previous and current fixed-window counts of a key.
-fn counts(c: &Connection, key: &str, window_ms: i64, now_ms: i64) -> Result<(u64, u64)> {
+pub(super) fn counts(c: &Connection, key: &str, window_ms: i64, now_ms: i64) -> Result<(u64, u64)> {
     let current = window_start(now_ms, window_ms);
     let mut stmt =
         c.prepare_cached("SELECT window_start, count FROM counters WHERE key = ?1 AND window_start IN (?2, ?3)")?;
@@ -46,11 +46,6 @@ pub(super) fn bump(c: &Connection, key: &str, window_ms: i64, now_ms: i64) -> Re
 /// `Some(refusal)` if one more event would exceed the limit.
 pub(super) fn check_limit(c: &Connection, limit: &Limit, now_ms: i64) -> Result<Option<Refusal>> {
     Ok(limit.refusal(counts(c, &limit.key, limit.window_ms, now_ms)?, now_ms))
-}
-
-/// Whether a pumping rule fires for one more send.
-pub(super) fn signal_fires(c: &Connection, rule: &SignalRule, now_ms: i64) -> Result<bool> {
-    rule.fires(now_ms, |key| counts(c, key, rule.window_ms(), now_ms))
 }
 
 /// Counts a send for a pumping rule.

@@ -114,20 +114,10 @@ pub(super) fn create(c: &Connection, s: &NewSession, g: &SendGuards) -> Result<S
             return Ok(SendOutcome::Refused(Refusal::new(blocked.into())));
         }
     }
-    for limit in &g.limits {
-        if let Some(refusal) = guards::check_limit(c, limit, now)? {
-            return Ok(SendOutcome::Refused(refusal));
-        }
-    }
-    let mut fired = Vec::new();
-    for signal in &g.signals {
-        if guards::signal_fires(c, &signal.rule, now)? {
-            if signal.enforce {
-                return Ok(SendOutcome::Refused(signal.refusal()));
-            }
-            fired.push(signal.rule.rule());
-        }
-    }
+    let fired = match g.judge(now, |key, window_ms| guards::counts(c, key, window_ms, now))? {
+        Ok(fired) => fired,
+        Err(refusal) => return Ok(SendOutcome::Refused(refusal)),
+    };
     let quota = if g.use_quota { guards::quota(c, s.app_id)? } else { None };
     if quota.is_some_and(|left| left <= 0) {
         return Ok(SendOutcome::Refused(Refusal::new(waotp_core::RefusalReason::QuotaExhausted)));
