@@ -3,6 +3,16 @@
 //! the SQLite backend (embedded, WAL, one writer thread with group commit) and the PostgreSQL
 //! backend (several nodes on one database).
 
+/// Sessions without an outcome (neither 4 Verified nor 5 Unverified), as SQL. Both backends
+/// write it literally, as their migrations' partial index `sessions_unfinished` does: a query
+/// uses that index only when its condition matches the index's text. A test pins it to
+/// waotp_core's statuses and to the migrations.
+macro_rules! unfinished_sql {
+    () => {
+        "status NOT IN (4, 5)"
+    };
+}
+
 mod error;
 pub mod postgres;
 pub mod sqlite;
@@ -194,4 +204,20 @@ pub trait Store: DashboardLogins + Send + Sync + 'static {
     async fn failed_callbacks(&self, limit: usize) -> Result<Vec<FailedCallback>>;
     /// The newest inbox messages of every app.
     async fn recent_inbox(&self, limit: usize) -> Result<Vec<InboxMessage>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use waotp_core::Status;
+
+    #[test]
+    fn the_unfinished_condition_names_the_outcome_statuses_as_the_partial_index_does() {
+        let outcomes = format!("status NOT IN ({}, {})", Status::Verified.code(), Status::Unverified.code());
+        assert_eq!(unfinished_sql!(), outcomes);
+        for migration in
+            [include_str!("../migrations/sqlite/0001_init.sql"), include_str!("../migrations/postgres/0001_init.sql")]
+        {
+            assert!(migration.contains(concat!("WHERE ", unfinished_sql!(), ";")));
+        }
+    }
 }

@@ -474,8 +474,11 @@ async fn apply(t: &Transaction<'_>, session: &mut SessionRef, event: &ProviderEv
 pub(super) async fn expire_due(t: &Transaction<'_>, now_ms: i64, limit: usize) -> Result<usize> {
     let row = query_fresh(
         t,
-        "SELECT count(waotp_advance(due.id, $3, $1, $4, $5)) FROM (SELECT id FROM sessions \
-           WHERE status NOT IN (4, 5) AND expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) due",
+        concat!(
+            "SELECT count(waotp_advance(due.id, $3, $1, $4, $5)) FROM (SELECT id FROM sessions WHERE ",
+            unfinished_sql!(),
+            " AND expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) due"
+        ),
         &[
             &now_ms,
             &(limit as i64),
@@ -555,11 +558,11 @@ pub(super) async fn funnel<C: GenericClient>(c: &C, since_ms: i64) -> Result<Vec
         // A stage counts the sessions that reached it or a later one; a verified code was
         // received, whatever receipts came (read receipts can be off).
         "SELECT app_id, created_at / $2 AS day, count(*), \
-         count(coalesce(sent_at, delivered_at, read_at, CASE WHEN status = 4 THEN 0 END)), \
-         count(coalesce(delivered_at, read_at, CASE WHEN status = 4 THEN 0 END)), \
-         count(coalesce(read_at, CASE WHEN status = 4 THEN 0 END)), count(CASE WHEN status = 4 THEN 1 END) \
+         count(coalesce(sent_at, delivered_at, read_at, CASE WHEN status = $3 THEN 0 END)), \
+         count(coalesce(delivered_at, read_at, CASE WHEN status = $3 THEN 0 END)), \
+         count(coalesce(read_at, CASE WHEN status = $3 THEN 0 END)), count(CASE WHEN status = $3 THEN 1 END) \
          FROM sessions WHERE NOT sandbox AND created_at >= $1 GROUP BY app_id, day ORDER BY day, app_id",
-        &[&since_ms, &DAY_MS],
+        &[&since_ms, &DAY_MS, &i64::from(Status::Verified.code())],
     )
     .await?;
     Ok(rows

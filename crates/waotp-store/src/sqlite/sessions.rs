@@ -430,10 +430,11 @@ fn apply(c: &Connection, session: &mut SessionRef, event: &ProviderEvent, now_ms
 }
 
 pub(super) fn expire_due(c: &Connection, now_ms: i64, limit: usize) -> Result<usize> {
-    let mut stmt = c.prepare_cached(
-        "SELECT id, app_id, status, callback_url FROM sessions \
-         WHERE status NOT IN (4, 5) AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
-    )?;
+    let mut stmt = c.prepare_cached(concat!(
+        "SELECT id, app_id, status, callback_url FROM sessions WHERE ",
+        unfinished_sql!(),
+        " AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2"
+    ))?;
     let due = stmt.query_map(params![now_ms, limit as i64], session_ref)?.collect::<rusqlite::Result<Vec<_>>>()?;
     for mut session in due.iter().cloned() {
         advance(c, &mut session, Status::Unverified, now_ms)?;
@@ -524,12 +525,12 @@ pub(super) fn funnel(c: &Connection, since_ms: i64) -> Result<Vec<FunnelRow>> {
         // A stage counts the sessions that reached it or a later one; a verified code was
         // received, whatever receipts came (read receipts can be off).
         "SELECT app_id, created_at / ?2 AS day, count(*), \
-         count(coalesce(sent_at, delivered_at, read_at, CASE WHEN status = 4 THEN 0 END)), \
-         count(coalesce(delivered_at, read_at, CASE WHEN status = 4 THEN 0 END)), \
-         count(coalesce(read_at, CASE WHEN status = 4 THEN 0 END)), count(CASE WHEN status = 4 THEN 1 END) \
+         count(coalesce(sent_at, delivered_at, read_at, CASE WHEN status = ?3 THEN 0 END)), \
+         count(coalesce(delivered_at, read_at, CASE WHEN status = ?3 THEN 0 END)), \
+         count(coalesce(read_at, CASE WHEN status = ?3 THEN 0 END)), count(CASE WHEN status = ?3 THEN 1 END) \
          FROM sessions WHERE sandbox = 0 AND created_at >= ?1 GROUP BY app_id, day ORDER BY day, app_id",
     )?;
-    let rows = stmt.query_map(params![since_ms, DAY_MS], |r| {
+    let rows = stmt.query_map(params![since_ms, DAY_MS, Status::Verified.code()], |r| {
         Ok(FunnelRow {
             app_id: uuid_from(r.get(0)?)?,
             day: r.get(1)?,
