@@ -39,6 +39,7 @@ macro_rules! blocklist_lookup {
 mod apps;
 mod callbacks;
 mod early_events;
+mod error;
 mod guards;
 mod logins;
 mod migrations;
@@ -49,7 +50,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -245,7 +245,7 @@ async fn get(pool: &Pool, wait: Duration) -> Result<deadpool_postgres::Object> {
     match tokio::time::timeout(wait, pool.get()).await {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(deadpool_postgres::PoolError::Backend(e))) => Err(StoreError::from(e)),
-        Ok(Err(other)) => Err(StoreError::Pool(other.to_string())),
+        Ok(Err(other)) => Err(StoreError::Unavailable(format!("no database connection: {other}"))),
         Err(_) => Err(StoreError::Unavailable(format!("no connection within {}ms", wait.as_millis()))),
     }
 }
@@ -411,7 +411,7 @@ macro_rules! transaction {
                 }
             };
             match done {
-                Err(e) if e.is_transient() && attempt < TX_ATTEMPTS => {
+                Err(e) if matches!(e, StoreError::Conflict(_)) && attempt < TX_ATTEMPTS => {
                     tracing::debug!(error = %e, attempt, "retrying a transaction");
                     tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 3)).await;
                 }
@@ -431,62 +431,10 @@ where
     loop {
         attempt += 1;
         match f().await {
-            Err(e) if e.is_transient() && attempt < TX_ATTEMPTS => {
+            Err(e) if matches!(e, StoreError::Conflict(_)) && attempt < TX_ATTEMPTS => {
                 tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 3)).await;
             }
             other => return other,
-        }
-    }
-}
-
-impl StoreError {
-    /// A failure that the same transaction, run again, would likely not hit.
-    fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Postgres { code: Some(code), .. }
-            if code == SqlState::T_R_DEADLOCK_DETECTED.code() || code == SqlState::T_R_SERIALIZATION_FAILURE.code())
-    }
-}
-
-/// Whether an SQLSTATE says the server cannot serve now rather than that the statement is
-/// wrong: connection exceptions (class 08), insufficient resources (53: disk full, too many
-/// connections), a server shutting down or starting (57P01–57P03), system errors (58), and a
-/// read-only transaction (25006: a standby, during a failover).
-fn unavailable_state(code: &str) -> bool {
-    code.starts_with("08")
-        || code.starts_with("53")
-        || code.starts_with("58")
-        || matches!(code, "57P01" | "57P02" | "57P03" | "25006")
-}
-
-impl From<tokio_postgres::Error> for StoreError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        // The message only: a DETAIL can quote row values (a msisdn in a key).
-        match e.as_db_error() {
-            Some(db) if unavailable_state(db.code().code()) => {
-                StoreError::Unavailable(format!("{}: {} ({})", db.severity(), db.message(), db.code().code()))
-            }
-            Some(db) => StoreError::Postgres {
-                message: format!("{}: {}", db.severity(), db.message()),
-                code: Some(db.code().code().to_owned()),
-            },
-            None => {
-                let mut message = e.to_string();
-                let mut source = std::error::Error::source(&e);
-                let mut io = false;
-                while let Some(s) = source {
-                    message.push_str(": ");
-                    message.push_str(&s.to_string());
-                    io |= s.is::<std::io::Error>();
-                    source = s.source();
-                }
-                // A closed connection, or any failure to talk to the server (refused, reset,
-                // timed out), is the server's absence, not the statement's fault.
-                if e.is_closed() || io {
-                    StoreError::Unavailable(message)
-                } else {
-                    StoreError::Postgres { message, code: None }
-                }
-            }
         }
     }
 }
@@ -825,7 +773,7 @@ impl Store for PgStore {
 mod tests {
     use std::time::Duration;
 
-    use super::{unavailable_state, PgOptions, KEEPALIVE_IDLE, KEEPALIVE_INTERVAL};
+    use super::{PgOptions, KEEPALIVE_IDLE, KEEPALIVE_INTERVAL};
 
     #[test]
     fn connections_give_up_on_a_silent_server_unless_the_url_says_otherwise() {
@@ -846,15 +794,5 @@ mod tests {
         assert_eq!(own.get_keepalives_interval(), Some(Duration::from_secs(9)));
         assert_eq!(own.get_keepalives_retries(), Some(7));
         assert_eq!(own.get_connect_timeout(), Some(&Duration::from_secs(4)));
-    }
-
-    #[test]
-    fn sqlstates_of_an_absent_or_overloaded_server_are_unavailable() {
-        for code in ["08006", "08001", "57P01", "57P02", "57P03", "53300", "53100", "58030", "25006"] {
-            assert!(unavailable_state(code), "{code}");
-        }
-        for code in ["23505", "40001", "40P01", "42P01", "57014", "22001"] {
-            assert!(!unavailable_state(code), "{code}");
-        }
     }
 }

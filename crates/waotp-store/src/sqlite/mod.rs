@@ -11,6 +11,7 @@
 mod apps;
 mod callbacks;
 mod early_events;
+mod error;
 pub mod files;
 mod guards;
 mod logins;
