@@ -9,11 +9,9 @@ pub mod sqlite;
 pub mod testing;
 mod types;
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use uuid::Uuid;
-use waotp_core::{CodeKey, Msisdn, Status, Template};
+use waotp_core::{Msisdn, Status, Template};
 
 pub use error::{retry_while_unavailable, StoreError};
 pub use types::*;
@@ -83,9 +81,11 @@ pub trait Store: DashboardLogins + Send + Sync + 'static {
     /// Checks the guards and, if they pass, stores a new session (superseding the pending one
     /// of the same (app, msisdn, challenge)), counts it and uses quota — all atomically.
     async fn create_session(&self, session: NewSession, guards: SendGuards) -> Result<SendOutcome>;
-    /// Checks a guess against the newest session of (app, msisdn, challenge) and applies the
-    /// outcome (verified, wrong try counted, lock) atomically, within the verify limit.
-    async fn verify(&self, attempt: VerifyAttempt, key: Arc<CodeKey>) -> Result<VerifyOutcome>;
+    /// Checks the attempt's guess against the newest session of (app, msisdn, challenge) and
+    /// applies the outcome (verified, wrong try counted, lock) atomically, within the verify
+    /// limit. The decision is [`waotp_core::VerifyDecision::decide`]'s; the guess compares
+    /// itself ([`waotp_core::Guess::matches`]).
+    async fn verify(&self, attempt: VerifyAttempt) -> Result<VerifyOutcome>;
     /// Sets an app's quota (`None`: unlimited); false if there is no such app.
     async fn set_quota(&self, app_id: Uuid, quota: Option<i64>) -> Result<bool>;
     /// Adds to an app's quota (an unlimited app becomes limited at `amount`); the new

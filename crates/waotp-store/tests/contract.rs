@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use uuid::Uuid;
-use waotp_core::{Category, CodeKey, Msisdn, OtpCode, SessionState, Status, Template, VerifyDecision};
+use waotp_core::{Category, CodeKey, Guess, Msisdn, OtpCode, SessionState, Status, Template, VerifyDecision};
 use waotp_store::postgres::{PgOptions, PgStore};
 use waotp_store::sqlite::{SqliteOptions, SqliteStore};
 use waotp_store::testing::{eventually, fresh_postgres_url, required_postgres, test_postgres};
@@ -95,7 +95,7 @@ fn attempt(app_id: Uuid, msisdn: &str, guess: &str, now: i64) -> VerifyAttempt {
         app_id,
         msisdn: Msisdn::parse(msisdn).unwrap(),
         challenge: "login".into(),
-        guess: OtpCode::from_guess(guess),
+        guess: Guess::new(OtpCode::from_guess(guess), key()),
         sandbox: false,
         limit: None,
         on_verified: vec![],
@@ -128,7 +128,7 @@ async fn status_of(store: &Arc<dyn Store>, app_id: Uuid, session_id: Uuid) -> St
 }
 
 async fn decide(store: &Arc<dyn Store>, a: VerifyAttempt) -> VerifyDecision {
-    match store.verify(a, key()).await.unwrap() {
+    match store.verify(a).await.unwrap() {
         VerifyOutcome::Decided(d) => d,
         other => panic!("refused: {other:?}"),
     }

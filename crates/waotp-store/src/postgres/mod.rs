@@ -53,7 +53,7 @@ use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMe
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
-use waotp_core::{CodeKey, Msisdn, Status, Template};
+use waotp_core::{Msisdn, Status, Template};
 
 use crate::types::ProviderEvent;
 use crate::{
@@ -574,8 +574,8 @@ impl Store for PgStore {
         }
     }
 
-    async fn verify(&self, attempt: VerifyAttempt, key: Arc<CodeKey>) -> Result<VerifyOutcome> {
-        let outcome = transaction!(self, |t| sessions::verify(&t, &attempt, &key).await, |out| !matches!(
+    async fn verify(&self, attempt: VerifyAttempt) -> Result<VerifyOutcome> {
+        let outcome = transaction!(self, |t| sessions::verify(&t, &attempt).await, |out| !matches!(
             out,
             VerifyOutcome::Refused(_)
         ))?;

@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
-use waotp_core::{CodeKey, Msisdn, Status, Template};
+use waotp_core::{Msisdn, Status, Template};
 
 use crate::types::ProviderEvent;
 use crate::{
@@ -384,8 +384,8 @@ impl Store for SqliteStore {
         self.write(move |c| sessions::create(c, &session, &guards)).await
     }
 
-    async fn verify(&self, attempt: VerifyAttempt, key: Arc<CodeKey>) -> Result<VerifyOutcome> {
-        self.write(move |c| sessions::verify(c, &attempt, &key)).await
+    async fn verify(&self, attempt: VerifyAttempt) -> Result<VerifyOutcome> {
+        self.write(move |c| sessions::verify(c, &attempt)).await
     }
 
     async fn set_quota(&self, app_id: Uuid, quota: Option<i64>) -> Result<bool> {
