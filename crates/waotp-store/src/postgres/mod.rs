@@ -57,10 +57,11 @@ use waotp_core::{Msisdn, Status, Template};
 
 use crate::types::ProviderEvent;
 use crate::{
-    AppRecord, AppSettings, AttemptRecord, BlockEntry, CallbackJob, CallbackNext, CallbackRecord, DashboardLogins,
-    DeliveryCheck, DeliveryOutcome, FailedCallback, FunnelRow, InboxMessage, NewSession, PendingDelivery,
-    ProviderReport, Refusal, RefusalCount, Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, Store,
-    StoreError, VerifyAttempt, VerifyOutcome, WhatsAppSender,
+    AppRecord, AppSettings, AppStore, AttemptRecord, BlockEntry, CallbackJob, CallbackNext, CallbackRecord,
+    CallbackStore, DashboardLogins, DashboardStore, DeliveryCheck, DeliveryOutcome, DeliveryStore, FailedCallback,
+    FunnelRow, InboxMessage, NewSession, PendingDelivery, ProviderReport, Refusal, RefusalCount, Result, SendGuards,
+    SendOutcome, SessionQuery, SessionRecord, SessionStore, Store, StoreError, VerifyAttempt, VerifyOutcome,
+    WhatsAppSender,
 };
 
 /// A node whose last heartbeat is older than this (by the database's clock) is presumed
@@ -455,21 +456,7 @@ impl DashboardLogins for PgStore {
 }
 
 #[async_trait]
-impl Store for PgStore {
-    async fn ready(&self) -> Result<()> {
-        let conn = self.conn().await?;
-        let version: i64 = query_one(&conn, "SELECT version FROM waotp_schema", &[]).await?.get(0);
-        let expected = migrations::count() as i64;
-        if version != expected {
-            return Err(StoreError::Open(format!("schema version {version}, expected {expected}")));
-        }
-        Ok(())
-    }
-
-    fn multi_node(&self) -> bool {
-        true
-    }
-
+impl AppStore for PgStore {
     async fn create_app(&self, app: AppRecord) -> Result<()> {
         let conn = self.conn().await?;
         apps::create(&conn, &app).await
@@ -495,6 +482,26 @@ impl Store for PgStore {
         apps::set_key_hash(&conn, app_id, &hash).await
     }
 
+    async fn set_sender(&self, app_id: Uuid, sender: Option<WhatsAppSender>) -> Result<bool> {
+        let conn = self.conn().await?;
+        apps::set_sender(&conn, app_id, sender.as_ref()).await
+    }
+
+    async fn set_callback_secret(&self, app_id: Uuid, secret: String) -> Result<bool> {
+        let conn = self.conn().await?;
+        apps::set_callback_secret(&conn, app_id, &secret).await
+    }
+
+    async fn set_quota(&self, app_id: Uuid, quota: Option<i64>) -> Result<bool> {
+        let conn = self.conn().await?;
+        apps::set_quota(&conn, app_id, quota).await
+    }
+
+    async fn add_quota(&self, app_id: Uuid, amount: i64) -> Result<Option<i64>> {
+        let conn = self.conn().await?;
+        apps::add_quota(&conn, app_id, amount).await
+    }
+
     async fn put_template(&self, app_id: Uuid, template: Template) -> Result<bool> {
         let conn = self.conn().await?;
         apps::put_template(&conn, app_id, &template).await
@@ -510,6 +517,24 @@ impl Store for PgStore {
         apps::delete_template(&conn, app_id, name, language).await
     }
 
+    async fn block(&self, entry: BlockEntry) -> Result<bool> {
+        let conn = self.conn().await?;
+        guards::block(&conn, &entry).await
+    }
+
+    async fn unblock(&self, app_id: Option<Uuid>, entry: &str, is_prefix: bool) -> Result<bool> {
+        let conn = self.conn().await?;
+        guards::unblock(&conn, app_id, entry, is_prefix).await
+    }
+
+    async fn blocklist(&self) -> Result<Vec<BlockEntry>> {
+        let conn = self.conn().await?;
+        guards::list_blocked(&conn).await
+    }
+}
+
+#[async_trait]
+impl SessionStore for PgStore {
     async fn create_session(&self, session: NewSession, guards: SendGuards) -> Result<SendOutcome> {
         let now = session.created_at_ms;
         // 1. A known idempotency key answers without counting anything.
@@ -593,40 +618,13 @@ impl Store for PgStore {
         Ok(outcome)
     }
 
-    async fn set_quota(&self, app_id: Uuid, quota: Option<i64>) -> Result<bool> {
+    async fn get_session(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>> {
         let conn = self.conn().await?;
-        apps::set_quota(&conn, app_id, quota).await
+        sessions::get(&conn, app_id, session_id).await
     }
 
-    async fn add_quota(&self, app_id: Uuid, amount: i64) -> Result<Option<i64>> {
-        let conn = self.conn().await?;
-        apps::add_quota(&conn, app_id, amount).await
-    }
-
-    async fn block(&self, entry: BlockEntry) -> Result<bool> {
-        let conn = self.conn().await?;
-        guards::block(&conn, &entry).await
-    }
-
-    async fn unblock(&self, app_id: Option<Uuid>, entry: &str, is_prefix: bool) -> Result<bool> {
-        let conn = self.conn().await?;
-        guards::unblock(&conn, app_id, entry, is_prefix).await
-    }
-
-    async fn blocklist(&self) -> Result<Vec<BlockEntry>> {
-        let conn = self.conn().await?;
-        guards::list_blocked(&conn).await
-    }
-
-    async fn delivery_check(
-        &self,
-        app_id: Uuid,
-        session_id: Uuid,
-        msisdn: &Msisdn,
-        now_ms: i64,
-    ) -> Result<DeliveryCheck> {
-        let conn = self.conn().await?;
-        sessions::delivery_check(&conn, app_id, session_id, msisdn, now_ms).await
+    async fn expire_due(&self, now_ms: i64, limit: usize) -> Result<usize> {
+        transaction!(self, |t| sessions::expire_due(&t, now_ms, limit).await)
     }
 
     async fn prune_guards(&self, now_ms: i64) -> Result<()> {
@@ -639,10 +637,24 @@ impl Store for PgStore {
     async fn prune_older_than(&self, before_ms: i64, limit: usize) -> Result<usize> {
         transaction!(self, |t| sessions::prune_older_than(&t, before_ms, limit).await)
     }
+}
 
+#[async_trait]
+impl DeliveryStore for PgStore {
     async fn undelivered(&self, after_id: i64, limit: usize) -> Result<Vec<PendingDelivery>> {
         let (node, ttl) = (self.node_id, self.node_ttl_ms);
         transaction!(self, |t| sessions::undelivered(&t, after_id, limit, node, ttl).await)
+    }
+
+    async fn delivery_check(
+        &self,
+        app_id: Uuid,
+        session_id: Uuid,
+        msisdn: &Msisdn,
+        now_ms: i64,
+    ) -> Result<DeliveryCheck> {
+        let conn = self.conn().await?;
+        sessions::delivery_check(&conn, app_id, session_id, msisdn, now_ms).await
     }
 
     async fn record_delivery(&self, session_id: Uuid, outcome: DeliveryOutcome, now_ms: i64) -> Result<()> {
@@ -676,16 +688,10 @@ impl Store for PgStore {
     async fn flag_not_requested(&self, provider_id: &str, now_ms: i64) -> Result<ProviderReport> {
         transaction!(self, |t| sessions::report(&t, provider_id, &ProviderEvent::NotRequested, now_ms).await)
     }
+}
 
-    async fn set_sender(&self, app_id: Uuid, sender: Option<WhatsAppSender>) -> Result<bool> {
-        let conn = self.conn().await?;
-        apps::set_sender(&conn, app_id, sender.as_ref()).await
-    }
-
-    async fn expire_due(&self, now_ms: i64, limit: usize) -> Result<usize> {
-        transaction!(self, |t| sessions::expire_due(&t, now_ms, limit).await)
-    }
-
+#[async_trait]
+impl CallbackStore for PgStore {
     async fn claim_callbacks(&self, now_ms: i64, lease_until_ms: i64, limit: usize) -> Result<Vec<CallbackJob>> {
         let conn = self.conn().await?;
         callbacks::claim(&conn, now_ms, lease_until_ms, limit, self.node_id, self.node_ttl_ms).await
@@ -716,29 +722,22 @@ impl Store for PgStore {
         transaction!(self, |t| callbacks::replay(&t, app_id, session_id, status, now_ms).await)
     }
 
-    async fn sessions_by_status(&self) -> Result<Vec<(Status, u64)>> {
-        let conn = self.conn().await?;
-        sessions::by_status(&conn).await
-    }
-
     async fn pending_callbacks(&self) -> Result<u64> {
         let conn = self.conn().await?;
         callbacks::pending(&conn).await
     }
+}
 
-    async fn set_callback_secret(&self, app_id: Uuid, secret: String) -> Result<bool> {
-        let conn = self.conn().await?;
-        apps::set_callback_secret(&conn, app_id, &secret).await
-    }
-
-    async fn get_session(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>> {
-        let conn = self.conn().await?;
-        sessions::get(&conn, app_id, session_id).await
-    }
-
+#[async_trait]
+impl DashboardStore for PgStore {
     async fn search_sessions(&self, query: SessionQuery) -> Result<Vec<SessionRecord>> {
         let conn = self.conn().await?;
         sessions::search(&conn, &query).await
+    }
+
+    async fn sessions_by_status(&self) -> Result<Vec<(Status, u64)>> {
+        let conn = self.conn().await?;
+        sessions::by_status(&conn).await
     }
 
     async fn funnel(&self, since_ms: i64) -> Result<Vec<FunnelRow>> {
@@ -766,6 +765,23 @@ impl Store for PgStore {
     async fn recent_inbox(&self, limit: usize) -> Result<Vec<InboxMessage>> {
         let conn = self.conn().await?;
         sessions::recent_inbox(&conn, limit).await
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ready(&self) -> Result<()> {
+        let conn = self.conn().await?;
+        let version: i64 = query_one(&conn, "SELECT version FROM waotp_schema", &[]).await?.get(0);
+        let expected = migrations::count() as i64;
+        if version != expected {
+            return Err(StoreError::Open(format!("schema version {version}, expected {expected}")));
+        }
+        Ok(())
+    }
+
+    fn multi_node(&self) -> bool {
+        true
     }
 }
 
