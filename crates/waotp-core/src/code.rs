@@ -8,6 +8,7 @@
 //! keeps one more sealed copy with the key, for 24 hours, to answer a retried request the same.
 
 use std::fmt;
+use std::sync::Arc;
 
 use chacha20poly1305::aead::{Aead, KeyInit as _, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
@@ -240,6 +241,33 @@ impl fmt::Debug for CodeHash {
     }
 }
 
+/// A verify's guess with the key that checks it: what a store compares with a session's
+/// stored [`CodeHash`] without ever holding the key or the guess's text. `Debug` shows
+/// neither.
+#[derive(Clone)]
+pub struct Guess {
+    code: OtpCode,
+    key: Arc<CodeKey>,
+}
+
+impl Guess {
+    pub fn new(code: OtpCode, key: Arc<CodeKey>) -> Self {
+        Guess { code, key }
+    }
+
+    /// Whether this guess is the code behind `stored`, the hash of `session`'s code, in
+    /// constant time.
+    pub fn matches(&self, session: &Uuid, stored: &CodeHash) -> bool {
+        self.key.matches(stored, session, &self.code)
+    }
+}
+
+impl fmt::Debug for Guess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Guess(<redacted>)")
+    }
+}
+
 /// A code encrypted for the delivery queue (see [`CodeKey::seal`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct SealedCode(pub Vec<u8>);
@@ -335,6 +363,19 @@ mod tests {
         let other = CodeKey::from_secret(b"another secret");
         assert!(!other.matches(&h, &s1, &code));
         assert_ne!(key.hash(&s1, &code), key.hash(&s2, &code));
+    }
+
+    #[test]
+    fn a_guess_matches_only_its_own_code_and_session() {
+        let key = Arc::new(CodeKey::from_secret(b"secret"));
+        let (s1, s2) = (Uuid::new_v4(), Uuid::new_v4());
+        let stored = key.hash(&s1, &OtpCode::parse_custom("123456").unwrap());
+        assert!(Guess::new(OtpCode::from_guess("123456"), key.clone()).matches(&s1, &stored));
+        assert!(!Guess::new(OtpCode::from_guess("123456"), key.clone()).matches(&s2, &stored));
+        assert!(!Guess::new(OtpCode::from_guess("654321"), key.clone()).matches(&s1, &stored));
+        let other = Arc::new(CodeKey::from_secret(b"another secret"));
+        assert!(!Guess::new(OtpCode::from_guess("123456"), other).matches(&s1, &stored));
+        assert_eq!(format!("{:?}", Guess::new(OtpCode::from_guess("123456"), key)), "Guess(<redacted>)");
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub mod status;
 pub mod template;
 
 pub use callback::{AttemptFailure, CallbackMode};
-pub use code::{generate_api_key, hash_api_key, CodeHash, CodeKey, OtpCode, SealedCode};
+pub use code::{generate_api_key, hash_api_key, CodeHash, CodeKey, Guess, OtpCode, SealedCode};
 pub use delivery::{Blocklisted, DeliveryCheck, DeliveryFacts, Stale};
 pub use msisdn::Msisdn;
 pub use policy::{PumpingRule, RuleMode};

@@ -4,7 +4,7 @@ use uuid::Uuid;
 use waotp_core::code::GENERATED_CODE_LEN;
 use waotp_core::template::{validate_language, validate_name};
 use waotp_core::{generate_api_key, hash_api_key};
-use waotp_store::{AppRecord, AppSettings, Store};
+use waotp_store::{AppRecord, AppSettings, AppStore};
 
 use crate::send::TIME_LIMIT;
 
@@ -60,7 +60,7 @@ impl From<CreateAppError> for crate::ApiError {
 
 /// Creates an app; returns it with its API key, which exists nowhere else afterwards.
 pub async fn create_app(
-    store: &dyn Store,
+    store: &(impl AppStore + ?Sized),
     name: &str,
     settings: AppSettings,
     quota: Option<i64>,
@@ -119,7 +119,11 @@ impl From<UpdateAppError> for crate::ApiError {
 
 /// Applies `update` to an app (settings checked before anything is stored); the app as it is
 /// afterwards. The one path every surface changes an app through.
-pub async fn update_app(store: &dyn Store, app_id: Uuid, update: AppUpdate) -> Result<AppRecord, UpdateAppError> {
+pub async fn update_app(
+    store: &(impl AppStore + ?Sized),
+    app_id: Uuid,
+    update: AppUpdate,
+) -> Result<AppRecord, UpdateAppError> {
     let app = store.get_app(app_id).await?.ok_or(UpdateAppError::NotFound(app_id))?;
     if update.quota.flatten().is_some_and(|q| q < 0) {
         return Err(UpdateAppError::Invalid("quota must be 0 or more, or unlimited".into()));
@@ -137,13 +141,16 @@ pub async fn update_app(store: &dyn Store, app_id: Uuid, update: AppUpdate) -> R
 }
 
 /// Gives an app a new API key (the old one stops working); `None` if there is no such app.
-pub async fn rotate_api_key(store: &dyn Store, app_id: Uuid) -> waotp_store::Result<Option<String>> {
+pub async fn rotate_api_key(store: &(impl AppStore + ?Sized), app_id: Uuid) -> waotp_store::Result<Option<String>> {
     let api_key = generate_api_key();
     Ok(store.set_api_key_hash(app_id, hash_api_key(&api_key)).await?.then_some(api_key))
 }
 
 /// Gives an app a new callback signing secret; `None` if there is no such app.
-pub async fn rotate_callback_secret(store: &dyn Store, app_id: Uuid) -> waotp_store::Result<Option<String>> {
+pub async fn rotate_callback_secret(
+    store: &(impl AppStore + ?Sized),
+    app_id: Uuid,
+) -> waotp_store::Result<Option<String>> {
     let secret = waotp_core::callback::generate_secret();
     Ok(store.set_callback_secret(app_id, secret.clone()).await?.then_some(secret))
 }
@@ -152,7 +159,7 @@ pub async fn rotate_callback_secret(store: &dyn Store, app_id: Uuid) -> waotp_st
 /// back to the server's (`None`). The token is stored sealed under the server secret (see
 /// `CodeKey::seal_secret`): a database dump holds no usable token. False: no such app.
 pub async fn set_sender(
-    store: &dyn Store,
+    store: &(impl AppStore + ?Sized),
     key: &waotp_core::CodeKey,
     app_id: Uuid,
     sender: Option<(String, String)>,
@@ -167,7 +174,10 @@ pub async fn set_sender(
 /// Seals the per-app access tokens an older waotp stored as given; how many it sealed. Run at
 /// start: with several nodes each may seal the same token, which is harmless (every node holds
 /// the same server secret).
-pub async fn seal_stored_tokens(store: &dyn Store, key: &waotp_core::CodeKey) -> waotp_store::Result<usize> {
+pub async fn seal_stored_tokens(
+    store: &(impl AppStore + ?Sized),
+    key: &waotp_core::CodeKey,
+) -> waotp_store::Result<usize> {
     let mut sealed = 0;
     for app in store.list_apps().await? {
         let Some(sender) = app.sender else { continue };

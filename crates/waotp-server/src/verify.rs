@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
-use waotp_core::{Msisdn, OtpCode, VerifyDecision};
+use waotp_core::{Guess, Msisdn, OtpCode, VerifyDecision};
 use waotp_store::{VerifyAttempt, VerifyOutcome};
 
 use crate::auth::{AuthedApp, CachedApp};
@@ -52,20 +52,17 @@ pub async fn check(
     let (guess, challenge) = read_guess(body)?;
     let outcome = state
         .store
-        .verify(
-            VerifyAttempt {
-                app_id: app.record.app_id,
-                sandbox,
+        .verify(VerifyAttempt {
+            app_id: app.record.app_id,
+            sandbox,
 
-                msisdn: msisdn.clone(),
-                challenge,
-                guess: OtpCode::from_guess(&guess),
-                now_ms: state.clock.now_ms(),
-                limit: (!sandbox).then(|| guards::verify_limit(&app.record, &msisdn)),
-                on_verified: if sandbox { Vec::new() } else { guards::on_verified(&app.record, &msisdn) },
-            },
-            state.key.clone(),
-        )
+            msisdn: msisdn.clone(),
+            challenge,
+            guess: Guess::new(OtpCode::from_guess(&guess), state.key.clone()),
+            now_ms: state.clock.now_ms(),
+            limit: (!sandbox).then(|| guards::verify_limit(&app.record, &msisdn)),
+            on_verified: if sandbox { Vec::new() } else { guards::on_verified(&app.record, &msisdn) },
+        })
         .await?;
     if !sandbox {
         let label = match &outcome {

@@ -1,7 +1,17 @@
 #![forbid(unsafe_code)]
-//! waotp's storage: the [`Store`] trait that the server and the CLI use, its record types,
-//! the SQLite backend (embedded, WAL, one writer thread with group commit) and the PostgreSQL
-//! backend (several nodes on one database).
+//! waotp's storage: what the server and the CLI keep, as traits by capability ([`AppStore`],
+//! [`SessionStore`], [`DeliveryStore`], [`CallbackStore`], [`DashboardStore`],
+//! [`DashboardLogins`]) gathered in [`Store`]; their record types; the driver-neutral
+//! [`StoreError`]; and two backends: SQLite (embedded, WAL, one writer thread with group
+//! commit) and PostgreSQL (several nodes on one database). Decisions are `waotp-core`'s pure
+//! functions; a backend loads their facts and stores their outcomes, atomically.
+//!
+//! A third backend implements these traits (classifying its driver's errors into
+//! [`StoreError`] at its own boundary) and passes the contract suite, `tests/contract.rs`:
+//! the single statement of what a backend promises. Add it to the suite's `open` (which picks
+//! the backend from the test database's URL) and run `cargo test -p waotp-store --test
+//! contract` (SQLite), or `scripts/with-postgres cargo test -p waotp-store --test contract --
+//! --include-ignored` (PostgreSQL, with the PostgreSQL-only cases).
 
 /// Sessions without an outcome (neither 4 Verified nor 5 Unverified), as SQL. Both backends
 /// write it literally, as their migrations' partial index `sessions_unfinished` does: a query
@@ -19,11 +29,9 @@ pub mod sqlite;
 pub mod testing;
 mod types;
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use uuid::Uuid;
-use waotp_core::{CodeKey, Msisdn, Status, Template};
+use waotp_core::{Msisdn, Status, Template};
 
 pub use error::{retry_while_unavailable, StoreError};
 pub use types::*;
@@ -48,35 +56,11 @@ pub const EARLY_EVENT_TTL_MS: i64 = 10 * 60 * 1000;
 /// messages that are not waotp's cannot grow the table without limit.
 pub const EARLY_EVENTS_MAX: i64 = 10_000;
 
-/// The dashboard's logins, kept in the database so that a logout on one node ends the login
-/// on every node that shares it. A login is named by the SHA-256 of its random id (the signed
-/// cookie carries the id; the database never sees it). Expired logins are deleted by
-/// [`Store::prune_guards`].
+/// Apps and what belongs to each: settings, API key hash, templates, WhatsApp sender,
+/// callback signing secret, quota; and the blocklist. What the admin API, the CLI and the
+/// dashboard manage, and what a request's app is loaded from.
 #[async_trait]
-pub trait DashboardLogins: Send + Sync {
-    /// Records a login made at `now_ms`, live until `expires_at_ms` unless ended before.
-    async fn create_login(&self, id_hash: [u8; 32], now_ms: i64, expires_at_ms: i64) -> Result<()>;
-    /// Whether the login is live at `now_ms`: recorded, not ended, not expired (one lookup by
-    /// key: every dashboard request asks).
-    async fn login_is_live(&self, id_hash: [u8; 32], now_ms: i64) -> Result<bool>;
-    /// Ends a login (a logout); false if there was no such login.
-    async fn end_login(&self, id_hash: [u8; 32]) -> Result<bool>;
-}
-
-/// Everything waotp keeps. Each method is one atomic unit: it either happens whole or not at
-/// all. Writes return only once they are durable (committed and synced).
-#[async_trait]
-pub trait Store: DashboardLogins + Send + Sync + 'static {
-    /// Whether the database is reachable now, with every migration this build knows applied.
-    async fn ready(&self) -> Result<()>;
-
-    /// Whether several processes may share this store (PostgreSQL): then each must look
-    /// for work that a process that died left behind, not only at startup.
-    fn multi_node(&self) -> bool {
-        false
-    }
-
-    // ---- apps and templates -------------------------------------------------------------
+pub trait AppStore: Send + Sync {
     async fn create_app(&self, app: AppRecord) -> Result<()>;
     async fn get_app(&self, app_id: Uuid) -> Result<Option<AppRecord>>;
     async fn list_apps(&self) -> Result<Vec<AppRecord>>;
@@ -84,28 +68,60 @@ pub trait Store: DashboardLogins + Send + Sync + 'static {
     async fn update_app_settings(&self, app_id: Uuid, settings: AppSettings) -> Result<bool>;
     /// Replaces an app's API key hash; false if there is no such app.
     async fn set_api_key_hash(&self, app_id: Uuid, hash: [u8; 32]) -> Result<bool>;
-    /// Inserts or replaces the template (app, name, language); false if there is no such app.
-    async fn put_template(&self, app_id: Uuid, template: Template) -> Result<bool>;
-    async fn list_templates(&self, app_id: Uuid) -> Result<Vec<Template>>;
-    async fn delete_template(&self, app_id: Uuid, name: &str, language: &str) -> Result<bool>;
-
-    // ---- the hot path -------------------------------------------------------------------
-    /// Checks the guards and, if they pass, stores a new session (superseding the pending one
-    /// of the same (app, msisdn, challenge)), counts it and uses quota — all atomically.
-    async fn create_session(&self, session: NewSession, guards: SendGuards) -> Result<SendOutcome>;
-    /// Checks a guess against the newest session of (app, msisdn, challenge) and applies the
-    /// outcome (verified, wrong try counted, lock) atomically, within the verify limit.
-    async fn verify(&self, attempt: VerifyAttempt, key: Arc<CodeKey>) -> Result<VerifyOutcome>;
+    /// Sets (or with `None` removes) an app's own WhatsApp sender; false if no such app.
+    async fn set_sender(&self, app_id: Uuid, sender: Option<WhatsAppSender>) -> Result<bool>;
+    /// Replaces an app's callback signing secret; false if there is no such app.
+    async fn set_callback_secret(&self, app_id: Uuid, secret: String) -> Result<bool>;
     /// Sets an app's quota (`None`: unlimited); false if there is no such app.
     async fn set_quota(&self, app_id: Uuid, quota: Option<i64>) -> Result<bool>;
     /// Adds to an app's quota (an unlimited app becomes limited at `amount`); the new
     /// balance, or `None` if there is no such app.
     async fn add_quota(&self, app_id: Uuid, amount: i64) -> Result<Option<i64>>;
+
+    /// Inserts or replaces the template (app, name, language); false if there is no such app.
+    async fn put_template(&self, app_id: Uuid, template: Template) -> Result<bool>;
+    async fn list_templates(&self, app_id: Uuid) -> Result<Vec<Template>>;
+    async fn delete_template(&self, app_id: Uuid, name: &str, language: &str) -> Result<bool>;
+
     /// Blocks a number or prefix for one app or all (`None`); false if it was already.
     async fn block(&self, entry: BlockEntry) -> Result<bool>;
     /// Unblocks; false if it was not blocked.
     async fn unblock(&self, app_id: Option<Uuid>, entry: &str, is_prefix: bool) -> Result<bool>;
     async fn blocklist(&self) -> Result<Vec<BlockEntry>>;
+}
+
+/// The hot path: a send stores a session, a verify decides on it; and a session's life after
+/// that (its expiry, reading it back, pruning it).
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Checks the guards and, if they pass, stores a new session (superseding the pending one
+    /// of the same (app, msisdn, challenge)), counts it and uses quota — all atomically.
+    async fn create_session(&self, session: NewSession, guards: SendGuards) -> Result<SendOutcome>;
+    /// Checks the attempt's guess against the newest session of (app, msisdn, challenge) and
+    /// applies the outcome (verified, wrong try counted, lock) atomically, within the verify
+    /// limit. The decision is [`waotp_core::VerifyDecision::decide`]'s; the guess compares
+    /// itself ([`waotp_core::Guess::matches`]).
+    async fn verify(&self, attempt: VerifyAttempt) -> Result<VerifyOutcome>;
+    async fn get_session(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>>;
+    /// Reports 5 Unverified for sessions whose time limit has passed without a final
+    /// status (also superseded and locked ones); returns how many moved.
+    async fn expire_due(&self, now_ms: i64, limit: usize) -> Result<usize>;
+    /// Forgets expired counters, idempotency keys and dashboard logins, and early provider
+    /// events older than [`EARLY_EVENT_TTL_MS`].
+    async fn prune_guards(&self, now_ms: i64) -> Result<()>;
+    /// Deletes up to `limit` sessions (with their callbacks and attempts) and up to `limit`
+    /// inbox messages created before `before_ms`; returns how many rows went. Called in small
+    /// batches so traffic never waits long behind it.
+    async fn prune_older_than(&self, before_ms: i64, limit: usize) -> Result<usize>;
+}
+
+/// A session's message on its way to the user: the queue the dispatcher works through, the
+/// last look before sending, what the channel did, the local inbox channel, and what the
+/// provider reports afterwards.
+#[async_trait]
+pub trait DeliveryStore: Send + Sync {
+    /// Sessions whose message has not been handed to a channel yet, oldest first.
+    async fn undelivered(&self, after_id: i64, limit: usize) -> Result<Vec<PendingDelivery>>;
     /// Whether a session's message should still go out right before a channel sends it: not
     /// if it was superseded, verified, locked or expired meanwhile, nor to a blocked number.
     async fn delivery_check(
@@ -115,34 +131,23 @@ pub trait Store: DashboardLogins + Send + Sync + 'static {
         msisdn: &Msisdn,
         now_ms: i64,
     ) -> Result<DeliveryCheck>;
-    /// Forgets expired counters, idempotency keys and dashboard logins, and early provider
-    /// events older than [`EARLY_EVENT_TTL_MS`].
-    async fn prune_guards(&self, now_ms: i64) -> Result<()>;
-    /// Deletes up to `limit` sessions (with their callbacks and attempts) and up to `limit`
-    /// inbox messages created before `before_ms`; returns how many rows went. Called in small
-    /// batches so traffic never waits long behind it.
-    async fn prune_older_than(&self, before_ms: i64, limit: usize) -> Result<usize>;
-
-    // ---- delivery -----------------------------------------------------------------------
-    /// Sessions whose message has not been handed to a channel yet, oldest first.
-    async fn undelivered(&self, after_id: i64, limit: usize) -> Result<Vec<PendingDelivery>>;
     /// Records what the channel did with a session's message and forgets the sealed code. A
     /// `Sent` outcome also applies the provider's events kept for its message id (see
     /// [`ProviderReport::Kept`]), in arrival order, and forgets them — in the same transaction.
     async fn record_delivery(&self, session_id: Uuid, outcome: DeliveryOutcome, now_ms: i64) -> Result<()>;
     /// The local inbox channel: stores the message, marks the session sent and delivered,
     /// forgets the sealed code — in one transaction, after the same last look as
-    /// [`Store::delivery_check`] (a blocked number reports 9, a stale code is not delivered).
+    /// [`DeliveryStore::delivery_check`] (a blocked number reports 9, a stale code is not
+    /// delivered).
     async fn deliver_to_inbox(&self, message: InboxMessage) -> Result<()>;
     /// An app's inbox messages for one msisdn, newest first.
     async fn inbox(&self, app_id: Uuid, msisdn: &Msisdn, limit: usize) -> Result<Vec<InboxMessage>>;
     /// Marks sessions read (status 3) when their app has read them from the inbox.
     async fn mark_read(&self, app_id: Uuid, session_ids: Vec<Uuid>, now_ms: i64) -> Result<()>;
-
     /// Applies a provider's status report to the session that sent message `provider_id`:
     /// each of `steps` that moves it forward, and the provider's error if any. If no session
-    /// has that message id yet, the report is kept for [`Store::record_delivery`] to apply.
-    /// Either way, once this returns nothing of the report can be lost to a concurrent
+    /// has that message id yet, the report is kept for [`DeliveryStore::record_delivery`] to
+    /// apply. Either way, once this returns nothing of the report can be lost to a concurrent
     /// recording of the id, on any node.
     async fn report_provider_status(
         &self,
@@ -154,14 +159,12 @@ pub trait Store: DashboardLogins + Send + Sync + 'static {
     /// Records that the user said they did not request the code of message `provider_id`
     /// (kept, as a status report is, if no session has that message id yet).
     async fn flag_not_requested(&self, provider_id: &str, now_ms: i64) -> Result<ProviderReport>;
-    /// Sets (or with `None` removes) an app's own WhatsApp sender; false if no such app.
-    async fn set_sender(&self, app_id: Uuid, sender: Option<WhatsAppSender>) -> Result<bool>;
+}
 
-    /// Reports 5 Unverified for sessions whose time limit has passed without a final
-    /// status (also superseded and locked ones); returns how many moved.
-    async fn expire_due(&self, now_ms: i64, limit: usize) -> Result<usize>;
-
-    // ---- callbacks ----------------------------------------------------------------------
+/// The callbacks outbox: status callbacks queued with their sessions' status changes,
+/// claimed and leased by workers, every attempt logged.
+#[async_trait]
+pub trait CallbackStore: Send + Sync {
     /// Claims up to `limit` due callbacks, at most one per session (the oldest pending one,
     /// so a session's statuses go out in order), leasing them until `lease_until_ms`.
     async fn claim_callbacks(&self, now_ms: i64, lease_until_ms: i64, limit: usize) -> Result<Vec<CallbackJob>>;
@@ -181,19 +184,17 @@ pub trait Store: DashboardLogins + Send + Sync + 'static {
     async fn list_callbacks(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<Vec<CallbackRecord>>>;
     /// Queues a callback again (delivered or failed alike); false if there is none.
     async fn replay_callback(&self, app_id: Uuid, session_id: Uuid, status: Status, now_ms: i64) -> Result<bool>;
-    /// Stored sessions by lifecycle status, for metrics.
-    async fn sessions_by_status(&self) -> Result<Vec<(Status, u64)>>;
     /// Pending callbacks, for operators and metrics.
     async fn pending_callbacks(&self) -> Result<u64>;
-    /// Replaces an app's callback signing secret; false if there is no such app.
-    async fn set_callback_secret(&self, app_id: Uuid, secret: String) -> Result<bool>;
+}
 
-    // ---- inspection ---------------------------------------------------------------------
-    async fn get_session(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>>;
-
-    // ---- the dashboard's reads ----
+/// What the dashboard and the metrics read across apps, and the refusal tallies they show.
+#[async_trait]
+pub trait DashboardStore: Send + Sync {
     /// Sessions matching every field given, newest first, at most `limit`.
     async fn search_sessions(&self, query: SessionQuery) -> Result<Vec<SessionRecord>>;
+    /// Stored sessions by lifecycle status, for metrics.
+    async fn sessions_by_status(&self) -> Result<Vec<(Status, u64)>>;
     /// Production sessions created at or after `since_ms`, by app and UTC day.
     async fn funnel(&self, since_ms: i64) -> Result<Vec<FunnelRow>>;
     /// Adds to the per-day refusal counts (each node flushes its own tally).
@@ -204,6 +205,45 @@ pub trait Store: DashboardLogins + Send + Sync + 'static {
     async fn failed_callbacks(&self, limit: usize) -> Result<Vec<FailedCallback>>;
     /// The newest inbox messages of every app.
     async fn recent_inbox(&self, limit: usize) -> Result<Vec<InboxMessage>>;
+}
+
+/// The dashboard's logins, kept in the database so that a logout on one node ends the login
+/// on every node that shares it. A login is named by the SHA-256 of its random id (the signed
+/// cookie carries the id; the database never sees it). Expired logins are deleted by
+/// [`SessionStore::prune_guards`].
+#[async_trait]
+pub trait DashboardLogins: Send + Sync {
+    /// Records a login made at `now_ms`, live until `expires_at_ms` unless ended before.
+    async fn create_login(&self, id_hash: [u8; 32], now_ms: i64, expires_at_ms: i64) -> Result<()>;
+    /// Whether the login is live at `now_ms`: recorded, not ended, not expired (one lookup by
+    /// key: every dashboard request asks).
+    async fn login_is_live(&self, id_hash: [u8; 32], now_ms: i64) -> Result<bool>;
+    /// Ends a login (a logout); false if there was no such login.
+    async fn end_login(&self, id_hash: [u8; 32]) -> Result<bool>;
+}
+
+/// Everything waotp keeps: every capability above, and the backend's own health. What the
+/// server and the CLI hold (`Arc<dyn Store>`).
+///
+/// Each method of each capability is one atomic unit: it either happens whole or not at all.
+/// Writes return only once they are durable (committed and synced).
+#[async_trait]
+pub trait Store:
+    AppStore + SessionStore + DeliveryStore + CallbackStore + DashboardStore + DashboardLogins + Send + Sync + 'static
+{
+    /// Whether the database is reachable now, with every migration this build knows applied.
+    async fn ready(&self) -> Result<()>;
+
+    /// Whether several processes may share this store (PostgreSQL): then each must look
+    /// for work that a process that died left behind, not only at startup.
+    fn multi_node(&self) -> bool {
+        false
+    }
+}
+
+/// The store's traits, for callers that call their methods (`use waotp_store::prelude::*`).
+pub mod prelude {
+    pub use crate::{AppStore, CallbackStore, DashboardLogins, DashboardStore, DeliveryStore, SessionStore, Store};
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use uuid::Uuid;
 pub use waotp_core::delivery::{Blocklisted, DeliveryCheck, Stale};
 use waotp_core::policy::{sliding_estimate, wait_for_room, Pumping};
 use waotp_core::{
-    CallbackMode, CodeHash, Msisdn, OtpCode, PumpingRule, RefusalReason, RuleMode, SealedCode, SessionState, Status,
+    CallbackMode, CodeHash, Guess, Msisdn, PumpingRule, RefusalReason, RuleMode, SealedCode, SessionState, Status,
 };
 
 /// An app's per-app defaults.
@@ -123,7 +123,8 @@ pub struct VerifyAttempt {
 
     pub msisdn: Msisdn,
     pub challenge: String,
-    pub guess: OtpCode,
+    /// The code given, with the key that compares it to a session's hash.
+    pub guess: Guess,
     pub now_ms: i64,
     /// The verify rate limit for this msisdn (production only).
     pub limit: Option<Limit>,

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::{Server, BIN};
+use waotp_store::prelude::*;
 use waotp_store::testing::eventually;
-use waotp_store::Store;
 
 const SECRET: &str = "multi-node-shared-secret-0123456789";
 

@@ -378,7 +378,7 @@ async fn seed_day(
     d: Day,
     serial: &mut u64,
 ) {
-    use waotp_core::{Msisdn, OtpCode, Status};
+    use waotp_core::{Guess, Msisdn, OtpCode, Status};
     use waotp_store::{DeliveryOutcome, ProviderReport, SendGuards, VerifyAttempt, DAY_MS};
     let today = app.clock.now_ms().div_euclid(DAY_MS);
     for i in 0..d.requested {
@@ -420,12 +420,12 @@ async fn seed_day(
                 sandbox: false,
                 msisdn: Msisdn::parse(&msisdn).unwrap(),
                 challenge: String::new(),
-                guess: OtpCode::from_guess("246810"),
+                guess: Guess::new(OtpCode::from_guess("246810"), app.state.key.clone()),
                 now_ms: t0 + 4_000,
                 limit: None,
                 on_verified: Vec::new(),
             };
-            store.verify(attempt, app.state.key.clone()).await.unwrap();
+            store.verify(attempt).await.unwrap();
         }
     }
 }

@@ -39,6 +39,7 @@ macro_rules! blocklist_lookup {
 mod apps;
 mod callbacks;
 mod early_events;
+mod error;
 mod guards;
 mod logins;
 mod migrations;
@@ -49,18 +50,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
-use waotp_core::{CodeKey, Msisdn, Status, Template};
+use waotp_core::{Msisdn, Status, Template};
 
 use crate::types::ProviderEvent;
 use crate::{
-    AppRecord, AppSettings, AttemptRecord, BlockEntry, CallbackJob, CallbackNext, CallbackRecord, DashboardLogins,
-    DeliveryCheck, DeliveryOutcome, FailedCallback, FunnelRow, InboxMessage, NewSession, PendingDelivery,
-    ProviderReport, Refusal, RefusalCount, Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, Store,
-    StoreError, VerifyAttempt, VerifyOutcome, WhatsAppSender,
+    AppRecord, AppSettings, AppStore, AttemptRecord, BlockEntry, CallbackJob, CallbackNext, CallbackRecord,
+    CallbackStore, DashboardLogins, DashboardStore, DeliveryCheck, DeliveryOutcome, DeliveryStore, FailedCallback,
+    FunnelRow, InboxMessage, NewSession, PendingDelivery, ProviderReport, Refusal, RefusalCount, Result, SendGuards,
+    SendOutcome, SessionQuery, SessionRecord, SessionStore, Store, StoreError, VerifyAttempt, VerifyOutcome,
+    WhatsAppSender,
 };
 
 /// A node whose last heartbeat is older than this (by the database's clock) is presumed
@@ -245,7 +246,7 @@ async fn get(pool: &Pool, wait: Duration) -> Result<deadpool_postgres::Object> {
     match tokio::time::timeout(wait, pool.get()).await {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(deadpool_postgres::PoolError::Backend(e))) => Err(StoreError::from(e)),
-        Ok(Err(other)) => Err(StoreError::Pool(other.to_string())),
+        Ok(Err(other)) => Err(StoreError::Unavailable(format!("no database connection: {other}"))),
         Err(_) => Err(StoreError::Unavailable(format!("no connection within {}ms", wait.as_millis()))),
     }
 }
@@ -411,7 +412,7 @@ macro_rules! transaction {
                 }
             };
             match done {
-                Err(e) if e.is_transient() && attempt < TX_ATTEMPTS => {
+                Err(e) if matches!(e, StoreError::Conflict(_)) && attempt < TX_ATTEMPTS => {
                     tracing::debug!(error = %e, attempt, "retrying a transaction");
                     tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 3)).await;
                 }
@@ -431,62 +432,10 @@ where
     loop {
         attempt += 1;
         match f().await {
-            Err(e) if e.is_transient() && attempt < TX_ATTEMPTS => {
+            Err(e) if matches!(e, StoreError::Conflict(_)) && attempt < TX_ATTEMPTS => {
                 tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 3)).await;
             }
             other => return other,
-        }
-    }
-}
-
-impl StoreError {
-    /// A failure that the same transaction, run again, would likely not hit.
-    fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Postgres { code: Some(code), .. }
-            if code == SqlState::T_R_DEADLOCK_DETECTED.code() || code == SqlState::T_R_SERIALIZATION_FAILURE.code())
-    }
-}
-
-/// Whether an SQLSTATE says the server cannot serve now rather than that the statement is
-/// wrong: connection exceptions (class 08), insufficient resources (53: disk full, too many
-/// connections), a server shutting down or starting (57P01–57P03), system errors (58), and a
-/// read-only transaction (25006: a standby, during a failover).
-fn unavailable_state(code: &str) -> bool {
-    code.starts_with("08")
-        || code.starts_with("53")
-        || code.starts_with("58")
-        || matches!(code, "57P01" | "57P02" | "57P03" | "25006")
-}
-
-impl From<tokio_postgres::Error> for StoreError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        // The message only: a DETAIL can quote row values (a msisdn in a key).
-        match e.as_db_error() {
-            Some(db) if unavailable_state(db.code().code()) => {
-                StoreError::Unavailable(format!("{}: {} ({})", db.severity(), db.message(), db.code().code()))
-            }
-            Some(db) => StoreError::Postgres {
-                message: format!("{}: {}", db.severity(), db.message()),
-                code: Some(db.code().code().to_owned()),
-            },
-            None => {
-                let mut message = e.to_string();
-                let mut source = std::error::Error::source(&e);
-                let mut io = false;
-                while let Some(s) = source {
-                    message.push_str(": ");
-                    message.push_str(&s.to_string());
-                    io |= s.is::<std::io::Error>();
-                    source = s.source();
-                }
-                // A closed connection, or any failure to talk to the server (refused, reset,
-                // timed out), is the server's absence, not the statement's fault.
-                if e.is_closed() || io {
-                    StoreError::Unavailable(message)
-                } else {
-                    StoreError::Postgres { message, code: None }
-                }
-            }
         }
     }
 }
@@ -507,21 +456,7 @@ impl DashboardLogins for PgStore {
 }
 
 #[async_trait]
-impl Store for PgStore {
-    async fn ready(&self) -> Result<()> {
-        let conn = self.conn().await?;
-        let version: i64 = query_one(&conn, "SELECT version FROM waotp_schema", &[]).await?.get(0);
-        let expected = migrations::count() as i64;
-        if version != expected {
-            return Err(StoreError::Open(format!("schema version {version}, expected {expected}")));
-        }
-        Ok(())
-    }
-
-    fn multi_node(&self) -> bool {
-        true
-    }
-
+impl AppStore for PgStore {
     async fn create_app(&self, app: AppRecord) -> Result<()> {
         let conn = self.conn().await?;
         apps::create(&conn, &app).await
@@ -547,6 +482,26 @@ impl Store for PgStore {
         apps::set_key_hash(&conn, app_id, &hash).await
     }
 
+    async fn set_sender(&self, app_id: Uuid, sender: Option<WhatsAppSender>) -> Result<bool> {
+        let conn = self.conn().await?;
+        apps::set_sender(&conn, app_id, sender.as_ref()).await
+    }
+
+    async fn set_callback_secret(&self, app_id: Uuid, secret: String) -> Result<bool> {
+        let conn = self.conn().await?;
+        apps::set_callback_secret(&conn, app_id, &secret).await
+    }
+
+    async fn set_quota(&self, app_id: Uuid, quota: Option<i64>) -> Result<bool> {
+        let conn = self.conn().await?;
+        apps::set_quota(&conn, app_id, quota).await
+    }
+
+    async fn add_quota(&self, app_id: Uuid, amount: i64) -> Result<Option<i64>> {
+        let conn = self.conn().await?;
+        apps::add_quota(&conn, app_id, amount).await
+    }
+
     async fn put_template(&self, app_id: Uuid, template: Template) -> Result<bool> {
         let conn = self.conn().await?;
         apps::put_template(&conn, app_id, &template).await
@@ -562,6 +517,24 @@ impl Store for PgStore {
         apps::delete_template(&conn, app_id, name, language).await
     }
 
+    async fn block(&self, entry: BlockEntry) -> Result<bool> {
+        let conn = self.conn().await?;
+        guards::block(&conn, &entry).await
+    }
+
+    async fn unblock(&self, app_id: Option<Uuid>, entry: &str, is_prefix: bool) -> Result<bool> {
+        let conn = self.conn().await?;
+        guards::unblock(&conn, app_id, entry, is_prefix).await
+    }
+
+    async fn blocklist(&self) -> Result<Vec<BlockEntry>> {
+        let conn = self.conn().await?;
+        guards::list_blocked(&conn).await
+    }
+}
+
+#[async_trait]
+impl SessionStore for PgStore {
     async fn create_session(&self, session: NewSession, guards: SendGuards) -> Result<SendOutcome> {
         let now = session.created_at_ms;
         // 1. A known idempotency key answers without counting anything.
@@ -628,8 +601,8 @@ impl Store for PgStore {
         }
     }
 
-    async fn verify(&self, attempt: VerifyAttempt, key: Arc<CodeKey>) -> Result<VerifyOutcome> {
-        let outcome = transaction!(self, |t| sessions::verify(&t, &attempt, &key).await, |out| !matches!(
+    async fn verify(&self, attempt: VerifyAttempt) -> Result<VerifyOutcome> {
+        let outcome = transaction!(self, |t| sessions::verify(&t, &attempt).await, |out| !matches!(
             out,
             VerifyOutcome::Refused(_)
         ))?;
@@ -647,40 +620,13 @@ impl Store for PgStore {
         Ok(outcome)
     }
 
-    async fn set_quota(&self, app_id: Uuid, quota: Option<i64>) -> Result<bool> {
+    async fn get_session(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>> {
         let conn = self.conn().await?;
-        apps::set_quota(&conn, app_id, quota).await
+        sessions::get(&conn, app_id, session_id).await
     }
 
-    async fn add_quota(&self, app_id: Uuid, amount: i64) -> Result<Option<i64>> {
-        let conn = self.conn().await?;
-        apps::add_quota(&conn, app_id, amount).await
-    }
-
-    async fn block(&self, entry: BlockEntry) -> Result<bool> {
-        let conn = self.conn().await?;
-        guards::block(&conn, &entry).await
-    }
-
-    async fn unblock(&self, app_id: Option<Uuid>, entry: &str, is_prefix: bool) -> Result<bool> {
-        let conn = self.conn().await?;
-        guards::unblock(&conn, app_id, entry, is_prefix).await
-    }
-
-    async fn blocklist(&self) -> Result<Vec<BlockEntry>> {
-        let conn = self.conn().await?;
-        guards::list_blocked(&conn).await
-    }
-
-    async fn delivery_check(
-        &self,
-        app_id: Uuid,
-        session_id: Uuid,
-        msisdn: &Msisdn,
-        now_ms: i64,
-    ) -> Result<DeliveryCheck> {
-        let conn = self.conn().await?;
-        sessions::delivery_check(&conn, app_id, session_id, msisdn, now_ms).await
+    async fn expire_due(&self, now_ms: i64, limit: usize) -> Result<usize> {
+        transaction!(self, |t| sessions::expire_due(&t, now_ms, limit).await)
     }
 
     async fn prune_guards(&self, now_ms: i64) -> Result<()> {
@@ -693,10 +639,24 @@ impl Store for PgStore {
     async fn prune_older_than(&self, before_ms: i64, limit: usize) -> Result<usize> {
         transaction!(self, |t| sessions::prune_older_than(&t, before_ms, limit).await)
     }
+}
 
+#[async_trait]
+impl DeliveryStore for PgStore {
     async fn undelivered(&self, after_id: i64, limit: usize) -> Result<Vec<PendingDelivery>> {
         let (node, ttl) = (self.node_id, self.node_ttl_ms);
         transaction!(self, |t| sessions::undelivered(&t, after_id, limit, node, ttl).await)
+    }
+
+    async fn delivery_check(
+        &self,
+        app_id: Uuid,
+        session_id: Uuid,
+        msisdn: &Msisdn,
+        now_ms: i64,
+    ) -> Result<DeliveryCheck> {
+        let conn = self.conn().await?;
+        sessions::delivery_check(&conn, app_id, session_id, msisdn, now_ms).await
     }
 
     async fn record_delivery(&self, session_id: Uuid, outcome: DeliveryOutcome, now_ms: i64) -> Result<()> {
@@ -730,16 +690,10 @@ impl Store for PgStore {
     async fn flag_not_requested(&self, provider_id: &str, now_ms: i64) -> Result<ProviderReport> {
         transaction!(self, |t| sessions::report(&t, provider_id, &ProviderEvent::NotRequested, now_ms).await)
     }
+}
 
-    async fn set_sender(&self, app_id: Uuid, sender: Option<WhatsAppSender>) -> Result<bool> {
-        let conn = self.conn().await?;
-        apps::set_sender(&conn, app_id, sender.as_ref()).await
-    }
-
-    async fn expire_due(&self, now_ms: i64, limit: usize) -> Result<usize> {
-        transaction!(self, |t| sessions::expire_due(&t, now_ms, limit).await)
-    }
-
+#[async_trait]
+impl CallbackStore for PgStore {
     async fn claim_callbacks(&self, now_ms: i64, lease_until_ms: i64, limit: usize) -> Result<Vec<CallbackJob>> {
         let conn = self.conn().await?;
         callbacks::claim(&conn, now_ms, lease_until_ms, limit, self.node_id, self.node_ttl_ms).await
@@ -770,29 +724,22 @@ impl Store for PgStore {
         transaction!(self, |t| callbacks::replay(&t, app_id, session_id, status, now_ms).await)
     }
 
-    async fn sessions_by_status(&self) -> Result<Vec<(Status, u64)>> {
-        let conn = self.conn().await?;
-        sessions::by_status(&conn).await
-    }
-
     async fn pending_callbacks(&self) -> Result<u64> {
         let conn = self.conn().await?;
         callbacks::pending(&conn).await
     }
+}
 
-    async fn set_callback_secret(&self, app_id: Uuid, secret: String) -> Result<bool> {
-        let conn = self.conn().await?;
-        apps::set_callback_secret(&conn, app_id, &secret).await
-    }
-
-    async fn get_session(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>> {
-        let conn = self.conn().await?;
-        sessions::get(&conn, app_id, session_id).await
-    }
-
+#[async_trait]
+impl DashboardStore for PgStore {
     async fn search_sessions(&self, query: SessionQuery) -> Result<Vec<SessionRecord>> {
         let conn = self.conn().await?;
         sessions::search(&conn, &query).await
+    }
+
+    async fn sessions_by_status(&self) -> Result<Vec<(Status, u64)>> {
+        let conn = self.conn().await?;
+        sessions::by_status(&conn).await
     }
 
     async fn funnel(&self, since_ms: i64) -> Result<Vec<FunnelRow>> {
@@ -823,11 +770,28 @@ impl Store for PgStore {
     }
 }
 
+#[async_trait]
+impl Store for PgStore {
+    async fn ready(&self) -> Result<()> {
+        let conn = self.conn().await?;
+        let version: i64 = query_one(&conn, "SELECT version FROM waotp_schema", &[]).await?.get(0);
+        let expected = migrations::count() as i64;
+        if version != expected {
+            return Err(StoreError::Open(format!("schema version {version}, expected {expected}")));
+        }
+        Ok(())
+    }
+
+    fn multi_node(&self) -> bool {
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
-    use super::{unavailable_state, PgOptions, KEEPALIVE_IDLE, KEEPALIVE_INTERVAL};
+    use super::{PgOptions, KEEPALIVE_IDLE, KEEPALIVE_INTERVAL};
 
     #[test]
     fn connections_give_up_on_a_silent_server_unless_the_url_says_otherwise() {
@@ -848,15 +812,5 @@ mod tests {
         assert_eq!(own.get_keepalives_interval(), Some(Duration::from_secs(9)));
         assert_eq!(own.get_keepalives_retries(), Some(7));
         assert_eq!(own.get_connect_timeout(), Some(&Duration::from_secs(4)));
-    }
-
-    #[test]
-    fn sqlstates_of_an_absent_or_overloaded_server_are_unavailable() {
-        for code in ["08006", "08001", "57P01", "57P02", "57P03", "53300", "53100", "58030", "25006"] {
-            assert!(unavailable_state(code), "{code}");
-        }
-        for code in ["23505", "40001", "40P01", "42P01", "57014", "22001"] {
-            assert!(!unavailable_state(code), "{code}");
-        }
     }
 }

@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 use tokio_postgres::Row;
 use uuid::Uuid;
 use waotp_core::DeliveryFacts;
-use waotp_core::{CodeKey, Msisdn, SealedCode, SessionState, Status, VerifyDecision, VerifyFacts};
+use waotp_core::{Msisdn, SealedCode, SessionState, Status, VerifyDecision, VerifyFacts};
 
 use super::guards::{self, Idempotent};
 use super::{
@@ -184,7 +184,7 @@ pub(super) async fn create(t: &Transaction<'_>, s: &NewSession, g: &SendGuards, 
     Ok(SendOutcome::Created { try_count, signals: Vec::new() })
 }
 
-pub(super) async fn verify(t: &Transaction<'_>, a: &VerifyAttempt, key: &CodeKey) -> Result<VerifyOutcome> {
+pub(super) async fn verify(t: &Transaction<'_>, a: &VerifyAttempt) -> Result<VerifyOutcome> {
     lock_session_key(t, a).await?;
     if let Some(limit) = &a.limit {
         if let Some(refusal) = guards::count_within(t, limit, a.now_ms).await? {
@@ -193,12 +193,12 @@ pub(super) async fn verify(t: &Transaction<'_>, a: &VerifyAttempt, key: &CodeKey
     }
     // Conversion counters (`on_verified`) are bumped by the caller after the commit: they
     // are shared by a whole number range, too hot to hold locked through a commit.
-    Ok(VerifyOutcome::Decided(decide(t, a, key).await?))
+    Ok(VerifyOutcome::Decided(decide(t, a).await?))
 }
 
 /// Loads the newest session of the attempt's key (its row locked), lets
 /// [`VerifyDecision::decide`] decide, and stores what it decided.
-async fn decide(t: &Transaction<'_>, a: &VerifyAttempt, key: &CodeKey) -> Result<VerifyDecision> {
+async fn decide(t: &Transaction<'_>, a: &VerifyAttempt) -> Result<VerifyDecision> {
     let newest = query_opt(
         t,
         "SELECT id, session_id, code_hash, state, status, wrong_attempts, expires_at \
@@ -219,7 +219,7 @@ async fn decide(t: &Transaction<'_>, a: &VerifyAttempt, key: &CodeKey) -> Result
     })
     .transpose()?;
     let decision = VerifyDecision::decide(newest.as_ref().map(|n| n.3), a.now_ms, || {
-        newest.as_ref().is_some_and(|(_, session_id, hash, _)| key.matches(hash, session_id, &a.guess))
+        newest.as_ref().is_some_and(|(_, session_id, hash, _)| a.guess.matches(session_id, hash))
     });
     if let (Some(write), Some((mut session, ..))) = (decision.write(), newest) {
         exec(

@@ -11,6 +11,7 @@
 mod apps;
 mod callbacks;
 mod early_events;
+mod error;
 pub mod files;
 mod guards;
 mod logins;
@@ -25,14 +26,15 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
-use waotp_core::{CodeKey, Msisdn, Status, Template};
+use waotp_core::{Msisdn, Status, Template};
 
 use crate::types::ProviderEvent;
 use crate::{
-    AppRecord, AppSettings, AttemptRecord, BlockEntry, CallbackJob, CallbackNext, CallbackRecord, DashboardLogins,
-    DeliveryCheck, DeliveryOutcome, FailedCallback, FunnelRow, InboxMessage, NewSession, PendingDelivery,
-    ProviderReport, RefusalCount, Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, Store, StoreError,
-    VerifyAttempt, VerifyOutcome, WhatsAppSender,
+    AppRecord, AppSettings, AppStore, AttemptRecord, BlockEntry, CallbackJob, CallbackNext, CallbackRecord,
+    CallbackStore, DashboardLogins, DashboardStore, DeliveryCheck, DeliveryOutcome, DeliveryStore, FailedCallback,
+    FunnelRow, InboxMessage, NewSession, PendingDelivery, ProviderReport, RefusalCount, Result, SendGuards,
+    SendOutcome, SessionQuery, SessionRecord, SessionStore, Store, StoreError, VerifyAttempt, VerifyOutcome,
+    WhatsAppSender,
 };
 
 /// How the SQLite file is opened.
@@ -311,41 +313,7 @@ impl DashboardLogins for SqliteStore {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
-    async fn ready(&self) -> Result<()> {
-        // The writer thread answers (a dead writer or failing commits fail here)…
-        let failed = self.failure.lock().expect("write failure").is_some();
-        if failed {
-            // …and after a failed commit (a full disk, a read-only file), only a commit that
-            // really writes says the fault is gone: rewrite the schema version, unchanged.
-            self.write(|c| {
-                let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-                c.pragma_update(None, "user_version", version)?;
-                Ok(())
-            })
-            .await?;
-            *self.failure.lock().expect("write failure") = None;
-        } else {
-            self.write(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await?;
-        }
-        // …and the file is there with every migration.
-        let path = self.readers.path.clone();
-        tokio::task::spawn_blocking(move || {
-            // A fresh connection that may not create the file: a deleted or unreadable
-            // database fails here even while older connections still hold it open.
-            let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
-            let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-            let expected = migrations::count() as i64;
-            if version != expected {
-                return Err(StoreError::Open(format!("schema version {version}, expected {expected}")));
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|_| StoreError::Closed)?
-    }
-
+impl AppStore for SqliteStore {
     async fn create_app(&self, app: AppRecord) -> Result<()> {
         self.write(move |c| apps::create(c, &app)).await
     }
@@ -366,6 +334,22 @@ impl Store for SqliteStore {
         self.write(move |c| apps::set_key_hash(c, app_id, &hash)).await
     }
 
+    async fn set_sender(&self, app_id: Uuid, sender: Option<WhatsAppSender>) -> Result<bool> {
+        self.write(move |c| apps::set_sender(c, app_id, sender.as_ref())).await
+    }
+
+    async fn set_callback_secret(&self, app_id: Uuid, secret: String) -> Result<bool> {
+        self.write(move |c| apps::set_callback_secret(c, app_id, &secret)).await
+    }
+
+    async fn set_quota(&self, app_id: Uuid, quota: Option<i64>) -> Result<bool> {
+        self.write(move |c| apps::set_quota(c, app_id, quota)).await
+    }
+
+    async fn add_quota(&self, app_id: Uuid, amount: i64) -> Result<Option<i64>> {
+        self.write(move |c| apps::add_quota(c, app_id, amount)).await
+    }
+
     async fn put_template(&self, app_id: Uuid, template: Template) -> Result<bool> {
         self.write(move |c| apps::put_template(c, app_id, &template)).await
     }
@@ -379,22 +363,6 @@ impl Store for SqliteStore {
         self.write(move |c| apps::delete_template(c, app_id, &name, &language)).await
     }
 
-    async fn create_session(&self, session: NewSession, guards: SendGuards) -> Result<SendOutcome> {
-        self.write(move |c| sessions::create(c, &session, &guards)).await
-    }
-
-    async fn verify(&self, attempt: VerifyAttempt, key: Arc<CodeKey>) -> Result<VerifyOutcome> {
-        self.write(move |c| sessions::verify(c, &attempt, &key)).await
-    }
-
-    async fn set_quota(&self, app_id: Uuid, quota: Option<i64>) -> Result<bool> {
-        self.write(move |c| apps::set_quota(c, app_id, quota)).await
-    }
-
-    async fn add_quota(&self, app_id: Uuid, amount: i64) -> Result<Option<i64>> {
-        self.write(move |c| apps::add_quota(c, app_id, amount)).await
-    }
-
     async fn block(&self, entry: BlockEntry) -> Result<bool> {
         self.write(move |c| guards::block(c, &entry)).await
     }
@@ -404,23 +372,27 @@ impl Store for SqliteStore {
         self.write(move |c| guards::unblock(c, app_id, &entry, is_prefix)).await
     }
 
-    async fn delivery_check(
-        &self,
-        app_id: Uuid,
-        session_id: Uuid,
-        msisdn: &Msisdn,
-        now_ms: i64,
-    ) -> Result<DeliveryCheck> {
-        let msisdn = msisdn.clone();
-        self.read(move |c| sessions::delivery_check(c, app_id, session_id, &msisdn, now_ms)).await
-    }
-
     async fn blocklist(&self) -> Result<Vec<BlockEntry>> {
         self.read(guards::list_blocked).await
     }
+}
 
-    async fn prune_older_than(&self, before_ms: i64, limit: usize) -> Result<usize> {
-        self.write(move |c| sessions::prune_older_than(c, before_ms, limit)).await
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn create_session(&self, session: NewSession, guards: SendGuards) -> Result<SendOutcome> {
+        self.write(move |c| sessions::create(c, &session, &guards)).await
+    }
+
+    async fn verify(&self, attempt: VerifyAttempt) -> Result<VerifyOutcome> {
+        self.write(move |c| sessions::verify(c, &attempt)).await
+    }
+
+    async fn get_session(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>> {
+        self.read(move |c| sessions::get(c, app_id, session_id)).await
+    }
+
+    async fn expire_due(&self, now_ms: i64, limit: usize) -> Result<usize> {
+        self.write(move |c| sessions::expire_due(c, now_ms, limit)).await
     }
 
     async fn prune_guards(&self, now_ms: i64) -> Result<()> {
@@ -432,8 +404,26 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn prune_older_than(&self, before_ms: i64, limit: usize) -> Result<usize> {
+        self.write(move |c| sessions::prune_older_than(c, before_ms, limit)).await
+    }
+}
+
+#[async_trait]
+impl DeliveryStore for SqliteStore {
     async fn undelivered(&self, after_id: i64, limit: usize) -> Result<Vec<PendingDelivery>> {
         self.read(move |c| sessions::undelivered(c, after_id, limit)).await
+    }
+
+    async fn delivery_check(
+        &self,
+        app_id: Uuid,
+        session_id: Uuid,
+        msisdn: &Msisdn,
+        now_ms: i64,
+    ) -> Result<DeliveryCheck> {
+        let msisdn = msisdn.clone();
+        self.read(move |c| sessions::delivery_check(c, app_id, session_id, &msisdn, now_ms)).await
     }
 
     async fn record_delivery(&self, session_id: Uuid, outcome: DeliveryOutcome, now_ms: i64) -> Result<()> {
@@ -469,15 +459,10 @@ impl Store for SqliteStore {
         let provider_id = provider_id.to_owned();
         self.write(move |c| sessions::report(c, &provider_id, &ProviderEvent::NotRequested, now_ms)).await
     }
+}
 
-    async fn set_sender(&self, app_id: Uuid, sender: Option<WhatsAppSender>) -> Result<bool> {
-        self.write(move |c| apps::set_sender(c, app_id, sender.as_ref())).await
-    }
-
-    async fn expire_due(&self, now_ms: i64, limit: usize) -> Result<usize> {
-        self.write(move |c| sessions::expire_due(c, now_ms, limit)).await
-    }
-
+#[async_trait]
+impl CallbackStore for SqliteStore {
     async fn claim_callbacks(&self, now_ms: i64, lease_until_ms: i64, limit: usize) -> Result<Vec<CallbackJob>> {
         self.write(move |c| callbacks::claim(c, now_ms, lease_until_ms, limit)).await
     }
@@ -505,24 +490,19 @@ impl Store for SqliteStore {
         self.write(move |c| callbacks::replay(c, app_id, session_id, status, now_ms)).await
     }
 
-    async fn sessions_by_status(&self) -> Result<Vec<(Status, u64)>> {
-        self.read(sessions::by_status).await
-    }
-
     async fn pending_callbacks(&self) -> Result<u64> {
         self.read(callbacks::pending).await
     }
+}
 
-    async fn set_callback_secret(&self, app_id: Uuid, secret: String) -> Result<bool> {
-        self.write(move |c| apps::set_callback_secret(c, app_id, &secret)).await
-    }
-
-    async fn get_session(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>> {
-        self.read(move |c| sessions::get(c, app_id, session_id)).await
-    }
-
+#[async_trait]
+impl DashboardStore for SqliteStore {
     async fn search_sessions(&self, query: SessionQuery) -> Result<Vec<SessionRecord>> {
         self.read(move |c| sessions::search(c, &query)).await
+    }
+
+    async fn sessions_by_status(&self) -> Result<Vec<(Status, u64)>> {
+        self.read(sessions::by_status).await
     }
 
     async fn funnel(&self, since_ms: i64) -> Result<Vec<FunnelRow>> {
@@ -546,5 +526,42 @@ impl Store for SqliteStore {
 
     async fn recent_inbox(&self, limit: usize) -> Result<Vec<InboxMessage>> {
         self.read(move |c| sessions::recent_inbox(c, limit)).await
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ready(&self) -> Result<()> {
+        // The writer thread answers (a dead writer or failing commits fail here)…
+        let failed = self.failure.lock().expect("write failure").is_some();
+        if failed {
+            // …and after a failed commit (a full disk, a read-only file), only a commit that
+            // really writes says the fault is gone: rewrite the schema version, unchanged.
+            self.write(|c| {
+                let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                c.pragma_update(None, "user_version", version)?;
+                Ok(())
+            })
+            .await?;
+            *self.failure.lock().expect("write failure") = None;
+        } else {
+            self.write(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await?;
+        }
+        // …and the file is there with every migration.
+        let path = self.readers.path.clone();
+        tokio::task::spawn_blocking(move || {
+            // A fresh connection that may not create the file: a deleted or unreadable
+            // database fails here even while older connections still hold it open.
+            let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
+            let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            let expected = migrations::count() as i64;
+            if version != expected {
+                return Err(StoreError::Open(format!("schema version {version}, expected {expected}")));
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
     }
 }

@@ -3,7 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
 use waotp_core::DeliveryFacts;
-use waotp_core::{CodeKey, Msisdn, SealedCode, SessionState, Status, VerifyDecision, VerifyFacts};
+use waotp_core::{Msisdn, SealedCode, SessionState, Status, VerifyDecision, VerifyFacts};
 
 use super::guards::{self, Idempotent};
 use super::{callbacks, early_events, uuid_from};
@@ -207,14 +207,14 @@ fn insert(c: &Connection, s: &NewSession) -> Result<u32> {
     Ok(try_count)
 }
 
-pub(super) fn verify(c: &Connection, a: &VerifyAttempt, key: &CodeKey) -> Result<VerifyOutcome> {
+pub(super) fn verify(c: &Connection, a: &VerifyAttempt) -> Result<VerifyOutcome> {
     if let Some(limit) = &a.limit {
         if let Some(refusal) = guards::check_limit(c, limit, a.now_ms)? {
             return Ok(VerifyOutcome::Refused(refusal));
         }
         guards::bump(c, &limit.key, limit.window_ms, a.now_ms)?;
     }
-    let decision = decide(c, a, key)?;
+    let decision = decide(c, a)?;
     if decision == VerifyDecision::Verified {
         for (counter, window_ms) in &a.on_verified {
             guards::bump(c, counter, *window_ms, a.now_ms)?;
@@ -225,7 +225,7 @@ pub(super) fn verify(c: &Connection, a: &VerifyAttempt, key: &CodeKey) -> Result
 
 /// Loads the newest session of the attempt's key, lets [`VerifyDecision::decide`] decide, and
 /// stores what it decided.
-fn decide(c: &Connection, a: &VerifyAttempt, key: &CodeKey) -> Result<VerifyDecision> {
+fn decide(c: &Connection, a: &VerifyAttempt) -> Result<VerifyDecision> {
     let newest = c
         .prepare_cached(
             "SELECT id, session_id, code_hash, state, status, wrong_attempts, expires_at, callback_url \
@@ -249,7 +249,7 @@ fn decide(c: &Connection, a: &VerifyAttempt, key: &CodeKey) -> Result<VerifyDeci
         None => None,
     };
     let decision = VerifyDecision::decide(newest.as_ref().map(|n| n.3), a.now_ms, || {
-        newest.as_ref().is_some_and(|(_, session_id, hash, _)| key.matches(hash, session_id, &a.guess))
+        newest.as_ref().is_some_and(|(_, session_id, hash, _)| a.guess.matches(session_id, hash))
     });
     if let (Some(write), Some((mut session, ..))) = (decision.write(), newest) {
         c.prepare_cached(
