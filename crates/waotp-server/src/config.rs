@@ -7,12 +7,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
 use waotp_core::CodeKey;
 use waotp_store::postgres::{is_postgres_url, PgOptions, PgStore};
 use waotp_store::sqlite::{SqliteOptions, SqliteStore};
 use waotp_store::Store;
 
+use crate::StartError;
+
+type StartResult<T> = std::result::Result<T, StartError>;
 use crate::callbacks::CallbackConfig;
 
 /// Default database: a SQLite file under the working directory.
@@ -167,10 +169,10 @@ impl Config {
         }
     }
 
-    fn sqlite_options(&self) -> anyhow::Result<SqliteOptions> {
+    fn sqlite_options(&self) -> StartResult<SqliteOptions> {
         let url = self.database_url.trim();
         if url.is_empty() {
-            bail!("WAOTP_DATABASE_URL must not be empty");
+            return Err(StartError::Config("WAOTP_DATABASE_URL must not be empty".into()));
         }
         let mut options = SqliteOptions::from_url(url);
         options.synchronous_full = self.sqlite_synchronous_full;
@@ -184,38 +186,39 @@ impl Config {
     }
 
     /// Opens (and migrates) the configured database.
-    pub async fn open_store(&self) -> anyhow::Result<Arc<dyn Store>> {
+    pub async fn open_store(&self) -> StartResult<Arc<dyn Store>> {
         if self.uses_postgres() {
             let mut options = PgOptions::from_url(self.database_url.trim())
-                .with_context(|| format!("WAOTP_DATABASE_URL {}", redact_url(&self.database_url)))?;
+                .map_err(StartError::store(format!("WAOTP_DATABASE_URL {}", redact_url(&self.database_url))))?;
             options.node_timeout = self.node_timeout;
             options.wait = self.database_wait;
             let store = PgStore::open(options)
                 .await
-                .with_context(|| format!("opening database {}", redact_url(&self.database_url)))?;
+                .map_err(StartError::store(format!("opening database {}", redact_url(&self.database_url))))?;
             return Ok(Arc::new(store));
         }
         let options = self.sqlite_options()?;
         let path = options.path.clone();
-        let store = SqliteStore::open(options).with_context(|| format!("opening database {}", path.display()))?;
+        let store =
+            SqliteStore::open(options).map_err(StartError::store(format!("opening database {}", path.display())))?;
         Ok(Arc::new(store))
     }
 
     /// The folder of the SQLite database, where waotp keeps its own key files.
-    fn data_dir(&self) -> anyhow::Result<PathBuf> {
+    fn data_dir(&self) -> StartResult<PathBuf> {
         let db = self.sqlite_options()?.path;
         Ok(db.parent().unwrap_or(Path::new(".")).to_path_buf())
     }
 
     /// The SQLite database's file name (its folder is made private if it holds only waotp's
     /// files: see `waotp_store::sqlite::files`).
-    fn db_file_name(&self) -> anyhow::Result<String> {
+    fn db_file_name(&self) -> StartResult<String> {
         let db = self.sqlite_options()?.path;
         Ok(db.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
     }
 
     /// Where the default key file lives: beside the SQLite database.
-    pub fn default_key_file(&self) -> anyhow::Result<PathBuf> {
+    pub fn default_key_file(&self) -> StartResult<PathBuf> {
         Ok(self.data_dir()?.join(waotp_store::sqlite::files::SERVER_KEY_FILE))
     }
 
@@ -225,7 +228,7 @@ impl Config {
     /// stays the same across restarts. With PostgreSQL it is never generated (every node
     /// must hold the same token), and on an address beyond loopback neither: the dashboard
     /// and the admin API stay off until an operator sets one.
-    pub fn provide_admin_token(&mut self) -> anyhow::Result<AdminTokenOrigin> {
+    pub fn provide_admin_token(&mut self) -> StartResult<AdminTokenOrigin> {
         if self.admin_token.is_some() {
             return Ok(AdminTokenOrigin::Configured);
         }
@@ -247,19 +250,22 @@ impl Config {
 
     /// The key for code hashes: from the secret, the secret file, or the default key file
     /// (created with mode 0600 on first start).
-    pub fn code_key(&self) -> anyhow::Result<CodeKey> {
+    pub fn code_key(&self) -> StartResult<CodeKey> {
         if let Some(secret) = &self.server_secret {
             if secret.expose().len() < 16 {
-                bail!("WAOTP_SERVER_SECRET must be at least 16 characters");
+                return Err(StartError::Config("WAOTP_SERVER_SECRET must be at least 16 characters".into()));
             }
             return Ok(CodeKey::from_secret(secret.expose().as_bytes()));
         }
         let file = match &self.server_secret_file {
             Some(f) => f.clone(),
-            None if self.uses_postgres() => bail!(
-                "with PostgreSQL, set WAOTP_SERVER_SECRET or WAOTP_SERVER_SECRET_FILE: every node sharing the \
-                 database must key code hashes with the same secret"
-            ),
+            None if self.uses_postgres() => {
+                return Err(StartError::Config(
+                    "with PostgreSQL, set WAOTP_SERVER_SECRET or WAOTP_SERVER_SECRET_FILE: every node sharing the \
+                     database must key code hashes with the same secret"
+                        .into(),
+                ))
+            }
             None => {
                 let f = self.default_key_file()?;
                 if create_secret_file(&f, &self.db_file_name()?)? {
@@ -288,11 +294,14 @@ pub fn redact_url(url: &str) -> String {
 
 /// The secret a file holds (trimmed): the server secret or the admin token; at least 16
 /// characters, else an error naming the file (and `hint`).
-fn read_secret_file(file: &Path, what: &str, hint: &str) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {what} {}", file.display()))?;
+fn read_secret_file(file: &Path, what: &str, hint: &str) -> StartResult<String> {
+    let text = std::fs::read_to_string(file).map_err(StartError::io(format!("reading {what} {}", file.display())))?;
     let secret = text.trim();
     if secret.len() < 16 {
-        bail!("the {what} in {} must be at least 16 characters{hint}", file.display());
+        return Err(StartError::Config(format!(
+            "the {what} in {} must be at least 16 characters{hint}",
+            file.display()
+        )));
     }
     Ok(secret.to_owned())
 }
@@ -301,12 +310,13 @@ fn read_secret_file(file: &Path, what: &str, hint: &str) -> anyhow::Result<Strin
 /// made it. The secret is written and synced under a temporary name first, then linked into
 /// place: a crash never leaves a partial file behind, and of two processes starting at once
 /// one wins and both read the same secret.
-fn create_secret_file(path: &Path, db_name: &str) -> anyhow::Result<bool> {
+fn create_secret_file(path: &Path, db_name: &str) -> StartResult<bool> {
     if path.exists() {
         return Ok(false);
     }
     let dir = path.parent().unwrap_or(Path::new("."));
-    waotp_store::sqlite::files::prepare_folder(dir, db_name).with_context(|| format!("creating {}", dir.display()))?;
+    waotp_store::sqlite::files::prepare_folder(dir, db_name)
+        .map_err(StartError::io(format!("creating {}", dir.display())))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("secret");
     let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
@@ -336,7 +346,7 @@ fn create_secret_file(path: &Path, db_name: &str) -> anyhow::Result<bool> {
             Ok(true)
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+        Err(e) => Err(StartError::io(format!("creating {}", path.display()))(e)),
     }
 }
 

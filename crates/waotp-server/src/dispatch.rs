@@ -95,12 +95,12 @@ pub async fn start(
     clock: Clock,
     metrics: Arc<Metrics>,
     capacity: usize,
-) -> anyhow::Result<(Queue, Vec<(&'static str, tokio::task::JoinHandle<()>)>)> {
+) -> (Queue, Vec<(&'static str, tokio::task::JoinHandle<()>)>) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let queue = Queue { tx, depth: Arc::default(), tracked: Arc::default(), overflow: Arc::new(AtomicBool::new(true)) };
     let backlog = tokio::spawn(read_backlog(queue.clone(), store.clone(), key, apps, clock.clone()));
     let worker = tokio::spawn(run(rx, queue.clone(), store, route, clock, metrics));
-    Ok((queue, vec![("delivery worker", worker), ("delivery backlog reader", backlog)]))
+    (queue, vec![("delivery worker", worker), ("delivery backlog reader", backlog)])
 }
 
 /// Brings stored, undelivered sessions that are not queued (after a restart, after the

@@ -10,6 +10,46 @@ use serde_json::json;
 use waotp_core::RefusalKind;
 use waotp_store::Refusal;
 
+/// Why the server cannot start: a setting that cannot work, a file or socket it needs, the
+/// database, or an HTTP client it builds. `Display` says what failed; the cause is its
+/// `source()` (the binary prints the chain).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A setting that cannot work, and what to do about it.
+    #[error("{0}")]
+    Config(String),
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what}")]
+    Store {
+        what: String,
+        #[source]
+        source: waotp_store::StoreError,
+    },
+    #[error("{what}")]
+    HttpClient {
+        what: &'static str,
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+impl StartError {
+    pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
+        let what = what.into();
+        move |source| StartError::Io { what, source }
+    }
+
+    pub(crate) fn store(what: impl Into<String>) -> impl FnOnce(waotp_store::StoreError) -> StartError {
+        let what = what.into();
+        move |source| StartError::Store { what, source }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("validation error: {0}")]

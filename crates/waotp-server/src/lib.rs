@@ -44,7 +44,7 @@ use waotp_store::Store;
 
 pub use clock::Clock;
 pub use config::Config;
-pub use error::ApiError;
+pub use error::{ApiError, StartError};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -182,10 +182,12 @@ pub struct Running {
 }
 
 /// Builds the state (store, key, channel, workers) from a config.
-pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
+pub async fn build(config: &Config, clock: Clock) -> Result<AppState, StartError> {
     let store = config.open_store().await?;
     let key = Arc::new(config.code_key()?);
-    let sealed = apps::seal_stored_tokens(store.as_ref(), &key).await?;
+    let sealed = apps::seal_stored_tokens(store.as_ref(), &key)
+        .await
+        .map_err(StartError::store("sealing the WhatsApp access tokens stored as given"))?;
     if sealed > 0 {
         tracing::info!(apps = sealed, "sealed the WhatsApp access tokens an older waotp stored as given");
     }
@@ -193,7 +195,11 @@ pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
     let (refusals, signals) = (Arc::default(), Arc::default());
     let metrics = Arc::new(metrics::Metrics::new(Arc::clone(&refusals), Arc::clone(&signals)));
     let route = match &config.whatsapp {
-        Some(w) => dispatch::Route::Channel(Arc::new(channel::WhatsAppChannel::new(w, clock.clone())?)),
+        Some(w) => {
+            let channel = channel::WhatsAppChannel::new(w, clock.clone())
+                .map_err(|source| StartError::HttpClient { what: "building the WhatsApp client", source })?;
+            dispatch::Route::Channel(Arc::new(channel))
+        }
         None => dispatch::Route::Inbox,
     };
     let channel_name = route.name();
@@ -206,7 +212,7 @@ pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
         metrics.clone(),
         config.delivery_queue,
     )
-    .await?;
+    .await;
     let mut workers = callbacks::start(
         store.clone(),
         apps.clone(),
@@ -247,9 +253,9 @@ pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+) -> Result<(), StartError> {
     let state = build(&config, Clock::system()).await?;
-    serve(state, listener, shutdown).await
+    serve(state, listener, shutdown).await.map_err(StartError::io("serving"))
 }
 
 /// A server built from a config with its listeners bound, not serving yet: the binary prints
@@ -263,15 +269,17 @@ pub struct Server {
 impl Server {
     /// Builds the state and binds the API's listener (`config.listen`) and, if configured,
     /// the metrics listener (`config.metrics_listen`).
-    pub async fn bind(config: &Config, clock: Clock) -> anyhow::Result<Server> {
-        use anyhow::Context;
+    pub async fn bind(config: &Config, clock: Clock) -> Result<Server, StartError> {
         let state = build(config, clock).await?;
-        let api =
-            TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+        let api = TcpListener::bind(config.listen)
+            .await
+            .map_err(StartError::io(format!("cannot listen on {}", config.listen)))?;
         let metrics = match config.metrics_listen {
-            Some(addr) => {
-                Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for metrics"))?)
-            }
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(StartError::io(format!("cannot listen on {addr} for metrics")))?,
+            ),
             None => None,
         };
         Ok(Server { state, api, metrics })
@@ -289,7 +297,7 @@ impl Server {
 
     /// Serves until `shutdown` resolves (see [`serve`]); the metrics listener, with the same
     /// time limits and cap, stops with it.
-    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let metrics = self.metrics.map(|listener| {
             let router = metrics::router(self.state.clone());
             let limits = self.state.http_limits;
@@ -314,7 +322,7 @@ pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+) -> std::io::Result<()> {
     connections::serve(listener, router(state.clone()), state.http_limits, state.metrics.clone(), shutdown).await?;
     if let Err(e) = state.daily_refusals.flush(state.store.as_ref()).await {
         tracing::warn!(error = %e, "could not save the last refusal counts");

@@ -50,9 +50,9 @@ pub async fn start(
     sweep_every: Duration,
     retention: Duration,
     metrics: Arc<Metrics>,
-) -> anyhow::Result<Vec<(&'static str, tokio::task::JoinHandle<()>)>> {
+) -> Result<Vec<(&'static str, tokio::task::JoinHandle<()>)>, crate::StartError> {
     // Leases of a process that died: this process is now the only worker of this store.
-    store.release_callback_leases().await?;
+    store.release_callback_leases().await.map_err(crate::StartError::store("releasing the callback leases"))?;
     let http = reqwest::Client::builder()
         // Never through a proxy from the environment: the guard must see the address used.
         .no_proxy()
@@ -61,7 +61,8 @@ pub async fn start(
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("waotp/", env!("CARGO_PKG_VERSION")))
         .dns_resolver(Arc::new(GuardedResolver { deny_private: config.deny_private, lookup: config.lookup.clone() }))
-        .build()?;
+        .build()
+        .map_err(|source| crate::StartError::HttpClient { what: "building the callback client", source })?;
     let worker = Arc::new(Worker {
         store: store.clone(),
         apps,

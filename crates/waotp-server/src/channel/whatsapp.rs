@@ -46,7 +46,7 @@ struct SenderState {
 }
 
 impl WhatsAppChannel {
-    pub fn new(config: &WhatsAppConfig, clock: Clock) -> anyhow::Result<Self> {
+    pub fn new(config: &WhatsAppConfig, clock: Clock) -> reqwest::Result<Self> {
         Ok(WhatsAppChannel {
             client: GraphClient::new(&config.api_base, &config.api_version, Duration::from_secs(15))?,
             sender: WhatsAppSender {

@@ -113,7 +113,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("# configuration is valid");
             Ok(())
         }
-        Command::App(cmd) => apps::app(&store().await?, cmd, &|| server_config(&settings)?.code_key()).await,
+        Command::App(cmd) => apps::app(&store().await?, cmd, &|| Ok(server_config(&settings)?.code_key()?)).await,
         Command::Template(cmd) => templates::template(&store().await?, cmd).await,
         Command::Callbacks(cmd) => callbacks::callbacks(&store().await?, cmd).await,
         Command::Blocklist(cmd) => blocklist::blocklist(&store().await?, cmd).await,
