@@ -113,7 +113,8 @@ impl Fields {
         let n = match self.present(name) {
             None => return Ok(None),
             Some(Value::Number(n)) => whole_number(n),
-            Some(Value::String(s)) => digits(s),
+            // The same bound as a JSON number's: a whole number is one however it is written.
+            Some(Value::String(s)) => digits(s).filter(|n| *n <= MAX_WHOLE_NUMBER),
             Some(_) => None,
         };
         match n {
@@ -208,6 +209,16 @@ mod tests {
         assert!(b.opt_code("f").is_err());
         assert!(b.opt_code("g").is_err());
         assert_eq!(b.opt_code("h").unwrap().as_deref(), Some("0"));
+    }
+
+    /// Found by the `body` fuzz target: a string of digits above the bound of a JSON number
+    /// was read (`otp_length` takes any whole number and checks the length after).
+    #[test]
+    fn whole_numbers_in_strings_have_the_same_bound() {
+        let b = f(r#"{"a": "9007199254740991", "b": "9007199254740992", "c": "0000000006222896942983384629"}"#);
+        assert_eq!(b.opt_uint("a", 0..=u64::MAX).unwrap(), Some(MAX_WHOLE_NUMBER));
+        assert!(b.opt_uint("b", 0..=u64::MAX).is_err());
+        assert!(b.opt_uint("c", 0..=u64::MAX).is_err());
     }
 
     #[test]
