@@ -8,6 +8,10 @@
 //!   request's scheduled start, so a stall is not hidden by the generator waiting on it.
 //! - `count`: sessions stored in a SQLite database (the correctness check of a run).
 //! - `preload`: fills a fresh database with N finished sessions (the scale runs).
+//! - `calibrate-sqlite`: a minimal group-commit insert server, the machine's own yardstick
+//!   (see `calibrate.rs`).
+
+mod calibrate;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -54,9 +58,22 @@ enum Command {
         /// Seconds.
         #[arg(long, default_value_t = 10)]
         duration: u64,
+        /// First digits of the msisdns sent (two runs on one server use different prefixes).
+        #[arg(long, default_value = "62819")]
+        prefix: String,
     },
-    /// Count the sessions in a SQLite database file.
+    /// Count the rows of a table (waotp's sessions, or the calibration's rows) in a SQLite file.
     Count {
+        #[arg(long)]
+        db: String,
+        #[arg(long, default_value = "sessions", value_parser = ["sessions", "calib"])]
+        table: String,
+    },
+    /// Serve the SQLite calibration: one-row durable inserts, group-committed.
+    CalibrateSqlite {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// A SQLite database file (created if missing).
         #[arg(long)]
         db: String,
     },
@@ -77,12 +94,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Callbacks { server, app_id, api_key, sessions, concurrency } => {
             callbacks(server, app_id, api_key, sessions, concurrency).await
         }
-        Command::Rate { server, app_id, api_key, rate, duration } => {
-            fixed_rate(server, app_id, api_key, rate, duration).await
+        Command::Rate { server, app_id, api_key, rate, duration, prefix } => {
+            fixed_rate(server, app_id, api_key, rate, duration, prefix).await
         }
-        Command::Count { db } => {
+        Command::CalibrateSqlite { listen, db } => calibrate::serve(&listen, &db).await,
+        Command::Count { db, table } => {
             let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-            let n: i64 = conn.query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))?;
+            let n: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?;
             println!("{n}");
             Ok(())
         }
@@ -163,7 +181,14 @@ async fn callbacks(server: String, app_id: String, api_key: String, n: u64, conc
     Ok(())
 }
 
-async fn fixed_rate(server: String, app_id: String, api_key: String, rate: u64, seconds: u64) -> anyhow::Result<()> {
+async fn fixed_rate(
+    server: String,
+    app_id: String,
+    api_key: String,
+    rate: u64,
+    seconds: u64,
+    prefix: String,
+) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let total = rate * seconds;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Duration, bool)>();
@@ -178,7 +203,7 @@ async fn fixed_rate(server: String, app_id: String, api_key: String, rate: u64, 
             let scheduled = started + Duration::from_secs_f64(sent as f64 / rate as f64);
             let (http, tx, server, app_id, api_key) =
                 (http.clone(), tx.clone(), server.clone(), app_id.clone(), api_key.clone());
-            let msisdn = format!("62819{:08}", (sent * 7919 + 7) % 100_000_000);
+            let msisdn = format!("{prefix}{:08}", (sent * 7919 + 7) % 100_000_000);
             tokio::spawn(async move {
                 let res = http
                     .post(format!("{server}/v2/whatsapp/otp/send"))
