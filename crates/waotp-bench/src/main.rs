@@ -191,7 +191,7 @@ async fn fixed_rate(
 ) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let total = rate * seconds;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Duration, bool)>();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Duration, u16)>();
     let started = Instant::now();
     let mut sent = 0u64;
     let mut tick = tokio::time::interval(Duration::from_millis(1));
@@ -212,11 +212,12 @@ async fn fixed_rate(
                     .json(&json!({ "msisdn": msisdn, "challenge": "login" }))
                     .send()
                     .await;
-                let ok = matches!(&res, Ok(r) if r.status().as_u16() == 201);
+                // The answer's status, 0 for no answer.
+                let status = res.as_ref().map_or(0, |r| r.status().as_u16());
                 if let Ok(r) = res {
                     let _ = r.bytes().await;
                 }
-                let _ = tx.send((scheduled.elapsed(), ok));
+                let _ = tx.send((scheduled.elapsed(), status));
             });
             sent += 1;
         }
@@ -224,9 +225,13 @@ async fn fixed_rate(
     drop(tx);
     let mut latencies = Vec::with_capacity(total as usize);
     let mut failed = 0;
-    while let Some((latency, ok)) = rx.recv().await {
+    let mut failures = std::collections::BTreeMap::<u16, u64>::new();
+    while let Some((latency, status)) = rx.recv().await {
         latencies.push(latency);
-        failed += u64::from(!ok);
+        if status != 201 {
+            failed += 1;
+            *failures.entry(status).or_default() += 1;
+        }
     }
     let elapsed = started.elapsed();
     latencies.sort();
@@ -241,6 +246,9 @@ async fn fixed_rate(
         pct(0.99),
         latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     );
+    if failed > 0 {
+        eprintln!("rate={rate}: answers other than 201 by status (0: no answer): {failures:?}");
+    }
     Ok(())
 }
 
