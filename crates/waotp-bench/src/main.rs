@@ -8,6 +8,10 @@
 //!   request's scheduled start, so a stall is not hidden by the generator waiting on it.
 //! - `count`: sessions stored in a SQLite database (the correctness check of a run).
 //! - `preload`: fills a fresh database with N finished sessions (the scale runs).
+//! - `calibrate-sqlite`: a minimal group-commit insert server, the machine's own yardstick
+//!   (see `calibrate.rs`).
+
+mod calibrate;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -54,9 +58,22 @@ enum Command {
         /// Seconds.
         #[arg(long, default_value_t = 10)]
         duration: u64,
+        /// First digits of the msisdns sent (two runs on one server use different prefixes).
+        #[arg(long, default_value = "62819")]
+        prefix: String,
     },
-    /// Count the sessions in a SQLite database file.
+    /// Count the rows of a table (waotp's sessions, or the calibration's rows) in a SQLite file.
     Count {
+        #[arg(long)]
+        db: String,
+        #[arg(long, default_value = "sessions", value_parser = ["sessions", "calib"])]
+        table: String,
+    },
+    /// Serve the SQLite calibration: one-row durable inserts, group-committed.
+    CalibrateSqlite {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// A SQLite database file (created if missing).
         #[arg(long)]
         db: String,
     },
@@ -77,12 +94,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Callbacks { server, app_id, api_key, sessions, concurrency } => {
             callbacks(server, app_id, api_key, sessions, concurrency).await
         }
-        Command::Rate { server, app_id, api_key, rate, duration } => {
-            fixed_rate(server, app_id, api_key, rate, duration).await
+        Command::Rate { server, app_id, api_key, rate, duration, prefix } => {
+            fixed_rate(server, app_id, api_key, rate, duration, prefix).await
         }
-        Command::Count { db } => {
+        Command::CalibrateSqlite { listen, db } => calibrate::serve(&listen, &db).await,
+        Command::Count { db, table } => {
             let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-            let n: i64 = conn.query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))?;
+            let n: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?;
             println!("{n}");
             Ok(())
         }
@@ -163,10 +181,17 @@ async fn callbacks(server: String, app_id: String, api_key: String, n: u64, conc
     Ok(())
 }
 
-async fn fixed_rate(server: String, app_id: String, api_key: String, rate: u64, seconds: u64) -> anyhow::Result<()> {
+async fn fixed_rate(
+    server: String,
+    app_id: String,
+    api_key: String,
+    rate: u64,
+    seconds: u64,
+    prefix: String,
+) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let total = rate * seconds;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Duration, bool)>();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Duration, u16)>();
     let started = Instant::now();
     let mut sent = 0u64;
     let mut tick = tokio::time::interval(Duration::from_millis(1));
@@ -178,7 +203,7 @@ async fn fixed_rate(server: String, app_id: String, api_key: String, rate: u64, 
             let scheduled = started + Duration::from_secs_f64(sent as f64 / rate as f64);
             let (http, tx, server, app_id, api_key) =
                 (http.clone(), tx.clone(), server.clone(), app_id.clone(), api_key.clone());
-            let msisdn = format!("62819{:08}", (sent * 7919 + 7) % 100_000_000);
+            let msisdn = format!("{prefix}{:08}", (sent * 7919 + 7) % 100_000_000);
             tokio::spawn(async move {
                 let res = http
                     .post(format!("{server}/v2/whatsapp/otp/send"))
@@ -187,11 +212,12 @@ async fn fixed_rate(server: String, app_id: String, api_key: String, rate: u64, 
                     .json(&json!({ "msisdn": msisdn, "challenge": "login" }))
                     .send()
                     .await;
-                let ok = matches!(&res, Ok(r) if r.status().as_u16() == 201);
+                // The answer's status, 0 for no answer.
+                let status = res.as_ref().map_or(0, |r| r.status().as_u16());
                 if let Ok(r) = res {
                     let _ = r.bytes().await;
                 }
-                let _ = tx.send((scheduled.elapsed(), ok));
+                let _ = tx.send((scheduled.elapsed(), status));
             });
             sent += 1;
         }
@@ -199,9 +225,13 @@ async fn fixed_rate(server: String, app_id: String, api_key: String, rate: u64, 
     drop(tx);
     let mut latencies = Vec::with_capacity(total as usize);
     let mut failed = 0;
-    while let Some((latency, ok)) = rx.recv().await {
+    let mut failures = std::collections::BTreeMap::<u16, u64>::new();
+    while let Some((latency, status)) = rx.recv().await {
         latencies.push(latency);
-        failed += u64::from(!ok);
+        if status != 201 {
+            failed += 1;
+            *failures.entry(status).or_default() += 1;
+        }
     }
     let elapsed = started.elapsed();
     latencies.sort();
@@ -216,6 +246,9 @@ async fn fixed_rate(server: String, app_id: String, api_key: String, rate: u64, 
         pct(0.99),
         latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     );
+    if failed > 0 {
+        eprintln!("rate={rate}: answers other than 201 by status (0: no answer): {failures:?}");
+    }
     Ok(())
 }
 
