@@ -235,8 +235,10 @@ fn open_writer(path: &Path, synchronous_full: bool) -> Result<Connection> {
     })?;
     // A 64 MiB page cache keeps the indexes' upper levels in memory as tables grow; the WAL
     // is checkpointed in the background (see `checkpoint_loop`) so that the writer's own
-    // automatic checkpoints find little left to do.
-    conn.execute_batch("PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=4000;")?;
+    // automatic checkpoints find little left to do. Each job's savepoint keeps the pages it
+    // changes in a statement journal: in memory, not spilled to a temporary file once a job
+    // passes 64 KiB (a send does), which cost a file created, written and deleted per job.
+    conn.execute_batch("PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=4000; PRAGMA temp_store=MEMORY;")?;
     Ok(conn)
 }
 
