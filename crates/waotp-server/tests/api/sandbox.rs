@@ -44,7 +44,7 @@ async fn every_send_scenario_on_v1_and_v2_with_and_without_credentials() {
             if *status == 201 {
                 assert_eq!(a.body["msisdn"], *msisdn);
                 assert_eq!(a.body["try_count"], 1);
-                assert_eq!(a.session_id().get_version_num(), 4);
+                assert_eq!(a.session_id().get_version_num(), 7);
                 assert_eq!(a.otp().len(), 6);
             }
             // Without valid credentials: always 401.

@@ -14,7 +14,7 @@ async fn send_answers_201_with_the_contract_body_on_v1_and_v2() {
         let otp = a.otp();
         assert_eq!(otp.len(), 6);
         assert!(otp.bytes().all(|b| b.is_ascii_digit()));
-        assert_eq!(a.session_id().get_version_num(), 4);
+        assert_eq!(a.session_id().get_version_num(), 7);
     }
 }
 

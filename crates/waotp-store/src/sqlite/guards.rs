@@ -1,60 +1,17 @@
-//! Guards in the store: counters for sliding-window limits and pumping signals, quotas,
-//! blocklists and idempotency keys. Every check and its counting happen in the same write as
-//! the send or verify they guard, so concurrent requests can never oversell a quota or slip
-//! past a limit.
+//! Guards in the store: quotas, blocklists and idempotency keys (the counters for
+//! sliding-window limits and pumping signals are in the writer's memory: [`super::counters`]).
+//! Every check and its counting happen in the same write as the send or verify they guard, so
+//! concurrent requests can never oversell a quota or slip past a limit.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
-use waotp_core::policy::window_start;
 use waotp_core::{Msisdn, SealedCode};
 
 use super::uuid_from;
-use crate::{BlockEntry, Blocklisted, IdempotencyKey, IdempotentReplay, Limit, Refusal, Result, SignalRule};
+use crate::{BlockEntry, Blocklisted, IdempotencyKey, IdempotentReplay, Result};
 use waotp_core::RefusalReason;
 
 use crate::{RefusalCount, IDEMPOTENCY_TTL_MS};
-
-/// The previous and current fixed-window counts of a key.
-pub(super) fn counts(c: &Connection, key: &str, window_ms: i64, now_ms: i64) -> Result<(u64, u64)> {
-    let current = window_start(now_ms, window_ms);
-    let mut stmt =
-        c.prepare_cached("SELECT window_start, count FROM counters WHERE key = ?1 AND window_start IN (?2, ?3)")?;
-    let mut rows = stmt.query(params![key, current - window_ms, current])?;
-    let (mut prev, mut cur) = (0, 0);
-    while let Some(r) = rows.next()? {
-        let (start, count): (i64, u64) = (r.get(0)?, r.get(1)?);
-        if start == current {
-            cur = count;
-        } else {
-            prev = count;
-        }
-    }
-    Ok((prev, cur))
-}
-
-/// Counts one event.
-pub(super) fn bump(c: &Connection, key: &str, window_ms: i64, now_ms: i64) -> Result<()> {
-    let start = window_start(now_ms, window_ms);
-    c.prepare_cached(
-        "INSERT INTO counters (key, window_start, count, expires_at) VALUES (?1, ?2, 1, ?3) \
-         ON CONFLICT (key, window_start) DO UPDATE SET count = count + 1",
-    )?
-    .execute(params![key, start, start + 2 * window_ms])?;
-    Ok(())
-}
-
-/// `Some(refusal)` if one more event would exceed the limit.
-pub(super) fn check_limit(c: &Connection, limit: &Limit, now_ms: i64) -> Result<Option<Refusal>> {
-    Ok(limit.refusal(counts(c, &limit.key, limit.window_ms, now_ms)?, now_ms))
-}
-
-/// Counts a send for a pumping rule.
-pub(super) fn count_signal(c: &Connection, rule: &SignalRule, now_ms: i64) -> Result<()> {
-    match rule {
-        SignalRule::Sequential { key, window_ms, .. } => bump(c, key, *window_ms, now_ms),
-        SignalRule::Conversion { sent_key, window_ms, .. } => bump(c, sent_key, *window_ms, now_ms),
-    }
-}
 
 /// Whether the msisdn is blocked for this app or all apps. One statement: the number and
 /// each of its prefixes are looked up together in the primary key.
@@ -193,7 +150,6 @@ pub(super) fn list_blocked(c: &Connection) -> Result<Vec<BlockEntry>> {
 }
 
 pub(super) fn prune(c: &Connection, now_ms: i64) -> Result<()> {
-    c.prepare_cached("DELETE FROM counters WHERE expires_at <= ?1")?.execute([now_ms])?;
     c.prepare_cached("DELETE FROM idempotency WHERE created_at <= ?1")?.execute([now_ms - IDEMPOTENCY_TTL_MS])?;
     Ok(())
 }

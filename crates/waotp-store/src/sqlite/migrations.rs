@@ -11,6 +11,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_dashboard.sql"),
     include_str!("../../migrations/sqlite/0005_early_webhook_events.sql"),
     include_str!("../../migrations/sqlite/0006_dashboard_logins.sql"),
+    include_str!("../../migrations/sqlite/0007_counters_in_memory.sql"),
+    include_str!("../../migrations/sqlite/0008_no_msisdn_index.sql"),
 ];
 
 /// How many migrations this build applies.

@@ -6,10 +6,13 @@
 //! callers. A failing job rolls back to its savepoint without touching its neighbours. A
 //! failing commit (a full disk, a file that became read-only) rolls the whole group back and
 //! answers every job with that error; the next group tries again. Reads run on a small pool
-//! of read-only connections (WAL lets them proceed during writes).
+//! of read-only connections (WAL lets them proceed during writes). The rate-limit and
+//! pumping-signal counters live in the writer thread's memory ([`counters`]), changed only by
+//! its jobs and given back with a rolled-back job or group.
 
 mod apps;
 mod callbacks;
+mod counters;
 mod early_events;
 mod error;
 pub mod files;
@@ -28,6 +31,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 use waotp_core::{Msisdn, Status, Template};
 
+use self::counters::Counters;
 use crate::types::ProviderEvent;
 use crate::{
     AppRecord, AppSettings, AppStore, AttemptRecord, BlockEntry, CallbackJob, CallbackNext, CallbackRecord,
@@ -65,8 +69,9 @@ impl SqliteOptions {
 
 /// A write job: runs inside the group transaction, answers after the commit.
 trait WriteJob: Send {
-    /// Runs the job; an error means it failed and its savepoint must be rolled back.
-    fn run(&mut self, conn: &Connection) -> std::result::Result<(), StoreError>;
+    /// Runs the job; an error means it failed and its savepoint (and its counts) must be
+    /// rolled back.
+    fn run(&mut self, conn: &Connection, counters: &mut Counters) -> std::result::Result<(), StoreError>;
     /// Answers the caller once the fate of the transaction is known.
     fn finish(self: Box<Self>, commit: std::result::Result<(), StoreError>);
 }
@@ -79,13 +84,13 @@ struct Job<T, F> {
     reply: oneshot::Sender<Result<T>>,
 }
 
-impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> WriteJob for Job<T, F> {
-    fn run(&mut self, conn: &Connection) -> std::result::Result<(), StoreError> {
+impl<T: Send, F: FnOnce(&Connection, &mut Counters) -> Result<T> + Send> WriteJob for Job<T, F> {
+    fn run(&mut self, conn: &Connection, counters: &mut Counters) -> std::result::Result<(), StoreError> {
         let work = self.work.take().expect("a job runs once");
         let outcome = if Instant::now() > self.deadline {
             Err(StoreError::Unavailable("the database writer is busy beyond the wait".into()))
         } else {
-            work(conn)
+            work(conn, counters)
         };
         let result = outcome.as_ref().map(|_| ()).map_err(Clone::clone);
         self.outcome = Some(outcome);
@@ -184,6 +189,15 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        self.write_counting(move |c, _| work(c)).await
+    }
+
+    /// A write that also reads or bumps the in-memory counters.
+    async fn write_counting<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Counters) -> Result<T> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(Job { work: Some(work), deadline: Instant::now() + self.wait, outcome: None, reply });
         self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
@@ -221,8 +235,10 @@ fn open_writer(path: &Path, synchronous_full: bool) -> Result<Connection> {
     })?;
     // A 64 MiB page cache keeps the indexes' upper levels in memory as tables grow; the WAL
     // is checkpointed in the background (see `checkpoint_loop`) so that the writer's own
-    // automatic checkpoints find little left to do.
-    conn.execute_batch("PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=4000;")?;
+    // automatic checkpoints find little left to do. Each job's savepoint keeps the pages it
+    // changes in a statement journal: in memory, not spilled to a temporary file once a job
+    // passes 64 KiB (a send does), which cost a file created, written and deleted per job.
+    conn.execute_batch("PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=4000; PRAGMA temp_store=MEMORY;")?;
     Ok(conn)
 }
 
@@ -239,6 +255,7 @@ fn checkpoint_loop(conn: Connection, store: mpsc::WeakSender<Box<dyn WriteJob>>)
 
 fn write_loop(conn: Connection, mut queue: mpsc::Receiver<Box<dyn WriteJob>>, max_batch: usize, failure: WriteFailure) {
     let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(max_batch);
+    let mut counters = Counters::default();
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
         while batch.len() < max_batch {
@@ -248,7 +265,11 @@ fn write_loop(conn: Connection, mut queue: mpsc::Receiver<Box<dyn WriteJob>>, ma
             }
         }
         let changes = conn.total_changes();
-        let commit = run_batch(&conn, &mut batch);
+        // After a failed commit, a group that writes nothing (a verify of an unknown code:
+        // its count is in memory) would commit trivially and be answered as if the database
+        // were back; until a commit that writes succeeds, each group proves it can write.
+        let probe = failure.lock().expect("write failure").is_some();
+        let commit = run_batch(&conn, &mut counters, &mut batch, probe);
         match &commit {
             Err(e) => {
                 // Logged here once per group; each request's answer logs its own refusal.
@@ -257,7 +278,7 @@ fn write_loop(conn: Connection, mut queue: mpsc::Receiver<Box<dyn WriteJob>>, ma
                     *failure.lock().expect("write failure") = Some(e.clone());
                 }
             }
-            Ok(()) if conn.total_changes() != changes => *failure.lock().expect("write failure") = None,
+            Ok(()) if probe || conn.total_changes() != changes => *failure.lock().expect("write failure") = None,
             Ok(()) => {}
         }
         for job in batch.drain(..) {
@@ -269,13 +290,26 @@ fn write_loop(conn: Connection, mut queue: mpsc::Receiver<Box<dyn WriteJob>>, ma
 /// Runs a group in one transaction. Any error leaves no trace of the group: a job's own
 /// failure is rolled back to its savepoint, unless SQLite already rolled the whole
 /// transaction back (a full disk or an I/O error mid-statement): then the group fails with
-/// that job's error.
-fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> std::result::Result<(), StoreError> {
+/// that job's error. The counters follow: a job's bumps are given back with its savepoint, the
+/// group's with the group. A `probe` group also rewrites the schema version, unchanged, so that
+/// its commit writes.
+fn run_batch(
+    conn: &Connection,
+    counters: &mut Counters,
+    batch: &mut [Box<dyn WriteJob>],
+    probe: bool,
+) -> std::result::Result<(), StoreError> {
     conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
     let result = (|| {
+        if probe {
+            let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            conn.pragma_update(None, "user_version", version)?;
+        }
         for job in batch.iter_mut() {
             conn.prepare_cached("SAVEPOINT job")?.execute([])?;
-            if let Err(e) = job.run(conn) {
+            let mark = counters.mark();
+            if let Err(e) = job.run(conn, counters) {
+                counters.undo_to(mark);
                 if conn.is_autocommit() {
                     return Err(e);
                 }
@@ -288,6 +322,10 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> std::result:
     })();
     if result.is_err() && !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
+    }
+    match result {
+        Ok(()) => counters.committed(),
+        Err(_) => counters.undo_to(0),
     }
     result
 }
@@ -380,11 +418,11 @@ impl AppStore for SqliteStore {
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn create_session(&self, session: NewSession, guards: SendGuards) -> Result<SendOutcome> {
-        self.write(move |c| sessions::create(c, &session, &guards)).await
+        self.write_counting(move |c, k| sessions::create(c, k, &session, &guards)).await
     }
 
     async fn verify(&self, attempt: VerifyAttempt) -> Result<VerifyOutcome> {
-        self.write(move |c| sessions::verify(c, &attempt)).await
+        self.write_counting(move |c, k| sessions::verify(c, k, &attempt)).await
     }
 
     async fn get_session(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>> {
@@ -396,7 +434,8 @@ impl SessionStore for SqliteStore {
     }
 
     async fn prune_guards(&self, now_ms: i64) -> Result<()> {
-        self.write(move |c| {
+        self.write_counting(move |c, k| {
+            k.prune(now_ms);
             guards::prune(c, now_ms)?;
             logins::prune(c, now_ms)?;
             early_events::expire(c, now_ms)
