@@ -10,13 +10,21 @@
 //! conversion rule's, is an hour).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 
 use waotp_core::policy::window_start;
 
 use crate::{Limit, Refusal, SignalRule};
 
+/// The most keys kept. A key costs about 64 bytes (its hash and two windows, inline), so this
+/// bounds the counters at about 100 MB however many distinct numbers a flood sends to. At the
+/// bound a key not seen yet is not counted (its limits start from zero, as after a restart)
+/// until pruning makes room; the keys already counted, an app's and an address's among them,
+/// keep counting.
+const MAX_KEYS: usize = 1_000_000;
+
 /// One fixed window of a key.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Window {
     start: i64,
     count: u64,
@@ -24,20 +32,33 @@ struct Window {
     expires_at: i64,
 }
 
+/// A key's live windows: the current and the previous one of its window length (a third
+/// appears only when the length was changed, and then replaces the one that expires first).
+type Windows = [Option<Window>; 2];
+
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    /// Each key's windows still alive (one or two, rarely more after a window length changed).
-    keys: HashMap<Box<str>, Vec<Window>>,
-    /// Bumps not yet committed, oldest first.
-    journal: Vec<(Box<str>, i64)>,
+    /// By a keyed 64-bit hash of the key (the key's text is not kept: a msisdn and an app id
+    /// make a key of 40+ bytes; the hash's key is random per process, so keys that collide
+    /// cannot be chosen from outside).
+    keys: HashMap<u64, Windows>,
+    hasher: RandomState,
+    /// Bumps not yet committed, oldest first: (key hash, window start).
+    journal: Vec<(u64, i64)>,
+    /// Keys not counted because [`MAX_KEYS`] were kept (for the log).
+    pub(crate) dropped: u64,
 }
 
 impl Counters {
+    fn hash(&self, key: &str) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
     /// The previous and current fixed-window counts of a key.
     pub(crate) fn counts(&self, key: &str, window_ms: i64, now_ms: i64) -> (u64, u64) {
         let current = window_start(now_ms, window_ms);
         let (mut previous, mut now) = (0, 0);
-        for w in self.keys.get(key).into_iter().flatten() {
+        for w in self.keys.get(&self.hash(key)).into_iter().flatten().flatten() {
             if w.start == current {
                 now = w.count;
             } else if w.start == current - window_ms {
@@ -49,17 +70,30 @@ impl Counters {
 
     /// Counts one event (given back if its transaction does not commit).
     pub(crate) fn bump(&mut self, key: &str, window_ms: i64, now_ms: i64) {
-        let start = window_start(now_ms, window_ms);
-        let windows = match self.keys.get_mut(key) {
-            Some(windows) => windows,
-            None => self.keys.entry(key.into()).or_default(),
-        };
-        windows.retain(|w| w.expires_at > now_ms || w.start == start);
-        match windows.iter_mut().find(|w| w.start == start) {
-            Some(w) => w.count += 1,
-            None => windows.push(Window { start, count: 1, expires_at: start + 2 * window_ms }),
+        let hash = self.hash(key);
+        if self.keys.len() >= MAX_KEYS && !self.keys.contains_key(&hash) {
+            self.dropped += 1;
+            return;
         }
-        self.journal.push((key.into(), start));
+        let start = window_start(now_ms, window_ms);
+        let windows = self.keys.entry(hash).or_default();
+        for slot in windows.iter_mut() {
+            if slot.is_some_and(|w| w.expires_at <= now_ms && w.start != start) {
+                *slot = None;
+            }
+        }
+        if let Some(w) = windows.iter_mut().flatten().find(|w| w.start == start) {
+            w.count += 1;
+        } else {
+            let fresh = Window { start, count: 1, expires_at: start + 2 * window_ms };
+            // A free slot, else the window that expires first.
+            let slot = match windows.iter().position(Option::is_none) {
+                Some(i) => i,
+                None => usize::from(windows[1].map(|w| w.expires_at) < windows[0].map(|w| w.expires_at)),
+            };
+            windows[slot] = Some(fresh);
+        }
+        self.journal.push((hash, start));
     }
 
     /// `Some(refusal)` if one more event would exceed the limit.
@@ -83,16 +117,19 @@ impl Counters {
     /// Gives back the bumps made since `mark`, newest first.
     pub(crate) fn undo_to(&mut self, mark: usize) {
         while self.journal.len() > mark {
-            let Some((key, start)) = self.journal.pop() else { break };
-            let Some(windows) = self.keys.get_mut(&key) else { continue };
-            if let Some(i) = windows.iter().position(|w| w.start == start) {
-                windows[i].count -= 1;
-                if windows[i].count == 0 {
-                    windows.swap_remove(i);
+            let Some((hash, start)) = self.journal.pop() else { break };
+            let Some(windows) = self.keys.get_mut(&hash) else { continue };
+            for slot in windows.iter_mut() {
+                if let Some(w) = slot.as_mut().filter(|w| w.start == start) {
+                    w.count -= 1;
+                    if w.count == 0 {
+                        *slot = None;
+                    }
+                    break;
                 }
             }
-            if windows.is_empty() {
-                self.keys.remove(&key);
+            if windows.iter().all(Option::is_none) {
+                self.keys.remove(&hash);
             }
         }
     }
@@ -105,12 +142,20 @@ impl Counters {
     /// Forgets windows that count towards nothing any more.
     pub(crate) fn prune(&mut self, now_ms: i64) {
         self.keys.retain(|_, windows| {
-            windows.retain(|w| w.expires_at > now_ms);
-            !windows.is_empty()
+            for slot in windows.iter_mut() {
+                if slot.is_some_and(|w| w.expires_at <= now_ms) {
+                    *slot = None;
+                }
+            }
+            windows.iter().any(Option::is_some)
         });
         if self.keys.capacity() > 4 * self.keys.len().max(1024) {
             self.keys.shrink_to_fit();
         }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
     }
 }
 
@@ -135,11 +180,38 @@ mod tests {
         c.undo_to(mark);
         assert_eq!(c.counts("k", 1000, 1200), (2, 0), "a rolled-back bump is given back");
         assert_eq!(c.counts("other", 1000, 1200), (0, 0));
-        assert!(!c.keys.contains_key("other"));
+        assert_eq!(c.len(), 1, "a key whose only bump was given back is gone");
 
         c.prune(1999);
         assert_eq!(c.counts("k", 1000, 1500), (2, 0), "still alive until its expiry");
         c.prune(2000);
-        assert!(c.keys.is_empty());
+        assert_eq!(c.len(), 0);
+    }
+
+    #[test]
+    fn a_changed_window_length_replaces_the_window_that_expires_first() {
+        let mut c = Counters::default();
+        c.bump("k", 1000, 500); // [0, 1000), expires 2000
+        c.bump("k", 1000, 1500); // [1000, 2000), expires 3000
+        c.bump("k", 1500, 1600); // [1500, 3000): replaces the first
+        c.committed();
+        assert_eq!(c.counts("k", 1000, 1600), (0, 1));
+        assert_eq!(c.counts("k", 1500, 1600), (0, 1));
+    }
+
+    #[test]
+    fn at_the_bound_new_keys_are_not_counted_and_known_ones_are() {
+        let mut c = Counters::default();
+        for n in 0..MAX_KEYS {
+            c.bump(&n.to_string(), 60_000, 0);
+        }
+        c.committed();
+        c.bump("one more", 60_000, 0);
+        assert_eq!((c.counts("one more", 60_000, 0), c.dropped), ((0, 0), 1));
+        c.bump("7", 60_000, 0);
+        assert_eq!(c.counts("7", 60_000, 0), (0, 2));
+        c.prune(120_000);
+        c.bump("one more", 60_000, 120_000);
+        assert_eq!(c.counts("one more", 60_000, 120_000), (0, 1), "room again once pruned");
     }
 }

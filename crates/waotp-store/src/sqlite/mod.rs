@@ -436,6 +436,13 @@ impl SessionStore for SqliteStore {
     async fn prune_guards(&self, now_ms: i64) -> Result<()> {
         self.write_counting(move |c, k| {
             k.prune(now_ms);
+            if k.dropped > 0 {
+                tracing::warn!(
+                    uncounted = std::mem::take(&mut k.dropped),
+                    kept = k.len(),
+                    "rate-limit counters are at their bound: events of keys not seen before went uncounted"
+                );
+            }
             guards::prune(c, now_ms)?;
             logins::prune(c, now_ms)?;
             early_events::expire(c, now_ms)
