@@ -428,26 +428,55 @@ pub(super) async fn record_delivery(
     Ok(())
 }
 
-/// The local inbox's delivery, in the caller's transaction: the last look (as before any
-/// send), then the message stored, the sealed code forgotten and the session marked sent and
-/// delivered; or what the look found recorded instead.
+/// The local inbox's delivery, in the caller's transaction (four round trips with its BEGIN and
+/// COMMIT): one statement locks the session and loads the last look's facts, as before any send
+/// ([`DeliveryCheck::decide`] decides); then one stores the message and marks the session sent
+/// and delivered with its sealed code forgotten, in one new row version; or what the look found
+/// is recorded instead.
 pub(super) async fn deliver_to_inbox(t: &Transaction<'_>, m: &InboxMessage) -> Result<()> {
+    let row = query_opt(
+        t,
+        concat!(
+            "SELECT s.id, s.app_id, s.status, s.sealed_code IS NOT NULL, s.state, s.expires_at, \
+             coalesce(bl.number, false), coalesce(bl.prefix, false) FROM sessions s, (",
+            blocklist_lookup!("true", "$2", "$5", "$3", "$4"),
+            ") bl WHERE s.session_id = $1 FOR UPDATE OF s"
+        ),
+        &[&m.session_id, &m.app_id, &prefixes(&m.msisdn), &m.msisdn.as_str(), &Uuid::nil()],
+    )
+    .await?;
     // A second delivery of the same session records nothing.
-    let Some((mut session, true)) = locate(t, m.session_id).await? else {
+    let Some(row) = row.filter(|r| r.get::<_, bool>(3)) else {
         return Ok(());
     };
-    let check = delivery_check(t, m.app_id, m.session_id, &m.msisdn, m.created_at_ms).await?;
+    let session = session_ref(&row)?;
+    let facts = DeliveryFacts {
+        session: if session.app_id == m.app_id { Some((state_from(row.get(4))?, row.get(5))) } else { None },
+        blocked: Blocklisted::from_matches(row.get(6), row.get(7)),
+    };
+    let check = DeliveryCheck::decide(facts, m.created_at_ms);
     if let Some(outcome) = DeliveryOutcome::stopped(check, BLOCKED_AFTER_ACCEPTED) {
         return record_delivery(t, m.session_id, &outcome, m.created_at_ms).await;
     }
-    exec(
+    let steps = [i64::from(Status::Sent.code()), i64::from(Status::Delivered.code())];
+    let (ranks, slots) = (Status::ranks(), Timeline::slots());
+    query_one(
         t,
-        "INSERT INTO inbox (app_id, session_id, msisdn, text, created_at) VALUES ($1, $2, $3, $4, $5)",
-        &[&m.app_id, &m.session_id, &m.msisdn.as_str(), &m.text, &m.created_at_ms],
+        "WITH m AS (INSERT INTO inbox (app_id, session_id, msisdn, text, created_at) VALUES ($1, $2, $3, $4, $5)) \
+         SELECT waotp_advance($6, $7, $5, $8, $9, true)",
+        &[
+            &m.app_id,
+            &m.session_id,
+            &m.msisdn.as_str(),
+            &m.text,
+            &m.created_at_ms,
+            &session.row_id,
+            &&steps[..],
+            &&ranks[..],
+            &&slots[..],
+        ],
     )
     .await?;
-    exec(t, "UPDATE sessions SET sealed_code = NULL WHERE id = $1", &[&session.row_id]).await?;
-    advance_steps(t, &mut session, &[Status::Sent, Status::Delivered], m.created_at_ms).await?;
     Ok(())
 }
 
