@@ -166,7 +166,7 @@ impl ApiError {
 
 impl From<waotp_store::StoreError> for ApiError {
     fn from(e: waotp_store::StoreError) -> Self {
-        if e.is_unavailable() {
+        if e.is_retryable() {
             ApiError::Unavailable(e.to_string())
         } else {
             ApiError::Internal(Box::new(e))
@@ -279,5 +279,18 @@ mod causes_tests {
     fn an_internal_error_keeps_its_chain_for_the_log() {
         let e = ApiError::Internal(Box::new(Outer(std::io::Error::other("no such table: blocklist"))));
         assert_eq!(e.to_string(), "internal error: cannot list the blocklist: no such table: blocklist");
+    }
+
+    #[test]
+    fn store_failures_worth_a_retry_are_503_the_rest_500() {
+        use waotp_store::StoreError;
+        for (e, status) in [
+            (StoreError::Unavailable("x".into()), StatusCode::SERVICE_UNAVAILABLE),
+            (StoreError::Conflict("x".into()), StatusCode::SERVICE_UNAVAILABLE),
+            (StoreError::Backend("x".into()), StatusCode::INTERNAL_SERVER_ERROR),
+            (StoreError::Corrupt("x".into()), StatusCode::INTERNAL_SERVER_ERROR),
+        ] {
+            assert_eq!(ApiError::from(e.clone()).parts().0, status, "{e}");
+        }
     }
 }

@@ -1,7 +1,7 @@
 /// A storage failure, in terms that do not depend on the backend: each backend classifies
 /// its driver's errors into these kinds where they arise (`sqlite::error`, `postgres::error`),
 /// so no driver type or error code crosses into the server. The server answers
-/// [`StoreError::is_unavailable`] ones with a 503 (the client may retry soon) and the rest
+/// [`StoreError::is_retryable`] ones with a 503 (the client may retry soon) and the rest
 /// with a generic 500, and logs the cause once.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -27,6 +27,13 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the same request, sent again in a moment, may well succeed: the database is
+    /// unavailable, or the work lost to concurrent work more often than the backend retries.
+    /// Nothing was written either way.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::Conflict(_))
+    }
+
     /// Whether the failure is the database's state rather than the request's or the data's:
     /// nothing was written, and the same request may well succeed in a moment.
     pub fn is_unavailable(&self) -> bool {

@@ -6,8 +6,8 @@
 //! (asynchronously: a lost increment after a database crash only makes a limit more lenient
 //! for one window), so a hot counter — a whole number range's conversion count — is locked
 //! for microseconds, not for a session's durable commit. A send refused afterwards (or whose
-//! session is not written) gives its counts back. A verify's limit is counted in the verify's
-//! own transaction (one msisdn: never hot).
+//! session is not written) gives its counts back. A verify's limit is counted the same way, in
+//! the statement that loads its session (see `sessions::verify`).
 
 use std::collections::BTreeMap;
 
@@ -18,8 +18,8 @@ use waotp_core::{Msisdn, SealedCode};
 
 use super::{exec, fresh_exec, prefixes, query, query_opt, small};
 use crate::{
-    BlockEntry, Blocklisted, IdempotencyKey, IdempotentReplay, Limit, Refusal, RefusalCount, Result, SendGuards,
-    SignalRule, IDEMPOTENCY_TTL_MS,
+    BlockEntry, Blocklisted, IdempotencyKey, IdempotentReplay, Refusal, RefusalCount, Result, SendGuards, SignalRule,
+    IDEMPOTENCY_TTL_MS,
 };
 
 /// Counts one event; returns the previous window's count and the current window's count
@@ -211,12 +211,6 @@ pub(super) async fn give_back<C: GenericClient>(c: &C, counted: &[(String, i64)]
     })
     .await
     .map(drop)
-}
-
-/// Counts one event under `limit`; `Some(refusal)` if it was one too many (the caller rolls
-/// the count back with its transaction).
-pub(super) async fn count_within<C: GenericClient>(c: &C, limit: &Limit, now_ms: i64) -> Result<Option<Refusal>> {
-    Ok(limit.refusal(bump(c, &limit.key, limit.window_ms, now_ms).await?, now_ms))
 }
 
 /// The nil UUID: a blocklist entry for every app.

@@ -11,6 +11,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0005_dashboard_logins.sql"),
     include_str!("../../migrations/postgres/0006_delivery_check_in_rust.sql"),
     include_str!("../../migrations/postgres/0007_advance_takes_the_order.sql"),
+    include_str!("../../migrations/postgres/0008_unlogged_counters.sql"),
+    include_str!("../../migrations/postgres/0009_verify_writes_what_rust_decided.sql"),
 ];
 
 /// Any fixed number: the advisory lock that lets one node at a time migrate.

@@ -6,8 +6,10 @@
 //! callbacks by its row, a quota by its app's row. A send's counters are the exception: they
 //! are bumped and checked in one statement of their own before the session is written (given
 //! back if the send is refused after all; see `guards`). The hot path's writes are SQL
-//! functions (migration 0002): a send is two round trips. A deadlock or serialization
-//! failure is retried.
+//! functions (migration 0002): a send is two round trips. A verify is two statements (one when
+//! its decision writes nothing): its count and its session's facts loaded, then the decision
+//! stored under the key's advisory lock if the session is still as loaded (see
+//! `sessions::verify`). A deadlock or serialization failure is retried.
 //!
 //! Work that one node must do at a time is owned: a session's delivery by the node that
 //! stored it (or took it over), a callback by the node whose lease it carries. Each node
@@ -602,10 +604,10 @@ impl SessionStore for PgStore {
     }
 
     async fn verify(&self, attempt: VerifyAttempt) -> Result<VerifyOutcome> {
-        let outcome = transaction!(self, |t| sessions::verify(&t, &attempt).await, |out| !matches!(
-            out,
-            VerifyOutcome::Refused(_)
-        ))?;
+        let outcome = {
+            let counters = get(&self.counters, self.wait).await?;
+            sessions::verify(&counters, &self.conn().await?, &attempt).await?
+        };
         if outcome == VerifyOutcome::Decided(waotp_core::VerifyDecision::Verified) && !attempt.on_verified.is_empty() {
             // Conversion tracking: approximate by nature, counted after the commit, in the
             // msisdn's shard of the range's counter (see `guards::count_send`).

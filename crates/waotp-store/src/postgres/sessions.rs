@@ -4,8 +4,9 @@ use deadpool_postgres::{GenericClient, Transaction};
 use sha2::{Digest, Sha256};
 use tokio_postgres::Row;
 use uuid::Uuid;
+use waotp_core::policy::window_start;
 use waotp_core::DeliveryFacts;
-use waotp_core::{Msisdn, SealedCode, SessionState, Status, VerifyDecision, VerifyFacts};
+use waotp_core::{Msisdn, SealedCode, SessionState, Status, VerifyDecision, VerifyFacts, VerifyWrite};
 
 use super::guards::{self, Idempotent};
 use super::{
@@ -14,7 +15,7 @@ use super::{
 use crate::code_hash;
 use crate::types::ProviderEvent;
 use crate::{
-    Blocklisted, DeliveryCheck, DeliveryOutcome, FunnelRow, IdempotentReplay, InboxMessage, NewSession,
+    Blocklisted, DeliveryCheck, DeliveryOutcome, FunnelRow, IdempotentReplay, InboxMessage, Limit, NewSession,
     PendingDelivery, ProviderReport, Refusal, Result, SendGuards, SendOutcome, SessionQuery, SessionRecord, StoreError,
     Timeline, VerifyAttempt, VerifyOutcome, BLOCKED_AFTER_ACCEPTED, DAY_MS,
 };
@@ -46,12 +47,6 @@ fn lock_id(parts: &[&[u8]]) -> i64 {
 /// by the recording or kept for it (see `early_events`). Taken before any session row lock.
 async fn lock_provider_id(t: &Transaction<'_>, provider_id: &str) -> Result<()> {
     lock_key(t, &[b"provider_id", provider_id.as_bytes()]).await
-}
-
-async fn lock_session_key(t: &Transaction<'_>, a: &VerifyAttempt) -> Result<()> {
-    exec(t, "SELECT pg_advisory_xact_lock($1)", &[&session_lock(&a.app_id, a.sandbox, &a.msisdn, &a.challenge)])
-        .await?;
-    Ok(())
 }
 
 /// What a status change needs to know about its session (loaded with its row locked).
@@ -184,56 +179,135 @@ pub(super) async fn create(t: &Transaction<'_>, s: &NewSession, g: &SendGuards, 
     Ok(SendOutcome::Created { try_count, signals: Vec::new() })
 }
 
-pub(super) async fn verify(t: &Transaction<'_>, a: &VerifyAttempt) -> Result<VerifyOutcome> {
-    lock_session_key(t, a).await?;
-    if let Some(limit) = &a.limit {
-        if let Some(refusal) = guards::count_within(t, limit, a.now_ms).await? {
-            return Ok(VerifyOutcome::Refused(refusal));
+/// Times a verify loads and decides again when its session changed between its load and its
+/// write (a concurrent verify, send or status change of the same session got there first).
+const VERIFY_ATTEMPTS: u32 = 16;
+
+/// A verify as two statements, each its own transaction (two round trips; one when the
+/// decision writes nothing): [`load_verify`] counts the attempt under its limit and loads the
+/// newest session of its key, [`VerifyDecision::decide`] decides, and `waotp_verify_write`
+/// (migration 0009) stores the decision if the session is still as it was loaded; if it is
+/// not, the verify loads and decides again (counted once). A refused verify gives its count
+/// back, as a refused send does. The count and the load run on `counters` (asynchronous
+/// commit: they write only counters), the write on `c`.
+pub(super) async fn verify<K: GenericClient, C: GenericClient>(
+    counters: &K,
+    c: &C,
+    a: &VerifyAttempt,
+) -> Result<VerifyOutcome> {
+    let mut limit = a.limit.as_ref();
+    for _ in 0..VERIFY_ATTEMPTS {
+        let (counts, newest) = super::retry(|| load_verify(counters, a, limit)).await?;
+        if let (Some(limit), Some(counts)) = (limit, counts) {
+            if let Some(refusal) = limit.refusal(counts, a.now_ms) {
+                let counted = [(limit.key.clone(), window_start(a.now_ms, limit.window_ms))];
+                if let Err(e) = guards::give_back(counters, &counted).await {
+                    tracing::warn!(error = %e, "could not give back a refused verify's count");
+                }
+                return Ok(VerifyOutcome::Refused(refusal));
+            }
+        }
+        limit = None;
+        let decision = VerifyDecision::decide(newest.as_ref().map(|n| n.facts), a.now_ms, || {
+            newest.as_ref().is_some_and(|n| a.guess.matches(&n.session_id, &n.hash))
+        });
+        let (Some(write), Some(newest)) = (decision.write(), newest) else {
+            return Ok(VerifyOutcome::Decided(decision));
+        };
+        if super::retry(|| write_verify(c, a, &newest, write)).await? {
+            return Ok(VerifyOutcome::Decided(decision));
         }
     }
-    // Conversion counters (`on_verified`) are bumped by the caller after the commit: they
-    // are shared by a whole number range, too hot to hold locked through a commit.
-    Ok(VerifyOutcome::Decided(decide(t, a).await?))
+    Err(StoreError::Conflict("a verify's session kept changing under it".into()))
 }
 
-/// Loads the newest session of the attempt's key (its row locked), lets
-/// [`VerifyDecision::decide`] decide, and stores what it decided.
-async fn decide(t: &Transaction<'_>, a: &VerifyAttempt) -> Result<VerifyDecision> {
-    let newest = query_opt(
-        t,
-        "SELECT id, session_id, code_hash, state, status, wrong_attempts, expires_at \
-         FROM sessions WHERE app_id = $1 AND sandbox = $2 AND msisdn = $3 AND challenge = $4 \
-         ORDER BY id DESC LIMIT 1 FOR UPDATE",
-        &[&a.app_id, &a.sandbox, &a.msisdn.as_str(), &a.challenge],
+/// The newest session of a verify's key, as [`VerifyDecision::decide`] needs it.
+struct Newest {
+    row_id: i64,
+    session_id: Uuid,
+    hash: waotp_core::CodeHash,
+    facts: VerifyFacts,
+}
+
+/// One statement: counts the verify under `limit` (if any), returning the key's (previous
+/// window, current window before it) counts, and loads the newest session of its key.
+async fn load_verify<C: GenericClient>(
+    c: &C,
+    a: &VerifyAttempt,
+    limit: Option<&Limit>,
+) -> Result<(Option<(u64, u64)>, Option<Newest>)> {
+    let (key, window_ms) = limit.map_or((None, 0), |l| (Some(l.key.as_str()), l.window_ms));
+    let start = if key.is_some() { window_start(a.now_ms, window_ms) } else { 0 };
+    let row = query_one(
+        c,
+        "WITH b AS (INSERT INTO counters (key, window_start, count, expires_at) \
+           SELECT $5::text, $6::bigint, 1, $7::bigint WHERE $5::text IS NOT NULL \
+           ON CONFLICT (key, window_start) DO UPDATE SET count = counters.count + 1 RETURNING count), \
+         n AS (SELECT id, session_id, code_hash, state, status, wrong_attempts, expires_at FROM sessions \
+           WHERE app_id = $1 AND sandbox = $2 AND msisdn = $3 AND challenge = $4 ORDER BY id DESC LIMIT 1) \
+         SELECT (SELECT count FROM b), \
+           COALESCE((SELECT count FROM counters WHERE key = $5::text AND window_start = $8::bigint), 0), \
+           n.id, n.session_id, n.code_hash, n.state, n.status, n.wrong_attempts, n.expires_at \
+         FROM (SELECT 1) one LEFT JOIN n ON true",
+        &[
+            &a.app_id,
+            &a.sandbox,
+            &a.msisdn.as_str(),
+            &a.challenge,
+            &key,
+            &start,
+            &(start + 2 * window_ms),
+            &(start - window_ms),
+        ],
+    )
+    .await?;
+    let counts =
+        row.get::<_, Option<i64>>(0).map(|after| (row.get::<_, i64>(1).max(0) as u64, (after - 1).max(0) as u64));
+    let newest = match row.get::<_, Option<i64>>(2) {
+        None => None,
+        Some(row_id) => Some(Newest {
+            row_id,
+            session_id: row.get(3),
+            hash: code_hash(row.get(4))?,
+            facts: VerifyFacts {
+                state: state_from(row.get(5))?,
+                status: status_from(row.get(6))?,
+                wrong_attempts: small(row.get(7))?,
+                expires_at_ms: row.get(8),
+            },
+        }),
+    };
+    Ok((counts, newest))
+}
+
+/// Stores a verify's decision with `waotp_verify_write`: false (nothing written) if the
+/// session is no longer the key's newest with the facts it was decided on.
+async fn write_verify<C: GenericClient>(c: &C, a: &VerifyAttempt, n: &Newest, write: VerifyWrite) -> Result<bool> {
+    let report: Vec<i64> = write.report.iter().map(|s| i64::from(s.code())).collect();
+    let (ranks, slots) = (Status::ranks(), Timeline::slots());
+    Ok(query_one(
+        c,
+        "SELECT waotp_verify_write($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        &[
+            &session_lock(&a.app_id, a.sandbox, &a.msisdn, &a.challenge),
+            &n.row_id,
+            &a.app_id,
+            &a.sandbox,
+            &a.msisdn.as_str(),
+            &a.challenge,
+            &n.facts.state.code(),
+            &i64::from(n.facts.status.code()),
+            &i64::from(n.facts.wrong_attempts),
+            &write.state.code(),
+            &write.wrong_attempts.map(i64::from),
+            &report,
+            &a.now_ms,
+            &&ranks[..],
+            &&slots[..],
+        ],
     )
     .await?
-    .map(|row| -> Result<_> {
-        let facts = VerifyFacts {
-            state: state_from(row.get(3))?,
-            status: status_from(row.get(4))?,
-            wrong_attempts: small(row.get(5))?,
-            expires_at_ms: row.get(6),
-        };
-        let session = SessionRef { row_id: row.get(0), app_id: a.app_id, status: facts.status };
-        Ok((session, row.get::<_, Uuid>(1), code_hash(row.get(2))?, facts))
-    })
-    .transpose()?;
-    let decision = VerifyDecision::decide(newest.as_ref().map(|n| n.3), a.now_ms, || {
-        newest.as_ref().is_some_and(|(_, session_id, hash, _)| a.guess.matches(session_id, hash))
-    });
-    if let (Some(write), Some((mut session, ..))) = (decision.write(), newest) {
-        exec(
-            t,
-            "UPDATE sessions SET state = $2, wrong_attempts = coalesce($3, wrong_attempts), updated_at = $4 \
-             WHERE id = $1",
-            &[&session.row_id, &write.state.code(), &write.wrong_attempts.map(i64::from), &a.now_ms],
-        )
-        .await?;
-        if let Some(status) = write.report {
-            advance(t, &mut session, status, a.now_ms).await?;
-        }
-    }
-    Ok(decision)
+    .get(0))
 }
 
 /// Sessions this node should deliver, oldest first: its own, and those whose node is gone
@@ -354,26 +428,55 @@ pub(super) async fn record_delivery(
     Ok(())
 }
 
-/// The local inbox's delivery, in the caller's transaction: the last look (as before any
-/// send), then the message stored, the sealed code forgotten and the session marked sent and
-/// delivered; or what the look found recorded instead.
+/// The local inbox's delivery, in the caller's transaction (four round trips with its BEGIN and
+/// COMMIT): one statement locks the session and loads the last look's facts, as before any send
+/// ([`DeliveryCheck::decide`] decides); then one stores the message and marks the session sent
+/// and delivered with its sealed code forgotten, in one new row version; or what the look found
+/// is recorded instead.
 pub(super) async fn deliver_to_inbox(t: &Transaction<'_>, m: &InboxMessage) -> Result<()> {
+    let row = query_opt(
+        t,
+        concat!(
+            "SELECT s.id, s.app_id, s.status, s.sealed_code IS NOT NULL, s.state, s.expires_at, \
+             coalesce(bl.number, false), coalesce(bl.prefix, false) FROM sessions s, (",
+            blocklist_lookup!("true", "$2", "$5", "$3", "$4"),
+            ") bl WHERE s.session_id = $1 FOR UPDATE OF s"
+        ),
+        &[&m.session_id, &m.app_id, &prefixes(&m.msisdn), &m.msisdn.as_str(), &Uuid::nil()],
+    )
+    .await?;
     // A second delivery of the same session records nothing.
-    let Some((mut session, true)) = locate(t, m.session_id).await? else {
+    let Some(row) = row.filter(|r| r.get::<_, bool>(3)) else {
         return Ok(());
     };
-    let check = delivery_check(t, m.app_id, m.session_id, &m.msisdn, m.created_at_ms).await?;
+    let session = session_ref(&row)?;
+    let facts = DeliveryFacts {
+        session: if session.app_id == m.app_id { Some((state_from(row.get(4))?, row.get(5))) } else { None },
+        blocked: Blocklisted::from_matches(row.get(6), row.get(7)),
+    };
+    let check = DeliveryCheck::decide(facts, m.created_at_ms);
     if let Some(outcome) = DeliveryOutcome::stopped(check, BLOCKED_AFTER_ACCEPTED) {
         return record_delivery(t, m.session_id, &outcome, m.created_at_ms).await;
     }
-    exec(
+    let steps = [i64::from(Status::Sent.code()), i64::from(Status::Delivered.code())];
+    let (ranks, slots) = (Status::ranks(), Timeline::slots());
+    query_one(
         t,
-        "INSERT INTO inbox (app_id, session_id, msisdn, text, created_at) VALUES ($1, $2, $3, $4, $5)",
-        &[&m.app_id, &m.session_id, &m.msisdn.as_str(), &m.text, &m.created_at_ms],
+        "WITH m AS (INSERT INTO inbox (app_id, session_id, msisdn, text, created_at) VALUES ($1, $2, $3, $4, $5)) \
+         SELECT waotp_advance($6, $7, $5, $8, $9, true)",
+        &[
+            &m.app_id,
+            &m.session_id,
+            &m.msisdn.as_str(),
+            &m.text,
+            &m.created_at_ms,
+            &session.row_id,
+            &&steps[..],
+            &&ranks[..],
+            &&slots[..],
+        ],
     )
     .await?;
-    exec(t, "UPDATE sessions SET sealed_code = NULL WHERE id = $1", &[&session.row_id]).await?;
-    advance_steps(t, &mut session, &[Status::Sent, Status::Delivered], m.created_at_ms).await?;
     Ok(())
 }
 
