@@ -16,25 +16,37 @@ use waotp_core::policy::window_start;
 
 use crate::{Limit, Refusal, SignalRule};
 
-/// The most keys kept. A key costs about 64 bytes (its hash and two windows, inline), so this
-/// bounds the counters at about 100 MB however many distinct numbers a flood sends to. At the
+/// The most keys kept. A key costs 40 bytes (its hash and two windows, inline), about 80 with
+/// the map's slack, so this bounds the counters at about 80 MB however many distinct numbers a
+/// flood sends to. At the
 /// bound a key not seen yet is not counted (its limits start from zero, as after a restart)
 /// until pruning makes room; the keys already counted, an app's and an address's among them,
 /// keep counting.
 const MAX_KEYS: usize = 1_000_000;
 
-/// One fixed window of a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One fixed window of a key, in 16 bytes; a count of 0 is an empty slot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Window {
     start: i64,
-    count: u64,
+    count: u32,
+    /// The window's length (a longer one is cut to 49 days, far beyond any configured).
+    length_ms: u32,
+}
+
+impl Window {
+    fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
     /// Once past, the window can count towards no sliding window any more.
-    expires_at: i64,
+    fn expires_at(&self) -> i64 {
+        self.start + 2 * i64::from(self.length_ms)
+    }
 }
 
 /// A key's live windows: the current and the previous one of its window length (a third
 /// appears only when the length was changed, and then replaces the one that expires first).
-type Windows = [Option<Window>; 2];
+type Windows = [Window; 2];
 
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -58,11 +70,11 @@ impl Counters {
     pub(crate) fn counts(&self, key: &str, window_ms: i64, now_ms: i64) -> (u64, u64) {
         let current = window_start(now_ms, window_ms);
         let (mut previous, mut now) = (0, 0);
-        for w in self.keys.get(&self.hash(key)).into_iter().flatten().flatten() {
+        for w in self.keys.get(&self.hash(key)).into_iter().flatten().filter(|w| !w.is_empty()) {
             if w.start == current {
-                now = w.count;
+                now = u64::from(w.count);
             } else if w.start == current - window_ms {
-                previous = w.count;
+                previous = u64::from(w.count);
             }
         }
         (previous, now)
@@ -77,21 +89,21 @@ impl Counters {
         }
         let start = window_start(now_ms, window_ms);
         let windows = self.keys.entry(hash).or_default();
-        for slot in windows.iter_mut() {
-            if slot.is_some_and(|w| w.expires_at <= now_ms && w.start != start) {
-                *slot = None;
+        for w in windows.iter_mut() {
+            if !w.is_empty() && w.expires_at() <= now_ms && w.start != start {
+                *w = Window::default();
             }
         }
-        if let Some(w) = windows.iter_mut().flatten().find(|w| w.start == start) {
-            w.count += 1;
+        if let Some(w) = windows.iter_mut().find(|w| !w.is_empty() && w.start == start) {
+            w.count = w.count.saturating_add(1);
         } else {
-            let fresh = Window { start, count: 1, expires_at: start + 2 * window_ms };
+            let length_ms = u32::try_from(window_ms).unwrap_or(u32::MAX);
             // A free slot, else the window that expires first.
-            let slot = match windows.iter().position(Option::is_none) {
+            let slot = match windows.iter().position(Window::is_empty) {
                 Some(i) => i,
-                None => usize::from(windows[1].map(|w| w.expires_at) < windows[0].map(|w| w.expires_at)),
+                None => usize::from(windows[1].expires_at() < windows[0].expires_at()),
             };
-            windows[slot] = Some(fresh);
+            windows[slot] = Window { start, count: 1, length_ms };
         }
         self.journal.push((hash, start));
     }
@@ -119,16 +131,10 @@ impl Counters {
         while self.journal.len() > mark {
             let Some((hash, start)) = self.journal.pop() else { break };
             let Some(windows) = self.keys.get_mut(&hash) else { continue };
-            for slot in windows.iter_mut() {
-                if let Some(w) = slot.as_mut().filter(|w| w.start == start) {
-                    w.count -= 1;
-                    if w.count == 0 {
-                        *slot = None;
-                    }
-                    break;
-                }
+            if let Some(w) = windows.iter_mut().find(|w| !w.is_empty() && w.start == start) {
+                w.count -= 1;
             }
-            if windows.iter().all(Option::is_none) {
+            if windows.iter().all(Window::is_empty) {
                 self.keys.remove(&hash);
             }
         }
@@ -142,12 +148,12 @@ impl Counters {
     /// Forgets windows that count towards nothing any more.
     pub(crate) fn prune(&mut self, now_ms: i64) {
         self.keys.retain(|_, windows| {
-            for slot in windows.iter_mut() {
-                if slot.is_some_and(|w| w.expires_at <= now_ms) {
-                    *slot = None;
+            for w in windows.iter_mut() {
+                if !w.is_empty() && w.expires_at() <= now_ms {
+                    *w = Window::default();
                 }
             }
-            windows.iter().any(Option::is_some)
+            windows.iter().any(|w| !w.is_empty())
         });
         if self.keys.capacity() > 4 * self.keys.len().max(1024) {
             self.keys.shrink_to_fit();
@@ -162,6 +168,11 @@ impl Counters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_costs_40_bytes() {
+        assert_eq!(std::mem::size_of::<(u64, Windows)>(), 40);
+    }
 
     #[test]
     fn counts_windows_and_gives_back() {
