@@ -309,9 +309,12 @@ async fn settled_callbacks(
     webhooks: usize,
 ) -> Vec<i64> {
     eventually("webhooks, the send's answer and callbacks settled", Duration::from_secs(20), || async {
+        // Acknowledgements first: an acknowledged webhook's statuses are stored (and their
+        // callbacks queued) before its answer, so the reads after it see them. Read the other
+        // way round, a webhook acknowledged between the reads looked settled without them.
+        let acknowledged = double.webhooks_acknowledged();
         let session = app.state.store.get_session(app.app_id, sent.session_id()).await.unwrap().unwrap();
         let callbacks = app.state.store.list_callbacks(app.app_id, sent.session_id()).await.unwrap().unwrap();
-        let acknowledged = double.webhooks_acknowledged();
         if acknowledged >= webhooks
             && session.provider_id.is_some()
             && callbacks.iter().all(|c| c.state == CallbackState::Delivered)
