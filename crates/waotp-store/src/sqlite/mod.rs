@@ -135,16 +135,12 @@ impl Readers {
     }
 }
 
-/// The cause of the last failed group commit, until a commit succeeds again.
-type WriteFailure = Arc<Mutex<Option<StoreError>>>;
-
 /// waotp's store on an embedded SQLite database.
 #[derive(Clone)]
 pub struct SqliteStore {
     jobs: mpsc::Sender<Box<dyn WriteJob>>,
     readers: Arc<Readers>,
     wait: Duration,
-    failure: WriteFailure,
 }
 
 impl SqliteStore {
@@ -164,11 +160,9 @@ impl SqliteStore {
         conn.busy_timeout(options.wait)?;
         let (jobs, queue) = mpsc::channel(64 * 1024);
         let max_batch = options.max_batch.max(1);
-        let failure = WriteFailure::default();
-        let writer_failure = failure.clone();
         std::thread::Builder::new()
             .name("waotp-sqlite-writer".into())
-            .spawn(move || write_loop(conn, queue, max_batch, writer_failure))
+            .spawn(move || write_loop(conn, queue, max_batch))
             .map_err(|e| StoreError::Open(e.to_string()))?;
         let checkpointer = Connection::open(&options.path)?;
         let closed = jobs.downgrade();
@@ -180,7 +174,6 @@ impl SqliteStore {
             jobs,
             readers: Arc::new(Readers { path: options.path, idle: Mutex::new(Vec::new()) }),
             wait: options.wait,
-            failure,
         })
     }
 
@@ -253,9 +246,11 @@ fn checkpoint_loop(conn: Connection, store: mpsc::WeakSender<Box<dyn WriteJob>>)
     }
 }
 
-fn write_loop(conn: Connection, mut queue: mpsc::Receiver<Box<dyn WriteJob>>, max_batch: usize, failure: WriteFailure) {
+fn write_loop(conn: Connection, mut queue: mpsc::Receiver<Box<dyn WriteJob>>, max_batch: usize) {
     let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(max_batch);
     let mut counters = Counters::default();
+    // Whether the last group commit failed as unavailable, until a commit that writes succeeds.
+    let mut failing = false;
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
         while batch.len() < max_batch {
@@ -268,17 +263,15 @@ fn write_loop(conn: Connection, mut queue: mpsc::Receiver<Box<dyn WriteJob>>, ma
         // After a failed commit, a group that writes nothing (a verify of an unknown code:
         // its count is in memory) would commit trivially and be answered as if the database
         // were back; until a commit that writes succeeds, each group proves it can write.
-        let probe = failure.lock().expect("write failure").is_some();
+        let probe = failing;
         let commit = run_batch(&conn, &mut counters, &mut batch, probe);
         match &commit {
             Err(e) => {
                 // Logged here once per group; each request's answer logs its own refusal.
                 tracing::warn!(error = %e, jobs = batch.len(), "group commit failed; nothing of it was written");
-                if e.is_unavailable() {
-                    *failure.lock().expect("write failure") = Some(e.clone());
-                }
+                failing |= e.is_unavailable();
             }
-            Ok(()) if probe || conn.total_changes() != changes => *failure.lock().expect("write failure") = None,
+            Ok(()) if probe || conn.total_changes() != changes => failing = false,
             Ok(()) => {}
         }
         for job in batch.drain(..) {
@@ -578,21 +571,9 @@ impl DashboardStore for SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ready(&self) -> Result<()> {
-        // The writer thread answers (a dead writer or failing commits fail here)…
-        let failed = self.failure.lock().expect("write failure").is_some();
-        if failed {
-            // …and after a failed commit (a full disk, a read-only file), only a commit that
-            // really writes says the fault is gone: rewrite the schema version, unchanged.
-            self.write(|c| {
-                let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-                c.pragma_update(None, "user_version", version)?;
-                Ok(())
-            })
-            .await?;
-            *self.failure.lock().expect("write failure") = None;
-        } else {
-            self.write(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await?;
-        }
+        // The writer thread answers (a dead writer or failing commits fail here; after a failed
+        // commit its group is a probe that must really write, see `run_batch`)…
+        self.write(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await?;
         // …and the file is there with every migration.
         let path = self.readers.path.clone();
         tokio::task::spawn_blocking(move || {
