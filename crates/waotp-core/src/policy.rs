@@ -94,13 +94,6 @@ pub enum Pumping {
 }
 
 impl Pumping {
-    pub fn rule(self) -> PumpingRule {
-        match self {
-            Pumping::Sequential { .. } => PumpingRule::SequentialNumbers,
-            Pumping::Conversion { .. } => PumpingRule::LowConversionPrefix,
-        }
-    }
-
     /// Whether the rule fires for one more send, given the estimates of its range's sends so
     /// far and of its verified codes (which a sequential rule does not look at).
     pub fn fires(self, sent: f64, verified: f64) -> bool {

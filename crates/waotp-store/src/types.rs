@@ -615,12 +615,6 @@ impl Refusal {
     }
 }
 
-impl From<RefusalReason> for Refusal {
-    fn from(reason: RefusalReason) -> Self {
-        Refusal::new(reason)
-    }
-}
-
 /// The answer of an earlier send with the same idempotency key and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotentReplay {
