@@ -59,9 +59,18 @@ pub struct Queue {
     tracked: Arc<Mutex<HashSet<Uuid>>>,
     /// Some stored sessions are not in the queue: the backlog reader has work.
     overflow: Arc<AtomicBool>,
+    /// Messages go to the local inbox ([`Route::Inbox`]).
+    inbox: bool,
 }
 
 impl Queue {
+    /// Whether messages go to the local inbox: a send then stores its message with its session
+    /// (see [`waotp_store::NewSession::inbox_text`]), and only sessions stored otherwise (by an
+    /// older version, say) come through here.
+    pub fn delivers_to_inbox(&self) -> bool {
+        self.inbox
+    }
+
     pub fn push(&self, message: OutboundMessage) {
         let id = message.session_id;
         if !self.tracked.lock().expect("tracked").insert(id) {
@@ -97,7 +106,13 @@ pub async fn start(
     capacity: usize,
 ) -> (Queue, Vec<(&'static str, tokio::task::JoinHandle<()>)>) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
-    let queue = Queue { tx, depth: Arc::default(), tracked: Arc::default(), overflow: Arc::new(AtomicBool::new(true)) };
+    let queue = Queue {
+        tx,
+        depth: Arc::default(),
+        tracked: Arc::default(),
+        overflow: Arc::new(AtomicBool::new(true)),
+        inbox: matches!(route, Route::Inbox),
+    };
     let backlog = tokio::spawn(read_backlog(queue.clone(), store.clone(), key, apps, clock.clone()));
     let worker = tokio::spawn(run(rx, queue.clone(), store, route, clock, metrics));
     (queue, vec![("delivery worker", worker), ("delivery backlog reader", backlog)])

@@ -132,7 +132,9 @@ pub(crate) async fn accept(
     let guards = guards::send_guards(&app.record, &req.msisdn, ip, idempotency);
     match store_session(state, app, req, false, Vec::new(), guards).await? {
         Stored::New(response, message) => {
-            state.dispatch.push(*message);
+            if let Some(message) = message {
+                state.dispatch.push(*message);
+            }
             Ok((StatusCode::CREATED, Json(response)))
         }
         Stored::Replayed(response) => Ok((StatusCode::CREATED, Json(response))),
@@ -151,10 +153,10 @@ fn idempotency_key(headers: &HeaderMap, body: &Fields) -> Result<Option<Idempote
     Ok(Some(IdempotencyKey { key: key.to_owned(), body_hash: body.sha256() }))
 }
 
-/// A send once stored: new (with the message to deliver), or the answer of an earlier send
-/// with the same idempotency key.
+/// A send once stored: new (with the message to deliver, unless it went to the local inbox
+/// with the session), or the answer of an earlier send with the same idempotency key.
 pub enum Stored {
-    New(SendResponse, Box<OutboundMessage>),
+    New(SendResponse, Option<Box<OutboundMessage>>),
     Replayed(SendResponse),
 }
 
@@ -175,6 +177,12 @@ pub async fn store_session(
     let session_id = Uuid::now_v7();
     let now = state.clock.now_ms();
     let expires_at_ms = now + (req.time_limit_s as i64) * 1000;
+    // To the local inbox, the message is stored with the session, in the send's own write:
+    // its last look is this send's own (the guards looked at the blocklist, and the code is
+    // new), so nothing is left for the dispatcher.
+    let inbox_text =
+        (!sandbox && guards.check_blocklist && state.dispatch.delivers_to_inbox()).then(|| req.message.text.clone());
+    let to_inbox = inbox_text.is_some();
     let outcome = state
         .store
         .create_session(
@@ -193,6 +201,7 @@ pub async fn store_session(
                 callback_url: req.callback_url,
                 created_at_ms: now,
                 expires_at_ms,
+                inbox_text,
             },
             guards,
         )
@@ -222,6 +231,10 @@ pub async fn store_session(
                 session_id,
                 try_count,
             };
+            if to_inbox {
+                state.metrics.delivery(state.channel_name, "delivered", std::time::Duration::ZERO);
+                return Ok(Stored::New(response, None));
+            }
             let message = Box::new(OutboundMessage {
                 session_id,
                 app_id,
@@ -230,7 +243,7 @@ pub async fn store_session(
                 expires_at_ms,
                 sender: app.sender.clone(),
             });
-            Ok(Stored::New(response, message))
+            Ok(Stored::New(response, Some(message)))
         }
         SendOutcome::Replayed(earlier) => {
             tracing::debug!(session_id = %earlier.session_id, "idempotent replay");

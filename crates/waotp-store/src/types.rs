@@ -112,6 +112,30 @@ pub struct NewSession {
     pub callback_url: Option<String>,
     pub created_at_ms: i64,
     pub expires_at_ms: i64,
+    /// The message's text when it goes to the local inbox: stored with the session in the
+    /// send's own write, which records it sent and delivered at once (statuses 1 and 2, with
+    /// their callbacks after status 0's) and keeps no sealed code, as nothing is left to
+    /// deliver. Only for a send whose guards looked at the blocklist (that look is the last
+    /// one before delivery). `None`: the dispatcher delivers it later.
+    pub inbox_text: Option<String>,
+}
+
+impl NewSession {
+    /// The session as it is stored: its scripted statuses, then, when its message goes to the
+    /// local inbox with it, sent and delivered, walked from Requested.
+    pub fn birth(&self) -> Walk {
+        let mut steps = self.scripted.clone();
+        if self.inbox_text.is_some() {
+            steps.extend([Status::Sent, Status::Delivered]);
+        }
+        Timeline::walk(Status::Requested, &steps)
+    }
+
+    /// The sealed code the session's row keeps: none when its message was stored in the inbox
+    /// with it (nothing is left to deliver).
+    pub fn stored_sealed_code(&self) -> Option<&SealedCode> {
+        self.sealed_code.as_ref().filter(|_| self.inbox_text.is_none())
+    }
 }
 
 /// A verify request, parsed.
@@ -297,6 +321,36 @@ impl Timeline {
     pub fn slots() -> [i32; 11] {
         Status::ALL.map(|s| Timeline::slot(s).map_or(-1, |slot| slot as i32))
     }
+
+    /// Where a session at `from` ends after `steps`, in order: a step that moves it forward
+    /// ([`Status::can_move_to`]) is taken (and queues its callback); each step's time goes in
+    /// its slot, delivery progress (slots 0–2: sent, delivered, read) even when the status has
+    /// already moved past it, a failure or an outcome only when taken.
+    pub fn walk(from: Status, steps: &[Status]) -> Walk {
+        let mut walk = Walk { status: from, taken: Vec::new(), stamps: [false; 5] };
+        for &next in steps {
+            let moves = walk.status.can_move_to(next);
+            if let Some(slot) = Timeline::slot(next).filter(|&slot| slot <= 2 || moves) {
+                walk.stamps[slot] = true;
+            }
+            if moves {
+                walk.status = next;
+                walk.taken.push(next);
+            }
+        }
+        walk
+    }
+}
+
+/// What [`Timeline::walk`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Walk {
+    /// The status after the steps.
+    pub status: Status,
+    /// The steps taken, in order: one callback each.
+    pub taken: Vec<Status>,
+    /// The timeline's slots ([`Timeline::slot`]) the steps stamp.
+    pub stamps: [bool; 5],
 }
 
 /// A search of stored sessions (for the dashboard): every given field must match; newest first.

@@ -91,6 +91,7 @@ fn session(app_id: Uuid, msisdn: &str, code: &str, now: i64) -> NewSession {
         callback_url: Some("http://127.0.0.1/cb".into()),
         created_at_ms: now,
         expires_at_ms: now + 1000,
+        inbox_text: None,
     }
 }
 
@@ -278,6 +279,60 @@ async fn delivery_bookkeeping_and_the_inbox() {
     assert_eq!(store.get_session(a.app_id, s1.session_id).await.unwrap().unwrap().status, Status::Read);
     record_sent(&store, s1.session_id, "wamid.x", 170).await;
     assert_eq!(store.get_session(a.app_id, s1.session_id).await.unwrap().unwrap().status, Status::Read);
+}
+
+/// A send to the local inbox is stored with its message, in its own write: delivered at its
+/// creation, its callbacks queued in order behind status 0's, no sealed code left to deliver;
+/// an idempotent retry of it still answers its code.
+#[tokio::test]
+async fn a_send_to_the_inbox_is_stored_delivered_with_its_message() {
+    use waotp_store::{IdempotencyKey, Timeline};
+    let (_d, store) = fresh_store().await;
+    let a = app("a");
+    store.create_app(a.clone()).await.unwrap();
+    let text = "111111 is your verification code.";
+    let s = NewSession { inbox_text: Some(text.into()), ..session(a.app_id, M, "111111", 100) };
+    let guards = SendGuards {
+        idempotency: Some(IdempotencyKey { key: "k1".into(), body_hash: [7; 32] }),
+        ..SendGuards::default()
+    };
+    assert!(matches!(
+        store.create_session(s.clone(), guards.clone()).await.unwrap(),
+        SendOutcome::Created { try_count: 1, .. }
+    ));
+    // Nothing is left for the dispatcher.
+    assert!(store.undelivered(0, 10).await.unwrap().is_empty());
+    let record = store.get_session(a.app_id, s.session_id).await.unwrap().unwrap();
+    assert_eq!(record.status, Status::Delivered);
+    assert_eq!(record.timeline, Timeline { sent_at_ms: Some(100), delivered_at_ms: Some(100), ..Timeline::default() });
+    let inbox = store.inbox(a.app_id, &s.msisdn, 10).await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!((inbox[0].session_id, inbox[0].text.as_str(), inbox[0].created_at_ms), (s.session_id, text, 100));
+    // Statuses 0, 1, 2, each due once the one before it is settled.
+    assert_eq!(
+        callback_statuses(&store, a.app_id, s.session_id).await,
+        [Status::Requested, Status::Sent, Status::Delivered]
+    );
+    let jobs = store.claim_callbacks(200, 10_000, 10).await.unwrap();
+    assert_eq!(jobs.iter().map(|j| j.status).collect::<Vec<_>>(), [Status::Requested]);
+    store.finish_callback(&jobs[0], None, waotp_store::CallbackNext::Delivered, 201).await.unwrap();
+    let next = store.claim_callbacks(201, 10_000, 10).await.unwrap();
+    assert_eq!(next.iter().map(|j| j.status).collect::<Vec<_>>(), [Status::Sent]);
+    // The retry answers the code it was sent with.
+    match store.create_session(s.clone(), guards).await.unwrap() {
+        SendOutcome::Replayed(replay) => {
+            assert_eq!(replay.session_id, s.session_id);
+            assert_eq!(key().unseal(&s.session_id, &replay.sealed_code).unwrap().as_str(), "111111");
+        }
+        other => panic!("not replayed: {other:?}"),
+    }
+    assert_eq!(store.inbox(a.app_id, &s.msisdn, 10).await.unwrap().len(), 1);
+    // A new code supersedes it, and is delivered with its own message.
+    let s2 = NewSession { inbox_text: Some("222222".into()), ..session(a.app_id, M, "222222", 150) };
+    assert_eq!(create(&store, s2.clone()).await, 2);
+    assert_eq!(store.inbox(a.app_id, &s.msisdn, 10).await.unwrap().len(), 2);
+    assert!(matches!(decide(&store, attempt(a.app_id, M, "111111", 160)).await, VerifyDecision::WrongCode { .. }));
+    assert_eq!(decide(&store, attempt(a.app_id, M, "222222", 161)).await, VerifyDecision::Verified);
 }
 
 #[tokio::test]

@@ -280,5 +280,6 @@ pub fn stored_session(
         callback_url,
         created_at_ms,
         expires_at_ms: created_at_ms + 300_000,
+        inbox_text: None,
     }
 }

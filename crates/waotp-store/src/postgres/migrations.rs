@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0007_advance_takes_the_order.sql"),
     include_str!("../../migrations/postgres/0008_unlogged_counters.sql"),
     include_str!("../../migrations/postgres/0009_verify_writes_what_rust_decided.sql"),
+    include_str!("../../migrations/postgres/0010_session_born_as_stored.sql"),
 ];
 
 /// Any fixed number: the advisory lock that lets one node at a time migrate.

@@ -568,10 +568,10 @@ impl SessionStore for PgStore {
             }
             guards::Counted::Passed { keys, fired } => (keys, fired),
         };
-        // 3. The session, durably: one statement and its commit, or a transaction when an
-        //    idempotency key or scripted statuses come along.
+        // 3. The session, durably (with its inbox message, if any): one statement and its
+        //    commit, or a transaction when an idempotency key comes along.
         let node = self.node_id;
-        let stored = if guards.idempotency.is_none() && session.scripted.is_empty() {
+        let stored = if guards.idempotency.is_none() {
             retry(|| async {
                 let conn = self.conn().await?;
                 Ok(match sessions::store(&conn, &session, guards.use_quota, node).await? {

@@ -101,8 +101,10 @@ fn session_lock(app_id: &Uuid, sandbox: bool, msisdn: &Msisdn, challenge: &str) 
     lock_id(&[b"session", app_id.as_bytes(), &[u8::from(sandbox)], msisdn.as_str().as_bytes(), challenge.as_bytes()])
 }
 
-/// Stores a session with `waotp_store_session` (migration 0002): quota, supersede, insert
-/// and the status-0 callback under the key's lock. `None`: no quota left, nothing written.
+/// Stores a session with `waotp_store_session` (migrations 0002, 0010): quota, supersede, and
+/// the session written once as it stands after its birth ([`NewSession::birth`]: a sandbox
+/// scenario's statuses, or the local inbox's sent and delivered, with the message) with a
+/// callback per status it took, under the key's lock. `None`: no quota left, nothing written.
 /// Outside a transaction this is one round trip and one commit (the hot path).
 pub(super) async fn store<C: GenericClient>(
     c: &C,
@@ -115,11 +117,14 @@ pub(super) async fn store<C: GenericClient>(
     } else {
         Some(serde_json::to_string(&s.content).map_err(|e| StoreError::Corrupt(e.to_string()))?)
     };
-    let sealed = s.sealed_code.as_ref().map(|sealed| sealed.0.as_slice());
+    let sealed = s.stored_sealed_code().map(|sealed| sealed.0.as_slice());
+    let birth = s.birth();
+    let callbacks: Vec<i64> =
+        std::iter::once(Status::Requested).chain(birth.taken.iter().copied()).map(|st| i64::from(st.code())).collect();
     let row = query_opt(
         c,
         "SELECT out_row, out_tries FROM waotp_store_session($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-         $14, $15, $16)",
+         $14, $15, $16, $17, $18, $19, $20)",
         &[
             &session_lock(&s.app_id, s.sandbox, &s.msisdn, &s.challenge),
             &use_quota,
@@ -137,20 +142,21 @@ pub(super) async fn store<C: GenericClient>(
             &s.callback_url,
             &s.created_at_ms,
             &s.expires_at_ms,
+            &i64::from(birth.status.code()),
+            &&birth.stamps[..],
+            &callbacks,
+            &s.inbox_text,
         ],
     )
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let session = SessionRef { row_id: row.get(0), app_id: s.app_id, status: Status::Requested };
+    let session = SessionRef { row_id: row.get(0), app_id: s.app_id, status: birth.status };
     Ok(Some((session, small(row.get(1))?)))
 }
 
-/// The session's own transaction, after its counts passed (see [`guards::count_send`]):
-/// the idempotency key checked again under its lock (a concurrent retry may have won), the
-/// quota used, the session stored. `signals` in the outcome are left for the caller.
 /// A send's durable part when it needs more than [`store`]: an idempotency key (checked
-/// again under its lock, a concurrent retry may have won, and remembered) or scripted
-/// statuses (sandbox). `signals` in the outcome are left for the caller.
+/// again under its lock, a concurrent retry may have won, and remembered). `signals` in the
+/// outcome are left for the caller.
 pub(super) async fn create(t: &Transaction<'_>, s: &NewSession, g: &SendGuards, node: Uuid) -> Result<SendOutcome> {
     let now = s.created_at_ms;
     if let Some(k) = &g.idempotency {
@@ -163,10 +169,9 @@ pub(super) async fn create(t: &Transaction<'_>, s: &NewSession, g: &SendGuards, 
             Idempotent::New => {}
         }
     }
-    let Some((mut session, try_count)) = store(t, s, g.use_quota, node).await? else {
+    let Some((_, try_count)) = store(t, s, g.use_quota, node).await? else {
         return Ok(SendOutcome::Refused(Refusal::new(waotp_core::RefusalReason::QuotaExhausted)));
     };
-    advance_steps(t, &mut session, &s.scripted, now).await?;
     if let (Some(k), Some(sealed)) = (&g.idempotency, &s.sealed_code) {
         let replay = IdempotentReplay {
             session_id: s.session_id,

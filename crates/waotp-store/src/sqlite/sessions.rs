@@ -59,19 +59,11 @@ pub(super) fn advance(c: &Connection, s: &mut SessionRef, next: Status, now_ms: 
 /// no callback.
 pub(super) fn advance_steps(c: &Connection, s: &mut SessionRef, steps: &[Status], now_ms: i64) -> Result<bool> {
     let before = s.status;
-    let mut stamp = [false; 5];
-    for &next in steps {
-        let moves = s.status.can_move_to(next);
-        // Delivery progress (slots 0–2) is stamped either way; a failure or an outcome only
-        // when it moves the session.
-        if let Some(slot) = Timeline::slot(next).filter(|&slot| slot <= 2 || moves) {
-            stamp[slot] = true;
-        }
-        if !moves {
-            continue;
-        }
-        s.status = next;
-        if let Some(url) = &s.callback_url {
+    let walk = Timeline::walk(s.status, steps);
+    let stamp = walk.stamps;
+    s.status = walk.status;
+    if let Some(url) = &s.callback_url {
+        for &next in &walk.taken {
             callbacks::enqueue(c, s.row_id, next, url, now_ms)?;
         }
     }
@@ -173,10 +165,15 @@ fn insert(c: &Connection, s: &NewSession) -> Result<u32> {
     } else {
         Some(serde_json::to_string(&s.content).map_err(|e| StoreError::Corrupt(e.to_string()))?)
     };
+    // The session is written once, as it stands after its birth's steps (sandbox scenarios;
+    // the inbox's sent and delivered), with a callback for each status it took.
+    let birth = s.birth();
+    let at = |slot: usize| birth.stamps[slot].then_some(s.created_at_ms);
     c.prepare_cached(
         "INSERT INTO sessions (session_id, app_id, msisdn, challenge, code_hash, sealed_code, state, status, \
-         try_count, template_name, lang_code, content, callback_url, created_at, expires_at, updated_at, sandbox) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?14, ?16)",
+         try_count, template_name, lang_code, content, callback_url, created_at, expires_at, updated_at, sandbox, \
+         sent_at, delivered_at, read_at, failed_at, closed_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?14, ?16, ?17, ?18, ?19, ?20, ?21)",
     )?
     .execute(params![
         s.session_id.as_bytes(),
@@ -184,9 +181,9 @@ fn insert(c: &Connection, s: &NewSession) -> Result<u32> {
         s.msisdn.as_str(),
         s.challenge,
         &s.code_hash.0[..],
-        s.sealed_code.as_ref().map(|sealed| &sealed.0),
+        s.stored_sealed_code().map(|sealed| &sealed.0),
         SessionState::Pending.code(),
-        Status::Requested.code(),
+        birth.status.code(),
         try_count,
         s.template_name,
         s.lang_code,
@@ -195,17 +192,30 @@ fn insert(c: &Connection, s: &NewSession) -> Result<u32> {
         s.created_at_ms,
         s.expires_at_ms,
         s.sandbox,
+        at(0),
+        at(1),
+        at(2),
+        at(3),
+        at(4),
     ])?;
-    let mut session = SessionRef {
-        row_id: c.last_insert_rowid(),
-        app_id: s.app_id,
-        status: Status::Requested,
-        callback_url: s.callback_url.clone(),
-    };
+    let row_id = c.last_insert_rowid();
     if let Some(url) = &s.callback_url {
-        callbacks::enqueue(c, session.row_id, Status::Requested, url, s.created_at_ms)?;
+        for status in std::iter::once(Status::Requested).chain(birth.taken) {
+            callbacks::enqueue(c, row_id, status, url, s.created_at_ms)?;
+        }
     }
-    advance_steps(c, &mut session, &s.scripted, s.created_at_ms)?;
+    if let Some(text) = &s.inbox_text {
+        c.prepare_cached(
+            "INSERT INTO inbox (app_id, session_id, msisdn, text, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            s.app_id.as_bytes(),
+            s.session_id.as_bytes(),
+            s.msisdn.as_str(),
+            text,
+            s.created_at_ms
+        ])?;
+    }
     Ok(try_count)
 }
 
