@@ -65,3 +65,16 @@ pub async fn fresh_postgres_url(base: &str) -> Result<String> {
 pub fn schema_of(url: &str) -> Option<&str> {
     url.split("search_path%3D").nth(1).map(|rest| rest.split('&').next().unwrap_or(rest))
 }
+
+/// PostgreSQL's plan (EXPLAIN's text, without costs) for the dashboard's session search
+/// `query` on the database at `url`, planned as the store plans it: for tests that pin which
+/// index a search uses.
+pub async fn postgres_search_plan(url: &str, query: &crate::SessionQuery) -> Result<String> {
+    let (client, connection) =
+        tokio_postgres::connect(url, NoTls).await.map_err(|e| StoreError::Open(format!("test server: {e}")))?;
+    let task = tokio::spawn(connection);
+    let plan = crate::postgres::explain_search(&client, query).await;
+    drop(client);
+    let _ = task.await;
+    plan
+}

@@ -876,6 +876,90 @@ async fn sessions_are_searched_newest_first() {
     assert_eq!((found[1].app_id, found[1].msisdn.as_str(), found[1].challenge.as_str()), (b.app_id, M, "login"));
 }
 
+/// PostgreSQL: a search by msisdn goes through `sessions_by_key`, each probe a range of it
+/// bounded by (app, sandbox, msisdn), never a scan of the table or of a whole index, on a
+/// table large enough (100,000 sessions of three apps, both sandbox values) that a scan would
+/// be planned for a statement the index cannot serve; and it finds what a scan finds. The
+/// index of msisdns alone is gone (migration 0011).
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test runs it"]
+async fn a_search_by_msisdn_probes_the_key_index() {
+    use waotp_store::testing::postgres_search_plan;
+    use waotp_store::SessionQuery;
+    let url = fresh_postgres_url(&required_postgres()).await.unwrap();
+    let store: Arc<dyn Store> = Arc::new(PgStore::open(PgOptions::from_url(&url).unwrap()).await.unwrap());
+    let apps = [app("a"), app("b"), app("c")];
+    for a in &apps {
+        store.create_app(a.clone()).await.unwrap();
+    }
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let gone: bool = client.query_one("SELECT to_regclass('sessions_by_msisdn') IS NULL", &[]).await.unwrap().get(0);
+    assert!(gone, "sessions_by_msisdn is dropped");
+    // 100,000 sessions, 2 per msisdn (M among them), and 12 more of M: of app b, under both
+    // challenges and both sandbox values.
+    let ids: Vec<Uuid> = apps.iter().map(|a| a.app_id).collect();
+    client
+        .execute(
+            "INSERT INTO sessions (session_id, app_id, msisdn, challenge, sandbox, code_hash, state, status, \
+               try_count, template_name, lang_code, created_at, expires_at, updated_at) \
+             SELECT gen_random_uuid(), ($1::uuid[])[1 + i % 3], (6281234540000 + i % 50000)::text, \
+               CASE WHEN i % 4 = 0 THEN 'signup' ELSE 'login' END, i % 7 = 0, '\\x00', 0, 0, 1, 't', 'en', i, i, i \
+             FROM generate_series(1, 100000) AS i",
+            &[&ids],
+        )
+        .await
+        .unwrap();
+    for n in 0..12 {
+        let challenge = if n % 3 == 0 { "signup" } else { "login" };
+        let s = NewSession { sandbox: n % 2 == 0, ..session_for(apps[1].app_id, M, challenge, 200_000 + n) };
+        create(&store, s).await;
+    }
+    client.batch_execute("ANALYZE sessions").await.unwrap();
+
+    let q = SessionQuery { msisdn: Some(M.into()), limit: 100, ..SessionQuery::default() };
+    let searches = [
+        q.clone(),
+        SessionQuery { limit: 5, ..q.clone() },
+        SessionQuery { app_id: Some(apps[1].app_id), ..q.clone() },
+        SessionQuery { challenge: Some("signup".into()), ..q.clone() },
+        SessionQuery { app_id: Some(apps[1].app_id), challenge: Some("login".into()), limit: 3, ..q.clone() },
+    ];
+    for search in searches {
+        let plan = postgres_search_plan(&url, &search).await.unwrap();
+        let lines: Vec<&str> = plan.lines().collect();
+        let probes: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].contains("using sessions_by_key")).collect();
+        assert!(!probes.is_empty(), "{search:?}: no probe of sessions_by_key in\n{plan}");
+        for i in probes {
+            let bound = lines.get(i + 1).copied().unwrap_or_default();
+            assert!(
+                bound.contains("Index Cond: ((app_id = ")
+                    && bound.contains("(sandbox = ")
+                    && bound.contains("(msisdn = "),
+                "{search:?}: a probe not bounded by (app, sandbox, msisdn) in\n{plan}"
+            );
+        }
+        assert!(!plan.contains("Seq Scan on sessions"), "{search:?}: a scan of sessions in\n{plan}");
+        assert!(!plan.contains("Backward using sessions_pkey"), "{search:?}: a walk of every id in\n{plan}");
+
+        let found: Vec<Uuid> =
+            store.search_sessions(search.clone()).await.unwrap().into_iter().map(|r| r.session_id).collect();
+        let scanned: Vec<Uuid> = client
+            .query(
+                "SELECT session_id FROM sessions WHERE msisdn = $1 AND ($2::uuid IS NULL OR app_id = $2) \
+                 AND ($3::text IS NULL OR challenge = $3) ORDER BY id DESC LIMIT $4",
+                &[&M, &search.app_id, &search.challenge, &(search.limit as i64)],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert!(!found.is_empty());
+        assert_eq!(found, scanned, "{search:?}");
+    }
+}
+
 #[tokio::test]
 async fn the_funnel_counts_production_sessions_by_app_and_day() {
     use waotp_store::{FunnelRow, DAY_MS};

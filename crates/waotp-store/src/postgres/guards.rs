@@ -73,21 +73,22 @@ pub(super) async fn count_send<C: GenericClient>(
     // Limits are counted exactly, one row per key. Signal counters are shared by a whole
     // number block or range, so they are split in `SHARDS` rows (by the msisdn's last
     // digit) and read as their sum: an estimate, as signals are, that no two sends of a
-    // range wait on each other for.
+    // range wait on each other for. Each key bumped maps to its window and whether its own
+    // count is read back (a limit's; a shard's is only read in its range's sum).
     let shard = shard_of(msisdn);
-    let mut bumps: BTreeMap<String, i64> = BTreeMap::new();
+    let mut bumps: BTreeMap<String, (i64, bool)> = BTreeMap::new();
     let mut sums: BTreeMap<&str, i64> = BTreeMap::new();
     for limit in &g.limits {
-        bumps.insert(limit.key.clone(), limit.window_ms);
+        bumps.insert(limit.key.clone(), (limit.window_ms, true));
     }
     for signal in &g.signals {
         match &signal.rule {
             SignalRule::Sequential { key, window_ms, .. } => {
-                bumps.insert(shard_key(key, shard), *window_ms);
+                bumps.insert(shard_key(key, shard), (*window_ms, false));
                 sums.insert(key, *window_ms);
             }
             SignalRule::Conversion { sent_key, verified_key, window_ms, .. } => {
-                bumps.insert(shard_key(sent_key, shard), *window_ms);
+                bumps.insert(shard_key(sent_key, shard), (*window_ms, false));
                 sums.insert(sent_key, *window_ms);
                 sums.insert(verified_key, *window_ms);
             }
@@ -99,12 +100,13 @@ pub(super) async fn count_send<C: GenericClient>(
     // In a fixed (sorted) order: concurrent statements lock the rows they share in the same
     // order, never in a cycle.
     let (mut keys, mut starts, mut expiries, mut prevs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (key, window_ms) in &bumps {
+    for (key, (window_ms, read)) in &bumps {
         let start = window_start(now_ms, *window_ms);
         keys.push(key.clone());
         starts.push(start);
         expiries.push(start + 2 * window_ms);
-        prevs.push(start - window_ms);
+        // No previous window: the key's counts are not read back (nor looked up).
+        prevs.push(read.then_some(start - window_ms));
     }
     let (mut sum_bases, mut sum_starts, mut sum_prevs) = (Vec::new(), Vec::new(), Vec::new());
     for (base, window_ms) in &sums {
@@ -113,12 +115,21 @@ pub(super) async fn count_send<C: GenericClient>(
         sum_starts.push(start);
         sum_prevs.push(start - window_ms);
     }
-    // The statement below names the shards itself (`base#0` … `base#9`, as `shard_key` does).
+    // The statement below reads a range's shards (`base#0` … `base#9`, as `shard_key` names
+    // them) as one range of the counters' primary key (key, window_start): they sort together,
+    // between `base#0` and `base#9`, in any collation that orders the digits (this range is in
+    // the key column's collation, so that the index serves it). So each sum is one index
+    // descent and a few neighbouring entries (the shards' current and previous windows, which
+    // the window range keeps to), not one descent per shard and window. A key in the range
+    // that is not one of the shards (a collation other than "C" may sort other keys between
+    // them) is left out by the exact test on the key, which the index does not evaluate.
     const _: () = assert!(SHARDS == 10);
     let digits = msisdn.as_str();
     let prefixes = prefixes(msisdn);
     // One statement: the blocklist looked up; unless the number is blocked, every key
-    // counted; the limits' counts after this send and the signals' sums before it.
+    // counted; the limits' counts after this send and the signals' sums before it. (All of
+    // it reads the counters as they were before the statement: its INSERT's effects are seen
+    // only through `b`.)
     let rows = query(
         c,
         concat!(
@@ -131,15 +142,15 @@ pub(super) async fn count_send<C: GenericClient>(
            ON CONFLICT (key, window_start) DO UPDATE SET count = counters.count + 1 RETURNING key, count), \
          c AS (SELECT k.key, b.count AS cur, \
              COALESCE((SELECT p.count FROM counters p WHERE p.key = k.key AND p.window_start = k.prev), 0) AS prev \
-             FROM k JOIN b ON b.key = k.key \
+             FROM k JOIN b ON b.key = k.key WHERE k.prev IS NOT NULL \
            UNION ALL \
-           SELECT r.base, \
-             (COALESCE(sum((SELECT x.count FROM counters x WHERE x.key = sh.key AND x.window_start = r.ws)), 0) \
-               + 1)::bigint, \
-             COALESCE(sum((SELECT x.count FROM counters x WHERE x.key = sh.key AND x.window_start = r.prev)), 0)::bigint \
+           SELECT r.base, (COALESCE(s.cur, 0) + 1)::bigint, COALESCE(s.prev, 0)::bigint \
              FROM unnest($10::text[], $11::bigint[], $12::bigint[]) AS r(base, ws, prev) \
-             CROSS JOIN LATERAL (SELECT r.base || '#' || n AS key FROM generate_series(0, 9) AS n) sh \
-             GROUP BY r.base) \
+             CROSS JOIN LATERAL (SELECT sum(x.count) FILTER (WHERE x.window_start = r.ws) AS cur, \
+                 sum(x.count) FILTER (WHERE x.window_start = r.prev) AS prev \
+               FROM counters x WHERE x.key >= r.base || '#0' AND x.key <= r.base || '#9' \
+                 AND x.window_start >= r.prev AND x.window_start <= r.ws \
+                 AND left(x.key, -1) = r.base || '#' AND right(x.key, 1) COLLATE \"C\" BETWEEN '0' AND '9') s) \
          SELECT bl.number, bl.prefix, c.key, c.cur, c.prev FROM bl LEFT JOIN c ON true"
         ),
         &[

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0008_unlogged_counters.sql"),
     include_str!("../../migrations/postgres/0009_verify_writes_what_rust_decided.sql"),
     include_str!("../../migrations/postgres/0010_session_born_as_stored.sql"),
+    include_str!("../../migrations/postgres/0011_no_msisdn_index.sql"),
 ];
 
 /// Any fixed number: the advisory lock that lets one node at a time migrate.

@@ -47,6 +47,8 @@ mod logins;
 mod migrations;
 mod sessions;
 
+pub(crate) use sessions::explain_search;
+
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 

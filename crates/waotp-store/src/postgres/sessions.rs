@@ -646,16 +646,49 @@ pub(super) async fn get<C: GenericClient>(c: &C, app_id: Uuid, session_id: Uuid)
 /// [`query_fresh`]): the fields not given fold away, and the plan uses the index of the one
 /// that is (a cached generic plan would have to serve every combination).
 pub(super) async fn search<C: GenericClient>(c: &C, q: &SessionQuery) -> Result<Vec<SessionRecord>> {
-    let sql = format!(
-        "SELECT {RECORD_COLUMNS} FROM sessions WHERE ($1::uuid IS NULL OR app_id = $1) \
-         AND ($2::uuid IS NULL OR session_id = $2) AND ($3::text IS NULL OR msisdn = $3) \
-         AND ($4::text IS NULL OR challenge = $4) ORDER BY id DESC LIMIT $5"
-    );
-    query_fresh(c, &sql, &[&q.app_id, &q.session_id, &q.msisdn, &q.challenge, &(q.limit as i64)])
+    query_fresh(c, &search_sql(q), &[&q.app_id, &q.session_id, &q.msisdn, &q.challenge, &(q.limit as i64)])
         .await?
         .iter()
         .map(session_record)
         .collect()
+}
+
+/// PostgreSQL's plan for a search (EXPLAIN's lines, planned afresh with its values as
+/// [`search`] is), for the test that pins which index it uses.
+pub(crate) async fn explain_search(c: &tokio_postgres::Client, q: &SessionQuery) -> Result<String> {
+    let sql = format!("EXPLAIN (COSTS OFF) {}", search_sql(q));
+    let rows = c.query(&sql, &[&q.app_id, &q.session_id, &q.msisdn, &q.challenge, &(q.limit as i64)]).await?;
+    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>().join("\n"))
+}
+
+/// A search's statement, over $1 app id, $2 session id, $3 msisdn, $4 challenge (each null
+/// when not searched for) and $5 the limit. A msisdn is found through `sessions_by_key`
+/// (app_id, sandbox, msisdn, challenge, id), so that no index of its own is written on every
+/// send for the dashboard's sake. PostgreSQL (15) does not skip an index's leading columns, so
+/// the search names them: every app (apps are never deleted) and both sandbox values, each
+/// pair one range of the index (in id order when a challenge is given too), of which the
+/// newest `limit` ids are taken, then the newest `limit` of them all, and only those rows
+/// read. A session id goes through its own unique index.
+fn search_sql(q: &SessionQuery) -> String {
+    if q.msisdn.is_some() && q.session_id.is_none() {
+        // ($2 is null here: named so that both statements take the same parameters.)
+        format!(
+            "SELECT {RECORD_COLUMNS} FROM sessions WHERE id IN (\
+               SELECT p.id FROM apps a CROSS JOIN (VALUES (false), (true)) AS v(sandbox) \
+               CROSS JOIN LATERAL (SELECT s.id FROM sessions s \
+                 WHERE s.app_id = a.app_id AND s.sandbox = v.sandbox AND s.msisdn = $3 \
+                 AND ($4::text IS NULL OR s.challenge = $4) AND ($2::uuid IS NULL OR s.session_id = $2) \
+                 ORDER BY s.id DESC LIMIT $5) p \
+               WHERE ($1::uuid IS NULL OR a.app_id = $1) ORDER BY p.id DESC LIMIT $5) \
+             ORDER BY id DESC LIMIT $5"
+        )
+    } else {
+        format!(
+            "SELECT {RECORD_COLUMNS} FROM sessions WHERE ($1::uuid IS NULL OR app_id = $1) \
+             AND ($2::uuid IS NULL OR session_id = $2) AND ($3::text IS NULL OR msisdn = $3) \
+             AND ($4::text IS NULL OR challenge = $4) ORDER BY id DESC LIMIT $5"
+        )
+    }
 }
 
 /// Production sessions created at or after `since_ms`, by app and UTC day; each stage counts

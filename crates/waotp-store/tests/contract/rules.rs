@@ -129,6 +129,57 @@ async fn pumping_signals_fire_alike() {
     assert!(!fired(send(14, conversion()).await.unwrap()), "4 sends, 2 verified: half");
 }
 
+/// A range's signal counts the sends made under it, in this window and the last (weighted by
+/// how much of it the sliding window still covers), from every msisdn of the range, and
+/// nothing counted under another key, even one named like it (`seq:b#05`, `seq:b#3`: on
+/// PostgreSQL, the signal's shards are `seq:b#0` … `seq:b#9`, read as one index range).
+#[tokio::test]
+async fn a_signal_counts_its_range_and_nothing_named_like_it() {
+    use waotp_core::{PumpingRule, RefusalReason};
+    use waotp_store::{Limit, Signal, SignalRule};
+    let (_d, store) = fresh_store().await;
+    let a = app("a");
+    store.create_app(a.clone()).await.unwrap();
+    const WINDOW: i64 = 60_000;
+    let signal = || Signal {
+        rule: SignalRule::Sequential { key: "seq:b".into(), threshold: 4, window_ms: WINDOW },
+        enforce: false,
+    };
+    // Another counter's key and window; its sends never fire the signal.
+    let other =
+        |key: &str, window_ms| Limit { key: key.into(), limit: 100, window_ms, reason: RefusalReason::RateLimitedApp };
+    let send = |n: u32, now: i64, guards: SendGuards| {
+        let store = store.clone();
+        let s = session(a.app_id, &format!("62812345678{n:02}"), "111111", now);
+        async move {
+            match store.create_session(s, guards).await.unwrap() {
+                SendOutcome::Created { signals, .. } => signals == vec![PumpingRule::SequentialNumbers],
+                other => panic!("not created: {other:?}"),
+            }
+        }
+    };
+    let with_signal = || SendGuards { signals: vec![signal()], ..SendGuards::default() };
+    let with_limit = |key: &str, window_ms| SendGuards { limits: vec![other(key, window_ms)], ..SendGuards::default() };
+
+    // The last window (60,000–119,999): three sends of the range, from three msisdns.
+    for n in 1..=3 {
+        assert!(!send(n, WINDOW + 100, with_signal()).await, "send {n} of the last window");
+    }
+    // Counted under other keys: one sorting among the shards' names, in this window; one
+    // named like a shard, in a window that starts between the last window and this one.
+    for n in 10..15 {
+        assert!(!send(n, 2 * WINDOW + WINDOW / 2, with_limit("seq:b#05", WINDOW)).await);
+        assert!(!send(n, WINDOW + 10_500, with_limit("seq:b#3", 7_000)).await);
+    }
+    // Halfway through this window: the last window's 3 weigh 1.5. Fires when the estimate
+    // of the sends so far, plus this one, passes 4: at the third send of this window
+    // (1.5 + 2 + 1), not before.
+    let now = 2 * WINDOW + WINDOW / 2;
+    assert!(!send(4, now, with_signal()).await, "1.5 + 0 + 1");
+    assert!(!send(5, now, with_signal()).await, "1.5 + 1 + 1");
+    assert!(send(16, now, with_signal()).await, "1.5 + 2 + 1, from another shard");
+}
+
 /// The last look before a send, on the facts each backend loads: every outcome, and what the
 /// local inbox's delivery records for a stopped one.
 #[tokio::test]
