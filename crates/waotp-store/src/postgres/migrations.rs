@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0009_verify_writes_what_rust_decided.sql"),
     include_str!("../../migrations/postgres/0010_session_born_as_stored.sql"),
     include_str!("../../migrations/postgres/0011_no_msisdn_index.sql"),
+    include_str!("../../migrations/postgres/0012_verify_written_once.sql"),
 ];
 
 /// Any fixed number: the advisory lock that lets one node at a time migrate.

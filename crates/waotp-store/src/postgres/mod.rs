@@ -188,7 +188,13 @@ impl PgStore {
         );
         let pool = new_pool(manager, options.pool_size, options.wait)?;
         let mut async_commit = config.clone();
-        let extra = "-c synchronous_commit=off";
+        // The hot path's statements, planned once per connection: left to choose, PostgreSQL
+        // planned the send's counting statement afresh on every run (its generic plan's
+        // estimate looks worse than the custom plans', which are the same index probes), and
+        // planning was a third of the database's CPU per send (perf, scripts/pg-cost). Only
+        // this pool: the background workers' queries over fast-growing tables want the
+        // custom plans they ask for (see `query_fresh`).
+        let extra = "-c synchronous_commit=off -c plan_cache_mode=force_generic_plan";
         async_commit.options(&match config.get_options() {
             Some(existing) => format!("{existing} {extra}"),
             None => extra.to_owned(),

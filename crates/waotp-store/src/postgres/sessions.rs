@@ -285,11 +285,14 @@ async fn load_verify<C: GenericClient>(
     Ok((counts, newest))
 }
 
-/// Stores a verify's decision with `waotp_verify_write`: false (nothing written) if the
-/// session is no longer the key's newest with the facts it was decided on.
+/// Stores a verify's decision with `waotp_verify_write` (migrations 0009, 0012), the session
+/// written once: its new state and wrong tries, and the status its report walks to from the
+/// status it was decided on ([`Timeline::walk`]), with a callback per status taken. False
+/// (nothing written) if the session is no longer the key's newest with the facts it was
+/// decided on.
 async fn write_verify<C: GenericClient>(c: &C, a: &VerifyAttempt, n: &Newest, write: VerifyWrite) -> Result<bool> {
-    let report: Vec<i64> = write.report.iter().map(|s| i64::from(s.code())).collect();
-    let (ranks, slots) = (Status::ranks(), Timeline::slots());
+    let walk = Timeline::walk(n.facts.status, write.report.as_slice());
+    let callbacks: Vec<i64> = walk.taken.iter().map(|s| i64::from(s.code())).collect();
     Ok(query_one(
         c,
         "SELECT waotp_verify_write($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
@@ -305,10 +308,10 @@ async fn write_verify<C: GenericClient>(c: &C, a: &VerifyAttempt, n: &Newest, wr
             &i64::from(n.facts.wrong_attempts),
             &write.state.code(),
             &write.wrong_attempts.map(i64::from),
-            &report,
+            &i64::from(walk.status.code()),
+            &&walk.stamps[..],
+            &callbacks,
             &a.now_ms,
-            &&ranks[..],
-            &&slots[..],
         ],
     )
     .await?
