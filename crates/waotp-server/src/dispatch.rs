@@ -28,8 +28,11 @@ const MAX_RETRIES: u32 = 6;
 #[derive(Clone)]
 pub enum Route {
     /// The local inbox (no WhatsApp account configured), where each app reads its messages
-    /// (`GET /v1/inbox`). The inbox is the database: one store write makes the last look,
-    /// stores the message and records it sent and delivered ([`Store::deliver_to_inbox`]).
+    /// (`GET /v1/inbox`). The inbox is the database: a send stores its message with its
+    /// session ([`Queue::delivers_to_inbox`]); a session stored without it (by an older
+    /// version, or while a WhatsApp channel was configured) comes here, where one store write
+    /// makes the last look, stores the message and records it sent and delivered
+    /// ([`Store::deliver_to_inbox`]).
     Inbox,
     /// A provider's channel.
     Channel(Arc<dyn Channel>),

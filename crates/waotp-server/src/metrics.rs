@@ -149,7 +149,7 @@ impl Metrics {
         );
         registry.register(
             "waotp_channel_delivery_seconds",
-            "Time a channel took to deliver a message, by channel and outcome",
+            "Time a channel took to deliver a message, by channel and outcome (the local inbox: 0 when the message was stored with its send)",
             m.channel_delivery.clone(),
         );
         registry.register(

@@ -477,7 +477,7 @@ fn readiness() -> Value {
         "required": ["status"],
         "properties": {
             "status": {"enum": ["ready", "not ready"]},
-            "channel": {"type": "string", "description": "When ready: `inbox` or `whatsapp`."},
+            "channel": {"type": "string", "description": "When ready: the channel messages go through, `local inbox` or `WhatsApp Cloud API`."},
             "reason": {"type": "string", "description": "When not ready: why."},
         },
     })

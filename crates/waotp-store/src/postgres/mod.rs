@@ -193,8 +193,10 @@ impl PgStore {
         // estimate looks worse than the custom plans', which are the same index probes), and
         // planning was a third of the database's CPU per send (perf, scripts/pg-cost). Only
         // this pool: the background workers' queries over fast-growing tables want the
-        // custom plans they ask for (see `query_fresh`).
-        let extra = "-c synchronous_commit=off -c plan_cache_mode=force_generic_plan";
+        // custom plans they ask for (see `query_fresh`). Every statement here is a key probe: a
+        // plan made once must not be a scan because the table was empty when it was planned
+        // (the unlogged counters are, after a crash of PostgreSQL), hence no sequential scans.
+        let extra = "-c synchronous_commit=off -c plan_cache_mode=force_generic_plan -c enable_seqscan=off";
         async_commit.options(&match config.get_options() {
             Some(existing) => format!("{existing} {extra}"),
             None => extra.to_owned(),
