@@ -21,6 +21,8 @@ DECLARE
     prev record;
     tries bigint := 1;
     new_row bigint;
+    step bigint;
+    due bigint := p_now;
 BEGIN
     PERFORM pg_advisory_xact_lock(p_lock);
     IF p_use_quota THEN
@@ -52,11 +54,15 @@ BEGIN
             CASE WHEN p_stamps[3] THEN p_now END, CASE WHEN p_stamps[4] THEN p_now END,
             CASE WHEN p_stamps[5] THEN p_now END)
     RETURNING id INTO new_row;
+    -- One insert per callback, in order: their ids are the order they are delivered in.
     IF p_callback_url IS NOT NULL THEN
-        INSERT INTO callbacks (session_row, status, url, webhook_id, state, next_attempt_at, created_at, updated_at)
-        SELECT new_row, c.status, p_callback_url, 'msg_' || replace(gen_random_uuid()::text, '-', ''), 0,
-               CASE WHEN c.n = 1 THEN p_now ELSE waotp_held() END, p_now, p_now
-        FROM unnest(p_callbacks) WITH ORDINALITY AS c(status, n) ORDER BY c.n;
+        FOREACH step IN ARRAY p_callbacks LOOP
+            INSERT INTO callbacks (session_row, status, url, webhook_id, state, next_attempt_at, created_at,
+                                   updated_at)
+            VALUES (new_row, step, p_callback_url, 'msg_' || replace(gen_random_uuid()::text, '-', ''), 0, due,
+                    p_now, p_now);
+            due := waotp_held();
+        END LOOP;
     END IF;
     IF p_inbox_text IS NOT NULL THEN
         INSERT INTO inbox (app_id, session_id, msisdn, text, created_at)

@@ -16,6 +16,7 @@ RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
     url text;
+    step bigint;
 BEGIN
     PERFORM pg_advisory_xact_lock(p_lock);
     UPDATE sessions
@@ -33,14 +34,18 @@ BEGIN
     IF NOT FOUND THEN
         RETURN false;
     END IF;
-    IF url IS NOT NULL AND cardinality(p_callbacks) > 0 THEN
-        INSERT INTO callbacks (session_row, status, url, webhook_id, state, next_attempt_at, created_at, updated_at)
-        SELECT p_row, c.status, url, 'msg_' || replace(gen_random_uuid()::text, '-', ''), 0,
-               CASE WHEN c.n = 1 AND NOT EXISTS (SELECT 1 FROM callbacks WHERE session_row = p_row AND state = 0)
-                    THEN p_now ELSE waotp_held() END,
-               p_now, p_now
-        FROM unnest(p_callbacks) WITH ORDINALITY AS c(status, n) ORDER BY c.n
-        ON CONFLICT DO NOTHING;
+    -- One insert per callback, in order (their ids are the order they are delivered in), each
+    -- held behind the session's pending ones, as waotp_advance queues them.
+    IF url IS NOT NULL THEN
+        FOREACH step IN ARRAY p_callbacks LOOP
+            INSERT INTO callbacks (session_row, status, url, webhook_id, state, next_attempt_at, created_at,
+                                   updated_at)
+            VALUES (p_row, step, url, 'msg_' || replace(gen_random_uuid()::text, '-', ''), 0,
+                    CASE WHEN EXISTS (SELECT 1 FROM callbacks WHERE session_row = p_row AND state = 0)
+                         THEN waotp_held() ELSE p_now END,
+                    p_now, p_now)
+            ON CONFLICT DO NOTHING;
+        END LOOP;
     END IF;
     RETURN true;
 END $$;
