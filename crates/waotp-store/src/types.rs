@@ -122,13 +122,13 @@ pub struct NewSession {
 
 impl NewSession {
     /// The session as it is stored: its scripted statuses, then, when its message goes to the
-    /// local inbox with it, sent and delivered, walked from Requested.
+    /// local inbox with it, sent and delivered, walked from Requested; `taken` starts with
+    /// Requested itself, so it lists every status the new session reports (one callback each).
     pub fn birth(&self) -> Walk {
-        let mut steps = self.scripted.clone();
-        if self.inbox_text.is_some() {
-            steps.extend([Status::Sent, Status::Delivered]);
-        }
-        Timeline::walk(Status::Requested, &steps)
+        let inbox = if self.inbox_text.is_some() { &[Status::Sent, Status::Delivered][..] } else { &[] };
+        let mut walk = Timeline::walk(Status::Requested, self.scripted.iter().chain(inbox).copied());
+        walk.taken.insert(0, Status::Requested);
+        walk
     }
 
     /// The sealed code the session's row keeps: none when its message was stored in the inbox
@@ -326,9 +326,9 @@ impl Timeline {
     /// ([`Status::can_move_to`]) is taken (and queues its callback); each step's time goes in
     /// its slot, delivery progress (slots 0–2: sent, delivered, read) even when the status has
     /// already moved past it, a failure or an outcome only when taken.
-    pub fn walk(from: Status, steps: &[Status]) -> Walk {
+    pub fn walk(from: Status, steps: impl IntoIterator<Item = Status>) -> Walk {
         let mut walk = Walk { status: from, taken: Vec::new(), stamps: [false; 5] };
-        for &next in steps {
+        for next in steps {
             let moves = walk.status.can_move_to(next);
             if let Some(slot) = Timeline::slot(next).filter(|&slot| slot <= 2 || moves) {
                 walk.stamps[slot] = true;

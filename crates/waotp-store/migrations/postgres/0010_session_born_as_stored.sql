@@ -6,6 +6,20 @@
 -- due now, the rest held behind it, as waotp_advance queues them) and the inbox message's text.
 -- One row version and one statement per send: before, the inbox delivery wrote the session
 -- again in a second transaction (a new row version in every index, and a second commit).
+
+-- A callback queued for a session's status: due now, or held behind the session's pending ones
+-- (released in order as each is settled), as waotp_advance (0007) and SQLite's
+-- callbacks::enqueue queue them. This function and waotp_verify_write (0012) queue through it.
+CREATE FUNCTION waotp_enqueue_callback(p_row bigint, p_status bigint, p_url text, p_now bigint) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO callbacks (session_row, status, url, webhook_id, state, next_attempt_at, created_at, updated_at)
+    VALUES (p_row, p_status, p_url, 'msg_' || replace(gen_random_uuid()::text, '-', ''), 0,
+            CASE WHEN EXISTS (SELECT 1 FROM callbacks WHERE session_row = p_row AND state = 0)
+                 THEN waotp_held() ELSE p_now END,
+            p_now, p_now)
+    ON CONFLICT DO NOTHING;
+$$;
+
 DROP FUNCTION waotp_store_session(bigint, boolean, uuid, uuid, text, text, boolean, bytea, bytea, uuid, text, text,
                                   text, text, bigint, bigint);
 
@@ -14,7 +28,7 @@ CREATE FUNCTION waotp_store_session(
     p_sandbox boolean, p_code_hash bytea, p_sealed bytea, p_owner uuid, p_template text, p_lang text,
     p_content text, p_callback_url text, p_now bigint, p_expires bigint,
     p_status bigint, p_stamps boolean[], p_callbacks bigint[], p_inbox_text text)
-RETURNS TABLE (out_row bigint, out_tries bigint)
+RETURNS TABLE (out_tries bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
     left_ bigint;
@@ -22,7 +36,6 @@ DECLARE
     tries bigint := 1;
     new_row bigint;
     step bigint;
-    due bigint := p_now;
 BEGIN
     PERFORM pg_advisory_xact_lock(p_lock);
     IF p_use_quota THEN
@@ -54,21 +67,16 @@ BEGIN
             CASE WHEN p_stamps[3] THEN p_now END, CASE WHEN p_stamps[4] THEN p_now END,
             CASE WHEN p_stamps[5] THEN p_now END)
     RETURNING id INTO new_row;
-    -- One insert per callback, in order: their ids are the order they are delivered in.
+    -- One at a time, in order: their ids are the order they are delivered in.
     IF p_callback_url IS NOT NULL THEN
         FOREACH step IN ARRAY p_callbacks LOOP
-            INSERT INTO callbacks (session_row, status, url, webhook_id, state, next_attempt_at, created_at,
-                                   updated_at)
-            VALUES (new_row, step, p_callback_url, 'msg_' || replace(gen_random_uuid()::text, '-', ''), 0, due,
-                    p_now, p_now);
-            due := waotp_held();
+            PERFORM waotp_enqueue_callback(new_row, step, p_callback_url, p_now);
         END LOOP;
     END IF;
     IF p_inbox_text IS NOT NULL THEN
         INSERT INTO inbox (app_id, session_id, msisdn, text, created_at)
         VALUES (p_app_id, p_session_id, p_msisdn, p_inbox_text, p_now);
     END IF;
-    out_row := new_row;
     out_tries := tries;
     RETURN NEXT;
 END $$;

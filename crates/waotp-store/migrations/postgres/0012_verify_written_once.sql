@@ -34,17 +34,10 @@ BEGIN
     IF NOT FOUND THEN
         RETURN false;
     END IF;
-    -- One insert per callback, in order (their ids are the order they are delivered in), each
-    -- held behind the session's pending ones, as waotp_advance queues them.
+    -- One at a time, in order (their ids are the order they are delivered in).
     IF url IS NOT NULL THEN
         FOREACH step IN ARRAY p_callbacks LOOP
-            INSERT INTO callbacks (session_row, status, url, webhook_id, state, next_attempt_at, created_at,
-                                   updated_at)
-            VALUES (p_row, step, url, 'msg_' || replace(gen_random_uuid()::text, '-', ''), 0,
-                    CASE WHEN EXISTS (SELECT 1 FROM callbacks WHERE session_row = p_row AND state = 0)
-                         THEN waotp_held() ELSE p_now END,
-                    p_now, p_now)
-            ON CONFLICT DO NOTHING;
+            PERFORM waotp_enqueue_callback(p_row, step, url, p_now);
         END LOOP;
     END IF;
     RETURN true;

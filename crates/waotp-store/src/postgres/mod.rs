@@ -585,7 +585,7 @@ impl SessionStore for PgStore {
             retry(|| async {
                 let conn = self.conn().await?;
                 Ok(match sessions::store(&conn, &session, guards.use_quota, node).await? {
-                    Some((_, try_count)) => SendOutcome::Created { try_count, signals: Vec::new() },
+                    Some(try_count) => SendOutcome::Created { try_count, signals: Vec::new() },
                     None => SendOutcome::Refused(Refusal::new(waotp_core::RefusalReason::QuotaExhausted)),
                 })
             })

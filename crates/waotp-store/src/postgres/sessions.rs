@@ -66,6 +66,11 @@ pub(super) async fn advance(t: &Transaction<'_>, s: &mut SessionRef, next: Statu
     advance_steps(t, s, &[next], now_ms).await
 }
 
+/// Statuses as the codes the database functions take.
+fn codes(statuses: &[Status]) -> Vec<i64> {
+    statuses.iter().map(|s| i64::from(s.code())).collect()
+}
+
 /// Moves a session through `steps` in order (skipping any that would not move it forward),
 /// with a callback for each step taken: `waotp_advance` (migration 0007), which locks the
 /// session's row first and applies the order of statuses it is given ([`Status::ranks`]).
@@ -78,7 +83,7 @@ pub(super) async fn advance_steps<C: GenericClient>(
     if steps.is_empty() {
         return Ok(false);
     }
-    let steps: Vec<i64> = steps.iter().map(|st| i64::from(st.code())).collect();
+    let steps = codes(steps);
     let (ranks, slots) = (Status::ranks(), Timeline::slots());
     let moved: Option<i64> = query_one(
         c,
@@ -104,14 +109,10 @@ fn session_lock(app_id: &Uuid, sandbox: bool, msisdn: &Msisdn, challenge: &str) 
 /// Stores a session with `waotp_store_session` (migrations 0002, 0010): quota, supersede, and
 /// the session written once as it stands after its birth ([`NewSession::birth`]: a sandbox
 /// scenario's statuses, or the local inbox's sent and delivered, with the message) with a
-/// callback per status it took, under the key's lock. `None`: no quota left, nothing written.
+/// callback per status it took, under the key's lock; its `try_count`. `None`: no quota left,
+/// nothing written.
 /// Outside a transaction this is one round trip and one commit (the hot path).
-pub(super) async fn store<C: GenericClient>(
-    c: &C,
-    s: &NewSession,
-    use_quota: bool,
-    node: Uuid,
-) -> Result<Option<(SessionRef, u32)>> {
+pub(super) async fn store<C: GenericClient>(c: &C, s: &NewSession, use_quota: bool, node: Uuid) -> Result<Option<u32>> {
     let content = if s.content.is_empty() {
         None
     } else {
@@ -119,11 +120,9 @@ pub(super) async fn store<C: GenericClient>(
     };
     let sealed = s.stored_sealed_code().map(|sealed| sealed.0.as_slice());
     let birth = s.birth();
-    let callbacks: Vec<i64> =
-        std::iter::once(Status::Requested).chain(birth.taken.iter().copied()).map(|st| i64::from(st.code())).collect();
     let row = query_opt(
         c,
-        "SELECT out_row, out_tries FROM waotp_store_session($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+        "SELECT out_tries FROM waotp_store_session($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
          $14, $15, $16, $17, $18, $19, $20)",
         &[
             &session_lock(&s.app_id, s.sandbox, &s.msisdn, &s.challenge),
@@ -144,14 +143,13 @@ pub(super) async fn store<C: GenericClient>(
             &s.expires_at_ms,
             &i64::from(birth.status.code()),
             &&birth.stamps[..],
-            &callbacks,
+            &codes(&birth.taken),
             &s.inbox_text,
         ],
     )
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let session = SessionRef { row_id: row.get(0), app_id: s.app_id, status: birth.status };
-    Ok(Some((session, small(row.get(1))?)))
+    Ok(Some(small(row.get(0))?))
 }
 
 /// A send's durable part when it needs more than [`store`]: an idempotency key (checked
@@ -169,7 +167,7 @@ pub(super) async fn create(t: &Transaction<'_>, s: &NewSession, g: &SendGuards, 
             Idempotent::New => {}
         }
     }
-    let Some((_, try_count)) = store(t, s, g.use_quota, node).await? else {
+    let Some(try_count) = store(t, s, g.use_quota, node).await? else {
         return Ok(SendOutcome::Refused(Refusal::new(waotp_core::RefusalReason::QuotaExhausted)));
     };
     if let (Some(k), Some(sealed)) = (&g.idempotency, &s.sealed_code) {
@@ -291,8 +289,7 @@ async fn load_verify<C: GenericClient>(
 /// (nothing written) if the session is no longer the key's newest with the facts it was
 /// decided on.
 async fn write_verify<C: GenericClient>(c: &C, a: &VerifyAttempt, n: &Newest, write: VerifyWrite) -> Result<bool> {
-    let walk = Timeline::walk(n.facts.status, write.report.as_slice());
-    let callbacks: Vec<i64> = walk.taken.iter().map(|s| i64::from(s.code())).collect();
+    let walk = Timeline::walk(n.facts.status, write.report);
     Ok(query_one(
         c,
         "SELECT waotp_verify_write($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
@@ -310,7 +307,7 @@ async fn write_verify<C: GenericClient>(c: &C, a: &VerifyAttempt, n: &Newest, wr
             &write.wrong_attempts.map(i64::from),
             &i64::from(walk.status.code()),
             &&walk.stamps[..],
-            &callbacks,
+            &codes(&walk.taken),
             &a.now_ms,
         ],
     )

@@ -59,7 +59,7 @@ pub(super) fn advance(c: &Connection, s: &mut SessionRef, next: Status, now_ms: 
 /// no callback.
 pub(super) fn advance_steps(c: &Connection, s: &mut SessionRef, steps: &[Status], now_ms: i64) -> Result<bool> {
     let before = s.status;
-    let walk = Timeline::walk(s.status, steps);
+    let walk = Timeline::walk(s.status, steps.iter().copied());
     let stamp = walk.stamps;
     s.status = walk.status;
     if let Some(url) = &s.callback_url {
@@ -200,7 +200,7 @@ fn insert(c: &Connection, s: &NewSession) -> Result<u32> {
     ])?;
     let row_id = c.last_insert_rowid();
     if let Some(url) = &s.callback_url {
-        for status in std::iter::once(Status::Requested).chain(birth.taken) {
+        for status in birth.taken {
             callbacks::enqueue(c, row_id, status, url, s.created_at_ms)?;
         }
     }
