@@ -46,9 +46,22 @@ pub use clock::Clock;
 pub use config::Config;
 pub use error::{ApiError, StartError};
 
-/// What every handler shares.
+/// What every handler shares: one `Arc`, so that the clones axum makes for each request (the
+/// router's state, each extractor, each middleware) are one reference count each, not one per
+/// field (the per-field clones and drops were 4 % of the server's CPU per verify under `perf`).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`].
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub key: Arc<CodeKey>,
     pub clock: Clock,
@@ -226,7 +239,7 @@ pub async fn build(config: &Config, clock: Clock) -> Result<AppState, StartError
     workers.extend(dispatchers);
     let daily_refusals = Arc::new(guards::DailyRefusals::default());
     workers.push(("refusal counts", tokio::spawn(flush_refusals(daily_refusals.clone(), store.clone()))));
-    Ok(AppState {
+    Ok(AppState(Arc::new(Shared {
         store,
         key,
         clock,
@@ -245,7 +258,7 @@ pub async fn build(config: &Config, clock: Clock) -> Result<AppState, StartError
         metrics,
         apps,
         dispatch,
-    })
+    })))
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and finishes in-flight requests.

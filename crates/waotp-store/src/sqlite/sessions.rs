@@ -3,7 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
 use waotp_core::DeliveryFacts;
-use waotp_core::{Msisdn, SealedCode, SessionState, Status, VerifyDecision, VerifyFacts};
+use waotp_core::{Msisdn, SealedCode, SessionState, Status, VerifyDecision, VerifyFacts, VerifyWrite};
 
 use super::counters::Counters;
 use super::guards::{self, Idempotent};
@@ -58,8 +58,20 @@ pub(super) fn advance(c: &Connection, s: &mut SessionRef, next: Status, now_ms: 
 /// arrives after the code was verified): its time is kept then too, with no status change and
 /// no callback.
 pub(super) fn advance_steps(c: &Connection, s: &mut SessionRef, steps: &[Status], now_ms: i64) -> Result<bool> {
+    walk_and_write(c, s, steps.iter().copied(), None, now_ms)
+}
+
+/// [`advance_steps`], and a verify's write (state, wrong tries) in the same row update: a
+/// verified session is written once, not once for its state and again for its status.
+fn walk_and_write(
+    c: &Connection,
+    s: &mut SessionRef,
+    steps: impl IntoIterator<Item = Status>,
+    verify: Option<VerifyWrite>,
+    now_ms: i64,
+) -> Result<bool> {
     let before = s.status;
-    let walk = Timeline::walk(s.status, steps.iter().copied());
+    let walk = Timeline::walk(s.status, steps);
     let stamp = walk.stamps;
     s.status = walk.status;
     if let Some(url) = &s.callback_url {
@@ -67,7 +79,7 @@ pub(super) fn advance_steps(c: &Connection, s: &mut SessionRef, steps: &[Status]
             callbacks::enqueue(c, s.row_id, next, url, now_ms)?;
         }
     }
-    if s.status == before {
+    if s.status == before && verify.is_none() {
         if stamp[..3].contains(&true) {
             c.prepare_cached(
                 "UPDATE sessions SET sent_at = CASE WHEN ?3 THEN coalesce(sent_at, ?2) ELSE sent_at END, \
@@ -85,10 +97,22 @@ pub(super) fn advance_steps(c: &Connection, s: &mut SessionRef, steps: &[Status]
          delivered_at = CASE WHEN ?5 THEN coalesce(delivered_at, ?3) ELSE delivered_at END, \
          read_at = CASE WHEN ?6 THEN coalesce(read_at, ?3) ELSE read_at END, \
          failed_at = CASE WHEN ?7 THEN coalesce(failed_at, ?3) ELSE failed_at END, \
-         closed_at = CASE WHEN ?8 THEN coalesce(closed_at, ?3) ELSE closed_at END WHERE id = ?1",
+         closed_at = CASE WHEN ?8 THEN coalesce(closed_at, ?3) ELSE closed_at END, \
+         state = coalesce(?9, state), wrong_attempts = coalesce(?10, wrong_attempts) WHERE id = ?1",
     )?
-    .execute(params![s.row_id, s.status.code(), now_ms, stamp[0], stamp[1], stamp[2], stamp[3], stamp[4]])?;
-    Ok(true)
+    .execute(params![
+        s.row_id,
+        s.status.code(),
+        now_ms,
+        stamp[0],
+        stamp[1],
+        stamp[2],
+        stamp[3],
+        stamp[4],
+        verify.map(|w| w.state.code()),
+        verify.and_then(|w| w.wrong_attempts),
+    ])?;
+    Ok(s.status != before)
 }
 
 pub(super) fn create(c: &Connection, k: &mut Counters, s: &NewSession, g: &SendGuards) -> Result<SendOutcome> {
@@ -264,14 +288,7 @@ fn decide(c: &Connection, a: &VerifyAttempt) -> Result<VerifyDecision> {
         newest.as_ref().is_some_and(|(_, session_id, hash, _)| a.guess.matches(session_id, hash))
     });
     if let (Some(write), Some((mut session, ..))) = (decision.write(), newest) {
-        c.prepare_cached(
-            "UPDATE sessions SET state = ?2, wrong_attempts = coalesce(?3, wrong_attempts), updated_at = ?4 \
-             WHERE id = ?1",
-        )?
-        .execute(params![session.row_id, write.state.code(), write.wrong_attempts, a.now_ms])?;
-        if let Some(status) = write.report {
-            advance(c, &mut session, status, a.now_ms)?;
-        }
+        walk_and_write(c, &mut session, write.report, Some(write), a.now_ms)?;
     }
     Ok(decision)
 }
