@@ -12,6 +12,8 @@ use uuid::Uuid;
 use crate::postgres::PgOptions;
 use crate::{Result, StoreError};
 
+pub mod cluster;
+
 /// The variable that names the PostgreSQL server tests run against.
 pub const TEST_POSTGRES_ENV: &str = "WAOTP_TEST_POSTGRES";
 
