@@ -279,8 +279,21 @@ impl Config {
     }
 }
 
-/// A database URL fit for logs and printouts: its password replaced by `***`.
+/// A database URL fit for logs and printouts: its password (in the userinfo, or a libpq
+/// `password=` parameter) replaced by `***`.
 pub fn redact_url(url: &str) -> String {
+    let url = redact_userinfo(url);
+    match url.split_once('?') {
+        Some((base, query)) => {
+            let params: Vec<&str> =
+                query.split('&').map(|p| if p.starts_with("password=") { "password=***" } else { p }).collect();
+            format!("{base}?{}", params.join("&"))
+        }
+        None => url,
+    }
+}
+
+fn redact_userinfo(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
     // The userinfo ends at the last '@' before the query: a password may hold '@' or '/'.
     let before_query = rest.split('?').next().unwrap_or(rest);
@@ -422,5 +435,10 @@ mod tests {
         assert_eq!(redact_url("sqlite://waotp-data/waotp.db"), "sqlite://waotp-data/waotp.db");
         // A password holding '@' or '/' (unencoded): still all of it.
         assert_eq!(redact_url("postgres://u:p@ss/w@host/db"), "postgres://u:***@host/db");
+        // libpq's password parameter, beside the TLS ones.
+        assert_eq!(
+            redact_url("postgres://u@db/w?sslmode=verify-full&password=s3cret&sslrootcert=/etc/ca.pem"),
+            "postgres://u@db/w?sslmode=verify-full&password=***&sslrootcert=/etc/ca.pem"
+        );
     }
 }

@@ -7,10 +7,12 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use tokio_postgres::NoTls;
 use uuid::Uuid;
 
+use crate::postgres::PgOptions;
 use crate::{Result, StoreError};
+
+pub mod cluster;
 
 /// The variable that names the PostgreSQL server tests run against.
 pub const TEST_POSTGRES_ENV: &str = "WAOTP_TEST_POSTGRES";
@@ -47,16 +49,17 @@ pub async fn eventually<T, E: Debug, F: Future<Output = std::result::Result<T, E
     }
 }
 
+/// One connection to the server at `url` (a `postgres://` URL as waotp takes it, TLS
+/// parameters and all), outside any store: for tests that look at the database directly.
+pub async fn connect(url: &str) -> Result<tokio_postgres::Client> {
+    PgOptions::from_url(url)?.connect().await.map_err(|e| StoreError::Open(format!("test server: {e}")))
+}
+
 /// Creates an empty schema on the server at `base` and returns a URL whose connections use
 /// it (through `search_path`): a database of its own for one test.
 pub async fn fresh_postgres_url(base: &str) -> Result<String> {
     let schema = format!("t_{}", Uuid::new_v4().simple());
-    let (client, connection) =
-        tokio_postgres::connect(base, NoTls).await.map_err(|e| StoreError::Open(format!("test server: {e}")))?;
-    let task = tokio::spawn(connection);
-    client.batch_execute(&format!("CREATE SCHEMA {schema}")).await?;
-    drop(client);
-    let _ = task.await;
+    connect(base).await?.batch_execute(&format!("CREATE SCHEMA {schema}")).await?;
     let sep = if base.contains('?') { '&' } else { '?' };
     Ok(format!("{base}{sep}options=-csearch_path%3D{schema}"))
 }
@@ -70,11 +73,5 @@ pub fn schema_of(url: &str) -> Option<&str> {
 /// `query` on the database at `url`, planned as the store plans it: for tests that pin which
 /// index a search uses.
 pub async fn postgres_search_plan(url: &str, query: &crate::SessionQuery) -> Result<String> {
-    let (client, connection) =
-        tokio_postgres::connect(url, NoTls).await.map_err(|e| StoreError::Open(format!("test server: {e}")))?;
-    let task = tokio::spawn(connection);
-    let plan = crate::postgres::explain_search(&client, query).await;
-    drop(client);
-    let _ = task.await;
-    plan
+    crate::postgres::explain_search(&connect(url).await?, query).await
 }

@@ -475,8 +475,7 @@ async fn a_dead_nodes_work_is_taken_over() {
     // The first node dies: its heartbeat stops (none for ten of its beats: no beat begun
     // before the drop is still on its way) and ages past the limit.
     drop(one);
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
+    let client = waotp_store::testing::connect(&url).await.unwrap();
     eventually("the dropped node's heartbeat stopped", Duration::from_secs(10), || async {
         let age: i64 = client
             .query_one("SELECT waotp_now_ms() - heartbeat_at FROM nodes WHERE node_id = $1", &[&first_id])
@@ -892,8 +891,7 @@ async fn a_search_by_msisdn_probes_the_key_index() {
     for a in &apps {
         store.create_app(a.clone()).await.unwrap();
     }
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
+    let client = waotp_store::testing::connect(&url).await.unwrap();
     let gone: bool = client.query_one("SELECT to_regclass('sessions_by_msisdn') IS NULL", &[]).await.unwrap().get(0);
     assert!(gone, "sessions_by_msisdn is dropped");
     // 100,000 sessions, 2 per msisdn (M among them), and 12 more of M: of app b, under both

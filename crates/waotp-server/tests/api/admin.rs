@@ -137,8 +137,7 @@ async fn an_admin_call_that_hits_a_database_failure_shows_no_database_text() {
             db.execute_batch("DROP TABLE blocklist").unwrap();
         }
         None => {
-            let (client, conn) = tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls).await.unwrap();
-            tokio::spawn(conn);
+            let client = waotp_store::testing::connect(&app.database_url).await.unwrap();
             client.batch_execute("DROP TABLE blocklist CASCADE").await.unwrap();
         }
     }

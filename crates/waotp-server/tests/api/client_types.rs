@@ -203,8 +203,7 @@ impl Hold {
         assert!(app.state.store.set_quota(app.app_id, Some(1000)).await.unwrap());
         app.state.invalidate_app(app.app_id);
         let url = app.database_url.replace("&pool_size=1", "");
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-        tokio::spawn(connection);
+        let client = waotp_store::testing::connect(&url).await.unwrap();
         client.batch_execute("BEGIN").await.unwrap();
         client.execute("SELECT 1 FROM apps WHERE app_id = $1 FOR UPDATE", &[&app.app_id]).await.unwrap();
         let pid: i32 = client.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);

@@ -14,8 +14,7 @@ async fn health_and_readiness() {
     let expected = match waotp_store::testing::schema_of(&app.database_url) {
         Some(schema) => {
             let base = waotp_store::testing::test_postgres().unwrap();
-            let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await.unwrap();
-            tokio::spawn(conn);
+            let client = waotp_store::testing::connect(&base).await.unwrap();
             client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
             "waotp_schema"
         }

@@ -23,11 +23,10 @@ fn conflict_state(code: &str) -> bool {
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
-        // The message only: a DETAIL can quote row values (a msisdn in a key).
+        let message = describe(&e);
         match e.as_db_error() {
             Some(db) => {
                 let code = db.code().code();
-                let message = format!("{}: {} ({code})", db.severity(), db.message());
                 if unavailable_state(code) {
                     StoreError::Unavailable(message)
                 } else if conflict_state(code) {
@@ -37,17 +36,15 @@ impl From<tokio_postgres::Error> for StoreError {
                 }
             }
             None => {
-                let mut message = e.to_string();
                 let mut source = std::error::Error::source(&e);
                 let mut io = false;
                 while let Some(s) = source {
-                    message.push_str(": ");
-                    message.push_str(&s.to_string());
                     io |= s.is::<std::io::Error>();
                     source = s.source();
                 }
                 // A closed connection, or any failure to talk to the server (refused, reset,
-                // timed out), is the server's absence, not the statement's fault.
+                // timed out, a failed TLS handshake), is the server's absence, not the
+                // statement's fault.
                 if e.is_closed() || io {
                     StoreError::Unavailable(message)
                 } else {
@@ -56,6 +53,23 @@ impl From<tokio_postgres::Error> for StoreError {
             }
         }
     }
+}
+
+/// What the driver says of a failure, with its causes: a server's error by its message alone
+/// (a DETAIL can quote row values), else each cause in turn ("error connecting to server:
+/// Connection refused"). The driver's errors never hold the connection's password.
+pub(super) fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{}: {} ({})", db.severity(), db.message(), db.code().code());
+    }
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    message
 }
 
 #[cfg(test)]

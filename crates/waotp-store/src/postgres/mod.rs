@@ -46,8 +46,10 @@ mod guards;
 mod logins;
 mod migrations;
 mod sessions;
+mod tls;
 
 pub(crate) use sessions::explain_search;
+pub use tls::{ClientCert, Roots, SslMode, TlsOptions};
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -83,8 +85,11 @@ const TX_ATTEMPTS: u32 = 8;
 /// How the database is reached.
 #[derive(Debug, Clone)]
 pub struct PgOptions {
-    /// `postgres://user:password@host:port/database?…` (libpq-style parameters).
+    /// `postgres://user:password@host:port/database?…` (libpq-style parameters), without
+    /// those waotp takes out of it: `pool_size` and the TLS settings.
     pub url: String,
+    /// TLS: the URL's `sslmode`, `sslrootcert`, `sslcert` and `sslkey` (see `tls`).
+    pub tls: TlsOptions,
     /// Connections this node keeps open at most.
     pub pool_size: usize,
     /// When a silent node is presumed dead (see [`DEFAULT_NODE_TIMEOUT`]).
@@ -95,11 +100,13 @@ pub struct PgOptions {
 }
 
 impl PgOptions {
-    /// Accepts `postgres://…` or `postgresql://…`; waotp's own `pool_size=N` parameter is
-    /// taken out of the query string, the rest goes to the driver.
+    /// Accepts `postgres://…` or `postgresql://…`; waotp's own `pool_size=N` parameter and
+    /// libpq's TLS parameters (which the driver knows only in part) are taken out of the query
+    /// string, the rest goes to the driver. An error quotes no part of the URL but a bad value.
     pub fn from_url(url: &str) -> Result<PgOptions> {
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut pool_size = 64;
+        let mut tls = tls::TlsParams::default();
         let mut rest = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
@@ -110,17 +117,28 @@ impl PgOptions {
                         .filter(|n| (1..=1000).contains(n))
                         .ok_or_else(|| StoreError::Open(format!("pool_size must be 1 to 1000, not {n:?}")))?;
                 }
-                Some(("sslmode", mode)) if !matches!(mode, "disable" | "prefer") => {
-                    return Err(StoreError::Open(format!(
-                        "sslmode={mode}: this waotp build connects to PostgreSQL without TLS; use sslmode=disable \
-                         on a private network, or a local TLS proxy"
-                    )));
-                }
+                _ if tls.take(pair) => {}
                 _ => rest.push(pair),
             }
         }
         let url = if rest.is_empty() { base.to_owned() } else { format!("{base}?{}", rest.join("&")) };
-        Ok(PgOptions { url, pool_size, node_timeout: DEFAULT_NODE_TIMEOUT, wait: crate::DEFAULT_DATABASE_WAIT })
+        Ok(PgOptions {
+            url,
+            tls: tls.options()?,
+            pool_size,
+            node_timeout: DEFAULT_NODE_TIMEOUT,
+            wait: crate::DEFAULT_DATABASE_WAIT,
+        })
+    }
+
+    /// One connection of its own, outside any pool (for tools and tests), with the URL's TLS
+    /// settings; it closes when the client is dropped.
+    pub async fn connect(&self) -> Result<tokio_postgres::Client> {
+        let (client, connection) = self.driver_config()?.connect(self.tls.connector()?).await.map_err(|e| {
+            StoreError::Open(format!("cannot connect to PostgreSQL: {}", self.tls.explain(error::describe(&e))))
+        })?;
+        tokio::spawn(connection);
+        Ok(client)
     }
 
     /// The driver's configuration: the URL's parameters, and where the URL says nothing, the
@@ -128,6 +146,7 @@ impl PgOptions {
     pub fn driver_config(&self) -> Result<tokio_postgres::Config> {
         let mut config: tokio_postgres::Config =
             self.url.parse().map_err(|e| StoreError::Open(format!("invalid PostgreSQL URL: {e}")))?;
+        config.ssl_mode(self.tls.mode.driver());
         // A server that is gone must fail a request within the wait, not hang it: connecting
         // gives up after the wait, and a connection whose packets go unacknowledged (a
         // silent network) is closed. The URL's own connect_timeout / tcp_user_timeout win.
@@ -181,9 +200,11 @@ impl PgStore {
     /// heartbeat. Must run inside a Tokio runtime.
     pub async fn open(options: PgOptions) -> Result<PgStore> {
         let config = options.driver_config()?;
+        // Every connection of the store, pooled or not, goes through this one connector.
+        let tls = options.tls.connector()?;
         let manager = Manager::from_config(
             config.clone(),
-            tokio_postgres::NoTls,
+            tls.clone(),
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
         let pool = new_pool(manager, options.pool_size, options.wait)?;
@@ -202,17 +223,18 @@ impl PgStore {
             None => extra.to_owned(),
         });
         let counters = new_pool(
-            Manager::from_config(
-                async_commit,
-                tokio_postgres::NoTls,
-                ManagerConfig { recycling_method: RecyclingMethod::Fast },
-            ),
+            Manager::from_config(async_commit, tls.clone(), ManagerConfig { recycling_method: RecyclingMethod::Fast }),
             (options.pool_size / 2).max(4),
             options.wait,
         )?;
         {
-            let mut conn =
-                pool.get().await.map_err(|e| StoreError::Open(format!("cannot connect to PostgreSQL: {e}")))?;
+            let mut conn = pool.get().await.map_err(|e| {
+                let why = match &e {
+                    deadpool_postgres::PoolError::Backend(e) => error::describe(e),
+                    other => other.to_string(),
+                };
+                StoreError::Open(format!("cannot connect to PostgreSQL: {}", options.tls.explain(why)))
+            })?;
             migrations::apply(&mut conn).await?;
         }
         let node_ttl_ms = options.node_timeout.as_millis().clamp(100, 3_600_000) as i64;
@@ -220,7 +242,7 @@ impl PgStore {
             PgStore { pool, counters, node_id: Uuid::new_v4(), node_ttl_ms, wait: options.wait, _alive: Arc::new(()) };
         store.beat().await?;
         let every = Duration::from_millis(node_ttl_ms as u64 / 5);
-        tokio::spawn(heartbeat(config, store.node_id, every, Arc::downgrade(&store._alive)));
+        tokio::spawn(heartbeat(config, tls, store.node_id, every, Arc::downgrade(&store._alive)));
         tracing::info!(node_id = %store.node_id, "joined the PostgreSQL database as a node");
         Ok(store)
     }
@@ -301,7 +323,7 @@ async fn beat(c: &tokio_postgres::Client, node_id: Uuid) -> Result<()> {
 
 /// Beats until the store is dropped, on a connection of its own: a pool busy with traffic
 /// (sends queued behind a quota's row lock, say) must not make a live node look dead.
-async fn heartbeat(config: tokio_postgres::Config, node_id: Uuid, every: Duration, alive: Weak<()>) {
+async fn heartbeat(config: tokio_postgres::Config, tls: tls::MakeTls, node_id: Uuid, every: Duration, alive: Weak<()>) {
     let mut client: Option<tokio_postgres::Client> = None;
     let mut last_cleanup = std::time::Instant::now();
     loop {
@@ -311,7 +333,7 @@ async fn heartbeat(config: tokio_postgres::Config, node_id: Uuid, every: Duratio
         }
         let result = async {
             if client.as_ref().is_none_or(|c| c.is_closed()) {
-                let (c, connection) = config.connect(tokio_postgres::NoTls).await?;
+                let (c, connection) = config.connect(tls.clone()).await?;
                 tokio::spawn(connection);
                 client = Some(c);
             }
@@ -803,7 +825,27 @@ impl Store for PgStore {
 mod tests {
     use std::time::Duration;
 
-    use super::{PgOptions, KEEPALIVE_IDLE, KEEPALIVE_INTERVAL};
+    use super::{PgOptions, Roots, SslMode, KEEPALIVE_IDLE, KEEPALIVE_INTERVAL};
+
+    #[test]
+    fn tls_parameters_are_waotps_and_the_driver_is_told_whether_to_encrypt() {
+        let options = PgOptions::from_url(
+            "postgres://u:p@db.example/db?sslmode=verify-ca&application_name=w&sslrootcert=/etc/ca.pem&pool_size=8",
+        )
+        .unwrap();
+        assert_eq!(options.url, "postgres://u:p@db.example/db?application_name=w");
+        assert_eq!((options.tls.mode, &options.tls.roots), (SslMode::VerifyCa, &Roots::File("/etc/ca.pem".into())));
+        assert_eq!(options.pool_size, 8);
+        let driver = |url: &str| PgOptions::from_url(url).unwrap().driver_config().unwrap().get_ssl_mode();
+        use tokio_postgres::config::SslMode as Driver;
+        assert_eq!(driver("postgres://u@h/db"), Driver::Prefer);
+        assert_eq!(driver("postgres://u@h/db?sslmode=disable"), Driver::Disable);
+        for mode in ["require", "verify-ca", "verify-full"] {
+            assert_eq!(driver(&format!("postgres://u@h/db?sslmode={mode}")), Driver::Require, "{mode}");
+        }
+        let e = PgOptions::from_url("postgres://u:secret@h/db?sslmode=verify").unwrap_err().to_string();
+        assert!(e.contains("sslmode must be") && !e.contains("secret"), "{e}");
+    }
 
     #[test]
     fn connections_give_up_on_a_silent_server_unless_the_url_says_otherwise() {

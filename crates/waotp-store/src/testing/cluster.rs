@@ -1,0 +1,170 @@
+//! A PostgreSQL cluster of one test's own, which the test may stop and start again, or start
+//! with settings of its own (the one `scripts/with-postgres` makes is shared by every test of
+//! the run). Panics on any failure: it is for tests.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tempfile::TempDir;
+
+/// The directory of PostgreSQL's server binaries: `WAOTP_TEST_PG_BIN` (which
+/// `scripts/with-postgres` sets), else the newest `/usr/lib/postgresql/*/bin`, else the one
+/// holding `initdb` on the PATH.
+pub fn server_bin() -> Option<PathBuf> {
+    let usable = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+    if let Some(dir) = std::env::var_os("WAOTP_TEST_PG_BIN").map(PathBuf::from) {
+        return usable(&dir).then_some(dir);
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
+        .filter(|(_, bin)| usable(bin))
+        .collect();
+    versions.sort();
+    if let Some((_, bin)) = versions.pop() {
+        return Some(bin);
+    }
+    std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .find(|dir| usable(dir))
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
+pub struct Cluster {
+    bin: PathBuf,
+    dir: TempDir,
+    port: u16,
+    /// initdb refuses to run as root: then the cluster runs as `postgres`.
+    as_postgres: bool,
+    /// Server options (`-c name=value …`) beyond the address, port and durability ones.
+    options: String,
+}
+
+impl Cluster {
+    /// Creates a cluster in a temporary directory and starts it on a free loopback port.
+    pub fn start(bin: &Path) -> Cluster {
+        let cluster = Cluster::create(bin, "");
+        cluster.start_again();
+        cluster
+    }
+
+    /// Creates a cluster in a temporary directory, to be started (with `options` beside the
+    /// address and port: `-c ssl=on …`) by [`Cluster::start_again`] once the caller has put
+    /// its files in place ([`Cluster::put_file`]).
+    pub fn create(bin: &Path, options: &str) -> Cluster {
+        let dir = tempfile::tempdir().expect("cluster dir");
+        let as_postgres = is_root();
+        if as_postgres {
+            if !Command::new("id").arg("postgres").output().is_ok_and(|o| o.status.success()) {
+                run(Command::new("useradd")
+                    .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin"])
+                    .arg("postgres"));
+            }
+            run(Command::new("chown").arg("postgres:").arg(dir.path()));
+        }
+        let port = TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().unwrap().port();
+        let cluster = Cluster { bin: bin.to_owned(), dir, port, as_postgres, options: options.to_owned() };
+        let data = cluster.data();
+        cluster.pg("initdb", |c| {
+            c.arg("-D").arg(&data).args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale"]);
+        });
+        cluster
+    }
+
+    /// The data directory (`pg_hba.conf` is in it).
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Writes `contents` to `name` under the cluster's directory (`data/pg_hba.conf`, or a
+    /// key file beside the data directory), readable by the server's user alone (mode 0600,
+    /// owned by `postgres` when the test runs as root), as PostgreSQL wants its key file; and
+    /// returns its path.
+    pub fn put_file(&self, name: &str, contents: &[u8]) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod 0600");
+        if self.as_postgres {
+            run(Command::new("chown").arg("postgres:").arg(&path));
+        }
+        path
+    }
+
+    /// The loopback port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Runs one of the server's programs (as `postgres` when the test runs as root).
+    fn pg(&self, program: &str, args: impl FnOnce(&mut Command)) {
+        let mut command = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(self.bin.join(program));
+            c
+        } else {
+            Command::new(self.bin.join(program))
+        };
+        args(&mut command);
+        run(&mut command);
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Starts the (stopped) server again, on the same port; returns once it accepts.
+    pub fn start_again(&self) {
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories={} -c fsync=off \
+             -c full_page_writes=off {}",
+            self.port,
+            self.dir.path().display(),
+            self.options
+        );
+        let (data, log) = (self.data(), self.dir.path().join("server.log"));
+        self.pg("pg_ctl", |c| {
+            c.arg("-D").arg(&data).arg("-l").arg(&log).arg("-o").arg(&options).args(["-w", "-t", "60", "start"]);
+        });
+    }
+
+    /// Stops the server as an operator would for maintenance: `pg_ctl stop -m fast`
+    /// (sessions are terminated, open transactions rolled back); returns once it is down.
+    pub fn stop(&self) {
+        let data = self.data();
+        self.pg("pg_ctl", |c| {
+            c.arg("-D").arg(&data).args(["-m", "fast", "-w", "-t", "60", "stop"]);
+        });
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let mut command = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(self.bin.join("pg_ctl"));
+            c
+        } else {
+            Command::new(self.bin.join("pg_ctl"))
+        };
+        let _ = command.arg("-D").arg(self.data()).args(["-m", "immediate", "-w", "stop"]).output();
+    }
+}
+
+fn run(command: &mut Command) {
+    let out = command.output().unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{command:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
