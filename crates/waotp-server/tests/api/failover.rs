@@ -114,14 +114,12 @@ fn acknowledged_after(sent: &[Sent], t: Instant) -> usize {
     sent.iter().filter(|s| s.status == 201 && s.answered > t).count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs PostgreSQL: scripts/test runs it"]
-async fn a_failover_to_a_synchronous_standby_loses_no_acknowledged_send() {
+/// A primary that acknowledges a commit once its standby has it (`synchronous_commit=on` is
+/// the default; written out, as it is the setting this relies on), and that standby, streaming.
+async fn primary_and_standby() -> (Cluster, Cluster) {
     let bin = server_bin().expect(
         "this test needs PostgreSQL's server binaries (WAOTP_TEST_PG_BIN; run it through scripts/with-postgres)",
     );
-    // A primary that acknowledges a commit once the standby has it (`synchronous_commit=on`
-    // is the default; written out, as it is the setting this relies on), and its standby.
     let (primary, standby) = tokio::task::spawn_blocking(move || {
         let primary = Cluster::create(&bin, "-c synchronous_commit=on -c synchronous_standby_names='*'");
         primary.start_again();
@@ -139,8 +137,11 @@ async fn a_failover_to_a_synchronous_standby_loses_no_acknowledged_send() {
         }
     })
     .await;
-    drop(admin);
+    (primary, standby)
+}
 
+/// A server given both hosts, the primary first, and told to use the one that takes writes.
+async fn spawn_on_both(primary: &Cluster, standby: &Cluster) -> TestApp {
     let url = format!(
         "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/postgres?target_session_attrs=read-write",
         primary.port(),
@@ -149,7 +150,54 @@ async fn a_failover_to_a_synchronous_standby_loses_no_acknowledged_send() {
     let mut config = Config::new(url);
     config.node_timeout = Duration::from_secs(1);
     config.database_wait = WAIT;
-    let app = spawn_app_on(tempfile::tempdir().unwrap(), config, |_| {}).await;
+    spawn_app_on(tempfile::tempdir().unwrap(), config, |_| {}).await
+}
+
+/// Every answer was a 201 or the outage answer, in time; the first 201 after the promotion
+/// came within seconds of it. Returns the number of 503s and that first 201's instant.
+fn answered_in_time(sent: &[Sent], promoted_at: Instant) -> (usize, Instant) {
+    let mut refused = 0;
+    for s in sent {
+        let took = s.answered - s.started;
+        assert!(took < BOUND, "a send to {} took {took:?} (answered {})", s.msisdn, s.status);
+        match s.status {
+            201 => {}
+            503 => {
+                assert_eq!(s.body, json!({ "message": "Service unavailable", "error_code": "store_unavailable" }));
+                assert_eq!(s.retry_after.as_deref(), Some("1"), "Retry-After of a 503");
+                refused += 1;
+            }
+            other => panic!("a send during the failover answered {other}: {}", s.body),
+        }
+    }
+    assert!(refused > 0, "no send saw the gap");
+    let first_after = sent
+        .iter()
+        .filter(|s| s.status == 201 && s.answered > promoted_at)
+        .map(|s| s.answered)
+        .min()
+        .expect("a 201 after the promotion");
+    let back = first_after - promoted_at;
+    assert!(back < Duration::from_secs(5), "the first 201 came {back:?} after the promotion");
+    (refused, first_after)
+}
+
+/// Every acknowledged send verifies (on the new primary), with its code; returns how many.
+async fn all_verify(app: &TestApp, sent: &[Sent]) -> usize {
+    let acknowledged: Vec<&Sent> = sent.iter().filter(|s| s.status == 201).collect();
+    for s in &acknowledged {
+        let code = s.body["otp"].as_str().expect("the code in the answer");
+        let a = app.verify(json!({ "msisdn": s.msisdn, "otp": code })).await;
+        assert_eq!(a.status, 200, "the send acknowledged for {} does not verify: {}", s.msisdn, a.body);
+    }
+    acknowledged.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/test runs it"]
+async fn a_failover_to_a_synchronous_standby_loses_no_acknowledged_send() {
+    let (primary, standby) = primary_and_standby().await;
+    let app = spawn_on_both(&primary, &standby).await;
     let rx = Receiver::start().await;
     let traffic = Traffic::start(&app, &format!("{}/cb", rx.base));
     traffic
@@ -186,30 +234,8 @@ async fn a_failover_to_a_synchronous_standby_loses_no_acknowledged_send() {
         .await;
     let sent = traffic.stop().await;
 
-    // Every answer was a 201 or the outage answer, in time.
-    let mut refused = 0;
-    for s in &sent {
-        let took = s.answered - s.started;
-        assert!(took < BOUND, "a send to {} took {took:?} (answered {})", s.msisdn, s.status);
-        match s.status {
-            201 => {}
-            503 => {
-                assert_eq!(s.body, json!({ "message": "Service unavailable", "error_code": "store_unavailable" }));
-                assert_eq!(s.retry_after.as_deref(), Some("1"), "Retry-After of a 503");
-                refused += 1;
-            }
-            other => panic!("a send during the failover answered {other}: {}", s.body),
-        }
-    }
-    assert!(refused > 0, "no send saw the gap");
-    let first_after = sent
-        .iter()
-        .filter(|s| s.status == 201 && s.answered > promoted_at)
-        .map(|s| s.answered)
-        .min()
-        .expect("a 201 after the promotion");
+    let (refused, first_after) = answered_in_time(&sent, promoted_at);
     let back = first_after - promoted_at;
-    assert!(back < Duration::from_secs(5), "the first 201 came {back:?} after the promotion");
     let gap = first_after - stopped_at;
     let slowest = sent.iter().map(|s| s.answered - s.started).max().unwrap_or_default();
 
@@ -238,13 +264,7 @@ async fn a_failover_to_a_synchronous_standby_loses_no_acknowledged_send() {
     .await;
     let callbacks_took = callbacks_at.elapsed();
 
-    // Every acknowledged send verifies on the new primary, with its code.
-    let acknowledged: Vec<&Sent> = sent.iter().filter(|s| s.status == 201).collect();
-    for s in &acknowledged {
-        let code = s.body["otp"].as_str().expect("the code in the answer");
-        let a = app.verify(json!({ "msisdn": s.msisdn, "otp": code })).await;
-        assert_eq!(a.status, 200, "the send acknowledged for {} does not verify: {}", s.msisdn, a.body);
-    }
+    let verified = all_verify(&app, &sent).await;
     eventually("/readyz ready again", Duration::from_secs(10), || async {
         match app.http.get(format!("{}/readyz", app.base)).send().await.unwrap().status().as_u16() {
             200 => Ok(()),
@@ -259,8 +279,59 @@ async fn a_failover_to_a_synchronous_standby_loses_no_acknowledged_send() {
         gap.as_secs_f64(),
         back.as_secs_f64(),
         sent.len(),
-        acknowledged.len(),
+        verified,
         before.len(),
+    );
+    drop(app);
+    drop((primary, standby));
+}
+
+/// A switchover as an operator (or a failover tool) makes one: the old primary is fenced first
+/// (`default_transaction_read_only`, reloaded: its open connections stay open and answer every
+/// write with SQLSTATE 25006), then the standby is promoted. The server's connections to the
+/// old primary must not stay in its pools.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/test runs it"]
+async fn a_switchover_away_from_a_primary_fenced_read_only_leaves_no_connection_on_it() {
+    let (primary, standby) = primary_and_standby().await;
+    let app = spawn_on_both(&primary, &standby).await;
+    let rx = Receiver::start().await;
+    let traffic = Traffic::start(&app, &format!("{}/cb", rx.base));
+    traffic
+        .until("30 sends acknowledged before the fence", Duration::from_secs(20), |s| {
+            s.iter().filter(|s| s.status == 201).count() >= 30
+        })
+        .await;
+    let admin = waotp_store::testing::connect(&primary.url()).await.unwrap();
+    // Two statements: ALTER SYSTEM cannot run in the implicit transaction of a batch.
+    admin.batch_execute("ALTER SYSTEM SET default_transaction_read_only = on").await.unwrap();
+    admin.batch_execute("SELECT pg_reload_conf()").await.unwrap();
+    let fenced_at = Instant::now();
+    traffic
+        .until("sends refused by the fenced primary", Duration::from_secs(20), |s| {
+            s.iter().filter(|s| s.status == 503 && s.started > fenced_at).count() >= 3 * SENDERS
+        })
+        .await;
+    let standby = tokio::task::spawn_blocking(move || {
+        standby.promote();
+        standby
+    })
+    .await
+    .unwrap();
+    let promoted_at = Instant::now();
+    traffic
+        .until("sends acknowledged after the promotion", Duration::from_secs(20), |s| {
+            s.iter().filter(|s| s.status == 201 && s.answered > promoted_at).count() >= 20
+        })
+        .await;
+    let sent = traffic.stop().await;
+    let (refused, first_after) = answered_in_time(&sent, promoted_at);
+    let verified = all_verify(&app, &sent).await;
+    println!(
+        "switchover: first 201 {:.2} s after the promotion; {} sends answered, {refused} of them 503; {verified} \
+         201s verified on the new primary",
+        (first_after - promoted_at).as_secs_f64(),
+        sent.len(),
     );
     drop(app);
     drop((primary, standby));
