@@ -81,7 +81,12 @@ mod tests {
             assert_eq!(config.get_ports(), &[5433, 5434], "{url}");
             assert_eq!(config.get_target_session_attrs(), TargetSessionAttrs::ReadWrite, "{url}");
             assert_eq!(config.get_dbname(), Some("waotp"), "{url}");
+            // Each host gets its share of the wait (a host that drops packets must leave time
+            // for the next), unless the URL sets connect_timeout.
+            assert_eq!(config.get_connect_timeout(), Some(&(crate::DEFAULT_DATABASE_WAIT / 2)), "{url}");
         }
+        let own = PgOptions::from_url("postgres://u@h1,h2/db?connect_timeout=5").unwrap().driver_config().unwrap();
+        assert_eq!(own.get_connect_timeout(), Some(&Duration::from_secs(5)));
     }
 
     #[test]

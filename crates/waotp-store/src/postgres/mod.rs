@@ -155,8 +155,12 @@ impl PgOptions {
         // A server that is gone must fail a request within the wait, not hang it: connecting
         // gives up after the wait, and a connection whose packets go unacknowledged (a
         // silent network) is closed. The URL's own connect_timeout / tcp_user_timeout win.
+        // The driver tries the hosts one after another, each within the connect timeout: with
+        // several, each gets its share of the wait, so a dead host that drops packets (the old
+        // primary's machine, after a failover) leaves time to reach the next one.
         if config.get_connect_timeout().is_none() {
-            config.connect_timeout(self.wait);
+            let hosts = config.get_hosts().len().max(config.get_hostaddrs().len()).max(1);
+            config.connect_timeout(self.wait / hosts as u32);
         }
         if config.get_tcp_user_timeout().is_none() {
             config.tcp_user_timeout(self.wait.max(TCP_USER_TIMEOUT));
