@@ -30,6 +30,10 @@ const LEASE_MARGIN: Duration = Duration::from_secs(30);
 const HOST_WAIT: Duration = Duration::from_millis(250);
 /// When a callback put back for a busy host is tried again.
 const HOST_BUSY_DELAY: Duration = Duration::from_secs(1);
+/// First and longest pause between tries of recording an attempt the database was
+/// unavailable for.
+const RECORD_RETRY_FIRST: Duration = Duration::from_millis(100);
+const RECORD_RETRY_MAX: Duration = Duration::from_secs(2);
 
 struct Worker {
     store: Arc<dyn Store>,
@@ -214,7 +218,18 @@ impl Worker {
         if let CallbackNext::GiveUp = next {
             tracing::warn!(session_id = %job.session_id, status = job.status.code(), "callback failed for good");
         }
-        if let Err(e) = self.store.finish_callback(job, attempt, next, self.clock.now_ms()).await {
+        // While the database is unavailable (down, or failing over to a standby) the record
+        // waits for it, as long as the lease lasts: a callback received but not recorded would
+        // hold its session's next callbacks back until its lease ran out, and then go out again.
+        // After the lease, the record would be refused anyway (another attempt may be under way).
+        let recorded = waotp_store::retry_while_unavailable(
+            RECORD_RETRY_FIRST,
+            RECORD_RETRY_MAX,
+            || self.clock.now_ms() < job.lease_until_ms,
+            || self.store.finish_callback(job, attempt.clone(), next.clone(), self.clock.now_ms()),
+        )
+        .await;
+        if let Err(e) = recorded {
             tracing::error!(session_id = %job.session_id, error = %e, "cannot record callback attempt");
         }
     }

@@ -8,6 +8,7 @@ mod cluster;
 mod connections;
 mod dashboard;
 mod dashboard_security;
+mod failover;
 mod guards;
 mod helpers;
 mod inbox;

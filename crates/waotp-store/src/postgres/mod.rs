@@ -42,6 +42,7 @@ mod apps;
 mod callbacks;
 mod early_events;
 mod error;
+mod failover;
 mod guards;
 mod logins;
 mod migrations;
@@ -102,12 +103,15 @@ pub struct PgOptions {
 impl PgOptions {
     /// Accepts `postgres://…` or `postgresql://…`; waotp's own `pool_size=N` parameter and
     /// libpq's TLS parameters (which the driver knows only in part) are taken out of the query
-    /// string, the rest goes to the driver. An error quotes no part of the URL but a bad value.
+    /// string, the rest goes to the driver. Several hosts are written as libpq writes them,
+    /// `postgres://u@h1:5432,h2:5432/db` or `postgres://u@/db?host=h1,h2&port=5432,5432`
+    /// (the driver reads a `host` parameter as one host: it is handed over one host at a time).
+    /// An error quotes no part of the URL but a bad value.
     pub fn from_url(url: &str) -> Result<PgOptions> {
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut pool_size = 64;
         let mut tls = tls::TlsParams::default();
-        let mut rest = Vec::new();
+        let mut rest: Vec<std::borrow::Cow<str>> = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
                 Some(("pool_size", n)) => {
@@ -118,7 +122,8 @@ impl PgOptions {
                         .ok_or_else(|| StoreError::Open(format!("pool_size must be 1 to 1000, not {n:?}")))?;
                 }
                 _ if tls.take(pair) => {}
-                _ => rest.push(pair),
+                Some(("host", hosts)) => rest.extend(hosts.split(',').map(|h| format!("host={h}").into())),
+                _ => rest.push(pair.into()),
             }
         }
         let url = if rest.is_empty() { base.to_owned() } else { format!("{base}?{}", rest.join("&")) };
@@ -150,8 +155,12 @@ impl PgOptions {
         // A server that is gone must fail a request within the wait, not hang it: connecting
         // gives up after the wait, and a connection whose packets go unacknowledged (a
         // silent network) is closed. The URL's own connect_timeout / tcp_user_timeout win.
+        // The driver tries the hosts one after another, each within the connect timeout: with
+        // several, each gets its share of the wait, so a dead host that drops packets (the old
+        // primary's machine, after a failover) leaves time to reach the next one.
         if config.get_connect_timeout().is_none() {
-            config.connect_timeout(self.wait);
+            let hosts = config.get_hosts().len().max(config.get_hostaddrs().len()).max(1);
+            config.connect_timeout(self.wait / hosts as u32);
         }
         if config.get_tcp_user_timeout().is_none() {
             config.tcp_user_timeout(self.wait.max(TCP_USER_TIMEOUT));
@@ -202,12 +211,15 @@ impl PgStore {
         let config = options.driver_config()?;
         // Every connection of the store, pooled or not, goes through this one connector.
         let tls = options.tls.connector()?;
+        // Connections made before the heartbeat finds the database gone are not reused (see
+        // `failover`).
+        let fence = failover::Fence::new();
         let manager = Manager::from_config(
             config.clone(),
             tls.clone(),
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
-        let pool = new_pool(manager, options.pool_size, options.wait)?;
+        let pool = new_pool(manager, options.pool_size, options.wait, &fence)?;
         let mut async_commit = config.clone();
         // The hot path's statements, planned once per connection: left to choose, PostgreSQL
         // planned the send's counting statement afresh on every run (its generic plan's
@@ -226,6 +238,7 @@ impl PgStore {
             Manager::from_config(async_commit, tls.clone(), ManagerConfig { recycling_method: RecyclingMethod::Fast }),
             (options.pool_size / 2).max(4),
             options.wait,
+            &fence,
         )?;
         {
             let mut conn = pool.get().await.map_err(|e| {
@@ -242,7 +255,7 @@ impl PgStore {
             PgStore { pool, counters, node_id: Uuid::new_v4(), node_ttl_ms, wait: options.wait, _alive: Arc::new(()) };
         store.beat().await?;
         let every = Duration::from_millis(node_ttl_ms as u64 / 5);
-        tokio::spawn(heartbeat(config, tls, store.node_id, every, Arc::downgrade(&store._alive)));
+        tokio::spawn(heartbeat(config, tls, store.node_id, every, fence, Arc::downgrade(&store._alive)));
         tracing::info!(node_id = %store.node_id, "joined the PostgreSQL database as a node");
         Ok(store)
     }
@@ -262,8 +275,9 @@ impl PgStore {
     }
 }
 
-fn new_pool(manager: Manager, size: usize, wait: Duration) -> Result<Pool> {
+fn new_pool(manager: Manager, size: usize, wait: Duration, fence: &failover::Fence) -> Result<Pool> {
     Pool::builder(manager)
+        .pre_recycle(fence.hook())
         .max_size(size)
         .wait_timeout(Some(wait))
         .create_timeout(Some(wait))
@@ -274,8 +288,9 @@ fn new_pool(manager: Manager, size: usize, wait: Duration) -> Result<Pool> {
 }
 
 /// A connection within `wait` (waiting for a free one and making a new one together), or
-/// [`StoreError::Unavailable`]. A pooled connection the server closed (it restarted, say) is
-/// dropped on the way out of the pool and replaced by a new one.
+/// [`StoreError::Unavailable`]. A pooled connection the server closed (it restarted, say), or
+/// one made before the heartbeat found the database unavailable (a failover: see `failover`),
+/// is dropped on the way out of the pool and replaced by a new one.
 async fn get(pool: &Pool, wait: Duration) -> Result<deadpool_postgres::Object> {
     match tokio::time::timeout(wait, pool.get()).await {
         Ok(Ok(conn)) => Ok(conn),
@@ -322,8 +337,17 @@ async fn beat(c: &tokio_postgres::Client, node_id: Uuid) -> Result<()> {
 }
 
 /// Beats until the store is dropped, on a connection of its own: a pool busy with traffic
-/// (sends queued behind a quota's row lock, say) must not make a live node look dead.
-async fn heartbeat(config: tokio_postgres::Config, tls: tls::MakeTls, node_id: Uuid, every: Duration, alive: Weak<()>) {
+/// (sends queued behind a quota's row lock, say) must not make a live node look dead. A beat
+/// the database is unavailable for (gone, or no longer the primary) fences off the pools'
+/// connections made until then (see `failover`).
+async fn heartbeat(
+    config: tokio_postgres::Config,
+    tls: tls::MakeTls,
+    node_id: Uuid,
+    every: Duration,
+    fence: failover::Fence,
+    alive: Weak<()>,
+) {
     let mut client: Option<tokio_postgres::Client> = None;
     let mut last_cleanup = std::time::Instant::now();
     loop {
@@ -349,6 +373,9 @@ async fn heartbeat(config: tokio_postgres::Config, tls: tls::MakeTls, node_id: U
         .await;
         if let Err(e) = result {
             client = None;
+            if e.is_unavailable() {
+                fence.failed();
+            }
             tracing::warn!(error = %e, "node heartbeat failed");
         }
     }

@@ -79,6 +79,32 @@ impl Cluster {
         cluster
     }
 
+    /// A streaming standby of `primary` (which must be running), created with
+    /// `pg_basebackup -R` in a directory of its own and started on a free loopback port, with
+    /// `options` beside the address and port; returns once it accepts (read-only)
+    /// connections.
+    pub fn standby_of(primary: &Cluster, options: &str) -> Cluster {
+        let dir = tempfile::tempdir().expect("cluster dir");
+        if primary.as_postgres {
+            run(Command::new("chown").arg("postgres:").arg(dir.path()));
+        }
+        let port = TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().unwrap().port();
+        let standby = Cluster {
+            bin: primary.bin.clone(),
+            dir,
+            port,
+            as_postgres: primary.as_postgres,
+            options: options.to_owned(),
+        };
+        let data = standby.data();
+        let source = primary.port.to_string();
+        standby.pg("pg_basebackup", |c| {
+            c.arg("-D").arg(&data).args(["-R", "-X", "stream", "-h", "127.0.0.1", "-p", &source, "-U", "postgres"]);
+        });
+        standby.start_again();
+        standby
+    }
+
     /// The data directory (`pg_hba.conf` is in it).
     pub fn data(&self) -> PathBuf {
         self.dir.path().join("data")
@@ -142,6 +168,23 @@ impl Cluster {
         let data = self.data();
         self.pg("pg_ctl", |c| {
             c.arg("-D").arg(&data).args(["-m", "fast", "-w", "-t", "60", "stop"]);
+        });
+    }
+
+    /// Stops the server as a crash would: `pg_ctl stop -m immediate` (no shutdown checkpoint,
+    /// connections cut); returns once it is down.
+    pub fn kill(&self) {
+        let data = self.data();
+        self.pg("pg_ctl", |c| {
+            c.arg("-D").arg(&data).args(["-m", "immediate", "-w", "-t", "60", "stop"]);
+        });
+    }
+
+    /// Promotes a standby to primary (`pg_ctl promote`); returns once it takes writes.
+    pub fn promote(&self) {
+        let data = self.data();
+        self.pg("pg_ctl", |c| {
+            c.arg("-D").arg(&data).args(["-w", "-t", "60", "promote"]);
         });
     }
 }
