@@ -16,6 +16,11 @@ async fn open(url: &str) -> waotp_store::Result<PgStore> {
     PgStore::open(PgOptions::from_url(url).unwrap()).await
 }
 
+/// The database a `postgres://` URL names.
+fn database_of(url: &str) -> &str {
+    url.split('?').next().unwrap().rsplit('/').next().unwrap()
+}
+
 #[tokio::test]
 #[ignore = "needs PostgreSQL: and Debian's pgbouncer (scripts/with-postgres --pgbouncer)"]
 async fn session_mode_works_and_keeps_the_counters_settings() {
@@ -25,7 +30,7 @@ async fn session_mode_works_and_keeps_the_counters_settings() {
 
     let bouncer = PgBouncer::start(&server, "session");
     let db = fresh_postgres_database(&server).await.unwrap();
-    let name = db.rsplit('/').next().unwrap();
+    let name = database_of(&db);
     let store = open(&bouncer.url(name)).await.unwrap_or_else(|e| panic!("{e}; pgbouncer: {}", bouncer.log()));
     store.ready().await.unwrap();
     assert_eq!(store.counters_settings().await.unwrap(), COUNTERS, "through PgBouncer in session mode");
@@ -38,7 +43,7 @@ async fn transaction_and_statement_modes_are_refused_at_start_up() {
     for mode in ["transaction", "statement"] {
         let bouncer = PgBouncer::start(&server, mode);
         let db = fresh_postgres_database(&server).await.unwrap();
-        let name = db.rsplit('/').next().unwrap();
+        let name = database_of(&db);
         // Three times: the refusal does not depend on luck.
         for _ in 0..3 {
             let e = match open(&bouncer.url(name)).await {

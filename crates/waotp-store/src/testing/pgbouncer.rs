@@ -25,9 +25,16 @@ impl PgBouncer {
     /// Starts PgBouncer on a free loopback port in `pool_mode` (`session`, `transaction` or
     /// `statement`) in front of the server at `upstream` (a `postgres://` URL: its host and
     /// port), every database name passed through, every local user trusted; returns once it
-    /// accepts connections.
+    /// accepts connections. An upstream URL with an `sslrootcert` (a server that takes TLS
+    /// only, as `scripts/with-postgres --tls` starts) is reached over TLS, verified with that
+    /// CA; clients talk to PgBouncer without TLS.
     pub fn start(upstream: &str, pool_mode: &str) -> PgBouncer {
-        let config: tokio_postgres::Config = upstream.split('?').next().unwrap().parse().expect("upstream URL");
+        let (address, query) = upstream.split_once('?').unwrap_or((upstream, ""));
+        let config: tokio_postgres::Config = address.parse().expect("upstream URL");
+        let server_tls = match query.split('&').find_map(|p| p.strip_prefix("sslrootcert=")) {
+            Some(ca) => format!("server_tls_sslmode = verify-full\nserver_tls_ca_file = {ca}\n"),
+            None => String::new(),
+        };
         let upstream_port = config.get_ports().first().copied().unwrap_or(5432);
         let dir = tempfile::tempdir().expect("pgbouncer dir");
         let port = TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().unwrap().port();
@@ -40,7 +47,7 @@ impl PgBouncer {
                 "[databases]\n* = host=127.0.0.1 port={upstream_port}\n\n[pgbouncer]\nlisten_addr = 127.0.0.1\n\
                  listen_port = {port}\nunix_socket_dir =\nauth_type = trust\nauth_file = {}\n\
                  pool_mode = {pool_mode}\nmax_client_conn = 1000\ndefault_pool_size = 100\n\
-                 server_idle_timeout = 5\n",
+                 server_idle_timeout = 5\n{server_tls}",
                 users.display()
             ),
         )
