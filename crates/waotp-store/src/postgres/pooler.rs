@@ -28,8 +28,10 @@ const ROUNDS: usize = 3;
 /// asks which server session runs its statement, twice, while a second connection holds a
 /// transaction open in between. Directly or through a session-mode pooler, `a` keeps its
 /// session and the other one cannot hold it; a transaction-mode pooler hands `a`'s released
-/// session to the other connection, or `a` a different one. Simple queries only: a prepared
-/// statement could itself be missing on the next server session.
+/// session to the other connection, or `a` a different one. `a` asks with a statement it
+/// prepared, as the store does: a pooler that keeps a connection on one server session once
+/// it has prepared a statement (as RDS Proxy pins a session) passes; one that moves it fails
+/// the statement ("does not exist") or answers from another session.
 pub(crate) async fn refuse_transaction_pooling(
     a: &tokio_postgres::Client,
     config: &tokio_postgres::Config,
@@ -38,14 +40,20 @@ pub(crate) async fn refuse_transaction_pooling(
     let (b, connection) = config.connect(tls.clone()).await?;
     let connection = tokio::spawn(connection);
     let shared = async {
+        let which = a.prepare(WHICH_SESSION).await?;
         for _ in 0..ROUNDS {
-            let first = session(a).await?;
+            let first: String = a.query_one(&which, &[]).await?.get(0);
             b.batch_execute("BEGIN").await?;
             let other = session(&b).await?;
-            let again = session(a).await?;
+            let again = a.query_one(&which, &[]).await;
             b.batch_execute("COMMIT").await?;
-            if first != again || other == first {
-                return Ok(true);
+            match again {
+                Ok(row) if row.get::<_, String>(0) == first && other != first => {}
+                Ok(_) => return Ok(true),
+                Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::INVALID_SQL_STATEMENT_NAME) => {
+                    return Ok(true)
+                }
+                Err(e) => return Err(e.into()),
             }
         }
         Ok::<_, StoreError>(false)
@@ -62,10 +70,13 @@ pub(crate) async fn refuse_transaction_pooling(
     }
 }
 
-/// The server session a statement runs in: its process id and its server's start time (two
+/// Which server session runs a statement: its process id and its server's start time (two
 /// servers' processes may share an id).
+const WHICH_SESSION: &str = "SELECT pg_backend_pid() || '@' || pg_postmaster_start_time()";
+
+/// The server session a simple query runs in.
 async fn session(c: &tokio_postgres::Client) -> Result<String> {
-    session_value(c, "SELECT pg_backend_pid() || '@' || pg_postmaster_start_time()").await
+    session_value(c, WHICH_SESSION).await
 }
 
 /// The one value `sql` answers, by a simple query.
