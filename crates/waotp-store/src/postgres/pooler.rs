@@ -13,7 +13,7 @@ use super::tls::MakeTls;
 use crate::{Result, StoreError};
 
 /// What waotp says when its connections are not its own sessions.
-pub(crate) const REFUSAL: &str = "PostgreSQL is reached through a connection pooler in transaction or \
+const REFUSAL: &str = "PostgreSQL is reached through a connection pooler in transaction or \
      statement mode (one connection's statements ran in different server sessions); waotp \
      needs a session of its own per connection (it prepares statements once per connection \
      and sets up its connections with SET). Use the pooler's session mode (PgBouncer: \
@@ -30,8 +30,9 @@ const ROUNDS: usize = 3;
 /// session and the other one cannot hold it; a transaction-mode pooler hands `a`'s released
 /// session to the other connection, or `a` a different one. `a` asks with a statement it
 /// prepared, as the store does: a pooler that keeps a connection on one server session once
-/// it has prepared a statement (as RDS Proxy pins a session) passes; one that moves it fails
-/// the statement ("does not exist") or answers from another session.
+/// it has prepared a statement passes (RDS Proxy pins a session on some kinds of state; not
+/// tried); one that moves it fails the statement ("does not exist") or answers from another
+/// session.
 pub(crate) async fn refuse_transaction_pooling(
     a: &tokio_postgres::Client,
     config: &tokio_postgres::Config,
