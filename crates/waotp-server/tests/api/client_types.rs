@@ -246,7 +246,8 @@ async fn the_unavailable_answer_decodes_in_a_public_client() {
         c.database_wait = wait;
         c.admin_token = Some(waotp_server::config::Secret::new(admin));
         if c.uses_postgres() {
-            c.database_url.push_str("&pool_size=1");
+            let sep = if c.database_url.contains('?') { '&' } else { '?' };
+            c.database_url.push_str(&format!("{sep}pool_size=1"));
         }
     })
     .await;

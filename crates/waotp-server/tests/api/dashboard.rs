@@ -455,7 +455,12 @@ async fn the_funnel_counts_each_day_and_app() {
         Day { requested, sent, delivered, read, verified: read }
     };
     let mut serial = 0;
-    let seeder = waotp_server::Config::new(app.database_url.clone()).open_store().await.unwrap();
+    // The seeder beats as often as the server expects of a live node (node_timeout 1s): with the
+    // default 10s it beat every 2s, and the server took its sessions over whenever its last beat
+    // was more than 1s old (seen under load: a seeded delivery replaced by the server's own).
+    let mut seeder = waotp_server::Config::new(app.database_url.clone());
+    seeder.node_timeout = std::time::Duration::from_secs(1);
+    let seeder = seeder.open_store().await.unwrap();
     for k in 0..7 {
         seed_day(&app, &seeder, shop.app_id, k as i64, shop_day(k), &mut serial).await;
         seed_day(&app, &seeder, bank.app_id, k as i64, bank_day(k), &mut serial).await;

@@ -46,6 +46,7 @@ mod failover;
 mod guards;
 mod logins;
 mod migrations;
+mod pooler;
 mod sessions;
 mod tls;
 
@@ -56,7 +57,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{GenericClient, Hook, HookError, Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -219,8 +220,7 @@ impl PgStore {
             tls.clone(),
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
-        let pool = new_pool(manager, options.pool_size, options.wait, &fence)?;
-        let mut async_commit = config.clone();
+        let pool = new_pool(manager, options.pool_size, options.wait, &fence, None)?;
         // The hot path's statements, planned once per connection: left to choose, PostgreSQL
         // planned the send's counting statement afresh on every run (its generic plan's
         // estimate looks worse than the custom plans', which are the same index probes), and
@@ -229,16 +229,18 @@ impl PgStore {
         // custom plans they ask for (see `query_fresh`). Every statement here is a key probe: a
         // plan made once must not be a scan because the table was empty when it was planned
         // (the unlogged counters are, after a crash of PostgreSQL), hence no sequential scans.
-        let extra = "-c synchronous_commit=off -c plan_cache_mode=force_generic_plan -c enable_seqscan=off";
-        async_commit.options(&match config.get_options() {
-            Some(existing) => format!("{existing} {extra}"),
-            None => extra.to_owned(),
-        });
+        // Set by `SET` on each new connection rather than as startup options: a pooler in
+        // session mode (PgBouncer) refuses the `options` startup parameter, or drops it.
         let counters = new_pool(
-            Manager::from_config(async_commit, tls.clone(), ManagerConfig { recycling_method: RecyclingMethod::Fast }),
+            Manager::from_config(
+                config.clone(),
+                tls.clone(),
+                ManagerConfig { recycling_method: RecyclingMethod::Fast },
+            ),
             (options.pool_size / 2).max(4),
             options.wait,
             &fence,
+            Some(COUNTERS_SESSION),
         )?;
         {
             let mut conn = pool.get().await.map_err(|e| {
@@ -248,6 +250,9 @@ impl PgStore {
                 };
                 StoreError::Open(format!("cannot connect to PostgreSQL: {}", options.tls.explain(why)))
             })?;
+            // Before anything is written: through a pooler in transaction mode, statements
+            // would fail at random later on (see `pooler`).
+            pooler::refuse_transaction_pooling(&conn, &config, &tls).await?;
             migrations::apply(&mut conn).await?;
         }
         let node_ttl_ms = options.node_timeout.as_millis().clamp(100, 3_600_000) as i64;
@@ -275,16 +280,32 @@ impl PgStore {
     }
 }
 
-fn new_pool(manager: Manager, size: usize, wait: Duration, fence: &failover::Fence) -> Result<Pool> {
-    Pool::builder(manager)
+/// The session settings of the counters' connections (see `PgStore::open`).
+const COUNTERS_SESSION: &str =
+    "SET synchronous_commit = off; SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off";
+
+/// A pool of at most `size` connections; `session` (`SET` statements) runs once on each new
+/// connection, before its first use.
+fn new_pool(
+    manager: Manager,
+    size: usize,
+    wait: Duration,
+    fence: &failover::Fence,
+    session: Option<&'static str>,
+) -> Result<Pool> {
+    let mut builder = Pool::builder(manager)
         .pre_recycle(fence.hook())
         .max_size(size)
         .wait_timeout(Some(wait))
         .create_timeout(Some(wait))
         .recycle_timeout(Some(wait))
-        .runtime(deadpool_postgres::Runtime::Tokio1)
-        .build()
-        .map_err(|e| StoreError::Open(e.to_string()))
+        .runtime(deadpool_postgres::Runtime::Tokio1);
+    if let Some(sql) = session {
+        builder = builder.post_create(Hook::async_fn(move |client, _| {
+            Box::pin(async move { client.batch_execute(sql).await.map_err(HookError::Backend) })
+        }));
+    }
+    builder.build().map_err(|e| StoreError::Open(e.to_string()))
 }
 
 /// A connection within `wait` (waiting for a free one and making a new one together), or

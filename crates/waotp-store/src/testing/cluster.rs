@@ -34,7 +34,7 @@ pub fn server_bin() -> Option<PathBuf> {
         .find(|dir| usable(dir))
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0")
 }
 
