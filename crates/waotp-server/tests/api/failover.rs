@@ -153,6 +153,17 @@ async fn spawn_on_both(primary: &Cluster, standby: &Cluster) -> TestApp {
     spawn_app_on(tempfile::tempdir().unwrap(), config, |_| {}).await
 }
 
+/// Promotes the standby (`pg_ctl promote`, which waits for it) and says when it was done.
+async fn promote(standby: Cluster) -> (Cluster, Instant) {
+    let standby = tokio::task::spawn_blocking(move || {
+        standby.promote();
+        standby
+    })
+    .await
+    .unwrap();
+    (standby, Instant::now())
+}
+
 /// Every answer was a 201 or the outage answer, in time; the first 201 after the promotion
 /// came within seconds of it. Returns the number of 503s and that first 201's instant.
 fn answered_in_time(sent: &[Sent], promoted_at: Instant) -> (usize, Instant) {
@@ -220,13 +231,7 @@ async fn a_failover_to_a_synchronous_standby_loses_no_acknowledged_send() {
             s.iter().filter(|s| s.status == 503 && s.started > stopped_at).count() >= 3 * SENDERS
         })
         .await;
-    let standby = tokio::task::spawn_blocking(move || {
-        standby.promote();
-        standby
-    })
-    .await
-    .unwrap();
-    let promoted_at = Instant::now();
+    let (standby, promoted_at) = promote(standby).await;
     traffic
         .until("sends acknowledged after the promotion", Duration::from_secs(20), |s| {
             acknowledged_after(s, promoted_at) >= 20
@@ -312,16 +317,10 @@ async fn a_switchover_away_from_a_primary_fenced_read_only_leaves_no_connection_
             s.iter().filter(|s| s.status == 503 && s.started > fenced_at).count() >= 3 * SENDERS
         })
         .await;
-    let standby = tokio::task::spawn_blocking(move || {
-        standby.promote();
-        standby
-    })
-    .await
-    .unwrap();
-    let promoted_at = Instant::now();
+    let (standby, promoted_at) = promote(standby).await;
     traffic
         .until("sends acknowledged after the promotion", Duration::from_secs(20), |s| {
-            s.iter().filter(|s| s.status == 201 && s.answered > promoted_at).count() >= 20
+            acknowledged_after(s, promoted_at) >= 20
         })
         .await;
     let sent = traffic.stop().await;
