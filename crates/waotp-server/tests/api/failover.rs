@@ -153,15 +153,39 @@ async fn spawn_on_both(primary: &Cluster, standby: &Cluster) -> TestApp {
     spawn_app_on(tempfile::tempdir().unwrap(), config, |_| {}).await
 }
 
-/// Promotes the standby (`pg_ctl promote`, which waits for it) and says when it was done.
-async fn promote(standby: Cluster) -> (Cluster, Instant) {
-    let standby = tokio::task::spawn_blocking(move || {
-        standby.promote();
-        standby
-    })
-    .await
-    .unwrap();
-    (standby, Instant::now())
+/// The sends around a switch of primary: until 30 are acknowledged, then `disrupt` (of the
+/// primary, which starts at the instant returned first), until each client has been refused
+/// three times after it (the gap: no primary until an operator or a failover tool promotes the
+/// standby), then `pg_ctl promote` of the standby (done at the instant returned second), until
+/// 20 are acknowledged after that. Every send is returned.
+async fn through_a_switch(
+    app: &TestApp,
+    callback_url: &str,
+    standby: &Cluster,
+    disruption: &str,
+    disrupt: impl std::future::Future<Output = ()>,
+) -> (Vec<Sent>, Instant, Instant) {
+    let traffic = Traffic::start(app, callback_url);
+    traffic
+        .until(&format!("30 sends acknowledged before {disruption}"), Duration::from_secs(20), |s| {
+            s.iter().filter(|s| s.status == 201).count() >= 30
+        })
+        .await;
+    let disrupted_at = Instant::now();
+    disrupt.await;
+    traffic
+        .until(&format!("sends refused after {disruption}"), Duration::from_secs(20), |s| {
+            s.iter().filter(|s| s.status == 503 && s.started > disrupted_at).count() >= 3 * SENDERS
+        })
+        .await;
+    tokio::task::block_in_place(|| standby.promote());
+    let promoted_at = Instant::now();
+    traffic
+        .until("sends acknowledged after the promotion", Duration::from_secs(20), |s| {
+            acknowledged_after(s, promoted_at) >= 20
+        })
+        .await;
+    (traffic.stop().await, disrupted_at, promoted_at)
 }
 
 /// Every answer was a 201 or the outage answer, in time; the first 201 after the promotion
@@ -210,34 +234,12 @@ async fn a_failover_to_a_synchronous_standby_loses_no_acknowledged_send() {
     let (primary, standby) = primary_and_standby().await;
     let app = spawn_on_both(&primary, &standby).await;
     let rx = Receiver::start().await;
-    let traffic = Traffic::start(&app, &format!("{}/cb", rx.base));
-    traffic
-        .until("30 sends acknowledged before the stop", Duration::from_secs(20), |s| {
-            s.iter().filter(|s| s.status == 201).count() >= 30
+    // The primary crashes: `pg_ctl stop -m immediate`.
+    let (sent, stopped_at, promoted_at) =
+        through_a_switch(&app, &format!("{}/cb", rx.base), &standby, "the stop", async {
+            tokio::task::block_in_place(|| primary.kill())
         })
         .await;
-
-    let stopped_at = Instant::now();
-    let primary = tokio::task::spawn_blocking(move || {
-        primary.kill();
-        primary
-    })
-    .await
-    .unwrap();
-    // The gap: no primary until the standby is promoted (by an operator or a failover tool;
-    // here once a few sends have been refused).
-    traffic
-        .until("sends refused after the stop", Duration::from_secs(20), |s| {
-            s.iter().filter(|s| s.status == 503 && s.started > stopped_at).count() >= 3 * SENDERS
-        })
-        .await;
-    let (standby, promoted_at) = promote(standby).await;
-    traffic
-        .until("sends acknowledged after the promotion", Duration::from_secs(20), |s| {
-            acknowledged_after(s, promoted_at) >= 20
-        })
-        .await;
-    let sent = traffic.stop().await;
 
     let (refused, first_after) = answered_in_time(&sent, promoted_at);
     let back = first_after - promoted_at;
@@ -301,29 +303,13 @@ async fn a_switchover_away_from_a_primary_fenced_read_only_leaves_no_connection_
     let (primary, standby) = primary_and_standby().await;
     let app = spawn_on_both(&primary, &standby).await;
     let rx = Receiver::start().await;
-    let traffic = Traffic::start(&app, &format!("{}/cb", rx.base));
-    traffic
-        .until("30 sends acknowledged before the fence", Duration::from_secs(20), |s| {
-            s.iter().filter(|s| s.status == 201).count() >= 30
-        })
-        .await;
-    let admin = waotp_store::testing::connect(&primary.url()).await.unwrap();
-    // Two statements: ALTER SYSTEM cannot run in the implicit transaction of a batch.
-    admin.batch_execute("ALTER SYSTEM SET default_transaction_read_only = on").await.unwrap();
-    admin.batch_execute("SELECT pg_reload_conf()").await.unwrap();
-    let fenced_at = Instant::now();
-    traffic
-        .until("sends refused by the fenced primary", Duration::from_secs(20), |s| {
-            s.iter().filter(|s| s.status == 503 && s.started > fenced_at).count() >= 3 * SENDERS
-        })
-        .await;
-    let (standby, promoted_at) = promote(standby).await;
-    traffic
-        .until("sends acknowledged after the promotion", Duration::from_secs(20), |s| {
-            acknowledged_after(s, promoted_at) >= 20
-        })
-        .await;
-    let sent = traffic.stop().await;
+    let (sent, _, promoted_at) = through_a_switch(&app, &format!("{}/cb", rx.base), &standby, "the fence", async {
+        let admin = waotp_store::testing::connect(&primary.url()).await.unwrap();
+        // Two statements: ALTER SYSTEM cannot run in the implicit transaction of a batch.
+        admin.batch_execute("ALTER SYSTEM SET default_transaction_read_only = on").await.unwrap();
+        admin.batch_execute("SELECT pg_reload_conf()").await.unwrap();
+    })
+    .await;
     let (refused, first_after) = answered_in_time(&sent, promoted_at);
     let verified = all_verify(&app, &sent).await;
     println!(

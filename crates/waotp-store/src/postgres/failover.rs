@@ -32,7 +32,12 @@ impl Fence {
 
     /// The database failed now: every connection made so far is suspect.
     pub(super) fn failed(&self) {
-        let at = self.base.elapsed().as_nanos() as u64 + 1;
+        self.failed_at_instant(Instant::now());
+    }
+
+    /// The database failed at `at`.
+    fn failed_at_instant(&self, at: Instant) {
+        let at = at.saturating_duration_since(self.base).as_nanos() as u64 + 1;
         self.failed_at.fetch_max(at, Ordering::Relaxed);
     }
 
@@ -60,7 +65,7 @@ impl Fence {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use tokio_postgres::config::{Host, TargetSessionAttrs};
 
@@ -92,14 +97,16 @@ mod tests {
     #[test]
     fn connections_made_before_a_failure_are_suspect_and_later_ones_are_not() {
         let fence = Fence::new();
-        let before = Instant::now();
+        let before = fence.base + Duration::from_millis(10);
+        let after = fence.base + Duration::from_millis(30);
         assert!(!fence.suspect(before), "no failure yet");
-        std::thread::sleep(Duration::from_millis(2));
-        fence.failed();
-        std::thread::sleep(Duration::from_millis(2));
-        let after = Instant::now();
+        fence.failed_at_instant(fence.base + Duration::from_millis(20));
         assert!(fence.suspect(before));
         assert!(!fence.suspect(after));
+        // A later failure moves the fence forward, an earlier one does not move it back.
+        fence.failed_at_instant(fence.base + Duration::from_millis(40));
+        fence.failed_at_instant(fence.base + Duration::from_millis(5));
+        assert!(fence.suspect(after));
         // A connection made before the fence existed (none is: the pools come after it).
         assert!(fence.suspect(fence.base - Duration::from_millis(1)));
     }

@@ -140,11 +140,18 @@ impl PgOptions {
     /// One connection of its own, outside any pool (for tools and tests), with the URL's TLS
     /// settings; it closes when the client is dropped.
     pub async fn connect(&self) -> Result<tokio_postgres::Client> {
-        let (client, connection) = self.driver_config()?.connect(self.tls.connector()?).await.map_err(|e| {
-            StoreError::Open(format!("cannot connect to PostgreSQL: {}", self.tls.explain(error::describe(&e))))
-        })?;
+        let (client, connection) = self
+            .driver_config()?
+            .connect(self.tls.connector()?)
+            .await
+            .map_err(|e| self.cannot_connect(error::describe(&e)))?;
         tokio::spawn(connection);
         Ok(client)
+    }
+
+    /// A first connection's failure, in words: the driver's, with what the TLS settings add.
+    fn cannot_connect(&self, why: String) -> StoreError {
+        StoreError::Open(format!("cannot connect to PostgreSQL: {}", self.tls.explain(why)))
     }
 
     /// The driver's configuration: the URL's parameters, and where the URL says nothing, the
@@ -244,11 +251,10 @@ impl PgStore {
         )?;
         {
             let mut conn = pool.get().await.map_err(|e| {
-                let why = match &e {
+                options.cannot_connect(match &e {
                     deadpool_postgres::PoolError::Backend(e) => error::describe(e),
                     other => other.to_string(),
-                };
-                StoreError::Open(format!("cannot connect to PostgreSQL: {}", options.tls.explain(why)))
+                })
             })?;
             // Before anything is written: through a pooler in transaction mode, statements
             // would fail at random later on (see `pooler`).

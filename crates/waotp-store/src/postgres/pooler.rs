@@ -45,7 +45,7 @@ pub(crate) async fn refuse_transaction_pooling(
         for _ in 0..ROUNDS {
             let first: String = a.query_one(&which, &[]).await?.get(0);
             b.batch_execute("BEGIN").await?;
-            let other = session(&b).await?;
+            let other = session_value(&b, WHICH_SESSION).await?;
             let again = a.query_one(&which, &[]).await;
             b.batch_execute("COMMIT").await?;
             match again {
@@ -74,11 +74,6 @@ pub(crate) async fn refuse_transaction_pooling(
 /// Which server session runs a statement: its process id and its server's start time (two
 /// servers' processes may share an id).
 const WHICH_SESSION: &str = "SELECT pg_backend_pid() || '@' || pg_postmaster_start_time()";
-
-/// The server session a simple query runs in.
-async fn session(c: &tokio_postgres::Client) -> Result<String> {
-    session_value(c, WHICH_SESSION).await
-}
 
 /// The one value `sql` answers, by a simple query.
 async fn session_value(c: &tokio_postgres::Client, sql: &str) -> Result<String> {

@@ -34,6 +34,11 @@ pub fn server_bin() -> Option<PathBuf> {
         .find(|dir| usable(dir))
 }
 
+/// A loopback port nothing listens on now.
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().unwrap().port()
+}
+
 pub(crate) fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0")
 }
@@ -70,7 +75,7 @@ impl Cluster {
             }
             run(Command::new("chown").arg("postgres:").arg(dir.path()));
         }
-        let port = TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().unwrap().port();
+        let port = free_port();
         let cluster = Cluster { bin: bin.to_owned(), dir, port, as_postgres, options: options.to_owned() };
         let data = cluster.data();
         cluster.pg("initdb", |c| {
@@ -88,7 +93,7 @@ impl Cluster {
         if primary.as_postgres {
             run(Command::new("chown").arg("postgres:").arg(dir.path()));
         }
-        let port = TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().unwrap().port();
+        let port = free_port();
         let standby = Cluster {
             bin: primary.bin.clone(),
             dir,
@@ -130,17 +135,22 @@ impl Cluster {
         self.port
     }
 
-    /// Runs one of the server's programs (as `postgres` when the test runs as root).
+    /// Runs one of the server's programs (see [`Cluster::command`]).
     fn pg(&self, program: &str, args: impl FnOnce(&mut Command)) {
-        let mut command = if self.as_postgres {
+        let mut command = self.command(program);
+        args(&mut command);
+        run(&mut command);
+    }
+
+    /// One of the server's programs, to run as `postgres` when the test runs as root.
+    fn command(&self, program: &str) -> Command {
+        if self.as_postgres {
             let mut c = Command::new("runuser");
             c.args(["-u", "postgres", "--"]).arg(self.bin.join(program));
             c
         } else {
             Command::new(self.bin.join(program))
-        };
-        args(&mut command);
-        run(&mut command);
+        }
     }
 
     pub fn url(&self) -> String {
@@ -165,18 +175,19 @@ impl Cluster {
     /// Stops the server as an operator would for maintenance: `pg_ctl stop -m fast`
     /// (sessions are terminated, open transactions rolled back); returns once it is down.
     pub fn stop(&self) {
-        let data = self.data();
-        self.pg("pg_ctl", |c| {
-            c.arg("-D").arg(&data).args(["-m", "fast", "-w", "-t", "60", "stop"]);
-        });
+        self.pg_ctl_stop("fast");
     }
 
     /// Stops the server as a crash would: `pg_ctl stop -m immediate` (no shutdown checkpoint,
     /// connections cut); returns once it is down.
     pub fn kill(&self) {
+        self.pg_ctl_stop("immediate");
+    }
+
+    fn pg_ctl_stop(&self, mode: &str) {
         let data = self.data();
         self.pg("pg_ctl", |c| {
-            c.arg("-D").arg(&data).args(["-m", "immediate", "-w", "-t", "60", "stop"]);
+            c.arg("-D").arg(&data).args(["-m", mode, "-w", "-t", "60", "stop"]);
         });
     }
 
@@ -191,14 +202,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let mut command = if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(self.bin.join("pg_ctl"));
-            c
-        } else {
-            Command::new(self.bin.join("pg_ctl"))
-        };
-        let _ = command.arg("-D").arg(self.data()).args(["-m", "immediate", "-w", "stop"]).output();
+        let _ = self.command("pg_ctl").arg("-D").arg(self.data()).args(["-m", "immediate", "-w", "stop"]).output();
     }
 }
 

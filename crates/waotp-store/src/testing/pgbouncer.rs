@@ -3,7 +3,7 @@
 //! installs it); `WAOTP_TEST_PGBOUNCER` names another binary. Panics on any failure: it is
 //! for tests.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -37,7 +37,7 @@ impl PgBouncer {
         };
         let upstream_port = config.get_ports().first().copied().unwrap_or(5432);
         let dir = tempfile::tempdir().expect("pgbouncer dir");
-        let port = TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().unwrap().port();
+        let port = super::cluster::free_port();
         let users = dir.path().join("users.txt");
         std::fs::write(&users, "\"postgres\" \"\"\n").expect("auth file");
         let ini = dir.path().join("pgbouncer.ini");
