@@ -169,6 +169,39 @@ impl GraphDouble {
     pub fn webhooks_acknowledged(&self) -> usize {
         self.inner.acknowledged.load(Ordering::SeqCst)
     }
+
+    /// Posts one signed webhook with a single change, `{"field": field, "value": value}`, in
+    /// Meta's `whatsapp_business_account` envelope (entry id `waba_id`), once, and returns the
+    /// HTTP status the receiver answered (tests script management events and inbound messages
+    /// with it). Panics if no webhook URL is configured or the receiver cannot be reached.
+    pub async fn send_change(&self, waba_id: &str, field: &str, value: Value) -> u16 {
+        let payload = change_envelope(waba_id, field, value).to_string();
+        self.post_signed(&payload).await
+    }
+
+    /// Posts `payload` as is, signed with the app secret, once; the receiver's HTTP status.
+    pub async fn post_signed(&self, payload: &str) -> u16 {
+        let url = self.inner.config.webhook_url.as_deref().expect("the double has no webhook_url");
+        let signature = sign(self.inner.config.app_secret.as_bytes(), payload.as_bytes());
+        let response = self
+            .inner
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", signature)
+            .body(payload.to_owned())
+            .send()
+            .await
+            .expect("the webhook receiver is reachable");
+        response.status().as_u16()
+    }
+}
+
+/// Meta's webhook envelope around one change.
+pub fn change_envelope(waba_id: &str, field: &str, value: Value) -> Value {
+    let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    json!({ "object": "whatsapp_business_account",
+            "entry": [{ "id": waba_id, "time": time, "changes": [{ "field": field, "value": value }] }] })
 }
 
 /// Meta's titles for the codes the double produces.
