@@ -129,6 +129,10 @@ pub struct WhatsAppConfig {
     pub messages_per_second: u32,
     /// Unique recipients per moving 24 h (250, 2,000, 10,000, 100,000); `None`: unlimited.
     pub messaging_limit: Option<usize>,
+    /// The WhatsApp Business Account the number belongs to (the doctor, template commands).
+    pub waba_id: Option<String>,
+    /// The Meta app's id (the doctor's token and subscription checks).
+    pub app_id: Option<String>,
 }
 
 impl WhatsAppConfig {
@@ -142,6 +146,8 @@ impl WhatsAppConfig {
             verify_token: None,
             messages_per_second: 80,
             messaging_limit: None,
+            waba_id: None,
+            app_id: None,
         }
     }
 }

@@ -14,11 +14,14 @@ use std::time::{Duration, Instant};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use crate::webhook::sign;
+
+mod management;
+pub use management::{ManagementRequest, MetaState, NumberState, TemplateState, TokenState, WabaState, APP_FIELDS};
 
 /// A template the double knows, as approved by "Meta".
 #[derive(Debug, Clone)]
@@ -63,6 +66,10 @@ pub struct DoubleConfig {
     pub webhooks: WebhookBehaviour,
     /// Pause between the status webhooks of one message.
     pub webhook_gap: Duration,
+    /// The WhatsApp Business Account and the Meta app of the management endpoints (see
+    /// [`MetaState`]).
+    pub waba_id: String,
+    pub app_id: String,
 }
 
 impl DoubleConfig {
@@ -85,6 +92,8 @@ impl DoubleConfig {
             pair_interval: Duration::from_secs(6),
             webhooks: WebhookBehaviour::default(),
             webhook_gap: Duration::from_millis(20),
+            waba_id: "102290129340398".into(),
+            app_id: "634974688087057".into(),
         }
     }
 }
@@ -119,6 +128,8 @@ struct Inner {
     /// Status webhooks answered 2xx.
     acknowledged: AtomicUsize,
     http: reqwest::Client,
+    /// The management side's state (token, WABA, number, subscription, templates).
+    meta: Mutex<MetaState>,
 }
 
 /// A running double.
@@ -132,7 +143,9 @@ impl GraphDouble {
     /// Serves on `listener` until the process ends.
     pub fn start(config: DoubleConfig, listener: tokio::net::TcpListener) -> std::io::Result<GraphDouble> {
         let addr = listener.local_addr()?;
+        let meta = Mutex::new(MetaState::new(&config));
         let inner = Arc::new(Inner {
+            meta,
             config,
             failures: Mutex::default(),
             received: Mutex::default(),
@@ -141,7 +154,11 @@ impl GraphDouble {
             acknowledged: AtomicUsize::new(0),
             http: reqwest::Client::new(),
         });
-        let app = Router::new().route("/{version}/{pnid}/messages", post(messages)).with_state(inner.clone());
+        let app = Router::new()
+            .route("/{version}/{pnid}/messages", post(messages))
+            .route("/{version}/{pnid}", get(management::get_node))
+            .route("/{version}/{pnid}/{edge}", get(management::get_edge).post(management::post_edge))
+            .with_state(inner.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -163,6 +180,22 @@ impl GraphDouble {
 
     pub fn received(&self) -> Vec<Received> {
         self.inner.received.lock().expect("received").clone()
+    }
+
+    /// Reads or changes what "Meta" knows (token, WABA, number, subscription, templates).
+    pub fn meta<R>(&self, change: impl FnOnce(&mut MetaState) -> R) -> R {
+        change(&mut self.inner.meta.lock().expect("meta"))
+    }
+
+    /// Sets a template's status in one language (`PAUSED`, `APPROVED`, …): sends of it are
+    /// answered as Meta answers them (132015 paused, 132016 disabled, 132001 otherwise).
+    pub fn set_template_status(&self, name: &str, language: &str, status: &str) {
+        self.meta(|m| m.set_template_status(name, language, status));
+    }
+
+    /// The management requests received so far (`debug_token`, WABA, templates…), in order.
+    pub fn management_requests(&self) -> Vec<ManagementRequest> {
+        self.meta(|m| m.requests.clone())
     }
 
     /// How many status webhooks the receiver has acknowledged (answered 2xx) so far.
@@ -208,6 +241,10 @@ pub fn change_envelope(waba_id: &str, field: &str, value: Value) -> Value {
 fn title(code: i64) -> &'static str {
     match code {
         0 => "AuthException",
+        10 => "Application does not have permission for this action",
+        200 => "Permissions error",
+        132015 => "Template is paused",
+        132016 => "Template is disabled",
         2 => "Service temporarily unavailable",
         4 => "Too many calls",
         100 => "Invalid parameter",
@@ -234,7 +271,7 @@ fn http_status(code: i64) -> StatusCode {
     match code {
         0 | 190 => StatusCode::UNAUTHORIZED,
         132001 => StatusCode::NOT_FOUND,
-        368 | 131031 | 130497 | 10 => StatusCode::FORBIDDEN,
+        368 | 131031 | 130497 | 10 | 200 => StatusCode::FORBIDDEN,
         131000 | 131016 | 131057 | 131045 => StatusCode::INTERNAL_SERVER_ERROR,
         2 => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
@@ -318,12 +355,20 @@ impl Inner {
         let (Some(name), Some(lang)) = (t["name"].as_str(), t["language"]["code"].as_str()) else {
             return bad(131008, "template name and language.code are required");
         };
-        let Some(known) = self.config.templates.iter().find(|k| k.name == name) else {
-            return bad(132001, &format!("template name ({name}) does not exist in {lang}"));
-        };
-        if !known.languages.iter().any(|l| l == lang) {
-            return bad(132001, &format!("template name ({name}) does not exist in {lang}"));
+        if let Some(refusal) = management::send_refusal(&self.meta.lock().expect("meta"), name, lang) {
+            return Err(refusal);
         }
+        let from_meta;
+        let known = match self.config.templates.iter().find(|k| k.name == name && k.languages.iter().any(|l| l == lang)) {
+            Some(known) => known,
+            None => match management::known_from_meta(&self.meta.lock().expect("meta"), name, lang) {
+                Some(known) => {
+                    from_meta = known;
+                    &from_meta
+                }
+                None => return bad(132001, &format!("template name ({name}) does not exist in {lang}")),
+            },
+        };
         let components = t["components"].as_array().cloned().unwrap_or_default();
         let body_params: Vec<&Value> = components
             .iter()

@@ -41,6 +41,8 @@ pub const KEYS: &[(&str, bool)] = &[
     ("whatsapp_verify_token", true),
     ("whatsapp_rate", false),
     ("whatsapp_messaging_limit", false),
+    ("whatsapp_waba_id", false),
+    ("whatsapp_app_id", false),
     ("admin_token", true),
     ("server_url", false),
 ];

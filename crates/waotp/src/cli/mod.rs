@@ -7,6 +7,7 @@ mod callbacks;
 mod double;
 mod serve;
 mod templates;
+mod whatsapp;
 
 use std::path::PathBuf;
 
@@ -52,9 +53,13 @@ enum Command {
     /// Create, list, inspect and change apps (the App-ID / API-Key pairs clients use).
     #[command(subcommand)]
     App(AppCommand),
-    /// Register the WhatsApp templates an app sends (name, language, body, code placeholder).
+    /// Register in waotp's database the templates an app sends (name, language, body, code
+    /// placeholder); to create templates at Meta, see `waotp whatsapp template`.
     #[command(subcommand)]
     Template(TemplateCommand),
+    /// Meta's side: check the setup (`doctor`), create and list authentication templates at Meta.
+    #[command(subcommand)]
+    Whatsapp(whatsapp::WhatsAppCommand),
     /// Inspect and replay status callbacks.
     #[command(subcommand)]
     Callbacks(CallbackCommand),
@@ -118,6 +123,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Callbacks(cmd) => callbacks::callbacks(&store().await?, cmd).await,
         Command::Blocklist(cmd) => blocklist::blocklist(&store().await?, cmd).await,
         Command::GraphDouble(args) => double::graph_double(args).await,
+        Command::Whatsapp(cmd) => whatsapp::whatsapp(&settings, cmd).await,
         Command::Openapi => {
             print!("{}", waotp_server::openapi::document());
             Ok(())

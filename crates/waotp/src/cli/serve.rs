@@ -184,7 +184,18 @@ fn whatsapp_config(s: &Settings) -> anyhow::Result<Option<waotp_server::config::
         w.messages_per_second = rate;
     }
     w.messaging_limit = limit.and_then(|l| l.parse().ok());
+    w.waba_id = s.parse("whatsapp_waba_id", graph_id)?;
+    w.app_id = s.parse("whatsapp_app_id", graph_id)?;
     Ok(Some(w))
+}
+
+/// A Graph node id: digits.
+fn graph_id(v: &str) -> Result<String, String> {
+    if v.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(v.to_owned())
+    } else {
+        Err("must be Meta's numeric id".to_owned())
+    }
 }
 
 pub(super) async fn serve(settings: &Settings) -> anyhow::Result<()> {
