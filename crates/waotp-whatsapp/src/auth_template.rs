@@ -185,7 +185,8 @@ impl AuthTemplate {
         if self.button == OtpButton::ZeroTap {
             button["zero_tap_terms_accepted"] = json!(true);
         }
-        let mut components = vec![json!({ "type": "BODY", "add_security_recommendation": self.security_recommendation })];
+        let mut components =
+            vec![json!({ "type": "BODY", "add_security_recommendation": self.security_recommendation })];
         if let Some(m) = self.code_expiration_minutes {
             components.push(json!({ "type": "FOOTER", "code_expiration_minutes": m }));
         }

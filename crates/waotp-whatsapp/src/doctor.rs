@@ -224,14 +224,13 @@ async fn check_token(client: &ManagementClient, setup: &Setup, r: &mut Report) -
     let kind = info.kind.as_deref().unwrap_or("unknown type");
     match info.expires_at {
         0 => r.ok("token", format!("valid {kind} token, never expires")),
-        at if at - now < EXPIRY_WARNING_DAYS * 86_400 => r.warn(
-            "token",
-            format!("valid {kind} token, but it expires in {} hours", (at - now) / 3600),
-            TOKEN_FIX,
-        ),
+        at if at - now < EXPIRY_WARNING_DAYS * 86_400 => {
+            r.warn("token", format!("valid {kind} token, but it expires in {} hours", (at - now) / 3600), TOKEN_FIX)
+        }
         at => r.ok("token", format!("valid {kind} token, expires in {} days", (at - now) / 86_400)),
     }
-    let missing: Vec<&str> = [MESSAGING, MANAGEMENT].into_iter().filter(|s| !info.scopes.iter().any(|g| g == s)).collect();
+    let missing: Vec<&str> =
+        [MESSAGING, MANAGEMENT].into_iter().filter(|s| !info.scopes.iter().any(|g| g == s)).collect();
     if missing.is_empty() {
         r.ok("token.permissions", format!("{MESSAGING} and {MANAGEMENT}"));
     } else {
@@ -428,12 +427,18 @@ async fn check_subscription(client: &ManagementClient, setup: &Setup, r: &mut Re
             return Ok(());
         }
     };
-    let ids: Vec<&str> = apps.iter().filter_map(|a| a.whatsapp_business_api_data.as_ref()).map(|d| d.id.as_str()).collect();
+    let ids: Vec<&str> =
+        apps.iter().filter_map(|a| a.whatsapp_business_api_data.as_ref()).map(|d| d.id.as_str()).collect();
     match setup.app_id.as_deref() {
-        None if ids.is_empty() => r.fail("subscription", "no app is subscribed to the account: no webhooks arrive", fix),
+        None if ids.is_empty() => {
+            r.fail("subscription", "no app is subscribed to the account: no webhooks arrive", fix)
+        }
         None => r.warn(
             "subscription",
-            format!("apps {} are subscribed; whatsapp_app_id is not set, so waotp cannot tell whether one is its own", ids.join(", ")),
+            format!(
+                "apps {} are subscribed; whatsapp_app_id is not set, so waotp cannot tell whether one is its own",
+                ids.join(", ")
+            ),
             "set whatsapp_app_id (WAOTP_WHATSAPP_APP_ID)",
         ),
         Some(app) if ids.contains(&app) => {
@@ -483,10 +488,15 @@ async fn check_app_fields(
         return Ok(None);
     };
     let have = sub.field_names();
-    let missing: Vec<&str> = crate::double::APP_FIELDS.iter().copied().filter(|f| !have.iter().any(|h| h == f)).collect();
+    let missing: Vec<&str> =
+        crate::double::APP_FIELDS.iter().copied().filter(|f| !have.iter().any(|h| h == f)).collect();
     let fix = format!("in the Meta app's WhatsApp → Configuration → Webhook fields, subscribe {}", missing.join(", "));
     if missing.contains(&"messages") {
-        r.warn("app.webhook_fields", "not subscribed to messages: no delivery status reaches waotp (sends still go)", fix);
+        r.warn(
+            "app.webhook_fields",
+            "not subscribed to messages: no delivery status reaches waotp (sends still go)",
+            fix,
+        );
     } else if !missing.is_empty() {
         r.warn(
             "app.webhook_fields",
@@ -502,7 +512,9 @@ async fn check_app_fields(
 /// Meta's fix for a template in `status`.
 fn status_fix(status: &str, name: &str, language: &str, authentication: bool) -> String {
     match status {
-        "PENDING" | "IN_APPEAL" => "wait for Meta's review (usually minutes; the doctor shows APPROVED once done)".into(),
+        "PENDING" | "IN_APPEAL" => {
+            "wait for Meta's review (usually minutes; the doctor shows APPROVED once done)".into()
+        }
         "PAUSED" => "Meta paused it for low quality (sends fail with 132015): edit it to improve its quality, or \
                      switch the app to another approved template"
             .into(),
@@ -523,11 +535,13 @@ async fn check_templates(client: &ManagementClient, setup: &Setup, r: &mut Repor
     let mut by_name: std::collections::HashMap<String, Vec<MetaTemplate>> = Default::default();
     for expected in &setup.templates {
         let subject = format!("{} ({})", expected.name, expected.language);
-        let apps = if expected.apps.is_empty() { String::new() } else { format!(" for {}", expected.apps.join(", ")) };
+        let apps =
+            if expected.apps.is_empty() { String::new() } else { format!(" (used by {})", expected.apps.join(", ")) };
         if !by_name.contains_key(&expected.name) {
             match client.templates(waba, Some(&expected.name)).await {
                 Ok(list) => {
-                    by_name.insert(expected.name.clone(), list.into_iter().filter(|t| t.name == expected.name).collect());
+                    by_name
+                        .insert(expected.name.clone(), list.into_iter().filter(|t| t.name == expected.name).collect());
                 }
                 Err(e) if fatal(&e) => return Err(e),
                 Err(e) => {
@@ -539,7 +553,8 @@ async fn check_templates(client: &ManagementClient, setup: &Setup, r: &mut Repor
         }
         let versions = &by_name[&expected.name];
         let language = normalise_language(&expected.language);
-        let mut line = Check { check: "template", subject: Some(subject), outcome: Outcome::Ok, detail: String::new(), fix: None };
+        let mut line =
+            Check { check: "template", subject: Some(subject), outcome: Outcome::Ok, detail: String::new(), fix: None };
         let Some(t) = versions.iter().find(|t| normalise_language(&t.language) == language) else {
             let have: Vec<&str> = versions.iter().map(|t| t.language.as_str()).collect();
             line.outcome = Outcome::Failure;
@@ -555,16 +570,27 @@ async fn check_templates(client: &ManagementClient, setup: &Setup, r: &mut Repor
                 )
             };
             line.fix = Some(if expected.authentication {
-                format!("create it: waotp whatsapp template create --name {} --lang {}", expected.name, expected.language)
+                format!(
+                    "create it: waotp whatsapp template create --name {} --lang {}",
+                    expected.name, expected.language
+                )
             } else {
-                format!("create {} in {} in WhatsApp Manager, or change the app's language", expected.name, expected.language)
+                format!(
+                    "create {} in {} in WhatsApp Manager, or change the app's language",
+                    expected.name, expected.language
+                )
             });
             r.checks.push(line);
             continue;
         };
         let mut problems: Vec<(Outcome, String, Option<String>)> = Vec::new();
         if t.status != "APPROVED" {
-            let reason = t.rejected_reason.as_deref().filter(|r| *r != "NONE").map(|r| format!(", reason {r}")).unwrap_or_default();
+            let reason = t
+                .rejected_reason
+                .as_deref()
+                .filter(|r| *r != "NONE")
+                .map(|r| format!(", reason {r}"))
+                .unwrap_or_default();
             problems.push((
                 Outcome::Failure,
                 format!("status {}{reason}, not APPROVED: sends fail", t.status),
@@ -575,7 +601,10 @@ async fn check_templates(client: &ManagementClient, setup: &Setup, r: &mut Repor
             if expected.authentication {
                 problems.push((
                     Outcome::Failure,
-                    format!("category {}, but waotp sends it as an authentication template (code and copy-code button)", t.category),
+                    format!(
+                        "category {}, but waotp sends it as an authentication template (code and copy-code button)",
+                        t.category
+                    ),
                     Some(format!(
                         "create an authentication template (waotp whatsapp template create), or register this one with \
                          its own body: waotp template add --app ID --name {} --lang {} --category utility --body …",
@@ -585,7 +614,10 @@ async fn check_templates(client: &ManagementClient, setup: &Setup, r: &mut Repor
             } else {
                 problems.push((
                     Outcome::Warning,
-                    format!("category {}: not an authentication template (no copy-code button, other pricing)", t.category),
+                    format!(
+                        "category {}: not an authentication template (no copy-code button, other pricing)",
+                        t.category
+                    ),
                     Some("prefer an authentication template for codes: waotp whatsapp template create".into()),
                 ));
             }
@@ -618,10 +650,7 @@ async fn check_templates(client: &ManagementClient, setup: &Setup, r: &mut Repor
             line.detail = format!("APPROVED, AUTHENTICATION, quality {}{apps}", t.quality());
         } else {
             line.outcome = problems.iter().map(|p| p.0).max().expect("some");
-            line.detail = format!(
-                "{}{apps}",
-                problems.iter().map(|p| p.1.as_str()).collect::<Vec<_>>().join("; ")
-            );
+            line.detail = format!("{}{apps}", problems.iter().map(|p| p.1.as_str()).collect::<Vec<_>>().join("; "));
             line.fix = problems.iter().filter(|p| p.0 == line.outcome).find_map(|p| p.2.clone());
         }
         r.checks.push(line);
@@ -631,7 +660,8 @@ async fn check_templates(client: &ManagementClient, setup: &Setup, r: &mut Repor
 
 fn check_webhook_url(setup: &Setup, effective: Option<String>, r: &mut Report) {
     let same = |a: &str, b: &str| a.trim_end_matches('/') == b.trim_end_matches('/');
-    let fix = "in the Meta app's WhatsApp → Configuration, set the callback URL to waotp's https://…/webhooks/whatsapp \
+    let fix =
+        "in the Meta app's WhatsApp → Configuration, set the callback URL to waotp's https://…/webhooks/whatsapp \
                (and clear WABA or number overrides that point elsewhere)";
     match (effective, setup.webhook_url.as_deref()) {
         (None, _) => r.warn("webhook_url", "Meta reported no webhook URL for the number", fix),
@@ -644,7 +674,9 @@ fn check_webhook_url(setup: &Setup, effective: Option<String>, r: &mut Report) {
         (Some(url), None) if url.trim_end_matches('/').ends_with("/webhooks/whatsapp") => {
             r.ok("webhook_url", format!("Meta calls {url} (give --webhook-url to compare it with waotp's address)"))
         }
-        (Some(url), None) => r.warn("webhook_url", format!("Meta calls {url}, which is not a waotp /webhooks/whatsapp"), fix),
+        (Some(url), None) => {
+            r.warn("webhook_url", format!("Meta calls {url}, which is not a waotp /webhooks/whatsapp"), fix)
+        }
     }
 }
 

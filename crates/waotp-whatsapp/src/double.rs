@@ -359,7 +359,8 @@ impl Inner {
             return Err(refusal);
         }
         let from_meta;
-        let known = match self.config.templates.iter().find(|k| k.name == name && k.languages.iter().any(|l| l == lang)) {
+        let known = match self.config.templates.iter().find(|k| k.name == name && k.languages.iter().any(|l| l == lang))
+        {
             Some(known) => known,
             None => match management::known_from_meta(&self.meta.lock().expect("meta"), name, lang) {
                 Some(known) => {

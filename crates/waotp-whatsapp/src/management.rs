@@ -268,10 +268,7 @@ pub struct AppSubscription {
 
 impl AppSubscription {
     pub fn field_names(&self) -> Vec<String> {
-        self.fields
-            .iter()
-            .filter_map(|f| f.as_str().or_else(|| f["name"].as_str()).map(str::to_owned))
-            .collect()
+        self.fields.iter().filter_map(|f| f.as_str().or_else(|| f["name"].as_str()).map(str::to_owned)).collect()
     }
 }
 
@@ -478,8 +475,7 @@ impl ManagementClient {
 
     /// `POST /<WABA_ID>/upsert_message_templates`: one entry per language.
     pub async fn upsert_templates(&self, waba_id: &str, body: &Value) -> Result<Vec<UpsertedTemplate>> {
-        let list: DataList<UpsertedTemplate> =
-            self.post(&format!("{waba_id}/upsert_message_templates"), body).await?;
+        let list: DataList<UpsertedTemplate> = self.post(&format!("{waba_id}/upsert_message_templates"), body).await?;
         Ok(list.data)
     }
 }

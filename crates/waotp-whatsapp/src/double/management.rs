@@ -239,7 +239,9 @@ impl MetaState {
         if !errors.is_empty() {
             e["errors"] = errors
                 .iter()
-                .map(|d| json!({ "error_code": 141000, "error_description": d, "possible_solution": "Contact support" }))
+                .map(
+                    |d| json!({ "error_code": 141000, "error_description": d, "possible_solution": "Contact support" }),
+                )
                 .collect();
         }
         json!({ "can_send_message": can, "entities": [e] })
@@ -259,8 +261,12 @@ pub(super) fn send_refusal(meta: &MetaState, name: &str, lang: &str) -> Option<(
     match t.status.as_str() {
         "APPROVED" => None,
         "PAUSED" => Some((132015, format!("template {name} ({lang}) is paused due to low quality"))),
-        "DISABLED" => Some((132016, format!("template {name} ({lang}) has been paused too many times and is disabled"))),
-        other => Some((132001, format!("template name ({name}) does not exist in {lang} or is not approved ({other})"))),
+        "DISABLED" => {
+            Some((132016, format!("template {name} ({lang}) has been paused too many times and is disabled")))
+        }
+        other => {
+            Some((132001, format!("template name ({name}) does not exist in {lang} or is not approved ({other})")))
+        }
     }
 }
 
@@ -280,17 +286,17 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The system-user token checks every management call makes: 190, then the management scope.
-fn check_token(inner: &Inner, meta: &MetaState, headers: &HeaderMap) -> Result<(), Response> {
+fn check_token(inner: &Inner, meta: &MetaState, headers: &HeaderMap) -> Option<Response> {
     if bearer(headers) != Some(inner.config.token.as_str()) {
-        return Err(envelope(190, "Invalid OAuth access token - Cannot parse access token"));
+        return Some(envelope(190, "Invalid OAuth access token - Cannot parse access token"));
     }
     if let Some(why) = meta.token.refusal() {
-        return Err(envelope(190, why));
+        return Some(envelope(190, why));
     }
     if !meta.token.has("whatsapp_business_management") {
-        return Err(envelope(200, "Requires whatsapp_business_management permission to manage the object"));
+        return Some(envelope(200, "Requires whatsapp_business_management permission to manage the object"));
     }
-    Ok(())
+    None
 }
 
 fn no_such(node: &str) -> Response {
@@ -316,7 +322,7 @@ pub(super) async fn get_node(
     if node == "debug_token" {
         return debug_token(&inner, &meta, &query);
     }
-    if let Err(refused) = check_token(&inner, &meta, &headers) {
+    if let Some(refused) = check_token(&inner, &meta, &headers) {
         return refused;
     }
     if node == meta.waba_id {
@@ -407,7 +413,7 @@ pub(super) async fn get_edge(
             "callback_url": meta.app_callback_url, "active": true, "fields": fields } ] }))
         .into_response();
     }
-    if let Err(refused) = check_token(&inner, &meta, &headers) {
+    if let Some(refused) = check_token(&inner, &meta, &headers) {
         return refused;
     }
     if node != meta.waba_id {
@@ -442,11 +448,14 @@ pub(super) async fn post_edge(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let body: Value =
-        if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).unwrap_or(Value::String("<not JSON>".into())) };
+    let body: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body).unwrap_or(Value::String("<not JSON>".into()))
+    };
     let mut meta = inner.meta.lock().expect("meta");
     record(&mut meta, "POST", format!("{node}/{edge}"), &query, &body);
-    if let Err(refused) = check_token(&inner, &meta, &headers) {
+    if let Some(refused) = check_token(&inner, &meta, &headers) {
         return refused;
     }
     if node != meta.waba_id {

@@ -48,6 +48,11 @@ pub(super) async fn graph_double(args: DoubleArgs) -> anyhow::Result<()> {
         "    WAOTP_WHATSAPP_ACCESS_TOKEN={} WAOTP_WHATSAPP_APP_SECRET={} waotp serve",
         args.token, args.app_secret
     );
+    println!(
+        "  for `waotp whatsapp doctor` also: WAOTP_WHATSAPP_WABA_ID={} WAOTP_WHATSAPP_APP_ID={}",
+        double.meta(|m| m.waba_id.clone()),
+        double.meta(|m| m.app_id.clone())
+    );
     match &args.webhook_url {
         Some(url) => println!("  status webhooks go to {url}"),
         None => println!("  no --webhook-url: no status webhooks"),

@@ -185,8 +185,11 @@ pub(super) async fn whatsapp(settings: &Settings, cmd: WhatsAppCommand) -> anyho
             json,
         }) => {
             let button = OtpButton::parse(&button).map_err(anyhow::Error::msg)?;
-            let android_apps =
-                android_app.iter().map(|a| AndroidApp::parse(a)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+            let android_apps = android_app
+                .iter()
+                .map(|a| AndroidApp::parse(a))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(anyhow::Error::msg)?;
             let meta = Meta::new(settings)?;
             let waba = meta.waba()?.to_owned();
             let store = open_store(settings).await?;
@@ -270,11 +273,14 @@ async fn expected_templates(store: &dyn Store) -> anyhow::Result<Vec<ExpectedTem
     };
     if apps.is_empty() {
         let d = waotp_store::AppSettings::default();
-        add(&d.template_name, &d.lang_code, true, "(no apps yet: waotp's default)");
+        add(&d.template_name, &d.lang_code, true, "waotp's default, no apps yet");
     }
     for app in &apps {
         if app.sender.is_some() {
-            eprintln!("note: app {} ({}) sends from its own number: its templates are not checked", app.name, app.app_id);
+            eprintln!(
+                "note: app {} ({}) sends from its own number: its templates are not checked",
+                app.name, app.app_id
+            );
             continue;
         }
         let registered = store.list_templates(app.app_id).await?;
@@ -300,7 +306,8 @@ async fn code_lifetime(store: &dyn Store, app: Option<Uuid>, name: &str) -> anyh
     let apps = store.list_apps().await?;
     let mut users = Vec::new();
     for a in &apps {
-        let sends = a.settings.template_name == name || store.list_templates(a.app_id).await?.iter().any(|t| t.name == name);
+        let sends =
+            a.settings.template_name == name || store.list_templates(a.app_id).await?.iter().any(|t| t.name == name);
         if sends {
             users.push(a);
         }
