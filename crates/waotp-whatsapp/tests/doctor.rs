@@ -201,3 +201,51 @@ async fn sends_of_a_template_meta_holds_unapproved_are_refused_with_metas_code()
     d.set_template_status("verification_code", "id", "APPROVED");
     assert!(client.send(PNID, TOKEN, &message("id")).await.is_ok());
 }
+
+#[tokio::test]
+async fn a_token_without_the_waba_and_a_wrong_app_secret() {
+    let d = double().await;
+    d.meta(|m| m.token.granular_scopes = vec![("whatsapp_business_management".into(), vec!["999".into()])]);
+    let r = run(&d, &setup(&d)).await;
+    assert_failure(&r, "token.waba", None, "does not include WhatsApp account", "Assign assets");
+    let mut wrong = setup(&d);
+    wrong.app_secret = Some("not-the-secret".into());
+    let r = run(&d, &wrong).await;
+    assert_failure(&r, "token", None, "debug_token", "whatsapp_app_secret");
+    // The system token itself works: the later checks still ran.
+    assert_eq!(r.find("number.status", None).unwrap().outcome, Outcome::Ok, "{r:#?}");
+}
+
+#[tokio::test]
+async fn a_number_of_another_account_and_a_utility_template() {
+    let d = double().await;
+    d.meta(|m| {
+        m.number.in_waba = false;
+        m.add_template("order_code", "id", "APPROVED", "UTILITY");
+    });
+    let mut s = setup(&d);
+    s.templates.push(ExpectedTemplate { authentication: false, ..expected("order_code", "id") });
+    s.templates.push(expected("order_code", "id"));
+    let r = run(&d, &s).await;
+    assert_failure(&r, "number.in_waba", None, "is not in WhatsApp account", "whatsapp_phone_number_id");
+    // Registered as utility: a warning; sent as authentication: a failure.
+    let lines: Vec<_> = r.checks.iter().filter(|c| c.subject.as_deref() == Some("order_code (id)")).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0].outcome, Outcome::Warning, "{:#?}", lines[0]);
+    assert_eq!(lines[1].outcome, Outcome::Failure, "{:#?}", lines[1]);
+    assert!(lines[1].detail.contains("category UTILITY"), "{:#?}", lines[1]);
+}
+
+#[tokio::test]
+async fn a_limit_above_metas_and_a_blocked_number() {
+    let d = double().await;
+    d.meta(|m| {
+        m.number.messaging_limit = "TIER_250".into();
+        m.number.can_send_message = "BLOCKED".into();
+    });
+    let r = run(&d, &setup(&d)).await;
+    let limit = r.find("number.messaging_limit", None).unwrap();
+    assert_eq!(limit.outcome, Outcome::Warning);
+    assert!(limit.fix.as_deref().unwrap().contains("whatsapp_messaging_limit = \"250\""), "{limit:#?}");
+    assert_failure(&r, "number.health", None, "BLOCKED", "WhatsApp Manager");
+}
