@@ -140,8 +140,8 @@ fn tier_limit(tier: &str) -> Option<usize> {
 /// the run: every later check would fail the same way.
 pub async fn run(client: &ManagementClient, setup: &Setup) -> Report {
     let mut r = Report::default();
-    if check_token(client, setup, &mut r).await.is_err() {
-        stop(&mut r, "the access token does not work");
+    if let Err(e) = check_token(client, setup, &mut r).await {
+        stop(&mut r, &e.to_string());
         return r;
     }
     let mut app_callback = None;
@@ -489,7 +489,7 @@ async fn check_app_fields(
     };
     let have = sub.field_names();
     let missing: Vec<&str> =
-        crate::double::APP_FIELDS.iter().copied().filter(|f| !have.iter().any(|h| h == f)).collect();
+        crate::management::WEBHOOK_FIELDS.iter().copied().filter(|f| !have.iter().any(|h| h == f)).collect();
     let fix = format!("in the Meta app's WhatsApp → Configuration → Webhook fields, subscribe {}", missing.join(", "));
     if missing.contains(&"messages") {
         r.warn(

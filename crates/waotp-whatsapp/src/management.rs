@@ -315,6 +315,19 @@ pub struct UpsertedTemplate {
     pub language: String,
 }
 
+/// Every webhook field waotp wants the app subscribed to: statuses and inbound messages, and
+/// Meta's template, number and account events.
+pub const WEBHOOK_FIELDS: &[&str] = &[
+    "messages",
+    "message_template_status_update",
+    "message_template_quality_update",
+    "template_category_update",
+    "phone_number_quality_update",
+    "account_update",
+    "account_alerts",
+    "business_capability_update",
+];
+
 /// Locale codes compared as Meta's webhooks and API mix them: `en-US` ≡ `en_US`.
 pub fn normalise_language(code: &str) -> String {
     code.trim().replace('-', "_")
@@ -372,7 +385,9 @@ impl ManagementClient {
     }
 
     async fn answer<T: DeserializeOwned>(response: reqwest::Result<reqwest::Response>) -> Result<T> {
+        // Without the URL: debug_token's carries the token and the app secret.
         let response = response.map_err(|e| {
+            let e = e.without_url();
             let what = if e.is_timeout() { "timed out" } else { "cannot reach the Graph API" };
             ManagementError::Transport(format!("{what}{}", error_chain(&e)))
         })?;
@@ -380,7 +395,7 @@ impl ManagementClient {
         let body: Value = response
             .json()
             .await
-            .map_err(|e| ManagementError::Transport(format!("HTTP {status}, unreadable body: {e}")))?;
+            .map_err(|e| ManagementError::Transport(format!("HTTP {status}, unreadable body: {}", e.without_url())))?;
         if let Some(error) = body.get("error") {
             let error: GraphError = serde_json::from_value(error.clone())
                 .map_err(|e| ManagementError::Transport(format!("HTTP {status}, unknown error shape: {e}")))?;

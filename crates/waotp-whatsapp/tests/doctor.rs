@@ -249,3 +249,19 @@ async fn a_limit_above_metas_and_a_blocked_number() {
     assert!(limit.fix.as_deref().unwrap().contains("whatsapp_messaging_limit = \"250\""), "{limit:#?}");
     assert_failure(&r, "number.health", None, "BLOCKED", "WhatsApp Manager");
 }
+
+#[tokio::test]
+async fn an_unreachable_api_stops_the_run_without_showing_secrets() {
+    let d = double().await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let client = ManagementClient::new(&format!("http://{closed}"), "v24.0", TOKEN, Duration::from_secs(5)).unwrap();
+    let r = doctor::run(&client, &setup(&d)).await;
+    assert!(r.send_would_fail(), "{r:#?}");
+    assert_eq!(r.checks.last().unwrap().check, "stopped");
+    let text = serde_json::to_string(&r.to_json()).unwrap();
+    assert!(text.contains("cannot reach the Graph API"), "{text}");
+    assert!(!text.contains(TOKEN) && !text.contains(SECRET), "secrets in the report: {text}");
+}

@@ -119,17 +119,7 @@ pub struct MetaState {
     next_id: u64,
 }
 
-/// Every webhook field waotp wants at app level.
-pub const APP_FIELDS: &[&str] = &[
-    "messages",
-    "message_template_status_update",
-    "message_template_quality_update",
-    "template_category_update",
-    "phone_number_quality_update",
-    "account_update",
-    "account_alerts",
-    "business_capability_update",
-];
+pub use crate::management::WEBHOOK_FIELDS as APP_FIELDS;
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
