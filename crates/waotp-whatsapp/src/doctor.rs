@@ -48,8 +48,8 @@ pub struct ExpectedTemplate {
     pub apps: Vec<String>,
 }
 
-/// What waotp is configured with.
-#[derive(Debug, Clone, Default)]
+/// What waotp is configured with (`Debug` leaves the app secret out).
+#[derive(Clone, Default)]
 pub struct Setup {
     pub phone_number_id: String,
     pub waba_id: Option<String>,
@@ -63,6 +63,19 @@ pub struct Setup {
     /// waotp's `whatsapp_messaging_limit`; `None`: unlimited.
     pub messaging_limit: Option<usize>,
     pub templates: Vec<ExpectedTemplate>,
+}
+
+impl std::fmt::Debug for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Setup")
+            .field("phone_number_id", &self.phone_number_id)
+            .field("waba_id", &self.waba_id)
+            .field("app_id", &self.app_id)
+            .field("app_secret", &self.app_secret.as_ref().map(|_| "<redacted>"))
+            .field("webhook_url", &self.webhook_url)
+            .field("templates", &self.templates)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The report: the checks in order.

@@ -122,6 +122,12 @@ async fn the_app_not_subscribed() {
     d.meta(|m| m.subscribed_apps.clear());
     let r = run(&d, &setup(&d)).await;
     assert_failure(&r, "subscription", None, "is not subscribed", "/subscribed_apps");
+    // The fix, as printed (a POST with the token and no body), works.
+    let fix = r.find("subscription", None).unwrap().fix.clone().unwrap();
+    let url = fix.split_whitespace().last().unwrap();
+    let answer = reqwest::Client::new().post(url).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(answer.json::<serde_json::Value>().await.unwrap(), serde_json::json!({ "success": true }));
+    assert!(!run(&d, &setup(&d)).await.send_would_fail());
 }
 
 #[tokio::test]
