@@ -186,6 +186,11 @@ impl Config {
         Ok(options)
     }
 
+    /// The SQLite database's file, when the configured database is SQLite.
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        (!self.uses_postgres()).then(|| self.sqlite_options().ok().map(|o| o.path)).flatten()
+    }
+
     /// Whether the configured database is PostgreSQL.
     pub fn uses_postgres(&self) -> bool {
         is_postgres_url(&self.database_url)

@@ -148,9 +148,26 @@ impl AuthTemplate {
         if self.button != OtpButton::ZeroTap && self.zero_tap_terms_accepted {
             return bad("--zero-tap-terms-accepted goes with --button zero-tap only".into());
         }
+        if code_lifetime_seconds < *TTL_RANGE.start() {
+            return bad(format!(
+                "the code lifetime ({code_lifetime_seconds} s) is shorter than Meta's shortest message TTL ({} s): \
+                 a message could arrive with a dead code; raise the app's time limit to {} s or more",
+                TTL_RANGE.start(),
+                TTL_RANGE.start()
+            ));
+        }
         if let Some(m) = self.code_expiration_minutes {
             if !(1..=90).contains(&m) {
                 return bad(format!("code expiry {m} minutes: Meta allows 1 to 90"));
+            }
+            // The footer tells the user how long the code lasts (and a one-tap button stays
+            // enabled that long): never longer than the code does, to the minute above.
+            let most = code_lifetime_seconds.div_ceil(60).max(1);
+            if m > most {
+                return bad(format!(
+                    "code expiry {m} minutes is longer than the code lifetime ({code_lifetime_seconds} s): the \
+                     message would promise more time than the code has; use --code-expiry-minutes {most} or less"
+                ));
             }
         }
         if !TTL_RANGE.contains(&self.ttl_seconds) {
@@ -242,6 +259,14 @@ mod tests {
         assert!(e.0.contains("longer than the code lifetime (300 s)"), "{e}");
         assert!(AuthTemplate { ttl_seconds: 10, ..copy_code() }.validate(300).is_err());
         assert!(AuthTemplate { code_expiration_minutes: Some(91), ..copy_code() }.validate(300).is_err());
+        // The footer's expiry never promises more than the code's lifetime (to the minute above).
+        let e = AuthTemplate { code_expiration_minutes: Some(10), ..copy_code() }.validate(300).unwrap_err();
+        assert!(e.0.contains("--code-expiry-minutes 5 or less"), "{e}");
+        assert!(AuthTemplate { code_expiration_minutes: Some(5), ..copy_code() }.validate(300).is_ok());
+        assert!(AuthTemplate { code_expiration_minutes: Some(1), ttl_seconds: 30, ..copy_code() }.validate(30).is_ok());
+        // A code lifetime under Meta's shortest TTL cannot be honoured by any TTL.
+        let e = AuthTemplate { ttl_seconds: 30, ..copy_code() }.validate(10).unwrap_err();
+        assert!(e.0.contains("shorter than Meta's shortest message TTL (30 s)"), "{e}");
         assert!(AuthTemplate { button: OtpButton::OneTap, ..copy_code() }.validate(300).is_err());
         let app = AndroidApp::parse("com.example.app:K8a/AINcGX7").unwrap();
         let zero = AuthTemplate { button: OtpButton::ZeroTap, android_apps: vec![app.clone()], ..copy_code() };

@@ -20,6 +20,9 @@ pub enum ManagementError {
     Graph { http_status: u16, error: GraphError },
     /// No usable answer: connection refused, timeout, or a body that is not Meta's.
     Transport(String),
+    /// Meta answered, but not in the shape expected (a field of another type, say): only this
+    /// call's check fails, later calls may still work.
+    Decode(String),
 }
 
 impl ManagementError {
@@ -27,7 +30,7 @@ impl ManagementError {
     pub fn code(&self) -> Option<i64> {
         match self {
             ManagementError::Graph { error, .. } => Some(error.code),
-            ManagementError::Transport(_) => None,
+            ManagementError::Transport(_) | ManagementError::Decode(_) => None,
         }
     }
 
@@ -60,7 +63,7 @@ impl fmt::Display for ManagementError {
                 };
                 write!(f, "{what}{} (HTTP {http_status}, code {})", error.describe(), error.code)
             }
-            ManagementError::Transport(text) => f.write_str(text),
+            ManagementError::Transport(text) | ManagementError::Decode(text) => f.write_str(text),
         }
     }
 }
@@ -308,6 +311,8 @@ pub struct QualityScore {
 /// One language's answer to a bulk upsert.
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 pub struct UpsertedTemplate {
+    /// Absent on a language Meta refused (the entry then says why in its other fields).
+    #[serde(default)]
     pub id: String,
     #[serde(default)]
     pub status: String,
@@ -384,7 +389,21 @@ impl ManagementClient {
         format!("{}/{}/{}", self.base, self.version, path)
     }
 
-    async fn answer<T: DeserializeOwned>(response: reqwest::Result<reqwest::Response>) -> Result<T> {
+    /// Meta's text with this client's secrets cut out: some of Meta's messages quote the token
+    /// they refuse, and the doctor prints them.
+    fn scrub(&self, text: &str, app_secret: Option<&str>) -> String {
+        let mut text = text.replace(&self.token, "<access token>");
+        if let Some(secret) = app_secret.filter(|s| !s.is_empty()) {
+            text = text.replace(secret, "<app secret>");
+        }
+        text
+    }
+
+    async fn answer<T: DeserializeOwned>(
+        &self,
+        response: reqwest::Result<reqwest::Response>,
+        app_secret: Option<&str>,
+    ) -> Result<T> {
         // Without the URL: debug_token's carries the token and the app secret.
         let response = response.map_err(|e| {
             let e = e.without_url();
@@ -397,20 +416,24 @@ impl ManagementClient {
             .await
             .map_err(|e| ManagementError::Transport(format!("HTTP {status}, unreadable body: {}", e.without_url())))?;
         if let Some(error) = body.get("error") {
-            let error: GraphError = serde_json::from_value(error.clone())
+            let mut error: GraphError = serde_json::from_value(error.clone())
                 .map_err(|e| ManagementError::Transport(format!("HTTP {status}, unknown error shape: {e}")))?;
+            error.message = self.scrub(&error.message, app_secret);
+            if let Some(details) = error.error_data.as_mut().and_then(|d| d.details.as_mut()) {
+                *details = self.scrub(details, app_secret);
+            }
             return Err(ManagementError::Graph { http_status: status, error });
         }
         serde_json::from_value(body)
-            .map_err(|e| ManagementError::Transport(format!("HTTP {status}, unexpected answer: {e}")))
+            .map_err(|e| ManagementError::Decode(format!("HTTP {status}, unexpected answer: {e}")))
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> Result<T> {
-        Self::answer(self.http.get(self.url(path)).bearer_auth(&self.token).query(query).send().await).await
+        self.answer(self.http.get(self.url(path)).bearer_auth(&self.token).query(query).send().await, None).await
     }
 
     async fn post<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T> {
-        Self::answer(self.http.post(self.url(path)).bearer_auth(&self.token).json(body).send().await).await
+        self.answer(self.http.post(self.url(path)).bearer_auth(&self.token).json(body).send().await, None).await
     }
 
     /// Every entry of a listing, following `paging.next`.
@@ -419,7 +442,14 @@ impl ManagementClient {
         let mut all = std::mem::take(&mut page.data);
         for _ in 1..MAX_PAGES {
             let Some(next) = page.paging.and_then(|p| p.next) else { break };
-            page = Self::answer(self.http.get(next).bearer_auth(&self.token).send().await).await?;
+            // The token goes only where the configured base is: a `next` elsewhere is not followed.
+            if !next.starts_with(&format!("{}/", self.base)) {
+                return Err(ManagementError::Decode(format!(
+                    "Meta's next page is not under the configured API base {}: not followed",
+                    self.base
+                )));
+            }
+            page = self.answer(self.http.get(next).bearer_auth(&self.token).send().await, None).await?;
             all.append(&mut page.data);
         }
         Ok(all)
@@ -432,9 +462,12 @@ impl ManagementClient {
         struct Wrapped {
             data: TokenInfo,
         }
+        // The app token goes in the Authorization header, not the query: a URL is logged by
+        // proxies, and the app secret is in it.
         let app_token = format!("{app_id}|{app_secret}");
-        let query = [("input_token", self.token.as_str()), ("access_token", app_token.as_str())];
-        let w: Wrapped = Self::answer(self.http.get(self.url("debug_token")).query(&query).send().await).await?;
+        let request =
+            self.http.get(self.url("debug_token")).bearer_auth(app_token).query(&[("input_token", &self.token)]);
+        let w: Wrapped = self.answer(request.send().await, Some(app_secret)).await?;
         Ok(w.data)
     }
 
@@ -463,7 +496,7 @@ impl ManagementClient {
     pub async fn app_subscriptions(&self, app_id: &str, app_secret: &str) -> Result<Vec<AppSubscription>> {
         let app_token = format!("{app_id}|{app_secret}");
         let request = self.http.get(self.url(&format!("{app_id}/subscriptions"))).bearer_auth(app_token);
-        let list: DataList<AppSubscription> = Self::answer(request.send().await).await?;
+        let list: DataList<AppSubscription> = self.answer(request.send().await, Some(app_secret)).await?;
         Ok(list.data)
     }
 

@@ -82,10 +82,11 @@ async fn a_correct_setup_is_all_ok() {
         ]
     );
     assert!(r.find("template", Some("verification_code (en-US)")).unwrap().detail.contains("APPROVED"));
-    // debug_token was asked with the app token, never the other way round.
+    // debug_token was asked about the token with the app token (accepted, so "token" is ok),
+    // which travels in the Authorization header: never in the URL, which proxies log.
     let debug = d.management_requests().into_iter().find(|q| q.path == "debug_token").unwrap();
     assert_eq!(debug.query["input_token"], TOKEN);
-    assert_eq!(debug.query["access_token"], format!("{}|{SECRET}", d.meta(|m| m.app_id.clone())));
+    assert!(!debug.query.contains_key("access_token"), "{:?}", debug.query);
 }
 
 #[tokio::test]
@@ -269,5 +270,34 @@ async fn an_unreachable_api_stops_the_run_without_showing_secrets() {
     assert_eq!(r.checks.last().unwrap().check, "stopped");
     let text = serde_json::to_string(&r.to_json()).unwrap();
     assert!(text.contains("cannot reach the Graph API"), "{text}");
+    assert!(!text.contains(TOKEN) && !text.contains(SECRET), "secrets in the report: {text}");
+}
+
+/// A Graph API that refuses every call with an error quoting what it was given (the token, the
+/// app token, the URL), as some of Meta's messages do ("Malformed access token …").
+async fn echoing_graph() -> String {
+    use axum::http::{HeaderMap, StatusCode, Uri};
+    let echo = |uri: Uri, headers: HeaderMap| async move {
+        let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let said = format!("Malformed access token {auth} for {uri}");
+        let body = serde_json::json!({ "error": { "message": said, "type": "OAuthException", "code": 100,
+            "error_data": { "details": said } } });
+        (StatusCode::BAD_REQUEST, axum::Json(body))
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, axum::Router::new().fallback(echo)).await });
+    base
+}
+
+#[tokio::test]
+async fn metas_error_texts_never_carry_the_token_or_the_app_secret_into_the_report() {
+    let d = double().await;
+    let base = echoing_graph().await;
+    let client = ManagementClient::new(&base, "v24.0", TOKEN, Duration::from_secs(5)).unwrap();
+    let r = doctor::run(&client, &setup(&d)).await;
+    let text = serde_json::to_string(&r.to_json()).unwrap();
+    assert!(text.contains("Malformed access token"), "Meta's text is kept: {text}");
+    assert!(text.contains("<access token>") || text.contains("<app secret>"), "{text}");
     assert!(!text.contains(TOKEN) && !text.contains(SECRET), "secrets in the report: {text}");
 }

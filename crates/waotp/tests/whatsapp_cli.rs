@@ -30,10 +30,15 @@ impl Trial {
 
     /// Runs waotp on the trial's database, configured for the double.
     fn waotp(&self, args: &[&str]) -> Output {
+        self.waotp_on(&self.db, args)
+    }
+
+    /// Runs waotp on the database `db`, configured for the double.
+    fn waotp_on(&self, db: &str, args: &[&str]) -> Output {
         let (waba, app) = self.double.meta(|m| (m.waba_id.clone(), m.app_id.clone()));
         Command::new(BIN)
             .args(args)
-            .env("WAOTP_DATABASE_URL", &self.db)
+            .env("WAOTP_DATABASE_URL", db)
             .env("WAOTP_WHATSAPP_API_BASE", self.double.base())
             .env("WAOTP_WHATSAPP_PHONE_NUMBER_ID", PNID)
             .env("WAOTP_WHATSAPP_ACCESS_TOKEN", TOKEN)
@@ -53,7 +58,11 @@ impl Trial {
 
     /// An app sending `verification_code` in `en` (its default) and `id` (registered).
     fn app(&self, extra: &[&str]) -> String {
-        let mut args = vec!["app", "create", "--name", "shop", "--json"];
+        self.app_named("shop", extra)
+    }
+
+    fn app_named(&self, name: &str, extra: &[&str]) -> String {
+        let mut args = vec!["app", "create", "--name", name, "--json"];
         args.extend_from_slice(extra);
         let v: Value = serde_json::from_str(self.ok(&args).trim()).unwrap();
         let id = v["app_id"].as_str().unwrap().to_owned();
@@ -251,5 +260,24 @@ async fn a_ttl_longer_than_the_code_lifetime_is_refused_before_any_call() {
         };
         assert!(err.contains(expected), "{args:?}: {err}");
     }
+    // An app whose codes live 10 s: no TTL Meta accepts (30 s at least) is short enough.
+    let short = t.app_named("quick", &["--time-limit", "10"]);
+    let out = t.waotp(&["whatsapp", "template", "create", "--name", "auth_x", "--lang", "en_US", "--app", &short]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("shorter than Meta's shortest message TTL (30 s)"), "{err}");
     assert_eq!(t.double.management_requests().len(), before, "no call reached Meta");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_servers_database_the_doctor_warns_and_creates_none() {
+    let t = Trial::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("elsewhere").join("waotp.db");
+    let out = t.waotp_on(&format!("sqlite://{}", missing.display()), &["whatsapp", "doctor"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "only a warning: {text}");
+    assert!(text.contains("warning apps: no app found in the database: no template was checked"), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("note: no database at"));
+    assert!(!missing.exists() && !missing.parent().unwrap().exists(), "no database was created");
 }

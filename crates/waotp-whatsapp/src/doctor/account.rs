@@ -133,7 +133,7 @@ pub(super) async fn check_number(
             "number.messaging_limit",
             format!(
                 "Meta's limit is {tier} ({meta} unique recipients per 24 h) but waotp counts to {}: sends beyond \
-                 {meta} reach Meta and fail with 131064",
+                 {meta} reach Meta, which refuses them",
                 ours.map_or("unlimited".into(), |o| o.to_string())
             ),
             format!("set whatsapp_messaging_limit = \"{meta}\" (WAOTP_WHATSAPP_MESSAGING_LIMIT)"),

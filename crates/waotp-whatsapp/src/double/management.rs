@@ -310,7 +310,7 @@ pub(super) async fn get_node(
     let mut meta = inner.meta.lock().expect("meta");
     record(&mut meta, "GET", node.clone(), &query, &Value::Null);
     if node == "debug_token" {
-        return debug_token(&inner, &meta, &query);
+        return debug_token(&inner, &meta, &headers, &query);
     }
     if let Some(refused) = check_token(&inner, &meta, &headers) {
         return refused;
@@ -358,9 +358,10 @@ pub(super) async fn get_node(
     no_such(&node)
 }
 
-fn debug_token(inner: &Inner, meta: &MetaState, query: &HashMap<String, String>) -> Response {
+fn debug_token(inner: &Inner, meta: &MetaState, headers: &HeaderMap, query: &HashMap<String, String>) -> Response {
+    // Meta takes the app token in the query (`access_token=`) or as a Bearer header.
     let app_token = format!("{}|{}", meta.app_id, inner.config.app_secret);
-    if query.get("access_token") != Some(&app_token) {
+    if query.get("access_token") != Some(&app_token) && bearer(headers) != Some(app_token.as_str()) {
         return envelope(190, "Invalid OAuth access token signature.");
     }
     if query.get("input_token") != Some(&inner.config.token) {

@@ -14,7 +14,7 @@ use waotp_server::config::{WhatsAppConfig, DEFAULT_DATABASE_URL};
 use waotp_server::Config;
 use waotp_store::Store;
 use waotp_whatsapp::auth_template::{AndroidApp, AuthTemplate, OtpButton};
-use waotp_whatsapp::doctor::{self, ExpectedTemplate, Outcome, Report, Setup};
+use waotp_whatsapp::doctor::{self, Check, ExpectedTemplate, Outcome, Report, Setup};
 use waotp_whatsapp::management::ManagementClient;
 
 use super::serve::server_config;
@@ -121,16 +121,33 @@ impl Meta {
     }
 }
 
-async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    Ok(Config::new(settings.raw("database_url").unwrap_or(DEFAULT_DATABASE_URL)).open_store().await?)
+/// The server's database, if there is one: the doctor and the template commands read the apps
+/// from it, and never create an empty one (run from a folder without the server's data, they
+/// would otherwise check nothing and say so as ok).
+async fn open_existing_store(settings: &Settings) -> anyhow::Result<Option<Arc<dyn Store>>> {
+    let config = Config::new(settings.raw("database_url").unwrap_or(DEFAULT_DATABASE_URL));
+    if let Some(file) = config.sqlite_file() {
+        if !file.exists() {
+            eprintln!(
+                "note: no database at {}: no app's templates or code lifetime can be read (run where the \
+                 server's data is, or give --database-url)",
+                file.display()
+            );
+            return Ok(None);
+        }
+    }
+    Ok(Some(config.open_store().await?))
 }
 
 pub(super) async fn whatsapp(settings: &Settings, cmd: WhatsAppCommand) -> anyhow::Result<()> {
     match cmd {
         WhatsAppCommand::Doctor { json, webhook_url } => {
             let meta = Meta::new(settings)?;
-            let store = open_store(settings).await?;
-            let templates = expected_templates(store.as_ref()).await?;
+            let store = open_existing_store(settings).await?;
+            let templates = match &store {
+                Some(store) => expected_templates(store.as_ref()).await?,
+                None => Vec::new(),
+            };
             let w = &meta.whatsapp;
             let setup = Setup {
                 phone_number_id: w.phone_number_id.clone(),
@@ -142,7 +159,20 @@ pub(super) async fn whatsapp(settings: &Settings, cmd: WhatsAppCommand) -> anyho
                 messaging_limit: w.messaging_limit,
                 templates,
             };
-            let report = doctor::run(&meta.client, &setup).await;
+            let mut report = doctor::run(&meta.client, &setup).await;
+            if setup.templates.is_empty() {
+                report.checks.push(Check {
+                    check: "apps",
+                    subject: None,
+                    outcome: Outcome::Warning,
+                    detail: "no app found in the database: no template was checked".into(),
+                    fix: Some(
+                        "run the doctor where the server's database is (or give --database-url), after \
+                         `waotp app create`"
+                            .into(),
+                    ),
+                });
+            }
             if json {
                 println!("{}", report.to_json());
             } else {
@@ -150,7 +180,7 @@ pub(super) async fn whatsapp(settings: &Settings, cmd: WhatsAppCommand) -> anyho
             }
             let failures = report.checks.iter().filter(|c| c.outcome == Outcome::Failure).count();
             if failures > 0 {
-                bail!("{failures} check(s) failed: sends would fail until they are fixed");
+                bail!("{failures} check(s) failed: sends (or their webhooks) would fail until they are fixed");
             }
             Ok(())
         }
@@ -192,8 +222,11 @@ pub(super) async fn whatsapp(settings: &Settings, cmd: WhatsAppCommand) -> anyho
                 .map_err(anyhow::Error::msg)?;
             let meta = Meta::new(settings)?;
             let waba = meta.waba()?.to_owned();
-            let store = open_store(settings).await?;
-            let (lifetime, whose) = code_lifetime(store.as_ref(), app, &name).await?;
+            let (lifetime, whose) = match open_existing_store(settings).await? {
+                Some(store) => code_lifetime(store.as_ref(), app, &name).await?,
+                None if app.is_some() => bail!("--app needs the server's database (see the note above)"),
+                None => (DEFAULT_CODE_LIFETIME, format!("{DEFAULT_CODE_LIFETIME} s, waotp's default")),
+            };
             let ttl_seconds = ttl.unwrap_or_else(|| lifetime.clamp(30, 900));
             let template = AuthTemplate {
                 name,
@@ -205,7 +238,7 @@ pub(super) async fn whatsapp(settings: &Settings, cmd: WhatsAppCommand) -> anyho
                 code_expiration_minutes: code_expiry_minutes,
                 ttl_seconds,
             }
-            .validate(lifetime.max(30))
+            .validate(lifetime)
             .map_err(|e| anyhow::anyhow!("{e} (code lifetime: {whose})"))?;
             let answer = meta.client.upsert_templates(&waba, &template.upsert_body()).await?;
             if json {
@@ -218,7 +251,8 @@ pub(super) async fn whatsapp(settings: &Settings, cmd: WhatsAppCommand) -> anyho
                     template.ttl_seconds
                 );
                 for t in &answer {
-                    println!("  {:<8} id {:<20} {}", t.language, t.id, t.status);
+                    let id = if t.id.is_empty() { "(none: refused)" } else { t.id.as_str() };
+                    println!("  {:<8} id {:<20} {}", t.language, id, t.status);
                 }
                 if answer.iter().any(|t| t.status != "APPROVED") {
                     println!("Sends need APPROVED: follow Meta's review with `waotp whatsapp template list`.");
@@ -267,14 +301,12 @@ async fn expected_templates(store: &dyn Store) -> anyhow::Result<Vec<ExpectedTem
             authentication,
             apps: vec![],
         });
+        // Any app sending it as an authentication template needs it in that category.
+        e.authentication |= authentication;
         if !e.apps.iter().any(|a| a == app) {
             e.apps.push(app.to_owned());
         }
     };
-    if apps.is_empty() {
-        let d = waotp_store::AppSettings::default();
-        add(&d.template_name, &d.lang_code, true, "waotp's default, no apps yet");
-    }
     for app in &apps {
         if app.sender.is_some() {
             eprintln!(
