@@ -6,6 +6,7 @@
 pub mod client;
 pub mod double;
 pub mod errors;
+pub mod management_events;
 pub mod webhook;
 
 pub use client::{error_chain, GraphClient, GraphError, SendFailure, TemplateMessage};
