@@ -41,6 +41,8 @@ pub const KEYS: &[(&str, bool)] = &[
     ("whatsapp_verify_token", true),
     ("whatsapp_rate", false),
     ("whatsapp_messaging_limit", false),
+    ("alert_url", false),
+    ("alert_secret", true),
     ("admin_token", true),
     ("server_url", false),
 ];
