@@ -96,8 +96,12 @@ pub trait SenderHealthStore: Send + Sync {
     /// changes nothing ([`HealthApplied::Duplicate`]). Each fact replaces the stored one of the
     /// same (kind, subject, aspect) unless that one is newer (`at_ms` greater); ties go to the
     /// later call. Only the newest [`HEALTH_EVENTS_MAX`] events are kept.
-    async fn apply_health(&self, event: Option<HealthEvent>, facts: Vec<HealthFact>, now_ms: i64)
-        -> Result<HealthApplied>;
+    async fn apply_health(
+        &self,
+        event: Option<HealthEvent>,
+        facts: Vec<HealthFact>,
+        now_ms: i64,
+    ) -> Result<HealthApplied>;
     /// Every stored fact (they are few: a handful of templates, numbers and accounts).
     async fn health_facts(&self) -> Result<Vec<HealthFact>>;
     /// The newest events, newest first.

@@ -155,7 +155,12 @@ fn classify(field: &str, v: &Value) -> Change {
                     .iter()
                     .find_map(|k| text(&v[k]["reason"]).or_else(|| text(&v[k]["description"])))
                     .or_else(|| text(&v["other_info"]["title"]));
-                Change::TemplateStatus { template, event: event.to_ascii_uppercase(), reason: text(&v["reason"]), detail }
+                Change::TemplateStatus {
+                    template,
+                    event: event.to_ascii_uppercase(),
+                    reason: text(&v["reason"]),
+                    detail,
+                }
             }
             _ => Change::Unknown,
         },
@@ -251,7 +256,9 @@ mod tests {
             r#"{ "previous_quality_score": "GREEN", "new_quality_score": "YELLOW", "message_template_id": "806312974732579",
   "message_template_name": "welcome_template", "message_template_language": "en-US" }"#,
         );
-        let Change::TemplateQuality { template, previous, new } = q.change else { panic!("routed by new_quality_score") };
+        let Change::TemplateQuality { template, previous, new } = q.change else {
+            panic!("routed by new_quality_score")
+        };
         assert_eq!((template.language.as_str(), previous.as_deref(), new.as_str()), ("en_US", Some("GREEN"), "YELLOW"));
     }
 

@@ -5,9 +5,7 @@
 use deadpool_postgres::GenericClient;
 
 use super::{exec, query, query_opt};
-use crate::{
-    FactChange, HealthApplied, HealthEvent, HealthFact, HealthKind, Result, StoreError, HEALTH_EVENTS_MAX,
-};
+use crate::{FactChange, HealthApplied, HealthEvent, HealthFact, HealthKind, Result, StoreError, HEALTH_EVENTS_MAX};
 
 /// Any fixed number: the advisory lock of health writes.
 const HEALTH_LOCK: i64 = 0x7761_6f74_705f_6865;

@@ -2,9 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::{
-    FactChange, HealthApplied, HealthEvent, HealthFact, HealthKind, Result, StoreError, HEALTH_EVENTS_MAX,
-};
+use crate::{FactChange, HealthApplied, HealthEvent, HealthFact, HealthKind, Result, StoreError, HEALTH_EVENTS_MAX};
 
 pub(super) fn apply(
     c: &Connection,
@@ -22,8 +20,10 @@ pub(super) fn apply(
         if inserted == 0 {
             return Ok(HealthApplied::Duplicate);
         }
-        c.prepare_cached("DELETE FROM sender_health_events WHERE seq <= (SELECT MAX(seq) FROM sender_health_events) - ?1")?
-            .execute([HEALTH_EVENTS_MAX])?;
+        c.prepare_cached(
+            "DELETE FROM sender_health_events WHERE seq <= (SELECT MAX(seq) FROM sender_health_events) - ?1",
+        )?
+        .execute([HEALTH_EVENTS_MAX])?;
     }
     let mut changes = Vec::new();
     for f in facts {
