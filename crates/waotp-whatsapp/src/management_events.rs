@@ -100,21 +100,26 @@ fn template_ref(v: &Value) -> Option<TemplateRef> {
     })
 }
 
+/// A messaging limit: unique recipients per 24 h.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    Recipients(u64),
+    Unlimited,
+}
+
 /// A messaging limit as Meta writes it (`TIER_2K`, `UNTIERED`, or a number such as `2000`
-/// or `-1`), as a number of unique recipients per 24 h; `None`: unlimited. `Err` if it is
-/// neither (an unknown tier name: keep what was known).
-pub fn tier_limit(tier: &str) -> Result<Option<u64>, ()> {
+/// or `-1`); `None` if it is neither (e.g. `TIER_NOT_SET`: keep what was known).
+pub fn tier_limit(tier: &str) -> Option<Limit> {
     let t = tier.trim().to_ascii_uppercase();
-    match t.as_str() {
-        "TIER_UNLIMITED" | "UNTIERED" | "UNLIMITED" | "-1" => return Ok(None),
-        _ => {}
+    if matches!(t.as_str(), "TIER_UNLIMITED" | "UNTIERED" | "UNLIMITED" | "-1") {
+        return Some(Limit::Unlimited);
     }
     let n = t.strip_prefix("TIER_").unwrap_or(&t);
     let (digits, factor) = match n.strip_suffix('K') {
         Some(d) => (d, 1000),
         None => (n, 1),
     };
-    digits.parse::<u64>().map(|d| Some(d * factor)).map_err(|_| ())
+    digits.parse::<u64>().ok().map(|d| Limit::Recipients(d.saturating_mul(factor)))
 }
 
 /// The management changes of a payload, in payload order (`messages` changes are
@@ -272,14 +277,14 @@ mod tests {
 
     #[test]
     fn tiers() {
-        assert_eq!(tier_limit("TIER_250"), Ok(Some(250)));
-        assert_eq!(tier_limit("TIER_2K"), Ok(Some(2000)));
-        assert_eq!(tier_limit("TIER_100K"), Ok(Some(100_000)));
-        assert_eq!(tier_limit("2000"), Ok(Some(2000)));
-        assert_eq!(tier_limit("TIER_UNLIMITED"), Ok(None));
-        assert_eq!(tier_limit("UNTIERED"), Ok(None));
-        assert_eq!(tier_limit("-1"), Ok(None));
-        assert_eq!(tier_limit("TIER_NOT_SET"), Err(()));
+        assert_eq!(tier_limit("TIER_250"), Some(Limit::Recipients(250)));
+        assert_eq!(tier_limit("TIER_2K"), Some(Limit::Recipients(2000)));
+        assert_eq!(tier_limit("TIER_100K"), Some(Limit::Recipients(100_000)));
+        assert_eq!(tier_limit("2000"), Some(Limit::Recipients(2000)));
+        assert_eq!(tier_limit("TIER_UNLIMITED"), Some(Limit::Unlimited));
+        assert_eq!(tier_limit("UNTIERED"), Some(Limit::Unlimited));
+        assert_eq!(tier_limit("-1"), Some(Limit::Unlimited));
+        assert_eq!(tier_limit("TIER_NOT_SET"), None);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! changes an operator is alerted to. Pure: no I/O.
 
 use waotp_store::{template_subject, FactChange, HealthFact, HealthKind};
-use waotp_whatsapp::management_events::{tier_limit, Change, ManagementEvent};
+use waotp_whatsapp::management_events::{tier_limit, Change, Limit, ManagementEvent};
 
 /// Template statuses a send may use. Meta: sendable only when `APPROVED`; a `FLAGGED`
 /// template is still approved (at risk of a pause), and `REINSTATED`/`UNARCHIVED` put it back
@@ -23,10 +23,9 @@ pub fn quality_rank(rating: &str) -> i64 {
 
 /// A messaging limit as stored: a number of recipients, or `unlimited`.
 pub fn limit_text(tier: &str) -> Option<String> {
-    match tier_limit(tier) {
-        Ok(Some(n)) => Some(n.to_string()),
-        Ok(None) => Some("unlimited".into()),
-        Err(()) => None,
+    match tier_limit(tier)? {
+        Limit::Recipients(n) => Some(n.to_string()),
+        Limit::Unlimited => Some("unlimited".into()),
     }
 }
 

@@ -246,6 +246,9 @@ async fn alerts(rx: &Receiver, n: usize) -> Vec<Value> {
     .collect()
 }
 
+/// A sample: field, value, the fact it sets (subject, aspect, value), the alert's kind.
+type Sample = (&'static str, &'static str, (&'static str, &'static str, &'static str), &'static str);
+
 /// Acceptance 4: each sample of whatsapp-operations.md §3, verbatim, is accepted, changes the
 /// health as documented, moves its metric and produces one signed alert; sent again, it
 /// changes nothing and alerts no more.
@@ -264,7 +267,7 @@ async fn every_management_sample_is_applied_once_with_one_signed_alert() {
     )
     .await;
     // (field, value, the fact it sets: subject, aspect, value; the alert's kind)
-    let samples: Vec<(&str, &str, (&str, &str, &str), &str)> = vec![
+    let samples: Vec<Sample> = vec![
         (
             "message_template_status_update",
             r#"{ "event": "REJECTED", "message_template_id": 1689556908129835, "message_template_name": "abandoned_cart",
