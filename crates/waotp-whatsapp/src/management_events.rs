@@ -156,10 +156,10 @@ fn classify(field: &str, v: &Value) -> Change {
     match field {
         "message_template_status_update" => match (template_ref(v), text(&v["event"])) {
             (Some(template), Some(event)) => {
-                let detail = ["rejection_info", "other_info"]
-                    .iter()
-                    .find_map(|k| text(&v[k]["reason"]).or_else(|| text(&v[k]["description"])))
-                    .or_else(|| text(&v["other_info"]["title"]));
+                // Why: the rejection's reason, else the pause's title (`FIRST_PAUSE`, `UNPAUSE`, …).
+                let detail = text(&v["rejection_info"]["reason"])
+                    .or_else(|| text(&v["other_info"]["title"]))
+                    .or_else(|| text(&v["other_info"]["description"]));
                 Change::TemplateStatus {
                     template,
                     event: event.to_ascii_uppercase(),

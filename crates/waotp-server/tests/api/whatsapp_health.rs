@@ -218,6 +218,36 @@ async fn the_messaging_limit_learned_from_meta_is_enforced_unless_overridden() {
     assert_eq!(send_and_see(&app, &double, "6281234567822").await, "verification_code");
 }
 
+/// A backup registered with a shape of its own (`waotp template add`) is rendered with it: its
+/// body parameters in order, the code at its place, no copy-code button.
+#[tokio::test]
+async fn a_backup_goes_out_in_its_own_registered_shape() {
+    let (app, double) = with_double(|_| {}, |_| {}).await;
+    let mut settings = app.state.store.get_app(app.app_id).await.unwrap().unwrap().settings;
+    settings.backup_templates = vec!["otp_utility".into(), "auth_backup".into()];
+    app.state.store.update_app_settings(app.app_id, settings).await.unwrap();
+    app.add_template("otp_utility", "en", "Your code for {{2}} is {{1}}.", 1).await;
+    let paused = template_status("verification_code", "PAUSED");
+    assert_eq!(post_change(&double, "message_template_status_update", paused, now_s()).await, 200);
+    let sent = app.send(json!({ "msisdn": "6281234567831", "content": ["Acme"] })).await;
+    assert_eq!(sent.status, 201, "{}", sent.body);
+    let r =
+        eventually("Meta asked", Duration::from_secs(20), || async { double.received().into_iter().next().ok_or(()) })
+            .await;
+    // The double does not know otp_utility: it answers 132001, and the next backup goes out.
+    let t = &r.body["template"];
+    assert_eq!(t["name"], "otp_utility");
+    assert_eq!(t["components"][0]["parameters"][0]["text"], sent.otp().as_str());
+    assert_eq!(t["components"][0]["parameters"][1]["text"], "Acme");
+    assert_eq!(t["components"].as_array().unwrap().len(), 1, "no button");
+    assert_eq!(r.error_code, Some(132001));
+    let second = eventually("the next backup", Duration::from_secs(20), || async {
+        double.received().get(1).cloned().ok_or(())
+    })
+    .await;
+    assert_eq!((second.body["template"]["name"].as_str(), second.answered), (Some("auth_backup"), 200));
+}
+
 /// An independent Standard Webhooks check (as tests/api/callbacks.rs does).
 fn signed(r: &Received) -> bool {
     let key = base64::engine::general_purpose::STANDARD.decode(ALERT_SECRET.trim_start_matches("whsec_")).unwrap();
