@@ -63,7 +63,10 @@ impl Snapshot {
 
     /// A template's status, if Meta (or a send) said one.
     pub fn status(&self, name: &str, language: &str) -> Option<&str> {
-        // Few entries: a linear look-up would do too, but this is the hot path.
+        // The hot path: nothing to look up (and no key to build) while Meta has said nothing.
+        if self.statuses.is_empty() {
+            return None;
+        }
         self.statuses.get(&(name.to_owned(), language.to_owned())).map(String::as_str)
     }
 

@@ -248,6 +248,30 @@ async fn a_backup_goes_out_in_its_own_registered_shape() {
     assert_eq!((second.body["template"]["name"].as_str(), second.answered), (Some("auth_backup"), 200));
 }
 
+/// The health is the database's: another node (or this one restarted) on the same database
+/// sees what one node applied, within its refresh.
+#[tokio::test]
+async fn another_node_on_the_same_database_sees_the_health() {
+    let (app, double) = with_double(|_| {}, |_| {}).await;
+    let paused = template_status("verification_code", "PAUSED");
+    assert_eq!(post_change(&double, "message_template_status_update", paused, now_s()).await, 200);
+    let limit = json!({ "max_daily_conversations_per_business": "TIER_10K" });
+    assert_eq!(post_change(&double, "business_capability_update", limit, now_s()).await, 200);
+    let mut config = waotp_server::Config::new(app.database_url.clone());
+    config.database_wait = Duration::from_secs(30);
+    let other = spawn_app_on(tempfile::tempdir().unwrap(), config, |_| {}).await;
+    eventually("the other node seeing the pause and the limit", Duration::from_secs(10), || async {
+        let health = &other.state.sender_health;
+        let seen = (health.snapshot().usable("verification_code", "en"), health.learned_limit());
+        if seen == (false, Some(Some(10_000))) {
+            Ok(())
+        } else {
+            Err(seen)
+        }
+    })
+    .await;
+}
+
 /// An independent Standard Webhooks check (as tests/api/callbacks.rs does).
 fn signed(r: &Received) -> bool {
     let key = base64::engine::general_purpose::STANDARD.decode(ALERT_SECRET.trim_start_matches("whsec_")).unwrap();
