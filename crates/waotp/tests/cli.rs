@@ -347,6 +347,14 @@ fn quotas_limits_and_blocklists_from_the_command_line() {
     assert_eq!((shown["quota"].clone(), shown["rps_limit"].clone()), (Value::Null, Value::Null));
     // A verify limit at or under the 5 wrong tries is refused.
     assert!(!waotp(&db, &["app", "update", id, "--msisdn-verify-limit", "5"]).status.success());
+    // Backup templates, in order; a bad name is refused; `none` clears them.
+    ok(&["app", "update", id, "--backup-templates", "auth_b, auth_c"]);
+    let shown: Value = serde_json::from_str(&ok(&["app", "show", id, "--json"])).unwrap();
+    assert_eq!(shown["backup_templates"], json!(["auth_b", "auth_c"]));
+    assert!(!waotp(&db, &["app", "update", id, "--backup-templates", "Auth-B"]).status.success());
+    ok(&["app", "update", id, "--backup-templates", "none"]);
+    let shown: Value = serde_json::from_str(&ok(&["app", "show", id, "--json"])).unwrap();
+    assert_eq!(shown["backup_templates"], json!([]));
 
     ok(&["blocklist", "add", "62812*"]);
     ok(&["blocklist", "add", "--app", id, "+6281234567890"]);
