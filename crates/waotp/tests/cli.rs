@@ -391,6 +391,18 @@ fn a_bad_config_value_fails_startup_naming_the_key() {
     let (ok, _, err) = waotp_in(dir.path(), &["serve", "--listen", "nowhere"], &[]);
     assert!(!ok);
     assert!(err.contains("invalid listen") && err.contains("--listen"), "{err}");
+    // Operator alerts: an http(s) URL, and always a signing secret.
+    let secret = ("WAOTP_ALERT_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    let (ok, _, err) =
+        waotp_in(dir.path(), &["config", "check"], &[("WAOTP_ALERT_URL", "ftp://ops.example/a"), secret]);
+    assert!(!ok);
+    assert!(err.contains("alert_url") && err.contains("WAOTP_ALERT_URL"), "{err}");
+    let (ok, _, err) = waotp_in(dir.path(), &["config", "check"], &[("WAOTP_ALERT_URL", "https://ops.example/a")]);
+    assert!(!ok);
+    assert!(err.contains("alert_url needs alert_secret"), "{err}");
+    let (ok, _, err) =
+        waotp_in(dir.path(), &["config", "check"], &[("WAOTP_ALERT_URL", "https://ops.example/a"), secret]);
+    assert!(ok, "{err}");
     std::fs::write(dir.path().join("waotp.toml"), "whatsapp_rate = 5000\n").unwrap();
     let (ok, _, err) = waotp_in(dir.path(), &["config", "check"], &[]);
     assert!(!ok);

@@ -464,3 +464,37 @@ async fn every_management_sample_is_applied_once_with_one_signed_alert() {
     let anonymous = client.get(format!("{}/dashboard/whatsapp", app.base)).send().await.unwrap();
     assert_eq!(anonymous.status().as_u16(), 303, "login first");
 }
+
+/// An alert URL that fails gets the alert again, with backoff, under the same webhook-id; the
+/// webhook itself was answered at once.
+#[tokio::test]
+async fn an_alert_is_retried_when_the_alert_url_fails() {
+    let rx = Receiver::start().await;
+    rx.fail_first(2);
+    let url = format!("{}/alerts", rx.base);
+    let (_app, double) = with_double(
+        |c| {
+            c.alert = Some(waotp_server::sender_health::alerts::AlertConfig {
+                url: url.clone(),
+                secret: Secret::new(ALERT_SECRET),
+            })
+        },
+        |_| {},
+    )
+    .await;
+    let paused = template_status("verification_code", "PAUSED");
+    assert_eq!(post_change(&double, "message_template_status_update", paused, now_s()).await, 200);
+    let log = eventually("the alert delivered on its third try", Duration::from_secs(20), || async {
+        let log = rx.log();
+        if log.iter().any(|r| r.answered == 200) {
+            Ok(log)
+        } else {
+            Err(log.len())
+        }
+    })
+    .await;
+    assert_eq!(log.iter().map(|r| r.answered).collect::<Vec<_>>(), vec![500, 500, 200]);
+    assert!(log.iter().all(|r| r.headers["webhook-id"] == log[0].headers["webhook-id"] && signed(r)));
+    let alert: Value = serde_json::from_str(&log[2].body).unwrap();
+    assert_eq!((alert["kind"].as_str(), alert["new"].as_str()), (Some("template_unusable"), Some("PAUSED")));
+}
