@@ -430,7 +430,7 @@ async fn every_management_sample_is_applied_once_with_one_signed_alert() {
         assert!(app.metric(&series) >= 1.0, "{field}");
     }
     // Unknown fields are acknowledged and ignored.
-    assert_eq!(post_change(&double, "message_echoes", json!({ "anything": 1 }), t).await, 200);
+    assert_eq!(double.send_change(WABA, "message_echoes", json!({ "anything": 1 })).await, 200);
     assert_eq!(app.metric("waotp_whatsapp_management_events_total{field=\"other\",outcome=\"ignored\"}"), 1.0);
     // One more change, flagging the number: its alert is the next one (alerts go out in order,
     // so a replay's alert would have come before it).
