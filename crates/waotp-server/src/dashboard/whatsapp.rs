@@ -50,18 +50,26 @@ pub async fn show(_: Operator, State(state): State<AppState>) -> PageResult {
         h2 { "Templates" }
         div.scroll { table #health-templates {
             thead { tr { th { "Template (language)" } th { "Property" } th { "Value" } th { "Reason" } th { "Since" } th { "Source" } } }
-            tbody { @for f in of(HealthKind::Template) { tr {
-                td { (f.subject) } td { (f.aspect) } td { (badge(f)) }
-                td { (f.reason.as_deref().unwrap_or("")) } td { (time(f.at_ms)) } td { (f.source) }
-            } } }
+            tbody {
+                @for f in of(HealthKind::Template) { tr {
+                    td { (f.subject) } td { (f.aspect) } td { (badge(f)) }
+                    td { (f.reason.as_deref().unwrap_or("")) } td { (time(f.at_ms)) } td { (f.source) }
+                } }
+                @if of(HealthKind::Template).next().is_none() { tr { td colspan="6" { "No news of any template yet." } } }
+            }
         } }
         h2 { "Numbers and account" }
         div.scroll { table #health-sender {
             thead { tr { th { "Subject" } th { "Property" } th { "Value" } th { "Reason" } th { "Since" } } }
-            tbody { @for f in of(HealthKind::Number).chain(of(HealthKind::Account)) { tr {
-                td { (f.kind.as_str()) " " (f.subject) } td { (f.aspect) } td { (badge(f)) }
-                td { (f.reason.as_deref().unwrap_or("")) } td { (time(f.at_ms)) }
-            } } }
+            tbody {
+                @for f in of(HealthKind::Number).chain(of(HealthKind::Account)) { tr {
+                    td { (f.kind.as_str()) " " (f.subject) } td { (f.aspect) } td { (badge(f)) }
+                    td { (f.reason.as_deref().unwrap_or("")) } td { (time(f.at_ms)) }
+                } }
+                @if of(HealthKind::Number).chain(of(HealthKind::Account)).next().is_none() {
+                    tr { td colspan="5" { "No news of the number or the account yet." } }
+                }
+            }
         } }
         h2 { "Apps and their backup templates" }
         div.scroll { table #health-apps {
@@ -74,7 +82,10 @@ pub async fn show(_: Operator, State(state): State<AppState>) -> PageResult {
         h2 { "Latest events" }
         div.scroll { table #health-events {
             thead { tr { th { "Received" } th { "Field" } th { "Event" } } }
-            tbody { @for e in &events { tr { td { (time(e.received_at_ms)) } td { (e.field) } td { (e.summary) } } } }
+            tbody {
+                @for e in &events { tr { td { (time(e.received_at_ms)) } td { (e.field) } td { (e.summary) } } }
+                @if events.is_empty() { tr { td colspan="3" { "No management webhook received yet." } } }
+            }
         } }
     };
     Ok(page(StatusCode::OK, "whatsapp", "WhatsApp", None, body))
