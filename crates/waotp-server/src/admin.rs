@@ -59,6 +59,9 @@ pub struct SettingsPatch {
     pub sequential_mode: Option<RuleMode>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conversion_mode: Option<RuleMode>,
+    /// Template names tried in order when the app's template is unusable; empty: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_templates: Option<Vec<String>>,
 }
 
 /// Tells a field set to `null` (`Some(None)`) from an absent one (`None`).
@@ -87,7 +90,8 @@ impl SettingsPatch {
             ip_send_limit,
             allowed_countries,
             sequential_mode,
-            conversion_mode
+            conversion_mode,
+            backup_templates
         );
         s
     }
@@ -116,6 +120,7 @@ pub fn app_json(app: &AppRecord) -> Value {
         "allowed_countries": s.allowed_countries,
         "sequential_mode": s.sequential_mode.as_str(),
         "conversion_mode": s.conversion_mode.as_str(),
+        "backup_templates": s.backup_templates,
         "whatsapp_phone_number_id": app.sender.as_ref().map(|w| w.phone_number_id.clone()),
         "created_at": rfc3339(app.created_at_ms),
     })

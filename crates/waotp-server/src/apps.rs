@@ -8,6 +8,9 @@ use waotp_store::{AppRecord, AppSettings, AppStore};
 
 use crate::send::TIME_LIMIT;
 
+/// Backup templates an app may name.
+pub const MAX_BACKUP_TEMPLATES: usize = 5;
+
 /// Checks settings before they are stored; the message names the setting.
 pub fn validate_settings(s: &AppSettings) -> Result<(), String> {
     if !GENERATED_CODE_LEN.contains(&(s.code_length as usize)) {
@@ -36,6 +39,12 @@ pub fn validate_settings(s: &AppSettings) -> Result<(), String> {
     }
 
     validate_language(&s.lang_code).map_err(|e| format!("language: {e}"))?;
+    if s.backup_templates.len() > MAX_BACKUP_TEMPLATES {
+        return Err(format!("at most {MAX_BACKUP_TEMPLATES} backup templates"));
+    }
+    for name in &s.backup_templates {
+        validate_name(name).map_err(|e| format!("backup template {name:?}: {e}"))?;
+    }
     Ok(())
 }
 

@@ -83,6 +83,8 @@ pub struct Config {
     pub http: crate::connections::HttpLimits,
     /// Where Prometheus metrics are served, on a listener of their own; `None`: off.
     pub metrics_listen: Option<SocketAddr>,
+    /// Operator alerts on the sender's health (`alert_url`, `alert_secret`); `None`: off.
+    pub alert: Option<crate::sender_health::alerts::AlertConfig>,
 }
 
 /// The file beside the SQLite database that holds waotp's own admin token.
@@ -127,12 +129,16 @@ pub struct WhatsAppConfig {
     pub verify_token: Option<Secret>,
     /// Sends per second from the number (Meta: 80 by default, up to 1,000).
     pub messages_per_second: u32,
-    /// Unique recipients per moving 24 h (250, 2,000, 10,000, 100,000); `None`: unlimited.
+    /// Unique recipients per moving 24 h (250, 2,000, 10,000, 100,000): an override of the
+    /// limit Meta announces. `None`: Meta's (see `messaging_limit_from_meta`).
     pub messaging_limit: Option<usize>,
     /// The WhatsApp Business Account the number belongs to (the doctor, template commands).
     pub waba_id: Option<String>,
     /// The Meta app's id (the doctor's token and subscription checks).
     pub app_id: Option<String>,
+    /// Without an override, follow the messaging limit Meta's webhooks announce (unlimited until
+    /// one does); false: unlimited (`whatsapp_messaging_limit = "unlimited"`).
+    pub messaging_limit_from_meta: bool,
 }
 
 impl WhatsAppConfig {
@@ -148,6 +154,7 @@ impl WhatsAppConfig {
             messaging_limit: None,
             waba_id: None,
             app_id: None,
+            messaging_limit_from_meta: true,
         }
     }
 }
@@ -172,6 +179,7 @@ impl Config {
             database_wait: waotp_store::DEFAULT_DATABASE_WAIT,
             http: crate::connections::HttpLimits::default(),
             metrics_listen: None,
+            alert: None,
         }
     }
 

@@ -205,11 +205,14 @@ async fn reopen(p: &PendingDelivery, key: &CodeKey, apps: &AppCache) -> Result<O
         .template(&p.template_name, &p.lang_code)
         .and_then(|template| template.render(&code, &p.content))
         .map_err(|e| e.to_string())?;
+    let backups =
+        crate::sender_health::failover::render_backups(&app, &p.template_name, &p.lang_code, &code, &p.content);
     Ok(OutboundMessage {
         session_id: p.session_id,
         app_id: p.app_id,
         msisdn: p.msisdn.clone(),
         message,
+        backups,
         expires_at_ms: p.expires_at_ms,
         sender: app.sender.clone(),
     })

@@ -29,6 +29,7 @@ mod pattern;
 pub mod request_id;
 pub mod sandbox;
 mod send;
+pub mod sender_health;
 pub mod token_guesses;
 mod verify;
 mod webhooks;
@@ -81,6 +82,8 @@ pub struct Shared {
     pub channel_name: &'static str,
     /// Counters and histograms for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
+    /// What Meta says of the templates, the number and the account (shared through the store).
+    pub sender_health: Arc<sender_health::SenderHealth>,
     /// Time limits and the cap on open connections.
     pub http_limits: connections::HttpLimits,
     /// Bearer token of the admin API; `None`: the admin API is off.
@@ -207,9 +210,29 @@ pub async fn build(config: &Config, clock: Clock) -> Result<AppState, StartError
     let apps = auth::AppCache::new(store.clone(), key.clone());
     let (refusals, signals) = (Arc::default(), Arc::default());
     let metrics = Arc::new(metrics::Metrics::new(Arc::clone(&refusals), Arc::clone(&signals)));
+    let mut health_workers = Vec::new();
+    let alerts = match &config.alert {
+        Some(alert) => {
+            let (alerts, task) = sender_health::alerts::Alerts::start(
+                alert.clone(),
+                config.callbacks.deny_private,
+                config.callbacks.lookup.clone(),
+                config.callbacks.timeout,
+            )
+            .map_err(|source| StartError::HttpClient { what: "building the alert client", source })?;
+            health_workers.push(("operator alerts", task));
+            Some(alerts)
+        }
+        None => None,
+    };
+    let sender_health = sender_health::SenderHealth::new(store.clone(), clock.clone(), metrics.clone(), alerts);
+    if let Err(e) = sender_health.refresh().await {
+        tracing::warn!(error = %e, "cannot read the sender's health yet; will retry");
+    }
+    health_workers.push(("sender health", sender_health.start()));
     let route = match &config.whatsapp {
         Some(w) => {
-            let channel = channel::WhatsAppChannel::new(w, clock.clone())
+            let channel = channel::WhatsAppChannel::new(w, clock.clone(), sender_health.clone())
                 .map_err(|source| StartError::HttpClient { what: "building the WhatsApp client", source })?;
             dispatch::Route::Channel(Arc::new(channel))
         }
@@ -237,6 +260,7 @@ pub async fn build(config: &Config, clock: Clock) -> Result<AppState, StartError
     )
     .await?;
     workers.extend(dispatchers);
+    workers.extend(health_workers);
     let daily_refusals = Arc::new(guards::DailyRefusals::default());
     workers.push(("refusal counts", tokio::spawn(flush_refusals(daily_refusals.clone(), store.clone()))));
     Ok(AppState(Arc::new(Shared {
@@ -256,6 +280,7 @@ pub async fn build(config: &Config, clock: Clock) -> Result<AppState, StartError
         login_links: Arc::default(),
         token_guesses: Arc::default(),
         metrics,
+        sender_health,
         apps,
         dispatch,
     })))

@@ -64,6 +64,17 @@ struct Reason {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FieldOutcome {
+    field: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Direction {
+    direction: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallbackAttempt {
     result: &'static str,
     attempt: u32,
@@ -90,6 +101,8 @@ pub struct Metrics {
     whatsapp_early_events_evicted: Counter,
     channel_delivery: Family<ChannelOutcome, Histogram>,
     connections_closed: Family<Reason, Counter>,
+    management_events: Family<FieldOutcome, Counter>,
+    template_switches: Family<Direction, Counter>,
 }
 
 impl Metrics {
@@ -106,6 +119,8 @@ impl Metrics {
             whatsapp_early_events_evicted: Counter::default(),
             channel_delivery: Family::new_with_constructor(delivery_histogram),
             connections_closed: Family::default(),
+            management_events: Family::default(),
+            template_switches: Family::default(),
         };
         let mut registry = Registry::default();
         // Counter names go without `_total`: the encoder adds it.
@@ -127,6 +142,16 @@ impl Metrics {
             label: "rule",
             counts: signals,
         }));
+        registry.register(
+            "waotp_whatsapp_management_events",
+            "Meta's management webhook changes by field and outcome (applied, duplicate, ignored)",
+            m.management_events.clone(),
+        );
+        registry.register(
+            "waotp_whatsapp_template_switches",
+            "Switches of a template's messages to a backup template (to_backup) and back (to_primary)",
+            m.template_switches.clone(),
+        );
         registry.register(
             "waotp_callback_attempts",
             "Callback attempts by result and attempt number",
@@ -195,6 +220,16 @@ impl Metrics {
         self.connections_closed.get_or_create(&Reason { reason }).inc();
     }
 
+    /// A management webhook change, by field (`other` for fields waotp does not read).
+    pub fn management_event(&self, field: &'static str, outcome: &'static str) {
+        self.management_events.get_or_create(&FieldOutcome { field, outcome }).inc();
+    }
+
+    /// A template's messages switched to a backup (`to_backup`) or back (`to_primary`).
+    pub fn template_switch(&self, direction: &'static str) {
+        self.template_switches.get_or_create(&Direction { direction }).inc();
+    }
+
     /// The time a channel took to deliver a message.
     pub fn delivery(&self, channel: &'static str, outcome: &'static str, took: Duration) {
         self.channel_delivery.get_or_create(&ChannelOutcome { channel, outcome }).observe(took.as_secs_f64());
@@ -258,6 +293,8 @@ pub struct Readings {
     pub callbacks_pending: Option<i64>,
     /// Stored sessions by lifecycle status name.
     pub sessions: Option<Vec<(&'static str, i64)>>,
+    /// The sender's health gauges (templates, number quality, messaging limit).
+    pub sender_health: Option<Arc<crate::sender_health::SenderHealth>>,
 }
 
 impl Collector for Readings {
@@ -286,6 +323,9 @@ impl Collector for Readings {
                 let labels = [("status", *status)];
                 ConstGauge::new(*n).encode(metric.encode_family(&labels)?)?;
             }
+        }
+        if let Some(health) = &self.sender_health {
+            health.encode_gauges(&mut encoder)?;
         }
         Ok(())
     }
@@ -331,6 +371,7 @@ async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> impl IntoR
             .await
             .ok()
             .map(|by_status| by_status.into_iter().map(|(status, n)| (status.name(), n as i64)).collect()),
+        sender_health: Some(state.sender_health.clone()),
     };
     let format = Format::accepted(&headers);
     ([(header::CONTENT_TYPE, format.content_type())], state.metrics.render(readings, format))

@@ -183,6 +183,18 @@ pub async fn store_session(
     let inbox_text =
         (!sandbox && guards.check_blocklist && state.dispatch.delivers_to_inbox()).then(|| req.message.text.clone());
     let to_inbox = inbox_text.is_some();
+    // Rendered now, while the code is at hand (nothing when the app names no backups).
+    let backups = if sandbox || to_inbox {
+        Vec::new()
+    } else {
+        crate::sender_health::failover::render_backups(
+            app,
+            &req.message.template_name,
+            &req.message.language,
+            &req.code,
+            &req.content,
+        )
+    };
     let outcome = state
         .store
         .create_session(
@@ -240,6 +252,7 @@ pub async fn store_session(
                 app_id,
                 msisdn: req.msisdn,
                 message: req.message,
+                backups,
                 expires_at_ms,
                 sender: app.sender.clone(),
             });

@@ -71,6 +71,11 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bod
         refused(&state, "bad_signature");
         return (StatusCode::UNAUTHORIZED, "bad signature").into_response();
     }
+    // Management changes (templates, the number, the account): the sender's health.
+    if let Err(e) = state.sender_health.apply_webhook(&body).await {
+        tracing::error!(error = %e, "cannot apply a WhatsApp management webhook");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
     let events = match parse(&body) {
         Ok(events) => events,
         Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),

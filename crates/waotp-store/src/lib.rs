@@ -24,6 +24,7 @@ macro_rules! unfinished_sql {
 }
 
 mod error;
+mod health;
 pub mod postgres;
 pub mod sqlite;
 pub mod testing;
@@ -34,6 +35,7 @@ use uuid::Uuid;
 use waotp_core::{Msisdn, Status, Template};
 
 pub use error::{retry_while_unavailable, StoreError};
+pub use health::*;
 pub use types::*;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -229,7 +231,16 @@ pub trait DashboardLogins: Send + Sync {
 /// Writes return only once they are durable (committed and synced).
 #[async_trait]
 pub trait Store:
-    AppStore + SessionStore + DeliveryStore + CallbackStore + DashboardStore + DashboardLogins + Send + Sync + 'static
+    AppStore
+    + SessionStore
+    + DeliveryStore
+    + CallbackStore
+    + DashboardStore
+    + DashboardLogins
+    + SenderHealthStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Whether the database is reachable now, with every migration this build knows applied.
     async fn ready(&self) -> Result<()>;
@@ -243,7 +254,9 @@ pub trait Store:
 
 /// The store's traits, for callers that call their methods (`use waotp_store::prelude::*`).
 pub mod prelude {
-    pub use crate::{AppStore, CallbackStore, DashboardLogins, DashboardStore, DeliveryStore, SessionStore, Store};
+    pub use crate::{
+        AppStore, CallbackStore, DashboardLogins, DashboardStore, DeliveryStore, SenderHealthStore, SessionStore, Store,
+    };
 }
 
 #[cfg(test)]

@@ -41,6 +41,9 @@ pub struct AppSettings {
     pub sequential_mode: RuleMode,
     /// Number ranges whose sends do not turn into verifies.
     pub conversion_mode: RuleMode,
+    /// Templates tried in order, in the send's language, when the one a send would use is
+    /// known to be unusable (paused, disabled, not approved).
+    pub backup_templates: Vec<String>,
 }
 
 impl Default for AppSettings {
@@ -62,6 +65,7 @@ impl Default for AppSettings {
             allowed_countries: Vec::new(),
             sequential_mode: RuleMode::Monitor,
             conversion_mode: RuleMode::Monitor,
+            backup_templates: Vec::new(),
         }
     }
 }

@@ -114,6 +114,9 @@ const M: &str = "6281234567890";
 #[path = "contract/rules.rs"]
 mod rules;
 
+#[path = "contract/health.rs"]
+mod health;
+
 /// Stores a session with no guards; its try_count.
 async fn create(store: &Arc<dyn Store>, s: NewSession) -> u32 {
     match store.create_session(s, SendGuards::default()).await.unwrap() {

@@ -60,8 +60,11 @@ pub struct Setup {
     pub webhook_url: Option<String>,
     /// waotp's `whatsapp_rate`.
     pub messages_per_second: u32,
-    /// waotp's `whatsapp_messaging_limit`; `None`: unlimited.
+    /// waotp's `whatsapp_messaging_limit` override; `None`: none (see `messaging_limit_from_meta`).
     pub messaging_limit: Option<usize>,
+    /// Without an override, waotp follows the limit Meta's webhooks announce
+    /// (`whatsapp_messaging_limit = "meta"`, the default); `false`: unlimited.
+    pub messaging_limit_from_meta: bool,
     pub templates: Vec<ExpectedTemplate>,
 }
 
@@ -82,6 +85,10 @@ impl std::fmt::Debug for Setup {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
     pub checks: Vec<Check>,
+    /// Each template found at Meta for an expected (name, language): `(name, language, status)`,
+    /// for waotp to record as the sender's health (a template not `APPROVED` fails over).
+    #[serde(skip)]
+    pub template_statuses: Vec<(String, String, String)>,
 }
 
 impl Report {

@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod double;
 pub mod errors;
 pub mod management;
+pub mod management_events;
 pub mod webhook;
 
 pub use client::{error_chain, GraphClient, GraphError, SendFailure, TemplateMessage};

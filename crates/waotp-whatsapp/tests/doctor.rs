@@ -33,6 +33,7 @@ fn setup(d: &GraphDouble) -> Setup {
         webhook_url: Some(HOOK.into()),
         messages_per_second: 80,
         messaging_limit: Some(2000),
+        messaging_limit_from_meta: false,
         // The app's two languages; `en-US` as Meta's webhooks write it.
         templates: vec![expected("verification_code", "en-US"), expected("verification_code", "id")],
     }
@@ -168,6 +169,9 @@ async fn a_template_paused() {
     d.set_template_status("verification_code", "en_US", "PAUSED");
     let r = run(&d, &setup(&d)).await;
     assert_failure(&r, "template", Some("verification_code (en-US)"), "status PAUSED", "132015");
+    // Handed back for waotp to record as the sender's health.
+    assert!(r.template_statuses.contains(&("verification_code".into(), "en_US".into(), "PAUSED".into())), "{r:#?}");
+    assert!(r.template_statuses.contains(&("verification_code".into(), "id".into(), "APPROVED".into())), "{r:#?}");
 }
 
 #[tokio::test]

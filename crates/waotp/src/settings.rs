@@ -43,6 +43,8 @@ pub const KEYS: &[(&str, bool)] = &[
     ("whatsapp_messaging_limit", false),
     ("whatsapp_waba_id", false),
     ("whatsapp_app_id", false),
+    ("alert_url", false),
+    ("alert_secret", true),
     ("admin_token", true),
     ("server_url", false),
 ];

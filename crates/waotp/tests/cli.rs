@@ -347,6 +347,14 @@ fn quotas_limits_and_blocklists_from_the_command_line() {
     assert_eq!((shown["quota"].clone(), shown["rps_limit"].clone()), (Value::Null, Value::Null));
     // A verify limit at or under the 5 wrong tries is refused.
     assert!(!waotp(&db, &["app", "update", id, "--msisdn-verify-limit", "5"]).status.success());
+    // Backup templates, in order; a bad name is refused; `none` clears them.
+    ok(&["app", "update", id, "--backup-templates", "auth_b, auth_c"]);
+    let shown: Value = serde_json::from_str(&ok(&["app", "show", id, "--json"])).unwrap();
+    assert_eq!(shown["backup_templates"], json!(["auth_b", "auth_c"]));
+    assert!(!waotp(&db, &["app", "update", id, "--backup-templates", "Auth-B"]).status.success());
+    ok(&["app", "update", id, "--backup-templates", "none"]);
+    let shown: Value = serde_json::from_str(&ok(&["app", "show", id, "--json"])).unwrap();
+    assert_eq!(shown["backup_templates"], json!([]));
 
     ok(&["blocklist", "add", "62812*"]);
     ok(&["blocklist", "add", "--app", id, "+6281234567890"]);
@@ -383,6 +391,18 @@ fn a_bad_config_value_fails_startup_naming_the_key() {
     let (ok, _, err) = waotp_in(dir.path(), &["serve", "--listen", "nowhere"], &[]);
     assert!(!ok);
     assert!(err.contains("invalid listen") && err.contains("--listen"), "{err}");
+    // Operator alerts: an http(s) URL, and always a signing secret.
+    let secret = ("WAOTP_ALERT_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    let (ok, _, err) =
+        waotp_in(dir.path(), &["config", "check"], &[("WAOTP_ALERT_URL", "ftp://ops.example/a"), secret]);
+    assert!(!ok);
+    assert!(err.contains("alert_url") && err.contains("WAOTP_ALERT_URL"), "{err}");
+    let (ok, _, err) = waotp_in(dir.path(), &["config", "check"], &[("WAOTP_ALERT_URL", "https://ops.example/a")]);
+    assert!(!ok);
+    assert!(err.contains("alert_url needs alert_secret"), "{err}");
+    let (ok, _, err) =
+        waotp_in(dir.path(), &["config", "check"], &[("WAOTP_ALERT_URL", "https://ops.example/a"), secret]);
+    assert!(ok, "{err}");
     std::fs::write(dir.path().join("waotp.toml"), "whatsapp_rate = 5000\n").unwrap();
     let (ok, _, err) = waotp_in(dir.path(), &["config", "check"], &[]);
     assert!(!ok);

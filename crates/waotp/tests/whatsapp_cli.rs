@@ -101,6 +101,18 @@ async fn the_doctor_exits_zero_when_all_is_well_and_non_zero_naming_the_fix_othe
     let paused = report["checks"].as_array().unwrap().iter().find(|c| c["outcome"] == "failure").unwrap();
     assert_eq!(paused["subject"], "verification_code (id)", "{report:#}");
     assert!(paused["fix"].as_str().unwrap().contains("132015"), "{paused:#}");
+    // What the doctor read is the sender's health in the database, where a server fails over.
+    let store = waotp_server::Config::new(&t.db).open_store().await.unwrap();
+    let facts = store.health_facts().await.unwrap();
+    let status = |lang: &str| {
+        facts
+            .iter()
+            .find(|f| f.subject == waotp_store::template_subject("verification_code", lang) && f.aspect == "status")
+            .map(|f| (f.value.clone(), f.source.clone()))
+    };
+    assert_eq!(status("id"), Some(("PAUSED".into(), "doctor".into())), "{facts:#?}");
+    assert_eq!(status("en"), Some(("APPROVED".into(), "doctor".into())), "{facts:#?}");
+    drop(store);
 
     // The text form: one line per check, the fix under the failure.
     let out = t.waotp(&["whatsapp", "doctor"]);

@@ -22,6 +22,9 @@ pub struct OutboundMessage {
     pub app_id: Uuid,
     pub msisdn: Msisdn,
     pub message: RenderedMessage,
+    /// The app's backup templates, rendered in the message's language, in order: sent instead
+    /// when the primary is known unusable ([`crate::sender_health::failover`]).
+    pub backups: Vec<RenderedMessage>,
     /// The code's own expiry: nothing is tried past it.
     pub expires_at_ms: i64,
     pub sender: Sender,

@@ -3,7 +3,7 @@
 //! says which of Meta's errors are worth a retry (the dispatcher retries).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,6 +13,8 @@ use waotp_whatsapp::{classify, ErrorClass, GraphClient, SendFailure, TemplateMes
 
 use super::{Attempt, Channel, OutboundMessage, Sender};
 use crate::config::WhatsAppConfig;
+use crate::sender_health::failover::unusable_by_error;
+use crate::sender_health::SenderHealth;
 use crate::Clock;
 
 /// Meta's pair rate: a burst of 45 to one recipient, then one per 6 seconds.
@@ -27,8 +29,12 @@ pub struct WhatsAppChannel {
     clock: Clock,
     /// Sends of one sender in any second.
     per_second: usize,
-    /// Unique recipients per moving 24 h allowed per sender; `None`: unlimited.
+    /// Unique recipients per moving 24 h allowed per sender, as configured (an override);
+    /// `None`: Meta's, if `limit_from_meta`, else unlimited.
     messaging_limit: Option<usize>,
+    limit_from_meta: bool,
+    /// What Meta says of the templates and the messaging limit.
+    health: Arc<SenderHealth>,
     pacing: Mutex<HashMap<String, SenderState>>,
 }
 
@@ -46,7 +52,7 @@ struct SenderState {
 }
 
 impl WhatsAppChannel {
-    pub fn new(config: &WhatsAppConfig, clock: Clock) -> reqwest::Result<Self> {
+    pub fn new(config: &WhatsAppConfig, clock: Clock, health: Arc<SenderHealth>) -> reqwest::Result<Self> {
         Ok(WhatsAppChannel {
             client: GraphClient::new(&config.api_base, &config.api_version, Duration::from_secs(15))?,
             sender: WhatsAppSender {
@@ -57,13 +63,27 @@ impl WhatsAppChannel {
             // 10 % below the number's limit: Meta counts arrivals, which jitter.
             per_second: ((f64::from(config.messages_per_second.clamp(1, 1000)) * 0.9) as usize).max(1),
             messaging_limit: config.messaging_limit,
+            limit_from_meta: config.messaging_limit_from_meta,
+            health,
             pacing: Mutex::default(),
         })
     }
 
+    /// The messaging limit in force: the configured override, else the one Meta announced
+    /// (if followed); `None`: unlimited.
+    fn limit(&self) -> Option<usize> {
+        match self.messaging_limit {
+            Some(limit) => Some(limit),
+            None if self.limit_from_meta => {
+                self.health.learned_limit().flatten().map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+            }
+            None => None,
+        }
+    }
+
     /// Admits a recipient under the messaging limit (unique recipients per moving 24 h).
     fn within_tier(&self, sender: &str, to: &str, now: i64) -> bool {
-        let Some(limit) = self.messaging_limit else { return true };
+        let Some(limit) = self.limit() else { return true };
         let mut pacing = self.pacing.lock().expect("pacing");
         let state = pacing.entry(sender.to_owned()).or_default();
         if state.recipients.get(to).is_some_and(|at| now - at < DAY_MS) {
@@ -149,7 +169,7 @@ impl Channel for WhatsAppChannel {
                 None,
                 format!(
                     "the sender's messaging limit of {} unique recipients per 24 h is reached",
-                    self.messaging_limit.unwrap_or(0)
+                    self.limit().unwrap_or(0)
                 ),
             );
         }
@@ -158,35 +178,85 @@ impl Channel for WhatsAppChannel {
             return Self::failed(Status::Rejected, None, "the pair rate would delay it past the code's expiry".into());
         }
         tokio::time::sleep(wait).await;
+        // The primary, or the first usable backup; a template Meta refuses as unusable is
+        // marked so and the next usable one is tried at once (the user still gets a code).
+        let mut tried: Vec<&str> = Vec::new();
+        loop {
+            // Always a choice: the first round has the primary, a later one an untried template.
+            let rendered = self.health.choose(&m.message, &m.backups, &tried).unwrap_or(&m.message);
+            let sent = self.send_once(sender, to, rendered, m.expires_at_ms).await;
+            let code = match &sent {
+                Err(Some(SendFailure::Graph { error, .. })) => Some(error.code),
+                _ => None,
+            };
+            if let Some(status) = code.and_then(unusable_by_error) {
+                tried.push(&rendered.template_name);
+                if let Err(e) = self
+                    .health
+                    .record_template_status(&rendered.template_name, &rendered.language, status, "send")
+                    .await
+                {
+                    tracing::warn!(error = %e, "cannot record a template as unusable");
+                }
+                let health = self.health.snapshot();
+                let more = std::iter::once(&m.message).chain(&m.backups).any(|c| {
+                    !tried.contains(&c.template_name.as_str()) && health.usable(&c.template_name, &c.language)
+                });
+                if more {
+                    tracing::warn!(
+                        template = %rendered.template_name,
+                        language = %rendered.language,
+                        code,
+                        "Meta refused the template as unusable: trying a backup"
+                    );
+                    continue;
+                }
+            }
+            return match sent {
+                Ok(wamid) => Attempt::Sent { provider_id: wamid },
+                Err(None) => Self::failed(Status::Rejected, None, "queued past the code's expiry".into()),
+                Err(Some(SendFailure::Graph { error, .. })) => match classify(error.code, attempt) {
+                    ErrorClass::Final(status) => Self::failed(status, Some(error.code), error.describe()),
+                    ErrorClass::Retry { after, exhausted } => {
+                        Attempt::Retry { after, exhausted, error_code: Some(error.code), error_text: error.describe() }
+                    }
+                },
+                Err(Some(SendFailure::Transport(text))) => Attempt::Retry {
+                    after: Duration::from_millis(500 * 2u64.pow(attempt.min(6))),
+                    exhausted: Status::RequestError,
+                    error_code: None,
+                    error_text: text,
+                },
+            };
+        }
+    }
+}
+
+impl WhatsAppChannel {
+    /// One request to Meta within the sender's throughput; `Err(None)`: not sent, the code
+    /// expired while it waited.
+    async fn send_once(
+        &self,
+        sender: &WhatsAppSender,
+        to: &str,
+        rendered: &waotp_core::RenderedMessage,
+        expires_at_ms: i64,
+    ) -> Result<String, Option<SendFailure>> {
         self.throughput_slot(&sender.phone_number_id).await;
-        if self.clock.now_ms() >= m.expires_at_ms {
+        if self.clock.now_ms() >= expires_at_ms {
             // Give the place back: nothing was sent.
             self.answered(&sender.phone_number_id);
-            return Self::failed(Status::Rejected, None, "queued past the code's expiry".into());
+            return Err(None);
         }
         let message = TemplateMessage {
             to: to.to_owned(),
-            template: m.message.template_name.clone(),
-            language: m.message.language.clone(),
-            body_parameters: m.message.body_parameters.clone(),
-            button_parameter: m.message.button_parameter.clone(),
+            template: rendered.template_name.clone(),
+            language: rendered.language.clone(),
+            body_parameters: rendered.body_parameters.clone(),
+            button_parameter: rendered.button_parameter.clone(),
         };
         let sent = self.client.send(&sender.phone_number_id, &sender.access_token, &message).await;
         self.answered(&sender.phone_number_id);
-        match sent {
-            Ok(wamid) => Attempt::Sent { provider_id: wamid },
-            Err(SendFailure::Graph { error, .. }) => match classify(error.code, attempt) {
-                ErrorClass::Final(status) => Self::failed(status, Some(error.code), error.describe()),
-                ErrorClass::Retry { after, exhausted } => {
-                    Attempt::Retry { after, exhausted, error_code: Some(error.code), error_text: error.describe() }
-                }
-            },
-            Err(SendFailure::Transport(text)) => Attempt::Retry {
-                after: Duration::from_millis(500 * 2u64.pow(attempt.min(6))),
-                exhausted: Status::RequestError,
-                error_code: None,
-                error_text: text,
-            },
-        }
+        sent.map_err(Some)
     }
 }

@@ -184,6 +184,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("inbox", "/dashboard/inbox", "Inbox"),
     ("callbacks", "/dashboard/callbacks", "Callbacks"),
     ("manage", "/dashboard/manage", "Manage"),
+    ("whatsapp", "/dashboard/whatsapp", "WhatsApp"),
     ("try", "/dashboard/try", "Try it"),
 ];
 

@@ -21,6 +21,7 @@ mod login_link;
 mod manage;
 mod sessions;
 mod try_it;
+mod whatsapp;
 
 use std::collections::HashMap;
 
@@ -54,6 +55,7 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard/manage/templates/delete", post(manage::delete_template))
         .route("/dashboard/manage/blocklist", post(manage::block))
         .route("/dashboard/manage/blocklist/delete", post(manage::unblock))
+        .route("/dashboard/whatsapp", get(whatsapp::show))
         .route("/dashboard/try", get(try_it::show))
         .route("/dashboard/try/send", post(try_it::send))
         .route("/dashboard/try/verify", post(try_it::verify))

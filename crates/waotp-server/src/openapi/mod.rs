@@ -177,8 +177,13 @@ fn callbacks_replay() {}
 fn webhook_handshake() {}
 
 #[utoipa::path(post, path = "/webhooks/whatsapp", tag = "WhatsApp",
-    request_body(content = Record, description = "Meta's webhook payload, signed with X-Hub-Signature-256"),
-    responses((status = 200, description = "Applied"), (status = 401, description = "Bad signature: nothing processed")))]
+    request_body(content = Record, description = "Meta's webhook payload, signed with X-Hub-Signature-256: `messages` \
+        (statuses, the \"I didn't request a code\" button) and the management fields that keep the sender's health \
+        (message_template_status_update, message_template_quality_update, template_category_update, \
+        phone_number_quality_update, business_capability_update, account_update, account_alerts). Unknown fields are \
+        acknowledged and ignored; a replayed management event changes nothing."),
+    responses((status = 200, description = "Applied"), (status = 401, description = "Bad signature: nothing processed"),
+              (status = 500, description = "Could not be stored now: Meta sends it again")))]
 #[allow(dead_code)]
 fn webhook_events() {}
 

@@ -195,6 +195,9 @@ async fn the_dashboard_end_to_end_in_chromium() {
     b.goto(&format!("{base}/manage")).await;
     assert!(b.text("#apps").await.contains("Browser shop"));
     check_page(&b, "manage", 1280).await;
+    b.goto(&format!("{base}/whatsapp")).await;
+    assert!(b.text("#health-apps").await.contains("Browser shop"));
+    check_page(&b, "whatsapp", 1280).await;
 
     // Every page at a phone's width.
     b.resize(390, 844).await;
@@ -205,6 +208,7 @@ async fn the_dashboard_end_to_end_in_chromium() {
         ("inbox", "/inbox".to_owned()),
         ("callbacks", "/callbacks".to_owned()),
         ("manage", "/manage".to_owned()),
+        ("whatsapp", "/whatsapp".to_owned()),
         ("try", "/try".to_owned()),
     ] {
         b.goto(&format!("{base}{path}")).await;

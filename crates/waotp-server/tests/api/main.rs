@@ -21,3 +21,4 @@ mod send;
 mod verify;
 mod webdriver;
 mod whatsapp;
+mod whatsapp_health;

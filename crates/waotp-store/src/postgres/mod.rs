@@ -44,6 +44,7 @@ mod early_events;
 mod error;
 mod failover;
 mod guards;
+mod health;
 mod logins;
 mod migrations;
 mod pooler;
@@ -540,6 +541,26 @@ impl DashboardLogins for PgStore {
 
     async fn end_login(&self, id_hash: [u8; 32]) -> Result<bool> {
         logins::end(&self.conn().await?, &id_hash).await
+    }
+}
+
+#[async_trait]
+impl crate::SenderHealthStore for PgStore {
+    async fn apply_health(
+        &self,
+        event: Option<crate::HealthEvent>,
+        facts: Vec<crate::HealthFact>,
+        now_ms: i64,
+    ) -> Result<crate::HealthApplied> {
+        transaction!(self, |t| health::apply(&t, event.as_ref(), &facts, now_ms).await)
+    }
+
+    async fn health_facts(&self) -> Result<Vec<crate::HealthFact>> {
+        health::facts(&self.conn().await?).await
+    }
+
+    async fn health_events(&self, limit: usize) -> Result<Vec<crate::HealthEvent>> {
+        health::events(&self.conn().await?, limit).await
     }
 }
 

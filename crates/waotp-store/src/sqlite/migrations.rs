@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0006_dashboard_logins.sql"),
     include_str!("../../migrations/sqlite/0007_counters_in_memory.sql"),
     include_str!("../../migrations/sqlite/0008_no_msisdn_index.sql"),
+    include_str!("../../migrations/sqlite/0009_sender_health.sql"),
 ];
 
 /// How many migrations this build applies.

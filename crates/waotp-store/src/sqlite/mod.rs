@@ -17,6 +17,7 @@ mod early_events;
 mod error;
 pub mod files;
 mod guards;
+mod health;
 mod logins;
 mod migrations;
 mod sessions;
@@ -340,6 +341,26 @@ impl DashboardLogins for SqliteStore {
 
     async fn end_login(&self, id_hash: [u8; 32]) -> Result<bool> {
         self.write(move |c| logins::end(c, &id_hash)).await
+    }
+}
+
+#[async_trait]
+impl crate::SenderHealthStore for SqliteStore {
+    async fn apply_health(
+        &self,
+        event: Option<crate::HealthEvent>,
+        facts: Vec<crate::HealthFact>,
+        now_ms: i64,
+    ) -> Result<crate::HealthApplied> {
+        self.write(move |c| health::apply(c, event.as_ref(), &facts, now_ms)).await
+    }
+
+    async fn health_facts(&self) -> Result<Vec<crate::HealthFact>> {
+        self.read(health::facts).await
+    }
+
+    async fn health_events(&self, limit: usize) -> Result<Vec<crate::HealthEvent>> {
+        self.read(move |c| health::events(c, limit)).await
     }
 }
 

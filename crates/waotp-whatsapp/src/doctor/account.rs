@@ -129,6 +129,10 @@ pub(super) async fn check_number(
     }
     let tier = n.whatsapp_business_manager_messaging_limit.clone().unwrap_or_else(|| "unknown".into());
     match (tier_limit(&tier), setup.messaging_limit) {
+        (_, None) if setup.messaging_limit_from_meta => r.ok(
+            "number.messaging_limit",
+            format!("messaging limit {tier}; waotp follows the limit Meta announces by webhook"),
+        ),
         (Some(meta), ours) if ours.is_none_or(|o| o > meta) => r.warn(
             "number.messaging_limit",
             format!(

@@ -81,6 +81,7 @@ pub(super) async fn check_templates(
             r.checks.push(line);
             continue;
         };
+        r.template_statuses.push((expected.name.clone(), t.language.clone(), t.status.clone()));
         let mut problems: Vec<(Outcome, String, Option<String>)> = Vec::new();
         if t.status != "APPROVED" {
             let reason = t

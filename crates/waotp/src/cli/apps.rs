@@ -129,6 +129,10 @@ pub(crate) struct SettingsArgs {
     /// Low-conversion range rule: off, monitor or enforce.
     #[arg(long, value_parser = ["off", "monitor", "enforce"])]
     conversion_mode: Option<String>,
+    /// Backup templates, comma-separated, tried in order (in the send's language) when the
+    /// app's template is unusable (paused, disabled, not approved), or `none`.
+    #[arg(long)]
+    backup_templates: Option<String>,
 }
 
 /// A quota value: a count or unlimited.
@@ -190,6 +194,13 @@ impl SettingsArgs {
             }),
             sequential_mode: self.sequential_mode.as_deref().and_then(RuleMode::parse),
             conversion_mode: self.conversion_mode.as_deref().and_then(RuleMode::parse),
+            backup_templates: self.backup_templates.as_ref().map(|v| {
+                if v.eq_ignore_ascii_case("none") {
+                    Vec::new()
+                } else {
+                    v.split(',').map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()).collect()
+                }
+            }),
         }
     }
 

@@ -53,7 +53,8 @@ pub(super) struct ServeArgs {
     /// Sends per second from the number (1-1000).
     #[arg(long)]
     whatsapp_rate: Option<String>,
-    /// Unique recipients per moving 24 h: 250, 2000, 10000, 100000 or unlimited.
+    /// Unique recipients per moving 24 h: meta (the limit Meta announces), or an override: 250,
+    /// 2000, 10000, 100000 or unlimited.
     #[arg(long)]
     whatsapp_messaging_limit: Option<String>,
 }
@@ -146,6 +147,7 @@ pub(super) fn server_config(s: &Settings) -> anyhow::Result<Config> {
     s.one_of("log_format", &["pretty", "json"])?;
     config.metrics_listen = s.get::<SocketAddr>("metrics_listen")?;
     config.whatsapp = whatsapp_config(s)?;
+    config.alert = alert_config(s, config.callbacks.deny_private)?;
     config.admin_token = s.raw("admin_token").map(Secret::new);
     if config.admin_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
         bail!("invalid admin_token: at least 16 characters (WAOTP_ADMIN_TOKEN)");
@@ -166,7 +168,7 @@ fn whatsapp_config(s: &Settings) -> anyhow::Result<Option<waotp_server::config::
     let rate = s.parse("whatsapp_rate", |v| {
         v.parse::<u32>().ok().filter(|r| (1..=1000).contains(r)).ok_or_else(|| "must be 1 to 1000".to_owned())
     })?;
-    let limit = s.one_of("whatsapp_messaging_limit", &["250", "2000", "10000", "100000", "unlimited"])?;
+    let limit = s.one_of("whatsapp_messaging_limit", &["meta", "250", "2000", "10000", "100000", "unlimited"])?;
     let (pnid, token) = (s.raw("whatsapp_phone_number_id"), s.raw("whatsapp_access_token"));
     let (Some(pnid), Some(token)) = (pnid, token) else {
         if pnid.is_some() != token.is_some() {
@@ -183,7 +185,8 @@ fn whatsapp_config(s: &Settings) -> anyhow::Result<Option<waotp_server::config::
     if let Some(rate) = rate {
         w.messages_per_second = rate;
     }
-    w.messaging_limit = limit.and_then(|l| l.parse().ok());
+    w.messaging_limit = limit.as_deref().and_then(|l| l.parse().ok());
+    w.messaging_limit_from_meta = limit.as_deref().is_none_or(|l| l == "meta");
     w.waba_id = s.parse("whatsapp_waba_id", graph_id)?;
     w.app_id = s.parse("whatsapp_app_id", graph_id)?;
     Ok(Some(w))
@@ -195,6 +198,26 @@ fn graph_id(v: &str) -> Result<String, String> {
         Ok(v.to_owned())
     } else {
         Err("must be Meta's numeric id".to_owned())
+    }
+}
+
+/// Operator alerts: `alert_url` (checked as a callback URL is) with its `alert_secret`.
+fn alert_config(
+    s: &Settings,
+    deny_private: bool,
+) -> anyhow::Result<Option<waotp_server::sender_health::alerts::AlertConfig>> {
+    let url = s.parse("alert_url", |v| waotp_server::callbacks::target::check(v, deny_private))?;
+    let secret = s.parse("alert_secret", |v| {
+        waotp_core::callback::secret_bytes(v).filter(|k| k.len() >= 24).map(|_| Secret::new(v)).ok_or_else(|| {
+            "must be whsec_ and the base64 of at least 24 random bytes (e.g. whsec_$(openssl rand -base64 32))"
+                .to_owned()
+        })
+    })?;
+    match (url, secret) {
+        (Some(url), Some(secret)) => Ok(Some(waotp_server::sender_health::alerts::AlertConfig { url, secret })),
+        (None, None) => Ok(None),
+        (Some(_), None) => bail!("alert_url needs alert_secret (WAOTP_ALERT_SECRET): alerts are always signed"),
+        (None, Some(_)) => bail!("alert_secret is set without alert_url (WAOTP_ALERT_URL)"),
     }
 }
 

@@ -157,6 +157,7 @@ pub(super) async fn whatsapp(settings: &Settings, cmd: WhatsAppCommand) -> anyho
                 webhook_url,
                 messages_per_second: w.messages_per_second,
                 messaging_limit: w.messaging_limit,
+                messaging_limit_from_meta: w.messaging_limit_from_meta,
                 templates,
             };
             let mut report = doctor::run(&meta.client, &setup).await;
@@ -172,6 +173,14 @@ pub(super) async fn whatsapp(settings: &Settings, cmd: WhatsAppCommand) -> anyho
                             .into(),
                     ),
                 });
+            }
+            // What Meta said of each template is the sender's health too: a server on this
+            // database fails over from a template the doctor found not APPROVED (and back).
+            if let Some(store) = &store {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+                for (name, language, status) in &report.template_statuses {
+                    store.record_template_status(name, language, status, "doctor", now).await?;
+                }
             }
             if json {
                 println!("{}", report.to_json());
