@@ -113,6 +113,13 @@ impl CodeKey {
         CodeHash(self.mac(b"waotp-code-v1\0", session, code.0.as_bytes()))
     }
 
+    /// The keyed hash a reverse verification's code is looked up by ([`crate::reverse`]):
+    /// bound to no session (an inbound message does not say which one it answers), in its
+    /// own domain so it never equals a session's [`CodeHash`].
+    pub fn reverse_lookup(&self, code: &OtpCode) -> [u8; 32] {
+        self.mac(b"waotp-reverse-v1\0", &Uuid::nil(), code.0.as_bytes())
+    }
+
     /// Whether `guess` is the code behind `stored`, in constant time.
     pub fn matches(&self, stored: &CodeHash, session: &Uuid, guess: &OtpCode) -> bool {
         let computed = self.hash(session, guess);

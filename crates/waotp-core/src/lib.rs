@@ -12,6 +12,7 @@ pub mod msisdn;
 pub mod numbering;
 pub mod policy;
 pub mod refusal;
+pub mod reverse;
 pub mod session;
 pub mod status;
 pub mod template;

@@ -66,6 +66,9 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     /// The WhatsApp Cloud API; `None`: messages go to the local inbox.
     pub whatsapp: Option<WhatsAppConfig>,
+    /// The business number reverse verification's links name (digits), when set; else it is
+    /// read from the Graph API (`display_phone_number`), or a placeholder with the local inbox.
+    pub whatsapp_display_number: Option<String>,
     /// Sessions (with their callbacks and attempts) and inbox messages older than this are
     /// deleted in the background.
     pub retention: Duration,
@@ -172,6 +175,7 @@ impl Config {
             sweep_every: Duration::from_secs(1),
             trust_forwarded_for: false,
             whatsapp: None,
+            whatsapp_display_number: None,
             retention: Duration::from_secs(30 * 24 * 3600),
             admin_token: None,
             delivery_queue: 50_000,

@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod openapi;
 mod pattern;
 pub mod request_id;
+pub mod reverse;
 pub mod sandbox;
 mod send;
 pub mod sender_health;
@@ -96,6 +97,8 @@ pub struct Shared {
     workers: Arc<Vec<(&'static str, tokio::task::JoinHandle<()>)>>,
     apps: auth::AppCache,
     dispatch: dispatch::Queue,
+    /// Reverse verification's business number and acknowledgment.
+    reverse: Arc<reverse::Reverse>,
 }
 
 impl AppState {
@@ -180,6 +183,9 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::ready))
         .route("/v1/quota", get(quota))
         .route("/v2/quota", get(quota))
+        .route("/v1/sessions/{session_id}", get(reverse::session))
+        .route("/v1/sessions/{session_id}/qr.svg", get(reverse::qr_svg))
+        .route("/v1/inbox/inbound", post(reverse::inbox_inbound))
         .route("/v1/sessions/{session_id}/callbacks", get(callbacks::routes::list))
         .route("/v1/sessions/{session_id}/callbacks/{status}/replay", post(callbacks::routes::replay))
         .route("/webhooks/whatsapp", get(webhooks::handshake).post(webhooks::events))
@@ -261,6 +267,10 @@ pub async fn build(config: &Config, clock: Clock) -> Result<AppState, StartError
     .await?;
     workers.extend(dispatchers);
     workers.extend(health_workers);
+    let reverse = Arc::new(
+        reverse::Reverse::new(config)
+            .map_err(|source| StartError::HttpClient { what: "building the WhatsApp client", source })?,
+    );
     let daily_refusals = Arc::new(guards::DailyRefusals::default());
     workers.push(("refusal counts", tokio::spawn(flush_refusals(daily_refusals.clone(), store.clone()))));
     Ok(AppState(Arc::new(Shared {
@@ -283,6 +293,7 @@ pub async fn build(config: &Config, clock: Clock) -> Result<AppState, StartError
         sender_health,
         apps,
         dispatch,
+        reverse,
     })))
 }
 

@@ -23,6 +23,9 @@ pub enum SendScenario {
     Accept(&'static [Status]),
     /// The seed's success: like `Accept`, with the seed's canned `try_count` of 1 every time.
     Seed(&'static [Status]),
+    /// A reverse verification (`"method": "reverse"` or not) that the "user" answers about a
+    /// second after the start: 201 with its link, callbacks 0 then 4.
+    Reverse,
     /// 401, even with valid credentials.
     Unauthorized,
     /// An error answer.
@@ -70,6 +73,11 @@ pub const SEND_SCENARIOS: &[(&str, SendScenario, &str)] = &[
     ),
     ("6282123060015", SendScenario::Accept(&[Status::Rejected]), "refused by a rate limit after the 201: 0, 8"),
     ("6282123060016", SendScenario::Accept(&[Status::Blocked]), "blocked after the 201: 0, 9"),
+    (
+        "6282123060017",
+        SendScenario::Reverse,
+        "reverse verification, verified by the user's message a second later: 0, 4",
+    ),
 ];
 
 /// What a sandbox verify does for a msisdn.
@@ -132,6 +140,7 @@ pub(crate) async fn accept(
     match scenario {
         SendScenario::Unauthorized => Err(ApiError::Unauthorized),
         SendScenario::Refuse(error) => Err(error()),
+        SendScenario::Reverse => crate::reverse::sandbox(state, app, Msisdn::from_trusted(msisdn), body).await,
         SendScenario::Accept(statuses) | SendScenario::Seed(statuses) => {
             let req = SendRequest::parse_for(Msisdn::from_trusted(msisdn), body, app, state.deny_private_callbacks)?;
             let (Stored::New(mut response, _) | Stored::Replayed(mut response)) =

@@ -35,6 +35,9 @@ pub struct SendResponse {
     pub otp: Option<String>,
     pub session_id: Uuid,
     pub try_count: u32,
+    /// A reverse verification's link and text (`"method": "reverse"`; see [`crate::reverse`]).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub reverse: Option<crate::reverse::Link>,
 }
 
 /// A send request after validation.
@@ -46,6 +49,8 @@ pub struct SendRequest {
     pub message: RenderedMessage,
     pub content: Vec<String>,
     pub callback_url: Option<String>,
+    /// A reverse verification: nothing is delivered; the user sends the code.
+    pub reverse: Option<crate::reverse::Start>,
 }
 
 impl SendRequest {
@@ -93,7 +98,7 @@ impl SendRequest {
             .transpose()?;
         let template = app.template(template_name, lang_code).map_err(|e| ApiError::validation(e.to_string()))?;
         let message = template.render(&code, &content).map_err(|e| ApiError::validation(format!("content: {e}")))?;
-        Ok(SendRequest { msisdn, code, challenge, time_limit_s, message, content, callback_url })
+        Ok(SendRequest { msisdn, code, challenge, time_limit_s, message, content, callback_url, reverse: None })
     }
 }
 
@@ -123,6 +128,9 @@ pub(crate) async fn accept(
     headers: &HeaderMap,
     body: &Fields,
 ) -> Result<(StatusCode, Json<SendResponse>), ApiError> {
+    if crate::reverse::requested(body)? {
+        return crate::reverse::start(state, app, ip, headers, body).await;
+    }
     let req = SendRequest::parse(body, app, state.deny_private_callbacks)?;
     if !guards::country_allowed(&app.record, &req.msisdn) {
         state.metrics.send(app.record.app_id, "refused");
@@ -142,7 +150,7 @@ pub(crate) async fn accept(
 }
 
 /// The `Idempotency-Key` header, if any, with the body's hash.
-fn idempotency_key(headers: &HeaderMap, body: &Fields) -> Result<Option<IdempotencyKey>, ApiError> {
+pub(crate) fn idempotency_key(headers: &HeaderMap, body: &Fields) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
     let key = value
         .to_str()
@@ -181,7 +189,8 @@ pub async fn store_session(
     // its last look is this send's own (the guards looked at the blocklist, and the code is
     // new), so nothing is left for the dispatcher.
     let inbox_text =
-        (!sandbox && guards.check_blocklist && state.dispatch.delivers_to_inbox()).then(|| req.message.text.clone());
+        (!sandbox && req.reverse.is_none() && guards.check_blocklist && state.dispatch.delivers_to_inbox())
+            .then(|| req.message.text.clone());
     let to_inbox = inbox_text.is_some();
     // Rendered now, while the code is at hand (nothing when the app names no backups).
     let backups = if sandbox || to_inbox {
@@ -214,6 +223,7 @@ pub async fn store_session(
                 created_at_ms: now,
                 expires_at_ms,
                 inbox_text,
+                reverse_key: req.reverse.as_ref().map(|r| r.key),
             },
             guards,
         )
@@ -242,7 +252,12 @@ pub async fn store_session(
                 otp: return_code.then(|| req.code.as_str().to_owned()),
                 session_id,
                 try_count,
+                reverse: req.reverse.as_ref().map(|r| r.link(&req.code)),
             };
+            if response.reverse.is_some() {
+                // Nothing to deliver: the user sends the code to the business.
+                return Ok(Stored::New(response, None));
+            }
             if to_inbox {
                 state.metrics.delivery(state.channel_name, "delivered", std::time::Duration::ZERO);
                 return Ok(Stored::New(response, None));
@@ -261,7 +276,9 @@ pub async fn store_session(
         SendOutcome::Replayed(earlier) => {
             tracing::debug!(session_id = %earlier.session_id, "idempotent replay");
             let code = state.key.unseal(&earlier.session_id, &earlier.sealed_code);
+            let reverse = req.reverse.as_ref().and_then(|r| code.as_ref().map(|c| r.link(c)));
             Ok(Stored::Replayed(SendResponse {
+                reverse,
                 message: "OTP sent successfully",
                 msisdn: earlier.msisdn.as_str().to_owned(),
                 otp: if return_code { code.map(|c| c.as_str().to_owned()) } else { None },

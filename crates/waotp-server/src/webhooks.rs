@@ -99,6 +99,16 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bod
                 let report = state.store.report_provider_status(&wamid, steps, error, now).await;
                 (wamid, report)
             }
+            Event::Inbound(message) => {
+                // The user's message to the business: reverse verification reads its code.
+                match crate::reverse::apply(&state, &message.from, &message.body, &message.message_id, true).await {
+                    Ok(_) => continue,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot apply an inbound WhatsApp message");
+                        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                    }
+                }
+            }
             Event::NotRequested { wamid } => {
                 tracing::warn!(%wamid, "user says they did not request this code");
                 let report = state.store.flag_not_requested(&wamid, now).await;

@@ -26,6 +26,7 @@ macro_rules! unfinished_sql {
 mod error;
 mod health;
 pub mod postgres;
+mod reverse;
 pub mod sqlite;
 pub mod testing;
 mod types;
@@ -36,6 +37,7 @@ use waotp_core::{Msisdn, Status, Template};
 
 pub use error::{retry_while_unavailable, StoreError};
 pub use health::*;
+pub use reverse::{InboundAttempt, InboundOutcome, ReverseFunnelRow, ReverseStore};
 pub use types::*;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -238,6 +240,7 @@ pub trait Store:
     + DashboardStore
     + DashboardLogins
     + SenderHealthStore
+    + ReverseStore
     + Send
     + Sync
     + 'static
@@ -255,7 +258,8 @@ pub trait Store:
 /// The store's traits, for callers that call their methods (`use waotp_store::prelude::*`).
 pub mod prelude {
     pub use crate::{
-        AppStore, CallbackStore, DashboardLogins, DashboardStore, DeliveryStore, SenderHealthStore, SessionStore, Store,
+        AppStore, CallbackStore, DashboardLogins, DashboardStore, DeliveryStore, ReverseStore, SenderHealthStore,
+        SessionStore, Store,
     };
 }
 

@@ -122,6 +122,12 @@ pub struct NewSession {
     /// deliver. Only for a send whose guards looked at the blocklist (that look is the last
     /// one before delivery). `None`: the dispatcher delivers it later.
     pub inbox_text: Option<String>,
+    /// A reverse verification ([`crate::ReverseStore`]): the keyed hash its code is found by
+    /// ([`waotp_core::CodeKey::reverse_lookup`]). Nothing is delivered to the user (the sealed
+    /// code is kept with the key, for the session's link, not in the delivery queue), and the
+    /// verify route never verifies it; a reverse session needs a `sealed_code`. A key another stored session
+    /// holds is refused with [`crate::StoreError::Conflict`] before anything is counted.
+    pub reverse_key: Option<[u8; 32]>,
 }
 
 impl NewSession {
@@ -136,9 +142,9 @@ impl NewSession {
     }
 
     /// The sealed code the session's row keeps: none when its message was stored in the inbox
-    /// with it (nothing is left to deliver).
+    /// with it, or for a reverse verification (nothing is left to deliver).
     pub fn stored_sealed_code(&self) -> Option<&SealedCode> {
-        self.sealed_code.as_ref().filter(|_| self.inbox_text.is_none())
+        self.sealed_code.as_ref().filter(|_| self.inbox_text.is_none() && self.reverse_key.is_none())
     }
 }
 

@@ -92,6 +92,7 @@ fn session(app_id: Uuid, msisdn: &str, code: &str, now: i64) -> NewSession {
         created_at_ms: now,
         expires_at_ms: now + 1000,
         inbox_text: None,
+        reverse_key: None,
     }
 }
 
@@ -116,6 +117,8 @@ mod rules;
 
 #[path = "contract/health.rs"]
 mod health;
+#[path = "contract/reverse.rs"]
+mod reverse;
 
 /// Stores a session with no guards; its try_count.
 async fn create(store: &Arc<dyn Store>, s: NewSession) -> u32 {

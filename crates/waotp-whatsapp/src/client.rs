@@ -108,12 +108,18 @@ impl GraphClient {
         token: &str,
         message: &TemplateMessage,
     ) -> Result<String, SendFailure> {
+        self.send_json(phone_number_id, token, &message.to_json()).await
+    }
+
+    /// Sends any message body (a reaction, a text reply: [`reaction_message`],
+    /// [`text_message`]); the `wamid` on success.
+    pub async fn send_json(&self, phone_number_id: &str, token: &str, message: &Value) -> Result<String, SendFailure> {
         let url = format!("{}/{}/{}/messages", self.base, self.version, phone_number_id);
         let response = self
             .http
             .post(url)
             .bearer_auth(token)
-            .json(&message.to_json())
+            .json(message)
             .send()
             .await
             .map_err(|e| SendFailure::Transport(transport_text(&e)))?;
@@ -132,6 +138,49 @@ impl GraphClient {
             .map(str::to_owned)
             .ok_or_else(|| SendFailure::Transport(format!("HTTP {status} without a message id")))
     }
+}
+
+impl GraphClient {
+    /// The number's `display_phone_number` (`GET /{phone-number-id}?fields=display_phone_number`),
+    /// as Meta formats it (e.g. `+1 555-0100`).
+    pub async fn display_phone_number(&self, phone_number_id: &str, token: &str) -> Result<String, SendFailure> {
+        let url = format!("{}/{}/{}", self.base, self.version, phone_number_id);
+        let response = self
+            .http
+            .get(url)
+            .query(&[("fields", "display_phone_number")])
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| SendFailure::Transport(transport_text(&e)))?;
+        let status = response.status().as_u16();
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|e| SendFailure::Transport(format!("HTTP {status}, unreadable body: {e}")))?;
+        if let Some(error) = body.get("error") {
+            let error: GraphError = serde_json::from_value(error.clone())
+                .map_err(|e| SendFailure::Transport(format!("HTTP {status}, unknown error shape: {e}")))?;
+            return Err(SendFailure::Graph { http_status: status, error });
+        }
+        body["display_phone_number"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| SendFailure::Transport(format!("HTTP {status} without display_phone_number")))
+    }
+}
+
+/// A reaction (`emoji`) on the user's message `message_id`: free, and it does not open or use
+/// the number's free service messages (`whatsapp-operations.md` section 7).
+pub fn reaction_message(to: &str, message_id: &str, emoji: &str) -> Value {
+    serde_json::json!({ "messaging_product": "whatsapp", "recipient_type": "individual", "to": to,
+        "type": "reaction", "reaction": { "message_id": message_id, "emoji": emoji } })
+}
+
+/// A free-form text message (only inside the user's 24 h service window; may be billed).
+pub fn text_message(to: &str, body: &str) -> Value {
+    serde_json::json!({ "messaging_product": "whatsapp", "recipient_type": "individual", "to": to,
+        "type": "text", "text": { "preview_url": false, "body": body } })
 }
 
 fn transport_text(e: &reqwest::Error) -> String {

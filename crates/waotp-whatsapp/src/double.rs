@@ -70,6 +70,8 @@ pub struct DoubleConfig {
     /// [`MetaState`]).
     pub waba_id: String,
     pub app_id: String,
+    /// What `GET /{version}/{phone-number-id}?fields=display_phone_number` answers.
+    pub display_phone_number: String,
 }
 
 impl DoubleConfig {
@@ -94,6 +96,7 @@ impl DoubleConfig {
             webhook_gap: Duration::from_millis(20),
             waba_id: "102290129340398".into(),
             app_id: "634974688087057".into(),
+            display_phone_number: "+1 555-000-0000".into(),
         }
     }
 }
@@ -127,6 +130,8 @@ struct Inner {
     pairs: Mutex<HashMap<String, (f64, Instant)>>,
     /// Status webhooks answered 2xx.
     acknowledged: AtomicUsize,
+    /// Phone-number lookups answered.
+    lookups: AtomicUsize,
     http: reqwest::Client,
     /// The management side's state (token, WABA, number, subscription, templates).
     meta: Mutex<MetaState>,
@@ -152,6 +157,7 @@ impl GraphDouble {
             window: Mutex::default(),
             pairs: Mutex::default(),
             acknowledged: AtomicUsize::new(0),
+            lookups: AtomicUsize::new(0),
             http: reqwest::Client::new(),
         });
         let app = Router::new()
@@ -198,6 +204,11 @@ impl GraphDouble {
         self.meta(|m| m.requests.clone())
     }
 
+    /// How many phone-number lookups (`display_phone_number`) the double has answered.
+    pub fn phone_number_lookups(&self) -> usize {
+        self.inner.lookups.load(Ordering::SeqCst)
+    }
+
     /// How many status webhooks the receiver has acknowledged (answered 2xx) so far.
     pub fn webhooks_acknowledged(&self) -> usize {
         self.inner.acknowledged.load(Ordering::SeqCst)
@@ -228,6 +239,24 @@ impl GraphDouble {
             .expect("the webhook receiver is reachable");
         response.status().as_u16()
     }
+}
+
+/// The `value` of Meta's inbound `messages` change for one text message from `from`
+/// (`contacts[].wa_id`, `messages[].from/id/timestamp/type/text.body`, `metadata`): what
+/// [`GraphDouble::send_change`] posts as the user's message to the business.
+pub fn inbound_text_value(
+    display_phone_number: &str,
+    phone_number_id: &str,
+    from: &str,
+    message_id: &str,
+    body: &str,
+) -> Value {
+    let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    json!({ "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": display_phone_number, "phone_number_id": phone_number_id },
+            "contacts": [{ "profile": { "name": "Test User" }, "wa_id": from }],
+            "messages": [{ "from": from, "id": message_id, "timestamp": time.to_string(), "type": "text",
+                           "text": { "body": body } }] })
 }
 
 /// Meta's webhook envelope around one change.
@@ -348,8 +377,24 @@ impl Inner {
         if to.is_empty() || !to.bytes().all(|b| b.is_ascii_digit()) {
             return bad(100, "Invalid parameter: to");
         }
-        if body["type"] != "template" {
-            return bad(100, "this double only takes template messages");
+        match body["type"].as_str() {
+            Some("template") => {}
+            // A reaction to a message the user sent (reverse verification's acknowledgment).
+            Some("reaction") => {
+                let r = &body["reaction"];
+                return match (r["message_id"].as_str(), r["emoji"].as_str()) {
+                    (Some(id), Some(_)) if !id.is_empty() => Ok(to.to_owned()),
+                    _ => bad(100, "reaction.message_id and reaction.emoji are required"),
+                };
+            }
+            // A free-form reply (only inside the user's service window at Meta).
+            Some("text") => {
+                return match body["text"]["body"].as_str() {
+                    Some(text) if !text.is_empty() && text.chars().count() <= 4096 => Ok(to.to_owned()),
+                    _ => bad(100, "text.body is required, at most 4096 characters"),
+                };
+            }
+            _ => return bad(100, "this double takes template, reaction and text messages"),
         }
         let t = &body["template"];
         let (Some(name), Some(lang)) = (t["name"].as_str(), t["language"]["code"].as_str()) else {
@@ -465,6 +510,7 @@ impl Inner {
     }
 }
 
+/// `GET /{version}/{phone-number-id}?fields=display_phone_number`: the number's display form.
 async fn messages(
     State(inner): State<Arc<Inner>>,
     Path((_version, pnid)): Path<(String, String)>,
@@ -501,7 +547,10 @@ async fn messages(
     let wamid = format!("wamid.{}", uuid::Uuid::new_v4().simple());
     inner.record(&to, &body, 200, None);
     let report = inner.clone().report(to.clone(), wamid.clone(), scripted.map(|f| f.code));
-    if inner.config.webhooks.before_answer {
+    if body["type"] != "template" {
+        // Reactions and replies: recorded, answered, no status webhooks (waotp does not track them).
+        drop(report);
+    } else if inner.config.webhooks.before_answer {
         report.await;
     } else {
         tokio::spawn(report);

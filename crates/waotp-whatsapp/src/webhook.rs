@@ -44,7 +44,48 @@ pub enum Event {
     NotRequested {
         wamid: String,
     },
+    /// A text message the user sent to the business (reverse verification reads its code).
+    Inbound(InboundText),
 }
+
+/// An inbound text message: `messages[]` with `type: "text"`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InboundText {
+    /// The sender's WhatsApp id (`from`, digits, no `+`): may differ from the number as
+    /// dialled in a few countries (see `waotp_core::reverse::canonical`).
+    pub from: String,
+    /// The message's `wamid`.
+    pub message_id: String,
+    pub body: String,
+    /// Unix seconds, as Meta sends it (a string); 0 if absent.
+    pub timestamp: i64,
+}
+
+impl std::fmt::Debug for InboundText {
+    /// The body may hold a code, the sender is a phone number: neither is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboundText")
+            .field("from", &waotp_mask(&self.from))
+            .field("message_id", &self.message_id)
+            .field("body_chars", &self.body.chars().count())
+            .field("timestamp", &self.timestamp)
+            .finish()
+    }
+}
+
+/// `62812****890`: a number's first 5 and last 3 digits.
+fn waotp_mask(digits: &str) -> String {
+    let n = digits.chars().count();
+    if n <= 8 {
+        return "*".repeat(n);
+    }
+    let head: String = digits.chars().take(5).collect();
+    let tail: String = digits.chars().skip(n - 3).collect();
+    format!("{head}{}{tail}", "*".repeat(n - 8))
+}
+
+/// The longest inbound text read (WhatsApp allows 4,096 characters).
+pub const MAX_INBOUND_TEXT: usize = 4096;
 
 /// The events of a payload, in payload order. Unknown fields, statuses (`played`) and
 /// message types are skipped; a body that is not JSON is an error.
@@ -79,6 +120,16 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, String> {
             let pressed = m["type"] == "button" && m["button"]["payload"] == "DID_NOT_REQUEST_CODE";
             if let (true, Some(wamid)) = (pressed, m["context"]["id"].as_str()) {
                 events.push(Event::NotRequested { wamid: wamid.to_owned() });
+            }
+            if let (true, Some(from), Some(id), Some(body)) =
+                (m["type"] == "text", m["from"].as_str(), m["id"].as_str(), m["text"]["body"].as_str())
+            {
+                events.push(Event::Inbound(InboundText {
+                    from: from.to_owned(),
+                    message_id: id.to_owned(),
+                    body: body.chars().take(MAX_INBOUND_TEXT).collect(),
+                    timestamp: m["timestamp"].as_str().and_then(|t| t.parse().ok()).unwrap_or(0),
+                }));
             }
         }
     }
@@ -126,6 +177,30 @@ mod tests {
             ]
         );
         assert!(parse(b"nope").is_err());
+        assert_eq!(parse(b"{}").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn parses_inbound_text_messages() {
+        let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[
+          {"field":"messages","value":{"messaging_product":"whatsapp",
+            "metadata":{"display_phone_number":"15550000000","phone_number_id":"123"},
+            "contacts":[{"profile":{"name":"A"},"wa_id":"551187654321"}],
+            "messages":[{"from":"551187654321","id":"wamid.IN","timestamp":"1764700000","type":"text",
+                         "text":{"body":"ABCDEFGHJK is my verification code"}},
+                        {"from":"551187654321","id":"wamid.IMG","timestamp":"1","type":"image","image":{}}]}}]}]}"#;
+        let events = parse(body).unwrap();
+        assert_eq!(
+            events,
+            vec![Event::Inbound(InboundText {
+                from: "551187654321".into(),
+                message_id: "wamid.IN".into(),
+                body: "ABCDEFGHJK is my verification code".into(),
+                timestamp: 1_764_700_000,
+            })]
+        );
+        let shown = format!("{events:?}");
+        assert!(!shown.contains("ABCDEFGHJK") && !shown.contains("551187654321"), "{shown}");
         assert_eq!(parse(b"{}").unwrap(), vec![]);
     }
 }

@@ -45,6 +45,7 @@ pub const KEYS: &[(&str, bool)] = &[
     ("whatsapp_app_id", false),
     ("alert_url", false),
     ("alert_secret", true),
+    ("whatsapp_display_number", false),
     ("admin_token", true),
     ("server_url", false),
 ];

@@ -489,3 +489,57 @@ async fn the_cli_manages_a_running_server_through_its_admin_api() {
     server.child.kill().unwrap();
     server.child.wait().unwrap();
 }
+
+/// `waotp inbox inbound` applies the user's message on the database, as the server's webhook
+/// does: a reverse verification's code from its number verifies it (reverse verification).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_inbound_from_the_command_line_verifies_a_reverse_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("waotp.db").display());
+    let secret = "cli-reverse-test-secret-0123456789";
+    let app = create_app(&db);
+    let server = start_server(&db, secret);
+    let msisdn = "6281234567890";
+    let (status, started) =
+        post(&server.base, "/v2/whatsapp/otp/send", &app, json!({ "msisdn": msisdn, "method": "reverse" })).await;
+    assert_eq!(status, 201, "{started}");
+    let text = started["text"].as_str().unwrap();
+    let inbound = |from: &str| {
+        Command::new(BIN)
+            .args(["inbox", "inbound", "--from", from, "--text", text])
+            .env("WAOTP_DATABASE_URL", &db)
+            .env("WAOTP_SERVER_SECRET", secret)
+            .output()
+            .expect("run waotp")
+    };
+    let stranger = inbound("6289999999999");
+    assert!(stranger.status.success(), "{}", String::from_utf8_lossy(&stranger.stderr));
+    assert!(
+        String::from_utf8_lossy(&stranger.stdout).starts_with("refused"),
+        "{}",
+        String::from_utf8_lossy(&stranger.stdout)
+    );
+    let own = inbound(&format!("+{msisdn}"));
+    assert!(String::from_utf8_lossy(&own.stdout).starts_with("verified"), "{}", String::from_utf8_lossy(&own.stdout));
+    let session = client()
+        .get(format!("{}/v1/sessions/{}", server.base, started["session_id"].as_str().unwrap()))
+        .header("App-ID", &app.0)
+        .header("API-Key", &app.1)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!((session["status"].as_i64(), session["wrong_attempts"].as_i64()), (Some(4), Some(1)));
+    let bad = Command::new(BIN)
+        .args(["inbox", "inbound", "--from", "12", "--text", "x"])
+        .env("WAOTP_DATABASE_URL", &db)
+        .env("WAOTP_SERVER_SECRET", secret)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let mut child = server.child;
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -79,6 +79,14 @@ pub async fn show(_: Operator, State(state): State<AppState>, q: super::Q<Funnel
         .into_iter()
         .filter(|r| app.is_none_or(|a| a == r.app_id))
         .collect();
+    let reverse: Vec<_> = state
+        .store
+        .reverse_funnel(first * DAY_MS)
+        .await
+        .on("funnel")?
+        .into_iter()
+        .filter(|r| app.is_none_or(|a| a == r.app_id))
+        .collect();
     let refusals: Vec<_> = state
         .store
         .refusals(first)
@@ -96,6 +104,19 @@ pub async fn show(_: Operator, State(state): State<AppState>, q: super::Q<Funnel
         by_day.entry(r.day).or_default().add(r);
         by_app.entry(r.app_id).or_default().add(r);
     }
+    // Reverse verifications (the user sends the code: no template), requested → verified.
+    let mut reverse_by_app: BTreeMap<Uuid, (u64, u64)> = BTreeMap::new();
+    for r in &reverse {
+        let e = reverse_by_app.entry(r.app_id).or_default();
+        e.0 += r.requested;
+        e.1 += r.verified;
+    }
+    let reverse_total = reverse_by_app.values().fold((0, 0), |t, v| (t.0 + v.0, t.1 + v.1));
+    let all_sends = total.0[0] + reverse_total.0;
+    let percent = |part: u64, all: u64| match all {
+        0 => "—".to_owned(),
+        all => format!("{:.1}%", part as f64 * 100.0 / all as f64),
+    };
     let mut refusal_by_reason: BTreeMap<(&str, Uuid), u64> = BTreeMap::new();
     for r in &refusals {
         *refusal_by_reason.entry((r.reason.code(), r.app_id)).or_default() += r.count;
@@ -142,6 +163,19 @@ pub async fn show(_: Operator, State(state): State<AppState>, q: super::Q<Funnel
             tbody { @for (d, s) in by_day.iter().rev() { tr {
                 td { (day(*d)) } @for v in s.0 { td.num { (v) } } td.num { (s.rate(4)) }
             } } }
+        } }
+        h2 { "Reverse verifications" }
+        p #funnel-no-template { "Sends that needed no template (the user sent the code): " strong { (reverse_total.0) }
+            " of " (all_sends) " (" (percent(reverse_total.0, all_sends)) "). The stages above count template sends only." }
+        div.scroll { table #funnel-reverse {
+            thead { tr { th { "App" } th.num { "Requested" } th.num { "Verified" } th.num { "Verified / requested" } } }
+            tbody {
+                @for (app_id, (requested, verified)) in &reverse_by_app { tr {
+                    td { (apps.name(app_id)) } td.num { (requested) } td.num { (verified) } td.num { (percent(*verified, *requested)) }
+                } }
+                tr { td { strong { "All" } } td.num { strong { (reverse_total.0) } } td.num { strong { (reverse_total.1) } }
+                    td.num { strong { (percent(reverse_total.1, reverse_total.0)) } } }
+            }
         } }
         h2 { "Refusals" }
         p { "Requests answered with an error by a guard (quota, blocklist, rate limits, countries, pumping rules)." }

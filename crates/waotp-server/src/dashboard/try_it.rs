@@ -26,6 +26,8 @@ pub struct TryForm {
     challenge: Option<String>,
     callback_url: Option<String>,
     otp: Option<String>,
+    /// `template` (default) or `reverse` (reverse verification: the user sends the code).
+    method: Option<String>,
 }
 
 impl TryForm {
@@ -41,11 +43,11 @@ impl TryForm {
     /// The JSON body an app would send: the msisdn and challenge, and the callback URL of a
     /// send or the code of a verify (blank fields left out).
     fn body(&self, call: Call) -> Result<Fields, ApiError> {
-        let last = match call {
-            Call::Send => ("callback_url", &self.callback_url),
-            Call::Verify => ("otp", &self.otp),
+        let (last, method) = match call {
+            Call::Send => (("callback_url", &self.callback_url), ("method", &self.method)),
+            Call::Verify => (("otp", &self.otp), ("method", &None)),
         };
-        let map: Map<String, Value> = [("msisdn", &self.msisdn), ("challenge", &self.challenge), last]
+        let map: Map<String, Value> = [("msisdn", &self.msisdn), ("challenge", &self.challenge), last, method]
             .into_iter()
             .filter_map(|(name, v)| given(v).map(|v| (name.to_owned(), Value::from(v))))
             .collect();
@@ -102,6 +104,11 @@ async fn view(state: &AppState, form: &TryForm, answer: Option<Answer>) -> PageR
                         input #send-challenge name="challenge" value=[given(&form.challenge)]; }
                     div.field { label for="send-callback" { "Callback URL (optional)" }
                         input #send-callback name="callback_url" type="url" value=[given(&form.callback_url)]; }
+                    div.field { label for="send-method" { "Method" }
+                        select #send-method name="method" {
+                            option value="template" selected[given(&form.method) != Some("reverse")] { "Template (waotp sends the code)" }
+                            option value="reverse" selected[given(&form.method) == Some("reverse")] { "Reverse (the user sends the code: free)" }
+                        } }
                     div.field { button type="submit" { "Send code" } }
                 }
             }
@@ -140,6 +147,14 @@ fn answer_card(a: &Answer) -> Markup {
             h2 { code { (a.route) } " answered " span class={ "badge " (if a.status < 300 { "good" } else { "bad" }) } { (a.status) } }
             pre.mono { (pretty) }
             @if let Some(s) = session { p { a #answer-session href={ "/dashboard/sessions/" (s) } { "Follow this session" } } }
+            @if let Some(link) = a.body.get("wa_link").and_then(Value::as_str) {
+                p { "Reverse verification: the user opens " a #answer-wa-link href=(link) rel="noreferrer" { "this WhatsApp link" }
+                    " (or scans the code) and sends the prefilled text from the number being verified." }
+                // Inline, without the XML declaration a standalone file starts with.
+                @if let Ok(svg) = crate::reverse::qr_of(link) {
+                    div #answer-qr { (maud::PreEscaped(svg.find("<svg").map_or(svg.as_str(), |at| &svg[at..]))) }
+                }
+            }
         }
     }
 }

@@ -44,6 +44,9 @@ placeholders!(
     QuotaAnswer,
     CallbacksAnswer,
     ReplayAnswer,
+    SessionAnswer,
+    InboundBody,
+    InboundAnswer,
     Liveness,
     Readiness,
     OpenApiDocument
@@ -169,6 +172,41 @@ fn callbacks_list() {}
     ))]
 #[allow(dead_code)]
 fn callbacks_replay() {}
+
+#[utoipa::path(get, path = "/v1/sessions/{session_id}", tag = "Extensions",
+    security(("AppId" = [], "ApiKey" = [])), params(("session_id" = SessionId, Path)),
+    responses(
+        (status = 200, description = "Any session of the app (template, reverse or sandbox): its status, status name and timestamps", body = SessionAnswer),
+        (status = 400, description = "Validation error: not a session id", body = ErrorBody),
+        (status = 401, description = "Authorization failed", body = ErrorBody),
+        (status = 404, description = "Session not found (or another app's)", body = ErrorBody),
+        (status = 503, description = UNAVAILABLE, body = ErrorBody, headers(("Retry-After" = u64))),
+    ))]
+#[allow(dead_code)]
+fn session_get() {}
+
+#[utoipa::path(get, path = "/v1/sessions/{session_id}/qr.svg", tag = "Extensions",
+    security(("AppId" = [], "ApiKey" = [])), params(("session_id" = SessionId, Path)),
+    responses(
+        (status = 200, description = "A QR code (SVG) of a reverse verification's `wa_link`, for desktop flows", content_type = "image/svg+xml", body = String),
+        (status = 400, description = "Validation error: not a session id", body = ErrorBody),
+        (status = 401, description = "Authorization failed", body = ErrorBody),
+        (status = 404, description = "No reverse session of the app with this id", body = ErrorBody),
+        (status = 503, description = UNAVAILABLE, body = ErrorBody, headers(("Retry-After" = u64))),
+    ))]
+#[allow(dead_code)]
+fn session_qr() {}
+
+#[utoipa::path(post, path = "/v1/inbox/inbound", tag = "Extensions", request_body = InboundBody,
+    security(("AppId" = [], "ApiKey" = [])),
+    responses(
+        (status = 200, description = "The user's simulated message was applied as an inbound WhatsApp message is (reverse verification)", body = InboundAnswer),
+        (status = 400, description = "Validation error (also: a WhatsApp account is configured, so messages are not simulated)", body = ErrorBody),
+        (status = 401, description = "Authorization failed", body = ErrorBody),
+        (status = 503, description = UNAVAILABLE, body = ErrorBody, headers(("Retry-After" = u64))),
+    ))]
+#[allow(dead_code)]
+fn inbox_inbound() {}
 
 #[utoipa::path(get, path = "/webhooks/whatsapp", tag = "WhatsApp",
     responses((status = 200, description = "hub.challenge echoed for the right hub.verify_token", body = String),
@@ -377,6 +415,7 @@ impl Modify for Security {
     info(title = "waotp", description = "Self-hosted WhatsApp OTP verification, wire-compatible with Verihubs' WhatsApp OTP API."),
     paths(
         send_v1, verify_v1, send_sandbox_v1, verify_sandbox_v1, inbox_v1, quota_v1, callbacks_list, callbacks_replay,
+        session_get, session_qr, inbox_inbound,
         webhook_handshake, webhook_events, healthz, readyz, openapi_json, admin_apps, admin_create_app, admin_app,
         admin_update_app, admin_rotate_key, admin_rotate_secret, admin_quota, admin_templates, admin_put_template,
         admin_delete_template, admin_session, admin_session_callbacks, admin_replay, admin_blocklist, admin_block,

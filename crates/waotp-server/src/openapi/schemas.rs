@@ -36,6 +36,9 @@ pub fn all(deny_private: bool) -> Vec<(&'static str, Value)> {
         ("QuotaAnswer", quota_answer()),
         ("CallbacksAnswer", callbacks_answer()),
         ("ReplayAnswer", replay_answer()),
+        ("SessionAnswer", session_answer()),
+        ("InboundBody", inbound_body()),
+        ("InboundAnswer", inbound_answer()),
         ("Liveness", json!({"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}})),
         ("Readiness", readiness()),
         ("OpenApiDocument", json!({"type": "object", "description": "This document."})),
@@ -181,6 +184,17 @@ fn not_both_code_and_length() -> Value {
 fn send_body(deny_private: bool) -> Value {
     let mut properties = send_fields(deny_private);
     properties.insert("msisdn".into(), json!({"$ref": "#/components/schemas/Msisdn"}));
+    properties.insert(
+        "method".into(),
+        json!({
+            "description": "`template` (the default): an authentication template carries the code to the user. \
+                `reverse`: nothing is sent; the user sends the code to the business over WhatsApp (the answer's \
+                `wa_link`), and the inbound message from the number verifies it (see the README). The code is \
+                waotp's: `otp` is refused.",
+            "anyOf": [{"enum": ["template", "reverse"]}, absent()],
+        }),
+    );
+    let present = json!({"not": {"enum": [null, ""]}});
     json!({
         "type": "object",
         "description": "A send. `\"\"` and `null` mean absent; unknown fields are ignored. A body over 512 KiB \
@@ -188,6 +202,7 @@ fn send_body(deny_private: bool) -> Value {
         "required": ["msisdn"],
         "properties": properties,
         "not": not_both_code_and_length(),
+        "allOf": [{"not": {"required": ["method", "otp"], "properties": {"method": {"const": "reverse"}, "otp": present}}}],
     })
 }
 
@@ -222,7 +237,7 @@ fn scenario_number(numbers: &[&str], description: &str) -> Value {
 fn sandbox_send_body(deny_private: bool) -> Value {
     let storing: Vec<&str> = SEND_SCENARIOS
         .iter()
-        .filter(|(_, s, _)| matches!(s, SendScenario::Accept(_) | SendScenario::Seed(_)))
+        .filter(|(_, s, _)| matches!(s, SendScenario::Accept(_) | SendScenario::Seed(_) | SendScenario::Reverse))
         .map(|(m, _, _)| *m)
         .collect();
     // The canned refusals answer without reading the rest of the body; the bad-request
@@ -351,6 +366,65 @@ fn send_answer() -> Value {
             "otp": {"type": "string", "description": "The code, unless the app switched this off."},
             "session_id": uuid(),
             "try_count": {"type": "integer", "minimum": 1},
+            "method": {"const": "reverse", "description": "Only for a reverse verification, with the three below."},
+            "text": {"type": "string", "description": "The message the user sends (prefilled in WhatsApp)."},
+            "wa_link": {"type": "string", "description": "`https://wa.me/<business_number>?text=<text, URL-encoded>`."},
+            "business_number": {"type": "string", "pattern": "^[0-9]+$", "description": "The number the user writes to."},
+        },
+    })
+}
+
+fn optional_time(description: &str) -> Value {
+    json!({"type": ["string", "null"], "description": description})
+}
+
+fn session_answer() -> Value {
+    json!({
+        "type": "object",
+        "required": ["session_id", "msisdn", "challenge", "method", "status", "status_name", "state", "try_count",
+            "wrong_attempts", "created_at", "expires_at", "sent_at", "delivered_at", "read_at", "failed_at", "closed_at"],
+        "properties": {
+            "session_id": uuid(),
+            "msisdn": {"type": "string"},
+            "challenge": {"type": "string"},
+            "method": {"enum": ["template", "reverse", "sandbox"]},
+            "status": {"type": "integer", "minimum": 0, "maximum": 10},
+            "status_name": {"type": "string"},
+            "state": {"enum": ["pending", "verified", "superseded", "locked"]},
+            "try_count": {"type": "integer", "minimum": 1},
+            "wrong_attempts": {"type": "integer", "minimum": 0},
+            "created_at": {"type": "string", "description": "RFC 3339, UTC"},
+            "expires_at": {"type": "string", "description": "RFC 3339, UTC"},
+            "sent_at": optional_time("When WhatsApp took the message (null: not yet, or never: reverse)"),
+            "delivered_at": optional_time("When it was delivered"),
+            "read_at": optional_time("When it was read"),
+            "failed_at": optional_time("When it failed"),
+            "closed_at": optional_time("When it was verified or reported unverified"),
+        },
+    })
+}
+
+fn inbound_body() -> Value {
+    json!({
+        "type": "object",
+        "description": "The user's message to the business, simulated (local inbox channel only).",
+        "required": ["from", "text"],
+        "properties": {
+            "from": {"type": "string", "pattern": "^\\+?[0-9]{6,15}$", "description": "The sender, as Meta's `from`"},
+            "text": {"type": "string", "minLength": 1, "maxLength": waotp_whatsapp::webhook::MAX_INBOUND_TEXT,
+                "pattern": NO_CONTROL},
+        },
+    })
+}
+
+fn inbound_answer() -> Value {
+    json!({
+        "type": "object",
+        "required": ["message", "outcome"],
+        "properties": {
+            "message": {"const": "Inbound message received"},
+            "outcome": {"enum": ["verified", "refused", "ignored", "replayed"]},
+            "session_id": uuid(),
         },
     })
 }

@@ -281,5 +281,6 @@ pub fn stored_session(
         created_at_ms,
         expires_at_ms: created_at_ms + 300_000,
         inbox_text: None,
+        reverse_key: None,
     }
 }

@@ -16,6 +16,7 @@ mod metrics;
 mod ops;
 mod outage;
 mod receiver;
+mod reverse;
 mod sandbox;
 mod send;
 mod verify;

@@ -48,6 +48,7 @@ mod health;
 mod logins;
 mod migrations;
 mod pooler;
+mod reverse;
 mod sessions;
 mod tls;
 
@@ -678,7 +679,7 @@ impl SessionStore for PgStore {
         // 3. The session, durably (with its inbox message, if any): one statement and its
         //    commit, or a transaction when an idempotency key comes along.
         let node = self.node_id;
-        let stored = if guards.idempotency.is_none() {
+        let stored = if guards.idempotency.is_none() && session.reverse_key.is_none() {
             retry(|| async {
                 let conn = self.conn().await?;
                 Ok(match sessions::store(&conn, &session, guards.use_quota, node).await? {
@@ -876,6 +877,29 @@ impl DashboardStore for PgStore {
     async fn recent_inbox(&self, limit: usize) -> Result<Vec<InboxMessage>> {
         let conn = self.conn().await?;
         sessions::recent_inbox(&conn, limit).await
+    }
+}
+
+#[async_trait]
+impl crate::ReverseStore for PgStore {
+    async fn verify_inbound(&self, attempt: crate::InboundAttempt) -> Result<crate::InboundOutcome> {
+        // A message that names no session (a flood from random numbers) costs one read.
+        if !reverse::key_exists(&self.conn().await?, &attempt.reverse_key).await? {
+            return Ok(crate::InboundOutcome::NoSession);
+        }
+        transaction!(self, |t| reverse::verify_inbound(&t, &attempt).await)
+    }
+
+    async fn is_reverse(&self, session_id: Uuid) -> Result<bool> {
+        reverse::is_reverse(&self.conn().await?, session_id).await
+    }
+
+    async fn reverse_funnel(&self, since_ms: i64) -> Result<Vec<crate::ReverseFunnelRow>> {
+        reverse::funnel(&self.conn().await?, since_ms).await
+    }
+
+    async fn reverse_sealed_code(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<waotp_core::SealedCode>> {
+        reverse::sealed_code(&self.conn().await?, app_id, session_id).await
     }
 }
 

@@ -20,7 +20,7 @@ use crate::{
     Timeline, VerifyAttempt, VerifyOutcome, BLOCKED_AFTER_ACCEPTED, DAY_MS,
 };
 
-fn state_from(code: i64) -> Result<SessionState> {
+pub(super) fn state_from(code: i64) -> Result<SessionState> {
     SessionState::from_code(code).ok_or_else(|| StoreError::Corrupt(format!("session state {code}")))
 }
 
@@ -170,6 +170,11 @@ pub(super) async fn create(t: &Transaction<'_>, s: &NewSession, g: &SendGuards, 
     let Some(try_count) = store(t, s, g.use_quota, node).await? else {
         return Ok(SendOutcome::Refused(Refusal::new(waotp_core::RefusalReason::QuotaExhausted)));
     };
+    if let Some(key) = &s.reverse_key {
+        let sealed =
+            s.sealed_code.as_ref().ok_or_else(|| StoreError::Corrupt("a reverse session without its code".into()))?;
+        super::reverse::record(t, key, s.session_id, sealed).await?;
+    }
     if let (Some(k), Some(sealed)) = (&g.idempotency, &s.sealed_code) {
         let replay = IdempotentReplay {
             session_id: s.session_id,
@@ -225,11 +230,11 @@ pub(super) async fn verify<K: GenericClient, C: GenericClient>(
 }
 
 /// The newest session of a verify's key, as [`VerifyDecision::decide`] needs it.
-struct Newest {
-    row_id: i64,
-    session_id: Uuid,
-    hash: waotp_core::CodeHash,
-    facts: VerifyFacts,
+pub(super) struct Newest {
+    pub row_id: i64,
+    pub session_id: Uuid,
+    pub hash: waotp_core::CodeHash,
+    pub facts: VerifyFacts,
 }
 
 /// One statement: counts the verify under `limit` (if any), returning the key's (previous
@@ -250,7 +255,8 @@ async fn load_verify<C: GenericClient>(
            WHERE app_id = $1 AND sandbox = $2 AND msisdn = $3 AND challenge = $4 ORDER BY id DESC LIMIT 1) \
          SELECT (SELECT count FROM b), \
            COALESCE((SELECT count FROM counters WHERE key = $5::text AND window_start = $8::bigint), 0), \
-           n.id, n.session_id, n.code_hash, n.state, n.status, n.wrong_attempts, n.expires_at \
+           n.id, n.session_id, n.code_hash, n.state, n.status, n.wrong_attempts, n.expires_at, \
+           EXISTS (SELECT 1 FROM reverse_sessions r WHERE r.session_id = n.session_id) \
          FROM (SELECT 1) one LEFT JOIN n ON true",
         &[
             &a.app_id,
@@ -266,8 +272,11 @@ async fn load_verify<C: GenericClient>(
     .await?;
     let counts =
         row.get::<_, Option<i64>>(0).map(|after| (row.get::<_, i64>(1).max(0) as u64, (after - 1).max(0) as u64));
+    // A reverse session is verified only by an inbound message from its number: for the
+    // verify route there is no pending code.
     let newest = match row.get::<_, Option<i64>>(2) {
         None => None,
+        Some(_) if row.get::<_, bool>(9) => None,
         Some(row_id) => Some(Newest {
             row_id,
             session_id: row.get(3),
@@ -288,7 +297,12 @@ async fn load_verify<C: GenericClient>(
 /// status it was decided on ([`Timeline::walk`]), with a callback per status taken. False
 /// (nothing written) if the session is no longer the key's newest with the facts it was
 /// decided on.
-async fn write_verify<C: GenericClient>(c: &C, a: &VerifyAttempt, n: &Newest, write: VerifyWrite) -> Result<bool> {
+pub(super) async fn write_verify<C: GenericClient>(
+    c: &C,
+    a: &VerifyAttempt,
+    n: &Newest,
+    write: VerifyWrite,
+) -> Result<bool> {
     let walk = Timeline::walk(n.facts.status, write.report);
     Ok(query_one(
         c,
@@ -702,7 +716,9 @@ pub(super) async fn funnel<C: GenericClient>(c: &C, since_ms: i64) -> Result<Vec
          count(coalesce(sent_at, delivered_at, read_at, CASE WHEN status = $3 THEN 0 END)), \
          count(coalesce(delivered_at, read_at, CASE WHEN status = $3 THEN 0 END)), \
          count(coalesce(read_at, CASE WHEN status = $3 THEN 0 END)), count(CASE WHEN status = $3 THEN 1 END) \
-         FROM sessions WHERE NOT sandbox AND created_at >= $1 GROUP BY app_id, day ORDER BY day, app_id",
+         FROM sessions WHERE NOT sandbox AND created_at >= $1 \
+         AND NOT EXISTS (SELECT 1 FROM reverse_sessions r WHERE r.session_id = sessions.session_id) \
+         GROUP BY app_id, day ORDER BY day, app_id",
         &[&since_ms, &DAY_MS, &i64::from(Status::Verified.code())],
     )
     .await?;

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0007_counters_in_memory.sql"),
     include_str!("../../migrations/sqlite/0008_no_msisdn_index.sql"),
     include_str!("../../migrations/sqlite/0009_sender_health.sql"),
+    include_str!("../../migrations/sqlite/0010_reverse.sql"),
 ];
 
 /// How many migrations this build applies.

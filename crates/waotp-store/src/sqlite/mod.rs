@@ -20,6 +20,7 @@ mod guards;
 mod health;
 mod logins;
 mod migrations;
+mod reverse;
 mod sessions;
 
 use std::path::{Path, PathBuf};
@@ -586,6 +587,31 @@ impl DashboardStore for SqliteStore {
 
     async fn recent_inbox(&self, limit: usize) -> Result<Vec<InboxMessage>> {
         self.read(move |c| sessions::recent_inbox(c, limit)).await
+    }
+}
+
+#[async_trait]
+impl crate::ReverseStore for SqliteStore {
+    async fn verify_inbound(&self, attempt: crate::InboundAttempt) -> Result<crate::InboundOutcome> {
+        // A message that names no session (a flood from random numbers) costs one read on a
+        // reader connection and never reaches the writer.
+        let key = attempt.reverse_key;
+        if !self.read(move |c| reverse::key_exists(c, &key)).await? {
+            return Ok(crate::InboundOutcome::NoSession);
+        }
+        self.write(move |c| reverse::verify_inbound(c, &attempt)).await
+    }
+
+    async fn is_reverse(&self, session_id: Uuid) -> Result<bool> {
+        self.read(move |c| reverse::is_reverse(c, session_id)).await
+    }
+
+    async fn reverse_funnel(&self, since_ms: i64) -> Result<Vec<crate::ReverseFunnelRow>> {
+        self.read(move |c| reverse::funnel(c, since_ms)).await
+    }
+
+    async fn reverse_sealed_code(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<waotp_core::SealedCode>> {
+        self.read(move |c| reverse::sealed_code(c, app_id, session_id)).await
     }
 }
 

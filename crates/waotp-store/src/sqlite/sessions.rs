@@ -20,7 +20,7 @@ pub(super) fn status_from(code: i64) -> rusqlite::Result<Status> {
     Status::from_code(code).ok_or(rusqlite::Error::IntegralValueOutOfRange(0, code))
 }
 
-fn state_from(code: i64) -> rusqlite::Result<SessionState> {
+pub(super) fn state_from(code: i64) -> rusqlite::Result<SessionState> {
     SessionState::from_code(code).ok_or(rusqlite::Error::IntegralValueOutOfRange(0, code))
 }
 
@@ -63,7 +63,7 @@ pub(super) fn advance_steps(c: &Connection, s: &mut SessionRef, steps: &[Status]
 
 /// [`advance_steps`], and a verify's write (state, wrong tries) in the same row update: a
 /// verified session is written once, not once for its state and again for its status.
-fn walk_and_write(
+pub(super) fn walk_and_write(
     c: &Connection,
     s: &mut SessionRef,
     steps: impl IntoIterator<Item = Status>,
@@ -117,6 +117,9 @@ fn walk_and_write(
 
 pub(super) fn create(c: &Connection, k: &mut Counters, s: &NewSession, g: &SendGuards) -> Result<SendOutcome> {
     let now = s.created_at_ms;
+    if let Some(key) = &s.reverse_key {
+        super::reverse::check_free(c, key)?;
+    }
     if let Some(k) = &g.idempotency {
         match guards::idempotent(c, s.app_id, k, now)? {
             Idempotent::Replay(replay) => return Ok(SendOutcome::Replayed(replay)),
@@ -150,6 +153,11 @@ pub(super) fn create(c: &Connection, k: &mut Counters, s: &NewSession, g: &SendG
         guards::use_quota(c, s.app_id)?;
     }
     let try_count = insert(c, s)?;
+    if let Some(key) = &s.reverse_key {
+        let sealed =
+            s.sealed_code.as_ref().ok_or_else(|| StoreError::Corrupt("a reverse session without its code".into()))?;
+        super::reverse::record(c, key, s.session_id, sealed)?;
+    }
     if let (Some(k), Some(sealed)) = (&g.idempotency, &s.sealed_code) {
         let replay = IdempotentReplay {
             session_id: s.session_id,
@@ -264,7 +272,8 @@ pub(super) fn verify(c: &Connection, k: &mut Counters, a: &VerifyAttempt) -> Res
 fn decide(c: &Connection, a: &VerifyAttempt) -> Result<VerifyDecision> {
     let newest = c
         .prepare_cached(
-            "SELECT id, session_id, code_hash, state, status, wrong_attempts, expires_at, callback_url \
+            "SELECT id, session_id, code_hash, state, status, wrong_attempts, expires_at, callback_url, \
+             EXISTS (SELECT 1 FROM reverse_sessions r WHERE r.session_id = sessions.session_id) \
              FROM sessions WHERE app_id = ?1 AND sandbox = ?4 AND msisdn = ?2 AND challenge = ?3 \
              ORDER BY id DESC LIMIT 1",
         )?
@@ -277,12 +286,14 @@ fn decide(c: &Connection, a: &VerifyAttempt) -> Result<VerifyDecision> {
             };
             let session =
                 SessionRef { row_id: r.get(0)?, app_id: a.app_id, status: facts.status, callback_url: r.get(7)? };
-            Ok((session, uuid_from(r.get(1)?)?, r.get::<_, Vec<u8>>(2)?, facts))
+            Ok((session, uuid_from(r.get(1)?)?, r.get::<_, Vec<u8>>(2)?, facts, r.get::<_, bool>(8)?))
         })
         .optional()?;
+    // A reverse session is verified only by an inbound message from its number: for the
+    // verify route there is no pending code.
     let newest = match newest {
-        Some((session, session_id, hash, facts)) => Some((session, session_id, code_hash(hash)?, facts)),
-        None => None,
+        Some((_, _, _, _, true)) | None => None,
+        Some((session, session_id, hash, facts, false)) => Some((session, session_id, code_hash(hash)?, facts)),
     };
     let decision = VerifyDecision::decide(newest.as_ref().map(|n| n.3), a.now_ms, || {
         newest.as_ref().is_some_and(|(_, session_id, hash, _)| a.guess.matches(session_id, hash))
@@ -565,7 +576,9 @@ pub(super) fn funnel(c: &Connection, since_ms: i64) -> Result<Vec<FunnelRow>> {
          count(coalesce(sent_at, delivered_at, read_at, CASE WHEN status = ?3 THEN 0 END)), \
          count(coalesce(delivered_at, read_at, CASE WHEN status = ?3 THEN 0 END)), \
          count(coalesce(read_at, CASE WHEN status = ?3 THEN 0 END)), count(CASE WHEN status = ?3 THEN 1 END) \
-         FROM sessions WHERE sandbox = 0 AND created_at >= ?1 GROUP BY app_id, day ORDER BY day, app_id",
+         FROM sessions WHERE sandbox = 0 AND created_at >= ?1 \
+         AND NOT EXISTS (SELECT 1 FROM reverse_sessions r WHERE r.session_id = sessions.session_id) \
+         GROUP BY app_id, day ORDER BY day, app_id",
     )?;
     let rows = stmt.query_map(params![since_ms, DAY_MS, Status::Verified.code()], |r| {
         Ok(FunnelRow {

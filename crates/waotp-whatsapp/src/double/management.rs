@@ -144,7 +144,7 @@ impl MetaState {
             waba: WabaState { name: "waotp double".into(), can_send_message: "AVAILABLE".into(), errors: vec![] },
             number: NumberState {
                 in_waba: true,
-                display_phone_number: "+1 555-000-0000".into(),
+                display_phone_number: config.display_phone_number.clone(),
                 status: "CONNECTED".into(),
                 platform_type: "CLOUD_API".into(),
                 quality_rating: "GREEN".into(),
@@ -326,6 +326,7 @@ pub(super) async fn get_node(
         .into_response();
     }
     if node == inner.config.phone_number_id {
+        inner.lookups.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let n = &meta.number;
         let mut hooks = json!({ "application": n.webhook_application });
         if let Some(u) = &n.webhook_waba {

@@ -5,6 +5,7 @@ mod apps;
 mod blocklist;
 mod callbacks;
 mod double;
+mod inbox;
 mod serve;
 mod templates;
 mod whatsapp;
@@ -66,6 +67,9 @@ enum Command {
     /// Block numbers and prefixes, for one app or all (refused with 409).
     #[command(subcommand)]
     Blocklist(BlocklistCommand),
+    /// Simulate the user's WhatsApp message to the business (reverse verification).
+    #[command(subcommand)]
+    Inbox(inbox::InboxCommand),
     /// Run a Graph API test double for local end-to-end trials (never talks to Meta).
     GraphDouble(DoubleArgs),
     /// Inspect the configuration.
@@ -122,6 +126,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Template(cmd) => templates::template(&store().await?, cmd).await,
         Command::Callbacks(cmd) => callbacks::callbacks(&store().await?, cmd).await,
         Command::Blocklist(cmd) => blocklist::blocklist(&store().await?, cmd).await,
+        Command::Inbox(cmd) => inbox::inbox(&store().await?, server_config(&settings)?.code_key()?, cmd).await,
         Command::GraphDouble(args) => double::graph_double(args).await,
         Command::Whatsapp(cmd) => whatsapp::whatsapp(&settings, cmd).await,
         Command::Openapi => {

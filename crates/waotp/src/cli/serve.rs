@@ -148,6 +148,14 @@ pub(super) fn server_config(s: &Settings) -> anyhow::Result<Config> {
     config.metrics_listen = s.get::<SocketAddr>("metrics_listen")?;
     config.whatsapp = whatsapp_config(s)?;
     config.alert = alert_config(s, config.callbacks.deny_private)?;
+    config.whatsapp_display_number = s.parse("whatsapp_display_number", |v| {
+        let digits: String = v.chars().filter(|c| !matches!(c, ' ' | '-' | '+' | '(' | ')')).collect();
+        if (6..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(digits)
+        } else {
+            Err("must be a phone number: 6 to 15 digits (spaces, dashes and a leading + are dropped)".to_owned())
+        }
+    })?;
     config.admin_token = s.raw("admin_token").map(Secret::new);
     if config.admin_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
         bail!("invalid admin_token: at least 16 characters (WAOTP_ADMIN_TOKEN)");

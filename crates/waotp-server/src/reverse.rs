@@ -1,0 +1,486 @@
+//! Reverse verification (issue 20): the user sends the code to the business over WhatsApp.
+//!
+//! - `POST /v1|v2/whatsapp/otp/send` with `"method": "reverse"` runs a send's validation and
+//!   guards, stores a session marked reverse and answers 201 with the code's prefilled `text`,
+//!   a `wa_link` (`https://wa.me/<business number>?text=…`) and the `business_number`; nothing
+//!   is delivered (no template, no inbox message).
+//! - An inbound text message (Meta's `messages` webhook, or `POST /v1/inbox/inbound` with the
+//!   local inbox channel) holding the code of a pending reverse session, from the session's
+//!   number, verifies it (status 4, callback); from another number it counts a wrong try. A
+//!   message naming no session costs one key read and writes nothing.
+//! - On success the user's message gets a ✅ reaction (free); nothing on failure.
+//! - `GET /v1/sessions/{session_id}`: any session's status, for apps that poll.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use serde::Serialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+use waotp_core::{Category, Guess, Msisdn, OtpCode, RenderedMessage, VerifyDecision};
+use waotp_store::{InboundAttempt, InboundOutcome, Refusal, SendGuards, StoreError};
+use waotp_whatsapp::GraphClient;
+
+use crate::auth::{AuthedApp, CachedApp};
+use crate::body::Fields;
+use crate::channel::Sender;
+use crate::config::{Config, WhatsAppConfig};
+use crate::guards::Counts;
+use crate::send::{self, SendRequest, SendResponse, Stored};
+use crate::{guards, ApiError, AppState};
+
+/// The business number in links when no WhatsApp account is configured (the local inbox
+/// channel) and `whatsapp_display_number` is not set: the `555` fictional range.
+pub const PLACEHOLDER_NUMBER: &str = "15550000000";
+
+/// The emoji a verified message gets.
+pub const ACK_EMOJI: &str = "\u{2705}";
+
+/// A reverse start, as the send stores it.
+pub struct Start {
+    /// [`waotp_core::CodeKey::reverse_lookup`] of the code.
+    pub key: [u8; 32],
+    pub business_number: String,
+    pub lang_code: String,
+}
+
+impl Start {
+    pub fn link(&self, code: &OtpCode) -> Link {
+        let text = waotp_core::reverse::prefilled_text(None, &self.lang_code, code);
+        let wa_link =
+            format!("https://wa.me/{}?text={}", self.business_number, utf8_percent_encode(&text, NON_ALPHANUMERIC));
+        Link { method: "reverse", text, wa_link, business_number: self.business_number.clone() }
+    }
+}
+
+/// What a reverse start's 201 adds to a send's body.
+#[derive(Debug, Clone, Serialize)]
+pub struct Link {
+    pub method: &'static str,
+    /// The message the user sends, prefilled.
+    pub text: String,
+    /// Opens WhatsApp with `text` addressed to the business.
+    pub wa_link: String,
+    /// The business's number, digits only.
+    pub business_number: String,
+}
+
+/// Whether a send body asks for a reverse verification (`"method": "reverse"`; absent or
+/// `"template"`: a template is delivered, as before).
+pub fn requested(body: &Fields) -> Result<bool, ApiError> {
+    match body.opt_str("method", 16)? {
+        None | Some("template") => Ok(false),
+        Some("reverse") => Ok(true),
+        Some(_) => Err(ApiError::validation("method must be template or reverse")),
+    }
+}
+
+/// A reverse start from `ip`: a send's validation and guards, no delivery.
+pub(crate) async fn start(
+    state: &AppState,
+    app: &CachedApp,
+    ip: Option<IpAddr>,
+    headers: &HeaderMap,
+    body: &Fields,
+) -> Result<(StatusCode, Json<SendResponse>), ApiError> {
+    if body.opt_code("otp")?.is_some() {
+        return Err(ApiError::validation("a reverse verification makes its own code: send no otp"));
+    }
+    // Every field is checked as a send checks it (a template field that would be refused on a
+    // send is refused here too); the code and the message are then the reverse ones.
+    let req = SendRequest::parse(body, app, state.deny_private_callbacks)?;
+    if !guards::country_allowed(&app.record, &req.msisdn) {
+        state.metrics.send(app.record.app_id, "refused");
+        return Err(state.refused(app, &req.msisdn, Refusal::new(waotp_core::RefusalReason::CountryNotAllowed), false));
+    }
+    let idempotency = send::idempotency_key(headers, body)?;
+    let guards: SendGuards = guards::send_guards(&app.record, &req.msisdn, ip, idempotency);
+    let req = reverse_request(state, app, req, true).await?;
+    match send::store_session(state, app, req, false, Vec::new(), guards).await? {
+        Stored::New(response, _) | Stored::Replayed(response) => Ok((StatusCode::CREATED, Json(response))),
+    }
+}
+
+/// A validated send turned into a reverse start: a reverse code, its prefilled text in the
+/// request's language, and (`keyed`) the key an inbound message finds it by.
+async fn reverse_request(
+    state: &AppState,
+    app: &CachedApp,
+    req: SendRequest,
+    keyed: bool,
+) -> Result<SendRequest, ApiError> {
+    let business_number = state.reverse.business_number(app).await?;
+    let code = waotp_core::reverse::generate();
+    let lang_code = req.message.language.clone();
+    let start = Start { key: state.key.reverse_lookup(&code), business_number, lang_code: lang_code.clone() };
+    let text = waotp_core::reverse::prefilled_text(None, &lang_code, &code);
+    Ok(SendRequest {
+        code,
+        message: RenderedMessage {
+            template_name: String::new(),
+            language: lang_code,
+            category: Category::Authentication,
+            text,
+            body_parameters: Vec::new(),
+            button_parameter: None,
+        },
+        content: Vec::new(),
+        reverse: keyed.then_some(start),
+        ..req
+    })
+}
+
+/// How long the sandbox's reverse scenario waits before its "user" sends the code.
+pub const SANDBOX_ANSWER_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The sandbox's reverse scenario (`6282123060017`): a sandbox session with its link, which its
+/// simulated user answers [`SANDBOX_ANSWER_AFTER`] later (status 4, callback). Nothing counts,
+/// nothing is delivered; the verify route's sandbox answers it as any sandbox session.
+pub(crate) async fn sandbox(
+    state: &AppState,
+    app: &CachedApp,
+    msisdn: Msisdn,
+    body: &Fields,
+) -> Result<(StatusCode, Json<SendResponse>), ApiError> {
+    if body.opt_code("otp")?.is_some() {
+        return Err(ApiError::validation("a reverse verification makes its own code: send no otp"));
+    }
+    let req = SendRequest::parse_for(msisdn, body, app, state.deny_private_callbacks)?;
+    // A sandbox session keeps no code to seal and no key: it is answered here, not by a message.
+    let req = reverse_request(state, app, req, false).await?;
+    let start = Start {
+        key: [0; 32],
+        business_number: state.reverse.business_number(app).await?,
+        lang_code: req.message.language.clone(),
+    };
+    let link = start.link(&req.code);
+    let (msisdn, challenge, code) = (req.msisdn.clone(), req.challenge.clone(), req.code.clone());
+    let (Stored::New(mut response, _) | Stored::Replayed(mut response)) =
+        send::store_session(state, app, req, true, Vec::new(), SendGuards::default()).await?;
+    response.reverse = Some(link);
+    let (state, app_id) = (state.clone(), app.record.app_id);
+    tokio::spawn(async move {
+        tokio::time::sleep(SANDBOX_ANSWER_AFTER).await;
+        let attempt = waotp_store::VerifyAttempt {
+            app_id,
+            sandbox: true,
+            msisdn,
+            challenge,
+            guess: Guess::new(code, state.key.clone()),
+            now_ms: state.clock.now_ms(),
+            limit: None,
+            on_verified: Vec::new(),
+        };
+        if let Err(e) = state.store.verify(attempt).await {
+            tracing::warn!(error = %e, "the sandbox's reverse scenario could not verify its session");
+        }
+    });
+    Ok((StatusCode::CREATED, Json(response)))
+}
+
+/// The business number and the acknowledgment: what reverse verification needs of WhatsApp.
+pub struct Reverse {
+    /// `whatsapp_display_number`, digits.
+    configured: Option<String>,
+    /// The Graph API and the server's own number, when a WhatsApp account is configured.
+    graph: Option<(GraphClient, Arc<WhatsAppConfig>)>,
+    /// Display numbers looked up, by phone-number id (they do not change while a number is
+    /// registered; a restart reads them again).
+    looked_up: Mutex<HashMap<String, String>>,
+}
+
+impl Reverse {
+    pub fn new(config: &Config) -> reqwest::Result<Reverse> {
+        let graph = match &config.whatsapp {
+            Some(w) => Some((
+                GraphClient::new(&w.api_base, &w.api_version, std::time::Duration::from_secs(10))?,
+                Arc::new(w.clone()),
+            )),
+            None => None,
+        };
+        Ok(Reverse { configured: config.whatsapp_display_number.clone(), graph, looked_up: Mutex::default() })
+    }
+
+    /// The number the user writes to: the app's own sender's (looked up), else the
+    /// configured `whatsapp_display_number`, else the server's number (looked up), else (the
+    /// local inbox channel) [`PLACEHOLDER_NUMBER`].
+    pub async fn business_number(&self, app: &CachedApp) -> Result<String, ApiError> {
+        let Some((client, w)) = &self.graph else {
+            return Ok(self.configured.clone().unwrap_or_else(|| PLACEHOLDER_NUMBER.to_owned()));
+        };
+        let (pnid, token) = match &app.sender {
+            Sender::App(own) => (own.phone_number_id.as_str(), own.access_token.as_str()),
+            Sender::Unusable(why) => return Err(ApiError::Internal(why.to_string().into())),
+            Sender::Configured => match &self.configured {
+                Some(number) => return Ok(number.clone()),
+                None => (w.phone_number_id.as_str(), w.access_token.expose()),
+            },
+        };
+        if let Some(number) = self.looked_up.lock().expect("numbers").get(pnid) {
+            return Ok(number.clone());
+        }
+        let shown = client.display_phone_number(pnid, token).await.map_err(|e| {
+            tracing::warn!(error = %describe(&e), "cannot read the business number from the Graph API");
+            ApiError::Unavailable("the business number cannot be read from the Graph API".into())
+        })?;
+        let digits: String = shown.chars().filter(char::is_ascii_digit).collect();
+        self.looked_up.lock().expect("numbers").insert(pnid.to_owned(), digits.clone());
+        Ok(digits)
+    }
+
+    /// Reacts ✅ to the user's message, from the number the app sends from (free for every
+    /// number: `whatsapp-operations.md` section 7). Failures are logged, never retried.
+    async fn acknowledge(&self, sender: &Sender, to: &str, message_id: &str) {
+        let Some((client, w)) = &self.graph else { return };
+        let (pnid, token) = match sender {
+            Sender::App(own) => (own.phone_number_id.as_str(), own.access_token.as_str()),
+            Sender::Configured => (w.phone_number_id.as_str(), w.access_token.expose()),
+            Sender::Unusable(_) => return,
+        };
+        let reaction = waotp_whatsapp::client::reaction_message(to, message_id, ACK_EMOJI);
+        if let Err(e) = client.send_json(pnid, token, &reaction).await {
+            static LOGGED: Counts = Counts::new();
+            if LOGGED.add("reaction_failed") {
+                tracing::warn!(error = %describe(&e), "could not react to a verified inbound message");
+            }
+        }
+    }
+}
+
+/// A Graph API failure in one line (the code and Meta's words; never the token).
+fn describe(e: &waotp_whatsapp::SendFailure) -> String {
+    match e {
+        waotp_whatsapp::SendFailure::Graph { http_status, error } => {
+            format!("HTTP {http_status}: {}", error.describe())
+        }
+        waotp_whatsapp::SendFailure::Transport(why) => why.clone(),
+    }
+}
+
+/// What an inbound message did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// It verified this session.
+    Verified { session_id: Uuid },
+    /// It named a session but did not verify it (another sender: a wrong try; or the session
+    /// is used, expired or locked).
+    Refused,
+    /// It named no pending reverse session.
+    Ignored,
+    /// The same message id was applied before.
+    Replayed,
+}
+
+impl Applied {
+    pub fn name(self) -> &'static str {
+        match self {
+            Applied::Verified { .. } => "verified",
+            Applied::Refused => "refused",
+            Applied::Ignored => "ignored",
+            Applied::Replayed => "replayed",
+        }
+    }
+}
+
+/// Applies an inbound text message: each candidate code in `text` (at most
+/// [`waotp_core::reverse::MAX_CANDIDATES`]) is looked up by its key; the first that names a
+/// session decides. With `react`, a verified message gets its ✅ (in the background).
+pub async fn apply(
+    state: &AppState,
+    from: &str,
+    text: &str,
+    message_id: &str,
+    react: bool,
+) -> Result<Applied, StoreError> {
+    static LOGGED: Counts = Counts::new();
+    let from: String = from.chars().filter(char::is_ascii_digit).take(20).collect();
+    let now_ms = state.clock.now_ms();
+    let (app_id, session_id, msisdn, decision) =
+        match decide(state.store.as_ref(), &state.key, &from, text, message_id, now_ms).await? {
+            InboundOutcome::NoSession => {
+                state.metrics.whatsapp_event("inbound_ignored");
+                log_ignored(now_ms);
+                return Ok(Applied::Ignored);
+            }
+            InboundOutcome::Replayed => {
+                state.metrics.whatsapp_event("inbound_replayed");
+                return Ok(Applied::Replayed);
+            }
+            InboundOutcome::Decided { app_id, session_id, msisdn, decision } => (app_id, session_id, msisdn, decision),
+        };
+    let label = match decision {
+        VerifyDecision::Verified => "verified",
+        VerifyDecision::WrongCode { .. } => "wrong_sender",
+        VerifyDecision::NotFound => "not_found",
+        VerifyDecision::Expired => "expired",
+        VerifyDecision::Locked => "locked",
+    };
+    state.metrics.verify(app_id, label);
+    if decision != VerifyDecision::Verified {
+        if LOGGED.add("inbound_refused") {
+            tracing::info!(%session_id, msisdn = %msisdn, from = %waotp_core::msisdn::mask(&from), outcome = label,
+                "an inbound message with a reverse code did not verify its session");
+        }
+        return Ok(Applied::Refused);
+    }
+    tracing::info!(%session_id, %app_id, msisdn = %msisdn, "reverse verification: verified by the user's message");
+    if react && state.reverse.graph.is_some() {
+        let (state, to, message_id) = (state.clone(), from, message_id.to_owned());
+        tokio::spawn(async move {
+            let sender = match state.apps.get(app_id).await {
+                Ok(Some(app)) => app.sender.clone(),
+                _ => Sender::Configured,
+            };
+            state.reverse.acknowledge(&sender, &to, &message_id).await;
+        });
+    }
+    Ok(Applied::Verified { session_id })
+}
+
+/// Decides on the session the first candidate code of `text` names (each candidate is one
+/// key read; at most [`waotp_core::reverse::MAX_CANDIDATES`]): what the server's webhook and
+/// inbox route, and the CLI's `waotp inbox inbound`, apply. `from`: digits.
+pub async fn decide(
+    store: &dyn waotp_store::Store,
+    key: &Arc<waotp_core::CodeKey>,
+    from: &str,
+    text: &str,
+    message_id: &str,
+    now_ms: i64,
+) -> Result<InboundOutcome, StoreError> {
+    for code in waotp_core::reverse::codes_in(text) {
+        let attempt = InboundAttempt {
+            reverse_key: key.reverse_lookup(&code),
+            guess: Guess::new(code, key.clone()),
+            from: from.to_owned(),
+            message_id: message_id.to_owned(),
+            now_ms,
+        };
+        match store.verify_inbound(attempt).await? {
+            InboundOutcome::NoSession => continue,
+            decided => return Ok(decided),
+        }
+    }
+    Ok(InboundOutcome::NoSession)
+}
+
+/// Logs the messages that named no session as one line a minute at most, with their count:
+/// a flood from random numbers cannot grow the log faster than that.
+fn log_ignored(now_ms: i64) {
+    use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+    static SINCE: AtomicU64 = AtomicU64::new(0);
+    static LAST_MS: AtomicI64 = AtomicI64::new(i64::MIN);
+    SINCE.fetch_add(1, Ordering::Relaxed);
+    let last = LAST_MS.load(Ordering::Relaxed);
+    if now_ms.saturating_sub(last) >= 60_000
+        && LAST_MS.compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    {
+        let ignored = SINCE.swap(0, Ordering::Relaxed);
+        tracing::info!(
+            ignored,
+            "inbound messages that name no pending reverse verification were ignored (see \
+            waotp_whatsapp_events_total, outcome inbound_ignored)"
+        );
+    }
+}
+
+/// `POST /v1/inbox/inbound` (app credentials, the local inbox channel only):
+/// `{"from": "…", "text": "…"}` as if the user had sent `text` from `from` to the business.
+pub async fn inbox_inbound(
+    State(state): State<AppState>,
+    AuthedApp(_app): AuthedApp,
+    body: Fields,
+) -> Result<Json<Value>, ApiError> {
+    if state.whatsapp.is_some() {
+        return Err(ApiError::validation(
+            "inbound messages are simulated only with the local inbox channel (WhatsApp is configured)",
+        ));
+    }
+    let raw = body.required_str("from")?;
+    let from = raw.strip_prefix('+').unwrap_or(raw);
+    if !(6..=15).contains(&from.len()) || !from.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::validation("from must be a phone number: 6 to 15 digits, an optional +"));
+    }
+    let text = body
+        .opt_str("text", waotp_whatsapp::webhook::MAX_INBOUND_TEXT)?
+        .ok_or_else(|| ApiError::validation("text is required"))?;
+    let message_id = format!("inbox.{}", Uuid::new_v4().simple());
+    let applied = apply(&state, from, text, &message_id, false).await?;
+    let mut answer = json!({ "message": "Inbound message received", "outcome": applied.name() });
+    if let Applied::Verified { session_id } = applied {
+        answer["session_id"] = json!(session_id);
+    }
+    Ok(Json(answer))
+}
+
+/// `GET /v1/sessions/{session_id}/qr.svg` (app credentials): a QR code of a reverse
+/// session's `wa_link`, for desktop flows (the user scans it with the phone). 404 for a
+/// session that is not the app's, or not reverse.
+pub async fn qr_svg(
+    State(state): State<AppState>,
+    AuthedApp(app): AuthedApp,
+    raw: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let Path(raw) = raw.map_err(|e| ApiError::validation(e.body_text()))?;
+    let id = Uuid::parse_str(&raw).map_err(|_| ApiError::validation("session_id must be a UUID"))?;
+    let sealed = state.store.reverse_sealed_code(app.record.app_id, id).await?.ok_or(ApiError::SessionNotFound)?;
+    let s = state.store.get_session(app.record.app_id, id).await?.ok_or(ApiError::SessionNotFound)?;
+    let code = state.key.unseal(&id, &sealed).ok_or_else(|| {
+        ApiError::Internal("a reverse session's code does not open (was the server secret changed?)".into())
+    })?;
+    let start =
+        Start { key: [0; 32], business_number: state.reverse.business_number(&app).await?, lang_code: s.lang_code };
+    let svg = qr_of(&start.link(&code).wa_link)?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml"), (axum::http::header::CACHE_CONTROL, "no-store")], svg)
+        .into_response())
+}
+
+/// An SVG QR code of `link` (error correction M, a quiet zone, 4 px modules at least).
+pub fn qr_of(link: &str) -> Result<String, ApiError> {
+    let qr = qrcode::QrCode::with_error_correction_level(link.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|e| ApiError::Internal(format!("QR code: {e}").into()))?;
+    Ok(qr.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).build())
+}
+
+/// `GET /v1/sessions/{session_id}` (app credentials): any session of the app, reverse or not.
+pub async fn session(
+    State(state): State<AppState>,
+    AuthedApp(app): AuthedApp,
+    raw: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(raw) = raw.map_err(|e| ApiError::validation(e.body_text()))?;
+    let id = Uuid::parse_str(&raw).map_err(|_| ApiError::validation("session_id must be a UUID"))?;
+    let s = state.store.get_session(app.record.app_id, id).await?.ok_or(ApiError::SessionNotFound)?;
+    let method = if s.sandbox {
+        "sandbox"
+    } else if state.store.is_reverse(id).await? {
+        "reverse"
+    } else {
+        "template"
+    };
+    let at = |ms: Option<i64>| ms.map(crate::clock::rfc3339);
+    Ok(Json(json!({
+        "session_id": s.session_id,
+        "msisdn": s.msisdn.as_str(),
+        "challenge": s.challenge,
+        "method": method,
+        "status": s.status.code(),
+        "status_name": s.status.name(),
+        "state": s.state.as_str(),
+        "try_count": s.try_count,
+        "wrong_attempts": s.wrong_attempts,
+        "created_at": crate::clock::rfc3339(s.created_at_ms),
+        "expires_at": crate::clock::rfc3339(s.expires_at_ms),
+        "sent_at": at(s.timeline.sent_at_ms),
+        "delivered_at": at(s.timeline.delivered_at_ms),
+        "read_at": at(s.timeline.read_at_ms),
+        "failed_at": at(s.timeline.failed_at_ms),
+        "closed_at": at(s.timeline.closed_at_ms),
+    })))
+}

@@ -1,0 +1,126 @@
+//! Reverse verification on PostgreSQL: the session's code key in `reverse_sessions`, and an
+//! inbound message decided on the session it names (migration 0014).
+
+use deadpool_postgres::{GenericClient, Transaction};
+use uuid::Uuid;
+use waotp_core::{Msisdn, SealedCode, VerifyDecision, VerifyFacts};
+
+use super::sessions::{state_from, write_verify, Newest};
+use super::{exec, query_opt, small, status_from};
+use crate::{code_hash, InboundAttempt, InboundOutcome, Result, StoreError, VerifyAttempt};
+
+/// Marks a new session reverse, in the send's transaction; a key another session holds is a
+/// conflict (the send is refused, its counts given back).
+pub(super) async fn record(t: &Transaction<'_>, key: &[u8; 32], session_id: Uuid, sealed: &SealedCode) -> Result<()> {
+    let inserted = exec(
+        t,
+        "INSERT INTO reverse_sessions (reverse_key, session_id, sealed_code) VALUES ($1, $2, $3) \
+         ON CONFLICT (reverse_key) DO NOTHING",
+        &[&&key[..], &session_id, &sealed.0],
+    )
+    .await?;
+    if inserted == 0 {
+        return Err(StoreError::Conflict("a reverse code that another session holds".into()));
+    }
+    Ok(())
+}
+
+pub(super) async fn key_exists<C: GenericClient>(c: &C, key: &[u8; 32]) -> Result<bool> {
+    Ok(query_opt(c, "SELECT 1 FROM reverse_sessions WHERE reverse_key = $1", &[&&key[..]]).await?.is_some())
+}
+
+pub(super) async fn sealed_code<C: GenericClient>(c: &C, app_id: Uuid, session_id: Uuid) -> Result<Option<SealedCode>> {
+    let row = query_opt(
+        c,
+        "SELECT r.sealed_code FROM reverse_sessions r JOIN sessions s ON s.session_id = r.session_id \
+         WHERE r.session_id = $1 AND s.app_id = $2",
+        &[&session_id, &app_id],
+    )
+    .await?;
+    Ok(row.map(|r| SealedCode(r.get(0))))
+}
+
+pub(super) async fn funnel<C: GenericClient>(c: &C, since_ms: i64) -> Result<Vec<crate::ReverseFunnelRow>> {
+    let rows = super::query(
+        c,
+        "SELECT s.app_id, s.created_at / $2 AS day, count(*), count(CASE WHEN s.status = $3 THEN 1 END) \
+         FROM reverse_sessions r JOIN sessions s ON s.session_id = r.session_id WHERE s.created_at >= $1 \
+         GROUP BY s.app_id, day ORDER BY day, s.app_id",
+        &[&since_ms, &crate::DAY_MS, &i64::from(waotp_core::Status::Verified.code())],
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| crate::ReverseFunnelRow {
+            app_id: r.get(0),
+            day: r.get(1),
+            requested: r.get::<_, i64>(2) as u64,
+            verified: r.get::<_, i64>(3) as u64,
+        })
+        .collect())
+}
+
+pub(super) async fn is_reverse<C: GenericClient>(c: &C, session_id: Uuid) -> Result<bool> {
+    Ok(query_opt(c, "SELECT 1 FROM reverse_sessions WHERE session_id = $1", &[&session_id]).await?.is_some())
+}
+
+/// Decides on the session and writes the outcome with `waotp_verify_write` (which refuses if
+/// the session changed since it was read: then a conflict, and the transaction runs again).
+pub(super) async fn verify_inbound(t: &Transaction<'_>, a: &InboundAttempt) -> Result<InboundOutcome> {
+    let row = query_opt(
+        t,
+        "SELECT s.id, s.session_id, s.app_id, s.msisdn, s.code_hash, s.state, s.status, s.wrong_attempts, \
+         s.expires_at, s.challenge, s.sandbox FROM reverse_sessions r JOIN sessions s ON s.session_id = r.session_id \
+         WHERE r.reverse_key = $1",
+        &[&&a.reverse_key[..]],
+    )
+    .await?;
+    let Some(row) = row else { return Ok(InboundOutcome::NoSession) };
+    let newest = Newest {
+        row_id: row.get(0),
+        session_id: row.get(1),
+        hash: code_hash(row.get(4))?,
+        facts: VerifyFacts {
+            state: state_from(row.get(5))?,
+            status: status_from(row.get(6))?,
+            wrong_attempts: small(row.get(7))?,
+            expires_at_ms: row.get(8),
+        },
+    };
+    let app_id: Uuid = row.get(2);
+    let msisdn = Msisdn::from_trusted(row.get(3));
+    if query_opt(t, "SELECT 1 FROM reverse_messages WHERE message_id = $1", &[&a.message_id]).await?.is_some() {
+        return Ok(InboundOutcome::Replayed);
+    }
+    let decision = VerifyDecision::decide(Some(newest.facts), a.now_ms, || {
+        a.guess.matches(&newest.session_id, &newest.hash) && waotp_core::reverse::same_sender(msisdn.as_str(), &a.from)
+    });
+    let session_id = newest.session_id;
+    if let Some(write) = decision.write() {
+        // A concurrent delivery of the same message waits here for this one, then finds it.
+        let recorded = exec(
+            t,
+            "INSERT INTO reverse_messages (message_id, session_id, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (message_id) DO NOTHING",
+            &[&a.message_id, &session_id, &a.now_ms],
+        )
+        .await?;
+        if recorded == 0 {
+            return Ok(InboundOutcome::Replayed);
+        }
+        let attempt = VerifyAttempt {
+            app_id,
+            sandbox: row.get(10),
+            msisdn: msisdn.clone(),
+            challenge: row.get(9),
+            guess: a.guess.clone(),
+            now_ms: a.now_ms,
+            limit: None,
+            on_verified: Vec::new(),
+        };
+        if !write_verify(t, &attempt, &newest, write).await? {
+            return Err(StoreError::Conflict("a reverse session changed while an inbound message was decided".into()));
+        }
+    }
+    Ok(InboundOutcome::Decided { app_id, session_id, msisdn, decision })
+}
