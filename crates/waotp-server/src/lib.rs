@@ -231,7 +231,9 @@ pub async fn build(config: &Config, clock: Clock) -> Result<AppState, StartError
         }
         None => None,
     };
-    let sender_health = sender_health::SenderHealth::new(store.clone(), clock.clone(), metrics.clone(), alerts);
+    let account = config.whatsapp.as_ref().and_then(|w| w.waba_id.clone());
+    let sender_health =
+        sender_health::SenderHealth::new(store.clone(), clock.clone(), metrics.clone(), alerts, account);
     if let Err(e) = sender_health.refresh().await {
         tracing::warn!(error = %e, "cannot read the sender's health yet; will retry");
     }

@@ -60,6 +60,24 @@ pub struct HealthFact {
     pub source: String,
 }
 
+/// How far a webhook's fact may predate a fact another source (a send's error, the doctor)
+/// recorded and still replace it. Those are stamped by a node's clock in milliseconds, Meta's
+/// events by Meta's clock in whole seconds: without the grace, Meta approving a template a
+/// moment after a send was answered 132015 would lose to that answer, and the primary would
+/// stay on its backup until the next event. A wrong replacement heals itself: the next send
+/// Meta refuses records the template unusable again.
+pub const CLOCK_GRACE_MS: i64 = 60_000;
+
+impl HealthFact {
+    /// Whether this fact replaces a stored one of the same (kind, subject, aspect) that became
+    /// true at `stored_at_ms`, said by `stored_source`: unless the stored one is newer (ties go
+    /// to the later call), with [`CLOCK_GRACE_MS`] for a webhook over another source.
+    pub fn replaces(&self, stored_at_ms: i64, stored_source: &str) -> bool {
+        let grace = if self.source == "webhook" && stored_source != "webhook" { CLOCK_GRACE_MS } else { 0 };
+        stored_at_ms <= self.at_ms.saturating_add(grace)
+    }
+}
+
 /// A management event as received, for deduplication and the dashboard's list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthEvent {
@@ -94,8 +112,7 @@ pub enum HealthApplied {
 pub trait SenderHealthStore: Send + Sync {
     /// Records `event` (if given) and applies `facts`, atomically. An event whose hash is known
     /// changes nothing ([`HealthApplied::Duplicate`]). Each fact replaces the stored one of the
-    /// same (kind, subject, aspect) unless that one is newer (`at_ms` greater); ties go to the
-    /// later call. Only the newest [`HEALTH_EVENTS_MAX`] events are kept.
+    /// same (kind, subject, aspect) unless that one is newer ([`HealthFact::replaces`]). Only the newest [`HEALTH_EVENTS_MAX`] events are kept.
     async fn apply_health(
         &self,
         event: Option<HealthEvent>,

@@ -79,6 +79,22 @@ pub const FIELDS: [&str; 7] = [
 ];
 
 /// `en-US` → `en_US`; `en` stays.
+/// Whether a template in `status` (a status as the template list gives it, or a status
+/// webhook's `event`) may be sent: `Some(true)` for `APPROVED` and the events that leave or put
+/// it in service (`FLAGGED`: still approved, at risk of a pause; `REINSTATED`, `UNARCHIVED`),
+/// `Some(false)` for every status Meta documents as not sendable, `None` for a value Meta has not
+/// documented (whatsapp-operations.md §2: "anything other than APPROVED cannot be sent", but an
+/// unknown event may be news about a template that stays approved: the caller keeps what it
+/// knew).
+pub fn template_status_usable(status: &str) -> Option<bool> {
+    match status {
+        "APPROVED" | "FLAGGED" | "REINSTATED" | "UNARCHIVED" => Some(true),
+        "PENDING" | "REJECTED" | "IN_APPEAL" | "PAUSED" | "DISABLED" | "ARCHIVED" | "PENDING_DELETION" | "DELETED"
+        | "LIMIT_EXCEEDED" | "LOCKED" | "NOT_FOUND" => Some(false),
+        _ => None,
+    }
+}
+
 pub fn normalise_language(lang: &str) -> String {
     lang.trim().replace('-', "_")
 }
@@ -216,14 +232,23 @@ fn classify(field: &str, v: &Value) -> Change {
 
 impl ManagementEvent {
     /// SHA-256 of the field, the value in canonical form (keys sorted) and the entry's time
-    /// and id: a webhook Meta sends again hashes the same.
-    pub fn hash(&self) -> [u8; 32] {
+    /// and id: a webhook Meta sends again hashes the same. An entry without a time hashes with
+    /// the minute it was received in (`received_s`), so that Meta's quick retries are still
+    /// one event while the same news told again later (paused, approved, paused) is not
+    /// taken for a retry of the first.
+    pub fn hash(&self, received_s: i64) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(self.field.as_bytes());
         h.update([0]);
         h.update(self.entry_id.as_bytes());
         h.update([0]);
-        h.update(self.time_s.unwrap_or(0).to_be_bytes());
+        match self.time_s {
+            Some(time) => h.update(time.to_be_bytes()),
+            None => {
+                h.update(b"received");
+                h.update((received_s.div_euclid(60)).to_be_bytes());
+            }
+        }
         // serde_json's map is ordered by key: the canonical form.
         h.update(serde_json::to_vec(&self.value).unwrap_or_default());
         h.finalize().into()
@@ -291,9 +316,13 @@ mod tests {
     fn the_hash_ignores_key_order_but_not_time() {
         let a = one("account_update", r#"{"event":"ACCOUNT_VIOLATION","violation_info":{"violation_type":"ADULT"}}"#);
         let b = one("account_update", r#"{"violation_info":{"violation_type":"ADULT"},"event":"ACCOUNT_VIOLATION"}"#);
-        assert_eq!(a.hash(), b.hash());
+        assert_eq!(a.hash(0), b.hash(1_000_000), "the entry's time, not the receipt's");
         let mut c = a.clone();
         c.time_s = Some(1);
-        assert_ne!(a.hash(), c.hash());
+        assert_ne!(a.hash(0), c.hash(0));
+        // Without an entry time: the same minute of receipt is a retry, a later one is news.
+        c.time_s = None;
+        assert_eq!(c.hash(120), c.hash(179));
+        assert_ne!(c.hash(120), c.hash(180));
     }
 }

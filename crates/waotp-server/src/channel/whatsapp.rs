@@ -70,11 +70,12 @@ impl WhatsAppChannel {
     }
 
     /// The messaging limit in force: the configured override, else the one Meta announced
-    /// (if followed); `None`: unlimited.
-    fn limit(&self) -> Option<usize> {
+    /// (if followed) for the configured sender; `None`: unlimited. The sender's health is the
+    /// configured sender's (its WABA's webhooks): an app's own sender is not held to it.
+    fn limit(&self, configured: bool) -> Option<usize> {
         match self.messaging_limit {
             Some(limit) => Some(limit),
-            None if self.limit_from_meta => {
+            None if self.limit_from_meta && configured => {
                 self.health.learned_limit().flatten().map(|n| usize::try_from(n).unwrap_or(usize::MAX))
             }
             None => None,
@@ -82,8 +83,8 @@ impl WhatsAppChannel {
     }
 
     /// Admits a recipient under the messaging limit (unique recipients per moving 24 h).
-    fn within_tier(&self, sender: &str, to: &str, now: i64) -> bool {
-        let Some(limit) = self.limit() else { return true };
+    fn within_tier(&self, sender: &str, configured: bool, to: &str, now: i64) -> bool {
+        let Some(limit) = self.limit(configured) else { return true };
         let mut pacing = self.pacing.lock().expect("pacing");
         let state = pacing.entry(sender.to_owned()).or_default();
         if state.recipients.get(to).is_some_and(|at| now - at < DAY_MS) {
@@ -161,15 +162,16 @@ impl Channel for WhatsAppChannel {
             Sender::App(own) => own.as_ref(),
             Sender::Unusable(why) => return Self::failed(Status::RequestError, None, why.to_string()),
         };
+        let configured = matches!(m.sender, Sender::Configured);
         let to = m.msisdn.as_str();
         // A recipient already counted (e.g. on an earlier try) is admitted again.
-        if !self.within_tier(&sender.phone_number_id, to, self.clock.now_ms()) {
+        if !self.within_tier(&sender.phone_number_id, configured, to, self.clock.now_ms()) {
             return Self::failed(
                 Status::TierLimitExceeded,
                 None,
                 format!(
                     "the sender's messaging limit of {} unique recipients per 24 h is reached",
-                    self.limit().unwrap_or(0)
+                    self.limit(configured).unwrap_or(0)
                 ),
             );
         }
@@ -183,13 +185,19 @@ impl Channel for WhatsAppChannel {
         let mut tried: Vec<&str> = Vec::new();
         loop {
             // Always a choice: the first round has the primary, a later one an untried template.
-            let rendered = self.health.choose(&m.message, &m.backups, &tried).unwrap_or(&m.message);
+            // An app's own sender (another number, maybe another account) goes without
+            // failover: the health waotp keeps is the configured sender's.
+            let rendered = if configured {
+                self.health.choose(&m.message, &m.backups, &tried).unwrap_or(&m.message)
+            } else {
+                &m.message
+            };
             let sent = self.send_once(sender, to, rendered, m.expires_at_ms).await;
             let code = match &sent {
                 Err(Some(SendFailure::Graph { error, .. })) => Some(error.code),
                 _ => None,
             };
-            if let Some(status) = code.and_then(unusable_by_error) {
+            if let Some(status) = code.and_then(unusable_by_error).filter(|_| configured) {
                 tried.push(&rendered.template_name);
                 if let Err(e) = self
                     .health

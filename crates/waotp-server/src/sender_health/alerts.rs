@@ -51,7 +51,6 @@ pub struct Alert {
 
 impl Alert {
     pub fn of(kind: &'static str, c: &FactChange) -> Alert {
-        let at = UNIX_EPOCH + Duration::from_millis(u64::try_from(c.fact.at_ms).unwrap_or(0));
         Alert {
             kind,
             subject_type: c.fact.kind.as_str(),
@@ -60,7 +59,7 @@ impl Alert {
             old: c.previous.clone(),
             new: c.fact.value.clone(),
             reason: c.fact.reason.clone(),
-            at: humantime::format_rfc3339_millis(at).to_string(),
+            at: crate::clock::rfc3339(c.fact.at_ms),
             source: c.fact.source.clone(),
         }
     }

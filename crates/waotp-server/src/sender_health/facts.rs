@@ -2,13 +2,12 @@
 //! changes an operator is alerted to. Pure: no I/O.
 
 use waotp_store::{template_subject, FactChange, HealthFact, HealthKind};
-use waotp_whatsapp::management_events::{tier_limit, Change, Limit, ManagementEvent};
+use waotp_whatsapp::management_events::{template_status_usable, tier_limit, Change, Limit, ManagementEvent};
 
-/// Template statuses a send may use. Meta: sendable only when `APPROVED`; a `FLAGGED`
-/// template is still approved (at risk of a pause), and `REINSTATED`/`UNARCHIVED` put it back
-/// in service [INF, whatsapp-operations.md §2–3].
+/// Template statuses a send may use ([`template_status_usable`]). Only statuses Meta documents
+/// are stored as a template's `status` ([`facts_of`]), so an unknown one never reaches here.
 pub fn usable_status(status: &str) -> bool {
-    matches!(status, "APPROVED" | "FLAGGED" | "REINSTATED" | "UNARCHIVED")
+    template_status_usable(status) == Some(true)
 }
 
 /// GREEN 3, YELLOW 2, RED 1, anything else (UNKNOWN, NA) 0: the quality gauges' encoding.
@@ -58,7 +57,10 @@ pub fn facts_of(e: &ManagementEvent, at_ms: i64) -> Vec<HealthFact> {
     match &e.change {
         Change::TemplateStatus { template: t, event, reason, detail } => {
             let reason = detail.clone().or_else(|| reason.clone().filter(|r| r != "NONE"));
-            vec![fact(HealthKind::Template, &template(t), "status", event, reason)]
+            // An event Meta has not documented is kept as news, not as the template's status:
+            // the template stays as usable as it was.
+            let aspect = if template_status_usable(event).is_some() { "status" } else { "other_event" };
+            vec![fact(HealthKind::Template, &template(t), aspect, event, reason)]
         }
         Change::TemplateQuality { template: t, previous, new } => {
             vec![fact(
@@ -138,7 +140,10 @@ pub fn alert_kind(c: &FactChange) -> Option<&'static str> {
         }
         (HealthKind::Template, "category") => Some("template_category_changed"),
         (HealthKind::Number, "quality_rating") => {
-            (old.is_none_or(|o| quality_rank(new) < quality_rank(o))).then_some("number_quality_dropped")
+            // First heard of: a drop only if it is not the best rating (an UNFLAGGED is news
+            // of a recovery, not of a drop).
+            let was = old.map_or(quality_rank("GREEN"), quality_rank);
+            (quality_rank(new) < was).then_some("number_quality_dropped")
         }
         (_, "messaging_limit") => Some(match (old.map(limit_value), limit_value(new)) {
             (Some(o), n) if n < o => "messaging_limit_shrunk",
@@ -185,6 +190,8 @@ mod tests {
         assert_eq!(alert_kind(&change(t, "status", "PAUSED", Some("APPROVED"))), Some("template_unusable"));
         assert_eq!(alert_kind(&change(t, "status", "APPROVED", Some("PAUSED"))), Some("template_usable"));
         assert_eq!(alert_kind(&change(t, "status", "APPROVED", None)), None);
+        assert_eq!(alert_kind(&change(t, "status", "LOCKED", Some("APPROVED"))), Some("template_unusable"));
+        assert_eq!(alert_kind(&change(t, "other_event", "SOMETHING_NEW", Some("APPROVED"))), None);
         assert_eq!(alert_kind(&change(t, "quality", "YELLOW", Some("GREEN"))), Some("template_quality_dropped"));
         assert_eq!(alert_kind(&change(t, "quality", "GREEN", Some("YELLOW"))), None);
         let n = HealthKind::Number;
@@ -194,6 +201,9 @@ mod tests {
             Some("messaging_limit_raised")
         );
         assert_eq!(alert_kind(&change(n, "quality_rating", "RED", Some("GREEN"))), Some("number_quality_dropped"));
+        assert_eq!(alert_kind(&change(n, "quality_rating", "RED", None)), Some("number_quality_dropped"));
+        assert_eq!(alert_kind(&change(n, "quality_rating", "GREEN", None)), None, "a first UNFLAGGED is no drop");
+        assert_eq!(alert_kind(&change(n, "quality_rating", "GREEN", Some("RED"))), None);
         assert_eq!(alert_kind(&change(n, "event", "UPGRADE", None)), None);
         let a = HealthKind::Account;
         assert_eq!(alert_kind(&change(a, "ban_state", "DISABLE", None)), Some("account_disabled"));

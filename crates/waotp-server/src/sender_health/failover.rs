@@ -56,7 +56,7 @@ impl SenderHealth {
         for m in candidates {
             first.get_or_insert(m);
             if snapshot.usable(&m.template_name, &m.language) {
-                self.note_in_use(primary, m);
+                self.note_in_use(primary, backups, m);
                 return Some(m);
             }
         }
@@ -68,10 +68,19 @@ impl SenderHealth {
     }
 
     /// Logs (once per switch, at warn) and counts a change of the template a primary's
-    /// messages go out as.
-    fn note_in_use(&self, primary: &RenderedMessage, chosen: &RenderedMessage) {
-        let key = (primary.template_name.clone(), primary.language.clone());
+    /// messages go out as: per primary, language and list of backups (two apps sharing a
+    /// primary with different backups each switch once, not at every message).
+    fn note_in_use(&self, primary: &RenderedMessage, backups: &[RenderedMessage], chosen: &RenderedMessage) {
         let mut in_use = self.in_use.lock().expect("templates in use");
+        // The common case, with no key built: the primary, and no switch ever made.
+        if in_use.is_empty() && std::ptr::eq(primary, chosen) {
+            return;
+        }
+        let mut key = (primary.template_name.clone(), primary.language.clone());
+        for b in backups {
+            key.0.push('\0');
+            key.0.push_str(&b.template_name);
+        }
         let before = in_use.get(&key).map_or(primary.template_name.as_str(), String::as_str);
         if before == chosen.template_name {
             return;

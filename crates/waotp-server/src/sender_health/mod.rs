@@ -85,6 +85,9 @@ pub struct SenderHealth {
     /// (primary, language) → the template the last message of it went out as.
     in_use: Mutex<HashMap<(String, String), String>>,
     logged_fields: Mutex<HashSet<String>>,
+    /// The configured WABA (`whatsapp_waba_id`): template and number events of another
+    /// account (a per-app sender's, say) are not the configured sender's health.
+    account: Option<String>,
 }
 
 impl SenderHealth {
@@ -93,6 +96,7 @@ impl SenderHealth {
         clock: Clock,
         metrics: Arc<Metrics>,
         alerts: Option<alerts::Alerts>,
+        account: Option<String>,
     ) -> Arc<SenderHealth> {
         Arc::new(SenderHealth {
             store,
@@ -102,6 +106,7 @@ impl SenderHealth {
             alerts,
             in_use: Mutex::default(),
             logged_fields: Mutex::default(),
+            account,
         })
     }
 
@@ -115,6 +120,12 @@ impl SenderHealth {
         let facts = self.store.health_facts().await?;
         *self.snapshot.write().expect("health snapshot") = Arc::new(Snapshot::of(facts));
         Ok(())
+    }
+
+    async fn refresh_or_log(&self) {
+        if let Err(e) = self.refresh().await {
+            tracing::warn!(error = %e, "cannot read the sender's health back; the next refresh will");
+        }
     }
 
     /// Refreshes every [`REFRESH`], for as long as the server runs.
@@ -153,10 +164,23 @@ impl SenderHealth {
                 self.metrics.management_event(field, "ignored");
                 continue;
             }
-            let at_ms = e.time_s.map_or(now, |s| s.saturating_mul(1000));
+            if self.of_another_account(&e) {
+                self.log_unknown(&format!("{} of account {}", e.field, e.entry_id));
+                self.metrics.management_event(field, "other_account");
+                continue;
+            }
+            if let Change::TemplateStatus { event, .. } = &e.change {
+                if management_events::template_status_usable(event).is_none() {
+                    // Kept as news (not as the template's status): logged once.
+                    self.log_unknown(&format!("{}: {event}", e.field));
+                }
+            }
+            // Meta's time, but never ahead of ours: a fact stamped in the future would outrank
+            // every later word on it.
+            let at_ms = e.time_s.map_or(now, |s| s.saturating_mul(1000).min(now));
             let facts = facts::facts_of(&e, at_ms);
             let event = HealthEvent {
-                hash: e.hash(),
+                hash: e.hash(now.div_euclid(1000)),
                 field: e.field.clone(),
                 summary: summary(&e),
                 at_ms,
@@ -182,7 +206,9 @@ impl SenderHealth {
             }
         }
         if changed {
-            self.refresh().await?;
+            // Applied and committed: a failed read-back must not have Meta send it again (the
+            // next periodic refresh catches up).
+            self.refresh_or_log().await;
         }
         Ok(())
     }
@@ -200,7 +226,7 @@ impl SenderHealth {
         if let HealthApplied::Applied(changes) = applied {
             if !changes.is_empty() {
                 self.alert(&changes);
-                self.refresh().await?;
+                self.refresh_or_log().await;
             }
         }
         Ok(())
@@ -213,6 +239,20 @@ impl SenderHealth {
                 alerts.send(alerts::Alert::of(kind, c));
             }
         }
+    }
+
+    /// A template or number event from a WABA other than the configured one (account-level
+    /// fields may name the business instead of the WABA, so they are always read).
+    fn of_another_account(&self, e: &management_events::ManagementEvent) -> bool {
+        let Some(account) = &self.account else { return false };
+        let about_the_sender = matches!(
+            e.change,
+            Change::TemplateStatus { .. }
+                | Change::TemplateQuality { .. }
+                | Change::TemplateCategory { .. }
+                | Change::NumberQuality { .. }
+        );
+        about_the_sender && e.entry_id != *account
     }
 
     fn log_unknown(&self, field: &str) {
@@ -269,7 +309,7 @@ impl SenderHealth {
                 None,
                 MetricType::Gauge,
             )?;
-            ConstGauge::new(limit.map_or(-1, |n| n as i64)).encode(metric)?;
+            ConstGauge::new(limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX))).encode(metric)?;
         }
         Ok(())
     }

@@ -173,8 +173,9 @@ async fn a_send_answered_132015_is_sent_again_with_the_backup_at_once() {
     let paused = facts.iter().find(|f| f.subject == "verification_code/en").expect("recorded");
     assert_eq!((paused.value.as_str(), paused.source.as_str()), ("PAUSED", "send"));
     assert_eq!(send_and_see(&app, &double, "6281234567812").await, "auth_backup");
-    // Meta approves it again (an event after the refused send).
-    let later = now_s() + 2;
+    // Meta approves it again at once: its event's time is in whole seconds, by a clock a second
+    // behind ours, so it predates the refusal's stamp; it is still the newer word.
+    let later = paused.at_ms / 1000 - 1;
     assert_eq!(
         post_change(&double, "message_template_status_update", template_status("verification_code", "APPROVED"), later)
             .await,
@@ -422,13 +423,19 @@ async fn every_management_sample_is_applied_once_with_one_signed_alert() {
         "{metrics}"
     );
     assert_eq!(metric_value(&metrics, "waotp_whatsapp_messaging_limit"), 2000.0);
-    // Every sample again (Meta retries): 200, counted as duplicates, nothing changes.
+    // Every sample again (Meta retries): 200, counted as duplicates (each exactly once),
+    // nothing changes.
+    let facts_before = app.state.store.health_facts().await.unwrap();
     for (i, (field, value, _, _)) in samples.iter().enumerate() {
         let value: Value = serde_json::from_str(value).unwrap();
         assert_eq!(post_change(&double, field, value, t + i as i64).await, 200);
-        let series = format!("waotp_whatsapp_management_events_total{{field=\"{field}\",outcome=\"duplicate\"}}");
-        assert!(app.metric(&series) >= 1.0, "{field}");
     }
+    for (field, ..) in &samples {
+        let series = format!("waotp_whatsapp_management_events_total{{field=\"{field}\",outcome=\"duplicate\"}}");
+        let sent = samples.iter().filter(|s| s.0 == *field).count() as f64;
+        assert_eq!(app.metric(&series), sent, "{field}");
+    }
+    assert_eq!(app.state.store.health_facts().await.unwrap(), facts_before, "a replay changes nothing");
     // Unknown fields are acknowledged and ignored.
     assert_eq!(double.send_change(WABA, "message_echoes", json!({ "anything": 1 })).await, 200);
     assert_eq!(app.metric("waotp_whatsapp_management_events_total{field=\"other\",outcome=\"ignored\"}"), 1.0);
@@ -497,4 +504,46 @@ async fn an_alert_is_retried_when_the_alert_url_fails() {
     assert!(log.iter().all(|r| r.headers["webhook-id"] == log[0].headers["webhook-id"] && signed(r)));
     let alert: Value = serde_json::from_str(&log[2].body).unwrap();
     assert_eq!((alert["kind"].as_str(), alert["new"].as_str()), (Some("template_unusable"), Some("PAUSED")));
+}
+
+/// Only the configured account's template and number events are the sender's health; a
+/// status Meta has not documented leaves the template as usable as it was; an entry without a
+/// time is still one event per minute of receipt, and the same news a minute later is news.
+#[tokio::test]
+async fn other_accounts_unknown_statuses_and_entries_without_a_time() {
+    let (app, double) = with_double(|_| {}, |w| w.waba_id = Some(WABA.into())).await;
+    let paused = template_status("verification_code", "PAUSED");
+    // Another WABA (a per-app sender's) pauses a template of the same name: not ours.
+    assert_eq!(double.send_change("999000111222333", "message_template_status_update", paused.clone()).await, 200);
+    let series =
+        "waotp_whatsapp_management_events_total{field=\"message_template_status_update\",outcome=\"other_account\"}";
+    assert_eq!(app.metric(series), 1.0);
+    assert_eq!(send_and_see(&app, &double, "6281234567841").await, "verification_code");
+    // A status event Meta has not documented: kept as news, the template still sent.
+    let news = template_status("verification_code", "SOMETHING_NEW");
+    assert_eq!(post_change(&double, "message_template_status_update", news, now_s()).await, 200);
+    assert_eq!(send_and_see(&app, &double, "6281234567842").await, "verification_code");
+    let facts = app.state.store.health_facts().await.unwrap();
+    assert!(facts.iter().any(|f| f.aspect == "other_event" && f.value == "SOMETHING_NEW"), "{facts:?}");
+    assert!(!facts.iter().any(|f| f.aspect == "status"), "{facts:?}");
+    // Without an entry time: paused, approved, paused again a minute later (news, not a retry).
+    let untimed = |event: &str| {
+        json!({ "object": "whatsapp_business_account", "entry": [{ "id": WABA,
+            "changes": [{ "field": "message_template_status_update",
+                          "value": template_status("verification_code", event) }] }] })
+        .to_string()
+    };
+    assert_eq!(double.post_signed(&untimed("PAUSED")).await, 200);
+    assert_eq!(send_and_see(&app, &double, "6281234567843").await, "auth_backup");
+    assert_eq!(double.post_signed(&untimed("PAUSED")).await, 200, "Meta's retry");
+    let duplicate =
+        "waotp_whatsapp_management_events_total{field=\"message_template_status_update\",outcome=\"duplicate\"}";
+    assert_eq!(app.metric(duplicate), 1.0);
+    app.clock.advance(Duration::from_secs(61));
+    assert_eq!(double.post_signed(&untimed("APPROVED")).await, 200);
+    assert_eq!(send_and_see(&app, &double, "6281234567844").await, "verification_code");
+    app.clock.advance(Duration::from_secs(61));
+    assert_eq!(double.post_signed(&untimed("PAUSED")).await, 200);
+    assert_eq!(app.metric(duplicate), 1.0, "the same news later is not a retry");
+    assert_eq!(send_and_see(&app, &double, "6281234567845").await, "auth_backup");
 }

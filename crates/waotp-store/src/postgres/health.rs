@@ -40,12 +40,12 @@ pub(super) async fn apply<C: GenericClient>(
         let kind = f.kind.as_str();
         let stored = query_opt(
             c,
-            "SELECT value, at_ms FROM sender_health WHERE kind = $1 AND subject = $2 AND aspect = $3",
+            "SELECT value, at_ms, source FROM sender_health WHERE kind = $1 AND subject = $2 AND aspect = $3",
             &[&kind, &f.subject, &f.aspect],
         )
         .await?
-        .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)));
-        if stored.as_ref().is_some_and(|(_, at)| *at > f.at_ms) {
+        .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1), r.get::<_, String>(2)));
+        if stored.as_ref().is_some_and(|(_, at, source)| !f.replaces(*at, source)) {
             continue;
         }
         exec(
@@ -57,7 +57,7 @@ pub(super) async fn apply<C: GenericClient>(
             &[&kind, &f.subject, &f.aspect, &f.value, &f.reason, &f.at_ms, &f.source, &now_ms],
         )
         .await?;
-        let previous = stored.map(|(v, _)| v);
+        let previous = stored.map(|(v, ..)| v);
         if previous.as_deref() != Some(f.value.as_str()) {
             changes.push(FactChange { fact: f.clone(), previous });
         }

@@ -28,11 +28,13 @@ pub(super) fn apply(
     let mut changes = Vec::new();
     for f in facts {
         let kind = f.kind.as_str();
-        let stored: Option<(String, i64)> = c
-            .prepare_cached("SELECT value, at_ms FROM sender_health WHERE kind = ?1 AND subject = ?2 AND aspect = ?3")?
-            .query_row(params![kind, f.subject, f.aspect], |r| Ok((r.get(0)?, r.get(1)?)))
+        let stored: Option<(String, i64, String)> = c
+            .prepare_cached(
+                "SELECT value, at_ms, source FROM sender_health WHERE kind = ?1 AND subject = ?2 AND aspect = ?3",
+            )?
+            .query_row(params![kind, f.subject, f.aspect], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
-        if stored.as_ref().is_some_and(|(_, at)| *at > f.at_ms) {
+        if stored.as_ref().is_some_and(|(_, at, source)| !f.replaces(*at, source)) {
             continue;
         }
         c.prepare_cached(
@@ -42,7 +44,7 @@ pub(super) fn apply(
              updated_at = excluded.updated_at",
         )?
         .execute(params![kind, f.subject, f.aspect, f.value, f.reason, f.at_ms, f.source, now_ms])?;
-        let previous = stored.map(|(v, _)| v);
+        let previous = stored.map(|(v, ..)| v);
         if previous.as_deref() != Some(f.value.as_str()) {
             changes.push(FactChange { fact: f.clone(), previous });
         }

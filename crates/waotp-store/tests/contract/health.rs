@@ -70,6 +70,29 @@ async fn health_events_are_deduplicated_and_facts_kept_in_time_order() {
 }
 
 #[tokio::test]
+async fn a_webhook_replaces_a_send_s_fact_within_the_clock_grace() {
+    let (_d, store) = fresh_store().await;
+    // A send answered 132015 at 10.700 s by this node's clock (ms) …
+    let sent = store.record_template_status("auth_a", "en_US", "PAUSED", "send", 10_700).await.unwrap();
+    assert_eq!(changed(sent), vec![("PAUSED".to_owned(), None)]);
+    // … and Meta approves it again in the same second: its event's time is whole seconds (10 s),
+    // before the send's stamp, yet the approval is the newer word.
+    let approved = store.apply_health(Some(event(1, 10_000)), vec![status("auth_a", "APPROVED", 10_000)], 11_000);
+    assert_eq!(changed(approved.await.unwrap()), vec![("APPROVED".to_owned(), Some("PAUSED".to_owned()))]);
+    // A send's fact (node clock) after a webhook's replaces it as before.
+    let again = store.record_template_status("auth_a", "en_US", "PAUSED", "send", 12_000).await.unwrap();
+    assert_eq!(changed(again), vec![("PAUSED".to_owned(), Some("APPROVED".to_owned()))]);
+    // Between webhooks there is no grace: Meta's own older event stays older.
+    store.apply_health(Some(event(2, 20_000)), vec![status("auth_a", "PAUSED", 20_000)], 21_000).await.unwrap();
+    let late = store.apply_health(Some(event(3, 19_000)), vec![status("auth_a", "APPROVED", 19_000)], 22_000);
+    assert_eq!(changed(late.await.unwrap()), vec![]);
+    // And a webhook far older than a send's fact (beyond the grace) does not replace it.
+    store.record_template_status("auth_b", "en_US", "PAUSED", "send", 200_000).await.unwrap();
+    let stale = store.apply_health(Some(event(4, 100_000)), vec![status("auth_b", "APPROVED", 100_000)], 201_000);
+    assert_eq!(changed(stale.await.unwrap()), vec![]);
+}
+
+#[tokio::test]
 async fn health_events_are_bounded() {
     let (_d, store) = fresh_store().await;
     for n in 0..HEALTH_EVENTS_MAX + 5 {

@@ -178,7 +178,11 @@ pub(super) async fn whatsapp(settings: &Settings, cmd: WhatsAppCommand) -> anyho
             // database fails over from a template the doctor found not APPROVED (and back).
             if let Some(store) = &store {
                 let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
-                for (name, language, status) in &report.template_statuses {
+                // A status Meta has not documented leaves the template as usable as it was.
+                let known = report.template_statuses.iter().filter(|(_, _, status)| {
+                    waotp_whatsapp::management_events::template_status_usable(status).is_some()
+                });
+                for (name, language, status) in known {
                     store.record_template_status(name, language, status, "doctor", now).await?;
                 }
             }
