@@ -345,6 +345,18 @@ async fn the_sandbox_reverse_scenario_verifies_itself_with_its_callbacks() {
     assert_eq!(rx.wait_statuses(&id.to_string(), 2).await, vec![0, 4]);
     let s = session(&app, id).await;
     assert_eq!((s["status"].as_i64(), s["method"].as_str()), (Some(4), Some("sandbox")));
+    // A client's ordinary sandbox send (its own otp, no method) to the number: the otp is
+    // ignored, not refused (schemathesis found the refusal: a schema-valid request).
+    let ordinary = app
+        .post("/v2/whatsapp/otp/send/sandbox", json!({ "msisdn": "6282123060017", "otp": "123456", "challenge": "c" }))
+        .await;
+    assert_eq!(ordinary.status, 201, "{}", ordinary.body);
+    assert_ne!(ordinary.body["otp"], "123456");
+    assert!(ordinary.body["wa_link"].is_string());
+    // A malformed otp is still a validation error.
+    let malformed =
+        app.post("/v2/whatsapp/otp/send/sandbox", json!({ "msisdn": "6282123060017", "otp": [1, 2] })).await;
+    assert_eq!(malformed.status, 400, "{}", malformed.body);
 }
 
 /// The dashboard: Try it starts a reverse verification and shows its link and QR code; the
