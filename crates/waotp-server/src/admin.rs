@@ -62,6 +62,14 @@ pub struct SettingsPatch {
     /// Template names tried in order when the app's template is unusable; empty: none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup_templates: Option<Vec<String>>,
+    /// Reverse verification's prefilled texts by language (`{code}` once in each); they
+    /// replace the app's; `{}`: waotp's defaults.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reverse_texts: Option<std::collections::BTreeMap<String, String>>,
+    /// The text reply after a reverse verification; `null`: none (the reaction only).
+    #[serde(default, deserialize_with = "nullable")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reverse_reply: Option<Option<String>>,
 }
 
 /// Tells a field set to `null` (`Some(None)`) from an absent one (`None`).
@@ -91,8 +99,12 @@ impl SettingsPatch {
             allowed_countries,
             sequential_mode,
             conversion_mode,
-            backup_templates
+            backup_templates,
+            reverse_reply
         );
+        if let Some(texts) = &self.reverse_texts {
+            s.reverse_texts = texts.iter().map(|(lang, text)| (lang.clone(), text.clone())).collect();
+        }
         s
     }
 }
@@ -121,6 +133,8 @@ pub fn app_json(app: &AppRecord) -> Value {
         "sequential_mode": s.sequential_mode.as_str(),
         "conversion_mode": s.conversion_mode.as_str(),
         "backup_templates": s.backup_templates,
+        "reverse_texts": s.reverse_texts.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+        "reverse_reply": s.reverse_reply,
         "whatsapp_phone_number_id": app.sender.as_ref().map(|w| w.phone_number_id.clone()),
         "created_at": rfc3339(app.created_at_ms),
     })

@@ -10,6 +10,12 @@ use crate::send::TIME_LIMIT;
 
 /// Backup templates an app may name.
 pub const MAX_BACKUP_TEMPLATES: usize = 5;
+/// Prefilled texts (languages) an app may set, and the longest of one, in characters (the
+/// link holds it percent-encoded, and a QR code of a long link is hard to scan).
+pub const MAX_REVERSE_TEXTS: usize = 20;
+pub const MAX_REVERSE_TEXT_CHARS: usize = 200;
+/// The longest reply after a reverse verification (Meta allows 4,096 characters).
+pub const MAX_REVERSE_REPLY_CHARS: usize = 1024;
 
 /// Checks settings before they are stored; the message names the setting.
 pub fn validate_settings(s: &AppSettings) -> Result<(), String> {
@@ -44,6 +50,35 @@ pub fn validate_settings(s: &AppSettings) -> Result<(), String> {
     }
     for name in &s.backup_templates {
         validate_name(name).map_err(|e| format!("backup template {name:?}: {e}"))?;
+    }
+    if s.reverse_texts.len() > MAX_REVERSE_TEXTS {
+        return Err(format!("at most {MAX_REVERSE_TEXTS} reverse texts (one per language)"));
+    }
+    for (i, (lang, text)) in s.reverse_texts.iter().enumerate() {
+        validate_language(lang).map_err(|e| format!("reverse text language: {e}"))?;
+        if s.reverse_texts[..i].iter().any(|(l, _)| l == lang) {
+            return Err(format!("reverse text for {lang}: given twice"));
+        }
+        if text.matches("{code}").count() != 1 {
+            return Err(format!("reverse text for {lang}: must hold {{code}} exactly once"));
+        }
+        let chars = text.chars().count();
+        if text.trim() != text || chars > MAX_REVERSE_TEXT_CHARS {
+            return Err(format!(
+                "reverse text for {lang}: 1 to {MAX_REVERSE_TEXT_CHARS} characters, without leading or trailing spaces"
+            ));
+        }
+        if text.chars().any(char::is_control) {
+            return Err(format!("reverse text for {lang}: no control characters (a prefilled text is one line)"));
+        }
+    }
+    if let Some(reply) = &s.reverse_reply {
+        if reply.trim().is_empty() || reply.chars().count() > MAX_REVERSE_REPLY_CHARS {
+            return Err(format!("reverse reply: 1 to {MAX_REVERSE_REPLY_CHARS} characters (or none)"));
+        }
+        if reply.chars().any(|c| c.is_control() && c != '\n') {
+            return Err("reverse reply: no control characters but line breaks".into());
+        }
     }
     Ok(())
 }

@@ -47,11 +47,13 @@ pub struct Start {
     pub key: [u8; 32],
     pub business_number: String,
     pub lang_code: String,
+    /// The app's own prefilled text for the language (`{code}` once), if it set one.
+    pub custom_text: Option<String>,
 }
 
 impl Start {
     pub fn link(&self, code: &OtpCode) -> Link {
-        let text = waotp_core::reverse::prefilled_text(None, &self.lang_code, code);
+        let text = waotp_core::reverse::prefilled_text(self.custom_text.as_deref(), &self.lang_code, code);
         let wa_link =
             format!("https://wa.me/{}?text={}", self.business_number, utf8_percent_encode(&text, NON_ALPHANUMERIC));
         Link { method: "reverse", text, wa_link, business_number: self.business_number.clone() }
@@ -117,8 +119,13 @@ async fn reverse_request(
     let business_number = state.reverse.business_number(app).await?;
     let code = waotp_core::reverse::generate();
     let lang_code = req.message.language.clone();
-    let start = Start { key: state.key.reverse_lookup(&code), business_number, lang_code: lang_code.clone() };
-    let text = waotp_core::reverse::prefilled_text(None, &lang_code, &code);
+    let start = Start {
+        key: state.key.reverse_lookup(&code),
+        business_number,
+        custom_text: app.record.settings.reverse_text(&lang_code).map(str::to_owned),
+        lang_code: lang_code.clone(),
+    };
+    let text = start.link(&code).text;
     Ok(SendRequest {
         code,
         message: RenderedMessage {
@@ -157,6 +164,7 @@ pub(crate) async fn sandbox(
     let start = Start {
         key: [0; 32],
         business_number: state.reverse.business_number(app).await?,
+        custom_text: app.record.settings.reverse_text(&req.message.language).map(str::to_owned),
         lang_code: req.message.language.clone(),
     };
     let link = start.link(&req.code);
@@ -235,19 +243,29 @@ impl Reverse {
     }
 
     /// Reacts ✅ to the user's message, from the number the app sends from (free for every
-    /// number: `whatsapp-operations.md` section 7). Failures are logged, never retried.
-    async fn acknowledge(&self, sender: &Sender, to: &str, message_id: &str) {
+    /// number: `whatsapp-operations.md` section 7), then sends the app's text reply if it set
+    /// one (a service message inside the window the user's message opened: free within the
+    /// number's monthly allowance, billed beyond it since 2026-10-01). Failures are logged,
+    /// never retried.
+    async fn acknowledge(&self, sender: &Sender, to: &str, message_id: &str, reply: Option<&str>) {
         let Some((client, w)) = &self.graph else { return };
         let (pnid, token) = match sender {
             Sender::App(own) => (own.phone_number_id.as_str(), own.access_token.as_str()),
             Sender::Configured => (w.phone_number_id.as_str(), w.access_token.expose()),
             Sender::Unusable(_) => return,
         };
+        static LOGGED: Counts = Counts::new();
         let reaction = waotp_whatsapp::client::reaction_message(to, message_id, ACK_EMOJI);
         if let Err(e) = client.send_json(pnid, token, &reaction).await {
-            static LOGGED: Counts = Counts::new();
             if LOGGED.add("reaction_failed") {
                 tracing::warn!(error = %describe(&e), "could not react to a verified inbound message");
+            }
+        }
+        let Some(reply) = reply else { return };
+        let text = waotp_whatsapp::client::text_message(to, reply);
+        if let Err(e) = client.send_json(pnid, token, &text).await {
+            if LOGGED.add("reply_failed") {
+                tracing::warn!(error = %describe(&e), "could not send the text reply to a verified inbound message");
             }
         }
     }
@@ -333,11 +351,11 @@ pub async fn apply(
     if react && state.reverse.graph.is_some() {
         let (state, to, message_id) = (state.clone(), from, message_id.to_owned());
         tokio::spawn(async move {
-            let sender = match state.apps.get(app_id).await {
-                Ok(Some(app)) => app.sender.clone(),
-                _ => Sender::Configured,
+            let (sender, reply) = match state.apps.get(app_id).await {
+                Ok(Some(app)) => (app.sender.clone(), app.record.settings.reverse_reply.clone()),
+                _ => (Sender::Configured, None),
             };
-            state.reverse.acknowledge(&sender, &to, &message_id).await;
+            state.reverse.acknowledge(&sender, &to, &message_id, reply.as_deref()).await;
         });
     }
     Ok(Applied::Verified { session_id })
@@ -435,8 +453,12 @@ pub async fn qr_svg(
     let code = state.key.unseal(&id, &sealed).ok_or_else(|| {
         ApiError::Internal("a reverse session's code does not open (was the server secret changed?)".into())
     })?;
-    let start =
-        Start { key: [0; 32], business_number: state.reverse.business_number(&app).await?, lang_code: s.lang_code };
+    let start = Start {
+        key: [0; 32],
+        business_number: state.reverse.business_number(&app).await?,
+        custom_text: app.record.settings.reverse_text(&s.lang_code).map(str::to_owned),
+        lang_code: s.lang_code,
+    };
     let svg = qr_of(&start.link(&code).wa_link)?;
     Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml"), (axum::http::header::CACHE_CONTROL, "no-store")], svg)
         .into_response())

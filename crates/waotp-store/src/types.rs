@@ -44,6 +44,39 @@ pub struct AppSettings {
     /// Templates tried in order, in the send's language, when the one a send would use is
     /// known to be unusable (paused, disabled, not approved).
     pub backup_templates: Vec<String>,
+    /// The prefilled text of a reverse verification, per language: (language, text) pairs,
+    /// `{code}` standing for the code once in each; a language without one gets waotp's
+    /// default text in that language.
+    pub reverse_texts: Vec<(String, String)>,
+    /// A text message sent to the user after their message verified a reverse session
+    /// (`None`: only the free ✅ reaction). A service message: Meta may bill it.
+    pub reverse_reply: Option<String>,
+}
+
+impl AppSettings {
+    /// The app's prefilled text for `language`: the one of that exact language, else the one
+    /// of its base language (`pt` for `pt_BR`).
+    pub fn reverse_text(&self, language: &str) -> Option<&str> {
+        let base = language.split(['_', '-']).next().unwrap_or(language);
+        let of = |lang: &str| self.reverse_texts.iter().find(|(l, _)| l == lang).map(|(_, t)| t.as_str());
+        of(language).or_else(|| of(base))
+    }
+}
+
+/// The prefilled texts as stored: one `language=text` line each. (A format of our own rather
+/// than JSON: the store has no JSON dependency, and a text holds no control character, so a
+/// newline cannot occur in one; the language holds no `=`.)
+pub fn encode_reverse_texts(texts: &[(String, String)]) -> String {
+    texts.iter().map(|(lang, text)| format!("{lang}={text}")).collect::<Vec<_>>().join("\n")
+}
+
+/// The prefilled texts from their stored form ([`encode_reverse_texts`]).
+pub fn decode_reverse_texts(stored: &str) -> Vec<(String, String)> {
+    stored
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(lang, text)| (lang.to_owned(), text.to_owned()))
+        .collect()
 }
 
 impl Default for AppSettings {
@@ -66,6 +99,8 @@ impl Default for AppSettings {
             sequential_mode: RuleMode::Monitor,
             conversion_mode: RuleMode::Monitor,
             backup_templates: Vec::new(),
+            reverse_texts: Vec::new(),
+            reverse_reply: None,
         }
     }
 }

@@ -355,6 +355,19 @@ fn quotas_limits_and_blocklists_from_the_command_line() {
     ok(&["app", "update", id, "--backup-templates", "none"]);
     let shown: Value = serde_json::from_str(&ok(&["app", "show", id, "--json"])).unwrap();
     assert_eq!(shown["backup_templates"], json!([]));
+    // Reverse verification's texts (LANG=TEXT, repeated; together they replace the app's) and
+    // its reply; a text without {code} is refused; `none` clears.
+    ok(&["app", "update", id, "--reverse-text", "en=Acme: {code}", "--reverse-text", "id=Kode = {code}"]);
+    ok(&["app", "update", id, "--reverse-reply", "Thanks!"]);
+    let shown: Value = serde_json::from_str(&ok(&["app", "show", id, "--json"])).unwrap();
+    assert_eq!(shown["reverse_texts"], json!({ "en": "Acme: {code}", "id": "Kode = {code}" }));
+    assert_eq!(shown["reverse_reply"], "Thanks!");
+    let refused = waotp(&db, &["app", "update", id, "--reverse-text", "en=no code"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("{code}"));
+    ok(&["app", "update", id, "--reverse-text", "none", "--reverse-reply", "none"]);
+    let shown: Value = serde_json::from_str(&ok(&["app", "show", id, "--json"])).unwrap();
+    assert_eq!((shown["reverse_texts"].clone(), shown["reverse_reply"].clone()), (json!({}), Value::Null));
 
     ok(&["blocklist", "add", "62812*"]);
     ok(&["blocklist", "add", "--app", id, "+6281234567890"]);

@@ -396,3 +396,91 @@ async fn the_dashboard_starts_reverse_verifications_and_counts_them_apart() {
         "{reverse}"
     );
 }
+
+/// An app's own prefilled texts (by language, the base language's for a regional one, waotp's
+/// default otherwise) are what the user sends, and verify; its optional text reply follows the
+/// free reaction, from the app's number (the double sees both, and no template).
+#[tokio::test]
+async fn an_app_s_own_texts_and_its_optional_reply() {
+    let (app, double) = with_double().await;
+    let mut settings = app.state.store.get_app(app.app_id).await.unwrap().unwrap().settings;
+    settings.reverse_texts =
+        vec![("en".into(), "Acme login: {code}".into()), ("pt".into(), "Meu código Acme é {code}".into())];
+    settings.reverse_reply = Some("Thanks, your number is verified.".into());
+    app.state.store.update_app_settings(app.app_id, settings).await.unwrap();
+    app.state.invalidate_app(app.app_id);
+
+    let en = start(&app, MSISDN, None, json!({})).await;
+    assert_eq!(en.body["text"], format!("Acme login: {}", en.otp()));
+    assert!(en.body["wa_link"].as_str().unwrap().ends_with(&format!("?text=Acme%20login%3A%20{}", en.otp())));
+    let pt = start(&app, "6281234567892", None, json!({ "lang_code": "pt_BR" })).await;
+    assert_eq!(pt.body["text"], format!("Meu código Acme é {}", pt.otp()));
+    let id = start(&app, "6281234567893", None, json!({ "lang_code": "id" })).await;
+    assert_eq!(id.body["text"], format!("{} adalah kode verifikasi saya", id.otp()));
+
+    // The user sends the app's text: verified, ✅, then the reply.
+    let text = en.body["text"].as_str().unwrap();
+    let value = inbound_text_value("15550100199", PNID, MSISDN, "wamid.ACME", text);
+    assert_eq!(double.send_change("WABA", "messages", value).await, 200);
+    let got = eventually("the reaction and the reply", Duration::from_secs(10), || async {
+        let got = double.received();
+        if got.len() >= 2 {
+            Ok(got)
+        } else {
+            Err(got.len())
+        }
+    })
+    .await;
+    assert_eq!(session(&app, en.session_id()).await["status"], 4);
+    let kinds: Vec<_> = got.iter().map(|r| r.body["type"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(kinds, ["reaction", "text"]);
+    assert_eq!(
+        got[1].body,
+        json!({ "messaging_product": "whatsapp", "recipient_type": "individual", "to": MSISDN, "type": "text",
+                "text": { "preview_url": false, "body": "Thanks, your number is verified." } })
+    );
+    // A refused message (a stranger's) gets neither.
+    let value = inbound_text_value("15550100199", PNID, STRANGER, "wamid.X", pt.body["text"].as_str().unwrap());
+    assert_eq!(double.send_change("WABA", "messages", value).await, 200);
+    assert_eq!(session(&app, pt.session_id()).await["wrong_attempts"], 1);
+    assert_eq!(double.received().len(), 2);
+}
+
+/// The settings are checked where they are set: a text must hold {code} once, be one line and
+/// short enough for a link; the reply is bounded; `null` and `{}` clear them.
+#[tokio::test]
+async fn reverse_settings_are_validated_by_the_admin_api() {
+    const ADMIN: &str = "reverse-admin-token-0123456789";
+    let app = spawn_app_with(|c| c.admin_token = Some(Secret::new(ADMIN))).await;
+    let http = reqwest::Client::new();
+    let patch = |body: Value| {
+        http.patch(format!("{}/admin/apps/{}", app.base, app.app_id)).bearer_auth(ADMIN).json(&body).send()
+    };
+    for (body, why) in [
+        (json!({ "reverse_texts": { "en": "no code here" } }), "{code}"),
+        (json!({ "reverse_texts": { "en": "{code} and {code}" } }), "{code}"),
+        (json!({ "reverse_texts": { "en": "line\n{code}" } }), "control"),
+        (json!({ "reverse_texts": { "en": format!("{{code}} {}", "x".repeat(200)) } }), "200"),
+        (json!({ "reverse_texts": { "e n": "{code}" } }), "language"),
+        (json!({ "reverse_reply": "" }), "reverse reply"),
+        (json!({ "reverse_reply": "x".repeat(1025) }), "reverse reply"),
+    ] {
+        let answer = patch(body.clone()).await.unwrap();
+        assert_eq!(answer.status().as_u16(), 400, "{body}");
+        let text = answer.text().await.unwrap();
+        assert!(text.contains(why), "{body}: {text}");
+    }
+    let set =
+        patch(json!({ "reverse_texts": { "id": "Kode {code}" }, "reverse_reply": "Terima kasih" })).await.unwrap();
+    assert_eq!(set.status().as_u16(), 200);
+    let shown: Value = set.json().await.unwrap();
+    assert_eq!(
+        (shown["reverse_texts"].clone(), shown["reverse_reply"].clone()),
+        (json!({ "id": "Kode {code}" }), json!("Terima kasih"))
+    );
+    let started = start(&app, MSISDN, None, json!({ "lang_code": "id" })).await;
+    assert_eq!(started.body["text"], format!("Kode {}", started.otp()));
+    let cleared: Value =
+        patch(json!({ "reverse_texts": {}, "reverse_reply": null })).await.unwrap().json().await.unwrap();
+    assert_eq!((cleared["reverse_texts"].clone(), cleared["reverse_reply"].clone()), (json!({}), Value::Null));
+}

@@ -6,12 +6,13 @@ use uuid::Uuid;
 use waotp_core::{CallbackMode, Category, RuleMode, Template};
 
 use super::{exec, query, query_opt, small};
-use crate::{AppRecord, AppSettings, Result, StoreError, WhatsAppSender};
+use crate::{decode_reverse_texts, encode_reverse_texts, AppRecord, AppSettings, Result, StoreError, WhatsAppSender};
 
 const APP_COLUMNS: &str = "app_id, name, api_key_hash, code_length, time_limit, template_name, lang_code, \
      return_code, created_at, callback_secret, callback_mode, callback_signing, quota, rps_limit, \
      msisdn_send_limit, msisdn_send_window, msisdn_verify_limit, msisdn_verify_window, ip_send_limit, \
-     allowed_countries, sequential_mode, conversion_mode, wa_phone_number_id, wa_access_token, backup_templates";
+     allowed_countries, sequential_mode, conversion_mode, wa_phone_number_id, wa_access_token, backup_templates, \
+     reverse_texts, reverse_reply";
 
 fn optional_small(v: Option<i64>) -> Result<Option<u32>> {
     v.map(small).transpose()
@@ -49,6 +50,8 @@ fn app_from(row: &Row) -> Result<AppRecord> {
             sequential_mode: rule(20),
             conversion_mode: rule(21),
             backup_templates: names(&row.get::<_, String>(24)),
+            reverse_texts: decode_reverse_texts(&row.get::<_, String>(25)),
+            reverse_reply: row.get(26),
         },
         quota: row.get(12),
         sender: match (row.get::<_, Option<String>>(22), row.get::<_, Option<String>>(23)) {
@@ -97,7 +100,7 @@ pub(super) async fn create<C: GenericClient>(c: &C, app: &AppRecord) -> Result<(
         c,
         &format!(
             "INSERT INTO apps ({APP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-             $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
+             $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"
         ),
         &[
             &app.app_id,
@@ -125,6 +128,8 @@ pub(super) async fn create<C: GenericClient>(c: &C, app: &AppRecord) -> Result<(
             &sender.map(|w| w.phone_number_id.as_str()),
             &sender.map(|w| w.access_token.as_str()),
             &s.backup_templates.join(","),
+            &encode_reverse_texts(&s.reverse_texts),
+            &s.reverse_reply,
         ],
     )
     .await?;
@@ -153,7 +158,8 @@ pub(super) async fn update_settings<C: GenericClient>(c: &C, app_id: Uuid, s: &A
         "UPDATE apps SET code_length = $2, time_limit = $3, template_name = $4, lang_code = $5, \
          return_code = $6, callback_mode = $7, callback_signing = $8, rps_limit = $9, msisdn_send_limit = $10, \
          msisdn_send_window = $11, msisdn_verify_limit = $12, msisdn_verify_window = $13, ip_send_limit = $14, \
-         allowed_countries = $15, sequential_mode = $16, conversion_mode = $17, backup_templates = $18 WHERE app_id = $1",
+         allowed_countries = $15, sequential_mode = $16, conversion_mode = $17, backup_templates = $18, \
+         reverse_texts = $19, reverse_reply = $20 WHERE app_id = $1",
         &[
             &app_id,
             &p.code_length,
@@ -173,6 +179,8 @@ pub(super) async fn update_settings<C: GenericClient>(c: &C, app_id: Uuid, s: &A
             &s.sequential_mode.as_str(),
             &s.conversion_mode.as_str(),
             &s.backup_templates.join(","),
+            &encode_reverse_texts(&s.reverse_texts),
+            &s.reverse_reply,
         ],
     )
     .await?;

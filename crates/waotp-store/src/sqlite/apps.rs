@@ -5,12 +5,13 @@ use uuid::Uuid;
 use waotp_core::{CallbackMode, Category, RuleMode, Template};
 
 use super::uuid_from;
-use crate::{AppRecord, AppSettings, Result, StoreError, WhatsAppSender};
+use crate::{decode_reverse_texts, encode_reverse_texts, AppRecord, AppSettings, Result, StoreError, WhatsAppSender};
 
 const APP_COLUMNS: &str = "app_id, name, api_key_hash, code_length, time_limit, template_name, lang_code, \
      return_code, created_at, callback_secret, callback_mode, callback_signing, quota, rps_limit, \
      msisdn_send_limit, msisdn_send_window, msisdn_verify_limit, msisdn_verify_window, ip_send_limit, \
-     allowed_countries, sequential_mode, conversion_mode, wa_phone_number_id, wa_access_token, backup_templates";
+     allowed_countries, sequential_mode, conversion_mode, wa_phone_number_id, wa_access_token, backup_templates, \
+     reverse_texts, reverse_reply";
 
 /// A comma-separated list as stored.
 fn names(s: &str) -> Vec<String> {
@@ -47,6 +48,8 @@ fn app_from(row: &Row<'_>) -> rusqlite::Result<AppRecord> {
             sequential_mode: rule(20)?,
             conversion_mode: rule(21)?,
             backup_templates: names(&row.get::<_, String>(24)?),
+            reverse_texts: decode_reverse_texts(&row.get::<_, String>(25)?),
+            reverse_reply: row.get(26)?,
         },
         quota: row.get(12)?,
         sender: match (row.get::<_, Option<String>>(22)?, row.get::<_, Option<String>>(23)?) {
@@ -62,7 +65,7 @@ pub(super) fn create(c: &Connection, app: &AppRecord) -> Result<()> {
     let s = &app.settings;
     c.prepare_cached(&format!(
         "INSERT INTO apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
-         ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
+         ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)"
     ))?
     .execute(params![
         app.app_id.as_bytes(),
@@ -90,6 +93,8 @@ pub(super) fn create(c: &Connection, app: &AppRecord) -> Result<()> {
         app.sender.as_ref().map(|w| &w.phone_number_id),
         app.sender.as_ref().map(|w| &w.access_token),
         s.backup_templates.join(","),
+        encode_reverse_texts(&s.reverse_texts),
+        s.reverse_reply,
     ])?;
     Ok(())
 }
@@ -112,7 +117,8 @@ pub(super) fn update_settings(c: &Connection, app_id: Uuid, s: &AppSettings) -> 
             "UPDATE apps SET code_length = ?2, time_limit = ?3, template_name = ?4, lang_code = ?5, \
              return_code = ?6, callback_mode = ?7, callback_signing = ?8, rps_limit = ?9, msisdn_send_limit = ?10, \
              msisdn_send_window = ?11, msisdn_verify_limit = ?12, msisdn_verify_window = ?13, ip_send_limit = ?14, \
-             allowed_countries = ?15, sequential_mode = ?16, conversion_mode = ?17, backup_templates = ?18 WHERE app_id = ?1",
+             allowed_countries = ?15, sequential_mode = ?16, conversion_mode = ?17, backup_templates = ?18, \
+             reverse_texts = ?19, reverse_reply = ?20 WHERE app_id = ?1",
         )?
         .execute(params![
             app_id.as_bytes(),
@@ -133,6 +139,8 @@ pub(super) fn update_settings(c: &Connection, app_id: Uuid, s: &AppSettings) -> 
             s.sequential_mode.as_str(),
             s.conversion_mode.as_str(),
             s.backup_templates.join(","),
+            encode_reverse_texts(&s.reverse_texts),
+            s.reverse_reply,
         ])?;
     Ok(n == 1)
 }

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0008_no_msisdn_index.sql"),
     include_str!("../../migrations/sqlite/0009_sender_health.sql"),
     include_str!("../../migrations/sqlite/0010_reverse.sql"),
+    include_str!("../../migrations/sqlite/0011_reverse_settings.sql"),
 ];
 
 /// How many migrations this build applies.

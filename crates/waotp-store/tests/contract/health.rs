@@ -138,3 +138,24 @@ async fn backup_templates_are_kept_with_the_settings() {
     store.create_app(b.clone()).await.unwrap();
     assert_eq!(store.get_app(b.app_id).await.unwrap(), Some(b));
 }
+
+#[tokio::test]
+async fn reverse_texts_and_reply_are_kept_with_the_settings() {
+    let (_d, store) = fresh_store().await;
+    let mut a = app("a");
+    a.settings.reverse_texts =
+        vec![("en".into(), "Verify me at Acme: {code}".into()), ("pt_BR".into(), "Meu código = {code}".into())];
+    a.settings.reverse_reply = Some("Thanks!\nYou are verified.".into());
+    store.create_app(a.clone()).await.unwrap();
+    let got = store.get_app(a.app_id).await.unwrap().unwrap();
+    assert_eq!(got, a, "an '=' in a text and a line break in the reply survive");
+    assert_eq!(got.settings.reverse_text("pt_BR"), Some("Meu código = {code}"));
+    assert_eq!(got.settings.reverse_text("en_US"), Some("Verify me at Acme: {code}"), "the base language's");
+    assert_eq!(got.settings.reverse_text("id"), None);
+    let cleared = AppSettings { reverse_texts: Vec::new(), reverse_reply: None, ..got.settings.clone() };
+    assert!(store.update_app_settings(a.app_id, cleared.clone()).await.unwrap());
+    assert_eq!(store.get_app(a.app_id).await.unwrap().unwrap().settings, cleared);
+    let set = AppSettings { reverse_texts: vec![("id".into(), "{code} kode saya".into())], ..cleared };
+    assert!(store.update_app_settings(a.app_id, set.clone()).await.unwrap());
+    assert_eq!(store.get_app(a.app_id).await.unwrap().unwrap().settings, set);
+}

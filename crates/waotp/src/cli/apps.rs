@@ -133,6 +133,15 @@ pub(crate) struct SettingsArgs {
     /// app's template is unusable (paused, disabled, not approved), or `none`.
     #[arg(long)]
     backup_templates: Option<String>,
+    /// Reverse verification's prefilled text for a language, `LANG=TEXT` with `{code}` once in
+    /// TEXT (repeat for several languages; together they replace the app's), or `none` for
+    /// waotp's defaults.
+    #[arg(long, value_name = "LANG=TEXT")]
+    reverse_text: Vec<String>,
+    /// A text message sent to the user after their message verified them (may be billed by
+    /// Meta; the free ✅ reaction is always sent), or `none`.
+    #[arg(long)]
+    reverse_reply: Option<String>,
 }
 
 /// A quota value: a count or unlimited.
@@ -168,7 +177,29 @@ fn parse_optional_limit(s: &str) -> Result<OptionalLimit, String> {
 impl SettingsArgs {
     /// The settings given on the command line, as a patch (absent: unchanged).
     pub(crate) fn patch(&self) -> SettingsPatch {
+        let reverse_texts = match self.reverse_text.as_slice() {
+            [] => None,
+            [none] if none.eq_ignore_ascii_case("none") => Some(Default::default()),
+            given => Some(
+                given
+                    .iter()
+                    .map(|t| match t.split_once('=') {
+                        Some((lang, text)) => (lang.trim().to_owned(), text.to_owned()),
+                        // No language: refused by the settings' check (an empty language).
+                        None => (String::new(), t.clone()),
+                    })
+                    .collect(),
+            ),
+        };
         SettingsPatch {
+            reverse_texts,
+            reverse_reply: self.reverse_reply.as_ref().map(|r| {
+                if r.eq_ignore_ascii_case("none") {
+                    None
+                } else {
+                    Some(r.clone())
+                }
+            }),
             code_length: self.code_length,
             time_limit: self.time_limit,
             template_name: self.template.clone(),
