@@ -123,16 +123,7 @@ impl GraphClient {
             .send()
             .await
             .map_err(|e| SendFailure::Transport(transport_text(&e)))?;
-        let status = response.status().as_u16();
-        let body: Value = response
-            .json()
-            .await
-            .map_err(|e| SendFailure::Transport(format!("HTTP {status}, unreadable body: {e}")))?;
-        if let Some(error) = body.get("error") {
-            let error: GraphError = serde_json::from_value(error.clone())
-                .map_err(|e| SendFailure::Transport(format!("HTTP {status}, unknown error shape: {e}")))?;
-            return Err(SendFailure::Graph { http_status: status, error });
-        }
+        let (status, body) = graph_answer(response).await?;
         body.pointer("/messages/0/id")
             .and_then(Value::as_str)
             .map(str::to_owned)
@@ -153,16 +144,7 @@ impl GraphClient {
             .send()
             .await
             .map_err(|e| SendFailure::Transport(transport_text(&e)))?;
-        let status = response.status().as_u16();
-        let body: Value = response
-            .json()
-            .await
-            .map_err(|e| SendFailure::Transport(format!("HTTP {status}, unreadable body: {e}")))?;
-        if let Some(error) = body.get("error") {
-            let error: GraphError = serde_json::from_value(error.clone())
-                .map_err(|e| SendFailure::Transport(format!("HTTP {status}, unknown error shape: {e}")))?;
-            return Err(SendFailure::Graph { http_status: status, error });
-        }
+        let (status, body) = graph_answer(response).await?;
         body["display_phone_number"]
             .as_str()
             .map(str::to_owned)
@@ -181,6 +163,19 @@ pub fn reaction_message(to: &str, message_id: &str, emoji: &str) -> Value {
 pub fn text_message(to: &str, body: &str) -> Value {
     serde_json::json!({ "messaging_product": "whatsapp", "recipient_type": "individual", "to": to,
         "type": "text", "text": { "preview_url": false, "body": body } })
+}
+
+/// A Graph API answer: its HTTP status and JSON body, or Meta's error (any status).
+async fn graph_answer(response: reqwest::Response) -> Result<(u16, Value), SendFailure> {
+    let status = response.status().as_u16();
+    let body: Value =
+        response.json().await.map_err(|e| SendFailure::Transport(format!("HTTP {status}, unreadable body: {e}")))?;
+    if let Some(error) = body.get("error") {
+        let error: GraphError = serde_json::from_value(error.clone())
+            .map_err(|e| SendFailure::Transport(format!("HTTP {status}, unknown error shape: {e}")))?;
+        return Err(SendFailure::Graph { http_status: status, error });
+    }
+    Ok((status, body))
 }
 
 fn transport_text(e: &reqwest::Error) -> String {

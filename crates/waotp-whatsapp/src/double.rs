@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use crate::webhook::sign;
 
 mod management;
-pub use management::{ManagementRequest, MetaState, NumberState, TemplateState, TokenState, WabaState, APP_FIELDS};
+pub use management::{ManagementRequest, MetaState, NumberState, TemplateState, TokenState, WabaState};
 
 /// A template the double knows, as approved by "Meta".
 #[derive(Debug, Clone)]

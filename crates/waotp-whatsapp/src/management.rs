@@ -321,17 +321,10 @@ pub struct UpsertedTemplate {
 }
 
 /// Every webhook field waotp wants the app subscribed to: statuses and inbound messages, and
-/// Meta's template, number and account events.
-pub const WEBHOOK_FIELDS: &[&str] = &[
-    "messages",
-    "message_template_status_update",
-    "message_template_quality_update",
-    "template_category_update",
-    "phone_number_quality_update",
-    "account_update",
-    "account_alerts",
-    "business_capability_update",
-];
+/// Meta's template, number and account events (the management fields it reads).
+pub fn webhook_fields() -> impl Iterator<Item = &'static str> {
+    std::iter::once("messages").chain(crate::management_events::FIELDS)
+}
 
 /// Locale codes compared as Meta's webhooks and API mix them: `en-US` ≡ `en_US`.
 pub fn normalise_language(code: &str) -> String {

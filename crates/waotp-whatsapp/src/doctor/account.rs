@@ -243,8 +243,7 @@ pub(super) async fn check_app_fields(
         return Ok(None);
     };
     let have = sub.field_names();
-    let missing: Vec<&str> =
-        crate::management::WEBHOOK_FIELDS.iter().copied().filter(|f| !have.iter().any(|h| h == f)).collect();
+    let missing: Vec<&str> = crate::management::webhook_fields().filter(|f| !have.iter().any(|h| h == f)).collect();
     let fix = format!("in the Meta app's WhatsApp → Configuration → Webhook fields, subscribe {}", missing.join(", "));
     if missing.contains(&"messages") {
         r.warn(

@@ -119,7 +119,7 @@ pub struct MetaState {
     next_id: u64,
 }
 
-pub use crate::management::WEBHOOK_FIELDS as APP_FIELDS;
+pub use crate::management::webhook_fields;
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
@@ -158,7 +158,7 @@ impl MetaState {
             },
             subscribed_apps: vec![config.app_id.clone()],
             app_callback_url: webhook,
-            app_fields: APP_FIELDS.iter().map(|f| f.to_string()).collect(),
+            app_fields: webhook_fields().map(str::to_owned).collect(),
             templates: vec![],
             created_status: "APPROVED".into(),
             requests: vec![],
