@@ -14,6 +14,10 @@ pub const MAX_BACKUP_TEMPLATES: usize = 5;
 /// link holds it percent-encoded, and a QR code of a long link is hard to scan).
 pub const MAX_REVERSE_TEXTS: usize = 20;
 pub const MAX_REVERSE_TEXT_CHARS: usize = 200;
+/// The longest prefilled text once percent-encoded in its `wa.me` link: a QR code holds 2,331
+/// bytes at most at the error correction waotp uses (version 40-M), and the link's other
+/// parts take some 40 (`https://wa.me/` + up to 15 digits + `?text=`).
+pub const MAX_REVERSE_LINK_TEXT_BYTES: usize = 2_000;
 /// The longest reply after a reverse verification (Meta allows 4,096 characters).
 pub const MAX_REVERSE_REPLY_CHARS: usize = 1024;
 
@@ -70,6 +74,25 @@ pub fn validate_settings(s: &AppSettings) -> Result<(), String> {
         }
         if text.chars().any(char::is_control) {
             return Err(format!("reverse text for {lang}: no control characters (a prefilled text is one line)"));
+        }
+        // With a code in it, as a user's message and as a link: the code must be found among
+        // the words an inbound message is read for, and the link must fit a QR code.
+        let sample = waotp_core::OtpCode::from_guess("ABCDEFGHJK");
+        let filled = waotp_core::reverse::prefilled_text(Some(text), lang, &sample);
+        if !waotp_core::reverse::codes_in(&filled).contains(&sample) {
+            return Err(format!(
+                "reverse text for {lang}: put {{code}} before any third 10-character word of letters and digits \
+                 (a message is read for its first three such words)"
+            ));
+        }
+        let encoded = percent_encoding::utf8_percent_encode(&filled, percent_encoding::NON_ALPHANUMERIC)
+            .map(str::len)
+            .sum::<usize>();
+        if encoded > MAX_REVERSE_LINK_TEXT_BYTES {
+            return Err(format!(
+                "reverse text for {lang}: {encoded} bytes once percent-encoded in a link, at most \
+                 {MAX_REVERSE_LINK_TEXT_BYTES} (its QR code must stay scannable)"
+            ));
         }
     }
     if let Some(reply) = &s.reverse_reply {

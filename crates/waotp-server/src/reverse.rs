@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 use waotp_core::{Category, Guess, Msisdn, OtpCode, RenderedMessage, VerifyDecision};
-use waotp_store::{InboundAttempt, InboundOutcome, Refusal, SendGuards, StoreError};
+use waotp_store::{InboundAttempt, InboundOutcome, InboundScope, Refusal, SendGuards, StoreError};
 use waotp_whatsapp::GraphClient;
 
 use crate::auth::{AuthedApp, CachedApp};
@@ -93,9 +93,10 @@ pub(crate) async fn start(
     if body.opt_code("otp")?.is_some() {
         return Err(ApiError::validation("a reverse verification makes its own code: send no otp"));
     }
-    // Every field is checked as a send checks it (a template field that would be refused on a
-    // send is refused here too); the code and the message are then the reverse ones.
-    let req = SendRequest::parse(body, app, state.deny_private_callbacks)?;
+    // Every field is checked as a send checks it (a malformed template_name or lang_code is
+    // refused), but no template is chosen: none is sent; the code and the message are then
+    // the reverse ones.
+    let req = SendRequest::parse_reverse(body, app, state.deny_private_callbacks)?;
     if !guards::country_allowed(&app.record, &req.msisdn) {
         state.metrics.send(app.record.app_id, "refused");
         return Err(state.refused(app, &req.msisdn, Refusal::new(waotp_core::RefusalReason::CountryNotAllowed), false));
@@ -158,7 +159,7 @@ pub(crate) async fn sandbox(
     // sandbox number: this one makes its own code, so a well-formed `otp` is ignored here (a
     // production reverse start refuses it, where it would be a client's mistake).
     body.opt_code("otp")?;
-    let req = SendRequest::parse_for(msisdn, body, app, state.deny_private_callbacks)?;
+    let req = SendRequest::parse_reverse_for(msisdn, body, app, state.deny_private_callbacks)?;
     // A sandbox session keeps no code to seal and no key: it is answered here, not by a message.
     let req = reverse_request(state, app, req, false).await?;
     let start = Start {
@@ -314,13 +315,14 @@ pub async fn apply(
     from: &str,
     text: &str,
     message_id: &str,
+    scope: InboundScope,
     react: bool,
 ) -> Result<Applied, StoreError> {
     static LOGGED: Counts = Counts::new();
     let from: String = from.chars().filter(char::is_ascii_digit).take(20).collect();
     let now_ms = state.clock.now_ms();
     let (app_id, session_id, msisdn, decision) =
-        match decide(state.store.as_ref(), &state.key, &from, text, message_id, now_ms).await? {
+        match decide(state.store.as_ref(), &state.key, &from, text, message_id, &scope, now_ms).await? {
             InboundOutcome::NoSession => {
                 state.metrics.whatsapp_event("inbound_ignored");
                 log_ignored(now_ms);
@@ -370,6 +372,7 @@ pub async fn decide(
     from: &str,
     text: &str,
     message_id: &str,
+    scope: &InboundScope,
     now_ms: i64,
 ) -> Result<InboundOutcome, StoreError> {
     for code in waotp_core::reverse::codes_in(text) {
@@ -379,6 +382,7 @@ pub async fn decide(
             from: from.to_owned(),
             message_id: message_id.to_owned(),
             now_ms,
+            scope: scope.clone(),
         };
         match store.verify_inbound(attempt).await? {
             InboundOutcome::NoSession => continue,
@@ -412,7 +416,7 @@ fn log_ignored(now_ms: i64) {
 /// `{"from": "…", "text": "…"}` as if the user had sent `text` from `from` to the business.
 pub async fn inbox_inbound(
     State(state): State<AppState>,
-    AuthedApp(_app): AuthedApp,
+    AuthedApp(app): AuthedApp,
     body: Fields,
 ) -> Result<Json<Value>, ApiError> {
     if state.whatsapp.is_some() {
@@ -429,7 +433,8 @@ pub async fn inbox_inbound(
         .opt_str("text", waotp_whatsapp::webhook::MAX_INBOUND_TEXT)?
         .ok_or_else(|| ApiError::validation("text is required"))?;
     let message_id = format!("inbox.{}", Uuid::new_v4().simple());
-    let applied = apply(&state, from, text, &message_id, false).await?;
+    // The caller's sessions only: an app's credentials simulate its own users.
+    let applied = apply(&state, from, text, &message_id, InboundScope::App(app.record.app_id), false).await?;
     let mut answer = json!({ "message": "Inbound message received", "outcome": applied.name() });
     if let Applied::Verified { session_id } = applied {
         answer["session_id"] = json!(session_id);

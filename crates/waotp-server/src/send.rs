@@ -69,6 +69,35 @@ impl SendRequest {
         app: &CachedApp,
         deny_private: bool,
     ) -> Result<SendRequest, ApiError> {
+        Self::parse_fields(msisdn, body, app, deny_private, true)
+    }
+
+    /// A reverse verification's fields: checked as a send's, but no template is chosen or
+    /// rendered (none is sent: an app whose template is not registered in the request's
+    /// language may still start one); the message is left for the caller to fill.
+    pub fn parse_reverse(body: &Fields, app: &CachedApp, deny_private: bool) -> Result<SendRequest, ApiError> {
+        let msisdn =
+            Msisdn::parse(body.required_str("msisdn")?).map_err(|e| ApiError::validation(format!("msisdn: {e}")))?;
+        Self::parse_fields(msisdn, body, app, deny_private, false)
+    }
+
+    /// [`Self::parse_reverse`] with the msisdn settled by the caller.
+    pub fn parse_reverse_for(
+        msisdn: Msisdn,
+        body: &Fields,
+        app: &CachedApp,
+        deny_private: bool,
+    ) -> Result<SendRequest, ApiError> {
+        Self::parse_fields(msisdn, body, app, deny_private, false)
+    }
+
+    fn parse_fields(
+        msisdn: Msisdn,
+        body: &Fields,
+        app: &CachedApp,
+        deny_private: bool,
+        with_template: bool,
+    ) -> Result<SendRequest, ApiError> {
         let settings = &app.record.settings;
         let custom = body.opt_code("otp")?;
         let length = body.opt_uint("otp_length", 0..=u64::MAX)?;
@@ -96,8 +125,19 @@ impl SendRequest {
             .opt_str("callback_url", MAX_CALLBACK_URL_CHARS)?
             .map(|url| parse_callback_url(url, deny_private))
             .transpose()?;
-        let template = app.template(template_name, lang_code).map_err(|e| ApiError::validation(e.to_string()))?;
-        let message = template.render(&code, &content).map_err(|e| ApiError::validation(format!("content: {e}")))?;
+        let message = if with_template {
+            let template = app.template(template_name, lang_code).map_err(|e| ApiError::validation(e.to_string()))?;
+            template.render(&code, &content).map_err(|e| ApiError::validation(format!("content: {e}")))?
+        } else {
+            waotp_core::RenderedMessage {
+                template_name: String::new(),
+                language: lang_code.to_owned(),
+                category: waotp_core::Category::Authentication,
+                text: String::new(),
+                body_parameters: Vec::new(),
+                button_parameter: None,
+            }
+        };
         Ok(SendRequest { msisdn, code, challenge, time_limit_s, message, content, callback_url, reverse: None })
     }
 }

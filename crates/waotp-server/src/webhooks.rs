@@ -13,7 +13,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use waotp_core::Status;
-use waotp_store::ProviderReport;
+use waotp_store::{InboundScope, ProviderReport};
 use waotp_whatsapp::webhook::{parse, signature_valid, DeliveryStatus, Event};
 
 use crate::body::Unread;
@@ -101,7 +101,13 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bod
             }
             Event::Inbound(message) => {
                 // The user's message to the business: reverse verification reads its code.
-                match crate::reverse::apply(&state, &message.from, &message.body, &message.message_id, true).await {
+                // Only sessions of the apps that send from the number it was sent to.
+                let configured =
+                    state.whatsapp.as_ref().is_some_and(|w| w.phone_number_id == message.to_phone_number_id);
+                let scope = InboundScope::Number { phone_number_id: message.to_phone_number_id.clone(), configured };
+                match crate::reverse::apply(&state, &message.from, &message.body, &message.message_id, scope, true)
+                    .await
+                {
                     Ok(_) => continue,
                     Err(e) => {
                         tracing::error!(error = %e, "cannot apply an inbound WhatsApp message");

@@ -21,6 +21,37 @@ pub struct InboundAttempt {
     /// The provider's message id: a message seen before changes nothing.
     pub message_id: String,
     pub now_ms: i64,
+    /// Whose sessions the message may decide on; another's is [`InboundOutcome::NoSession`].
+    pub scope: InboundScope,
+}
+
+/// Whose sessions an inbound message may decide on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundScope {
+    /// Any app's (an operator's tool on the database).
+    Any,
+    /// This app's only (the local inbox's simulation, called with an app's credentials).
+    App(Uuid),
+    /// A message Meta delivered to this phone number: the sessions of the apps that send from
+    /// it (their own sender), and, when it is the server's configured number (`configured`),
+    /// of the apps without a sender of their own. A code sent to another business's number
+    /// proves nothing to this one.
+    Number { phone_number_id: String, configured: bool },
+}
+
+impl InboundScope {
+    /// Whether a session of `app_id`, whose own sender is `app_number` (its phone number id),
+    /// is within the scope.
+    pub fn admits(&self, app_id: Uuid, app_number: Option<&str>) -> bool {
+        match self {
+            InboundScope::Any => true,
+            InboundScope::App(id) => *id == app_id,
+            InboundScope::Number { phone_number_id, configured } => match app_number {
+                Some(own) => own == phone_number_id,
+                None => *configured,
+            },
+        }
+    }
 }
 
 /// What an inbound message did.

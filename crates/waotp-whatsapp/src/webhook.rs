@@ -56,6 +56,8 @@ pub struct InboundText {
     pub from: String,
     /// The message's `wamid`.
     pub message_id: String,
+    /// The business number it was sent to (`metadata.phone_number_id`; empty if absent).
+    pub to_phone_number_id: String,
     pub body: String,
     /// Unix seconds, as Meta sends it (a string); 0 if absent.
     pub timestamp: i64,
@@ -67,6 +69,7 @@ impl std::fmt::Debug for InboundText {
         f.debug_struct("InboundText")
             .field("from", &waotp_mask(&self.from))
             .field("message_id", &self.message_id)
+            .field("to_phone_number_id", &self.to_phone_number_id)
             .field("body_chars", &self.body.chars().count())
             .field("timestamp", &self.timestamp)
             .finish()
@@ -127,6 +130,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, String> {
                 events.push(Event::Inbound(InboundText {
                     from: from.to_owned(),
                     message_id: id.to_owned(),
+                    to_phone_number_id: value["metadata"]["phone_number_id"].as_str().unwrap_or("").to_owned(),
                     body: body.chars().take(MAX_INBOUND_TEXT).collect(),
                     timestamp: m["timestamp"].as_str().and_then(|t| t.parse().ok()).unwrap_or(0),
                 }));
@@ -195,6 +199,7 @@ mod tests {
             vec![Event::Inbound(InboundText {
                 from: "551187654321".into(),
                 message_id: "wamid.IN".into(),
+                to_phone_number_id: "123".into(),
                 body: "ABCDEFGHJK is my verification code".into(),
                 timestamp: 1_764_700_000,
             })]

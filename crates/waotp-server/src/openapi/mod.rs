@@ -200,7 +200,7 @@ fn session_qr() {}
 #[utoipa::path(post, path = "/v1/inbox/inbound", tag = "Extensions", request_body = InboundBody,
     security(("AppId" = [], "ApiKey" = [])),
     responses(
-        (status = 200, description = "The user's simulated message was applied as an inbound WhatsApp message is (reverse verification)", body = InboundAnswer),
+        (status = 200, description = "The user's simulated message was applied as an inbound WhatsApp message is (reverse verification), to the calling app's sessions only", body = InboundAnswer),
         (status = 400, description = "Validation error (also: a WhatsApp account is configured, so messages are not simulated)", body = ErrorBody),
         (status = 401, description = "Authorization failed", body = ErrorBody),
         (status = 503, description = UNAVAILABLE, body = ErrorBody, headers(("Retry-After" = u64))),

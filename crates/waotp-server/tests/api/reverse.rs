@@ -131,6 +131,17 @@ async fn a_start_is_validated_and_guarded_like_a_send() {
         .unwrap();
     let blocked = app.send(json!({ "msisdn": "6289912345678", "method": "reverse" })).await;
     assert_eq!(blocked.status, 409, "{}", blocked.body);
+    // No template is sent, so none is needed: the app's template registered in English only
+    // refuses a Portuguese send but not a Portuguese reverse start; a malformed language is
+    // still refused.
+    app.add_template("verification_code", "en", "Your code is {{1}}", 1).await;
+    let send = app.send(json!({ "msisdn": "6281234567895", "lang_code": "pt_BR" })).await;
+    assert_eq!(send.status, 400, "{}", send.body);
+    let reverse = app.send(json!({ "msisdn": "6281234567895", "lang_code": "pt_BR", "method": "reverse" })).await;
+    assert_eq!(reverse.status, 201, "{}", reverse.body);
+    assert_eq!(reverse.body["text"], format!("{} é o meu código de verificação", reverse.otp()));
+    let malformed = app.send(json!({ "msisdn": "6281234567895", "lang_code": "p t", "method": "reverse" })).await;
+    assert_eq!(malformed.status, 400, "{}", malformed.body);
 }
 
 /// Acceptance 3: the right code from another number counts a wrong try and verifies nothing;
@@ -462,6 +473,8 @@ async fn reverse_settings_are_validated_by_the_admin_api() {
         (json!({ "reverse_texts": { "en": "line\n{code}" } }), "control"),
         (json!({ "reverse_texts": { "en": format!("{{code}} {}", "x".repeat(200)) } }), "200"),
         (json!({ "reverse_texts": { "e n": "{code}" } }), "language"),
+        (json!({ "reverse_texts": { "en": "UNDERSTAND strawberry Handshakes {code}" } }), "third"),
+        (json!({ "reverse_texts": { "en": format!("{} {{code}}", "\u{1F600}".repeat(190)) } }), "percent-encoded"),
         (json!({ "reverse_reply": "" }), "reverse reply"),
         (json!({ "reverse_reply": "x".repeat(1025) }), "reverse reply"),
     ] {
@@ -483,4 +496,33 @@ async fn reverse_settings_are_validated_by_the_admin_api() {
     let cleared: Value =
         patch(json!({ "reverse_texts": {}, "reverse_reply": null })).await.unwrap().json().await.unwrap();
     assert_eq!((cleared["reverse_texts"].clone(), cleared["reverse_reply"].clone()), (json!({}), Value::Null));
+}
+
+/// A code proves the number only to the business it was sent to: the same code sent to another
+/// number (another business on the same Meta app) verifies nothing and is no wrong try; the
+/// local inbox's simulation, with another app's credentials, neither.
+#[tokio::test]
+async fn a_code_sent_to_another_business_or_by_another_app_verifies_nothing() {
+    let (app, double) = with_double().await;
+    let started = start(&app, MSISDN, None, json!({})).await;
+    let text = started.body["text"].as_str().unwrap();
+    let elsewhere = inbound_text_value("15550100777", "999000111222", MSISDN, "wamid.ELSEWHERE", text);
+    assert_eq!(double.send_change("WABA", "messages", elsewhere).await, 200);
+    let s = session(&app, started.session_id()).await;
+    assert_eq!((s["status"].as_i64(), s["wrong_attempts"].as_i64()), (Some(0), Some(0)));
+    assert!(double.received().is_empty(), "no reaction from a number the user did not write to");
+    // To the server's number: verified.
+    let here = inbound_text_value("15550100199", PNID, MSISDN, "wamid.HERE", text);
+    assert_eq!(double.send_change("WABA", "messages", here).await, 200);
+    assert_eq!(session(&app, started.session_id()).await["status"], 4);
+
+    let local = spawn_app().await;
+    let started = start(&local, MSISDN, None, json!({})).await;
+    let (other_id, other_key) = local.other_app().await;
+    let body = json!({ "from": MSISDN, "text": started.body["text"] }).to_string();
+    let other_id = other_id.to_string();
+    let by_other = local.post_raw("/v1/inbox/inbound", Some((&other_id, &other_key)), body).await;
+    assert_eq!((by_other.status, by_other.body["outcome"].as_str()), (200, Some("ignored")));
+    assert_eq!(session(&local, started.session_id()).await["status"], 0);
+    assert_eq!(inbound(&local, MSISDN, started.body["text"].as_str().unwrap()).await.body["outcome"], "verified");
 }

@@ -70,7 +70,8 @@ pub(super) async fn verify_inbound(t: &Transaction<'_>, a: &InboundAttempt) -> R
     let row = query_opt(
         t,
         "SELECT s.id, s.session_id, s.app_id, s.msisdn, s.code_hash, s.state, s.status, s.wrong_attempts, \
-         s.expires_at, s.challenge, s.sandbox FROM reverse_sessions r JOIN sessions s ON s.session_id = r.session_id \
+         s.expires_at, s.challenge, s.sandbox, a.wa_phone_number_id FROM reverse_sessions r \
+         JOIN sessions s ON s.session_id = r.session_id JOIN apps a ON a.app_id = s.app_id \
          WHERE r.reverse_key = $1",
         &[&&a.reverse_key[..]],
     )
@@ -88,6 +89,9 @@ pub(super) async fn verify_inbound(t: &Transaction<'_>, a: &InboundAttempt) -> R
         },
     };
     let app_id: Uuid = row.get(2);
+    if !a.scope.admits(app_id, row.get::<_, Option<&str>>(11)) {
+        return Ok(InboundOutcome::NoSession);
+    }
     let msisdn = Msisdn::from_trusted(row.get(3));
     if query_opt(t, "SELECT 1 FROM reverse_messages WHERE message_id = $1", &[&a.message_id]).await?.is_some() {
         return Ok(InboundOutcome::Replayed);

@@ -70,7 +70,8 @@ pub(super) fn verify_inbound(c: &Connection, a: &InboundAttempt) -> Result<Inbou
     let found = c
         .prepare_cached(
             "SELECT s.id, s.session_id, s.app_id, s.msisdn, s.code_hash, s.state, s.status, s.wrong_attempts, \
-             s.expires_at, s.callback_url FROM reverse_sessions r JOIN sessions s ON s.session_id = r.session_id \
+             s.expires_at, s.callback_url, a.wa_phone_number_id FROM reverse_sessions r \
+             JOIN sessions s ON s.session_id = r.session_id JOIN apps a ON a.app_id = s.app_id \
              WHERE r.reverse_key = ?1",
         )?
         .query_row([&a.reverse_key[..]], |r| {
@@ -86,12 +87,23 @@ pub(super) fn verify_inbound(c: &Connection, a: &InboundAttempt) -> Result<Inbou
                 status: facts.status,
                 callback_url: r.get(9)?,
             };
-            Ok((session, uuid_from(r.get(1)?)?, Msisdn::from_trusted(r.get(3)?), r.get::<_, Vec<u8>>(4)?, facts))
+            let number: Option<String> = r.get(10)?;
+            Ok((
+                session,
+                uuid_from(r.get(1)?)?,
+                Msisdn::from_trusted(r.get(3)?),
+                r.get::<_, Vec<u8>>(4)?,
+                facts,
+                number,
+            ))
         })
         .optional()?;
-    let Some((mut session, session_id, msisdn, hash, facts)) = found else {
+    let Some((mut session, session_id, msisdn, hash, facts, number)) = found else {
         return Ok(InboundOutcome::NoSession);
     };
+    if !a.scope.admits(session.app_id, number.as_deref()) {
+        return Ok(InboundOutcome::NoSession);
+    }
     let hash = code_hash(hash)?;
     let seen = c
         .prepare_cached("SELECT 1 FROM reverse_messages WHERE message_id = ?1")?

@@ -3,7 +3,7 @@
 //! message seen before changes nothing.
 
 use super::*;
-use waotp_store::{InboundAttempt, InboundOutcome};
+use waotp_store::{InboundAttempt, InboundOutcome, InboundScope, WhatsAppSender};
 
 /// A reverse session of `M` with `code`, created at `now`, valid 1 s.
 fn reverse_session(app_id: Uuid, code: &str, now: i64) -> NewSession {
@@ -19,6 +19,7 @@ fn inbound(code: &str, from: &str, message_id: &str, now: i64) -> InboundAttempt
         from: from.into(),
         message_id: message_id.into(),
         now_ms: now,
+        scope: InboundScope::Any,
     }
 }
 
@@ -131,4 +132,39 @@ async fn a_reverse_code_another_session_holds_is_refused_before_anything_is_stor
     let refused = store.create_session(twin.clone(), SendGuards::default()).await;
     assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
     assert!(store.get_session(a.app_id, twin.session_id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn an_inbound_message_decides_only_within_its_scope() {
+    let (_d, store) = fresh_store().await;
+    // `a` sends from the server's number, `b` from its own.
+    let a = app("a");
+    let mut b = app("b");
+    b.sender = Some(WhatsAppSender { phone_number_id: "222".into(), access_token: "t".into() });
+    store.create_app(a.clone()).await.unwrap();
+    store.create_app(b.clone()).await.unwrap();
+    let sa = reverse_session(a.app_id, "ABCDEFGHJK", 100);
+    create(&store, sa.clone()).await;
+    let sb = reverse_session(b.app_id, "ZYXWVUTSRQ", 100);
+    create(&store, sb.clone()).await;
+    let scoped = |code: &str, id: &str, scope: InboundScope| InboundAttempt { scope, ..inbound(code, M, id, 150) };
+    let configured = |pnid: &str| InboundScope::Number { phone_number_id: pnid.into(), configured: true };
+    let other = |pnid: &str| InboundScope::Number { phone_number_id: pnid.into(), configured: false };
+    // a's code sent to b's number, or to a number that is neither: nothing, and no wrong try
+    for (n, scope) in [other("222"), other("333"), InboundScope::App(b.app_id)].into_iter().enumerate() {
+        let outcome = store.verify_inbound(scoped("ABCDEFGHJK", &format!("wamid.a{n}"), scope)).await.unwrap();
+        assert_eq!(outcome, InboundOutcome::NoSession);
+    }
+    // b's code sent to the server's number: nothing either
+    let outcome = store.verify_inbound(scoped("ZYXWVUTSRQ", "wamid.b0", configured("111"))).await.unwrap();
+    assert_eq!(outcome, InboundOutcome::NoSession);
+    for (app_id, session_id) in [(a.app_id, sa.session_id), (b.app_id, sb.session_id)] {
+        let record = store.get_session(app_id, session_id).await.unwrap().unwrap();
+        assert_eq!((record.status, record.wrong_attempts), (Status::Requested, 0));
+    }
+    // each to its own number (or its own app's simulation): verified
+    let a_ok = store.verify_inbound(scoped("ABCDEFGHJK", "wamid.a9", configured("111"))).await.unwrap();
+    assert!(matches!(a_ok, InboundOutcome::Decided { decision: VerifyDecision::Verified, .. }), "{a_ok:?}");
+    let b_ok = store.verify_inbound(scoped("ZYXWVUTSRQ", "wamid.b9", InboundScope::App(b.app_id))).await.unwrap();
+    assert!(matches!(b_ok, InboundOutcome::Decided { decision: VerifyDecision::Verified, .. }), "{b_ok:?}");
 }

@@ -37,8 +37,16 @@ pub(super) async fn inbox(store: &Arc<dyn Store>, key: CodeKey, cmd: InboxComman
     }
     let message_id = format!("cli.{}", Uuid::new_v4().simple());
     let now = Clock::system().now_ms();
-    let outcome =
-        waotp_server::reverse::decide(store.as_ref(), &Arc::new(key), digits, &text, &message_id, now).await?;
+    let outcome = waotp_server::reverse::decide(
+        store.as_ref(),
+        &Arc::new(key),
+        digits,
+        &text,
+        &message_id,
+        &waotp_store::InboundScope::Any,
+        now,
+    )
+    .await?;
     match outcome {
         InboundOutcome::Decided { session_id, decision: VerifyDecision::Verified, .. } => {
             println!("verified: session {session_id} (status 4; a running server sends its callback)");
