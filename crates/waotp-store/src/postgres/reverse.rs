@@ -3,11 +3,11 @@
 
 use deadpool_postgres::{GenericClient, Transaction};
 use uuid::Uuid;
-use waotp_core::{Msisdn, SealedCode, VerifyDecision, VerifyFacts};
+use waotp_core::{Msisdn, SealedCode, VerifyDecision};
 
-use super::sessions::{state_from, write_verify, Newest};
-use super::{exec, query_opt, small, status_from};
-use crate::{code_hash, InboundAttempt, InboundOutcome, Result, StoreError, VerifyAttempt};
+use super::sessions::{write_verify, Newest};
+use super::{exec, query_opt};
+use crate::{InboundAttempt, InboundOutcome, Result, StoreError, VerifyAttempt};
 
 /// Marks a new session reverse, in the send's transaction; a key another session holds is a
 /// conflict (the send is refused, its counts given back).
@@ -77,17 +77,7 @@ pub(super) async fn verify_inbound(t: &Transaction<'_>, a: &InboundAttempt) -> R
     )
     .await?;
     let Some(row) = row else { return Ok(InboundOutcome::NoSession) };
-    let newest = Newest {
-        row_id: row.get(0),
-        session_id: row.get(1),
-        hash: code_hash(row.get(4))?,
-        facts: VerifyFacts {
-            state: state_from(row.get(5))?,
-            status: status_from(row.get(6))?,
-            wrong_attempts: small(row.get(7))?,
-            expires_at_ms: row.get(8),
-        },
-    };
+    let newest = Newest::from_row(&row, 0)?;
     let app_id: Uuid = row.get(2);
     if !a.scope.admits(app_id, row.get::<_, Option<&str>>(11)) {
         return Ok(InboundOutcome::NoSession);

@@ -20,7 +20,7 @@ use crate::{
     Timeline, VerifyAttempt, VerifyOutcome, BLOCKED_AFTER_ACCEPTED, DAY_MS,
 };
 
-pub(super) fn state_from(code: i64) -> Result<SessionState> {
+fn state_from(code: i64) -> Result<SessionState> {
     SessionState::from_code(code).ok_or_else(|| StoreError::Corrupt(format!("session state {code}")))
 }
 
@@ -237,6 +237,25 @@ pub(super) struct Newest {
     pub facts: VerifyFacts,
 }
 
+impl Newest {
+    /// From a row holding the row id and session id at `row_id`, `row_id + 1`, and the code
+    /// hash, state, status, wrong tries and expiry from column 4 on (as the verify's and the
+    /// inbound message's queries both select them).
+    pub(super) fn from_row(row: &tokio_postgres::Row, row_id: usize) -> Result<Newest> {
+        Ok(Newest {
+            row_id: row.get(row_id),
+            session_id: row.get(row_id + 1),
+            hash: code_hash(row.get(4))?,
+            facts: VerifyFacts {
+                state: state_from(row.get(5))?,
+                status: status_from(row.get(6))?,
+                wrong_attempts: small(row.get(7))?,
+                expires_at_ms: row.get(8),
+            },
+        })
+    }
+}
+
 /// One statement: counts the verify under `limit` (if any), returning the key's (previous
 /// window, current window before it) counts, and loads the newest session of its key.
 async fn load_verify<C: GenericClient>(
@@ -277,17 +296,7 @@ async fn load_verify<C: GenericClient>(
     let newest = match row.get::<_, Option<i64>>(2) {
         None => None,
         Some(_) if row.get::<_, bool>(9) => None,
-        Some(row_id) => Some(Newest {
-            row_id,
-            session_id: row.get(3),
-            hash: code_hash(row.get(4))?,
-            facts: VerifyFacts {
-                state: state_from(row.get(5))?,
-                status: status_from(row.get(6))?,
-                wrong_attempts: small(row.get(7))?,
-                expires_at_ms: row.get(8),
-            },
-        }),
+        Some(_) => Some(Newest::from_row(&row, 2)?),
     };
     Ok((counts, newest))
 }
