@@ -34,8 +34,8 @@ const MAX_LOGGED_FIELDS: usize = 64;
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub facts: Vec<HealthFact>,
-    /// (name, language) → status, for the hot path.
-    statuses: HashMap<(String, String), String>,
+    /// name → language → status, for the hot path (looked up by `&str`: no key is built).
+    statuses: HashMap<String, HashMap<String, String>>,
     /// The newest messaging limit heard of (any number or account): `Some(None)` unlimited.
     limit: Option<Option<u64>>,
 }
@@ -48,7 +48,10 @@ impl Snapshot {
             match (f.kind, f.aspect.as_str()) {
                 (HealthKind::Template, "status") => {
                     if let Some((name, lang)) = f.subject.split_once('/') {
-                        statuses.insert((name.to_owned(), lang.to_owned()), f.value.clone());
+                        statuses
+                            .entry(name.to_owned())
+                            .or_insert_with(HashMap::new)
+                            .insert(lang.to_owned(), f.value.clone());
                     }
                 }
                 (_, "messaging_limit") if newest_limit.is_none_or(|(at, _)| f.at_ms >= at) => {
@@ -63,11 +66,7 @@ impl Snapshot {
 
     /// A template's status, if Meta (or a send) said one.
     pub fn status(&self, name: &str, language: &str) -> Option<&str> {
-        // The hot path: nothing to look up (and no key to build) while Meta has said nothing.
-        if self.statuses.is_empty() {
-            return None;
-        }
-        self.statuses.get(&(name.to_owned(), language.to_owned())).map(String::as_str)
+        self.statuses.get(name)?.get(language).map(String::as_str)
     }
 
     /// Whether a template may be sent: unknown templates are (Meta decides).
