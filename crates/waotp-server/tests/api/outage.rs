@@ -195,6 +195,7 @@ async fn postgres_stopped_mid_test_answers_503_fast_and_serves_again_once_starte
     all_refused(&app).await;
     let ready = app.http.get(format!("{}/readyz", app.base)).send().await.unwrap();
     assert_eq!(ready.status(), 503, "/readyz while the database is down");
+    steady.refused().await;
 
     let cluster = tokio::task::spawn_blocking(move || {
         cluster.start_again();
@@ -216,15 +217,15 @@ async fn postgres_stopped_mid_test_answers_503_fast_and_serves_again_once_starte
 /// Sends one after another to fresh numbers from a task of its own until stopped.
 struct Steady {
     stop: tokio::sync::watch::Sender<bool>,
-    /// Answers so far.
-    count: tokio::sync::watch::Receiver<usize>,
+    /// Answers so far, and how many of them were 503.
+    count: tokio::sync::watch::Receiver<(usize, usize)>,
     task: tokio::task::JoinHandle<Vec<(String, u16, serde_json::Value, Duration)>>,
 }
 
 impl Steady {
     fn start(app: &TestApp) -> Steady {
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let (counted, count) = tokio::sync::watch::channel(0);
+        let (counted, count) = tokio::sync::watch::channel((0, 0));
         let (http, url) = (app.http.clone(), format!("{}/v2/whatsapp/otp/send", app.base));
         let (id, key) = (app.app_id.to_string(), app.api_key.clone());
         let task = tokio::spawn(async move {
@@ -242,7 +243,8 @@ impl Steady {
                     .unwrap();
                 let status = answer.status().as_u16();
                 answers.push((msisdn, status, answer.json().await.unwrap(), started.elapsed()));
-                counted.send_replace(answers.len());
+                let refused = answers.iter().filter(|a| a.1 == 503).count();
+                counted.send_replace((answers.len(), refused));
                 // Pacing, not a wait: a steady trickle of sends, not a flood.
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
@@ -254,9 +256,19 @@ impl Steady {
     /// Waits until the client has had `n` answers.
     async fn answered(&self, n: usize) {
         let mut count = self.count.clone();
-        tokio::time::timeout(Duration::from_secs(10), count.wait_for(|c| *c >= n))
+        tokio::time::timeout(Duration::from_secs(10), count.wait_for(|c| c.0 >= n))
             .await
             .expect("the steady client never got going")
+            .unwrap();
+    }
+
+    /// Waits until the client has had a 503: it has seen the outage (its precondition holds
+    /// by construction, not by how long the outage happened to last).
+    async fn refused(&self) {
+        let mut count = self.count.clone();
+        tokio::time::timeout(Duration::from_secs(30), count.wait_for(|c| c.1 > 0))
+            .await
+            .expect("the steady client never saw the outage")
             .unwrap();
     }
 
