@@ -113,11 +113,13 @@ impl CodeKey {
         CodeHash(self.mac(b"waotp-code-v1\0", session, code.0.as_bytes()))
     }
 
-    /// The keyed hash a reverse verification's code is looked up by ([`crate::reverse`]):
-    /// bound to no session (an inbound message does not say which one it answers), in its
-    /// own domain so it never equals a session's [`CodeHash`].
-    pub fn reverse_lookup(&self, code: &OtpCode) -> [u8; 32] {
-        self.mac(b"waotp-reverse-v1\0", &Uuid::nil(), code.0.as_bytes())
+    /// The keyed hash a reverse verification is looked up by ([`crate::reverse`]): of its
+    /// whole prefilled text, [`crate::reverse::normalise`]d, so that only a message that is
+    /// that text (up to case, spacing and look-alike characters) finds the session, never a
+    /// message that merely contains the code. Bound to no session (an inbound message does
+    /// not say which one it answers), in its own domain so it never equals a [`CodeHash`].
+    pub fn reverse_lookup(&self, text: &str) -> [u8; 32] {
+        self.mac(b"waotp-reverse-text-v2\0", &Uuid::nil(), crate::reverse::normalise(text).as_bytes())
     }
 
     /// Whether `guess` is the code behind `stored`, in constant time.

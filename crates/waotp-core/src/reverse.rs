@@ -1,21 +1,23 @@
 //! Reverse verification: the user sends the code to the business over WhatsApp, and the
-//! inbound message's sender proves the number. The pure parts: the code (long enough to name
-//! its session among every pending one, since an inbound message does not say which app it
-//! answers), finding it in a message's text, the prefilled text, and comparing the sender
+//! inbound message's sender proves the number. The pure parts: the code, the prefilled text,
+//! the rule that only a message that *is* the prefilled text counts ([`normalise`]), the
+//! decision on the session a message names ([`decide_inbound`]), and comparing the sender
 //! Meta reports (`messages[].from`, the `wa_id`) with the number being verified.
 
 use rand::Rng;
+use unicode_normalization::UnicodeNormalization;
 
-use crate::OtpCode;
+use crate::{OtpCode, VerifyDecision, VerifyFacts};
 
 /// Characters of a reverse code: digits and capitals without the look-alikes `0 O 1 I`, so a
 /// code read aloud or retyped survives; 32 symbols, 5 bits each.
 pub const ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
-/// Length of a reverse code: 50 bits, so two pending sessions hold the same code with odds
+/// Length of a reverse code: 50 bits, so two pending sessions hold the same text with odds
 /// of about n / 10^15 per send (the store refuses a duplicate all the same).
 pub const CODE_LEN: usize = 10;
-/// Candidate codes read from one message at most: what one message may cost the store.
-pub const MAX_CANDIDATES: usize = 3;
+/// Messages from numbers other than the session's that are counted (and reported) at most;
+/// later ones are answered as the counted ones were, and write nothing.
+pub const MAX_WRONG_SENDERS: u32 = 20;
 
 /// A fresh reverse code from the thread-local CSPRNG.
 pub fn generate() -> OtpCode {
@@ -24,27 +26,48 @@ pub fn generate() -> OtpCode {
     OtpCode::parse_custom(&code).expect("a reverse code is a valid custom code")
 }
 
-/// The reverse codes a message's text may hold: its words of exactly [`CODE_LEN`] characters
-/// of [`ALPHABET`] (case-insensitive), distinct, the first [`MAX_CANDIDATES`] of them.
-pub fn codes_in(text: &str) -> Vec<OtpCode> {
-    let mut found: Vec<OtpCode> = Vec::new();
-    for word in text.split(|c: char| !c.is_ascii_alphanumeric()) {
-        if found.len() == MAX_CANDIDATES {
-            break;
-        }
-        if word.len() != CODE_LEN {
-            continue;
-        }
-        let upper = word.to_ascii_uppercase();
-        if !upper.bytes().all(|b| ALPHABET.contains(&b)) {
-            continue;
-        }
-        let code = OtpCode::from_guess(&upper);
-        if !found.contains(&code) {
-            found.push(code);
-        }
+/// A message's text as it is compared with a prefilled text: compatibility-normalised (NFKC:
+/// full-width letters, no-break spaces), lower case, reduced to its UTS #39 skeleton (Cyrillic
+/// `а` and Latin `a` are one letter; invisible format characters such as zero-width spaces
+/// and bidi controls are dropped), with every run of white space one space and none at
+/// either end. A user who sends the prefilled text as WhatsApp put it in the input box, or
+/// as a keyboard or a copy re-typed it, matches; a message that only contains the code
+/// (an "order number" an attacker asked the victim to send) does not.
+pub fn normalise(text: &str) -> String {
+    let folded: String = text.nfkc().flat_map(char::to_lowercase).collect();
+    let skeleton: String = unicode_security::confusable_detection::skeleton(&folded).collect();
+    skeleton.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// What an inbound message that is a session's prefilled text does to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboundDecision {
+    /// From the session's own number: decided as a verify with the right code would be
+    /// (`Verified`, or `NotFound`/`Expired`/`Locked`, which write nothing).
+    Owner(VerifyDecision),
+    /// From another number, while the session could still be verified: no wrong try of the
+    /// owner's is counted (a stranger can never lock the session), but the message is counted
+    /// apart: `senders` is the new count, `counted` whether it is written (at most
+    /// [`MAX_WRONG_SENDERS`]).
+    WrongSender { senders: u32, counted: bool },
+    /// From another number, with the session no longer verifiable: the state's answer,
+    /// nothing written.
+    Closed(VerifyDecision),
+}
+
+/// Decides an inbound message on the session whose prefilled text it is: `owner` when its
+/// sender is the session's number ([`same_sender`]); `wrong_senders` as stored.
+pub fn decide_inbound(facts: VerifyFacts, now_ms: i64, owner: bool, wrong_senders: u32) -> InboundDecision {
+    // The text names the session's code: only the sender is in question.
+    let decision = VerifyDecision::decide(Some(facts), now_ms, || true);
+    match (owner, decision) {
+        (true, d) => InboundDecision::Owner(d),
+        (false, VerifyDecision::Verified) => InboundDecision::WrongSender {
+            senders: wrong_senders.saturating_add(1).min(MAX_WRONG_SENDERS),
+            counted: wrong_senders < MAX_WRONG_SENDERS,
+        },
+        (false, d) => InboundDecision::Closed(d),
     }
-    found
 }
 
 /// The text the user sends, prefilled in WhatsApp: the app's own (with `{code}` standing for
@@ -103,21 +126,59 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_are_long_unambiguous_and_found_in_text() {
+    fn codes_are_long_and_unambiguous() {
         let code = generate();
         assert_eq!(code.as_str().len(), CODE_LEN);
         assert!(code.as_str().bytes().all(|b| ALPHABET.contains(&b)));
         assert_ne!(generate(), generate());
+    }
+
+    #[test]
+    fn only_the_prefilled_text_matches_up_to_case_spacing_and_look_alikes() {
+        let code = OtpCode::parse_custom("ABCDEFGHJK").unwrap();
         let text = prefilled_text(None, "en", &code);
-        assert_eq!(codes_in(&text), vec![code.clone()]);
-        // lower case, punctuation around it, repeated
-        let lower = format!("hi! {}. ({})", code.as_str().to_lowercase(), code.as_str());
-        assert_eq!(codes_in(&lower), vec![code]);
-        // too short, too long, look-alikes
-        assert!(codes_in("ABCDEFGHJ ABCDEFGHJKL 0BCDEFGHJK IBCDEFGHJK hello").is_empty());
-        // a flood of words costs at most MAX_CANDIDATES lookups
-        let many = (0..50).map(|_| generate().as_str().to_owned()).collect::<Vec<_>>().join(" ");
-        assert_eq!(codes_in(&many).len(), MAX_CANDIDATES);
+        let n = normalise(&text);
+        assert_eq!(n, normalise("abcdefghjk is my verification code"));
+        assert_eq!(n, normalise("  ABCDEFGHJK   is my\u{00a0}verification\ncode "));
+        // full-width letters, Cyrillic look-alikes, a zero-width space, a bidi control
+        assert_eq!(n, normalise("ＡＢＣＤＥＦＧＨＪＫ is my verification code"));
+        assert_eq!(n, normalise("ABCDEFGHJK is my v\u{0435}rific\u{0430}tion code"));
+        assert_eq!(n, normalise("ABCDE\u{200b}FGHJK is my verification code\u{202c}"));
+        // the code inside any other text is not the text
+        for other in [
+            "ABCDEFGHJK",
+            "my order number is ABCDEFGHJK",
+            "ABCDEFGHJK is my verification code, thanks",
+            "hi! ABCDEFGHJK is my verification code",
+            "ABCDEFGHJL is my verification code",
+        ] {
+            assert_ne!(n, normalise(other), "{other:?}");
+        }
+        let id = prefilled_text(None, "pt_BR", &code);
+        assert_eq!(normalise(&id), normalise("abcdefghjk É O MEU CÓDIGO DE VERIFICAÇÃO"));
+    }
+
+    fn pending(expires_at_ms: i64, wrong_attempts: u32) -> VerifyFacts {
+        VerifyFacts {
+            state: crate::SessionState::Pending,
+            status: crate::Status::Requested,
+            expires_at_ms,
+            wrong_attempts,
+        }
+    }
+
+    #[test]
+    fn a_stranger_counts_apart_and_never_locks_the_owner_out() {
+        let s = pending(1000, 0);
+        assert_eq!(decide_inbound(s, 10, true, 0), InboundDecision::Owner(VerifyDecision::Verified));
+        assert_eq!(decide_inbound(s, 10, false, 0), InboundDecision::WrongSender { senders: 1, counted: true });
+        let full = decide_inbound(s, 10, false, MAX_WRONG_SENDERS);
+        assert_eq!(full, InboundDecision::WrongSender { senders: MAX_WRONG_SENDERS, counted: false });
+        // however many strangers came, the owner verifies
+        assert_eq!(decide_inbound(s, 10, true, MAX_WRONG_SENDERS), InboundDecision::Owner(VerifyDecision::Verified));
+        // an expired session: the state's answer, for both
+        assert_eq!(decide_inbound(s, 2000, false, 0), InboundDecision::Closed(VerifyDecision::Expired));
+        assert_eq!(decide_inbound(s, 2000, true, 0), InboundDecision::Owner(VerifyDecision::Expired));
     }
 
     #[test]

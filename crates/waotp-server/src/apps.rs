@@ -75,16 +75,10 @@ pub fn validate_settings(s: &AppSettings) -> Result<(), String> {
         if text.chars().any(char::is_control) {
             return Err(format!("reverse text for {lang}: no control characters (a prefilled text is one line)"));
         }
-        // With a code in it, as a user's message and as a link: the code must be found among
-        // the words an inbound message is read for, and the link must fit a QR code.
+        // With a code in it, as a link: the link must fit a QR code. (Where {code} stands does
+        // not matter: a message verifies only when it is the whole text.)
         let sample = waotp_core::OtpCode::from_guess("ABCDEFGHJK");
         let filled = waotp_core::reverse::prefilled_text(Some(text), lang, &sample);
-        if !waotp_core::reverse::codes_in(&filled).contains(&sample) {
-            return Err(format!(
-                "reverse text for {lang}: put {{code}} before any third 10-character word of letters and digits \
-                 (a message is read for its first three such words)"
-            ));
-        }
         let encoded = percent_encoding::utf8_percent_encode(&filled, percent_encoding::NON_ALPHANUMERIC)
             .map(str::len)
             .sum::<usize>();

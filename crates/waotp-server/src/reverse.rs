@@ -5,9 +5,12 @@
 //!   a `wa_link` (`https://wa.me/<business number>?text=…`) and the `business_number`; nothing
 //!   is delivered (no template, no inbox message).
 //! - An inbound text message (Meta's `messages` webhook, or `POST /v1/inbox/inbound` with the
-//!   local inbox channel) holding the code of a pending reverse session, from the session's
-//!   number, verifies it (status 4, callback); from another number it counts a wrong try. A
-//!   message naming no session costs one key read and writes nothing.
+//!   local inbox channel) that is the prefilled text of a pending reverse session (up to case,
+//!   spacing and look-alike characters: [`waotp_core::reverse::normalise`]), from the session's
+//!   number, verifies it (status 4, callback). A message that merely contains the code verifies
+//!   nothing. From another number it is counted apart ([`waotp_core::reverse::decide_inbound`]):
+//!   never as the owner's wrong try, so strangers cannot lock the owner out. A message naming
+//!   no session costs one key read and writes nothing.
 //! - On success the user's message gets a ✅ reaction (free); nothing on failure.
 //! - `GET /v1/sessions/{session_id}`: any session's status, for apps that poll.
 
@@ -22,6 +25,7 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
+use waotp_core::reverse::InboundDecision;
 use waotp_core::{Category, Guess, Msisdn, OtpCode, RenderedMessage, VerifyDecision};
 use waotp_store::{InboundAttempt, InboundOutcome, InboundScope, Refusal, SendGuards, StoreError};
 use waotp_whatsapp::GraphClient;
@@ -43,7 +47,7 @@ pub const ACK_EMOJI: &str = "\u{2705}";
 
 /// A reverse start, as the send stores it.
 pub struct Start {
-    /// [`waotp_core::CodeKey::reverse_lookup`] of the code.
+    /// [`waotp_core::CodeKey::reverse_lookup`] of the prefilled text.
     pub key: [u8; 32],
     pub business_number: String,
     pub lang_code: String,
@@ -120,13 +124,14 @@ async fn reverse_request(
     let business_number = state.reverse.business_number(app).await?;
     let code = waotp_core::reverse::generate();
     let lang_code = req.message.language.clone();
-    let start = Start {
-        key: state.key.reverse_lookup(&code),
+    let mut start = Start {
+        key: [0; 32],
         business_number,
         custom_text: app.record.settings.reverse_text(&lang_code).map(str::to_owned),
         lang_code: lang_code.clone(),
     };
     let text = start.link(&code).text;
+    start.key = state.key.reverse_lookup(&text);
     Ok(SendRequest {
         code,
         message: RenderedMessage {
@@ -287,8 +292,8 @@ fn describe(e: &waotp_whatsapp::SendFailure) -> String {
 pub enum Applied {
     /// It verified this session.
     Verified { session_id: Uuid },
-    /// It named a session but did not verify it (another sender: a wrong try; or the session
-    /// is used, expired or locked).
+    /// It named a session but did not verify it (another sender, counted apart; or the
+    /// session is used, expired or locked).
     Refused,
     /// It named no pending reverse session.
     Ignored,
@@ -307,9 +312,8 @@ impl Applied {
     }
 }
 
-/// Applies an inbound text message: each candidate code in `text` (at most
-/// [`waotp_core::reverse::MAX_CANDIDATES`]) is looked up by its key; the first that names a
-/// session decides. With `react`, a verified message gets its ✅ (in the background).
+/// Applies an inbound text message: the session whose prefilled text it is (one key read)
+/// decides. With `react`, a verified message gets its ✅ (in the background).
 pub async fn apply(
     state: &AppState,
     from: &str,
@@ -335,17 +339,20 @@ pub async fn apply(
             InboundOutcome::Decided { app_id, session_id, msisdn, decision } => (app_id, session_id, msisdn, decision),
         };
     let label = match decision {
-        VerifyDecision::Verified => "verified",
-        VerifyDecision::WrongCode { .. } => "wrong_sender",
-        VerifyDecision::NotFound => "not_found",
-        VerifyDecision::Expired => "expired",
-        VerifyDecision::Locked => "locked",
+        InboundDecision::Owner(d) | InboundDecision::Closed(d) => match d {
+            VerifyDecision::Verified => "verified",
+            VerifyDecision::WrongCode { .. } => "wrong_code",
+            VerifyDecision::NotFound => "not_found",
+            VerifyDecision::Expired => "expired",
+            VerifyDecision::Locked => "locked",
+        },
+        InboundDecision::WrongSender { .. } => "wrong_sender",
     };
     state.metrics.verify(app_id, label);
-    if decision != VerifyDecision::Verified {
+    if decision != InboundDecision::Owner(VerifyDecision::Verified) {
         if LOGGED.add("inbound_refused") {
             tracing::info!(%session_id, msisdn = %msisdn, from = %waotp_core::msisdn::mask(&from), outcome = label,
-                "an inbound message with a reverse code did not verify its session");
+                "an inbound reverse verification message did not verify its session");
         }
         return Ok(Applied::Refused);
     }
@@ -363,9 +370,8 @@ pub async fn apply(
     Ok(Applied::Verified { session_id })
 }
 
-/// Decides on the session the first candidate code of `text` names (each candidate is one
-/// key read; at most [`waotp_core::reverse::MAX_CANDIDATES`]): what the server's webhook and
-/// inbox route, and the CLI's `waotp inbox inbound`, apply. `from`: digits.
+/// Decides on the session whose prefilled text `text` is (one key read): what the server's
+/// webhook and inbox route, and the CLI's `waotp inbox inbound`, apply. `from`: digits.
 pub async fn decide(
     store: &dyn waotp_store::Store,
     key: &Arc<waotp_core::CodeKey>,
@@ -375,21 +381,14 @@ pub async fn decide(
     scope: &InboundScope,
     now_ms: i64,
 ) -> Result<InboundOutcome, StoreError> {
-    for code in waotp_core::reverse::codes_in(text) {
-        let attempt = InboundAttempt {
-            reverse_key: key.reverse_lookup(&code),
-            guess: Guess::new(code, key.clone()),
-            from: from.to_owned(),
-            message_id: message_id.to_owned(),
-            now_ms,
-            scope: scope.clone(),
-        };
-        match store.verify_inbound(attempt).await? {
-            InboundOutcome::NoSession => continue,
-            decided => return Ok(decided),
-        }
-    }
-    Ok(InboundOutcome::NoSession)
+    let attempt = InboundAttempt {
+        reverse_key: key.reverse_lookup(text),
+        from: from.to_owned(),
+        message_id: message_id.to_owned(),
+        now_ms,
+        scope: scope.clone(),
+    };
+    store.verify_inbound(attempt).await
 }
 
 /// Logs the messages that named no session as one line a minute at most, with their count:
@@ -485,12 +484,11 @@ pub async fn session(
     let Path(raw) = raw.map_err(|e| ApiError::validation(e.body_text()))?;
     let id = Uuid::parse_str(&raw).map_err(|_| ApiError::validation("session_id must be a UUID"))?;
     let s = state.store.get_session(app.record.app_id, id).await?.ok_or(ApiError::SessionNotFound)?;
-    let method = if s.sandbox {
-        "sandbox"
-    } else if state.store.is_reverse(id).await? {
-        "reverse"
-    } else {
-        "template"
+    let wrong_senders = if s.sandbox { None } else { state.store.reverse_wrong_senders(id).await? };
+    let method = match (s.sandbox, wrong_senders) {
+        (true, _) => "sandbox",
+        (false, Some(_)) => "reverse",
+        (false, None) => "template",
     };
     let at = |ms: Option<i64>| ms.map(crate::clock::rfc3339);
     Ok(Json(json!({
@@ -503,6 +501,7 @@ pub async fn session(
         "state": s.state.as_str(),
         "try_count": s.try_count,
         "wrong_attempts": s.wrong_attempts,
+        "wrong_senders": wrong_senders,
         "created_at": crate::clock::rfc3339(s.created_at_ms),
         "expires_at": crate::clock::rfc3339(s.expires_at_ms),
         "sent_at": at(s.timeline.sent_at_ms),

@@ -1,20 +1,21 @@
 //! Reverse verification's storage (issue 20): a session started with `"method": "reverse"`
-//! keeps the keyed hash of its code in `reverse_sessions` ([`crate::NewSession::reverse_key`]),
-//! and an inbound WhatsApp message from the user decides on it ([`ReverseStore::verify_inbound`]).
+//! keeps the keyed hash of its prefilled text in `reverse_sessions`
+//! ([`crate::NewSession::reverse_key`]), and an inbound WhatsApp message from the user decides
+//! on it ([`ReverseStore::verify_inbound`], by [`waotp_core::reverse::decide_inbound`]).
 
 use async_trait::async_trait;
 use uuid::Uuid;
-use waotp_core::{Guess, Msisdn, VerifyDecision};
+use waotp_core::reverse::InboundDecision;
+use waotp_core::Msisdn;
 
 use crate::Result;
 
-/// An inbound message holding a candidate code, as the webhook (or the local inbox) read it.
+/// An inbound message, as the webhook (or the local inbox) read it.
 #[derive(Debug, Clone)]
 pub struct InboundAttempt {
-    /// [`waotp_core::CodeKey::reverse_lookup`] of the candidate code.
+    /// [`waotp_core::CodeKey::reverse_lookup`] of the message's text: it names a session only
+    /// when the text is that session's prefilled text.
     pub reverse_key: [u8; 32],
-    /// The same candidate, compared with the session's code hash (constant time).
-    pub guess: Guess,
     /// The sender as the provider reports it (`messages[].from`): compared with the session's
     /// msisdn after [`waotp_core::reverse::canonical`].
     pub from: String,
@@ -57,14 +58,14 @@ impl InboundScope {
 /// What an inbound message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InboundOutcome {
-    /// No reverse session has this code: nothing was read beyond one key, nothing written.
+    /// No reverse session has this text: nothing was read beyond one key, nothing written.
     NoSession,
     /// This message id changed the session before: nothing changed now.
     Replayed,
-    /// The session's decision, as the verify route would have decided it: `Verified` when
-    /// the code is its pending one and the sender its msisdn, `WrongCode` (a counted try) when
-    /// the sender is another number, `NotFound`/`Expired`/`Locked` as for a verify.
-    Decided { app_id: Uuid, session_id: Uuid, msisdn: Msisdn, decision: VerifyDecision },
+    /// The session's decision ([`waotp_core::reverse::decide_inbound`]), written as decided:
+    /// the owner's `Verified`, or a stranger's message counted apart (never the owner's
+    /// wrong try).
+    Decided { app_id: Uuid, session_id: Uuid, msisdn: Msisdn, decision: InboundDecision },
 }
 
 /// Reverse verifications started on one UTC day by one app, and how many were verified.
@@ -80,13 +81,13 @@ pub struct ReverseFunnelRow {
 /// Reverse verification: the inbound side of a reverse session.
 #[async_trait]
 pub trait ReverseStore: Send + Sync {
-    /// Finds the reverse session whose code hashes to `attempt.reverse_key` (one key read)
-    /// and decides on it ([`VerifyDecision::decide`], the sender standing for the code's
-    /// owner) and stores the outcome with the message id, atomically. A message id recorded
-    /// before is [`InboundOutcome::Replayed`]. Nothing is written when no session is found.
+    /// Finds the reverse session whose prefilled text hashes to `attempt.reverse_key` (one
+    /// key read), decides on it ([`waotp_core::reverse::decide_inbound`]) and stores the
+    /// outcome with the message id, atomically. A message id recorded before is
+    /// [`InboundOutcome::Replayed`]. Nothing is written when no session is found.
     async fn verify_inbound(&self, attempt: InboundAttempt) -> Result<InboundOutcome>;
-    /// Whether the session was started as a reverse verification.
-    async fn is_reverse(&self, session_id: Uuid) -> Result<bool>;
+    /// `Some(wrong senders counted)` when the session was started as a reverse verification.
+    async fn reverse_wrong_senders(&self, session_id: Uuid) -> Result<Option<u32>>;
     /// The sealed code of the app's reverse session (for its link and QR code); `None` if the
     /// app has no such reverse session.
     /// Reverse verifications created at or after `since_ms`, by app and UTC day (the

@@ -382,7 +382,8 @@ fn session_answer() -> Value {
     json!({
         "type": "object",
         "required": ["session_id", "msisdn", "challenge", "method", "status", "status_name", "state", "try_count",
-            "wrong_attempts", "created_at", "expires_at", "sent_at", "delivered_at", "read_at", "failed_at", "closed_at"],
+            "wrong_attempts", "wrong_senders", "created_at", "expires_at", "sent_at", "delivered_at", "read_at",
+            "failed_at", "closed_at"],
         "properties": {
             "session_id": uuid(),
             "msisdn": {"type": "string"},
@@ -393,6 +394,12 @@ fn session_answer() -> Value {
             "state": {"enum": ["pending", "verified", "superseded", "locked"]},
             "try_count": {"type": "integer", "minimum": 1},
             "wrong_attempts": {"type": "integer", "minimum": 0},
+            "wrong_senders": {
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "description": "A reverse session's messages with its text from other numbers than its own, counted \
+                    apart from wrong_attempts (they never lock the session), at most 20; null for other sessions"
+            },
             "created_at": {"type": "string", "description": "RFC 3339, UTC"},
             "expires_at": {"type": "string", "description": "RFC 3339, UTC"},
             "sent_at": optional_time("When WhatsApp took the message (null: not yet, or never: reverse)"),

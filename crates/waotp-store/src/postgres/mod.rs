@@ -890,8 +890,8 @@ impl crate::ReverseStore for PgStore {
         transaction!(self, |t| reverse::verify_inbound(&t, &attempt).await)
     }
 
-    async fn is_reverse(&self, session_id: Uuid) -> Result<bool> {
-        reverse::is_reverse(&self.conn().await?, session_id).await
+    async fn reverse_wrong_senders(&self, session_id: Uuid) -> Result<Option<u32>> {
+        reverse::wrong_senders(&self.conn().await?, session_id).await
     }
 
     async fn reverse_funnel(&self, since_ms: i64) -> Result<Vec<crate::ReverseFunnelRow>> {

@@ -3,11 +3,12 @@
 
 use deadpool_postgres::{GenericClient, Transaction};
 use uuid::Uuid;
-use waotp_core::{Msisdn, SealedCode, VerifyDecision};
+use waotp_core::reverse::{decide_inbound, InboundDecision};
+use waotp_core::{Msisdn, SealedCode};
 
-use super::sessions::{write_verify, Newest};
+use super::sessions::{write_verify, Newest, SessionKey};
 use super::{exec, query_opt};
-use crate::{InboundAttempt, InboundOutcome, Result, StoreError, VerifyAttempt};
+use crate::{InboundAttempt, InboundOutcome, Result, StoreError};
 
 /// Marks a new session reverse, in the send's transaction; a key another session holds is a
 /// conflict (the send is refused, its counts given back).
@@ -60,8 +61,9 @@ pub(super) async fn funnel<C: GenericClient>(c: &C, since_ms: i64) -> Result<Vec
         .collect())
 }
 
-pub(super) async fn is_reverse<C: GenericClient>(c: &C, session_id: Uuid) -> Result<bool> {
-    Ok(query_opt(c, "SELECT 1 FROM reverse_sessions WHERE session_id = $1", &[&session_id]).await?.is_some())
+pub(super) async fn wrong_senders<C: GenericClient>(c: &C, session_id: Uuid) -> Result<Option<u32>> {
+    let row = query_opt(c, "SELECT wrong_senders FROM reverse_sessions WHERE session_id = $1", &[&session_id]).await?;
+    Ok(row.map(|r| r.get::<_, i32>(0).max(0) as u32))
 }
 
 /// Decides on the session and writes the outcome with `waotp_verify_write` (which refuses if
@@ -70,7 +72,7 @@ pub(super) async fn verify_inbound(t: &Transaction<'_>, a: &InboundAttempt) -> R
     let row = query_opt(
         t,
         "SELECT s.id, s.session_id, s.app_id, s.msisdn, s.code_hash, s.state, s.status, s.wrong_attempts, \
-         s.expires_at, s.challenge, s.sandbox, a.wa_phone_number_id FROM reverse_sessions r \
+         s.expires_at, s.challenge, s.sandbox, a.wa_phone_number_id, r.wrong_senders FROM reverse_sessions r \
          JOIN sessions s ON s.session_id = r.session_id JOIN apps a ON a.app_id = s.app_id \
          WHERE r.reverse_key = $1",
         &[&&a.reverse_key[..]],
@@ -86,35 +88,53 @@ pub(super) async fn verify_inbound(t: &Transaction<'_>, a: &InboundAttempt) -> R
     if query_opt(t, "SELECT 1 FROM reverse_messages WHERE message_id = $1", &[&a.message_id]).await?.is_some() {
         return Ok(InboundOutcome::Replayed);
     }
-    let decision = VerifyDecision::decide(Some(newest.facts), a.now_ms, || {
-        a.guess.matches(&newest.session_id, &newest.hash) && waotp_core::reverse::same_sender(msisdn.as_str(), &a.from)
-    });
+    let wrong_senders: i32 = row.get(12);
+    let owner = waotp_core::reverse::same_sender(msisdn.as_str(), &a.from);
+    let decision = decide_inbound(newest.facts, a.now_ms, owner, wrong_senders.max(0) as u32);
     let session_id = newest.session_id;
-    if let Some(write) = decision.write() {
-        // A concurrent delivery of the same message waits here for this one, then finds it.
-        let recorded = exec(
-            t,
-            "INSERT INTO reverse_messages (message_id, session_id, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (message_id) DO NOTHING",
-            &[&a.message_id, &session_id, &a.now_ms],
-        )
-        .await?;
-        if recorded == 0 {
-            return Ok(InboundOutcome::Replayed);
+    let write = match decision {
+        InboundDecision::Owner(d) => d.write().map(Some),
+        InboundDecision::WrongSender { counted: true, .. } => Some(None),
+        InboundDecision::WrongSender { counted: false, .. } | InboundDecision::Closed(_) => None,
+    };
+    let Some(write) = write else {
+        return Ok(InboundOutcome::Decided { app_id, session_id, msisdn, decision });
+    };
+    // A concurrent delivery of the same message waits here for this one, then finds it.
+    let recorded = exec(
+        t,
+        "INSERT INTO reverse_messages (message_id, session_id, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (message_id) DO NOTHING",
+        &[&a.message_id, &session_id, &a.now_ms],
+    )
+    .await?;
+    if recorded == 0 {
+        return Ok(InboundOutcome::Replayed);
+    }
+    match (write, decision) {
+        (Some(write), _) => {
+            let challenge: String = row.get(9);
+            let key =
+                SessionKey { app_id, sandbox: row.get(10), msisdn: &msisdn, challenge: &challenge, now_ms: a.now_ms };
+            if !write_verify(t, &key, &newest, write).await? {
+                return Err(StoreError::Conflict(
+                    "a reverse session changed while an inbound message was decided".into(),
+                ));
+            }
         }
-        let attempt = VerifyAttempt {
-            app_id,
-            sandbox: row.get(10),
-            msisdn: msisdn.clone(),
-            challenge: row.get(9),
-            guess: a.guess.clone(),
-            now_ms: a.now_ms,
-            limit: None,
-            on_verified: Vec::new(),
-        };
-        if !write_verify(t, &attempt, &newest, write).await? {
-            return Err(StoreError::Conflict("a reverse session changed while an inbound message was decided".into()));
+        (None, InboundDecision::WrongSender { senders, .. }) => {
+            // Written only if no other message counted meanwhile (else the transaction runs again).
+            let counted = exec(
+                t,
+                "UPDATE reverse_sessions SET wrong_senders = $2 WHERE session_id = $1 AND wrong_senders = $3",
+                &[&session_id, &(senders as i32), &wrong_senders],
+            )
+            .await?;
+            if counted == 0 {
+                return Err(StoreError::Conflict("a reverse session's wrong senders changed meanwhile".into()));
+            }
         }
+        (None, _) => {}
     }
     Ok(InboundOutcome::Decided { app_id, session_id, msisdn, decision })
 }

@@ -222,7 +222,8 @@ pub(super) async fn verify<K: GenericClient, C: GenericClient>(
         let (Some(write), Some(newest)) = (decision.write(), newest) else {
             return Ok(VerifyOutcome::Decided(decision));
         };
-        if super::retry(|| write_verify(c, a, &newest, write)).await? {
+        let key = SessionKey::of(a);
+        if super::retry(|| write_verify(c, &key, &newest, write)).await? {
             return Ok(VerifyOutcome::Decided(decision));
         }
     }
@@ -306,9 +307,30 @@ async fn load_verify<C: GenericClient>(
 /// status it was decided on ([`Timeline::walk`]), with a callback per status taken. False
 /// (nothing written) if the session is no longer the key's newest with the facts it was
 /// decided on.
+/// The session a verify decision is written to: its key, and when.
+pub(super) struct SessionKey<'a> {
+    pub app_id: Uuid,
+    pub sandbox: bool,
+    pub msisdn: &'a Msisdn,
+    pub challenge: &'a str,
+    pub now_ms: i64,
+}
+
+impl<'a> SessionKey<'a> {
+    pub fn of(a: &'a VerifyAttempt) -> SessionKey<'a> {
+        SessionKey {
+            app_id: a.app_id,
+            sandbox: a.sandbox,
+            msisdn: &a.msisdn,
+            challenge: &a.challenge,
+            now_ms: a.now_ms,
+        }
+    }
+}
+
 pub(super) async fn write_verify<C: GenericClient>(
     c: &C,
-    a: &VerifyAttempt,
+    a: &SessionKey<'_>,
     n: &Newest,
     write: VerifyWrite,
 ) -> Result<bool> {
@@ -317,7 +339,7 @@ pub(super) async fn write_verify<C: GenericClient>(
         c,
         "SELECT waotp_verify_write($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         &[
-            &session_lock(&a.app_id, a.sandbox, &a.msisdn, &a.challenge),
+            &session_lock(&a.app_id, a.sandbox, a.msisdn, a.challenge),
             &n.row_id,
             &a.app_id,
             &a.sandbox,

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0009_sender_health.sql"),
     include_str!("../../migrations/sqlite/0010_reverse.sql"),
     include_str!("../../migrations/sqlite/0011_reverse_settings.sql"),
+    include_str!("../../migrations/sqlite/0012_reverse_wrong_senders.sql"),
 ];
 
 /// How many migrations this build applies.

@@ -602,8 +602,8 @@ impl crate::ReverseStore for SqliteStore {
         self.write(move |c| reverse::verify_inbound(c, &attempt)).await
     }
 
-    async fn is_reverse(&self, session_id: Uuid) -> Result<bool> {
-        self.read(move |c| reverse::is_reverse(c, session_id)).await
+    async fn reverse_wrong_senders(&self, session_id: Uuid) -> Result<Option<u32>> {
+        self.read(move |c| reverse::wrong_senders(c, session_id)).await
     }
 
     async fn reverse_funnel(&self, since_ms: i64) -> Result<Vec<crate::ReverseFunnelRow>> {

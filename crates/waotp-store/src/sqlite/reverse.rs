@@ -3,11 +3,12 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
-use waotp_core::{Msisdn, SealedCode, VerifyDecision, VerifyFacts};
+use waotp_core::reverse::{decide_inbound, InboundDecision};
+use waotp_core::{Msisdn, SealedCode, VerifyFacts};
 
 use super::sessions::{state_from, status_from, walk_and_write, SessionRef};
 use super::uuid_from;
-use crate::{code_hash, InboundAttempt, InboundOutcome, Result, StoreError};
+use crate::{InboundAttempt, InboundOutcome, Result, StoreError};
 
 /// Refuses a reverse key another stored session holds (checked before a send counts anything;
 /// the writer is single, so nothing can take it between this look and [`record`]).
@@ -59,17 +60,16 @@ pub(super) fn funnel(c: &Connection, since_ms: i64) -> Result<Vec<crate::Reverse
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub(super) fn is_reverse(c: &Connection, session_id: Uuid) -> Result<bool> {
-    Ok(c.prepare_cached("SELECT 1 FROM reverse_sessions WHERE session_id = ?1")?
-        .query_row([session_id.as_bytes()], |_| Ok(()))
-        .optional()?
-        .is_some())
+pub(super) fn wrong_senders(c: &Connection, session_id: Uuid) -> Result<Option<u32>> {
+    Ok(c.prepare_cached("SELECT wrong_senders FROM reverse_sessions WHERE session_id = ?1")?
+        .query_row([session_id.as_bytes()], |r| r.get(0))
+        .optional()?)
 }
 
 pub(super) fn verify_inbound(c: &Connection, a: &InboundAttempt) -> Result<InboundOutcome> {
     let found = c
         .prepare_cached(
-            "SELECT s.id, s.session_id, s.app_id, s.msisdn, s.code_hash, s.state, s.status, s.wrong_attempts, \
+            "SELECT s.id, s.session_id, s.app_id, s.msisdn, r.wrong_senders, s.state, s.status, s.wrong_attempts, \
              s.expires_at, s.callback_url, a.wa_phone_number_id FROM reverse_sessions r \
              JOIN sessions s ON s.session_id = r.session_id JOIN apps a ON a.app_id = s.app_id \
              WHERE r.reverse_key = ?1",
@@ -88,23 +88,15 @@ pub(super) fn verify_inbound(c: &Connection, a: &InboundAttempt) -> Result<Inbou
                 callback_url: r.get(9)?,
             };
             let number: Option<String> = r.get(10)?;
-            Ok((
-                session,
-                uuid_from(r.get(1)?)?,
-                Msisdn::from_trusted(r.get(3)?),
-                r.get::<_, Vec<u8>>(4)?,
-                facts,
-                number,
-            ))
+            Ok((session, uuid_from(r.get(1)?)?, Msisdn::from_trusted(r.get(3)?), r.get::<_, u32>(4)?, facts, number))
         })
         .optional()?;
-    let Some((mut session, session_id, msisdn, hash, facts, number)) = found else {
+    let Some((mut session, session_id, msisdn, wrong_senders, facts, number)) = found else {
         return Ok(InboundOutcome::NoSession);
     };
     if !a.scope.admits(session.app_id, number.as_deref()) {
         return Ok(InboundOutcome::NoSession);
     }
-    let hash = code_hash(hash)?;
     let seen = c
         .prepare_cached("SELECT 1 FROM reverse_messages WHERE message_id = ?1")?
         .query_row([&a.message_id], |_| Ok(()))
@@ -112,13 +104,26 @@ pub(super) fn verify_inbound(c: &Connection, a: &InboundAttempt) -> Result<Inbou
     if seen.is_some() {
         return Ok(InboundOutcome::Replayed);
     }
-    let decision = VerifyDecision::decide(Some(facts), a.now_ms, || {
-        a.guess.matches(&session_id, &hash) && waotp_core::reverse::same_sender(msisdn.as_str(), &a.from)
-    });
-    if let Some(write) = decision.write() {
+    let owner = waotp_core::reverse::same_sender(msisdn.as_str(), &a.from);
+    let decision = decide_inbound(facts, a.now_ms, owner, wrong_senders);
+    let record_message = |c: &Connection| -> Result<()> {
         c.prepare_cached("INSERT INTO reverse_messages (message_id, session_id, created_at) VALUES (?1, ?2, ?3)")?
             .execute(params![a.message_id, session_id.as_bytes(), a.now_ms])?;
-        walk_and_write(c, &mut session, write.report, Some(write), a.now_ms)?;
+        Ok(())
+    };
+    match decision {
+        InboundDecision::Owner(d) => {
+            if let Some(write) = d.write() {
+                record_message(c)?;
+                walk_and_write(c, &mut session, write.report, Some(write), a.now_ms)?;
+            }
+        }
+        InboundDecision::WrongSender { senders, counted: true } => {
+            record_message(c)?;
+            c.prepare_cached("UPDATE reverse_sessions SET wrong_senders = ?2 WHERE session_id = ?1")?
+                .execute(params![session_id.as_bytes(), senders])?;
+        }
+        InboundDecision::WrongSender { counted: false, .. } | InboundDecision::Closed(_) => {}
     }
     Ok(InboundOutcome::Decided { app_id: session.app_id, session_id, msisdn, decision })
 }

@@ -1,21 +1,24 @@
-//! Reverse verification (issue 20): a session marked reverse is found by its code's key,
-//! decided on by an inbound message from its number, never by the verify route, and a
-//! message seen before changes nothing.
+//! Reverse verification (issue 20): a session marked reverse is found by the key of its
+//! prefilled text, decided on by an inbound message from its number, never by the verify
+//! route; a message seen before changes nothing; strangers are counted apart (issue 38).
 
 use super::*;
+use waotp_core::reverse::{InboundDecision, MAX_WRONG_SENDERS};
 use waotp_store::{InboundAttempt, InboundOutcome, InboundScope, WhatsAppSender};
+
+/// The prefilled text of a reverse session with `code`.
+fn text_of(code: &str) -> String {
+    waotp_core::reverse::prefilled_text(None, "en", &OtpCode::from_guess(code))
+}
 
 /// A reverse session of `M` with `code`, created at `now`, valid 1 s.
 fn reverse_session(app_id: Uuid, code: &str, now: i64) -> NewSession {
-    let c = OtpCode::parse_custom(code).unwrap();
-    NewSession { reverse_key: Some(key().reverse_lookup(&c)), ..session(app_id, M, code, now) }
+    NewSession { reverse_key: Some(key().reverse_lookup(&text_of(code))), ..session(app_id, M, code, now) }
 }
 
 fn inbound(code: &str, from: &str, message_id: &str, now: i64) -> InboundAttempt {
-    let c = OtpCode::from_guess(code);
     InboundAttempt {
-        reverse_key: key().reverse_lookup(&c),
-        guess: Guess::new(c, key()),
+        reverse_key: key().reverse_lookup(&text_of(code)),
         from: from.into(),
         message_id: message_id.into(),
         now_ms: now,
@@ -23,12 +26,14 @@ fn inbound(code: &str, from: &str, message_id: &str, now: i64) -> InboundAttempt
     }
 }
 
-async fn decided(store: &Arc<dyn Store>, a: InboundAttempt) -> VerifyDecision {
+async fn decided(store: &Arc<dyn Store>, a: InboundAttempt) -> InboundDecision {
     match store.verify_inbound(a).await.unwrap() {
         InboundOutcome::Decided { decision, .. } => decision,
         other => panic!("not decided: {other:?}"),
     }
 }
+
+const VERIFIED: InboundDecision = InboundDecision::Owner(VerifyDecision::Verified);
 
 #[tokio::test]
 async fn a_reverse_session_is_verified_by_its_sender_only_once() {
@@ -37,7 +42,7 @@ async fn a_reverse_session_is_verified_by_its_sender_only_once() {
     store.create_app(a.clone()).await.unwrap();
     let s = reverse_session(a.app_id, "ABCDEFGHJK", 100);
     create(&store, s.clone()).await;
-    assert!(store.is_reverse(s.session_id).await.unwrap());
+    assert_eq!(store.reverse_wrong_senders(s.session_id).await.unwrap(), Some(0));
     // its code, sealed, for its link: to its own app only
     let sealed = store.reverse_sealed_code(a.app_id, s.session_id).await.unwrap().unwrap();
     assert_eq!(key().unseal(&s.session_id, &sealed).unwrap().as_str(), "ABCDEFGHJK");
@@ -54,10 +59,7 @@ async fn a_reverse_session_is_verified_by_its_sender_only_once() {
     // the right sender
     match store.verify_inbound(inbound("ABCDEFGHJK", M, "wamid.1", 200)).await.unwrap() {
         InboundOutcome::Decided { app_id, session_id, msisdn, decision } => {
-            assert_eq!(
-                (app_id, session_id, msisdn.as_str(), decision),
-                (a.app_id, s.session_id, M, VerifyDecision::Verified)
-            );
+            assert_eq!((app_id, session_id, msisdn.as_str(), decision), (a.app_id, s.session_id, M, VERIFIED));
         }
         other => panic!("{other:?}"),
     }
@@ -65,12 +67,15 @@ async fn a_reverse_session_is_verified_by_its_sender_only_once() {
     assert_eq!(callback_statuses(&store, a.app_id, s.session_id).await, vec![Status::Requested, Status::Verified]);
     // the same message again, and a new one: nothing changes
     assert_eq!(store.verify_inbound(inbound("ABCDEFGHJK", M, "wamid.1", 250)).await.unwrap(), InboundOutcome::Replayed);
-    assert_eq!(decided(&store, inbound("ABCDEFGHJK", M, "wamid.2", 250)).await, VerifyDecision::NotFound);
+    assert_eq!(
+        decided(&store, inbound("ABCDEFGHJK", M, "wamid.2", 250)).await,
+        InboundDecision::Owner(VerifyDecision::NotFound)
+    );
     assert_eq!(callback_statuses(&store, a.app_id, s.session_id).await, vec![Status::Requested, Status::Verified]);
     // a code-entry session is not reverse
     let plain = session(a.app_id, "6281234567891", "111111", 300);
     create(&store, plain.clone()).await;
-    assert!(!store.is_reverse(plain.session_id).await.unwrap());
+    assert_eq!(store.reverse_wrong_senders(plain.session_id).await.unwrap(), None);
     // the funnels: the reverse one counts it (verified), the template one leaves it out
     let pending = reverse_session(a.app_id, "ZYXWVUTSRQ", 400);
     create(&store, NewSession { msisdn: Msisdn::parse("6281234567892").unwrap(), ..pending }).await;
@@ -81,8 +86,11 @@ async fn a_reverse_session_is_verified_by_its_sender_only_once() {
     assert_eq!(template.iter().map(|r| r.verified).sum::<u64>(), 0);
 }
 
+/// Strangers sending the session's text are counted apart, up to a cap, never as the owner's
+/// wrong tries: however many came, the owner still verifies (issue 38: five strangers used to
+/// lock the session).
 #[tokio::test]
-async fn another_sender_counts_wrong_tries_up_to_the_lock_and_replays_count_once() {
+async fn strangers_are_counted_apart_and_the_owner_still_verifies() {
     let (_d, store) = fresh_store().await;
     let a = app("a");
     store.create_app(a.clone()).await.unwrap();
@@ -91,21 +99,57 @@ async fn another_sender_counts_wrong_tries_up_to_the_lock_and_replays_count_once
     let stranger = "6289999999999";
     assert_eq!(
         decided(&store, inbound("ABCDEFGHJK", stranger, "wamid.x1", 110)).await,
-        VerifyDecision::WrongCode { attempts: 1, lock: false }
+        InboundDecision::WrongSender { senders: 1, counted: true }
     );
-    // the same message replayed is not a second try
+    // the same message replayed is not counted twice
     assert_eq!(
         store.verify_inbound(inbound("ABCDEFGHJK", stranger, "wamid.x1", 111)).await.unwrap(),
         InboundOutcome::Replayed
     );
-    for n in 2..=5u32 {
+    for n in 2..=MAX_WRONG_SENDERS + 3 {
         let d = decided(&store, inbound("ABCDEFGHJK", stranger, &format!("wamid.x{n}"), 110 + i64::from(n))).await;
-        assert_eq!(d, VerifyDecision::WrongCode { attempts: n, lock: n == 5 });
+        let expected =
+            InboundDecision::WrongSender { senders: n.min(MAX_WRONG_SENDERS), counted: n <= MAX_WRONG_SENDERS };
+        assert_eq!(d, expected, "stranger {n}");
     }
-    // locked: even the right sender is refused
-    assert_eq!(decided(&store, inbound("ABCDEFGHJK", M, "wamid.ok", 200)).await, VerifyDecision::Locked);
+    assert_eq!(store.reverse_wrong_senders(s.session_id).await.unwrap(), Some(MAX_WRONG_SENDERS));
     let record = store.get_session(a.app_id, s.session_id).await.unwrap().unwrap();
-    assert_eq!((record.state, record.wrong_attempts), (SessionState::Locked, 5));
+    assert_eq!((record.state, record.status, record.wrong_attempts), (SessionState::Pending, Status::Requested, 0));
+    // the owner, after every stranger: verified
+    assert_eq!(decided(&store, inbound("ABCDEFGHJK", M, "wamid.ok", 200)).await, VERIFIED);
+    assert_eq!(callback_statuses(&store, a.app_id, s.session_id).await, vec![Status::Requested, Status::Verified]);
+    // a stranger after that: the closed session's answer, nothing counted
+    assert_eq!(
+        decided(&store, inbound("ABCDEFGHJK", stranger, "wamid.late", 210)).await,
+        InboundDecision::Closed(VerifyDecision::NotFound)
+    );
+}
+
+/// A message that is not the session's text (the code alone, or inside other words) names no
+/// session: nothing is read beyond one key, nothing written.
+#[tokio::test]
+async fn only_the_prefilled_text_names_its_session() {
+    let (_d, store) = fresh_store().await;
+    let a = app("a");
+    store.create_app(a.clone()).await.unwrap();
+    let s = reverse_session(a.app_id, "ABCDEFGHJK", 100);
+    create(&store, s.clone()).await;
+    for (n, text) in ["ABCDEFGHJK", "my order number is ABCDEFGHJK", "ABCDEFGHJK is my verification code, thanks"]
+        .into_iter()
+        .enumerate()
+    {
+        let attempt = InboundAttempt {
+            reverse_key: key().reverse_lookup(text),
+            ..inbound("ABCDEFGHJK", M, &format!("wamid.{n}"), 150)
+        };
+        assert_eq!(store.verify_inbound(attempt).await.unwrap(), InboundOutcome::NoSession, "{text:?}");
+    }
+    // the text in other case and spacing is the text
+    let attempt = InboundAttempt {
+        reverse_key: key().reverse_lookup("  abcdefghjk IS my   verification code"),
+        ..inbound("ABCDEFGHJK", M, "wamid.ok", 150)
+    };
+    assert_eq!(decided(&store, attempt).await, VERIFIED);
 }
 
 #[tokio::test]
@@ -117,7 +161,10 @@ async fn an_expired_reverse_session_reports_5_and_ignores_a_late_message() {
     create(&store, s.clone()).await;
     assert_eq!(store.expire_due(2000, 100).await.unwrap(), 1);
     assert_eq!(status_of(&store, a.app_id, s.session_id).await, Status::Unverified);
-    assert_eq!(decided(&store, inbound("ABCDEFGHJK", M, "wamid.late", 2100)).await, VerifyDecision::Expired);
+    assert_eq!(
+        decided(&store, inbound("ABCDEFGHJK", M, "wamid.late", 2100)).await,
+        InboundDecision::Owner(VerifyDecision::Expired)
+    );
     assert_eq!(callback_statuses(&store, a.app_id, s.session_id).await, vec![Status::Requested, Status::Unverified]);
 }
 
@@ -164,7 +211,7 @@ async fn an_inbound_message_decides_only_within_its_scope() {
     }
     // each to its own number (or its own app's simulation): verified
     let a_ok = store.verify_inbound(scoped("ABCDEFGHJK", "wamid.a9", configured("111"))).await.unwrap();
-    assert!(matches!(a_ok, InboundOutcome::Decided { decision: VerifyDecision::Verified, .. }), "{a_ok:?}");
+    assert!(matches!(a_ok, InboundOutcome::Decided { decision: VERIFIED, .. }), "{a_ok:?}");
     let b_ok = store.verify_inbound(scoped("ZYXWVUTSRQ", "wamid.b9", InboundScope::App(b.app_id))).await.unwrap();
-    assert!(matches!(b_ok, InboundOutcome::Decided { decision: VerifyDecision::Verified, .. }), "{b_ok:?}");
+    assert!(matches!(b_ok, InboundOutcome::Decided { decision: VERIFIED, .. }), "{b_ok:?}");
 }

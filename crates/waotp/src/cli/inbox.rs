@@ -1,6 +1,7 @@
 //! `waotp inbox inbound --from … --text …`: the user's message to the business, simulated on
 //! the database (as the server's webhook and `POST /v1/inbox/inbound` apply it): a reverse
-//! verification's code from its number verifies it, and a running server sends its callback.
+//! verification's prefilled text from its number verifies it, and a running server sends its
+//! callback.
 //! It acts on the database directly (it needs the server secret, as `waotp app` does), so it
 //! works with or without a server running; `--server` is not used.
 
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use anyhow::bail;
 use clap::Subcommand;
 use uuid::Uuid;
+use waotp_core::reverse::InboundDecision;
 use waotp_core::{CodeKey, VerifyDecision};
 use waotp_server::Clock;
 use waotp_store::{InboundOutcome, Store};
@@ -48,14 +50,14 @@ pub(super) async fn inbox(store: &Arc<dyn Store>, key: CodeKey, cmd: InboxComman
     )
     .await?;
     match outcome {
-        InboundOutcome::Decided { session_id, decision: VerifyDecision::Verified, .. } => {
+        InboundOutcome::Decided { session_id, decision: InboundDecision::Owner(VerifyDecision::Verified), .. } => {
             println!("verified: session {session_id} (status 4; a running server sends its callback)");
         }
         InboundOutcome::Decided { session_id, decision, .. } => {
             println!("refused: session {session_id} ({decision:?})");
         }
         InboundOutcome::Replayed | InboundOutcome::NoSession => {
-            println!("ignored: the text names no pending reverse verification");
+            println!("ignored: the text is no pending reverse verification's prefilled text");
         }
     }
     Ok(())
