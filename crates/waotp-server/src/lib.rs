@@ -231,9 +231,12 @@ pub async fn build(config: &Config, clock: Clock) -> Result<AppState, StartError
         }
         None => None,
     };
-    let account = config.whatsapp.as_ref().and_then(|w| w.waba_id.clone());
+    let followed = sender_health::account::Followed {
+        account: config.whatsapp.as_ref().and_then(|w| w.waba_id.clone()),
+        number: config.whatsapp_display_number.clone(),
+    };
     let sender_health =
-        sender_health::SenderHealth::new(store.clone(), clock.clone(), metrics.clone(), alerts, account);
+        sender_health::SenderHealth::new(store.clone(), clock.clone(), metrics.clone(), alerts, followed);
     if let Err(e) = sender_health.refresh().await {
         tracing::warn!(error = %e, "cannot read the sender's health yet; will retry");
     }

@@ -144,7 +144,7 @@ impl Metrics {
         }));
         registry.register(
             "waotp_whatsapp_management_events",
-            "Meta's management webhook changes by field and outcome (applied, duplicate, ignored, other_account)",
+            "Meta's management webhook changes by field and outcome (applied, duplicate, ignored, other_account, unknown_account)",
             m.management_events.clone(),
         );
         registry.register(

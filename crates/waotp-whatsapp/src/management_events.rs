@@ -42,8 +42,16 @@ pub enum Change {
     TemplateCategory { template: TemplateRef, previous: Option<String>, new: String, correct: Option<String> },
     /// `phone_number_quality_update`: the number (display digits), the event (`FLAGGED`,
     /// `UNFLAGGED`, `UPGRADE`, `DOWNGRADE`, `THROUGHPUT_UPGRADE`, `ONBOARDING`, …) and the
-    /// limit it names (`max_daily_conversations_per_business`, else `current_limit`).
-    NumberQuality { number: String, event: String, limit: Option<String>, old_limit: Option<String> },
+    /// limit it names: `business_limit` (`max_daily_conversations_per_business`) is the
+    /// business portfolio's, shared by all its numbers (Meta's limits are per portfolio since
+    /// October 2025); `number_limit` (`current_limit`, removed February 2026) the number's own.
+    NumberQuality {
+        number: String,
+        event: String,
+        business_limit: Option<String>,
+        number_limit: Option<String>,
+        old_limit: Option<String>,
+    },
     /// `business_capability_update`: the messaging limit, if it names one.
     Capability { limit: Option<String> },
     /// `account_update`.
@@ -199,7 +207,8 @@ fn classify(field: &str, v: &Value) -> Change {
                 .map(|n| n.chars().filter(char::is_ascii_digit).collect())
                 .unwrap_or_default(),
             event: text(&v["event"]).unwrap_or_default().to_ascii_uppercase(),
-            limit: text(&v["max_daily_conversations_per_business"]).or_else(|| text(&v["current_limit"])),
+            business_limit: text(&v["max_daily_conversations_per_business"]),
+            number_limit: text(&v["current_limit"]),
             old_limit: text(&v["old_limit"]),
         },
         "business_capability_update" => Change::Capability {

@@ -138,6 +138,7 @@ async fn the_doctor_names_a_missing_waba_id() {
     assert!(out.status.success(), "only warnings: {text}");
     assert!(text.contains("warning waba: not checked: whatsapp_waba_id is not set"), "{text}");
     assert!(text.contains("fix: set whatsapp_waba_id (WAOTP_WHATSAPP_WABA_ID)"), "{text}");
+    assert!(text.contains("without it the server ignores Meta's management webhooks"), "{text}");
     assert!(text.contains("warning token: not checked"), "{text}");
 }
 

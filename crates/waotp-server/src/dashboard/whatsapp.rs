@@ -43,8 +43,15 @@ pub async fn show(_: Operator, State(state): State<AppState>) -> PageResult {
         Some(None) => "unlimited".to_owned(),
         None => "not announced by Meta yet".to_owned(),
     };
+    // Without the account's id no management webhook is applied: say so where it shows.
+    let unfollowed = state.whatsapp.as_ref().is_some_and(|w| w.waba_id.is_none());
     let body = html! {
         h1 { "WhatsApp" }
+        @if unfollowed {
+            p.flash.error #health-unfollowed { "Meta's management webhooks are ignored: " code { "whatsapp_waba_id" }
+                " is not set. Set it to the number's WhatsApp Business Account to follow the templates, the number, \
+                 the account and the messaging limit." }
+        }
         p { "What Meta's management webhooks (and sends Meta refused) say of the sender. Templates not \
              listed have no news: they are sent as configured. Messaging limit from Meta: " strong #messaging-limit { (limit) } "." }
         h2 { "Templates" }

@@ -75,7 +75,7 @@ pub fn facts_of(e: &ManagementEvent, at_ms: i64) -> Vec<HealthFact> {
             let reason = correct.as_ref().map(|c| format!("becomes {c} within 24 h"));
             vec![fact(HealthKind::Template, &template(t), "category", new, reason)]
         }
-        Change::NumberQuality { number, event, limit, .. } => {
+        Change::NumberQuality { number, event, business_limit, number_limit, .. } => {
             let mut facts = vec![fact(HealthKind::Number, number, "event", event, None)];
             // FLAGGED: the number's quality fell to low; UNFLAGGED: it recovered [INF].
             let rating = match event.as_str() {
@@ -86,8 +86,21 @@ pub fn facts_of(e: &ManagementEvent, at_ms: i64) -> Vec<HealthFact> {
             if let Some(rating) = rating {
                 facts.push(fact(HealthKind::Number, number, "quality_rating", rating, Some(event.clone())));
             }
-            if let Some(limit) = limit.as_deref().and_then(limit_text) {
-                facts.push(fact(HealthKind::Number, number, "messaging_limit", &limit, Some(event.clone())));
+            // The portfolio's limit is the account's, whichever of its numbers the event names;
+            // `current_limit` (older events, read only without the portfolio's) the number's own.
+            match (business_limit, number_limit) {
+                (Some(limit), _) => {
+                    if let Some(limit) = limit_text(limit) {
+                        let reason = Some(format!("{event} of number {number}"));
+                        facts.push(fact(HealthKind::Account, &e.entry_id, "messaging_limit", &limit, reason));
+                    }
+                }
+                (None, Some(limit)) => {
+                    if let Some(limit) = limit_text(limit) {
+                        facts.push(fact(HealthKind::Number, number, "messaging_limit", &limit, Some(event.clone())));
+                    }
+                }
+                (None, None) => {}
             }
             facts
         }

@@ -4,7 +4,9 @@
 //! refreshed every second (and at once on the node that applied a change). From it: which
 //! template a message goes out as ([`failover`]), the messaging limit learned from Meta, the
 //! `/metrics` gauges, the dashboard's WhatsApp page, and the operator alerts ([`alerts`]).
+//! Only the configured account's news are applied ([`account`]).
 
+pub mod account;
 pub mod alerts;
 pub mod facts;
 pub mod failover;
@@ -20,6 +22,7 @@ use prometheus_client::metrics::MetricType;
 use waotp_store::{HealthApplied, HealthEvent, HealthFact, HealthKind, Store, StoreError};
 use waotp_whatsapp::management_events::{self, Change};
 
+use self::account::{Followed, Whose};
 use crate::metrics::Metrics;
 use crate::Clock;
 
@@ -30,18 +33,20 @@ const MAX_GAUGE_TEMPLATES: usize = 50;
 /// Unknown field names logged at most (each once).
 const MAX_LOGGED_FIELDS: usize = 64;
 
-/// The health as last read: every fact, by subject.
+/// The health as last read: every fact of the followed sender, by subject.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub facts: Vec<HealthFact>,
     /// name → language → status, for the hot path (looked up by `&str`: no key is built).
     statuses: HashMap<String, HashMap<String, String>>,
-    /// The newest messaging limit heard of (any number or account): `Some(None)` unlimited.
+    /// The newest messaging limit heard of for the followed account or its number
+    /// ([`Followed::limits`]): `Some(None)` unlimited.
     limit: Option<Option<u64>>,
 }
 
 impl Snapshot {
-    fn of(facts: Vec<HealthFact>) -> Snapshot {
+    fn of(mut facts: Vec<HealthFact>, followed: &Followed) -> Snapshot {
+        facts.retain(|f| followed.owns(f));
         let mut statuses = HashMap::new();
         let mut newest_limit: Option<(i64, Option<u64>)> = None;
         for f in &facts {
@@ -54,7 +59,7 @@ impl Snapshot {
                             .insert(lang.to_owned(), f.value.clone());
                     }
                 }
-                (_, "messaging_limit") if newest_limit.is_none_or(|(at, _)| f.at_ms >= at) => {
+                (_, "messaging_limit") if followed.limits(f) && newest_limit.is_none_or(|(at, _)| f.at_ms >= at) => {
                     let limit = facts::limit_value(&f.value);
                     newest_limit = Some((f.at_ms, (limit != u64::MAX).then_some(limit)));
                 }
@@ -84,9 +89,9 @@ pub struct SenderHealth {
     /// (primary, language) → the template the last message of it went out as.
     in_use: Mutex<HashMap<(String, String), String>>,
     logged_fields: Mutex<HashSet<String>>,
-    /// The configured WABA (`whatsapp_waba_id`): template and number events of another
-    /// account (a per-app sender's, say) are not the configured sender's health.
-    account: Option<String>,
+    /// Whose news are the sender's health: management events of any other account change
+    /// nothing.
+    followed: Followed,
 }
 
 impl SenderHealth {
@@ -95,7 +100,7 @@ impl SenderHealth {
         clock: Clock,
         metrics: Arc<Metrics>,
         alerts: Option<alerts::Alerts>,
-        account: Option<String>,
+        followed: Followed,
     ) -> Arc<SenderHealth> {
         Arc::new(SenderHealth {
             store,
@@ -105,7 +110,7 @@ impl SenderHealth {
             alerts,
             in_use: Mutex::default(),
             logged_fields: Mutex::default(),
-            account,
+            followed,
         })
     }
 
@@ -117,7 +122,7 @@ impl SenderHealth {
     /// Reads the health from the store again.
     pub async fn refresh(&self) -> Result<(), StoreError> {
         let facts = self.store.health_facts().await?;
-        *self.snapshot.write().expect("health snapshot") = Arc::new(Snapshot::of(facts));
+        *self.snapshot.write().expect("health snapshot") = Arc::new(Snapshot::of(facts, &self.followed));
         Ok(())
     }
 
@@ -163,9 +168,9 @@ impl SenderHealth {
                 self.metrics.management_event(field, "ignored");
                 continue;
             }
-            if self.of_another_account(&e) {
-                self.log_unknown(&format!("{} of account {}", e.field, e.entry_id));
-                self.metrics.management_event(field, "other_account");
+            let whose = self.followed.whose(&e.entry_id);
+            if whose != Whose::Ours {
+                self.not_ours(whose, field, &e.entry_id);
                 continue;
             }
             if let Change::TemplateStatus { event, .. } = &e.change {
@@ -240,25 +245,43 @@ impl SenderHealth {
         }
     }
 
-    /// A template or number event from a WABA other than the configured one (account-level
-    /// fields may name the business instead of the WABA, so they are always read).
-    fn of_another_account(&self, e: &management_events::ManagementEvent) -> bool {
-        let Some(account) = &self.account else { return false };
-        let about_the_sender = matches!(
-            e.change,
-            Change::TemplateStatus { .. }
-                | Change::TemplateQuality { .. }
-                | Change::TemplateCategory { .. }
-                | Change::NumberQuality { .. }
-        );
-        about_the_sender && e.entry_id != *account
+    /// Counts an event of an account waotp does not follow, and logs it once (per account).
+    fn not_ours(&self, whose: Whose, field: &'static str, entry_id: &str) {
+        match whose {
+            Whose::Ours => {}
+            Whose::OtherAccount => {
+                self.metrics.management_event(field, "other_account");
+                if self.first_time(&format!("\0account {entry_id}")) {
+                    tracing::info!(
+                        account = entry_id,
+                        "a management webhook of another WhatsApp Business Account than whatsapp_waba_id: \
+                         acknowledged and ignored"
+                    );
+                }
+            }
+            Whose::NoAccountKnown => {
+                self.metrics.management_event(field, "unknown_account");
+                if self.first_time("\0no account") {
+                    tracing::warn!(
+                        account = entry_id,
+                        "Meta's management webhooks (templates, number, account, messaging limit) are ignored: \
+                         whatsapp_waba_id is not set; set it to the number's WhatsApp Business Account"
+                    );
+                }
+            }
+        }
     }
 
     fn log_unknown(&self, field: &str) {
-        let mut logged = self.logged_fields.lock().expect("logged fields");
-        if logged.len() < MAX_LOGGED_FIELDS && logged.insert(field.to_owned()) {
+        if self.first_time(field) {
             tracing::info!(field, "a WhatsApp webhook field waotp does not read: acknowledged and ignored");
         }
+    }
+
+    /// Whether a line is logged for the first time (at most [`MAX_LOGGED_FIELDS`] are kept).
+    fn first_time(&self, what: &str) -> bool {
+        let mut logged = self.logged_fields.lock().expect("logged fields");
+        logged.len() < MAX_LOGGED_FIELDS && logged.insert(what.to_owned())
     }
 
     /// The gauges of `/metrics`.
@@ -349,8 +372,9 @@ fn summary(e: &management_events::ManagementEvent) -> String {
                 previous.as_deref().unwrap_or("?")
             ),
         },
-        Change::NumberQuality { number, event, limit, .. } => {
-            write!(s, "number {number} {event}{}", limit.as_deref().map(|l| format!(", limit {l}")).unwrap_or_default())
+        Change::NumberQuality { number, event, business_limit, number_limit, .. } => {
+            let limit = business_limit.as_deref().or(number_limit.as_deref());
+            write!(s, "number {number} {event}{}", limit.map(|l| format!(", limit {l}")).unwrap_or_default())
         }
         Change::Capability { limit } => write!(s, "business limit {}", limit.as_deref().unwrap_or("?")),
         Change::Account { event, violation, ban_state, .. } => write!(

@@ -23,3 +23,4 @@ mod verify;
 mod webdriver;
 mod whatsapp;
 mod whatsapp_health;
+mod whatsapp_health_accounts;

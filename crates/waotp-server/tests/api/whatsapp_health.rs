@@ -21,13 +21,15 @@ use crate::receiver::{Received, Receiver};
 const TOKEN: &str = "test-token";
 const PNID: &str = "106540352242922";
 const APP_SECRET: &str = "meta-app-secret";
-const WABA: &str = "102290129340398";
-const ALERT_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const ADMIN: &str = "health-admin-token-0123456789";
+/// The configured sender's account (`whatsapp_waba_id`, set by [`with_double`]).
+pub const WABA: &str = "102290129340398";
+pub const ALERT_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub const ADMIN: &str = "health-admin-token-0123456789";
 
 /// waotp wired to a Graph API double that also knows the template `auth_backup`, the double's
-/// webhooks wired back to waotp, and the app naming `auth_backup` as its backup.
-async fn with_double(
+/// webhooks wired back to waotp, and the app naming `auth_backup` as its backup. The sender's
+/// account is [`WABA`] (management webhooks of no other account are applied).
+pub async fn with_double(
     adjust_config: impl FnOnce(&mut waotp_server::Config),
     adjust_waotp: impl FnOnce(&mut WhatsAppConfig),
 ) -> (TestApp, GraphDouble) {
@@ -36,6 +38,7 @@ async fn with_double(
     let app = spawn_app_with(|c| {
         let mut w = WhatsAppConfig::new(&base, PNID, TOKEN);
         w.app_secret = Some(Secret::new(APP_SECRET));
+        w.waba_id = Some(WABA.into());
         adjust_waotp(&mut w);
         c.whatsapp = Some(w);
         c.admin_token = Some(Secret::new(ADMIN));
@@ -58,24 +61,24 @@ async fn with_double(
     (app, double)
 }
 
-fn now_s() -> i64 {
+pub fn now_s() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
 /// One signed change, in Meta's envelope, with the entry time given.
-async fn post_change(double: &GraphDouble, field: &str, value: Value, time: i64) -> u16 {
+pub async fn post_change(double: &GraphDouble, field: &str, value: Value, time: i64) -> u16 {
     let payload = json!({ "object": "whatsapp_business_account",
         "entry": [{ "id": WABA, "time": time, "changes": [{ "field": field, "value": value }] }] });
     double.post_signed(&payload.to_string()).await
 }
 
-fn template_status(name: &str, event: &str) -> Value {
+pub fn template_status(name: &str, event: &str) -> Value {
     json!({ "event": event, "message_template_id": 1689556908129835_i64, "message_template_name": name,
             "message_template_language": "en", "reason": "NONE", "message_template_category": "AUTHENTICATION" })
 }
 
 /// Sends a code and waits until Meta has been asked; the template name Meta saw last.
-async fn send_and_see(app: &TestApp, double: &GraphDouble, msisdn: &str) -> String {
+pub async fn send_and_see(app: &TestApp, double: &GraphDouble, msisdn: &str) -> String {
     let before = double.received().iter().filter(|r| r.answered == 200).count();
     let sent = app.send(json!({ "msisdn": msisdn })).await;
     assert_eq!(sent.status, 201, "{}", sent.body);
@@ -90,7 +93,7 @@ async fn send_and_see(app: &TestApp, double: &GraphDouble, msisdn: &str) -> Stri
     .await
 }
 
-fn scrape(app: &TestApp) -> String {
+pub fn scrape(app: &TestApp) -> String {
     let readings = Readings { sender_health: Some(app.state.sender_health.clone()), ..Readings::default() };
     app.state.metrics.render(readings, Format::Prometheus)
 }
@@ -260,6 +263,10 @@ async fn another_node_on_the_same_database_sees_the_health() {
     assert_eq!(post_change(&double, "business_capability_update", limit, now_s()).await, 200);
     let mut config = waotp_server::Config::new(app.database_url.clone());
     config.database_wait = Duration::from_secs(30);
+    // Every node is configured alike: the same account is followed.
+    let mut whatsapp = WhatsAppConfig::new("http://127.0.0.1:9", PNID, TOKEN);
+    whatsapp.waba_id = Some(WABA.into());
+    config.whatsapp = Some(whatsapp);
     let other = spawn_app_on(tempfile::tempdir().unwrap(), config, |_| {}).await;
     eventually("the other node seeing the pause and the limit", Duration::from_secs(10), || async {
         let health = &other.state.sender_health;
@@ -274,7 +281,7 @@ async fn another_node_on_the_same_database_sees_the_health() {
 }
 
 /// An independent Standard Webhooks check (as tests/api/callbacks.rs does).
-fn signed(r: &Received) -> bool {
+pub fn signed(r: &Received) -> bool {
     let key = base64::engine::general_purpose::STANDARD.decode(ALERT_SECRET.trim_start_matches("whsec_")).unwrap();
     let (id, ts) = (&r.headers["webhook-id"], &r.headers["webhook-timestamp"]);
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
@@ -283,7 +290,7 @@ fn signed(r: &Received) -> bool {
     r.headers["webhook-signature"].split(' ').any(|sig| sig.strip_prefix("v1,") == Some(expected.as_str()))
 }
 
-async fn alerts(rx: &Receiver, n: usize) -> Vec<Value> {
+pub async fn alerts(rx: &Receiver, n: usize) -> Vec<Value> {
     eventually(&format!("{n} alerts"), Duration::from_secs(20), || async {
         let log = rx.log();
         if log.len() >= n {
@@ -511,7 +518,7 @@ async fn an_alert_is_retried_when_the_alert_url_fails() {
 /// time is still one event per minute of receipt, and the same news a minute later is news.
 #[tokio::test]
 async fn other_accounts_unknown_statuses_and_entries_without_a_time() {
-    let (app, double) = with_double(|_| {}, |w| w.waba_id = Some(WABA.into())).await;
+    let (app, double) = with_double(|_| {}, |_| {}).await;
     let paused = template_status("verification_code", "PAUSED");
     // Another WABA (a per-app sender's) pauses a template of the same name: not ours.
     assert_eq!(double.send_change("999000111222333", "message_template_status_update", paused.clone()).await, 200);

@@ -38,7 +38,13 @@ pub(super) async fn check_waba(
     r: &mut Report,
 ) -> Result<(), ManagementError> {
     let Some(waba) = setup.waba_id.as_deref() else {
-        r.skipped("waba", "whatsapp_waba_id");
+        r.warn(
+            "waba",
+            "not checked: whatsapp_waba_id is not set; without it the server ignores Meta's management webhooks \
+             (template status, the number's quality, the account, the messaging limit)",
+            "set whatsapp_waba_id (WAOTP_WHATSAPP_WABA_ID) to the number's WhatsApp Business Account (WhatsApp \
+             Manager → API setup) to check it and to follow the sender's health",
+        );
         r.skipped("number.in_waba", "whatsapp_waba_id");
         return Ok(());
     };
