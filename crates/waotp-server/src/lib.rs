@@ -5,6 +5,7 @@
 //! The seam for tests and for the binary is [`run`]: give it a config, a bound listener and a
 //! shutdown future.
 
+mod address_key;
 pub mod admin;
 pub mod apps;
 mod auth;
