@@ -1,10 +1,11 @@
 //! Slow and idle clients, and the cap on open connections: raw sockets against the server.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use waotp_server::connections::HttpLimits;
 
 use crate::helpers::{eventually, spawn_app_with, TestApp};
@@ -13,6 +14,15 @@ const MSISDN: &str = "6281234567890";
 
 async fn connect(app: &TestApp) -> TcpStream {
     TcpStream::connect(app.base.trim_start_matches("http://")).await.expect("connect")
+}
+
+/// A connection from `from` (any of 127.0.0.0/8 is this machine on Linux; the server
+/// listens on 127.0.0.1), so a test has clients at two addresses.
+async fn connect_from(app: &TestApp, from: &str) -> TcpStream {
+    let server: SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap_or_else(|e| panic!("bind a client to {from}: {e}"));
+    socket.connect(server).await.expect("connect")
 }
 
 /// Reads until the server closes the connection (within `within`); what it wrote.
@@ -200,4 +210,32 @@ async fn a_silent_new_connection_is_closed_after_the_header_timeout() {
     let answer = read_to_close(&mut silent, Duration::from_secs(15)).await;
     assert!(answer.is_empty(), "{answer}");
     assert_eq!(closed_for(&app, "header_timeout"), 1);
+}
+
+/// One address holding its cap of connections has the next one refused with a 503 of its own,
+/// while a client at another address is served.
+#[tokio::test]
+async fn an_address_over_its_cap_is_refused_while_another_is_served() {
+    let app = spawn_app_with(|c| {
+        c.http = HttpLimits { max_connections_per_address: 2, ..HttpLimits::default() };
+    })
+    .await;
+    // Two idle connections from 127.0.0.2 hold its cap (accepted in order, before the third).
+    let _first = connect_from(&app, "127.0.0.2").await;
+    let _second = connect_from(&app, "127.0.0.2").await;
+    let mut third = connect_from(&app, "127.0.0.2").await;
+    third.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    third.shutdown().await.unwrap();
+    let answer = read_to_close(&mut third, Duration::from_secs(10)).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("retry-after: 1"), "{answer}");
+    let body: serde_json::Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body, json!({ "message": "Service unavailable", "error_code": "too_many_connections_from_address" }));
+    assert_eq!(closed_for(&app, "over_address_limit"), 1);
+    assert_eq!(closed_for(&app, "over_limit"), 0);
+    // Another address is served meanwhile.
+    let mut other = connect_from(&app, "127.0.0.1").await;
+    other.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let answer = read_to_close(&mut other, Duration::from_secs(10)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
