@@ -210,7 +210,8 @@ async fn connection(
     let inner = TowerToHyperService::new(router);
     let requests = activity.clone();
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-        let in_flight = requests.request_started();
+        // Its Content-Length (0 without a body); `None` for a chunked one.
+        let in_flight = requests.request_started(request.body().size_hint().exact());
         let mut request = request.map(|body| {
             if body.is_end_stream() {
                 axum::body::Body::new(body)
