@@ -63,6 +63,7 @@ pub struct Config {
     /// How often expired sessions are looked for (to report status 5).
     pub sweep_every: Duration,
     /// Take client IPs (for the per-IP limit) from `X-Forwarded-For`, set by a trusted proxy.
+    /// Every connection then comes from the proxy: the per-address connection cap is off.
     pub trust_forwarded_for: bool,
     /// The WhatsApp Cloud API; `None`: messages go to the local inbox.
     pub whatsapp: Option<WhatsAppConfig>,
@@ -82,7 +83,10 @@ pub struct Config {
     /// How long a request waits for the database (a pooled connection, the SQLite writer)
     /// before it is answered 503 `store_unavailable`.
     pub database_wait: Duration,
-    /// Header-read and idle timeouts, and the cap on open connections.
+    /// Header-read, idle and body timeouts, and the caps on open connections (in all and per
+    /// client address; the latter is off with `trust_forwarded_for`: see [`HttpLimits::applied`]).
+    ///
+    /// [`HttpLimits::applied`]: crate::connections::HttpLimits::applied
     pub http: crate::connections::HttpLimits,
     /// Where Prometheus metrics are served, on a listener of their own; `None`: off.
     pub metrics_listen: Option<SocketAddr>,

@@ -5,6 +5,7 @@
 //! The seam for tests and for the binary is [`run`]: give it a config, a bound listener and a
 //! shutdown future.
 
+mod address_key;
 pub mod admin;
 pub mod apps;
 mod auth;
@@ -290,7 +291,7 @@ pub async fn build(config: &Config, clock: Clock) -> Result<AppState, StartError
         whatsapp: config.whatsapp.clone().map(Arc::new),
         channel_name,
         workers: Arc::new(workers),
-        http_limits: config.http,
+        http_limits: config.http.applied(config.trust_forwarded_for),
         admin_token: config.admin_token.clone(),
         login_links: Arc::default(),
         token_guesses: Arc::default(),

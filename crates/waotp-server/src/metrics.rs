@@ -179,7 +179,7 @@ impl Metrics {
         );
         registry.register(
             "waotp_http_connections_closed",
-            "Connections waotp closed for a limit: header_timeout, idle_timeout, or over_limit (answered 503)",
+            "Connections waotp closed for a limit: header_timeout, idle_timeout, over_limit or over_address_limit (answered 503)",
             m.connections_closed.clone(),
         );
         Metrics { registry, ..m }

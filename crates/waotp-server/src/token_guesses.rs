@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
+use crate::address_key::AddressKey;
 use crate::guards::Counts;
 
 /// Wrong tokens an address may send within [`WINDOW_MS`]; the next attempt is answered 429.
@@ -27,23 +28,8 @@ pub const WINDOW_MS: i64 = 60_000;
 /// Addresses tracked at most.
 pub const MAX_ADDRESSES: usize = 10_000;
 
-/// Where guesses come from: an IPv4 address, an IPv6 /64, or unknown (no peer address).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum Source {
-    V4(u32),
-    V6Net(u64),
-    Unknown,
-}
-
-impl Source {
-    fn of(ip: Option<IpAddr>) -> Source {
-        match ip.map(|ip| ip.to_canonical()) {
-            Some(IpAddr::V4(v4)) => Source::V4(u32::from(v4)),
-            Some(IpAddr::V6(v6)) => Source::V6Net((u128::from(v6) >> 64) as u64),
-            None => Source::Unknown,
-        }
-    }
-}
+/// Where guesses come from: an address (an IPv6 one by its /64), or unknown (no peer address).
+type Source = Option<AddressKey>;
 
 struct Entry {
     /// When the window began (the first failure).
@@ -86,7 +72,7 @@ impl TokenGuesses {
         door: &'static str,
         right: impl FnOnce() -> bool,
     ) -> Result<(), Refused> {
-        let source = Source::of(ip);
+        let source = ip.map(AddressKey::of);
         // Written only if a line is logged: nothing is built for a request that logs none.
         let client = Client(ip);
         let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());

@@ -21,6 +21,7 @@ pub const KEYS: &[(&str, bool)] = &[
     ("http_idle_timeout", false),
     ("http_body_timeout", false),
     ("http_max_connections", false),
+    ("http_max_connections_per_address", false),
     ("metrics_listen", false),
     ("log", false),
     ("log_format", false),

@@ -132,7 +132,8 @@ async fn kill_9_loses_no_acknowledged_session() {
     let db = format!("sqlite://{}/waotp.db", dir.path().display());
     let secret = "kill-nine-secret-0123456789";
     let app = create_app(&db);
-    let mut server = start_server(&db, secret);
+    // 400 requests at once from this one address: more than http_max_connections_per_address.
+    let mut server = start_server_with(&db, secret, &[("WAOTP_HTTP_MAX_CONNECTIONS_PER_ADDRESS", "0")]);
     let base = server.base.clone();
 
     let (acks, mut acked) = tokio::sync::mpsc::unbounded_channel();

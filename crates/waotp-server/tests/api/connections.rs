@@ -1,10 +1,11 @@
 //! Slow and idle clients, and the cap on open connections: raw sockets against the server.
 
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use waotp_server::connections::HttpLimits;
 
 use crate::helpers::{eventually, spawn_app_with, TestApp};
@@ -13,6 +14,42 @@ const MSISDN: &str = "6281234567890";
 
 async fn connect(app: &TestApp) -> TcpStream {
     TcpStream::connect(app.base.trim_start_matches("http://")).await.expect("connect")
+}
+
+/// A connection from `from` (any of 127.0.0.0/8 is this machine on Linux; the server
+/// listens on 127.0.0.1), so a test has clients at two addresses.
+async fn connect_from(app: &TestApp, from: &str) -> TcpStream {
+    let server: SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap_or_else(|e| panic!("bind a client to {from}: {e}"));
+    socket.connect(server).await.expect("connect")
+}
+
+/// Reads one whole answer (its head and `Content-Length` bytes of body), within 10 s.
+async fn read_answer(stream: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let text = String::from_utf8_lossy(&got);
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(str::to_owned))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if body.len() >= length {
+                    return;
+                }
+            }
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => panic!("closed before a whole answer: {text}"),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .expect("no whole answer within 10 s");
+    String::from_utf8_lossy(&got).into_owned()
 }
 
 /// Reads until the server closes the connection (within `within`); what it wrote.
@@ -200,4 +237,115 @@ async fn a_silent_new_connection_is_closed_after_the_header_timeout() {
     let answer = read_to_close(&mut silent, Duration::from_secs(15)).await;
     assert!(answer.is_empty(), "{answer}");
     assert_eq!(closed_for(&app, "header_timeout"), 1);
+}
+
+/// One address holding its cap of connections has the next one refused with a 503 of its own,
+/// while a client at another address is served.
+#[tokio::test]
+async fn an_address_over_its_cap_is_refused_while_another_is_served() {
+    let app = spawn_app_with(|c| {
+        c.http = HttpLimits { max_connections_per_address: 2, ..HttpLimits::default() };
+    })
+    .await;
+    // Two idle connections from 127.0.0.2 hold its cap (accepted in order, before the third).
+    let _first = connect_from(&app, "127.0.0.2").await;
+    let _second = connect_from(&app, "127.0.0.2").await;
+    let mut third = connect_from(&app, "127.0.0.2").await;
+    third.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    third.shutdown().await.unwrap();
+    let answer = read_to_close(&mut third, Duration::from_secs(10)).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("retry-after: 1"), "{answer}");
+    let body: serde_json::Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body, json!({ "message": "Service unavailable", "error_code": "too_many_connections_from_address" }));
+    assert_eq!(closed_for(&app, "over_address_limit"), 1);
+    assert_eq!(closed_for(&app, "over_limit"), 0);
+    // Another address is served meanwhile.
+    let mut other = connect_from(&app, "127.0.0.1").await;
+    other.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let answer = read_to_close(&mut other, Duration::from_secs(10)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// A complete request followed by the start of the next one (pipelined, in the same write):
+/// once the first is answered the connection owes the rest of the second head, and is closed
+/// after the header timeout, not held for the idle one. The same after a request with a body.
+#[tokio::test]
+async fn a_pipelined_partial_head_is_closed_after_the_header_timeout() {
+    let app = spawn_app_with(|c| {
+        c.http = HttpLimits {
+            header_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(3600),
+            ..HttpLimits::default()
+        };
+    })
+    .await;
+    let body = json!({ "msisdn": MSISDN }).to_string();
+    let post = format!(
+        "POST /v2/whatsapp/otp/send HTTP/1.1\r\nHost: x\r\nApp-ID: {}\r\nAPI-Key: {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        app.app_id,
+        app.api_key,
+        body.len()
+    );
+    let firsts = [
+        ("GET", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".to_owned(), "HTTP/1.1 200"),
+        ("POST", post, "HTTP/1.1 201"),
+    ];
+    for (n, (what, first, status)) in firsts.into_iter().enumerate() {
+        let mut stream = connect(&app).await;
+        stream.write_all(format!("{first}GET /healthz HTTP/1.1\r\nHo").as_bytes()).await.unwrap();
+        let since = Instant::now();
+        let answer = read_to_close(&mut stream, Duration::from_secs(15)).await;
+        assert!(answer.starts_with(status), "after a {what}: {answer}");
+        assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "after a {what}: {answer}");
+        // Well before the idle timeout (an hour); the header timeout is a second.
+        assert!(since.elapsed() < Duration::from_secs(15), "after a {what}: {:?}", since.elapsed());
+        eventually("the close counted", Duration::from_secs(5), || async {
+            match closed_for(&app, "header_timeout") {
+                c if c == n as u64 + 1 => Ok(()),
+                c => Err(c),
+            }
+        })
+        .await;
+    }
+    assert_eq!(closed_for(&app, "idle_timeout"), 0);
+}
+
+/// A keep-alive connection with nothing pipelined (after a request with a body, too) is idle:
+/// not closed at the header timeout, and serves its next request.
+#[tokio::test]
+async fn a_keep_alive_connection_is_not_closed_at_the_header_timeout() {
+    let header_timeout = Duration::from_secs(1);
+    let app = spawn_app_with(|c| {
+        c.http = HttpLimits { header_timeout, idle_timeout: Duration::from_secs(3600), ..HttpLimits::default() };
+    })
+    .await;
+    let body = json!({ "msisdn": MSISDN }).to_string();
+    let mut stream = connect(&app).await;
+    let post = format!(
+        "POST /v2/whatsapp/otp/send HTTP/1.1\r\nHost: x\r\nApp-ID: {}\r\nAPI-Key: {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        app.app_id,
+        app.api_key,
+        body.len()
+    );
+    stream.write_all(post.as_bytes()).await.unwrap();
+    let answer = read_answer(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let answer = read_answer(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // What is measured: three header timeouts of quiet, and the server neither closes nor writes.
+    let mut buf = [0u8; 64];
+    let quiet = tokio::time::timeout(3 * header_timeout, stream.read(&mut buf)).await;
+    assert!(
+        quiet.is_err(),
+        "the idle connection was closed (or written to) within {:?}: {quiet:?}",
+        3 * header_timeout
+    );
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let answer = read_to_close(&mut stream, Duration::from_secs(10)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(closed_for(&app, "header_timeout"), 0);
 }

@@ -139,6 +139,14 @@ pub(super) fn server_config(s: &Settings) -> anyhow::Result<Config> {
     })? {
         config.http.max_connections = n;
     }
+    if let Some(n) = s.parse("http_max_connections_per_address", |v| {
+        v.parse::<usize>()
+            .ok()
+            .filter(|n| *n <= 1_000_000)
+            .ok_or_else(|| "must be a whole number from 0 (no cap per address) to 1000000".to_owned())
+    })? {
+        config.http.max_connections_per_address = n;
+    }
     if let Some(n) = s.parse("delivery_queue", |v| {
         v.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| "must be a whole number of at least 1".to_owned())
     })? {

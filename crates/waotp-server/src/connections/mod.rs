@@ -1,20 +1,22 @@
 //! The accept loop: HTTP/1.1 connections served by hyper, with the limits `axum::serve` does
 //! not have. A client gets `header_timeout` to send a request's head (from its first byte), a
 //! connection between requests stays open `idle_timeout` at most, a request's body must
-//! arrive within `body_timeout` of its head, and at most
-//! `max_connections` are open at once: one more is answered 503 and closed at once.
+//! arrive within `body_timeout` of its head, at most `max_connections` are open at once, and
+//! at most `max_connections_per_address` of them from one client address: one more is
+//! answered 503 and closed at once.
 //!
-//! Why not hyper's own `header_read_timeout`: it starts when the previous answer is written,
-//! so it also bounds idle keep-alive connections by the same figure, and the two limits are
-//! set apart here (a few seconds to send a head, a minute of idle keep-alive). The watch is a
-//! single timer per connection, moved only when the connection changes state.
+//! [`activity`] tells which time limit applies to a connection; [`per_address`] counts the
+//! connections of each address.
+
+mod activity;
+mod per_address;
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -24,11 +26,12 @@ use hyper::body::{Body as _, Incoming};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Notify, Semaphore};
-use tokio::time::Instant;
+use tokio::sync::{watch, Semaphore};
 
+use self::activity::{Activity, Watched};
+use self::per_address::PerAddress;
 use crate::metrics::Metrics;
 
 /// How long clients may take and how many may be connected.
@@ -42,6 +45,9 @@ pub struct HttpLimits {
     pub body_timeout: Duration,
     /// Open connections; the next is answered 503 and closed.
     pub max_connections: usize,
+    /// Open connections from one client address (IPv4, or IPv6 by its /64); the next is
+    /// answered 503 and closed. 0: no cap per address.
+    pub max_connections_per_address: usize,
 }
 
 impl Default for HttpLimits {
@@ -51,6 +57,20 @@ impl Default for HttpLimits {
             idle_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(30),
             max_connections: 4096,
+            max_connections_per_address: 256,
+        }
+    }
+}
+
+impl HttpLimits {
+    /// The limits as applied. Behind a trusted proxy (`trust_forwarded_for`) every connection
+    /// comes from the proxy, and the client it is for is only named in a header, read after
+    /// the connection is accepted: the cap per address is off, and the proxy caps per client.
+    pub fn applied(self, trust_forwarded_for: bool) -> HttpLimits {
+        if trust_forwarded_for {
+            HttpLimits { max_connections_per_address: 0, ..self }
+        } else {
+            self
         }
     }
 }
@@ -58,19 +78,48 @@ impl Default for HttpLimits {
 /// How long a stop waits for requests under way.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// The body of the answer to a connection over the cap.
-const OVER_LIMIT_BODY: &str = r#"{"message":"Service unavailable","error_code":"too_many_connections"}"#;
+/// Why a new connection is refused.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    /// `max_connections` are open.
+    Full,
+    /// Its address holds `max_connections_per_address` already.
+    AddressFull,
+}
 
-/// The answer to a connection over the cap, written whole before it is closed.
-fn over_limit() -> &'static str {
-    static ANSWER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        format!(
-            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
-             connection: close\r\ncontent-length: {}\r\n\r\n{OVER_LIMIT_BODY}",
-            OVER_LIMIT_BODY.len()
-        )
-    });
-    &ANSWER
+impl Refusal {
+    fn error_code(self) -> &'static str {
+        match self {
+            Refusal::Full => "too_many_connections",
+            Refusal::AddressFull => "too_many_connections_from_address",
+        }
+    }
+
+    /// Its `reason` in `waotp_http_connections_closed_total`.
+    fn reason(self) -> &'static str {
+        match self {
+            Refusal::Full => "over_limit",
+            Refusal::AddressFull => "over_address_limit",
+        }
+    }
+
+    /// The answer, written whole before the connection is closed.
+    fn answer(self) -> &'static str {
+        fn answer(code: &str) -> String {
+            let body = format!(r#"{{"message":"Service unavailable","error_code":"{code}"}}"#);
+            format!(
+                "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
+                 connection: close\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        }
+        static FULL: LazyLock<String> = LazyLock::new(|| answer(Refusal::Full.error_code()));
+        static ADDRESS_FULL: LazyLock<String> = LazyLock::new(|| answer(Refusal::AddressFull.error_code()));
+        match self {
+            Refusal::Full => &FULL,
+            Refusal::AddressFull => &ADDRESS_FULL,
+        }
+    }
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves; then stops accepting, asks every
@@ -84,6 +133,7 @@ pub async fn serve(
 ) -> io::Result<()> {
     let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS) as u32;
     let open = Arc::new(Semaphore::new(max as usize));
+    let per_address = PerAddress::new(limits.max_connections_per_address);
     let (stop, stopping) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -99,10 +149,19 @@ pub async fn serve(
                 }
             },
         };
-        let Ok(permit) = open.clone().try_acquire_owned() else {
-            metrics.connection_closed("over_limit");
-            tokio::spawn(refuse(stream));
-            continue;
+        // The address first: one over its own cap is told so, and takes no place in the cap
+        // of all.
+        let admitted = per_address.open(peer.ip()).ok_or(Refusal::AddressFull).and_then(|slot| {
+            let permit = open.clone().try_acquire_owned().map_err(|_| Refusal::Full)?;
+            Ok((slot, permit))
+        });
+        let (slot, permit) = match admitted {
+            Ok(places) => places,
+            Err(refusal) => {
+                metrics.connection_closed(refusal.reason());
+                tokio::spawn(refuse(stream, refusal));
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let (router, metrics, stopping) = (router.clone(), metrics.clone(), stopping.clone());
@@ -110,7 +169,7 @@ pub async fn serve(
             if let Some(reason) = connection(stream, peer, router, limits, stopping).await {
                 metrics.connection_closed(reason);
             }
-            drop(permit);
+            drop((slot, permit));
         });
     }
     drop(listener);
@@ -123,10 +182,11 @@ pub async fn serve(
     Ok(())
 }
 
-/// Writes the over-the-cap answer (giving a client that does not read a second) and closes.
-async fn refuse(mut stream: TcpStream) {
+/// Writes the answer to a refused connection (giving a client that does not read a second)
+/// and closes.
+async fn refuse(mut stream: TcpStream, refusal: Refusal) {
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        stream.write_all(over_limit().as_bytes()).await?;
+        stream.write_all(refusal.answer().as_bytes()).await?;
         stream.shutdown().await?;
         // Read what the client sent until it closes: closing with its request unread would
         // reset the connection, and the client might never see the answer.
@@ -145,11 +205,13 @@ async fn connection(
     limits: HttpLimits,
     mut stopping: watch::Receiver<bool>,
 ) -> Option<&'static str> {
-    let activity = Arc::new(Activity::new());
+    let activity = Activity::new();
     let io = TokioIo::new(Watched { inner: stream, activity: activity.clone() });
     let inner = TowerToHyperService::new(router);
     let requests = activity.clone();
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        // Its Content-Length (0 without a body); `None` for a chunked one.
+        let in_flight = requests.request_started(request.body().size_hint().exact());
         let mut request = request.map(|body| {
             if body.is_end_stream() {
                 axum::body::Body::new(body)
@@ -158,7 +220,6 @@ async fn connection(
             }
         });
         request.extensions_mut().insert(ConnectInfo(peer));
-        let in_flight = requests.request_started();
         let answer = hyper::service::Service::call(&inner, request);
         async move {
             let answer: Result<_, Infallible> = answer.await;
@@ -185,100 +246,6 @@ async fn connection(
                 draining = true;
                 conn.as_mut().graceful_shutdown();
             }
-        }
-    }
-}
-
-/// What a connection is doing, as its reads and its requests show.
-struct Activity {
-    state: Mutex<ActivityState>,
-    changed: Notify,
-}
-
-struct ActivityState {
-    /// Requests handed to the router and not answered yet.
-    in_flight: usize,
-    /// When the first byte of a request head arrived, until the head is complete.
-    head_since: Option<Instant>,
-    /// When the connection last had nothing under way.
-    idle_since: Instant,
-}
-
-impl Activity {
-    fn new() -> Activity {
-        Activity {
-            // A new connection owes its first request's head from the start: one that sends
-            // nothing is closed after `header_timeout`, not held for `idle_timeout`.
-            state: Mutex::new(ActivityState {
-                in_flight: 0,
-                head_since: Some(Instant::now()),
-                idle_since: Instant::now(),
-            }),
-            changed: Notify::new(),
-        }
-    }
-
-    fn bytes_read(&self) {
-        let mut s = self.state.lock().expect("activity");
-        if s.in_flight == 0 && s.head_since.is_none() {
-            s.head_since = Some(Instant::now());
-            drop(s);
-            self.changed.notify_one();
-        }
-    }
-
-    fn request_started(self: &Arc<Self>) -> InFlight {
-        let mut s = self.state.lock().expect("activity");
-        s.in_flight += 1;
-        s.head_since = None;
-        InFlight(self.clone())
-    }
-
-    /// Resolves when the connection has broken a limit, with which one.
-    async fn expired(&self, limits: HttpLimits) -> &'static str {
-        // One timer, moved to each new deadline.
-        let timer = tokio::time::sleep(limits.idle_timeout);
-        tokio::pin!(timer);
-        loop {
-            let deadline = {
-                let s = self.state.lock().expect("activity");
-                if s.in_flight > 0 {
-                    None
-                } else if let Some(since) = s.head_since {
-                    Some((since + limits.header_timeout, "header_timeout"))
-                } else {
-                    Some((s.idle_since + limits.idle_timeout, "idle_timeout"))
-                }
-            };
-            match deadline {
-                Some((at, reason)) if at <= Instant::now() => return reason,
-                // A change (a head begun, the last request answered) may move the deadline.
-                Some((at, _)) => {
-                    if timer.deadline() != at {
-                        timer.as_mut().reset(at);
-                    }
-                    tokio::select! {
-                        () = timer.as_mut() => {}
-                        () = self.changed.notified() => {}
-                    }
-                }
-                None => self.changed.notified().await,
-            }
-        }
-    }
-}
-
-/// A request under way; its end makes the connection idle again if it was the last.
-struct InFlight(Arc<Activity>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        let mut s = self.0.state.lock().expect("activity");
-        s.in_flight -= 1;
-        if s.in_flight == 0 {
-            s.idle_since = Instant::now();
-            drop(s);
-            self.0.changed.notify_one();
         }
     }
 }
@@ -318,60 +285,27 @@ impl hyper::body::Body for Deadline {
     }
 }
 
-/// A TCP stream that tells its [`Activity`] when bytes arrive.
-struct Watched {
-    inner: TcpStream,
-    activity: Arc<Activity>,
-}
-
-impl AsyncRead for Watched {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.bytes_read();
-        }
-        polled
-    }
-}
-
-impl AsyncWrite for Watched {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_over_limit_answer_is_well_formed() {
-        let text = over_limit();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        let length: usize = head.lines().find_map(|l| l.strip_prefix("content-length: ")).unwrap().parse().unwrap();
-        assert_eq!(body.len(), length);
-        let json: serde_json::Value = serde_json::from_str(body).unwrap();
-        assert_eq!(json["error_code"], "too_many_connections");
+    fn the_refusals_are_well_formed() {
+        for refusal in [Refusal::Full, Refusal::AddressFull] {
+            let text = refusal.answer();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            let length: usize = head.lines().find_map(|l| l.strip_prefix("content-length: ")).unwrap().parse().unwrap();
+            assert_eq!(body.len(), length);
+            let json: serde_json::Value = serde_json::from_str(body).unwrap();
+            assert_eq!(json["error_code"], refusal.error_code());
+        }
+    }
+
+    #[test]
+    fn behind_a_trusted_proxy_there_is_no_cap_per_address() {
+        let limits = HttpLimits::default();
+        assert_eq!(limits.applied(false), limits);
+        assert_eq!(limits.applied(true).max_connections_per_address, 0);
+        assert_eq!(limits.applied(true).max_connections, limits.max_connections);
     }
 }
