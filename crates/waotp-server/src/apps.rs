@@ -63,6 +63,13 @@ pub fn validate_settings(s: &AppSettings) -> Result<(), String> {
         if s.reverse_texts[..i].iter().any(|(l, _)| l == lang) {
             return Err(format!("reverse text for {lang}: given twice"));
         }
+        if let Some(c) = waotp_core::reverse::not_one_line(text) {
+            return Err(format!(
+                "reverse text for {lang}: U+{:04X} refused: no control characters, line or paragraph separators \
+                 or bidi controls (a prefilled text is one line, shown as written)",
+                u32::from(c)
+            ));
+        }
         if text.matches("{code}").count() != 1 {
             return Err(format!("reverse text for {lang}: must hold {{code}} exactly once"));
         }
@@ -71,9 +78,6 @@ pub fn validate_settings(s: &AppSettings) -> Result<(), String> {
             return Err(format!(
                 "reverse text for {lang}: 1 to {MAX_REVERSE_TEXT_CHARS} characters, without leading or trailing spaces"
             ));
-        }
-        if text.chars().any(char::is_control) {
-            return Err(format!("reverse text for {lang}: no control characters (a prefilled text is one line)"));
         }
         // With a code in it, as a user's message and as a link: the code must be found among
         // the words an inbound message is read for, and the link must fit a QR code.
@@ -99,8 +103,12 @@ pub fn validate_settings(s: &AppSettings) -> Result<(), String> {
         if reply.trim().is_empty() || reply.chars().count() > MAX_REVERSE_REPLY_CHARS {
             return Err(format!("reverse reply: 1 to {MAX_REVERSE_REPLY_CHARS} characters (or none)"));
         }
-        if reply.chars().any(|c| c.is_control() && c != '\n') {
-            return Err("reverse reply: no control characters but line breaks".into());
+        if let Some(c) = waotp_core::reverse::not_one_line(&reply.replace('\n', " ")) {
+            return Err(format!(
+                "reverse reply: U+{:04X} refused: no control characters, separators or bidi controls \
+                 (lines break with \\n alone)",
+                u32::from(c)
+            ));
         }
     }
     Ok(())
@@ -255,4 +263,33 @@ pub async fn seal_stored_tokens(
         }
     }
     Ok(sealed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A prefilled text is one line, shown as written: every Unicode line break and bidi
+    /// control is refused, naming the character; the reply keeps its `\n` and nothing else.
+    #[test]
+    fn reverse_texts_refuse_every_line_break_and_bidi_control() {
+        let with_text =
+            |text: String| AppSettings { reverse_texts: vec![("en".into(), text)], ..AppSettings::default() };
+        let refused = [
+            '\n', '\r', '\u{0B}', '\u{0C}', '\u{85}', '\u{2028}', '\u{2029}', '\u{061C}', '\u{200E}', '\u{200F}',
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+        ];
+        for c in refused {
+            let e = validate_settings(&with_text(format!("Kode {{code}} {c}x"))).unwrap_err();
+            assert!(e.contains(&format!("U+{:04X} refused", c as u32)), "{e}");
+            let reply = AppSettings { reverse_reply: Some(format!("Thanks{c}!")), ..AppSettings::default() };
+            if c == '\n' {
+                assert_eq!(validate_settings(&reply), Ok(()));
+            } else {
+                let e = validate_settings(&reply).unwrap_err();
+                assert!(e.starts_with("reverse reply") && e.contains(&format!("U+{:04X}", c as u32)), "{e}");
+            }
+        }
+        assert_eq!(validate_settings(&with_text("رمز التحقق {code}".into())), Ok(()));
+    }
 }

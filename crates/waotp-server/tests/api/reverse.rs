@@ -457,8 +457,8 @@ async fn an_app_s_own_texts_and_its_optional_reply() {
     assert_eq!(double.received().len(), 2);
 }
 
-/// The settings are checked where they are set: a text must hold {code} once, be one line and
-/// short enough for a link; the reply is bounded; `null` and `{}` clear them.
+/// The settings are checked where they are set: a text must hold {code} once, be one line (no
+/// Unicode line break, no bidi control) and short enough for a link; the reply is bounded; `null` and `{}` clear them.
 #[tokio::test]
 async fn reverse_settings_are_validated_by_the_admin_api() {
     const ADMIN: &str = "reverse-admin-token-0123456789";
@@ -471,6 +471,10 @@ async fn reverse_settings_are_validated_by_the_admin_api() {
         (json!({ "reverse_texts": { "en": "no code here" } }), "{code}"),
         (json!({ "reverse_texts": { "en": "{code} and {code}" } }), "{code}"),
         (json!({ "reverse_texts": { "en": "line\n{code}" } }), "control"),
+        // Unicode's other line breaks and the bidi controls, which no earlier rule caught.
+        (json!({ "reverse_texts": { "en": "Kode {code}\u{2028}lagi" } }), "U+2028 refused"),
+        (json!({ "reverse_texts": { "en": "Kode {code} \u{202E}kiffa" } }), "U+202E refused"),
+        (json!({ "reverse_reply": "Thanks\u{2066}!" }), "U+2066 refused"),
         (json!({ "reverse_texts": { "en": format!("{{code}} {}", "x".repeat(200)) } }), "200"),
         (json!({ "reverse_texts": { "e n": "{code}" } }), "language"),
         (json!({ "reverse_texts": { "en": "UNDERSTAND strawberry Handshakes {code}" } }), "third"),
