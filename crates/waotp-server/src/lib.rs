@@ -270,7 +270,7 @@ pub async fn build(config: &Config, clock: Clock) -> Result<AppState, StartError
     workers.extend(dispatchers);
     workers.extend(health_workers);
     let reverse = Arc::new(
-        reverse::Reverse::new(config)
+        reverse::Reverse::new(config, clock.clone())
             .map_err(|source| StartError::HttpClient { what: "building the WhatsApp client", source })?,
     );
     let daily_refusals = Arc::new(guards::DailyRefusals::default());
