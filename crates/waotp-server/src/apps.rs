@@ -133,32 +133,44 @@ impl From<CreateAppError> for crate::ApiError {
     }
 }
 
-/// Creates an app; returns it with its API key, which exists nowhere else afterwards.
+/// A new app, with what is shown of it once: its API key (which exists nowhere else
+/// afterwards) and its callback signing secret (stored only sealed).
+pub struct NewApp {
+    /// As stored: its callback secret sealed.
+    pub app: AppRecord,
+    pub api_key: String,
+    pub callback_secret: String,
+}
+
+/// Creates an app; its callback secret is stored sealed under the server secret (`key`).
 pub async fn create_app(
     store: &(impl AppStore + ?Sized),
+    key: &waotp_core::CodeKey,
     name: &str,
     settings: AppSettings,
     quota: Option<i64>,
     now_ms: i64,
-) -> Result<(AppRecord, String), CreateAppError> {
+) -> Result<NewApp, CreateAppError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(CreateAppError::Invalid("app name must be 1 to 200 characters".into()));
     }
     validate_settings(&settings).map_err(CreateAppError::Invalid)?;
     let api_key = generate_api_key();
+    let app_id = Uuid::new_v4();
+    let callback_secret = waotp_core::callback::generate_secret();
     let app = AppRecord {
-        app_id: Uuid::new_v4(),
+        app_id,
         name: name.to_owned(),
         api_key_hash: hash_api_key(&api_key),
-        callback_secret: waotp_core::callback::generate_secret(),
+        callback_secret: key.seal_callback_secret(&app_id, &callback_secret),
         settings,
         quota,
         sender: None,
         created_at_ms: now_ms,
     };
     store.create_app(app.clone()).await?;
-    Ok((app, api_key))
+    Ok(NewApp { app, api_key, callback_secret })
 }
 
 /// A change to an app, as the CLI's `app update`, the admin API's `PATCH /admin/apps/{id}`
@@ -221,13 +233,27 @@ pub async fn rotate_api_key(store: &(impl AppStore + ?Sized), app_id: Uuid) -> w
     Ok(store.set_api_key_hash(app_id, hash_api_key(&api_key)).await?.then_some(api_key))
 }
 
-/// Gives an app a new callback signing secret; `None` if there is no such app.
+/// Gives an app a new callback signing secret, stored sealed under the server secret (`key`);
+/// the secret, or `None` if there is no such app.
 pub async fn rotate_callback_secret(
     store: &(impl AppStore + ?Sized),
+    key: &waotp_core::CodeKey,
     app_id: Uuid,
 ) -> waotp_store::Result<Option<String>> {
     let secret = waotp_core::callback::generate_secret();
-    Ok(store.set_callback_secret(app_id, secret.clone()).await?.then_some(secret))
+    Ok(store.set_callback_secret(app_id, key.seal_callback_secret(&app_id, &secret)).await?.then_some(secret))
+}
+
+/// An app's callback signing secret, opened: stored sealed, or as given by an older waotp
+/// (until the next start seals it, see [`seal_stored_secrets`]).
+pub fn callback_secret(
+    key: &waotp_core::CodeKey,
+    app: &AppRecord,
+) -> Result<String, waotp_core::code::OpenSecretError> {
+    match key.open_callback_secret(&app.app_id, &app.callback_secret) {
+        Err(waotp_core::code::OpenSecretError::NotSealed) => Ok(app.callback_secret.clone()),
+        opened => opened,
+    }
 }
 
 /// Gives an app its own WhatsApp number (`Some((phone number id, access token))`) or takes it
@@ -246,20 +272,32 @@ pub async fn set_sender(
     store.set_sender(app_id, sealed).await
 }
 
-/// Seals the per-app access tokens an older waotp stored as given; how many it sealed. Run at
-/// start: with several nodes each may seal the same token, which is harmless (every node holds
-/// the same server secret).
-pub async fn seal_stored_tokens(
+/// What [`seal_stored_secrets`] sealed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Sealed {
+    pub access_tokens: usize,
+    pub callback_secrets: usize,
+}
+
+/// Seals the per-app access tokens and callback signing secrets an older waotp stored as
+/// given. Run at start: with several nodes each may seal the same secret, which is harmless
+/// (every node holds the same server secret).
+pub async fn seal_stored_secrets(
     store: &(impl AppStore + ?Sized),
     key: &waotp_core::CodeKey,
-) -> waotp_store::Result<usize> {
-    let mut sealed = 0;
+) -> waotp_store::Result<Sealed> {
+    let mut sealed = Sealed::default();
+    // Only the prefix tells; opening every sealed secret at each start would be wasted work.
+    let given = |stored: &str| !stored.starts_with(waotp_core::code::SEALED_SECRET_PREFIX);
     for app in store.list_apps().await? {
+        if given(&app.callback_secret) {
+            store.set_callback_secret(app.app_id, key.seal_callback_secret(&app.app_id, &app.callback_secret)).await?;
+            sealed.callback_secrets += 1;
+        }
         let Some(sender) = app.sender else { continue };
-        // Only the prefix tells; opening every sealed token at each start would be wasted work.
-        if !sender.access_token.starts_with(waotp_core::code::SEALED_SECRET_PREFIX) {
+        if given(&sender.access_token) {
             set_sender(store, key, app.app_id, Some((sender.phone_number_id, sender.access_token))).await?;
-            sealed += 1;
+            sealed.access_tokens += 1;
         }
     }
     Ok(sealed)

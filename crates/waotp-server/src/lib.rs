@@ -207,11 +207,15 @@ pub struct Running {
 pub async fn build(config: &Config, clock: Clock) -> Result<AppState, StartError> {
     let store = config.open_store().await?;
     let key = Arc::new(config.code_key()?);
-    let sealed = apps::seal_stored_tokens(store.as_ref(), &key)
+    let sealed = apps::seal_stored_secrets(store.as_ref(), &key)
         .await
-        .map_err(StartError::store("sealing the WhatsApp access tokens stored as given"))?;
-    if sealed > 0 {
-        tracing::info!(apps = sealed, "sealed the WhatsApp access tokens an older waotp stored as given");
+        .map_err(StartError::store("sealing the app secrets stored as given"))?;
+    if sealed != apps::Sealed::default() {
+        tracing::info!(
+            access_tokens = sealed.access_tokens,
+            callback_secrets = sealed.callback_secrets,
+            "sealed the app secrets (WhatsApp access tokens, callback signing secrets) an older waotp stored as given"
+        );
     }
     let apps = auth::AppCache::new(store.clone(), key.clone());
     let (refusals, signals) = (Arc::default(), Arc::default());

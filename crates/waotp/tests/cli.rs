@@ -91,6 +91,40 @@ fn app_create_json_and_list() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("code length"));
 }
 
+/// The CLI seals the callback secrets it makes (`app create`, `app rotate-callback-secret`)
+/// under the server secret a server on the database reads: the database holds neither, and each
+/// opens to what was printed.
+#[tokio::test]
+async fn the_cli_stores_callback_secrets_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/waotp.db", dir.path().display());
+    let out = waotp(&db, &["app", "create", "--name", "sealed", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = created["app_id"].as_str().unwrap().to_owned();
+    let config = waotp_server::Config::new(db.clone());
+    let (key, store) = (config.code_key().unwrap(), config.open_store().await.unwrap());
+    let app_id = id.parse().unwrap();
+    let opened = |shown: String| {
+        let (key, store) = (&key, &store);
+        async move {
+            let record = store.get_app(app_id).await.unwrap().unwrap();
+            let stored = &record.callback_secret;
+            assert!(
+                stored.starts_with("sealed:v1:") && !stored.contains(shown.trim_start_matches("whsec_")),
+                "{stored}"
+            );
+            assert_eq!(waotp_server::apps::callback_secret(key, &record).unwrap(), shown);
+        }
+    };
+    opened(created["callback_secret"].as_str().unwrap().to_owned()).await;
+    let out = waotp(&db, &["app", "rotate-callback-secret", &id, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rotated: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(rotated["callback_secret"], created["callback_secret"]);
+    opened(rotated["callback_secret"].as_str().unwrap().to_owned()).await;
+}
+
 /// Whether process `pid` has a handler of its own for SIGTERM (Linux: `SigCgt` in its status).
 fn catches_sigterm(pid: u32) -> Result<(), String> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;

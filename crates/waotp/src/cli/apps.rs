@@ -251,7 +251,8 @@ pub(super) async fn existing(store: &dyn Store, app_id: Uuid) -> anyhow::Result<
     store.get_app(app_id).await?.with_context(|| format!("no app with id {app_id}"))
 }
 
-/// `key`: the server's code key, for the commands that seal (read only when one needs it).
+/// `key`: the server's code key, for the commands that seal (the access token of `set-sender`,
+/// the callback secret of `create` and `rotate-callback-secret`; read only when one needs it).
 pub(super) async fn app(
     store: &std::sync::Arc<dyn Store>,
     cmd: AppCommand,
@@ -262,18 +263,18 @@ pub(super) async fn app(
         AppCommand::Create { name, quota, settings, json } => {
             let settings = settings.apply(AppSettings::default());
             let quota = quota.and_then(|q| q.0);
-            let (app, key) =
-                waotp_server::apps::create_app(store, &name, settings, quota, Clock::system().now_ms()).await?;
+            let new = waotp_server::apps::create_app(store, &key()?, &name, settings, quota, Clock::system().now_ms())
+                .await?;
             if json {
-                let mut v = app_json(&app);
-                v["api_key"] = key.into();
-                v["callback_secret"] = app.callback_secret.clone().into();
+                let mut v = app_json(&new.app);
+                v["api_key"] = new.api_key.into();
+                v["callback_secret"] = new.callback_secret.into();
                 println!("{v}");
             } else {
-                println!("Created app {:?}", app.name);
-                println!("  App-ID:          {}", app.app_id);
-                println!("  API-Key:         {key}");
-                println!("  Callback secret: {}", app.callback_secret);
+                println!("Created app {:?}", new.app.name);
+                println!("  App-ID:          {}", new.app.app_id);
+                println!("  API-Key:         {}", new.api_key);
+                println!("  Callback secret: {}", new.callback_secret);
                 println!("The API key is shown only now; store it in your app's secrets.");
                 println!("The callback secret verifies the webhook-signature header of callbacks.");
             }
@@ -353,7 +354,7 @@ pub(super) async fn app(
             }
         }
         AppCommand::RotateCallbackSecret { app_id, json } => {
-            let Some(secret) = waotp_server::apps::rotate_callback_secret(store, app_id).await? else {
+            let Some(secret) = waotp_server::apps::rotate_callback_secret(store, &key()?, app_id).await? else {
                 bail!("no app with id {app_id}");
             };
             if json {
