@@ -272,35 +272,68 @@ pub async fn set_sender(
     store.set_sender(app_id, sealed).await
 }
 
-/// What [`seal_stored_secrets`] sealed.
+/// What [`seal_stored_secrets`] found: the secrets it sealed, and the sealed ones that do not
+/// open with this server secret (sealed under another: a node or a CLI given another secret).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Sealed {
     pub access_tokens: usize,
     pub callback_secrets: usize,
+    pub unopenable: usize,
 }
 
 /// Seals the per-app access tokens and callback signing secrets an older waotp stored as
-/// given. Run at start: with several nodes each may seal the same secret, which is harmless
-/// (every node holds the same server secret).
+/// given, and counts the sealed ones that do not open with `key`. Run at start: with several
+/// nodes each may seal the same secret, which is harmless (every node holds the same server
+/// secret).
 pub async fn seal_stored_secrets(
     store: &(impl AppStore + ?Sized),
     key: &waotp_core::CodeKey,
 ) -> waotp_store::Result<Sealed> {
+    use waotp_core::code::OpenSecretError::{NotSealed, Refused};
     let mut sealed = Sealed::default();
-    // Only the prefix tells; opening every sealed secret at each start would be wasted work.
-    let given = |stored: &str| !stored.starts_with(waotp_core::code::SEALED_SECRET_PREFIX);
     for app in store.list_apps().await? {
-        if given(&app.callback_secret) {
-            store.set_callback_secret(app.app_id, key.seal_callback_secret(&app.app_id, &app.callback_secret)).await?;
-            sealed.callback_secrets += 1;
+        match key.open_callback_secret(&app.app_id, &app.callback_secret) {
+            Err(NotSealed) => {
+                let secret = key.seal_callback_secret(&app.app_id, &app.callback_secret);
+                store.set_callback_secret(app.app_id, secret).await?;
+                sealed.callback_secrets += 1;
+            }
+            Err(Refused) => sealed.unopenable += 1,
+            Ok(_) => {}
         }
         let Some(sender) = app.sender else { continue };
-        if given(&sender.access_token) {
-            set_sender(store, key, app.app_id, Some((sender.phone_number_id, sender.access_token))).await?;
-            sealed.access_tokens += 1;
+        match key.open_secret(&app.app_id, &sender.access_token) {
+            Err(NotSealed) => {
+                set_sender(store, key, app.app_id, Some((sender.phone_number_id, sender.access_token))).await?;
+                sealed.access_tokens += 1;
+            }
+            Err(Refused) => sealed.unopenable += 1,
+            Ok(_) => {}
         }
     }
     Ok(sealed)
+}
+
+/// Whether `key` is the server secret the apps' secrets are sealed under: true when one of
+/// them opens with it, or none is sealed yet. The CLI checks it before it seals a new one, so
+/// that a CLI given another secret than the servers' (a key file where the servers read
+/// `WAOTP_SERVER_SECRET`) refuses instead of sealing what no server can open.
+pub async fn key_opens_stored_secrets(
+    store: &(impl AppStore + ?Sized),
+    key: &waotp_core::CodeKey,
+) -> waotp_store::Result<bool> {
+    let mut sealed_any = false;
+    for app in store.list_apps().await? {
+        let token = app.sender.as_ref().map(|s| key.open_secret(&app.app_id, &s.access_token));
+        for opened in [Some(key.open_callback_secret(&app.app_id, &app.callback_secret)), token].into_iter().flatten() {
+            match opened {
+                Ok(_) => return Ok(true),
+                Err(waotp_core::code::OpenSecretError::Refused) => sealed_any = true,
+                Err(waotp_core::code::OpenSecretError::NotSealed) => {}
+            }
+        }
+    }
+    Ok(!sealed_any)
 }
 
 #[cfg(test)]

@@ -210,11 +210,19 @@ pub async fn build(config: &Config, clock: Clock) -> Result<AppState, StartError
     let sealed = apps::seal_stored_secrets(store.as_ref(), &key)
         .await
         .map_err(StartError::store("sealing the app secrets stored as given"))?;
-    if sealed != apps::Sealed::default() {
+    if sealed.access_tokens + sealed.callback_secrets > 0 {
         tracing::info!(
             access_tokens = sealed.access_tokens,
             callback_secrets = sealed.callback_secrets,
             "sealed the app secrets (WhatsApp access tokens, callback signing secrets) an older waotp stored as given"
+        );
+    }
+    if sealed.unopenable > 0 {
+        tracing::warn!(
+            secrets = sealed.unopenable,
+            "app secrets in the database do not open with this server secret: their callbacks are not sent and \
+             their own numbers do not send (were they made by a node or a CLI given another secret? give every \
+             node and the CLI the same WAOTP_SERVER_SECRET, or rotate the apps' callback secrets)"
         );
     }
     let apps = auth::AppCache::new(store.clone(), key.clone());
