@@ -185,25 +185,50 @@ impl CodeKey {
     /// database dump without the server secret holds no usable token, and a sealed token
     /// copied to another app does not open.
     pub fn seal_secret(&self, owner: &Uuid, secret: &str) -> String {
-        let nonce: [u8; NONCE_LEN] = rand::rng().random();
-        let sealed = self
-            .cipher_for(SECRET_KEY_PURPOSE)
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: secret.as_bytes(), aad: owner.as_bytes() })
-            .expect("ChaCha20-Poly1305 encrypts any secret");
-        format!("{SEALED_SECRET_PREFIX}{}{}", hex(&nonce), hex(&sealed))
+        self.seal_app_secret(owner.as_bytes(), secret)
     }
 
     /// Opens what [`CodeKey::seal_secret`] sealed for `owner`.
     pub fn open_secret(&self, owner: &Uuid, stored: &str) -> Result<String, OpenSecretError> {
+        self.open_app_secret(owner.as_bytes(), stored)
+    }
+
+    /// Seals an app's callback signing secret (`whsec_…`) for the database, as
+    /// [`CodeKey::seal_secret`] seals its access token, its use bound in too: a sealed access
+    /// token copied over it does not open as a callback secret, nor the other way round.
+    pub fn seal_callback_secret(&self, owner: &Uuid, secret: &str) -> String {
+        self.seal_app_secret(&callback_secret_aad(owner), secret)
+    }
+
+    /// Opens what [`CodeKey::seal_callback_secret`] sealed for `owner`.
+    pub fn open_callback_secret(&self, owner: &Uuid, stored: &str) -> Result<String, OpenSecretError> {
+        self.open_app_secret(&callback_secret_aad(owner), stored)
+    }
+
+    fn seal_app_secret(&self, aad: &[u8], secret: &str) -> String {
+        let nonce: [u8; NONCE_LEN] = rand::rng().random();
+        let sealed = self
+            .cipher_for(SECRET_KEY_PURPOSE)
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: secret.as_bytes(), aad })
+            .expect("ChaCha20-Poly1305 encrypts any secret");
+        format!("{SEALED_SECRET_PREFIX}{}{}", hex(&nonce), hex(&sealed))
+    }
+
+    fn open_app_secret(&self, aad: &[u8], stored: &str) -> Result<String, OpenSecretError> {
         let sealed = stored.strip_prefix(SEALED_SECRET_PREFIX).ok_or(OpenSecretError::NotSealed)?;
         let bytes = unhex(sealed).filter(|b| b.len() >= NONCE_LEN + TAG_LEN).ok_or(OpenSecretError::Refused)?;
         let (nonce, sealed) = bytes.split_at(NONCE_LEN);
         let opened = self
             .cipher_for(SECRET_KEY_PURPOSE)
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: owner.as_bytes() })
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad })
             .map_err(|_| OpenSecretError::Refused)?;
         String::from_utf8(opened).map_err(|_| OpenSecretError::Refused)
     }
+}
+
+/// The associated data of a sealed callback secret: the owner's id and the use.
+fn callback_secret_aad(owner: &Uuid) -> Vec<u8> {
+    [owner.as_bytes().as_slice(), b"\0callback-secret"].concat()
 }
 
 /// How a sealed app secret begins in the database (see [`CodeKey::seal_secret`]).
@@ -440,6 +465,26 @@ mod tests {
         assert_eq!(key.open_secret(&app, std::str::from_utf8(&changed).unwrap()), Err(OpenSecretError::Refused));
         assert_eq!(key.open_secret(&app, &sealed[..sealed.len() - 2]), Err(OpenSecretError::Refused));
         assert_eq!(key.open_secret(&app, "sealed:v1:zz"), Err(OpenSecretError::Refused));
+    }
+
+    #[test]
+    fn callback_secrets_seal_apart_from_access_tokens() {
+        let key = CodeKey::from_secret(b"secret-one-0123456789");
+        let (app, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let secret = crate::callback::generate_secret();
+        let sealed = key.seal_callback_secret(&app, &secret);
+        assert!(sealed.starts_with(SEALED_SECRET_PREFIX) && !sealed.contains(&secret), "{sealed}");
+        assert_eq!(key.open_callback_secret(&app, &sealed).as_deref(), Ok(secret.as_str()));
+        assert_eq!(key.open_callback_secret(&other, &sealed), Err(OpenSecretError::Refused));
+        assert_eq!(
+            CodeKey::from_secret(b"secret-two-0123456789").open_callback_secret(&app, &sealed),
+            Err(OpenSecretError::Refused)
+        );
+        assert_eq!(key.open_callback_secret(&app, &secret), Err(OpenSecretError::NotSealed));
+        // One app's sealed token and sealed callback secret do not stand in for each other.
+        assert_eq!(key.open_secret(&app, &sealed), Err(OpenSecretError::Refused));
+        let token = key.seal_secret(&app, "EAAG-token");
+        assert_eq!(key.open_callback_secret(&app, &token), Err(OpenSecretError::Refused));
     }
 
     /// What `seal` wrote before ChaCha20-Poly1305: the code XORed with an HMAC pad.

@@ -88,6 +88,26 @@ pub fn prefilled_text(custom: Option<&str>, lang_code: &str, code: &OtpCode) -> 
     }
 }
 
+/// Whether `c` breaks a line: a line or paragraph separator in any of Unicode's forms (`\n`,
+/// `\r`, U+000B, U+000C, U+0085, U+2028, U+2029).
+pub fn is_line_break(c: char) -> bool {
+    matches!(c, '\n' | '\r' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
+/// Whether `c` is a bidirectional control (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to
+/// U+2069): invisible, it reorders what a reader sees, so a text can show other words than it
+/// holds.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// The first character a text meant as one line, shown as written (an app's prefilled text),
+/// may not hold: a control character, a line break ([`is_line_break`]) or a bidirectional
+/// control ([`is_bidi_control`]).
+pub fn not_one_line(text: &str) -> Option<char> {
+    text.chars().find(|&c| c.is_control() || is_line_break(c) || is_bidi_control(c))
+}
+
 /// A number as WhatsApp identifies its account, for comparing: digits only, and the forms
 /// that name the same subscriber in a few countries brought to one:
 /// - Brazil (55): mobile numbers gained a ninth digit (a `9` after the two-digit area code)
@@ -191,6 +211,33 @@ mod tests {
         assert_eq!(prefilled_text(Some("Kode saya: {code}"), "en", &code), "Kode saya: ABCDEFGHJK");
         // a custom text without the placeholder would send no code: the default is used
         assert_eq!(prefilled_text(Some("hello"), "en", &code), "ABCDEFGHJK is my verification code");
+    }
+
+    #[test]
+    fn one_line_texts_refuse_every_line_break_and_bidi_control() {
+        for c in ['\n', '\r', '\u{0B}', '\u{0C}', '\u{85}', '\u{2028}', '\u{2029}'] {
+            assert!(is_line_break(c), "{:04X}", c as u32);
+            assert_eq!(not_one_line(&format!("a{c}b {{code}}")), Some(c), "{:04X}", c as u32);
+        }
+        for c in ['\u{061C}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}']
+            .into_iter()
+            .chain(['\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}'])
+        {
+            assert!(is_bidi_control(c), "{:04X}", c as u32);
+            assert_eq!(not_one_line(&format!("Kode {{code}} {c}dlrow")), Some(c), "{:04X}", c as u32);
+        }
+        assert_eq!(not_one_line("tab\there"), Some('\t'));
+        // Ordinary text of any script, joiners and spaces are left alone.
+        for ok in [
+            "{code} is my verification code",
+            "Kode saya: {code}",
+            "رمز {code}",
+            "{code} 確認コード",
+            "a\u{200D}b {code}",
+        ] {
+            assert_eq!(not_one_line(ok), None, "{ok}");
+        }
+        assert!(!is_bidi_control('\u{2029}') && !is_line_break('\u{202E}') && !is_bidi_control('\u{200B}'));
     }
 
     #[test]

@@ -346,11 +346,11 @@ async fn create_app(State(state): State<AppState>, _: Admin, raw: axum::body::By
     }
     let patch: SettingsPatch = serde_json::from_value(input).map_err(|e| ApiError::validation(e.to_string()))?;
     let settings = patch.apply(AppSettings::default());
-    let (app, key) =
-        crate::apps::create_app(state.store.as_ref(), &name, settings, quota, state.clock.now_ms()).await?;
-    let mut v = app_json(&app);
-    v["api_key"] = key.into();
-    v["callback_secret"] = app.callback_secret.clone().into();
+    let new =
+        crate::apps::create_app(state.store.as_ref(), &state.key, &name, settings, quota, state.clock.now_ms()).await?;
+    let mut v = app_json(&new.app);
+    v["api_key"] = new.api_key.into();
+    v["callback_secret"] = new.callback_secret.into();
     created(v)
 }
 
@@ -403,8 +403,9 @@ async fn rotate_key(State(state): State<AppState>, _: Admin, Path(id): Path<Stri
 
 async fn rotate_secret(State(state): State<AppState>, _: Admin, Path(id): Path<String>) -> Answer {
     let app_id = uuid(&id, "app_id")?;
-    let secret =
-        crate::apps::rotate_callback_secret(state.store.as_ref(), app_id).await?.ok_or(ApiError::AppNotFound)?;
+    let secret = crate::apps::rotate_callback_secret(state.store.as_ref(), &state.key, app_id)
+        .await?
+        .ok_or(ApiError::AppNotFound)?;
     state.invalidate_app(app_id);
     ok(json!({ "app_id": app_id, "callback_secret": secret }))
 }

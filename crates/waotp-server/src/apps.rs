@@ -63,6 +63,13 @@ pub fn validate_settings(s: &AppSettings) -> Result<(), String> {
         if s.reverse_texts[..i].iter().any(|(l, _)| l == lang) {
             return Err(format!("reverse text for {lang}: given twice"));
         }
+        if let Some(c) = waotp_core::reverse::not_one_line(text) {
+            return Err(format!(
+                "reverse text for {lang}: U+{:04X} refused: no control characters, line or paragraph separators \
+                 or bidi controls (a prefilled text is one line, shown as written)",
+                u32::from(c)
+            ));
+        }
         if text.matches("{code}").count() != 1 {
             return Err(format!("reverse text for {lang}: must hold {{code}} exactly once"));
         }
@@ -71,9 +78,6 @@ pub fn validate_settings(s: &AppSettings) -> Result<(), String> {
             return Err(format!(
                 "reverse text for {lang}: 1 to {MAX_REVERSE_TEXT_CHARS} characters, without leading or trailing spaces"
             ));
-        }
-        if text.chars().any(char::is_control) {
-            return Err(format!("reverse text for {lang}: no control characters (a prefilled text is one line)"));
         }
         // With a code in it, as a link: the link must fit a QR code. (Where {code} stands does
         // not matter: a message verifies only when it is the whole text.)
@@ -93,8 +97,12 @@ pub fn validate_settings(s: &AppSettings) -> Result<(), String> {
         if reply.trim().is_empty() || reply.chars().count() > MAX_REVERSE_REPLY_CHARS {
             return Err(format!("reverse reply: 1 to {MAX_REVERSE_REPLY_CHARS} characters (or none)"));
         }
-        if reply.chars().any(|c| c.is_control() && c != '\n') {
-            return Err("reverse reply: no control characters but line breaks".into());
+        if let Some(c) = waotp_core::reverse::not_one_line(&reply.replace('\n', " ")) {
+            return Err(format!(
+                "reverse reply: U+{:04X} refused: no control characters, separators or bidi controls \
+                 (lines break with \\n alone)",
+                u32::from(c)
+            ));
         }
     }
     Ok(())
@@ -119,32 +127,44 @@ impl From<CreateAppError> for crate::ApiError {
     }
 }
 
-/// Creates an app; returns it with its API key, which exists nowhere else afterwards.
+/// A new app, with what is shown of it once: its API key (which exists nowhere else
+/// afterwards) and its callback signing secret (stored only sealed).
+pub struct NewApp {
+    /// As stored: its callback secret sealed.
+    pub app: AppRecord,
+    pub api_key: String,
+    pub callback_secret: String,
+}
+
+/// Creates an app; its callback secret is stored sealed under the server secret (`key`).
 pub async fn create_app(
     store: &(impl AppStore + ?Sized),
+    key: &waotp_core::CodeKey,
     name: &str,
     settings: AppSettings,
     quota: Option<i64>,
     now_ms: i64,
-) -> Result<(AppRecord, String), CreateAppError> {
+) -> Result<NewApp, CreateAppError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(CreateAppError::Invalid("app name must be 1 to 200 characters".into()));
     }
     validate_settings(&settings).map_err(CreateAppError::Invalid)?;
     let api_key = generate_api_key();
+    let app_id = Uuid::new_v4();
+    let callback_secret = waotp_core::callback::generate_secret();
     let app = AppRecord {
-        app_id: Uuid::new_v4(),
+        app_id,
         name: name.to_owned(),
         api_key_hash: hash_api_key(&api_key),
-        callback_secret: waotp_core::callback::generate_secret(),
+        callback_secret: key.seal_callback_secret(&app_id, &callback_secret),
         settings,
         quota,
         sender: None,
         created_at_ms: now_ms,
     };
     store.create_app(app.clone()).await?;
-    Ok((app, api_key))
+    Ok(NewApp { app, api_key, callback_secret })
 }
 
 /// A change to an app, as the CLI's `app update`, the admin API's `PATCH /admin/apps/{id}`
@@ -207,13 +227,27 @@ pub async fn rotate_api_key(store: &(impl AppStore + ?Sized), app_id: Uuid) -> w
     Ok(store.set_api_key_hash(app_id, hash_api_key(&api_key)).await?.then_some(api_key))
 }
 
-/// Gives an app a new callback signing secret; `None` if there is no such app.
+/// Gives an app a new callback signing secret, stored sealed under the server secret (`key`);
+/// the secret, or `None` if there is no such app.
 pub async fn rotate_callback_secret(
     store: &(impl AppStore + ?Sized),
+    key: &waotp_core::CodeKey,
     app_id: Uuid,
 ) -> waotp_store::Result<Option<String>> {
     let secret = waotp_core::callback::generate_secret();
-    Ok(store.set_callback_secret(app_id, secret.clone()).await?.then_some(secret))
+    Ok(store.set_callback_secret(app_id, key.seal_callback_secret(&app_id, &secret)).await?.then_some(secret))
+}
+
+/// An app's callback signing secret, opened: stored sealed, or as given by an older waotp
+/// (until the next start seals it, see [`seal_stored_secrets`]).
+pub fn callback_secret(
+    key: &waotp_core::CodeKey,
+    app: &AppRecord,
+) -> Result<String, waotp_core::code::OpenSecretError> {
+    match key.open_callback_secret(&app.app_id, &app.callback_secret) {
+        Err(waotp_core::code::OpenSecretError::NotSealed) => Ok(app.callback_secret.clone()),
+        opened => opened,
+    }
 }
 
 /// Gives an app its own WhatsApp number (`Some((phone number id, access token))`) or takes it
@@ -232,21 +266,95 @@ pub async fn set_sender(
     store.set_sender(app_id, sealed).await
 }
 
-/// Seals the per-app access tokens an older waotp stored as given; how many it sealed. Run at
-/// start: with several nodes each may seal the same token, which is harmless (every node holds
-/// the same server secret).
-pub async fn seal_stored_tokens(
+/// What [`seal_stored_secrets`] found: the secrets it sealed, and the sealed ones that do not
+/// open with this server secret (sealed under another: a node or a CLI given another secret).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Sealed {
+    pub access_tokens: usize,
+    pub callback_secrets: usize,
+    pub unopenable: usize,
+}
+
+/// Seals the per-app access tokens and callback signing secrets an older waotp stored as
+/// given, and counts the sealed ones that do not open with `key`. Run at start: with several
+/// nodes each may seal the same secret, which is harmless (every node holds the same server
+/// secret).
+pub async fn seal_stored_secrets(
     store: &(impl AppStore + ?Sized),
     key: &waotp_core::CodeKey,
-) -> waotp_store::Result<usize> {
-    let mut sealed = 0;
+) -> waotp_store::Result<Sealed> {
+    use waotp_core::code::OpenSecretError::{NotSealed, Refused};
+    let mut sealed = Sealed::default();
     for app in store.list_apps().await? {
+        match key.open_callback_secret(&app.app_id, &app.callback_secret) {
+            Err(NotSealed) => {
+                let secret = key.seal_callback_secret(&app.app_id, &app.callback_secret);
+                store.set_callback_secret(app.app_id, secret).await?;
+                sealed.callback_secrets += 1;
+            }
+            Err(Refused) => sealed.unopenable += 1,
+            Ok(_) => {}
+        }
         let Some(sender) = app.sender else { continue };
-        // Only the prefix tells; opening every sealed token at each start would be wasted work.
-        if !sender.access_token.starts_with(waotp_core::code::SEALED_SECRET_PREFIX) {
-            set_sender(store, key, app.app_id, Some((sender.phone_number_id, sender.access_token))).await?;
-            sealed += 1;
+        match key.open_secret(&app.app_id, &sender.access_token) {
+            Err(NotSealed) => {
+                set_sender(store, key, app.app_id, Some((sender.phone_number_id, sender.access_token))).await?;
+                sealed.access_tokens += 1;
+            }
+            Err(Refused) => sealed.unopenable += 1,
+            Ok(_) => {}
         }
     }
     Ok(sealed)
+}
+
+/// Whether `key` is the server secret the apps' secrets are sealed under: true when one of
+/// them opens with it, or none is sealed yet. The CLI checks it before it seals a new one, so
+/// that a CLI given another secret than the servers' (a key file where the servers read
+/// `WAOTP_SERVER_SECRET`) refuses instead of sealing what no server can open.
+pub async fn key_opens_stored_secrets(
+    store: &(impl AppStore + ?Sized),
+    key: &waotp_core::CodeKey,
+) -> waotp_store::Result<bool> {
+    let mut sealed_any = false;
+    for app in store.list_apps().await? {
+        let token = app.sender.as_ref().map(|s| key.open_secret(&app.app_id, &s.access_token));
+        for opened in [Some(key.open_callback_secret(&app.app_id, &app.callback_secret)), token].into_iter().flatten() {
+            match opened {
+                Ok(_) => return Ok(true),
+                Err(waotp_core::code::OpenSecretError::Refused) => sealed_any = true,
+                Err(waotp_core::code::OpenSecretError::NotSealed) => {}
+            }
+        }
+    }
+    Ok(!sealed_any)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A prefilled text is one line, shown as written: every Unicode line break and bidi
+    /// control is refused, naming the character; the reply keeps its `\n` and nothing else.
+    #[test]
+    fn reverse_texts_refuse_every_line_break_and_bidi_control() {
+        let with_text =
+            |text: String| AppSettings { reverse_texts: vec![("en".into(), text)], ..AppSettings::default() };
+        let refused = [
+            '\n', '\r', '\u{0B}', '\u{0C}', '\u{85}', '\u{2028}', '\u{2029}', '\u{061C}', '\u{200E}', '\u{200F}',
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+        ];
+        for c in refused {
+            let e = validate_settings(&with_text(format!("Kode {{code}} {c}x"))).unwrap_err();
+            assert!(e.contains(&format!("U+{:04X} refused", c as u32)), "{e}");
+            let reply = AppSettings { reverse_reply: Some(format!("Thanks{c}!")), ..AppSettings::default() };
+            if c == '\n' {
+                assert_eq!(validate_settings(&reply), Ok(()));
+            } else {
+                let e = validate_settings(&reply).unwrap_err();
+                assert!(e.starts_with("reverse reply") && e.contains(&format!("U+{:04X}", c as u32)), "{e}");
+            }
+        }
+        assert_eq!(validate_settings(&with_text("رمز التحقق {code}".into())), Ok(()));
+    }
 }

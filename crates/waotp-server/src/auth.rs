@@ -26,6 +26,9 @@ pub struct CachedApp {
     pub(crate) templates: HashMap<String, Vec<Template>>,
     /// Who its messages go out from, its own access token opened once per cache entry.
     pub(crate) sender: Sender,
+    /// The secret its callbacks are signed with, opened once per cache entry; why it does not
+    /// open (sealed under another server secret) otherwise.
+    pub(crate) callback_secret: Result<String, OpenSecretError>,
 }
 
 impl CachedApp {
@@ -48,7 +51,8 @@ impl CachedApp {
                 }
             },
         };
-        CachedApp { record, templates: by_name, sender }
+        let callback_secret = crate::apps::callback_secret(key, &record);
+        CachedApp { record, templates: by_name, sender, callback_secret }
     }
 
     /// The template a message named `name` in `language` goes out as ([`template::select`]).

@@ -85,6 +85,11 @@ pub enum ApiError {
     /// 503 with `Retry-After: 1`.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A reverse start's business number cannot be read from the Graph API (and
+    /// `whatsapp_display_number` is not set): answered 503 with `Retry-After`, the time until
+    /// waotp asks the Graph API again (failed reads are remembered, backing off).
+    #[error("the business number cannot be read from the Graph API")]
+    BusinessNumberUnavailable { retry_after_s: u64 },
     /// A failure the client cannot act on: logged with its whole chain of causes, answered
     /// with a generic body.
     #[error("internal error: {}", Causes(.0.as_ref()))]
@@ -159,6 +164,9 @@ impl ApiError {
             ApiError::SessionNotFound => (StatusCode::NOT_FOUND, "Session not found", "session_not_found"),
             ApiError::RouteNotFound => (StatusCode::NOT_FOUND, "Not found", "route_not_found"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable", "store_unavailable"),
+            ApiError::BusinessNumberUnavailable { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable", "business_number_unavailable")
+            }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "Internal server error", "internal_error"),
         }
     }
@@ -207,7 +215,9 @@ impl IntoResponse for ApiError {
             ApiError::Refused(Refusal { retry_after_ms: Some(ms), .. }) => {
                 Some(((*ms).max(0) as u64).div_ceil(1000).max(1))
             }
-            ApiError::TooManyFailures { retry_after_s } => Some((*retry_after_s).max(1)),
+            ApiError::TooManyFailures { retry_after_s } | ApiError::BusinessNumberUnavailable { retry_after_s } => {
+                Some((*retry_after_s).max(1))
+            }
             // A locked code stays locked; the hint is when a fresh send may be tried.
             ApiError::TooManyAttempts => Some(60),
             // Load balancers and client retry loops come back soon; the database often does.

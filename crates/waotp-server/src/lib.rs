@@ -208,11 +208,23 @@ pub struct Running {
 pub async fn build(config: &Config, clock: Clock) -> Result<AppState, StartError> {
     let store = config.open_store().await?;
     let key = Arc::new(config.code_key()?);
-    let sealed = apps::seal_stored_tokens(store.as_ref(), &key)
+    let sealed = apps::seal_stored_secrets(store.as_ref(), &key)
         .await
-        .map_err(StartError::store("sealing the WhatsApp access tokens stored as given"))?;
-    if sealed > 0 {
-        tracing::info!(apps = sealed, "sealed the WhatsApp access tokens an older waotp stored as given");
+        .map_err(StartError::store("sealing the app secrets stored as given"))?;
+    if sealed.access_tokens + sealed.callback_secrets > 0 {
+        tracing::info!(
+            access_tokens = sealed.access_tokens,
+            callback_secrets = sealed.callback_secrets,
+            "sealed the app secrets (WhatsApp access tokens, callback signing secrets) an older waotp stored as given"
+        );
+    }
+    if sealed.unopenable > 0 {
+        tracing::warn!(
+            secrets = sealed.unopenable,
+            "app secrets in the database do not open with this server secret: their callbacks are not sent and \
+             their own numbers do not send (were they made by a node or a CLI given another secret? give every \
+             node and the CLI the same WAOTP_SERVER_SECRET, or rotate the apps' callback secrets)"
+        );
     }
     let apps = auth::AppCache::new(store.clone(), key.clone());
     let (refusals, signals) = (Arc::default(), Arc::default());
@@ -274,7 +286,7 @@ pub async fn build(config: &Config, clock: Clock) -> Result<AppState, StartError
     workers.extend(dispatchers);
     workers.extend(health_workers);
     let reverse = Arc::new(
-        reverse::Reverse::new(config)
+        reverse::Reverse::new(config, clock.clone())
             .map_err(|source| StartError::HttpClient { what: "building the WhatsApp client", source })?,
     );
     let daily_refusals = Arc::new(guards::DailyRefusals::default());

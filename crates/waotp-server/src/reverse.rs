@@ -14,9 +14,10 @@
 //! - On success the user's message gets a ✅ reaction (free); nothing on failure.
 //! - `GET /v1/sessions/{session_id}`: any session's status, for apps that poll.
 
-use std::collections::HashMap;
+mod number;
+
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -33,6 +34,7 @@ use waotp_whatsapp::GraphClient;
 use crate::auth::{AuthedApp, CachedApp};
 use crate::body::Fields;
 use crate::channel::Sender;
+use crate::clock::Clock;
 use crate::config::{Config, WhatsAppConfig};
 use crate::guards::Counts;
 use crate::send::{self, SendRequest, SendResponse, Stored};
@@ -204,13 +206,12 @@ pub struct Reverse {
     configured: Option<String>,
     /// The Graph API and the server's own number, when a WhatsApp account is configured.
     graph: Option<(GraphClient, Arc<WhatsAppConfig>)>,
-    /// Display numbers looked up, by phone-number id (they do not change while a number is
-    /// registered; a restart reads them again).
-    looked_up: Mutex<HashMap<String, String>>,
+    /// Display numbers looked up, and lookups that failed lately, by phone-number id.
+    numbers: number::Numbers,
 }
 
 impl Reverse {
-    pub fn new(config: &Config) -> reqwest::Result<Reverse> {
+    pub fn new(config: &Config, clock: Clock) -> reqwest::Result<Reverse> {
         let graph = match &config.whatsapp {
             Some(w) => Some((
                 GraphClient::new(&w.api_base, &w.api_version, std::time::Duration::from_secs(10))?,
@@ -218,7 +219,7 @@ impl Reverse {
             )),
             None => None,
         };
-        Ok(Reverse { configured: config.whatsapp_display_number.clone(), graph, looked_up: Mutex::default() })
+        Ok(Reverse { configured: config.whatsapp_display_number.clone(), graph, numbers: number::Numbers::new(clock) })
     }
 
     /// The number the user writes to: the app's own sender's (looked up), else the
@@ -236,16 +237,34 @@ impl Reverse {
                 None => (w.phone_number_id.as_str(), w.access_token.expose()),
             },
         };
-        if let Some(number) = self.looked_up.lock().expect("numbers").get(pnid) {
-            return Ok(number.clone());
+        let cached = || match self.numbers.cached(pnid) {
+            number::Cached::Known(number) => Some(Ok(number)),
+            number::Cached::BackingOff(left) => Some(Err(number_unavailable(left))),
+            number::Cached::Unknown => None,
+        };
+        if let Some(answer) = cached() {
+            return answer;
         }
-        let shown = client.display_phone_number(pnid, token).await.map_err(|e| {
-            tracing::warn!(error = %describe(&e), "cannot read the business number from the Graph API");
-            ApiError::Unavailable("the business number cannot be read from the Graph API".into())
-        })?;
-        let digits: String = shown.chars().filter(char::is_ascii_digit).collect();
-        self.looked_up.lock().expect("numbers").insert(pnid.to_owned(), digits.clone());
-        Ok(digits)
+        // One read at a time: a start that waited for another's read takes its outcome.
+        let reading = self.numbers.reading(pnid);
+        let _reading = reading.lock().await;
+        if let Some(answer) = cached() {
+            return answer;
+        }
+        match client.display_phone_number(pnid, token).await {
+            Ok(shown) => {
+                let digits: String = shown.chars().filter(char::is_ascii_digit).collect();
+                self.numbers.read(pnid, digits.clone());
+                Ok(digits)
+            }
+            Err(e) => {
+                let backoff = self.numbers.failed(pnid);
+                tracing::warn!(error = %describe(&e), retry_in_s = backoff.as_secs(),
+                    "cannot read the business number from the Graph API; reverse starts are refused until \
+                     it is read (set whatsapp_display_number to need no lookup)");
+                Err(number_unavailable(backoff))
+            }
+        }
     }
 
     /// Reacts ✅ to the user's message, from the number the app sends from (free for every
@@ -275,6 +294,10 @@ impl Reverse {
             }
         }
     }
+}
+
+fn number_unavailable(left: std::time::Duration) -> ApiError {
+    ApiError::BusinessNumberUnavailable { retry_after_s: left.as_millis().div_ceil(1000).max(1) as u64 }
 }
 
 /// A Graph API failure in one line (the code and Meta's words; never the token).

@@ -13,6 +13,8 @@ use support::{Server, BIN};
 use waotp_store::testing::eventually;
 
 const TOKEN: &str = "callbacks-list-admin-token-0123456789";
+/// The servers' secret, which the CLI is given too (it seals the apps' callback secrets).
+const SECRET: &str = "callbacks-list-secret-0123456789";
 
 /// `waotp ARGS` on the database `db`; its stdout, which must be a success.
 fn waotp(db: &str, args: &[&str]) -> String {
@@ -20,6 +22,7 @@ fn waotp(db: &str, args: &[&str]) -> String {
         .args(args)
         .env("WAOTP_DATABASE_URL", db)
         .env("WAOTP_ADMIN_TOKEN", TOKEN)
+        .env("WAOTP_SERVER_SECRET", SECRET)
         .output()
         .expect("run waotp");
     assert!(out.status.success(), "waotp {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -28,7 +31,7 @@ fn waotp(db: &str, args: &[&str]) -> String {
 
 fn serve(db: &str) -> Server {
     let env = [
-        ("WAOTP_SERVER_SECRET", "callbacks-list-secret-0123456789"),
+        ("WAOTP_SERVER_SECRET", SECRET),
         ("WAOTP_ADMIN_TOKEN", TOKEN),
         // The first attempt at once, the retry an hour later: the later statuses stay held.
         ("WAOTP_CALLBACK_SCHEDULE", "0s,1h"),

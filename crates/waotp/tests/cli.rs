@@ -13,8 +13,15 @@ fn waotp(db: &str, args: &[&str]) -> std::process::Output {
     Command::new(BIN).args(args).env("WAOTP_DATABASE_URL", db).output().expect("run waotp")
 }
 
-fn create_app(db: &str) -> (String, String) {
-    let out = waotp(db, &["app", "create", "--name", "cli-test", "--json"]);
+/// Creates an app with the CLI, given the server secret the servers on `db` will have (the CLI
+/// seals the app's callback secret under it).
+fn create_app(db: &str, secret: &str) -> (String, String) {
+    let out = Command::new(BIN)
+        .args(["app", "create", "--name", "cli-test", "--json"])
+        .env("WAOTP_DATABASE_URL", db)
+        .env("WAOTP_SERVER_SECRET", secret)
+        .output()
+        .expect("run waotp");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.trim().lines().count(), 1, "exactly one JSON object: {stdout}");
@@ -67,7 +74,7 @@ async fn post(base: &str, path: &str, app: &(String, String), body: Value) -> (u
 fn app_create_json_and_list() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/nested/waotp.db", dir.path().display());
-    let (id, key) = create_app(&db);
+    let (id, key) = create_app(&db, "a-test-secret-of-some-length");
     assert!(uuid::Uuid::parse_str(&id).is_ok());
     assert!(key.starts_with("wak_"));
     let out = waotp(&db, &["app", "list", "--json"]);
@@ -131,7 +138,7 @@ async fn kill_9_loses_no_acknowledged_session() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/waotp.db", dir.path().display());
     let secret = "kill-nine-secret-0123456789";
-    let app = create_app(&db);
+    let app = create_app(&db, secret);
     // 400 requests at once from this one address: more than http_max_connections_per_address.
     let mut server = start_server_with(&db, secret, &[("WAOTP_HTTP_MAX_CONNECTIONS_PER_ADDRESS", "0")]);
     let base = server.base.clone();
@@ -258,7 +265,7 @@ async fn kill_9_loses_no_pending_callback() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/waotp.db", dir.path().display());
     let secret = "kill-nine-callbacks-0123456789";
-    let app = create_app(&db);
+    let app = create_app(&db, secret);
     let rx = receiver().await;
     let schedule = format!("0s{}", ",100ms".repeat(49));
     let env = [("WAOTP_CALLBACK_SCHEDULE", schedule.as_str())];
@@ -511,7 +518,7 @@ async fn inbox_inbound_from_the_command_line_verifies_a_reverse_session() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("waotp.db").display());
     let secret = "cli-reverse-test-secret-0123456789";
-    let app = create_app(&db);
+    let app = create_app(&db, secret);
     let server = start_server(&db, secret);
     let msisdn = "6281234567890";
     let (status, started) =

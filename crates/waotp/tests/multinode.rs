@@ -29,7 +29,12 @@ fn create_app(db: &str, quota: Option<u32>) -> (String, String) {
     if let Some(q) = quota {
         args.extend(["--quota".into(), q.to_string()]);
     }
-    let out = Command::new(BIN).args(&args).env("WAOTP_DATABASE_URL", db).output().expect("run waotp");
+    let out = Command::new(BIN)
+        .args(&args)
+        .env("WAOTP_DATABASE_URL", db)
+        .env("WAOTP_SERVER_SECRET", SECRET)
+        .output()
+        .expect("run waotp");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     (v["app_id"].as_str().unwrap().to_owned(), v["api_key"].as_str().unwrap().to_owned())

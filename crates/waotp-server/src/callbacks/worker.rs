@@ -288,9 +288,15 @@ impl Worker {
         };
         let mut request = request.header("webhook-id", &job.webhook_id);
         if settings.callback_signing {
-            if let Some(signature) =
-                waotp_core::callback::sign(&app.record.callback_secret, &job.webhook_id, timestamp, &payload)
-            {
+            let secret = match &app.callback_secret {
+                Ok(secret) => secret,
+                // Never sent unsigned: the receiver would rightly refuse it, or wrongly take it.
+                Err(e) => {
+                    let detail = format!("cannot sign: the app's callback secret: {e}");
+                    return (record(None, Some(AttemptFailure::Unreachable.logged(&detail))), None);
+                }
+            };
+            if let Some(signature) = waotp_core::callback::sign(secret, &job.webhook_id, timestamp, &payload) {
                 request =
                     request.header("webhook-timestamp", timestamp.to_string()).header("webhook-signature", signature);
             }

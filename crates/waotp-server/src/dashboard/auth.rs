@@ -87,15 +87,35 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// A form post from another site: its `Origin` names a host other than ours. Behind a
-/// trusted proxy (`trust_forwarded_for`) ours is the `X-Forwarded-Host` it sets, if any.
+/// A form post from another site (or another scheme or port of this one).
+///
+/// A browser that sends `Sec-Fetch-Site` (every current one) has compared the page's origin with
+/// the address it posts to, as it saw both, scheme included: only `same-origin` (or `none`, a
+/// request the user made, not a page) is ours. That holds behind a TLS-terminating proxy too,
+/// where the browser's `https://` address is not the plain HTTP waotp is reached over.
+///
+/// Without it, the `Origin` must be ours: the scheme and host the request came to. That is
+/// plain `http` (waotp speaks no TLS) and the `Host` header; behind a trusted proxy
+/// (`trust_forwarded_for`), the `X-Forwarded-Proto` and `X-Forwarded-Host` it sets, if any (the
+/// last entry of each, the one the nearest proxy wrote).
 fn cross_site(headers: &HeaderMap, trust_proxy: bool) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return false };
-    let header_value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let forwarded = if trust_proxy { header_value("x-forwarded-host") } else { None };
-    let host = forwarded.or_else(|| header_value("host")).unwrap_or("");
-    let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-    origin == "null" || !origin_host.eq_ignore_ascii_case(host.trim())
+    let header_value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(site) = header_value("sec-fetch-site") {
+        return !(site.eq_ignore_ascii_case("same-origin") || site.eq_ignore_ascii_case("none"));
+    }
+    let Some(origin) = header_value(header::ORIGIN.as_str()) else { return false };
+    let forwarded = |name: &str| {
+        if trust_proxy {
+            header_value(name).and_then(|v| v.rsplit(',').next()).map(str::trim)
+        } else {
+            None
+        }
+    };
+    let host = forwarded("x-forwarded-host").or_else(|| header_value("host")).unwrap_or("");
+    let scheme = forwarded("x-forwarded-proto").unwrap_or("http");
+    // `null` (an opaque origin) has no scheme: refused like any other.
+    let Some((origin_scheme, origin_host)) = origin.split_once("://") else { return true };
+    !(origin_scheme.eq_ignore_ascii_case(scheme) && origin_host.eq_ignore_ascii_case(host))
 }
 
 /// A request from a logged-in operator (its login, as the store names it); anyone else is
@@ -211,7 +231,9 @@ pub async fn login(
             return ([(header::RETRY_AFTER, retry_after_s.max(1).to_string())], page).into_response();
         }
     }
-    // Over HTTPS (as the browser saw it: the login form's Origin) the cookie is never sent in clear.
+    // Over HTTPS (as the browser saw it: the login form's Origin, which `cross_site` found to be
+    // the scheme the request came over, or the browser's own same-origin page) the cookie is
+    // never sent in clear.
     let secure = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).is_some_and(|o| o.starts_with("https://"));
     match start_login(&state, token.expose(), now, secure).await {
         Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/dashboard/sessions")).into_response(),
@@ -236,15 +258,16 @@ pub async fn home(_: Operator) -> Redirect {
 mod tests {
     use super::*;
 
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
     #[test]
     fn origin_must_be_ours() {
-        let headers = |pairs: &[(&'static str, &'static str)]| {
-            let mut h = HeaderMap::new();
-            for (k, v) in pairs {
-                h.insert(*k, v.parse().unwrap());
-            }
-            h
-        };
         let ours = headers(&[("host", "otp.local:8080"), ("origin", "http://otp.local:8080")]);
         assert!(!cross_site(&ours, false));
         assert!(!cross_site(&headers(&[("host", "otp.local")]), false), "no Origin: not a browser form post");
@@ -253,10 +276,47 @@ mod tests {
         let proxied = headers(&[
             ("host", "127.0.0.1:8080"),
             ("x-forwarded-host", "otp.example"),
+            ("x-forwarded-proto", "https"),
             ("origin", "https://otp.example"),
         ]);
         assert!(!cross_site(&proxied, true), "behind a trusted proxy");
         assert!(cross_site(&proxied, false), "X-Forwarded-Host is ignored unless the proxy is trusted");
+    }
+
+    /// The scheme is part of the origin: another scheme on the same host is another site.
+    #[test]
+    fn origin_scheme_must_be_the_one_the_request_came_over() {
+        // waotp speaks plain HTTP: an https:// page (another server on the same name) is not ours.
+        assert!(cross_site(&headers(&[("host", "otp.local:8080"), ("origin", "https://otp.local:8080")]), false));
+        assert!(cross_site(&headers(&[("host", "otp.local"), ("origin", "https://otp.local")]), false));
+        assert!(cross_site(&headers(&[("host", "otp.local"), ("origin", "otp.local")]), false), "no scheme");
+        // Behind a trusted TLS proxy: https is ours, http is not; its header is ignored untrusted.
+        let via_tls = |origin: &'static str| {
+            headers(&[("host", "otp.example"), ("x-forwarded-proto", "https"), ("origin", origin)])
+        };
+        assert!(!cross_site(&via_tls("https://otp.example"), true));
+        assert!(cross_site(&via_tls("http://otp.example"), true));
+        assert!(cross_site(&via_tls("https://otp.example"), false), "X-Forwarded-Proto is ignored untrusted");
+        let chained = headers(&[
+            ("host", "otp.example"),
+            ("x-forwarded-proto", "http, https"),
+            ("origin", "https://otp.example"),
+        ]);
+        assert!(!cross_site(&chained, true), "the nearest proxy's entry");
+    }
+
+    /// A browser's own `Sec-Fetch-Site` decides when it is there: it saw the scheme the user did.
+    #[test]
+    fn sec_fetch_site_decides_when_the_browser_sends_it() {
+        // Behind a TLS proxy that keeps Host and sends no X-Forwarded-Proto: the browser vouches.
+        let same =
+            headers(&[("host", "otp.example"), ("origin", "https://otp.example"), ("sec-fetch-site", "same-origin")]);
+        assert!(!cross_site(&same, false));
+        assert!(!cross_site(&headers(&[("host", "otp.example"), ("sec-fetch-site", "none")]), false));
+        for site in ["cross-site", "same-site", "bogus"] {
+            let h = headers(&[("host", "otp.local"), ("origin", "http://otp.local"), ("sec-fetch-site", site)]);
+            assert!(cross_site(&h, false), "{site}");
+        }
     }
 
     #[test]

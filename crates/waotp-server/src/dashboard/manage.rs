@@ -224,14 +224,14 @@ pub async fn create_app(_: Operator, State(state): State<AppState>, f: super::F<
         let quota = quota(&f.quota)?;
         let now = state.clock.now_ms();
         let name = f.name.unwrap_or_default();
-        let (app, key) = crate::apps::create_app(state.store.as_ref(), &name, AppSettings::default(), quota, now)
+        let new = crate::apps::create_app(state.store.as_ref(), &state.key, &name, AppSettings::default(), quota, now)
             .await
             .map_err(|e| match e {
                 crate::apps::CreateAppError::Invalid(reason) => Change::Refused(reason),
                 store => Change::Failed(super::layout::PageError("manage", store.into())),
             })?;
-        tracing::info!(app_id = %app.app_id, "app created from the dashboard");
-        Ok(key_page("App created", &app.name, app.app_id, &key, Some(&app.callback_secret)))
+        tracing::info!(app_id = %new.app.app_id, "app created from the dashboard");
+        Ok(key_page("App created", &new.app.name, new.app.app_id, &new.api_key, Some(&new.callback_secret)))
     };
     answer(&state, result.await).await
 }

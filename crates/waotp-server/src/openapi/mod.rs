@@ -62,6 +62,12 @@ pub struct Record {}
 const UNAVAILABLE: &str =
     "Service unavailable: the database cannot be reached (`store_unavailable`); retry after `Retry-After` seconds";
 
+/// The routes that may name a reverse verification's business number (a reverse start, the
+/// sandbox's reverse scenario, a QR code) also answer 503 when the Graph API cannot give it.
+const NUMBER_UNAVAILABLE: &str = "Service unavailable: the database cannot be reached (`store_unavailable`), or a \
+    reverse verification's business number cannot be read from WhatsApp's Graph API (`business_number_unavailable`: \
+    waotp asks again once `Retry-After` has passed); retry after `Retry-After` seconds";
+
 #[utoipa::path(post, path = "/v1/whatsapp/otp/send", tag = "OTP", request_body = SendBody,
     security(("AppId" = [], "ApiKey" = [])),
     params(("Idempotency-Key" = Option<IdempotencyKey>, Header,
@@ -75,7 +81,7 @@ const UNAVAILABLE: &str =
         (status = 422, description = "The `Idempotency-Key` was already used with a different body", body = ErrorBody),
         (status = 429, description = "Too many request in the allowed time frame: a rate limit (5 sends per number per 10 minutes by default) or a pumping rule", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until a send may succeed"))),
-        (status = 503, description = UNAVAILABLE, body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 503, description = NUMBER_UNAVAILABLE, body = ErrorBody, headers(("Retry-After" = u64))),
     ))]
 #[allow(dead_code)]
 fn send_v1() {}
@@ -105,7 +111,7 @@ fn verify_v1() {}
         (status = 409, description = "Msisdn invalid: msisdn has been blocked (the scenario 6282123060005)", body = ErrorBody),
         (status = 429, description = "Too many request in the allowed time frame (the scenario 6282123060006)", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = UNAVAILABLE, body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 503, description = NUMBER_UNAVAILABLE, body = ErrorBody, headers(("Retry-After" = u64))),
     ))]
 #[allow(dead_code)]
 fn send_sandbox_v1() {}
@@ -192,7 +198,7 @@ fn session_get() {}
         (status = 400, description = "Validation error: not a session id", body = ErrorBody),
         (status = 401, description = "Authorization failed", body = ErrorBody),
         (status = 404, description = "No reverse session of the app with this id", body = ErrorBody),
-        (status = 503, description = UNAVAILABLE, body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 503, description = NUMBER_UNAVAILABLE, body = ErrorBody, headers(("Retry-After" = u64))),
     ))]
 #[allow(dead_code)]
 fn session_qr() {}

@@ -35,8 +35,10 @@ async fn queued_statuses(app: &TestApp, sid: Uuid) -> Vec<i64> {
     list.iter().map(|c| i64::from(c.status.code())).collect()
 }
 
+/// The app's callback secret as the store holds it, opened (it is stored sealed).
 async fn secret_of(app: &TestApp) -> String {
-    app.state.store.get_app(app.app_id).await.unwrap().unwrap().callback_secret
+    let record = app.state.store.get_app(app.app_id).await.unwrap().unwrap();
+    waotp_server::apps::callback_secret(&app.state.key, &record).unwrap()
 }
 
 #[tokio::test]
@@ -230,8 +232,10 @@ async fn get_callbacks_are_signed_over_path_and_query() {
         assert!(!standard_webhooks_valid(&secret, &r, &r.target.replace("status=", "status=9")));
     }
     // A rotated secret signs the next callbacks.
-    let new_secret =
-        waotp_server::apps::rotate_callback_secret(app.state.store.as_ref(), app.app_id).await.unwrap().unwrap();
+    let new_secret = waotp_server::apps::rotate_callback_secret(app.state.store.as_ref(), &app.state.key, app.app_id)
+        .await
+        .unwrap()
+        .unwrap();
     app.state.invalidate_app(app.app_id);
     app.verify(json!({ "msisdn": MSISDN, "otp": sent.otp() })).await;
     rx.wait_statuses(&sid, 4).await;

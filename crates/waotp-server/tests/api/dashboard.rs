@@ -234,11 +234,13 @@ async fn dashboard_forms_change_things_and_refuse_bad_input() {
     assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"), "{set_cookie}");
     assert!(!set_cookie.contains("Secure"), "plain http: {set_cookie}");
     let cookie = set_cookie.split(';').next().unwrap().to_owned();
-    // Logged in over https (as the browser's Origin says), the cookie is Secure.
+    // Logged in over https (as the browser's Origin says, through a TLS proxy: the browser
+    // vouches that the form is the page's own), the cookie is Secure.
     let host = app.base.trim_start_matches("http://");
     let https = client
         .post(format!("{}/dashboard/login", app.base))
         .header("origin", format!("https://{host}"))
+        .header("sec-fetch-site", "same-origin")
         .form(&[("token", TOKEN)])
         .send()
         .await
@@ -440,10 +442,11 @@ async fn seed_day(
 async fn the_funnel_counts_each_day_and_app() {
     let app = spawn_dashboard().await;
     let now = app.clock.now_ms();
-    let (shop, _) =
-        waotp_server::apps::create_app(app.state.store.as_ref(), "Shop", Default::default(), None, now).await.unwrap();
-    let (bank, _) =
-        waotp_server::apps::create_app(app.state.store.as_ref(), "Bank", Default::default(), None, now).await.unwrap();
+    let create = |name: &'static str| {
+        waotp_server::apps::create_app(app.state.store.as_ref(), &app.state.key, name, Default::default(), None, now)
+    };
+    let shop = create("Shop").await.unwrap().app;
+    let bank = create("Bank").await.unwrap().app;
     let shop_day = |k: usize| {
         let requested = 30 + 7 * ((k * 3) % 5);
         let sent = requested - 1 - k % 3;

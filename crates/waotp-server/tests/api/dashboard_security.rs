@@ -1,6 +1,7 @@
 //! The dashboard's defences over HTTP: a logout ends the login on every node, logins expire,
 //! wrong admin tokens are throttled per client address (dashboard and admin API), every answer
-//! carries the security headers, and `?msg=` names a fixed notice, never free text.
+//! carries the security headers, `?msg=` names a fixed notice, never free text, and a form
+//! posted from another origin (another scheme of the same host included) is refused.
 
 use std::time::Duration;
 
@@ -256,4 +257,52 @@ async fn notices_are_fixed_codes_never_free_text() {
     assert_eq!(r.headers()["location"], "/dashboard/manage?msg=quota_set");
     let page = get(&app, "/manage?msg=quota_set", &cookie).await.text().await.unwrap();
     assert!(page.contains("Quota set."));
+}
+
+/// The scheme is part of the origin: on waotp's plain HTTP, a login form or a change posted
+/// from an `https://` page of the same host is another site's and refused; the matching
+/// origin is accepted. Behind a trusted TLS proxy (`X-Forwarded-Proto: https`) it is the other
+/// way round, and a browser's own `Sec-Fetch-Site: same-origin` is believed (it saw the scheme).
+#[tokio::test]
+async fn a_form_post_from_another_scheme_is_refused() {
+    let post = |app: &TestApp, path: &str, headers: &[(&str, String)], form: &[(&str, &str)]| {
+        let mut req = no_redirects().post(format!("{}/dashboard{path}", app.base)).form(form);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        req.send()
+    };
+    let app = spawn_dashboard(false).await;
+    let host = app.base.trim_start_matches("http://").to_owned();
+    let https = ("origin", format!("https://{host}"));
+    let r = post(&app, "/login", &[https.clone()], &[("token", TOKEN)]).await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(r.headers().get("set-cookie").is_none(), "no login");
+    let r = post(&app, "/login", &[("origin", format!("http://{host}"))], &[("token", TOKEN)]).await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let apps = app.state.store.list_apps().await.unwrap().len();
+    let r = post(&app, "/manage/apps", &[("cookie", cookie.clone()), https.clone()], &[("name", "x")]).await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(app.state.store.list_apps().await.unwrap().len(), apps, "nothing made");
+    // The browser says the https page posting is of another origin than the page it posts to.
+    let cross = [("cookie", cookie.clone()), https.clone(), ("sec-fetch-site", "cross-site".into())];
+    assert_eq!(post(&app, "/manage/apps", &cross, &[("name", "x")]).await.unwrap().status().as_u16(), 403);
+
+    // Behind a trusted TLS-terminating proxy: https is ours (and the cookie Secure), http not.
+    let proxied = spawn_dashboard(true).await;
+    let name = ("x-forwarded-host", "otp.example".to_owned());
+    let proto = ("x-forwarded-proto", "https".to_owned());
+    let https_proxied = ("origin", "https://otp.example".to_owned());
+    let r = post(&proxied, "/login", &[https_proxied, name.clone(), proto.clone()], &[("token", TOKEN)]).await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert!(r.headers()["set-cookie"].to_str().unwrap().contains("; Secure"));
+    let http = ("origin", "http://otp.example".to_owned());
+    let r = post(&proxied, "/login", &[http, name, proto], &[("token", TOKEN)]).await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    // A proxy that keeps Host and says nothing of TLS: the browser's Sec-Fetch-Site vouches.
+    let browser = [https, ("sec-fetch-site", "same-origin".into())];
+    let r = post(&app, "/login", &browser, &[("token", TOKEN)]).await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert!(r.headers()["set-cookie"].to_str().unwrap().contains("; Secure"));
 }

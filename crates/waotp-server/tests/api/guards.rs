@@ -380,7 +380,7 @@ async fn a_number_blocked_after_the_201_reports_9_and_gets_nothing() {
     config.callbacks.poll = Duration::from_millis(10);
     let key = config.code_key().unwrap();
     let store = config.open_store().await.unwrap();
-    let (app, _) = waotp_server::apps::create_app(store.as_ref(), "t", Default::default(), None, 0).await.unwrap();
+    let app = waotp_server::apps::create_app(store.as_ref(), &key, "t", Default::default(), None, 0).await.unwrap().app;
     let msisdn = Msisdn::parse(MSISDN).unwrap();
     let now = Clock::system().now_ms();
     let session = stored_session(&key, app.app_id, MSISDN, "777888", Some(format!("{}/cb", rx.base)), now);

@@ -17,6 +17,8 @@ pub struct TestApp {
     pub clock: Clock,
     pub app_id: Uuid,
     pub api_key: String,
+    /// The app's callback signing secret, as shown when it was made (the store holds it sealed).
+    pub callback_secret: String,
     pub dir: TempDir,
     pub database_url: String,
     _shutdown: tokio::sync::oneshot::Sender<()>,
@@ -92,7 +94,7 @@ pub async fn spawn_app_on(dir: TempDir, mut config: Config, adjust: impl FnOnce(
     tokio::spawn(waotp_server::serve(state.clone(), listener, async {
         let _ = rx.await;
     }));
-    let (app, api_key) = waotp_server::apps::create_app(state.store.as_ref(), "test", AppSettings::default(), None, 0)
+    let new = waotp_server::apps::create_app(state.store.as_ref(), &state.key, "test", AppSettings::default(), None, 0)
         .await
         .expect("app");
     TestApp {
@@ -100,8 +102,9 @@ pub async fn spawn_app_on(dir: TempDir, mut config: Config, adjust: impl FnOnce(
         http: reqwest::Client::new(),
         state,
         clock,
-        app_id: app.app_id,
-        api_key,
+        app_id: new.app.app_id,
+        api_key: new.api_key,
+        callback_secret: new.callback_secret,
         dir,
         database_url,
         _shutdown: tx,
@@ -139,11 +142,11 @@ impl TestApp {
 
     /// A second app in the same server.
     pub async fn other_app(&self) -> (Uuid, String) {
-        let (app, key) =
-            waotp_server::apps::create_app(self.state.store.as_ref(), "other", AppSettings::default(), None, 0)
-                .await
-                .unwrap();
-        (app.app_id, key)
+        let store = self.state.store.as_ref();
+        let new = waotp_server::apps::create_app(store, &self.state.key, "other", AppSettings::default(), None, 0)
+            .await
+            .unwrap();
+        (new.app.app_id, new.api_key)
     }
 
     pub async fn post_raw(&self, path: &str, creds: Option<(&str, &str)>, body: impl Into<reqwest::Body>) -> Answer {

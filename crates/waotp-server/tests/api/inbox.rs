@@ -14,7 +14,7 @@ async fn before_a_start(
     config.server_secret = Some(waotp_server::config::Secret::new(secret));
     let key = config.code_key().unwrap();
     let store = config.open_store().await.unwrap();
-    let (app, _) = waotp_server::apps::create_app(store.as_ref(), "t", Default::default(), None, 0).await.unwrap();
+    let app = waotp_server::apps::create_app(store.as_ref(), &key, "t", Default::default(), None, 0).await.unwrap().app;
     (config, key, store, app)
 }
 

@@ -2,6 +2,7 @@
 //! database and talks to it over HTTP.
 
 mod admin;
+mod callback_secrets;
 mod callbacks;
 mod client_types;
 mod cluster;

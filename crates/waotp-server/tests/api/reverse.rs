@@ -323,6 +323,35 @@ async fn with_double() -> (TestApp, GraphDouble) {
     (app, double)
 }
 
+/// The Graph API cannot say the business number (and `whatsapp_display_number` is unset): a
+/// reverse start answers 503 `business_number_unavailable` with `Retry-After` (not
+/// `store_unavailable`), and the next start answers the same at once, without
+/// asking the Graph API again while the backoff lasts; after it, the number is read again.
+#[tokio::test]
+async fn a_business_number_the_graph_api_cannot_give_is_its_own_503_and_backs_off() {
+    let (app, double) = with_double().await;
+    let lookups = || double.management_requests().iter().filter(|r| r.method == "GET" && r.path == PNID).count();
+    let before = lookups();
+    double.meta(|m| m.token.valid = false);
+    let body = json!({ "msisdn": MSISDN, "method": "reverse" });
+    let first = app.send(body.clone()).await;
+    assert_eq!((first.status, first.body["error_code"].as_str()), (503, Some("business_number_unavailable")));
+    assert_eq!(first.headers["retry-after"], "5");
+    assert_eq!(lookups(), before + 1);
+    let second = app.send(json!({ "msisdn": "6281234567891", "method": "reverse" })).await;
+    assert_eq!((second.status, second.body["error_code"].as_str()), (503, Some("business_number_unavailable")));
+    let retry: u64 = second.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=5).contains(&retry), "{retry}");
+    assert_eq!(lookups(), before + 1, "the second start did not wait for another lookup");
+    // The backoff over and the Graph API answering again: read once more, and remembered.
+    double.meta(|m| m.token.valid = true);
+    app.clock.advance(Duration::from_secs(6));
+    let started = start(&app, MSISDN, None, json!({})).await;
+    assert_eq!(started.body["business_number"], "15550100199");
+    start(&app, "6281234567891", None, json!({})).await;
+    assert_eq!(lookups(), before + 2);
+}
+
 /// Acceptance 2 (and 3's replay): a signed inbound webhook verifies; the double receives one
 /// reaction for it and no template; the same webhook again changes nothing.
 #[tokio::test]
@@ -492,8 +521,8 @@ async fn an_app_s_own_texts_and_its_optional_reply() {
     assert_eq!(double.received().len(), 2);
 }
 
-/// The settings are checked where they are set: a text must hold {code} once, be one line and
-/// short enough for a link; the reply is bounded; `null` and `{}` clear them.
+/// The settings are checked where they are set: a text must hold {code} once, be one line (no
+/// Unicode line break, no bidi control) and short enough for a link; the reply is bounded; `null` and `{}` clear them.
 #[tokio::test]
 async fn reverse_settings_are_validated_by_the_admin_api() {
     const ADMIN: &str = "reverse-admin-token-0123456789";
@@ -506,6 +535,10 @@ async fn reverse_settings_are_validated_by_the_admin_api() {
         (json!({ "reverse_texts": { "en": "no code here" } }), "{code}"),
         (json!({ "reverse_texts": { "en": "{code} and {code}" } }), "{code}"),
         (json!({ "reverse_texts": { "en": "line\n{code}" } }), "control"),
+        // Unicode's other line breaks and the bidi controls, which no earlier rule caught.
+        (json!({ "reverse_texts": { "en": "Kode {code}\u{2028}lagi" } }), "U+2028 refused"),
+        (json!({ "reverse_texts": { "en": "Kode {code} \u{202E}kiffa" } }), "U+202E refused"),
+        (json!({ "reverse_reply": "Thanks\u{2066}!" }), "U+2066 refused"),
         (json!({ "reverse_texts": { "en": format!("{{code}} {}", "x".repeat(200)) } }), "200"),
         (json!({ "reverse_texts": { "e n": "{code}" } }), "language"),
         (json!({ "reverse_texts": { "en": format!("{} {{code}}", "\u{1F600}".repeat(190)) } }), "percent-encoded"),

@@ -132,7 +132,7 @@ async fn callbacks_of(app: &TestApp, rx: &Receiver, msisdn: &str, n: usize) -> (
 async fn seed_success_numbers_report_0_1_2_3_signed_like_production() {
     let app = spawn_app().await;
     let rx = Receiver::start().await;
-    let secret = app.state.store.get_app(app.app_id).await.unwrap().unwrap().callback_secret;
+    let secret = app.callback_secret.clone();
     for msisdn in ["6282123060001", "628001"] {
         let (sid, got, _) = callbacks_of(&app, &rx, msisdn, 4).await;
         assert_eq!(got, vec![0, 1, 2, 3], "{msisdn}");

@@ -251,29 +251,42 @@ pub(super) async fn existing(store: &dyn Store, app_id: Uuid) -> anyhow::Result<
     store.get_app(app_id).await?.with_context(|| format!("no app with id {app_id}"))
 }
 
-/// `key`: the server's code key, for the commands that seal (read only when one needs it).
+/// `key`: the server's code key, for the commands that seal (the access token of `set-sender`,
+/// the callback secret of `create` and `rotate-callback-secret`; read only when one needs it).
 pub(super) async fn app(
     store: &std::sync::Arc<dyn Store>,
     cmd: AppCommand,
     key: &dyn Fn() -> anyhow::Result<waotp_core::CodeKey>,
 ) -> anyhow::Result<()> {
     let store = store.as_ref();
+    // The server secret, checked against the secrets already sealed in the database.
+    let key = || async {
+        let key = key()?;
+        if !waotp_server::apps::key_opens_stored_secrets(store, &key).await? {
+            bail!(
+                "this server secret does not open the app secrets in the database: give the CLI the servers' \
+                 secret (WAOTP_SERVER_SECRET or WAOTP_SERVER_SECRET_FILE, as the servers have it)"
+            );
+        }
+        Ok::<_, anyhow::Error>(key)
+    };
     match cmd {
         AppCommand::Create { name, quota, settings, json } => {
             let settings = settings.apply(AppSettings::default());
             let quota = quota.and_then(|q| q.0);
-            let (app, key) =
-                waotp_server::apps::create_app(store, &name, settings, quota, Clock::system().now_ms()).await?;
+            let new =
+                waotp_server::apps::create_app(store, &key().await?, &name, settings, quota, Clock::system().now_ms())
+                    .await?;
             if json {
-                let mut v = app_json(&app);
-                v["api_key"] = key.into();
-                v["callback_secret"] = app.callback_secret.clone().into();
+                let mut v = app_json(&new.app);
+                v["api_key"] = new.api_key.into();
+                v["callback_secret"] = new.callback_secret.into();
                 println!("{v}");
             } else {
-                println!("Created app {:?}", app.name);
-                println!("  App-ID:          {}", app.app_id);
-                println!("  API-Key:         {key}");
-                println!("  Callback secret: {}", app.callback_secret);
+                println!("Created app {:?}", new.app.name);
+                println!("  App-ID:          {}", new.app.app_id);
+                println!("  API-Key:         {}", new.api_key);
+                println!("  Callback secret: {}", new.callback_secret);
                 println!("The API key is shown only now; store it in your app's secrets.");
                 println!("The callback secret verifies the webhook-signature header of callbacks.");
             }
@@ -346,14 +359,14 @@ pub(super) async fn app(
                 _ => bail!("give --phone-number-id and --access-token-file, or --clear"),
             };
             let shown = sender.as_ref().map(|(pnid, _)| pnid.clone());
-            waotp_server::apps::set_sender(store, &key()?, app_id, sender).await?;
+            waotp_server::apps::set_sender(store, &key().await?, app_id, sender).await?;
             match shown {
                 Some(pnid) => println!("App {app_id} now sends from WhatsApp number id {pnid}."),
                 None => println!("App {app_id} now sends from the server's WhatsApp number."),
             }
         }
         AppCommand::RotateCallbackSecret { app_id, json } => {
-            let Some(secret) = waotp_server::apps::rotate_callback_secret(store, app_id).await? else {
+            let Some(secret) = waotp_server::apps::rotate_callback_secret(store, &key().await?, app_id).await? else {
                 bail!("no app with id {app_id}");
             };
             if json {
