@@ -2,7 +2,7 @@
 
 use crate::Status;
 
-/// Wrong tries on one code before it is locked (contract section 6).
+/// Wrong tries on one code before it is locked (api.md section 6).
 pub const MAX_WRONG_ATTEMPTS: u32 = 5;
 
 /// Where a session's code stands.

@@ -1,4 +1,4 @@
-//! The lifecycle statuses a session reports through callbacks (contract section 7).
+//! The lifecycle statuses a session reports through callbacks (api.md section 7).
 
 /// A session's lifecycle status, numbered as on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,4 +1,4 @@
-//! WhatsApp message templates and how a code and `content` fill them (contract section 4).
+//! WhatsApp message templates and how a code and `content` fill them (api.md section 4).
 
 use std::borrow::Cow;
 
@@ -158,7 +158,7 @@ pub fn placeholders(body: &str) -> Vec<u32> {
     slots
 }
 
-/// The template a message named `name` in `language` goes out as (contract section 4), given
+/// The template a message named `name` in `language` goes out as (api.md section 4), given
 /// an app's `registered` templates of that name (in any language): the one in that language;
 /// with none under that name, a Meta authentication template ([`Template::meta_authentication`]);
 /// registered under that name but not in that language, none

@@ -32,7 +32,7 @@ pub enum SendScenario {
     Refuse(fn() -> ApiError),
 }
 
-/// The send scenarios, by msisdn. The seed's numbers (contract section 5) come first and are
+/// The send scenarios, by msisdn. The seed's numbers (api.md section 5) come first and are
 /// exactly as Verihubs documents them; 628212306001x are waotp's WhatsApp outcomes.
 pub const SEND_SCENARIOS: &[(&str, SendScenario, &str)] = &[
     ("6282123060001", SendScenario::Seed(&[Status::Sent, Status::Delivered, Status::Read]), "success: 0, 1, 2, 3"),

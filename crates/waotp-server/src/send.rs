@@ -17,7 +17,7 @@ use crate::body::Fields;
 use crate::channel::OutboundMessage;
 use crate::{guards, ApiError, AppState};
 
-/// Longest `challenge` (contract section 2).
+/// Longest `challenge` (api.md section 2).
 pub const MAX_CHALLENGE_CHARS: usize = 64;
 /// Longest `callback_url`.
 pub const MAX_CALLBACK_URL_CHARS: usize = 2048;

@@ -3,7 +3,7 @@
 //! number (throughput and pair rate), scriptable to fail with any code, and emitting signed
 //! status webhooks (sent → delivered → read, or failed), optionally duplicated, reordered,
 //! with `delivered` skipped, or all sent before the send is answered. Used by the tests and runnable for local trials
-//! (`waotp graph-double`).
+//! (`waotp graph-double`). What it must do to be faithful: whatsapp-cloud-api.md section 7.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;

@@ -1,5 +1,6 @@
 //! What a Graph API error code means for an OTP: retry (and how), or a final status.
-//! Branch on `code` only, as Meta advises (not on HTTP status, subcode or title).
+//! Branch on `code` only, as Meta advises (not on HTTP status, subcode or title). The codes and
+//! what Meta says of each: whatsapp-cloud-api.md section 3.
 
 use std::time::Duration;
 

@@ -2,6 +2,7 @@
 //! The `waotp` command line: a thin layer over `waotp-server` and `waotp-store`.
 
 mod cli;
+mod config_reference;
 mod remote;
 mod settings;
 

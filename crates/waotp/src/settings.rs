@@ -52,7 +52,7 @@ pub const KEYS: &[(&str, bool)] = &[
 ];
 
 /// Environment variables that are not settings keys but are known.
-const OTHER_ENV: &[&str] = &["WAOTP_CONFIG", "WAOTP_APP_ACCESS_TOKEN_FILE"];
+pub const OTHER_ENV: &[&str] = &["WAOTP_CONFIG", "WAOTP_APP_ACCESS_TOKEN_FILE"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -77,8 +77,14 @@ pub struct Settings {
     values: BTreeMap<&'static str, (String, Source)>,
 }
 
-fn env_name(key: &str) -> String {
+/// A key's environment variable: `WAOTP_` and the key in capitals.
+pub fn env_name(key: &str) -> String {
     format!("WAOTP_{}", key.to_ascii_uppercase())
+}
+
+/// A secret key's variable naming a file that holds it.
+pub fn secret_file_env(key: &str) -> String {
+    format!("{}_FILE", env_name(key))
 }
 
 fn flag_name(key: &str) -> String {
@@ -122,7 +128,7 @@ impl Settings {
             if let Ok(v) = std::env::var(env_name(key)) {
                 s.values.insert(key, (v, Source::Env(env_name(key))));
             } else if *secret {
-                let file_var = format!("{}_FILE", env_name(key));
+                let file_var = secret_file_env(key);
                 if let Ok(path) = std::env::var(&file_var) {
                     s.values.insert(key, (read_secret_file(&path, &file_var)?, Source::Env(file_var)));
                 }
@@ -132,6 +138,15 @@ impl Settings {
             s.values.insert(key, (value.clone(), Source::Flag(flag_name(key))));
         }
         Ok(s)
+    }
+
+    /// The built-in defaults alone (`config.example.toml`), without a file, the environment
+    /// or flags.
+    #[cfg(test)]
+    pub fn defaults_only() -> Settings {
+        let mut s = Settings { values: BTreeMap::new() };
+        s.merge_toml(DEFAULTS, Source::Default).expect("the built-in defaults parse");
+        s
     }
 
     fn merge_toml(&mut self, text: &str, source: Source) -> anyhow::Result<()> {
@@ -157,9 +172,7 @@ impl Settings {
             .filter(|k| k.starts_with("WAOTP_"))
             .filter(|k| {
                 !OTHER_ENV.contains(&k.as_str())
-                    && !KEYS.iter().any(|(key, secret)| {
-                        *k == env_name(key) || (*secret && *k == format!("{}_FILE", env_name(key)))
-                    })
+                    && !KEYS.iter().any(|(key, secret)| *k == env_name(key) || (*secret && *k == secret_file_env(key)))
             })
             .collect()
     }

@@ -52,7 +52,7 @@ placeholders!(
     OpenApiDocument
 );
 
-/// Any JSON object (the admin API's app, session and callback records; see the README).
+/// Any JSON object (the admin API's app, session and callback records; see docs/src/operations/admin-api.md).
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct Record {}
@@ -269,7 +269,7 @@ macro_rules! get_route {
 macro_rules! post_route {
     ($name:ident, $method:ident, $path:literal, $tag:literal, $security:literal, $status:literal, $what:literal $(, $param:literal)*) => {
         #[utoipa::path($method, path = $path, tag = $tag, security(($security = [])), params($(($param = String, Path),)*),
-            request_body(content = Record, description = "See the README", content_type = "application/json"),
+            request_body(content = Record, description = "See docs/src/operations/admin-api.md", content_type = "application/json"),
             responses((status = $status, description = $what, body = Record),
                       (status = 400, description = "Validation error", body = ErrorBody),
                       (status = 401, description = "Authorization failed", body = ErrorBody),

@@ -189,7 +189,7 @@ fn send_body(deny_private: bool) -> Value {
         json!({
             "description": "`template` (the default): an authentication template carries the code to the user. \
                 `reverse`: nothing is sent; the user sends the code to the business over WhatsApp (the answer's \
-                `wa_link`), and the inbound message from the number verifies it (see the README). The code is \
+                `wa_link`), and the inbound message from the number verifies it (see docs/src/guide/reverse-verification.md). The code is \
                 waotp's: `otp` is refused.",
             "anyOf": [{"enum": ["template", "reverse"]}, absent()],
         }),
@@ -257,7 +257,7 @@ fn sandbox_send_body(deny_private: bool) -> Value {
         scenario_number(&storing, "A scenario that stores a sandbox session: 201 and its callbacks."),
     );
     json!({
-        "description": "A sandbox send: the answer is chosen by `msisdn` (see the README). 6282123060002 is the \
+        "description": "A sandbox send: the answer is chosen by `msisdn` (see docs/src/guide/sandbox.md). 6282123060002 is the \
             bad-request scenario (400 Validation error); any other number answers 400 Invalid Scenario.",
         "anyOf": [
             {
@@ -283,7 +283,7 @@ fn sandbox_verify_body() -> Value {
             .collect()
     };
     json!({
-        "description": "A sandbox verify: the answer is chosen by `msisdn` (see the README); any other number \
+        "description": "A sandbox verify: the answer is chosen by `msisdn` (see docs/src/guide/sandbox.md); any other number \
             answers 400 Invalid Scenario.",
         "anyOf": [
             {

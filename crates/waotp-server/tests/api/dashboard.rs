@@ -437,7 +437,7 @@ async fn seed_day(
 }
 
 /// A week of two apps' traffic: the funnel page's per-day and per-app tables say exactly what
-/// was stored, with the refusals by reason. Its screenshot is the README's.
+/// was stored, with the refusals by reason. Its screenshot is the book's (docs/src/guide/dashboard-funnel.png).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_funnel_counts_each_day_and_app() {
     let app = spawn_dashboard().await;

@@ -199,7 +199,7 @@ pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
-/// waotp's store on PostgreSQL (or a compatible engine; see the README).
+/// waotp's store on PostgreSQL (or a compatible engine; see docs/src/operations/multi-node.md).
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,

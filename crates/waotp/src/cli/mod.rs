@@ -84,6 +84,42 @@ enum ConfigCommand {
     /// Validate the effective configuration (defaults, file, environment) and print it, with
     /// each value's source and secrets redacted.
     Check,
+    /// Print the reference of every setting as Markdown (the book's configuration reference):
+    /// each key's environment variables, flag, default and description.
+    Reference,
+}
+
+/// The server's configuration from these settings, as `serve` builds it.
+#[cfg(test)]
+pub(crate) fn config_of(settings: &Settings) -> anyhow::Result<Config> {
+    server_config(settings)
+}
+
+/// Each settings key's command-line flag, read off the command line's definition: `serve`'s
+/// flags and the global ones (`--server` sets `server_url`), with the commands a global one
+/// applies to.
+pub(crate) fn key_flags() -> crate::config_reference::Flags {
+    use clap::CommandFactory;
+    let cli = Cli::command();
+    let key = |long: &str| match long {
+        "server" => Some("server_url"),
+        long => crate::settings::KEYS.iter().map(|(k, _)| *k).find(|k| k.replace('_', "-") == long),
+    };
+    let mut flags = std::collections::BTreeMap::new();
+    for arg in cli.get_arguments() {
+        if let Some((long, k)) = arg.get_long().and_then(|long| Some((long, key(long)?))) {
+            let scope =
+                if long == "server" { "the app, template, blocklist and callbacks commands" } else { "every command" };
+            flags.insert(k, (format!("--{long}"), Some(scope)));
+        }
+    }
+    let serve = cli.find_subcommand("serve").expect("the serve command");
+    for arg in serve.get_arguments() {
+        if let Some(k) = arg.get_long().and_then(key) {
+            flags.insert(k, (format!("waotp serve --{}", arg.get_long().unwrap_or_default()), None));
+        }
+    }
+    flags
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -120,6 +156,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             server_config(&settings)?;
             print!("{}", settings.render());
             println!("# configuration is valid");
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Reference) => {
+            print!("{}", crate::config_reference::reference(crate::settings::DEFAULTS, &key_flags())?);
             Ok(())
         }
         Command::App(cmd) => apps::app(&store().await?, cmd, &|| Ok(server_config(&settings)?.code_key()?)).await,
