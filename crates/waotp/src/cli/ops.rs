@@ -37,9 +37,9 @@ pub(crate) enum DashboardCommand {
 /// Where this machine reaches the configured server: the `listen` address, a wildcard one as
 /// loopback (never `public_url`: a container's published address is not reachable from inside).
 fn local_base(settings: &Settings) -> anyhow::Result<String> {
-    let listen = settings.get::<SocketAddr>("listen")?.unwrap_or_else(|| {
-        waotp_server::config::DEFAULT_LISTEN.parse().expect("valid default")
-    });
+    let listen = settings
+        .get::<SocketAddr>("listen")?
+        .unwrap_or_else(|| waotp_server::config::DEFAULT_LISTEN.parse().expect("valid default"));
     Ok(base_url(None, listen))
 }
 

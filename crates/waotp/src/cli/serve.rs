@@ -247,7 +247,9 @@ pub(super) async fn serve(settings: &Settings) -> anyhow::Result<()> {
     let mut config = server_config(settings)?;
     let filter = waotp_server::logging::filter(settings.raw("log").unwrap_or("info"))
         .map_err(|e| anyhow::anyhow!("invalid log filter (WAOTP_LOG): {e}"))?;
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only on a terminal: a container's log, a journal or a file gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if settings.raw("log_format") == Some("json") {
         logs.json().with_current_span(true).init();
     } else {
