@@ -326,6 +326,16 @@ pub fn router() -> Router<AppState> {
         .route("/admin/apps/{app_id}/sessions/{session_id}/callbacks/{status}/replay", post(replay))
         .route("/admin/blocklist", get(list_blocked).post(block).delete(unblock))
         .route("/admin/apps/{app_id}/quota", put(set_quota))
+        .route("/admin/dashboard/login-link", post(login_link))
+}
+
+/// `POST /admin/dashboard/login-link`: a one-time dashboard login link of this node (what
+/// the banner prints on a first start; `waotp dashboard link` asks for one, e.g. inside a
+/// container whose banner scrolled away). Its code lives in this node's memory only.
+async fn login_link(State(state): State<AppState>, _: Admin) -> Answer {
+    let path = state.issue_login_link().ok_or(ApiError::AdminDisabled)?;
+    let expires_in = crate::dashboard::LINK_LIFETIME.as_secs();
+    created(json!({ "path": path, "expires_in_seconds": expires_in }))
 }
 
 async fn list_apps(State(state): State<AppState>, _: Admin) -> Answer {

@@ -76,6 +76,11 @@ pub struct Config {
     /// Bearer token of the admin API (`/admin/…`) and the dashboard's login; `None`: both are
     /// off. The binary fills it on a first start with [`Config::provide_admin_token`].
     pub admin_token: Option<Secret>,
+    /// The address browsers and clients reach this server at (`public_url`), when it is not
+    /// the listening one: behind a proxy, or a container's published port. With it set, a
+    /// SQLite server listening beyond loopback makes its own admin token (as on loopback) and
+    /// the banner's one-time dashboard link names this address.
+    pub public_url: Option<String>,
     /// Messages held in memory for the channel; beyond, they wait in the database.
     pub delivery_queue: usize,
     /// PostgreSQL: when a silent node is presumed dead and its work taken over.
@@ -182,6 +187,7 @@ impl Config {
             whatsapp_display_number: None,
             retention: Duration::from_secs(30 * 24 * 3600),
             admin_token: None,
+            public_url: None,
             delivery_queue: 50_000,
             node_timeout: waotp_store::postgres::DEFAULT_NODE_TIMEOUT,
             database_wait: waotp_store::DEFAULT_DATABASE_WAIT,
@@ -244,6 +250,11 @@ impl Config {
         Ok(db.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
     }
 
+    /// Where waotp keeps the admin token it makes itself: beside the SQLite database.
+    pub fn admin_token_file(&self) -> StartResult<PathBuf> {
+        Ok(self.data_dir()?.join(ADMIN_TOKEN_FILE))
+    }
+
     /// Where the default key file lives: beside the SQLite database.
     pub fn default_key_file(&self) -> StartResult<PathBuf> {
         Ok(self.data_dir()?.join(waotp_store::sqlite::files::SERVER_KEY_FILE))
@@ -253,8 +264,10 @@ impl Config {
     /// is kept. Without one, on SQLite and a loopback address, waotp uses its own: read from
     /// `admin.token` beside the database, created there (mode 0600) on the first start, so it
     /// stays the same across restarts. With PostgreSQL it is never generated (every node
-    /// must hold the same token), and on an address beyond loopback neither: the dashboard
-    /// and the admin API stay off until an operator sets one.
+    /// must hold the same token), and on an address beyond loopback neither, unless
+    /// `public_url` says where the server is published (a container's port, say: the operator
+    /// chose to reach it from elsewhere); otherwise the dashboard and the admin API stay off
+    /// until an operator sets one.
     pub fn provide_admin_token(&mut self) -> StartResult<AdminTokenOrigin> {
         if self.admin_token.is_some() {
             return Ok(AdminTokenOrigin::Configured);
@@ -263,7 +276,7 @@ impl Config {
             return Ok(AdminTokenOrigin::Off(NoAdminToken::Postgres));
         }
         let file = self.data_dir()?.join(ADMIN_TOKEN_FILE);
-        if !self.listen.ip().to_canonical().is_loopback() {
+        if !self.listen.ip().to_canonical().is_loopback() && self.public_url.is_none() {
             let existing = file.exists().then_some(file);
             return Ok(AdminTokenOrigin::Off(NoAdminToken::BeyondLoopback { existing }));
         }

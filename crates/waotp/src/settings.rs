@@ -15,7 +15,8 @@ pub const DEFAULTS: &str = include_str!("../../../config.example.toml");
 /// Every key, and whether it is a secret (redacted, and readable from `KEY_FILE`).
 pub const KEYS: &[(&str, bool)] = &[
     ("listen", false),
-    ("database_url", false),
+    ("public_url", false),
+    ("database_url", true),
     ("database_wait", false),
     ("http_header_timeout", false),
     ("http_idle_timeout", false),
@@ -243,10 +244,10 @@ impl Settings {
         for (key, secret) in KEYS {
             let line = match (self.raw(key), secret) {
                 (None, _) => format!("# {key} = (unset)"),
-                (Some(_), true) => format!("{key} = \"<redacted>\""),
-                (Some(v), false) if *key == "database_url" => {
+                (Some(v), _) if *key == "database_url" => {
                     format!("{key} = {:?}", waotp_server::config::redact_url(v))
                 }
+                (Some(_), true) => format!("{key} = \"<redacted>\""),
                 (Some(v), false) => format!("{key} = {v:?}"),
             };
             out.push_str(&format!("{line:<60} # {}\n", self.source(key)));

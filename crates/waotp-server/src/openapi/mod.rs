@@ -389,6 +389,15 @@ post_route!(
 get_route!(admin_blocklist, "/admin/blocklist", "Admin", "admin", Vec<Record>, "Blocked numbers and prefixes");
 post_route!(admin_block, post, "/admin/blocklist", "Admin", "admin", 201, "Blocked");
 post_route!(admin_unblock, delete, "/admin/blocklist", "Admin", "admin", 204, "Unblocked (?entry=&app_id=)");
+post_route!(
+    admin_login_link,
+    post,
+    "/admin/dashboard/login-link",
+    "Admin",
+    "admin",
+    201,
+    "A one-time dashboard login link of this node: {path, expires_in_seconds} (waotp dashboard link)"
+);
 
 struct Security;
 
@@ -425,7 +434,7 @@ impl Modify for Security {
         webhook_handshake, webhook_events, healthz, readyz, openapi_json, admin_apps, admin_create_app, admin_app,
         admin_update_app, admin_rotate_key, admin_rotate_secret, admin_quota, admin_templates, admin_put_template,
         admin_delete_template, admin_session, admin_session_callbacks, admin_replay, admin_blocklist, admin_block,
-        admin_unblock,
+        admin_unblock, admin_login_link,
     ),
     modifiers(&Security),
 )]

@@ -6,6 +6,7 @@ mod blocklist;
 mod callbacks;
 mod double;
 mod inbox;
+mod ops;
 mod serve;
 mod templates;
 mod whatsapp;
@@ -77,6 +78,11 @@ enum Command {
     Config(ConfigCommand),
     /// Print the OpenAPI 3.1 document of the HTTP API (as served at /openapi.json).
     Openapi,
+    /// Ask the running server's /readyz: exit 0 when ready (a container's HEALTHCHECK).
+    Healthcheck(ops::HealthcheckArgs),
+    /// The dashboard of the running server.
+    #[command(subcommand)]
+    Dashboard(ops::DashboardCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -169,6 +175,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inbox(cmd) => inbox::inbox(&store().await?, server_config(&settings)?.code_key()?, cmd).await,
         Command::GraphDouble(args) => double::graph_double(args).await,
         Command::Whatsapp(cmd) => whatsapp::whatsapp(&settings, cmd).await,
+        Command::Healthcheck(args) => ops::healthcheck(&settings, args).await,
+        Command::Dashboard(cmd) => ops::dashboard(&settings, cmd).await,
         Command::Openapi => {
             print!("{}", waotp_server::openapi::document());
             Ok(())

@@ -164,6 +164,7 @@ pub(super) fn server_config(s: &Settings) -> anyhow::Result<Config> {
             Err("must be a phone number: 6 to 15 digits (spaces, dashes and a leading + are dropped)".to_owned())
         }
     })?;
+    config.public_url = s.parse("public_url", public_url)?;
     config.admin_token = s.raw("admin_token").map(Secret::new);
     if config.admin_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
         bail!("invalid admin_token: at least 16 characters (WAOTP_ADMIN_TOKEN)");
@@ -208,6 +209,19 @@ fn whatsapp_config(s: &Settings) -> anyhow::Result<Option<waotp_server::config::
     Ok(Some(w))
 }
 
+/// `public_url`: an http(s) URL naming a host, without credentials, query or fragment; kept
+/// without a trailing `/`.
+pub(super) fn public_url(v: &str) -> Result<String, String> {
+    let url = url::Url::parse(v).map_err(|e| e.to_string())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("must be an http:// or https:// URL with a host".to_owned());
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
+        return Err("must have no credentials, query or fragment".to_owned());
+    }
+    Ok(v.trim_end_matches('/').to_owned())
+}
+
 /// A Graph node id: digits.
 fn graph_id(v: &str) -> Result<String, String> {
     if v.bytes().all(|b| b.is_ascii_digit()) {
@@ -241,7 +255,9 @@ pub(super) async fn serve(settings: &Settings) -> anyhow::Result<()> {
     let mut config = server_config(settings)?;
     let filter = waotp_server::logging::filter(settings.raw("log").unwrap_or("info"))
         .map_err(|e| anyhow::anyhow!("invalid log filter (WAOTP_LOG): {e}"))?;
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only on a terminal: a container's log, a journal or a file gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if settings.raw("log_format") == Some("json") {
         logs.json().with_current_span(true).init();
     } else {
@@ -264,7 +280,7 @@ pub(super) async fn serve(settings: &Settings) -> anyhow::Result<()> {
         }
         None => println!("  channel:  local inbox (no WhatsApp account configured): GET /v1/inbox?msisdn=..."),
     }
-    print_dashboard(&server.state, addr, &admin_token);
+    print_dashboard(&server.state, &base_url(config.public_url.as_deref(), addr), &admin_token);
     if server.state.store.list_apps().await?.is_empty() {
         println!();
         println!("  No apps yet. Create one (also while the server runs):");
@@ -275,18 +291,32 @@ pub(super) async fn serve(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where a browser reaches this server: `public_url`, else the listening address (a wildcard
+/// one as this machine's loopback).
+pub(super) fn base_url(public_url: Option<&str>, addr: SocketAddr) -> String {
+    if let Some(url) = public_url {
+        return url.to_owned();
+    }
+    let ip = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => std::net::IpAddr::from([127, 0, 0, 1]),
+        ip if ip.is_unspecified() => std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
 /// The banner's dashboard line. A configured token is never printed; waotp's own is not
 /// either: a one-time link stands for it (see `waotp_server::dashboard::LINK_LIFETIME`).
-fn print_dashboard(state: &waotp_server::AppState, addr: SocketAddr, origin: &AdminTokenOrigin) {
+fn print_dashboard(state: &waotp_server::AppState, base: &str, origin: &AdminTokenOrigin) {
     let turn_on = "             turn it on with admin_token, WAOTP_ADMIN_TOKEN or WAOTP_ADMIN_TOKEN_FILE";
     match origin {
         AdminTokenOrigin::Configured => {
-            println!("  dashboard: http://{addr}/dashboard (log in with the configured admin token)");
+            println!("  dashboard: {base}/dashboard (log in with the configured admin token)");
         }
         AdminTokenOrigin::Generated(file) => {
             if let Some(link) = state.issue_login_link() {
                 let minutes = waotp_server::dashboard::LINK_LIFETIME.as_secs() / 60;
-                println!("  dashboard: http://{addr}{link}");
+                println!("  dashboard: {base}{link}");
                 println!(
                     "             (logs in once, within {minutes} minutes; the admin token is in {})",
                     file.display()
@@ -298,7 +328,9 @@ fn print_dashboard(state: &waotp_server::AppState, addr: SocketAddr, origin: &Ad
             println!("{turn_on}");
         }
         AdminTokenOrigin::Off(NoAdminToken::BeyondLoopback { existing }) => {
-            println!("  dashboard: off (listening beyond loopback: waotp makes no admin token of its own)");
+            println!(
+                "  dashboard: off (listening beyond loopback without public_url: waotp makes no admin token of its own)"
+            );
             println!("{turn_on}");
             if let Some(file) = existing {
                 println!("             (the one made on an earlier start: WAOTP_ADMIN_TOKEN_FILE={})", file.display());
