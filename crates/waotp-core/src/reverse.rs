@@ -35,7 +35,9 @@ pub fn generate() -> OtpCode {
 /// (an "order number" an attacker asked the victim to send) does not.
 pub fn normalise(text: &str) -> String {
     let folded: String = text.nfkc().flat_map(char::to_lowercase).collect();
-    let skeleton: String = unicode_security::confusable_detection::skeleton(&folded).collect();
+    // The skeleton maps some letters to capitals (`0` → `O`): lower case again after it.
+    let skeleton: String =
+        unicode_security::confusable_detection::skeleton(&folded).flat_map(char::to_lowercase).collect();
     skeleton.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -164,6 +166,8 @@ mod tests {
         assert_eq!(n, normalise("ＡＢＣＤＥＦＧＨＪＫ is my verification code"));
         assert_eq!(n, normalise("ABCDEFGHJK is my v\u{0435}rific\u{0430}tion code"));
         assert_eq!(n, normalise("ABCDE\u{200b}FGHJK is my verification code\u{202c}"));
+        // a digit for its look-alike letter, in either case
+        assert_eq!(n, normalise("ABCDEFGHJK is my verificati0n c0de"));
         // the code inside any other text is not the text
         for other in [
             "ABCDEFGHJK",

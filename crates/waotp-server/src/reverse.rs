@@ -48,6 +48,7 @@ pub const PLACEHOLDER_NUMBER: &str = "15550000000";
 pub const ACK_EMOJI: &str = "\u{2705}";
 
 /// A reverse start, as the send stores it.
+#[derive(Clone)]
 pub struct Start {
     /// [`waotp_core::CodeKey::reverse_lookup`] of the prefilled text.
     pub key: [u8; 32],
@@ -475,15 +476,16 @@ pub async fn qr_svg(
     use axum::response::IntoResponse;
     let Path(raw) = raw.map_err(|e| ApiError::validation(e.body_text()))?;
     let id = Uuid::parse_str(&raw).map_err(|_| ApiError::validation("session_id must be a UUID"))?;
-    let sealed = state.store.reverse_sealed_code(app.record.app_id, id).await?.ok_or(ApiError::SessionNotFound)?;
+    let parts = state.store.reverse_link_parts(app.record.app_id, id).await?.ok_or(ApiError::SessionNotFound)?;
     let s = state.store.get_session(app.record.app_id, id).await?.ok_or(ApiError::SessionNotFound)?;
-    let code = state.key.unseal(&id, &sealed).ok_or_else(|| {
+    let code = state.key.unseal(&id, &parts.sealed_code).ok_or_else(|| {
         ApiError::Internal("a reverse session's code does not open (was the server secret changed?)".into())
     })?;
     let start = Start {
         key: [0; 32],
         business_number: state.reverse.business_number(&app).await?,
-        custom_text: app.record.settings.reverse_text(&s.lang_code).map(str::to_owned),
+        // The text the session's key was made of: the app's as it was when it started.
+        custom_text: parts.custom_text,
         lang_code: s.lang_code,
     };
     let svg = qr_of(&start.link(&code).wa_link)?;

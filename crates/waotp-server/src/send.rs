@@ -264,6 +264,7 @@ pub async fn store_session(
                 expires_at_ms,
                 inbox_text,
                 reverse_key: req.reverse.as_ref().map(|r| r.key),
+                reverse_text: req.reverse.as_ref().and_then(|r| r.custom_text.clone()),
             },
             guards,
         )
@@ -316,7 +317,15 @@ pub async fn store_session(
         SendOutcome::Replayed(earlier) => {
             tracing::debug!(session_id = %earlier.session_id, "idempotent replay");
             let code = state.key.unseal(&earlier.session_id, &earlier.sealed_code);
-            let reverse = req.reverse.as_ref().and_then(|r| code.as_ref().map(|c| r.link(c)));
+            let reverse = match (&req.reverse, &code) {
+                // The earlier session's own text (the app's, as it was then): its key was made of it.
+                (Some(r), Some(c)) => {
+                    let parts = state.store.reverse_link_parts(app_id, earlier.session_id).await?;
+                    let custom_text = parts.and_then(|p| p.custom_text);
+                    Some(crate::reverse::Start { custom_text, ..r.clone() }.link(c))
+                }
+                _ => None,
+            };
             Ok(Stored::Replayed(SendResponse {
                 reverse,
                 message: "OTP sent successfully",

@@ -37,7 +37,7 @@ use waotp_core::{Msisdn, Status, Template};
 
 pub use error::{retry_while_unavailable, StoreError};
 pub use health::*;
-pub use reverse::{InboundAttempt, InboundOutcome, InboundScope, ReverseFunnelRow, ReverseStore};
+pub use reverse::{InboundAttempt, InboundOutcome, InboundScope, ReverseFunnelRow, ReverseLinkParts, ReverseStore};
 pub use types::*;
 
 pub type Result<T> = std::result::Result<T, StoreError>;

@@ -68,6 +68,14 @@ pub enum InboundOutcome {
     Decided { app_id: Uuid, session_id: Uuid, msisdn: Msisdn, decision: InboundDecision },
 }
 
+/// What a reverse session's link is made of: its code, sealed, and the app's own text in
+/// force when it started (`None`: waotp's default for its language).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReverseLinkParts {
+    pub sealed_code: waotp_core::SealedCode,
+    pub custom_text: Option<String>,
+}
+
 /// Reverse verifications started on one UTC day by one app, and how many were verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReverseFunnelRow {
@@ -88,10 +96,10 @@ pub trait ReverseStore: Send + Sync {
     async fn verify_inbound(&self, attempt: InboundAttempt) -> Result<InboundOutcome>;
     /// `Some(wrong senders counted)` when the session was started as a reverse verification.
     async fn reverse_wrong_senders(&self, session_id: Uuid) -> Result<Option<u32>>;
-    /// The sealed code of the app's reverse session (for its link and QR code); `None` if the
-    /// app has no such reverse session.
     /// Reverse verifications created at or after `since_ms`, by app and UTC day (the
     /// template funnel, [`crate::DashboardStore::funnel`], leaves them out).
     async fn reverse_funnel(&self, since_ms: i64) -> Result<Vec<ReverseFunnelRow>>;
-    async fn reverse_sealed_code(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<waotp_core::SealedCode>>;
+    /// What the app's reverse session's link and QR code are made of; `None` if the app has no
+    /// such reverse session.
+    async fn reverse_link_parts(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<ReverseLinkParts>>;
 }

@@ -163,6 +163,11 @@ pub struct NewSession {
     /// verify route never verifies it; a reverse session needs a `sealed_code`. A key another stored session
     /// holds is refused with [`crate::StoreError::Conflict`] before anything is counted.
     pub reverse_key: Option<[u8; 32]>,
+    /// A reverse verification's own prefilled text, as the app had set it when the session
+    /// started (`{code}` in it; `None`: waotp's default for its language): kept with the key,
+    /// so that its link and QR code show the text the key was made from, whatever the app
+    /// changes meanwhile.
+    pub reverse_text: Option<String>,
 }
 
 impl NewSession {

@@ -93,6 +93,7 @@ fn session(app_id: Uuid, msisdn: &str, code: &str, now: i64) -> NewSession {
         expires_at_ms: now + 1000,
         inbox_text: None,
         reverse_key: None,
+        reverse_text: None,
     }
 }
 

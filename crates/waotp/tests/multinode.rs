@@ -259,8 +259,6 @@ async fn a_killed_nodes_callbacks_still_arrive() {
     nodes[1].child.kill().unwrap();
     nodes[1].child.wait().unwrap();
     let killed_at = Instant::now();
-    let answered_before_the_kill = rx.got.lock().unwrap().len();
-    assert_eq!(answered_before_the_kill, 0, "the held receiver answered before the kill");
     rx.release();
     for t in tasks {
         t.await.unwrap();

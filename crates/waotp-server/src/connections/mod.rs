@@ -78,6 +78,9 @@ impl HttpLimits {
 /// How long a stop waits for requests under way.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+/// Refused connections being answered at once, at most (each for up to a second).
+const MAX_REFUSING: usize = 256;
+
 /// Why a new connection is refused.
 #[derive(Debug, Clone, Copy)]
 enum Refusal {
@@ -133,6 +136,7 @@ pub async fn serve(
 ) -> io::Result<()> {
     let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS) as u32;
     let open = Arc::new(Semaphore::new(max as usize));
+    let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
     let per_address = PerAddress::new(limits.max_connections_per_address);
     let (stop, stopping) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
@@ -159,7 +163,15 @@ pub async fn serve(
             Ok(places) => places,
             Err(refusal) => {
                 metrics.connection_closed(refusal.reason());
-                tokio::spawn(refuse(stream, refusal));
+                // Refusals answered at once are bounded too: past MAX_REFUSING, a refused
+                // connection is closed without its answer, so a client that keeps reconnecting
+                // cannot pile up sockets (and run the process out of descriptors).
+                if let Ok(turn) = refusing.clone().try_acquire_owned() {
+                    tokio::spawn(async move {
+                        refuse(stream, refusal).await;
+                        drop(turn);
+                    });
+                }
                 continue;
             }
         };

@@ -285,5 +285,6 @@ pub fn stored_session(
         expires_at_ms: created_at_ms + 300_000,
         inbox_text: None,
         reverse_key: None,
+        reverse_text: None,
     }
 }

@@ -593,3 +593,46 @@ async fn a_code_sent_to_another_business_or_by_another_app_verifies_nothing() {
     assert_eq!(session(&local, started.session_id()).await["status"], 0);
     assert_eq!(inbound(&local, MSISDN, started.body["text"].as_str().unwrap()).await.body["outcome"], "verified");
 }
+
+/// A session keeps the text its key was made of: after the app changes its reverse text, the
+/// session's QR code and an idempotent replay of its start still show the text it began with,
+/// and that text verifies it (review of issue 38: a link rebuilt from the new text named nothing).
+#[tokio::test]
+async fn a_pending_session_keeps_its_text_when_the_app_changes_its_own() {
+    let app = spawn_app().await;
+    let set_text = |text: &'static str| {
+        let app = &app;
+        async move {
+            let mut settings = app.state.store.get_app(app.app_id).await.unwrap().unwrap().settings;
+            settings.reverse_texts = vec![("en".into(), text.into())];
+            app.state.store.update_app_settings(app.app_id, settings).await.unwrap();
+            app.state.invalidate_app(app.app_id);
+        }
+    };
+    set_text("Acme login: {code}").await;
+    let body = json!({ "msisdn": MSISDN, "method": "reverse", "challenge": "login" }).to_string();
+    let started = app.post_idempotent("/v2/whatsapp/otp/send", "keep-text-1", body.clone()).await;
+    assert_eq!(started.status, 201, "{}", started.body);
+    let (id, text) = (started.session_id(), started.body["text"].as_str().unwrap().to_owned());
+    assert_eq!(text, format!("Acme login: {}", started.otp()));
+
+    set_text("Another text {code}").await;
+    let replayed = app.post_idempotent("/v2/whatsapp/otp/send", "keep-text-1", body).await;
+    assert_eq!((replayed.session_id(), replayed.body["text"].as_str()), (id, Some(text.as_str())));
+    assert_eq!(replayed.body["wa_link"], started.body["wa_link"]);
+    let creds = (app.app_id.to_string(), app.api_key.clone());
+    let qr = app
+        .http
+        .get(format!("{}/v1/sessions/{id}/qr.svg", app.base))
+        .header("App-ID", &creds.0)
+        .header("API-Key", &creds.1)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let expected = waotp_server::reverse::qr_of(started.body["wa_link"].as_str().unwrap()).unwrap();
+    assert!(qr == expected, "the QR code shows another link than the session's");
+    assert_eq!(inbound(&app, MSISDN, &text).await.body["outcome"], "verified");
+}

@@ -898,8 +898,8 @@ impl crate::ReverseStore for PgStore {
         reverse::funnel(&self.conn().await?, since_ms).await
     }
 
-    async fn reverse_sealed_code(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<waotp_core::SealedCode>> {
-        reverse::sealed_code(&self.conn().await?, app_id, session_id).await
+    async fn reverse_link_parts(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<crate::ReverseLinkParts>> {
+        reverse::link_parts(&self.conn().await?, app_id, session_id).await
     }
 }
 

@@ -10,14 +10,20 @@ use super::sessions::{write_verify, Newest, SessionKey};
 use super::{exec, query_opt};
 use crate::{InboundAttempt, InboundOutcome, Result, StoreError};
 
-/// Marks a new session reverse, in the send's transaction; a key another session holds is a
-/// conflict (the send is refused, its counts given back).
-pub(super) async fn record(t: &Transaction<'_>, key: &[u8; 32], session_id: Uuid, sealed: &SealedCode) -> Result<()> {
+/// Marks a new session reverse (with the app's text in force), in the send's transaction; a
+/// key another session holds is a conflict (the send is refused, its counts given back).
+pub(super) async fn record(
+    t: &Transaction<'_>,
+    key: &[u8; 32],
+    session_id: Uuid,
+    sealed: &SealedCode,
+    custom_text: Option<&str>,
+) -> Result<()> {
     let inserted = exec(
         t,
-        "INSERT INTO reverse_sessions (reverse_key, session_id, sealed_code) VALUES ($1, $2, $3) \
+        "INSERT INTO reverse_sessions (reverse_key, session_id, sealed_code, custom_text) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (reverse_key) DO NOTHING",
-        &[&&key[..], &session_id, &sealed.0],
+        &[&&key[..], &session_id, &sealed.0, &custom_text],
     )
     .await?;
     if inserted == 0 {
@@ -30,15 +36,19 @@ pub(super) async fn key_exists<C: GenericClient>(c: &C, key: &[u8; 32]) -> Resul
     Ok(query_opt(c, "SELECT 1 FROM reverse_sessions WHERE reverse_key = $1", &[&&key[..]]).await?.is_some())
 }
 
-pub(super) async fn sealed_code<C: GenericClient>(c: &C, app_id: Uuid, session_id: Uuid) -> Result<Option<SealedCode>> {
+pub(super) async fn link_parts<C: GenericClient>(
+    c: &C,
+    app_id: Uuid,
+    session_id: Uuid,
+) -> Result<Option<crate::ReverseLinkParts>> {
     let row = query_opt(
         c,
-        "SELECT r.sealed_code FROM reverse_sessions r JOIN sessions s ON s.session_id = r.session_id \
+        "SELECT r.sealed_code, r.custom_text FROM reverse_sessions r JOIN sessions s ON s.session_id = r.session_id \
          WHERE r.session_id = $1 AND s.app_id = $2",
         &[&session_id, &app_id],
     )
     .await?;
-    Ok(row.map(|r| SealedCode(r.get(0))))
+    Ok(row.map(|r| crate::ReverseLinkParts { sealed_code: SealedCode(r.get(0)), custom_text: r.get(1) }))
 }
 
 pub(super) async fn funnel<C: GenericClient>(c: &C, since_ms: i64) -> Result<Vec<crate::ReverseFunnelRow>> {

@@ -173,7 +173,7 @@ pub(super) async fn create(t: &Transaction<'_>, s: &NewSession, g: &SendGuards, 
     if let Some(key) = &s.reverse_key {
         let sealed =
             s.sealed_code.as_ref().ok_or_else(|| StoreError::Corrupt("a reverse session without its code".into()))?;
-        super::reverse::record(t, key, s.session_id, sealed).await?;
+        super::reverse::record(t, key, s.session_id, sealed, s.reverse_text.as_deref()).await?;
     }
     if let (Some(k), Some(sealed)) = (&g.idempotency, &s.sealed_code) {
         let replay = IdempotentReplay {
@@ -302,11 +302,6 @@ async fn load_verify<C: GenericClient>(
     Ok((counts, newest))
 }
 
-/// Stores a verify's decision with `waotp_verify_write` (migrations 0009, 0012), the session
-/// written once: its new state and wrong tries, and the status its report walks to from the
-/// status it was decided on ([`Timeline::walk`]), with a callback per status taken. False
-/// (nothing written) if the session is no longer the key's newest with the facts it was
-/// decided on.
 /// The session a verify decision is written to: its key, and when.
 pub(super) struct SessionKey<'a> {
     pub app_id: Uuid,
@@ -328,6 +323,11 @@ impl<'a> SessionKey<'a> {
     }
 }
 
+/// Stores a verify's decision with `waotp_verify_write` (migrations 0009, 0012), the session
+/// written once: its new state and wrong tries, and the status its report walks to from the
+/// status it was decided on ([`Timeline::walk`]), with a callback per status taken. False
+/// (nothing written) if the session is no longer the key's newest with the facts it was
+/// decided on.
 pub(super) async fn write_verify<C: GenericClient>(
     c: &C,
     a: &SessionKey<'_>,

@@ -610,8 +610,8 @@ impl crate::ReverseStore for SqliteStore {
         self.read(move |c| reverse::funnel(c, since_ms)).await
     }
 
-    async fn reverse_sealed_code(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<waotp_core::SealedCode>> {
-        self.read(move |c| reverse::sealed_code(c, app_id, session_id)).await
+    async fn reverse_link_parts(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<crate::ReverseLinkParts>> {
+        self.read(move |c| reverse::link_parts(c, app_id, session_id)).await
     }
 }
 

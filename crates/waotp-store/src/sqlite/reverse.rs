@@ -27,19 +27,29 @@ pub(super) fn key_exists(c: &Connection, key: &[u8; 32]) -> Result<bool> {
         .is_some())
 }
 
-/// Marks a new session reverse, with the key its code is found by.
-pub(super) fn record(c: &Connection, key: &[u8; 32], session_id: Uuid, sealed: &SealedCode) -> Result<()> {
-    c.prepare_cached("INSERT INTO reverse_sessions (reverse_key, session_id, sealed_code) VALUES (?1, ?2, ?3)")?
-        .execute(params![&key[..], session_id.as_bytes(), &sealed.0])?;
+/// Marks a new session reverse, with the key its text is found by and the app's text in force.
+pub(super) fn record(
+    c: &Connection,
+    key: &[u8; 32],
+    session_id: Uuid,
+    sealed: &SealedCode,
+    custom_text: Option<&str>,
+) -> Result<()> {
+    c.prepare_cached(
+        "INSERT INTO reverse_sessions (reverse_key, session_id, sealed_code, custom_text) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![&key[..], session_id.as_bytes(), &sealed.0, custom_text])?;
     Ok(())
 }
 
-pub(super) fn sealed_code(c: &Connection, app_id: Uuid, session_id: Uuid) -> Result<Option<SealedCode>> {
+pub(super) fn link_parts(c: &Connection, app_id: Uuid, session_id: Uuid) -> Result<Option<crate::ReverseLinkParts>> {
     Ok(c.prepare_cached(
-        "SELECT r.sealed_code FROM reverse_sessions r JOIN sessions s ON s.session_id = r.session_id \
+        "SELECT r.sealed_code, r.custom_text FROM reverse_sessions r JOIN sessions s ON s.session_id = r.session_id \
          WHERE r.session_id = ?1 AND s.app_id = ?2",
     )?
-    .query_row(params![session_id.as_bytes(), app_id.as_bytes()], |r| Ok(SealedCode(r.get(0)?)))
+    .query_row(params![session_id.as_bytes(), app_id.as_bytes()], |r| {
+        Ok(crate::ReverseLinkParts { sealed_code: SealedCode(r.get(0)?), custom_text: r.get(1)? })
+    })
     .optional()?)
 }
 

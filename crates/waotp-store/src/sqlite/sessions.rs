@@ -156,7 +156,7 @@ pub(super) fn create(c: &Connection, k: &mut Counters, s: &NewSession, g: &SendG
     if let Some(key) = &s.reverse_key {
         let sealed =
             s.sealed_code.as_ref().ok_or_else(|| StoreError::Corrupt("a reverse session without its code".into()))?;
-        super::reverse::record(c, key, s.session_id, sealed)?;
+        super::reverse::record(c, key, s.session_id, sealed, s.reverse_text.as_deref())?;
     }
     if let (Some(k), Some(sealed)) = (&g.idempotency, &s.sealed_code) {
         let replay = IdempotentReplay {
