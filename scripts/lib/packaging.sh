@@ -25,6 +25,30 @@ install_missing() {
   fi
 }
 
+# The mirror this machine's apt takes $1 (the release) from, with its main component: from the
+# deb822 .sources stanzas or the one-line sources.list entries (options in [...] skipped).
+debian_mirror() {
+  python3 - "$1" <<'PY'
+import glob, re, sys
+suite = sys.argv[1]
+for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")) + ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list")):
+    try:
+        text = open(path).read()
+    except OSError:
+        continue
+    if path.endswith(".sources"):
+        for stanza in re.split(r"\n\s*\n", text):
+            fields = dict((k.strip().lower(), v.strip()) for k, _, v in (l.partition(":") for l in stanza.splitlines() if ":" in l and not l.startswith("#")))
+            if suite in fields.get("suites", "").split() and "main" in fields.get("components", "").split() and fields.get("enabled", "yes") != "no":
+                print(fields.get("uris", "").split()[0]); sys.exit(0)
+    else:
+        for line in text.splitlines():
+            words = re.sub(r"\[[^\]]*\]", "", line).split()
+            if len(words) >= 4 and words[0] == "deb" and words[2] == suite and "main" in words[3:]:
+                print(words[1]); sys.exit(0)
+PY
+}
+
 # A fresh Debian root of this machine's release (cached as a tarball in target/): minbase, with
 # adduser (the package's postinst needs it) and systemd (for systemd-analyze verify --root).
 debian_root() {
@@ -32,8 +56,8 @@ debian_root() {
   if [[ ! -f $tarball ]]; then
     suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
     # The mirror this machine's apt uses: no address is written into the repository.
-    mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-    [[ -n $mirror ]] || mirror=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list)
+    mirror=$(debian_mirror "$suite")
+    [[ -n $mirror ]] || { echo "no Debian mirror for $suite in this machine's apt sources" >&2; return 1; }
     echo "== debootstrap $suite (once; cached in $tarball)" >&2
     rm -rf "$work/root.tmp"
     debootstrap --variant=minbase --include=adduser,ca-certificates,systemd "$suite" "$work/root.tmp" "$mirror" \
@@ -46,11 +70,13 @@ debian_root() {
   tar -C "$1" -xf "$tarball"
 }
 
-# The image's runtime base, when no image of the name the Containerfile uses is here: glibc,
-# libgcc and the CA bundle from a Debian root, and a nonroot user (65532), as distroless' is.
+# A runtime base made here, under a name of its own (never the distroless name the Containerfile
+# defaults to, which a later `podman build .` would then take for the real one): glibc, libgcc
+# and the CA bundle from a Debian root of this machine's release, and a nonroot user (65532),
+# as distroless' cc image has.
+local_base=localhost/waotp-runtime-base:latest
 runtime_base() {
-  local name base=$work/runtime-base
-  name=$(sed -n 's/^ARG RUNTIME_IMAGE=//p' Containerfile)
+  local name=$local_base base=$work/runtime-base
   "${podman[@]}" image exists "$name" && return 0
   debian_root "$work/base-root"
   rm -rf "$base"
@@ -69,15 +95,18 @@ runtime_base() {
   rm -rf "$work/base-root" "$base"
 }
 
-# Builds the image from this tree's release binary (BINARY_FROM=prebuilt; no registry): $1 its tag.
+# Builds the image from this tree's release binary (BINARY_FROM=prebuilt; no registry): $1 its
+# tag, $2 the runtime base (default: the one made here).
 build_image() {
-  local ctx=$work/context version
+  local ctx=$work/context version base=${2:-$local_base}
   version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
   rm -rf "$ctx"
-  mkdir -p "$ctx/target/release"
+  mkdir -p "$ctx/target/release" "$ctx/packaging/container"
   cp Containerfile .containerignore "$ctx/"
+  cp packaging/container/config.toml "$ctx/packaging/container/"
   objcopy --strip-debug target/release/waotp "$ctx/target/release/waotp"
   "${podman[@]}" build -q --format docker --pull=never --build-arg BINARY_FROM=prebuilt \
+    --build-arg RUNTIME_IMAGE="$base" \
     --build-arg VERSION="$version" --build-arg SOURCE_URL="$(source_url)" -t "$1" "$ctx" >/dev/null
 }
 

@@ -23,6 +23,7 @@ pub const KEYS: &[(&str, bool)] = &[
     ("http_body_timeout", false),
     ("http_max_connections", false),
     ("http_max_connections_per_address", false),
+    ("http_shutdown_grace", false),
     ("metrics_listen", false),
     ("log", false),
     ("log_format", false),
@@ -126,13 +127,19 @@ impl Settings {
             s.merge_toml(&text, Source::File(path))?;
         }
         for (key, secret) in KEYS {
-            if let Ok(v) = std::env::var(env_name(key)) {
-                s.values.insert(key, (v, Source::Env(env_name(key))));
-            } else if *secret {
-                let file_var = secret_file_env(key);
-                if let Ok(path) = std::env::var(&file_var) {
+            let file_var = secret_file_env(key);
+            let from_file = if *secret { std::env::var(&file_var).ok() } else { None };
+            match (std::env::var(env_name(key)), from_file) {
+                // Both: which one was meant is anyone's guess (an image's default and an
+                // operator's secret file, say), so neither is taken.
+                (Ok(_), Some(_)) => bail!("set {} or {file_var}, not both", env_name(key)),
+                (Ok(v), None) => {
+                    s.values.insert(key, (v, Source::Env(env_name(key))));
+                }
+                (Err(_), Some(path)) => {
                     s.values.insert(key, (read_secret_file(&path, &file_var)?, Source::Env(file_var)));
                 }
+                (Err(_), None) => {}
             }
         }
         for (key, value) in flags {

@@ -471,6 +471,14 @@ fn layers_override_in_order_and_secrets_stay_redacted() {
         &[("WAOTP_DATABASE_URL", "sqlite://env.db")],
     );
     assert!(out.lines().any(|l| l.starts_with("database_url = \"sqlite://x/y.db\"") && l.contains("flag")), "{out}");
+    // A secret given twice, as a value and as a file, is refused: neither is taken.
+    let (ok, _, err) = waotp_in(
+        dir.path(),
+        &["config", "check"],
+        &[("WAOTP_DATABASE_URL", "sqlite://env.db"), ("WAOTP_DATABASE_URL_FILE", secret_file.to_str().unwrap())],
+    );
+    assert!(!ok);
+    assert!(err.contains("set WAOTP_DATABASE_URL or WAOTP_DATABASE_URL_FILE, not both"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -48,6 +48,8 @@ pub struct HttpLimits {
     /// Open connections from one client address (IPv4, or IPv6 by its /64); the next is
     /// answered 503 and closed. 0: no cap per address.
     pub max_connections_per_address: usize,
+    /// How long a stop (SIGTERM) waits for requests under way before it gives them up.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for HttpLimits {
@@ -58,6 +60,7 @@ impl Default for HttpLimits {
             body_timeout: Duration::from_secs(30),
             max_connections: 4096,
             max_connections_per_address: 256,
+            shutdown_grace: Duration::from_secs(30),
         }
     }
 }
@@ -74,9 +77,6 @@ impl HttpLimits {
         }
     }
 }
-
-/// How long a stop waits for requests under way.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Refused connections being answered at once, at most (each for up to a second).
 const MAX_REFUSING: usize = 256;
@@ -188,8 +188,8 @@ pub async fn serve(
     let _ = stop.send(true);
     // Every connection holds a permit until it ends. One whose request never finishes (a
     // handler stuck on the database) is given up after a grace period, so a stop never hangs.
-    if tokio::time::timeout(SHUTDOWN_GRACE, open.acquire_many(max)).await.is_err() {
-        tracing::warn!(grace = ?SHUTDOWN_GRACE, "stopping with requests still under way");
+    if tokio::time::timeout(limits.shutdown_grace, open.acquire_many(max)).await.is_err() {
+        tracing::warn!(grace = ?limits.shutdown_grace, "stopping with requests still under way");
     }
     Ok(())
 }

@@ -139,6 +139,11 @@ pub(super) fn server_config(s: &Settings) -> anyhow::Result<Config> {
     })? {
         config.http.max_connections = n;
     }
+    if let Some(t) =
+        s.duration_within("http_shutdown_grace", Duration::from_millis(100)..=Duration::from_secs(300), "100ms and 5m")?
+    {
+        config.http.shutdown_grace = t;
+    }
     if let Some(n) = s.parse("http_max_connections_per_address", |v| {
         v.parse::<usize>()
             .ok()
