@@ -44,9 +44,10 @@ async fn a_reverse_session_is_verified_by_its_sender_only_once() {
     create(&store, s.clone()).await;
     assert_eq!(store.reverse_wrong_senders(s.session_id).await.unwrap(), Some(0));
     // its code, sealed, for its link: to its own app only
-    let sealed = store.reverse_sealed_code(a.app_id, s.session_id).await.unwrap().unwrap();
-    assert_eq!(key().unseal(&s.session_id, &sealed).unwrap().as_str(), "ABCDEFGHJK");
-    assert_eq!(store.reverse_sealed_code(Uuid::new_v4(), s.session_id).await.unwrap(), None);
+    let parts = store.reverse_link_parts(a.app_id, s.session_id).await.unwrap().unwrap();
+    assert_eq!(key().unseal(&s.session_id, &parts.sealed_code).unwrap().as_str(), "ABCDEFGHJK");
+    assert_eq!(parts.custom_text, None, "waotp's default text");
+    assert_eq!(store.reverse_link_parts(Uuid::new_v4(), s.session_id).await.unwrap(), None);
     // nothing to deliver: the user sends the message
     assert!(store.undelivered(0, 10).await.unwrap().is_empty());
     // the verify route never verifies it, even with the right code
@@ -94,8 +95,11 @@ async fn strangers_are_counted_apart_and_the_owner_still_verifies() {
     let (_d, store) = fresh_store().await;
     let a = app("a");
     store.create_app(a.clone()).await.unwrap();
-    let s = reverse_session(a.app_id, "ABCDEFGHJK", 100);
+    let s = NewSession { reverse_text: Some("Acme: {code}".into()), ..reverse_session(a.app_id, "ABCDEFGHJK", 100) };
     create(&store, s.clone()).await;
+    // the app's text in force is kept with the session, for its link
+    let parts = store.reverse_link_parts(a.app_id, s.session_id).await.unwrap().unwrap();
+    assert_eq!(parts.custom_text.as_deref(), Some("Acme: {code}"));
     let stranger = "6289999999999";
     assert_eq!(
         decided(&store, inbound("ABCDEFGHJK", stranger, "wamid.x1", 110)).await,
