@@ -157,7 +157,8 @@ async fn a_callback_secret_stored_as_given_still_signs_and_is_sealed_at_the_next
 
     let mut config = waotp_server::Config::new(app.database_url.clone());
     config.database_wait = Duration::from_secs(30);
-    let _restarted = spawn_app_on(tempfile::tempdir().unwrap(), config, |_| {}).await;
+    // The restarted node stays up beside the first (both deliver callbacks from this database).
+    let restarted = spawn_app_on(tempfile::tempdir().unwrap(), config, |_| {}).await;
     sealed_not(&stored_column(&app, app.app_id).await, &given);
     app.state.invalidate_app(app.app_id);
     let after = callbacks_of(&app, (&id, &app.api_key), &rx, "6281234567891", 2).await;
@@ -166,7 +167,10 @@ async fn a_callback_secret_stored_as_given_still_signs_and_is_sealed_at_the_next
     // Sealed under another server secret: nothing is sent; the operator's log says why.
     let other = waotp_core::CodeKey::from_secret(b"another-server-secret-0123456789");
     store.set_callback_secret(app.app_id, other.seal_callback_secret(&app.app_id, &given)).await.unwrap();
+    // Both nodes forget the secret they had opened (a node's app cache is its own; whichever
+    // claims the callback must read the new one).
     app.state.invalidate_app(app.app_id);
+    restarted.state.invalidate_app(app.app_id);
     let sent = app.send(json!({ "msisdn": "6281234567892", "callback_url": format!("{}/cb", rx.base) })).await;
     let sid = sent.session_id();
     let attempts = eventually("a failed attempt", Duration::from_secs(15), || async {
