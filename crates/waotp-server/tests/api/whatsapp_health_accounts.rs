@@ -183,10 +183,16 @@ async fn another_accounts_limit_does_not_hold_back_the_251st_recipient() {
     assert_eq!(double.send_change(THEIRS, "business_capability_update", limit.clone()).await, 200);
     assert_eq!(app.state.sender_health.learned_limit(), None);
     let recipient = |i: u32| format!("6281{}{:07}", 2 + i % 7, i * 37);
+    // 64 sends in flight, as a client's pool would have: with the double's webhooks (from the
+    // same address, here) well within http_max_connections_per_address.
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(64));
     let mut tasks = Vec::new();
     for i in 0..250 {
-        let app = app.clone();
-        tasks.push(tokio::spawn(async move { app.send(json!({ "msisdn": recipient(i) })).await }));
+        let (app, in_flight) = (app.clone(), in_flight.clone());
+        tasks.push(tokio::spawn(async move {
+            let _slot = in_flight.acquire_owned().await.unwrap();
+            app.send(json!({ "msisdn": recipient(i) })).await
+        }));
     }
     for t in tasks {
         let sent = t.await.unwrap();
