@@ -110,20 +110,20 @@ pub(crate) async fn start(
     }
     let idempotency = send::idempotency_key(headers, body)?;
     let guards: SendGuards = guards::send_guards(&app.record, &req.msisdn, ip, idempotency);
-    let req = reverse_request(state, app, req, true).await?;
+    let (req, _) = reverse_request(state, app, req).await?;
     match send::store_session(state, app, req, false, Vec::new(), guards).await? {
         Stored::New(response, _) | Stored::Replayed(response) => Ok((StatusCode::CREATED, Json(response))),
     }
 }
 
 /// A validated send turned into a reverse start: a reverse code, its prefilled text in the
-/// request's language, and (`keyed`) the key an inbound message finds it by.
+/// request's language and the key an inbound message finds it by; the start is returned too,
+/// for the link of a session that keeps none (the sandbox's).
 async fn reverse_request(
     state: &AppState,
     app: &CachedApp,
     req: SendRequest,
-    keyed: bool,
-) -> Result<SendRequest, ApiError> {
+) -> Result<(SendRequest, Start), ApiError> {
     let business_number = state.reverse.business_number(app).await?;
     let code = waotp_core::reverse::generate();
     let lang_code = req.message.language.clone();
@@ -135,7 +135,7 @@ async fn reverse_request(
     };
     let text = start.link(&code).text;
     start.key = state.key.reverse_lookup(&text);
-    Ok(SendRequest {
+    let req = SendRequest {
         code,
         message: RenderedMessage {
             template_name: String::new(),
@@ -146,9 +146,10 @@ async fn reverse_request(
             button_parameter: None,
         },
         content: Vec::new(),
-        reverse: keyed.then_some(start),
+        reverse: Some(start.clone()),
         ..req
-    })
+    };
+    Ok((req, start))
 }
 
 /// How long the sandbox's reverse scenario waits before its "user" sends the code.
@@ -169,13 +170,8 @@ pub(crate) async fn sandbox(
     body.opt_code("otp")?;
     let req = SendRequest::parse_reverse_for(msisdn, body, app, state.deny_private_callbacks)?;
     // A sandbox session keeps no code to seal and no key: it is answered here, not by a message.
-    let req = reverse_request(state, app, req, false).await?;
-    let start = Start {
-        key: [0; 32],
-        business_number: state.reverse.business_number(app).await?,
-        custom_text: app.record.settings.reverse_text(&req.message.language).map(str::to_owned),
-        lang_code: req.message.language.clone(),
-    };
+    let (mut req, start) = reverse_request(state, app, req).await?;
+    req.reverse = None;
     let link = start.link(&req.code);
     let (msisdn, challenge, code) = (req.msisdn.clone(), req.challenge.clone(), req.code.clone());
     let (Stored::New(mut response, _) | Stored::Replayed(mut response)) =

@@ -235,6 +235,21 @@ impl Settings {
         }
     }
 
+    /// A whole number that must lie in `range`; out of it, "must be a whole number {bounds}".
+    pub fn count_within(
+        &self,
+        key: &str,
+        range: std::ops::RangeInclusive<usize>,
+        bounds: &str,
+    ) -> anyhow::Result<Option<usize>> {
+        self.parse(key, |v| {
+            v.parse::<usize>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or_else(|| format!("must be a whole number {bounds}"))
+        })
+    }
+
     pub fn one_of(&self, key: &str, allowed: &[&str]) -> anyhow::Result<Option<String>> {
         self.parse(key, |v| {
             if allowed.contains(&v) {

@@ -25,6 +25,33 @@ async fn connect_from(app: &TestApp, from: &str) -> TcpStream {
     socket.connect(server).await.expect("connect")
 }
 
+/// The header timeout of [`short_header_timeout`]'s server.
+const SHORT_HEADER_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A server whose clients have 1 s to send a head but an hour of idle keep-alive, so that a
+/// close within seconds is the header timeout's.
+async fn short_header_timeout() -> TestApp {
+    spawn_app_with(|c| {
+        c.http = HttpLimits {
+            header_timeout: SHORT_HEADER_TIMEOUT,
+            idle_timeout: Duration::from_secs(3600),
+            ..HttpLimits::default()
+        };
+    })
+    .await
+}
+
+/// A whole send request (head and JSON `body`) as the test app.
+fn send_request(app: &TestApp, body: &str) -> String {
+    format!(
+        "POST /v2/whatsapp/otp/send HTTP/1.1\r\nHost: x\r\nApp-ID: {}\r\nAPI-Key: {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        app.app_id,
+        app.api_key,
+        body.len()
+    )
+}
+
 /// Reads one whole answer (its head and `Content-Length` bytes of body), within 10 s.
 async fn read_answer(stream: &mut TcpStream) -> String {
     let mut got = Vec::new();
@@ -225,14 +252,7 @@ async fn a_trickled_body_fails_its_request() {
 /// after the header timeout, not held for the (longer) idle timeout.
 #[tokio::test]
 async fn a_silent_new_connection_is_closed_after_the_header_timeout() {
-    let app = spawn_app_with(|c| {
-        c.http = HttpLimits {
-            header_timeout: Duration::from_secs(1),
-            idle_timeout: Duration::from_secs(3600),
-            ..HttpLimits::default()
-        };
-    })
-    .await;
+    let app = short_header_timeout().await;
     let mut silent = connect(&app).await;
     let answer = read_to_close(&mut silent, Duration::from_secs(15)).await;
     assert!(answer.is_empty(), "{answer}");
@@ -272,22 +292,9 @@ async fn an_address_over_its_cap_is_refused_while_another_is_served() {
 /// after the header timeout, not held for the idle one. The same after a request with a body.
 #[tokio::test]
 async fn a_pipelined_partial_head_is_closed_after_the_header_timeout() {
-    let app = spawn_app_with(|c| {
-        c.http = HttpLimits {
-            header_timeout: Duration::from_secs(1),
-            idle_timeout: Duration::from_secs(3600),
-            ..HttpLimits::default()
-        };
-    })
-    .await;
+    let app = short_header_timeout().await;
     let body = json!({ "msisdn": MSISDN }).to_string();
-    let post = format!(
-        "POST /v2/whatsapp/otp/send HTTP/1.1\r\nHost: x\r\nApp-ID: {}\r\nAPI-Key: {}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        app.app_id,
-        app.api_key,
-        body.len()
-    );
+    let post = send_request(&app, &body);
     let firsts = [
         ("GET", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".to_owned(), "HTTP/1.1 200"),
         ("POST", post, "HTTP/1.1 201"),
@@ -316,20 +323,11 @@ async fn a_pipelined_partial_head_is_closed_after_the_header_timeout() {
 /// not closed at the header timeout, and serves its next request.
 #[tokio::test]
 async fn a_keep_alive_connection_is_not_closed_at_the_header_timeout() {
-    let header_timeout = Duration::from_secs(1);
-    let app = spawn_app_with(|c| {
-        c.http = HttpLimits { header_timeout, idle_timeout: Duration::from_secs(3600), ..HttpLimits::default() };
-    })
-    .await;
+    let header_timeout = SHORT_HEADER_TIMEOUT;
+    let app = short_header_timeout().await;
     let body = json!({ "msisdn": MSISDN }).to_string();
     let mut stream = connect(&app).await;
-    let post = format!(
-        "POST /v2/whatsapp/otp/send HTTP/1.1\r\nHost: x\r\nApp-ID: {}\r\nAPI-Key: {}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        app.app_id,
-        app.api_key,
-        body.len()
-    );
+    let post = send_request(&app, &body);
     stream.write_all(post.as_bytes()).await.unwrap();
     let answer = read_answer(&mut stream).await;
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");

@@ -131,12 +131,7 @@ pub(super) fn server_config(s: &Settings) -> anyhow::Result<Config> {
     {
         config.http.body_timeout = t;
     }
-    if let Some(n) = s.parse("http_max_connections", |v| {
-        v.parse::<usize>()
-            .ok()
-            .filter(|n| (1..=1_000_000).contains(n))
-            .ok_or_else(|| "must be a whole number from 1 to 1000000".to_owned())
-    })? {
+    if let Some(n) = s.count_within("http_max_connections", 1..=1_000_000, "from 1 to 1000000")? {
         config.http.max_connections = n;
     }
     if let Some(t) =
@@ -144,17 +139,12 @@ pub(super) fn server_config(s: &Settings) -> anyhow::Result<Config> {
     {
         config.http.shutdown_grace = t;
     }
-    if let Some(n) = s.parse("http_max_connections_per_address", |v| {
-        v.parse::<usize>()
-            .ok()
-            .filter(|n| *n <= 1_000_000)
-            .ok_or_else(|| "must be a whole number from 0 (no cap per address) to 1000000".to_owned())
-    })? {
+    if let Some(n) =
+        s.count_within("http_max_connections_per_address", 0..=1_000_000, "from 0 (no cap per address) to 1000000")?
+    {
         config.http.max_connections_per_address = n;
     }
-    if let Some(n) = s.parse("delivery_queue", |v| {
-        v.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| "must be a whole number of at least 1".to_owned())
-    })? {
+    if let Some(n) = s.count_within("delivery_queue", 1..=usize::MAX, "of at least 1")? {
         config.delivery_queue = n;
     }
     s.one_of("log_format", &["pretty", "json"])?;
