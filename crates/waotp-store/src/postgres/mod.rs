@@ -49,10 +49,11 @@ mod logins;
 mod migrations;
 mod pooler;
 mod reverse;
+mod session_reads;
 mod sessions;
 mod tls;
 
-pub(crate) use sessions::explain_search;
+pub(crate) use session_reads::explain_search;
 pub use tls::{ClientCert, Roots, SslMode, TlsOptions};
 
 use std::sync::{Arc, Weak};
@@ -732,7 +733,7 @@ impl SessionStore for PgStore {
 
     async fn get_session(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>> {
         let conn = self.conn().await?;
-        sessions::get(&conn, app_id, session_id).await
+        session_reads::get(&conn, app_id, session_id).await
     }
 
     async fn expire_due(&self, now_ms: i64, limit: usize) -> Result<usize> {
@@ -844,17 +845,17 @@ impl CallbackStore for PgStore {
 impl DashboardStore for PgStore {
     async fn search_sessions(&self, query: SessionQuery) -> Result<Vec<SessionRecord>> {
         let conn = self.conn().await?;
-        sessions::search(&conn, &query).await
+        session_reads::search(&conn, &query).await
     }
 
     async fn sessions_by_status(&self) -> Result<Vec<(Status, u64)>> {
         let conn = self.conn().await?;
-        sessions::by_status(&conn).await
+        session_reads::by_status(&conn).await
     }
 
     async fn funnel(&self, since_ms: i64) -> Result<Vec<FunnelRow>> {
         let conn = self.conn().await?;
-        sessions::funnel(&conn, since_ms).await
+        session_reads::funnel(&conn, since_ms).await
     }
 
     async fn add_refusals(&self, counts: Vec<RefusalCount>) -> Result<()> {
@@ -876,7 +877,7 @@ impl DashboardStore for PgStore {
 
     async fn recent_inbox(&self, limit: usize) -> Result<Vec<InboxMessage>> {
         let conn = self.conn().await?;
-        sessions::recent_inbox(&conn, limit).await
+        session_reads::recent_inbox(&conn, limit).await
     }
 }
 
