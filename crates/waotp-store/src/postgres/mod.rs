@@ -45,6 +45,7 @@ mod error;
 mod failover;
 mod guards;
 mod health;
+mod inbox;
 mod logins;
 mod migrations;
 mod pooler;
@@ -767,7 +768,7 @@ impl DeliveryStore for PgStore {
         now_ms: i64,
     ) -> Result<DeliveryCheck> {
         let conn = self.conn().await?;
-        sessions::delivery_check(&conn, app_id, session_id, msisdn, now_ms).await
+        session_reads::delivery_check(&conn, app_id, session_id, msisdn, now_ms).await
     }
 
     async fn record_delivery(&self, session_id: Uuid, outcome: DeliveryOutcome, now_ms: i64) -> Result<()> {
@@ -775,16 +776,16 @@ impl DeliveryStore for PgStore {
     }
 
     async fn deliver_to_inbox(&self, message: InboxMessage) -> Result<()> {
-        transaction!(self, |t| sessions::deliver_to_inbox(&t, &message).await)
+        transaction!(self, |t| inbox::deliver_to_inbox(&t, &message).await)
     }
 
     async fn inbox(&self, app_id: Uuid, msisdn: &Msisdn, limit: usize) -> Result<Vec<InboxMessage>> {
         let conn = self.conn().await?;
-        sessions::inbox(&conn, app_id, msisdn, limit).await
+        inbox::inbox(&conn, app_id, msisdn, limit).await
     }
 
     async fn mark_read(&self, app_id: Uuid, session_ids: Vec<Uuid>, now_ms: i64) -> Result<()> {
-        transaction!(self, |t| sessions::mark_read(&t, app_id, &session_ids, now_ms).await)
+        transaction!(self, |t| inbox::mark_read(&t, app_id, &session_ids, now_ms).await)
     }
 
     async fn report_provider_status(

@@ -1,15 +1,18 @@
 //! Sessions on PostgreSQL, read: a session's record, the dashboard's and the admin API's
-//! searches, the funnel, the newest inbox messages and the counts by status. Nothing here
-//! writes.
+//! searches, the funnel, the newest inbox messages, the counts by status, and the facts of a
+//! delivery's last look. Nothing here writes.
 
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use uuid::Uuid;
-use waotp_core::{Msisdn, Status};
+use waotp_core::{DeliveryFacts, Msisdn, Status};
 
-use super::sessions::{inbox_message, state_from};
-use super::{query, query_fresh, query_opt, small, status_from};
-use crate::{FunnelRow, InboxMessage, Result, SessionQuery, SessionRecord, Timeline, DAY_MS};
+use super::inbox::inbox_message;
+use super::sessions::state_from;
+use super::{prefixes, query, query_fresh, query_one, query_opt, small, status_from};
+use crate::{
+    Blocklisted, DeliveryCheck, FunnelRow, InboxMessage, Result, SessionQuery, SessionRecord, Timeline, DAY_MS,
+};
 
 /// The columns [`session_record`] reads, in its order.
 const RECORD_COLUMNS: &str = "session_id, app_id, msisdn, challenge, state, status, wrong_attempts, try_count, \
@@ -149,4 +152,31 @@ pub(super) async fn by_status<C: GenericClient>(c: &C) -> Result<Vec<(Status, u6
         .iter()
         .map(|r| Ok((status_from(r.get(0))?, r.get::<_, i64>(1) as u64)))
         .collect()
+}
+
+/// Loads the check's facts in one statement (the session's state and expiry, which kinds of
+/// blocklist entry match the number) and lets [`DeliveryCheck::decide`] decide.
+pub(super) async fn delivery_check<C: GenericClient>(
+    c: &C,
+    app_id: Uuid,
+    session_id: Uuid,
+    msisdn: &Msisdn,
+    now_ms: i64,
+) -> Result<DeliveryCheck> {
+    let row = query_one(
+        c,
+        concat!(
+            "SELECT s.state, s.expires_at, coalesce(bl.number, false), coalesce(bl.prefix, false) FROM (",
+            blocklist_lookup!("true", "$2", "$5", "$3", "$4"),
+            ") bl LEFT JOIN sessions s ON s.session_id = $1 AND s.app_id = $2"
+        ),
+        &[&session_id, &app_id, &prefixes(msisdn), &msisdn.as_str(), &Uuid::nil()],
+    )
+    .await?;
+    let session = match (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1)) {
+        (Some(state), Some(expires_at)) => Some((state_from(state)?, expires_at)),
+        _ => None,
+    };
+    let blocked = Blocklisted::from_matches(row.get(2), row.get(3));
+    Ok(DeliveryCheck::decide(DeliveryFacts { session, blocked }, now_ms))
 }
