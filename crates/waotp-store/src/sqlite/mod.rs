@@ -21,6 +21,7 @@ mod health;
 mod logins;
 mod migrations;
 mod reverse;
+mod session_reads;
 mod sessions;
 
 use std::path::{Path, PathBuf};
@@ -441,7 +442,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn get_session(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<SessionRecord>> {
-        self.read(move |c| sessions::get(c, app_id, session_id)).await
+        self.read(move |c| session_reads::get(c, app_id, session_id)).await
     }
 
     async fn expire_due(&self, now_ms: i64, limit: usize) -> Result<usize> {
@@ -484,7 +485,7 @@ impl DeliveryStore for SqliteStore {
         now_ms: i64,
     ) -> Result<DeliveryCheck> {
         let msisdn = msisdn.clone();
-        self.read(move |c| sessions::delivery_check(c, app_id, session_id, &msisdn, now_ms)).await
+        self.read(move |c| session_reads::delivery_check(c, app_id, session_id, &msisdn, now_ms)).await
     }
 
     async fn record_delivery(&self, session_id: Uuid, outcome: DeliveryOutcome, now_ms: i64) -> Result<()> {
@@ -559,15 +560,15 @@ impl CallbackStore for SqliteStore {
 #[async_trait]
 impl DashboardStore for SqliteStore {
     async fn search_sessions(&self, query: SessionQuery) -> Result<Vec<SessionRecord>> {
-        self.read(move |c| sessions::search(c, &query)).await
+        self.read(move |c| session_reads::search(c, &query)).await
     }
 
     async fn sessions_by_status(&self) -> Result<Vec<(Status, u64)>> {
-        self.read(sessions::by_status).await
+        self.read(session_reads::by_status).await
     }
 
     async fn funnel(&self, since_ms: i64) -> Result<Vec<FunnelRow>> {
-        self.read(move |c| sessions::funnel(c, since_ms)).await
+        self.read(move |c| session_reads::funnel(c, since_ms)).await
     }
 
     async fn add_refusals(&self, counts: Vec<RefusalCount>) -> Result<()> {
@@ -586,7 +587,7 @@ impl DashboardStore for SqliteStore {
     }
 
     async fn recent_inbox(&self, limit: usize) -> Result<Vec<InboxMessage>> {
-        self.read(move |c| sessions::recent_inbox(c, limit)).await
+        self.read(move |c| session_reads::recent_inbox(c, limit)).await
     }
 }
 
