@@ -26,6 +26,22 @@ impl OtpButton {
         }
     }
 
+    /// What an Android app must do to receive the code from this button; `None` for copy-code.
+    /// Meta deprecated the `PendingIntent` handshake of one-tap and zero-tap templates on
+    /// [`PENDING_INTENT_END`] in favour of its OTP Android SDK: an app still handshaking the old
+    /// way gets the copy-code button instead (Meta's one-tap and zero-tap template pages).
+    pub fn android_note(self) -> Option<String> {
+        match self {
+            OtpButton::CopyCode => None,
+            OtpButton::OneTap | OtpButton::ZeroTap => Some(format!(
+                "Android: since {PENDING_INTENT_END} Meta no longer takes the PendingIntent handshake of one-tap and \
+                 zero-tap templates; the app must start the handshake with Meta's OTP Android SDK (or its own app \
+                 must already do so), else WhatsApp shows the copy-code button instead. iOS shows copy-code (and, \
+                 on iOS 26 and later, the system's own code suggestion)."
+            )),
+        }
+    }
+
     /// Meta's `otp_type` on the upsert (upper case there).
     pub fn otp_type(self) -> &'static str {
         match self {
@@ -35,6 +51,10 @@ impl OtpButton {
         }
     }
 }
+
+/// The day Meta ended the `PendingIntent` handshake of one-tap and zero-tap templates (its
+/// deadline, extended from earlier in 2026, on the one-tap and zero-tap template pages).
+pub const PENDING_INTENT_END: &str = "2026-10-15";
 
 /// An Android app allowed to receive the code (one-tap, zero-tap).
 #[derive(Debug, Clone, PartialEq, Eq)]

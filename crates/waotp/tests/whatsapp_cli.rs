@@ -251,6 +251,31 @@ async fn template_create_sends_metas_documented_bodies() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tap_and_zero_tap_creates_say_what_an_android_app_must_do() {
+    let t = Trial::new().await;
+    let create = |name: &str, button: &str| {
+        let mut args = vec!["whatsapp", "template", "create", "--name", name, "--lang", "en_US", "--button", button];
+        if button != "copy-code" {
+            args.extend(["--android-app", "com.example.shop:K8a/AINcGX7"]);
+        }
+        if button == "zero-tap" {
+            args.push("--zero-tap-terms-accepted");
+        }
+        let out = t.waotp(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for (name, button) in [("auth_tap", "one-tap"), ("auth_zero", "zero-tap")] {
+        let err = create(name, button);
+        assert!(
+            err.contains("2026-10-15") && err.contains("PendingIntent") && err.contains("OTP Android SDK"),
+            "{button}: {err}"
+        );
+    }
+    assert!(!create("auth_copy", "copy-code").contains("PendingIntent"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ttl_longer_than_the_code_lifetime_is_refused_before_any_call() {
     let t = Trial::new().await;
     let app = t.app(&["--time-limit", "300"]);

@@ -254,6 +254,10 @@ pub(super) async fn whatsapp(settings: &Settings, cmd: WhatsAppCommand) -> anyho
             .validate(lifetime)
             .map_err(|e| anyhow::anyhow!("{e} (code lifetime: {whose})"))?;
             let answer = meta.client.upsert_templates(&waba, &template.upsert_body()).await?;
+            if let Some(note) = template.button.android_note() {
+                // On standard error: `--json` keeps standard output one JSON document.
+                eprintln!("{note}");
+            }
             if json {
                 println!("{}", serde_json::to_string(&answer)?);
             } else {
