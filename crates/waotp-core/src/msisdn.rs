@@ -63,6 +63,28 @@ pub fn mask(digits: &str) -> String {
     digits.chars().enumerate().map(|(i, c)| if i < 5 || i >= n - 3 { c } else { '*' }).collect()
 }
 
+/// Masks a business-scoped user id for logs: its country prefix (`US.`, or `US.ENT.` for a
+/// parent id) shown, then the rest masked as [`mask`] masks a number (`US.13491****918`).
+pub fn mask_user_id(user_id: &str) -> String {
+    let (prefix, rest) = user_id.rsplit_once('.').map_or(("", user_id), |(p, r)| (p, r));
+    let prefix = if prefix.is_empty() {
+        String::new()
+    } else if prefix.len() <= 6 && prefix.bytes().all(|b| b.is_ascii_alphabetic() || b == b'.') {
+        format!("{prefix}.")
+    } else {
+        "?.".to_owned()
+    };
+    format!("{prefix}{}", mask(rest))
+}
+
+/// Masks a WhatsApp username for logs: its first letter (after an `@`), then `***` whatever its
+/// length.
+pub fn mask_username(username: &str) -> String {
+    let name = username.strip_prefix('@').unwrap_or(username);
+    let first: String = name.chars().take(1).collect();
+    format!("@{first}***")
+}
+
 impl fmt::Display for Msisdn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.masked())
@@ -128,5 +150,16 @@ mod tests {
         assert_eq!(format!("{m}"), "62812*****890");
         assert!(!format!("{m:?}").contains("6281234567890"));
         assert_eq!(mask("628001"), "******");
+    }
+
+    #[test]
+    fn user_ids_and_usernames_are_masked() {
+        assert_eq!(mask_user_id("US.13491208655302741918"), "US.13491************918");
+        assert_eq!(mask_user_id("US.ENT.11815799212886844830"), "US.ENT.11815************830");
+        assert_eq!(mask_user_id("BR.1234"), "BR.****");
+        assert_eq!(mask_user_id("no-dots-at-all-123456789"), mask("no-dots-at-all-123456789"));
+        assert!(!mask_user_id("averyverylongprefix.13491208655302741918").contains("averyvery"));
+        assert_eq!(mask_username("@realsheenanelson"), "@r***");
+        assert_eq!(mask_username("pablo"), "@p***");
     }
 }

@@ -5,6 +5,7 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+pub use users::{Identified, UserIdChange, UserIds};
 
 /// `sha256=` and the hex HMAC-SHA256 of `body` keyed with the app secret.
 pub fn sign(app_secret: &[u8], body: &[u8]) -> String {
@@ -22,6 +23,8 @@ pub fn signature_valid(app_secret: &[u8], body: &[u8], header: Option<&str>) -> 
     let presented = header.trim().to_ascii_lowercase();
     expected.len() == presented.len() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
 }
+
+mod users;
 
 /// A message status Meta reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,14 +49,27 @@ pub enum Event {
     },
     /// A text message the user sent to the business (reverse verification reads its code).
     Inbound(InboundText),
+    /// Meta named one user by both phone number and business-scoped user id (a status of a
+    /// message sent to the number, or a message from a user whose number is shared).
+    Identified(Identified),
+    /// A user's business-scoped user id changed (`user_id_update`, or the system messages
+    /// `user_changed_number` and `user_changed_user_id`).
+    UserIdChanged(UserIdChange),
+    /// A status or message that names its user without a phone number (a username user whose
+    /// number Meta does not share): counted, never an error.
+    NoPhoneNumber,
 }
 
 /// An inbound text message: `messages[]` with `type: "text"`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct InboundText {
     /// The sender's WhatsApp id (`from`, digits, no `+`): may differ from the number as
-    /// dialled in a few countries (see `waotp_core::reverse::canonical`).
-    pub from: String,
+    /// dialled in a few countries (see `waotp_core::reverse::canonical`). `None` when Meta
+    /// leaves it out: a username user whose number it does not share.
+    pub from: Option<String>,
+    /// The sender's business-scoped user id (`from_user_id`), its parent (`from_parent_user_id`)
+    /// and username (`contacts[].profile.username`), as Meta sends them.
+    pub user: UserIds,
     /// The message's `wamid`.
     pub message_id: String,
     /// The business number it was sent to (`metadata.phone_number_id`; empty if absent).
@@ -67,24 +83,14 @@ impl std::fmt::Debug for InboundText {
     /// The body may hold a code, the sender is a phone number: neither is shown.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InboundText")
-            .field("from", &waotp_mask(&self.from))
+            .field("from", &self.from.as_deref().map(waotp_core::msisdn::mask))
+            .field("user", &self.user)
             .field("message_id", &self.message_id)
             .field("to_phone_number_id", &self.to_phone_number_id)
             .field("body_chars", &self.body.chars().count())
             .field("timestamp", &self.timestamp)
             .finish()
     }
-}
-
-/// `62812****890`: a number's first 5 and last 3 digits.
-fn waotp_mask(digits: &str) -> String {
-    let n = digits.chars().count();
-    if n <= 8 {
-        return "*".repeat(n);
-    }
-    let head: String = digits.chars().take(5).collect();
-    let tail: String = digits.chars().skip(n - 3).collect();
-    format!("{head}{}{tail}", "*".repeat(n - 8))
 }
 
 /// The longest inbound text read (WhatsApp allows 4,096 characters).
@@ -95,15 +101,25 @@ pub const MAX_INBOUND_TEXT: usize = 4096;
 pub fn parse(body: &[u8]) -> Result<Vec<Event>, String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
     let mut events = Vec::new();
-    let values = v["entry"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|entry| entry["changes"].as_array().into_iter().flatten())
-        .filter(|change| change["field"] == "messages")
-        .map(|change| &change["value"]);
-    for value in values {
+    let mut identified = Identities::default();
+    let changes = v["entry"].as_array().into_iter().flatten().flat_map(|entry| {
+        let business = entry["id"].as_str().unwrap_or("").to_owned();
+        entry["changes"].as_array().into_iter().flatten().map(move |change| (business.clone(), change))
+    });
+    for (business, change) in changes {
+        let value = &change["value"];
+        if change["field"] == "user_id_update" {
+            events.extend(users::user_id_updates(&business, value).map(Event::UserIdChanged));
+            continue;
+        }
+        if change["field"] != "messages" {
+            continue;
+        }
+        for contact in value["contacts"].as_array().into_iter().flatten() {
+            identified.add(&business, users::contact(contact), None);
+        }
         for s in value["statuses"].as_array().into_iter().flatten() {
+            identified.add(&business, users::recipient(s), Some(&mut events));
             let Some(wamid) = s["id"].as_str() else { continue };
             let status = match s["status"].as_str() {
                 Some("sent") => DeliveryStatus::Sent,
@@ -120,15 +136,22 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, String> {
             events.push(Event::Status { wamid: wamid.to_owned(), status, error });
         }
         for m in value["messages"].as_array().into_iter().flatten() {
+            let sender = users::sender(m, value);
+            identified.add(&business, sender.clone(), Some(&mut events));
+            if m["type"] == "system" {
+                events.extend(users::system_change(&business, m).map(Event::UserIdChanged));
+            }
             let pressed = m["type"] == "button" && m["button"]["payload"] == "DID_NOT_REQUEST_CODE";
             if let (true, Some(wamid)) = (pressed, m["context"]["id"].as_str()) {
                 events.push(Event::NotRequested { wamid: wamid.to_owned() });
             }
-            if let (true, Some(from), Some(id), Some(body)) =
-                (m["type"] == "text", m["from"].as_str(), m["id"].as_str(), m["text"]["body"].as_str())
-            {
+            if let (true, Some(id), Some(body)) = (m["type"] == "text", m["id"].as_str(), m["text"]["body"].as_str()) {
+                if sender.wa_id.is_none() && sender.user_id.is_none() {
+                    continue;
+                }
                 events.push(Event::Inbound(InboundText {
-                    from: from.to_owned(),
+                    from: sender.wa_id.clone(),
+                    user: UserIds { business: business.clone(), ..sender },
                     message_id: id.to_owned(),
                     to_phone_number_id: value["metadata"]["phone_number_id"].as_str().unwrap_or("").to_owned(),
                     body: body.chars().take(MAX_INBOUND_TEXT).collect(),
@@ -137,75 +160,41 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, String> {
             }
         }
     }
-    Ok(events)
+    // Learned before anything else is applied: a message from a number and BSUID named together
+    // is decided with the pair known.
+    let mut all: Vec<Event> = identified.found.into_iter().map(Event::Identified).collect();
+    all.extend(events);
+    Ok(all)
+}
+
+/// The identities a payload names, each reported once.
+#[derive(Default)]
+struct Identities {
+    seen: std::collections::HashSet<(String, String, String)>,
+    found: Vec<Identified>,
+}
+
+impl Identities {
+    /// Notes a number and BSUID named together (an [`Event::Identified`] once the payload's
+    /// events are complete); with `events`, a user named without a number is an
+    /// [`Event::NoPhoneNumber`] (a contact entry only repeats its status's or message's user).
+    fn add(&mut self, business: &str, user: UserIds, events: Option<&mut Vec<Event>>) {
+        match (user.wa_id, user.user_id) {
+            (Some(wa_id), Some(user_id)) => {
+                if self.seen.insert((business.to_owned(), wa_id.clone(), user_id.clone())) {
+                    self.found.push(Identified {
+                        business: business.to_owned(),
+                        wa_id,
+                        user_id,
+                        parent_user_id: user.parent_user_id,
+                    });
+                }
+            }
+            (None, Some(_)) => events.into_iter().for_each(|e| e.push(Event::NoPhoneNumber)),
+            _ => {}
+        }
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signatures() {
-        let body = br#"{"object":"whatsapp_business_account"}"#;
-        let sig = sign(b"app-secret", body);
-        assert!(sig.starts_with("sha256=") && sig.len() == 71);
-        assert!(signature_valid(b"app-secret", body, Some(&sig)));
-        assert!(signature_valid(b"app-secret", body, Some(&sig.to_uppercase().replace("SHA256", "sha256"))));
-        assert!(!signature_valid(b"other", body, Some(&sig)));
-        assert!(!signature_valid(b"app-secret", b"{}", Some(&sig)));
-        assert!(!signature_valid(b"app-secret", body, None));
-        assert!(!signature_valid(b"app-secret", body, Some("sha256=00")));
-    }
-
-    #[test]
-    fn parses_statuses_errors_and_the_button() {
-        let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[
-          {"field":"messages","value":{"messaging_product":"whatsapp","metadata":{},
-            "statuses":[
-              {"id":"wamid.A","status":"delivered","timestamp":"1","recipient_id":"1","future_field":1},
-              {"id":"wamid.B","status":"failed","timestamp":"1","errors":[{"code":131026,"title":"Message undeliverable","error_data":{"details":"x"}}]},
-              {"id":"wamid.C","status":"played","timestamp":"1"}],
-            "messages":[{"type":"button","button":{"payload":"DID_NOT_REQUEST_CODE"},"context":{"id":"wamid.A"}},
-                        {"type":"text","text":{"body":"hi"}}]}},
-          {"field":"account_update","value":{}}]}]}"#;
-        assert_eq!(
-            parse(body).unwrap(),
-            vec![
-                Event::Status { wamid: "wamid.A".into(), status: DeliveryStatus::Delivered, error: None },
-                Event::Status {
-                    wamid: "wamid.B".into(),
-                    status: DeliveryStatus::Failed,
-                    error: Some((131026, "Message undeliverable: x".into()))
-                },
-                Event::NotRequested { wamid: "wamid.A".into() },
-            ]
-        );
-        assert!(parse(b"nope").is_err());
-        assert_eq!(parse(b"{}").unwrap(), vec![]);
-    }
-
-    #[test]
-    fn parses_inbound_text_messages() {
-        let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[
-          {"field":"messages","value":{"messaging_product":"whatsapp",
-            "metadata":{"display_phone_number":"15550000000","phone_number_id":"123"},
-            "contacts":[{"profile":{"name":"A"},"wa_id":"551187654321"}],
-            "messages":[{"from":"551187654321","id":"wamid.IN","timestamp":"1764700000","type":"text",
-                         "text":{"body":"ABCDEFGHJK is my verification code"}},
-                        {"from":"551187654321","id":"wamid.IMG","timestamp":"1","type":"image","image":{}}]}}]}]}"#;
-        let events = parse(body).unwrap();
-        assert_eq!(
-            events,
-            vec![Event::Inbound(InboundText {
-                from: "551187654321".into(),
-                message_id: "wamid.IN".into(),
-                to_phone_number_id: "123".into(),
-                body: "ABCDEFGHJK is my verification code".into(),
-                timestamp: 1_764_700_000,
-            })]
-        );
-        let shown = format!("{events:?}");
-        assert!(!shown.contains("ABCDEFGHJK") && !shown.contains("551187654321"), "{shown}");
-        assert_eq!(parse(b"{}").unwrap(), vec![]);
-    }
-}
+mod tests;
