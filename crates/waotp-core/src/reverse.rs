@@ -41,6 +41,41 @@ pub fn normalise(text: &str) -> String {
     skeleton.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Who sent an inbound message that is a session's prefilled text, as far as waotp can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sender {
+    /// The session's own number ([`same_sender`]), as Meta sent it or as a business-scoped user
+    /// id waotp learned names it.
+    Owner,
+    /// Another number.
+    Stranger,
+    /// A user Meta names only by a business-scoped user id waotp has not learned: their number
+    /// is not shared (a username user), so nothing proves it is the session's.
+    NumberNotShared,
+}
+
+impl Sender {
+    /// The sender of a message from `number` (`None`: not shared, nor learned) to a session of
+    /// `session_msisdn`.
+    pub fn of(session_msisdn: &str, number: Option<&str>) -> Sender {
+        match number {
+            None => Sender::NumberNotShared,
+            Some(n) if same_sender(session_msisdn, n) => Sender::Owner,
+            Some(_) => Sender::Stranger,
+        }
+    }
+}
+
+/// The messages of other senders a reverse session counted so far (each at most
+/// [`MAX_WRONG_SENDERS`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OtherSenders {
+    /// From other numbers.
+    pub wrong: u32,
+    /// From users whose number was not shared ([`Sender::NumberNotShared`]).
+    pub number_not_shared: u32,
+}
+
 /// What an inbound message that is a session's prefilled text does to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InboundDecision {
@@ -52,23 +87,50 @@ pub enum InboundDecision {
     /// apart: `senders` is the new count, `counted` whether it is written (at most
     /// [`MAX_WRONG_SENDERS`]).
     WrongSender { senders: u32, counted: bool },
-    /// From another number, with the session no longer verifiable: the state's answer,
+    /// From a user whose number is not shared, while the session could still be verified:
+    /// nothing verified and nothing counted against the session; the message is counted apart
+    /// (`messages` the new count, `counted` whether it is written, at most
+    /// [`MAX_WRONG_SENDERS`]) so the app learns why and can send a code to the number instead.
+    NumberNotShared { messages: u32, counted: bool },
+    /// From another sender, with the session no longer verifiable: the state's answer,
     /// nothing written.
     Closed(VerifyDecision),
 }
 
-/// Decides an inbound message on the session whose prefilled text it is: `owner` when its
-/// sender is the session's number ([`same_sender`]); `wrong_senders` as stored.
-pub fn decide_inbound(facts: VerifyFacts, now_ms: i64, owner: bool, wrong_senders: u32) -> InboundDecision {
+impl InboundDecision {
+    /// The outcome's name: the metrics' label and the logs'.
+    pub fn label(self) -> &'static str {
+        match self {
+            InboundDecision::Owner(d) | InboundDecision::Closed(d) => match d {
+                VerifyDecision::Verified => "verified",
+                VerifyDecision::WrongCode { .. } => "wrong_code",
+                VerifyDecision::NotFound => "not_found",
+                VerifyDecision::Expired => "expired",
+                VerifyDecision::Locked => "locked",
+            },
+            InboundDecision::WrongSender { .. } => "wrong_sender",
+            InboundDecision::NumberNotShared { .. } => "number_not_shared",
+        }
+    }
+}
+
+/// Decides an inbound message on the session whose prefilled text it is, from its `sender`
+/// and the other senders the session counted so far.
+pub fn decide_inbound(facts: VerifyFacts, now_ms: i64, sender: Sender, counted: OtherSenders) -> InboundDecision {
     // The text names the session's code: only the sender is in question.
     let decision = VerifyDecision::decide(Some(facts), now_ms, || true);
-    match (owner, decision) {
-        (true, d) => InboundDecision::Owner(d),
-        (false, VerifyDecision::Verified) => InboundDecision::WrongSender {
-            senders: wrong_senders.saturating_add(1).min(MAX_WRONG_SENDERS),
-            counted: wrong_senders < MAX_WRONG_SENDERS,
-        },
-        (false, d) => InboundDecision::Closed(d),
+    let next = |n: u32| (n.saturating_add(1).min(MAX_WRONG_SENDERS), n < MAX_WRONG_SENDERS);
+    match (sender, decision) {
+        (Sender::Owner, d) => InboundDecision::Owner(d),
+        (Sender::Stranger, VerifyDecision::Verified) => {
+            let (senders, counted) = next(counted.wrong);
+            InboundDecision::WrongSender { senders, counted }
+        }
+        (Sender::NumberNotShared, VerifyDecision::Verified) => {
+            let (messages, counted) = next(counted.number_not_shared);
+            InboundDecision::NumberNotShared { messages, counted }
+        }
+        (_, d) => InboundDecision::Closed(d),
     }
 }
 
@@ -194,15 +256,49 @@ mod tests {
     #[test]
     fn a_stranger_counts_apart_and_never_locks_the_owner_out() {
         let s = pending(1000, 0);
-        assert_eq!(decide_inbound(s, 10, true, 0), InboundDecision::Owner(VerifyDecision::Verified));
-        assert_eq!(decide_inbound(s, 10, false, 0), InboundDecision::WrongSender { senders: 1, counted: true });
-        let full = decide_inbound(s, 10, false, MAX_WRONG_SENDERS);
-        assert_eq!(full, InboundDecision::WrongSender { senders: MAX_WRONG_SENDERS, counted: false });
+        let (none, full) = (OtherSenders::default(), OtherSenders { wrong: MAX_WRONG_SENDERS, number_not_shared: 0 });
+        assert_eq!(decide_inbound(s, 10, Sender::Owner, none), InboundDecision::Owner(VerifyDecision::Verified));
+        assert_eq!(
+            decide_inbound(s, 10, Sender::Stranger, none),
+            InboundDecision::WrongSender { senders: 1, counted: true }
+        );
+        assert_eq!(
+            decide_inbound(s, 10, Sender::Stranger, full),
+            InboundDecision::WrongSender { senders: MAX_WRONG_SENDERS, counted: false }
+        );
         // however many strangers came, the owner verifies
-        assert_eq!(decide_inbound(s, 10, true, MAX_WRONG_SENDERS), InboundDecision::Owner(VerifyDecision::Verified));
+        assert_eq!(decide_inbound(s, 10, Sender::Owner, full), InboundDecision::Owner(VerifyDecision::Verified));
         // an expired session: the state's answer, for both
-        assert_eq!(decide_inbound(s, 2000, false, 0), InboundDecision::Closed(VerifyDecision::Expired));
-        assert_eq!(decide_inbound(s, 2000, true, 0), InboundDecision::Owner(VerifyDecision::Expired));
+        assert_eq!(decide_inbound(s, 2000, Sender::Stranger, none), InboundDecision::Closed(VerifyDecision::Expired));
+        assert_eq!(decide_inbound(s, 2000, Sender::Owner, none), InboundDecision::Owner(VerifyDecision::Expired));
+    }
+
+    #[test]
+    fn a_sender_whose_number_is_not_shared_verifies_nothing_and_is_counted_apart() {
+        let s = pending(1000, 0);
+        let none = OtherSenders::default();
+        assert_eq!(Sender::of("6281234567890", None), Sender::NumberNotShared);
+        assert_eq!(Sender::of("5511987654321", Some("551187654321")), Sender::Owner);
+        assert_eq!(Sender::of("6281234567890", Some("6281234567891")), Sender::Stranger);
+        let d = decide_inbound(s, 10, Sender::NumberNotShared, none);
+        assert_eq!(d, InboundDecision::NumberNotShared { messages: 1, counted: true });
+        assert_eq!(d.label(), "number_not_shared");
+        // counted apart from the wrong senders, each capped
+        let both = OtherSenders { wrong: 3, number_not_shared: MAX_WRONG_SENDERS };
+        assert_eq!(
+            decide_inbound(s, 10, Sender::NumberNotShared, both),
+            InboundDecision::NumberNotShared { messages: MAX_WRONG_SENDERS, counted: false }
+        );
+        assert_eq!(
+            decide_inbound(s, 10, Sender::Stranger, both),
+            InboundDecision::WrongSender { senders: 4, counted: true }
+        );
+        // nothing is counted against the session: the owner still verifies, the wrong tries untouched
+        assert_eq!(decide_inbound(s, 10, Sender::Owner, both), InboundDecision::Owner(VerifyDecision::Verified));
+        assert_eq!(
+            decide_inbound(s, 2000, Sender::NumberNotShared, none),
+            InboundDecision::Closed(VerifyDecision::Expired)
+        );
     }
 
     #[test]

@@ -11,10 +11,15 @@
 //!   nothing. From another number it is counted apart ([`waotp_core::reverse::decide_inbound`]):
 //!   never as the owner's wrong try, so strangers cannot lock the owner out. A message naming
 //!   no session costs one key read and writes nothing.
+//! - A sender Meta names only by a business-scoped user id (a username user whose number it
+//!   does not share) is the number that id was learned to stand for ([`user_ids`]); with none
+//!   learned, the message verifies nothing, counts nothing against the session, and the session
+//!   says why (`number_not_shared`), so the app can send a code to the number instead.
 //! - On success the user's message gets a ✅ reaction (free); nothing on failure.
 //! - `GET /v1/sessions/{session_id}`: any session's status, for apps that poll.
 
 mod number;
+pub(crate) mod user_ids;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -205,6 +210,8 @@ pub struct Reverse {
     graph: Option<(GraphClient, Arc<WhatsAppConfig>)>,
     /// Display numbers looked up, and lookups that failed lately, by phone-number id.
     numbers: number::Numbers,
+    /// The business-scoped user id pairs this node wrote lately.
+    pub(crate) user_ids: user_ids::Remembered,
 }
 
 impl Reverse {
@@ -216,7 +223,12 @@ impl Reverse {
             )),
             None => None,
         };
-        Ok(Reverse { configured: config.whatsapp_display_number.clone(), graph, numbers: number::Numbers::new(clock) })
+        Ok(Reverse {
+            configured: config.whatsapp_display_number.clone(),
+            graph,
+            numbers: number::Numbers::new(clock),
+            user_ids: user_ids::Remembered::default(),
+        })
     }
 
     /// The number the user writes to: the app's own sender's (looked up), else the
@@ -332,53 +344,60 @@ impl Applied {
     }
 }
 
+/// Who sent an inbound message: its number as the provider gave it (digits; `None`: not
+/// shared), and the business-scoped user ids to look its number up by when it is not.
+#[derive(Debug, Clone, Default)]
+pub struct InboundSender {
+    pub number: Option<String>,
+    pub user_ids: Vec<waotp_store::UserKey>,
+}
+
+impl InboundSender {
+    pub fn number(digits: &str) -> InboundSender {
+        InboundSender { number: Some(digits.to_owned()), user_ids: Vec::new() }
+    }
+}
+
 /// Applies an inbound text message: the session whose prefilled text it is (one key read)
 /// decides. With `react`, a verified message gets its ✅ (in the background).
 pub async fn apply(
     state: &AppState,
-    from: &str,
+    sender: InboundSender,
     text: &str,
     message_id: &str,
     scope: InboundScope,
     react: bool,
 ) -> Result<Applied, StoreError> {
     static LOGGED: Counts = Counts::new();
-    let from: String = from.chars().filter(char::is_ascii_digit).take(20).collect();
     let now_ms = state.clock.now_ms();
-    let (app_id, session_id, msisdn, decision) =
-        match decide(state.store.as_ref(), &state.key, &from, text, message_id, &scope, now_ms).await? {
-            InboundOutcome::NoSession => {
-                state.metrics.whatsapp_event("inbound_ignored");
-                log_ignored(now_ms);
-                return Ok(Applied::Ignored);
-            }
-            InboundOutcome::Replayed => {
-                state.metrics.whatsapp_event("inbound_replayed");
-                return Ok(Applied::Replayed);
-            }
-            InboundOutcome::Decided { app_id, session_id, msisdn, decision } => (app_id, session_id, msisdn, decision),
-        };
-    let label = match decision {
-        InboundDecision::Owner(d) | InboundDecision::Closed(d) => match d {
-            VerifyDecision::Verified => "verified",
-            VerifyDecision::WrongCode { .. } => "wrong_code",
-            VerifyDecision::NotFound => "not_found",
-            VerifyDecision::Expired => "expired",
-            VerifyDecision::Locked => "locked",
-        },
-        InboundDecision::WrongSender { .. } => "wrong_sender",
+    let outcome = decide(state.store.as_ref(), &state.key, sender, text, message_id, &scope, now_ms).await?;
+    let (app_id, session_id, msisdn, decision, number) = match outcome {
+        InboundOutcome::NoSession => {
+            state.metrics.whatsapp_event("inbound_ignored");
+            log_ignored(now_ms);
+            return Ok(Applied::Ignored);
+        }
+        InboundOutcome::Replayed => {
+            state.metrics.whatsapp_event("inbound_replayed");
+            return Ok(Applied::Replayed);
+        }
+        InboundOutcome::Decided { app_id, session_id, msisdn, decision, sender_number } => {
+            (app_id, session_id, msisdn, decision, sender_number)
+        }
     };
+    let label = decision.label();
     state.metrics.verify(app_id, label);
+    let from = number.as_deref().map_or_else(|| "not shared".to_owned(), waotp_core::msisdn::mask);
     if decision != InboundDecision::Owner(VerifyDecision::Verified) {
-        if LOGGED.add("inbound_refused") {
-            tracing::info!(%session_id, msisdn = %msisdn, from = %waotp_core::msisdn::mask(&from), outcome = label,
+        if LOGGED.add(label) {
+            tracing::info!(%session_id, msisdn = %msisdn, %from, outcome = label,
                 "an inbound reverse verification message did not verify its session");
         }
         return Ok(Applied::Refused);
     }
     tracing::info!(%session_id, %app_id, msisdn = %msisdn, "reverse verification: verified by the user's message");
-    if react && state.reverse.graph.is_some() {
-        let (state, to, message_id) = (state.clone(), from, message_id.to_owned());
+    if let (true, true, Some(to)) = (react, state.reverse.graph.is_some(), number) {
+        let (state, message_id) = (state.clone(), message_id.to_owned());
         tokio::spawn(async move {
             let (sender, reply) = match state.apps.get(app_id).await {
                 Ok(Some(app)) => (app.sender.clone(), app.record.settings.reverse_reply.clone()),
@@ -391,11 +410,11 @@ pub async fn apply(
 }
 
 /// Decides on the session whose prefilled text `text` is (one key read): what the server's
-/// webhook and inbox route, and the CLI's `waotp inbox inbound`, apply. `from`: digits.
+/// webhook and inbox route, and the CLI's `waotp inbox inbound`, apply.
 pub async fn decide(
     store: &dyn waotp_store::Store,
     key: &Arc<waotp_core::CodeKey>,
-    from: &str,
+    sender: InboundSender,
     text: &str,
     message_id: &str,
     scope: &InboundScope,
@@ -403,7 +422,8 @@ pub async fn decide(
 ) -> Result<InboundOutcome, StoreError> {
     let attempt = InboundAttempt {
         reverse_key: key.reverse_lookup(text),
-        from: from.to_owned(),
+        from: sender.number.map(|n| n.chars().filter(char::is_ascii_digit).take(20).collect()),
+        sender_ids: sender.user_ids,
         message_id: message_id.to_owned(),
         now_ms,
         scope: scope.clone(),
@@ -443,17 +463,27 @@ pub async fn inbox_inbound(
             "inbound messages are simulated only with the local inbox channel (WhatsApp is configured)",
         ));
     }
-    let raw = body.required_str("from")?;
-    let from = raw.strip_prefix('+').unwrap_or(raw);
-    if !(6..=15).contains(&from.len()) || !from.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::validation("from must be a phone number: 6 to 15 digits, an optional +"));
-    }
+    // `from_user_id` alone: a sender whose number WhatsApp does not share (a username user), to
+    // try the app's fallback; no business-scoped user id is learned with the local inbox.
+    let sender = match (body.opt_str("from", 64)?, body.opt_str("from_user_id", 140)?) {
+        (Some(raw), _) => {
+            let from = raw.strip_prefix('+').unwrap_or(raw);
+            if !(6..=15).contains(&from.len()) || !from.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ApiError::validation("from must be a phone number: 6 to 15 digits, an optional +"));
+            }
+            InboundSender::number(from)
+        }
+        (None, Some(user_id)) if !user_id.trim().is_empty() => {
+            InboundSender { number: None, user_ids: vec![waotp_store::UserKey::new("inbox", user_id.trim())] }
+        }
+        _ => return Err(ApiError::validation("from (a phone number) or from_user_id is required")),
+    };
     let text = body
         .opt_str("text", waotp_whatsapp::webhook::MAX_INBOUND_TEXT)?
         .ok_or_else(|| ApiError::validation("text is required"))?;
     let message_id = format!("inbox.{}", Uuid::new_v4().simple());
     // The caller's sessions only: an app's credentials simulate its own users.
-    let applied = apply(&state, from, text, &message_id, InboundScope::App(app.record.app_id), false).await?;
+    let applied = apply(&state, sender, text, &message_id, InboundScope::App(app.record.app_id), false).await?;
     let mut answer = json!({ "message": "Inbound message received", "outcome": applied.name() });
     if let Applied::Verified { session_id } = applied {
         answer["session_id"] = json!(session_id);
@@ -505,8 +535,8 @@ pub async fn session(
     let Path(raw) = raw.map_err(|e| ApiError::validation(e.body_text()))?;
     let id = Uuid::parse_str(&raw).map_err(|_| ApiError::validation("session_id must be a UUID"))?;
     let s = state.store.get_session(app.record.app_id, id).await?.ok_or(ApiError::SessionNotFound)?;
-    let wrong_senders = if s.sandbox { None } else { state.store.reverse_wrong_senders(id).await? };
-    let method = match (s.sandbox, wrong_senders) {
+    let others = if s.sandbox { None } else { state.store.reverse_other_senders(id).await? };
+    let method = match (s.sandbox, others) {
         (true, _) => "sandbox",
         (false, Some(_)) => "reverse",
         (false, None) => "template",
@@ -522,7 +552,8 @@ pub async fn session(
         "state": s.state.as_str(),
         "try_count": s.try_count,
         "wrong_attempts": s.wrong_attempts,
-        "wrong_senders": wrong_senders,
+        "wrong_senders": others.map(|o| o.wrong),
+        "number_not_shared": others.map(|o| o.number_not_shared),
         "created_at": crate::clock::rfc3339(s.created_at_ms),
         "expires_at": crate::clock::rfc3339(s.expires_at_ms),
         "sent_at": at(s.timeline.sent_at_ms),

@@ -18,6 +18,7 @@ use waotp_whatsapp::webhook::{parse, signature_valid, DeliveryStatus, Event};
 
 use crate::body::Unread;
 use crate::guards::Counts;
+use crate::reverse::{user_ids, InboundSender};
 use crate::AppState;
 
 pub async fn handshake(
@@ -81,6 +82,28 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bod
         Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
     };
     let now = state.clock.now_ms();
+    // What the payload teaches about business-scoped user ids, written first: a message in it
+    // from a user named by both is decided with the pair known.
+    let facts: Vec<_> = events
+        .iter()
+        .flat_map(|event| match event {
+            Event::Identified(pair) => user_ids::facts_of_identified(pair),
+            Event::UserIdChanged(change) => user_ids::facts_of_change(change),
+            _ => Vec::new(),
+        })
+        .collect();
+    let changes = events.iter().filter(|e| matches!(e, Event::UserIdChanged(_))).count();
+    let facts = state.reverse.user_ids.to_write(facts, now);
+    if !facts.is_empty() {
+        if let Err(e) = state.store.learn_user_ids(facts, now).await {
+            state.reverse.user_ids.forget();
+            tracing::error!(error = %e, "cannot store what a WhatsApp webhook says of business-scoped user ids");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    }
+    for _ in 0..changes {
+        state.metrics.whatsapp_event("user_id_changed");
+    }
     for event in events {
         let (wamid, report) = match event {
             Event::Status { wamid, status, error } => {
@@ -105,15 +128,20 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bod
                 let configured =
                     state.whatsapp.as_ref().is_some_and(|w| w.phone_number_id == message.to_phone_number_id);
                 let scope = InboundScope::Number { phone_number_id: message.to_phone_number_id.clone(), configured };
-                match crate::reverse::apply(&state, &message.from, &message.body, &message.message_id, scope, true)
-                    .await
-                {
+                let sender = InboundSender { user_ids: user_ids::sender_keys(&message.user), number: message.from };
+                match crate::reverse::apply(&state, sender, &message.body, &message.message_id, scope, true).await {
                     Ok(_) => continue,
                     Err(e) => {
                         tracing::error!(error = %e, "cannot apply an inbound WhatsApp message");
                         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
                     }
                 }
+            }
+            Event::Identified(_) | Event::UserIdChanged(_) => continue,
+            Event::NoPhoneNumber => {
+                // A username user whose number Meta does not share: nothing to refuse.
+                state.metrics.whatsapp_event("no_phone_number");
+                continue;
             }
             Event::NotRequested { wamid } => {
                 tracing::warn!(%wamid, "user says they did not request this code");

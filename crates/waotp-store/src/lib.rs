@@ -30,6 +30,7 @@ mod reverse;
 pub mod sqlite;
 pub mod testing;
 mod types;
+pub mod user_ids;
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -39,6 +40,7 @@ pub use error::{retry_while_unavailable, StoreError};
 pub use health::*;
 pub use reverse::{InboundAttempt, InboundOutcome, InboundScope, ReverseFunnelRow, ReverseLinkParts, ReverseStore};
 pub use types::*;
+pub use user_ids::{UserIdFact, UserKey};
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use uuid::Uuid;
-use waotp_core::reverse::InboundDecision;
+use waotp_core::reverse::{InboundDecision, OtherSenders};
 use waotp_core::Msisdn;
 
 use crate::Result;
@@ -17,8 +17,13 @@ pub struct InboundAttempt {
     /// when the text is that session's prefilled text.
     pub reverse_key: [u8; 32],
     /// The sender as the provider reports it (`messages[].from`): compared with the session's
-    /// msisdn after [`waotp_core::reverse::canonical`].
-    pub from: String,
+    /// msisdn after [`waotp_core::reverse::canonical`]. `None` when Meta leaves it out (a
+    /// username user whose number it does not share): then the number a BSUID of
+    /// `sender_ids` stands for, if one was learned ([`ReverseStore::learn_user_ids`]).
+    pub from: Option<String>,
+    /// The sender's BSUIDs (its own, then its parent's), looked up in order when `from` is
+    /// `None`.
+    pub sender_ids: Vec<crate::UserKey>,
     /// The provider's message id: a message seen before changes nothing.
     pub message_id: String,
     pub now_ms: i64,
@@ -65,7 +70,9 @@ pub enum InboundOutcome {
     /// The session's decision ([`waotp_core::reverse::decide_inbound`]), written as decided:
     /// the owner's `Verified`, or a stranger's message counted apart (never the owner's
     /// wrong try).
-    Decided { app_id: Uuid, session_id: Uuid, msisdn: Msisdn, decision: InboundDecision },
+    /// `sender_number`: the sender's number, as sent or as its BSUID stands for (`None`: not
+    /// shared, nor learned).
+    Decided { app_id: Uuid, session_id: Uuid, msisdn: Msisdn, decision: InboundDecision, sender_number: Option<String> },
 }
 
 /// What a reverse session's link is made of: its code, sealed, and the app's own text in
@@ -94,8 +101,13 @@ pub trait ReverseStore: Send + Sync {
     /// outcome with the message id, atomically. A message id recorded before is
     /// [`InboundOutcome::Replayed`]. Nothing is written when no session is found.
     async fn verify_inbound(&self, attempt: InboundAttempt) -> Result<InboundOutcome>;
-    /// `Some(wrong senders counted)` when the session was started as a reverse verification.
-    async fn reverse_wrong_senders(&self, session_id: Uuid) -> Result<Option<u32>>;
+    /// `Some(other senders counted)` when the session was started as a reverse verification.
+    async fn reverse_other_senders(&self, session_id: Uuid) -> Result<Option<OtherSenders>>;
+    /// Writes what webhooks taught about business-scoped user ids ([`crate::UserIdFact`]), in
+    /// order, by the rules of [`crate::user_ids`].
+    async fn learn_user_ids(&self, facts: Vec<crate::UserIdFact>, now_ms: i64) -> Result<()>;
+    /// The number a BSUID stands for, if learned.
+    async fn user_number(&self, key: crate::UserKey) -> Result<Option<String>>;
     /// Reverse verifications created at or after `since_ms`, by app and UTC day (the
     /// template funnel, [`crate::DashboardStore::funnel`], leaves them out).
     async fn reverse_funnel(&self, since_ms: i64) -> Result<Vec<ReverseFunnelRow>>;

@@ -120,6 +120,8 @@ mod rules;
 mod health;
 #[path = "contract/reverse.rs"]
 mod reverse;
+#[path = "contract/user_ids.rs"]
+mod user_ids;
 
 /// Stores a session with no guards; its try_count.
 async fn create(store: &Arc<dyn Store>, s: NewSession) -> u32 {

@@ -259,6 +259,26 @@ pub fn inbound_text_value(
                            "text": { "body": body } }] })
 }
 
+/// The business-scoped user id the double gives the user of `wa_id` (Meta's form: a country
+/// code, a period, digits; `ZZ`, no country, here), the same every time.
+pub fn bsuid_of(wa_id: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(wa_id.as_bytes());
+    let n = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+    format!("ZZ.{n:020}")
+}
+
+/// An inbound text from a user Meta names only by a business-scoped user id (a username user
+/// whose number it does not share): Meta's own example's shape.
+pub fn inbound_text_without_number(phone_number_id: &str, user_id: &str, message_id: &str, body: &str) -> Value {
+    let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    json!({ "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "15550000000", "phone_number_id": phone_number_id },
+            "contacts": [{ "profile": { "name": "Test User", "username": "@testuser" }, "user_id": user_id }],
+            "messages": [{ "from_user_id": user_id, "id": message_id, "timestamp": time.to_string(), "type": "text",
+                           "text": { "body": body } }] })
+}
+
 /// Meta's webhook envelope around one change.
 pub fn change_envelope(waba_id: &str, field: &str, value: Value) -> Value {
     let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -468,6 +488,14 @@ impl Inner {
                 "id": wamid, "status": status, "recipient_id": to,
                 "timestamp": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()).to_string(),
             });
+            // Since April 2026 Meta names the recipient by its business-scoped user id too (not on
+            // the failure of a message sent to a number), and repeats both in `contacts`.
+            let contacts = if status == "failed" {
+                json!([])
+            } else {
+                s["recipient_user_id"] = json!(bsuid_of(&to));
+                json!([{ "profile": { "name": "Test User" }, "wa_id": to, "user_id": bsuid_of(&to) }])
+            };
             if status == "sent" {
                 s["pricing"] = json!({ "billable": true, "pricing_model": "PMP", "type": "regular", "category": "authentication" });
             }
@@ -476,11 +504,14 @@ impl Inner {
                     "error_data": { "details": "reported by the Graph API double" },
                     "href": "/documentation/business-messaging/whatsapp/support/error-codes" }]);
             }
-            let payload = json!({ "object": "whatsapp_business_account", "entry": [{ "id": "WABA_ID", "changes": [{
-                "field": "messages",
-                "value": { "messaging_product": "whatsapp",
-                    "metadata": { "display_phone_number": "15550000000", "phone_number_id": self.config.phone_number_id },
-                    "statuses": [s] } }] }] })
+            let mut value = json!({ "messaging_product": "whatsapp",
+                "metadata": { "display_phone_number": "15550000000", "phone_number_id": self.config.phone_number_id },
+                "statuses": [s] });
+            if contacts.as_array().is_some_and(|c| !c.is_empty()) {
+                value["contacts"] = contacts;
+            }
+            let payload = json!({ "object": "whatsapp_business_account", "entry": [{ "id": self.config.waba_id,
+                "changes": [{ "field": "messages", "value": value }] }] })
             .to_string();
             let times = if b.duplicate { 2 } else { 1 };
             for _ in 0..times {

@@ -53,6 +53,7 @@ mod reverse;
 mod session_reads;
 mod sessions;
 mod tls;
+mod user_ids;
 
 pub(crate) use session_reads::explain_search;
 pub use tls::{ClientCert, Roots, SslMode, TlsOptions};

@@ -3,7 +3,7 @@
 
 use deadpool_postgres::{GenericClient, Transaction};
 use uuid::Uuid;
-use waotp_core::reverse::{decide_inbound, InboundDecision};
+use waotp_core::reverse::{decide_inbound, InboundDecision, OtherSenders, Sender};
 use waotp_core::{Msisdn, SealedCode};
 
 use super::sessions::{write_verify, Newest, SessionKey};
@@ -71,9 +71,17 @@ pub(super) async fn funnel<C: GenericClient>(c: &C, since_ms: i64) -> Result<Vec
         .collect())
 }
 
-pub(super) async fn wrong_senders<C: GenericClient>(c: &C, session_id: Uuid) -> Result<Option<u32>> {
-    let row = query_opt(c, "SELECT wrong_senders FROM reverse_sessions WHERE session_id = $1", &[&session_id]).await?;
-    Ok(row.map(|r| r.get::<_, i32>(0).max(0) as u32))
+pub(super) async fn other_senders<C: GenericClient>(c: &C, session_id: Uuid) -> Result<Option<OtherSenders>> {
+    let row = query_opt(
+        c,
+        "SELECT wrong_senders, number_not_shared FROM reverse_sessions WHERE session_id = $1",
+        &[&session_id],
+    )
+    .await?;
+    Ok(row.map(|r| OtherSenders {
+        wrong: r.get::<_, i32>(0).max(0) as u32,
+        number_not_shared: r.get::<_, i32>(1).max(0) as u32,
+    }))
 }
 
 /// Decides on the session and writes the outcome with `waotp_verify_write` (which refuses if
@@ -82,7 +90,8 @@ pub(super) async fn verify_inbound(t: &Transaction<'_>, a: &InboundAttempt) -> R
     let row = query_opt(
         t,
         "SELECT s.id, s.session_id, s.app_id, s.msisdn, s.code_hash, s.state, s.status, s.wrong_attempts, \
-         s.expires_at, s.challenge, s.sandbox, a.wa_phone_number_id, r.wrong_senders FROM reverse_sessions r \
+         s.expires_at, s.challenge, s.sandbox, a.wa_phone_number_id, r.wrong_senders, r.number_not_shared \
+         FROM reverse_sessions r \
          JOIN sessions s ON s.session_id = r.session_id JOIN apps a ON a.app_id = s.app_id \
          WHERE r.reverse_key = $1",
         &[&&a.reverse_key[..]],
@@ -98,17 +107,26 @@ pub(super) async fn verify_inbound(t: &Transaction<'_>, a: &InboundAttempt) -> R
     if query_opt(t, "SELECT 1 FROM reverse_messages WHERE message_id = $1", &[&a.message_id]).await?.is_some() {
         return Ok(InboundOutcome::Replayed);
     }
-    let wrong_senders: i32 = row.get(12);
-    let owner = waotp_core::reverse::same_sender(msisdn.as_str(), &a.from);
-    let decision = decide_inbound(newest.facts, a.now_ms, owner, wrong_senders.max(0) as u32);
+    let (wrong_senders, not_shared): (i32, i32) = (row.get(12), row.get(13));
+    let others = OtherSenders { wrong: wrong_senders.max(0) as u32, number_not_shared: not_shared.max(0) as u32 };
+    let sender_number = match &a.from {
+        Some(from) => Some(from.clone()),
+        None => super::user_ids::first_number(t, &a.sender_ids).await?,
+    };
+    let sender = Sender::of(msisdn.as_str(), sender_number.as_deref());
+    let decision = decide_inbound(newest.facts, a.now_ms, sender, others);
     let session_id = newest.session_id;
     let write = match decision {
         InboundDecision::Owner(d) => d.write().map(Some),
-        InboundDecision::WrongSender { counted: true, .. } => Some(None),
-        InboundDecision::WrongSender { counted: false, .. } | InboundDecision::Closed(_) => None,
+        InboundDecision::WrongSender { counted: true, .. } | InboundDecision::NumberNotShared { counted: true, .. } => {
+            Some(None)
+        }
+        InboundDecision::WrongSender { counted: false, .. }
+        | InboundDecision::NumberNotShared { counted: false, .. }
+        | InboundDecision::Closed(_) => None,
     };
     let Some(write) = write else {
-        return Ok(InboundOutcome::Decided { app_id, session_id, msisdn, decision });
+        return Ok(InboundOutcome::Decided { app_id, session_id, msisdn, decision, sender_number });
     };
     // A concurrent delivery of the same message waits here for this one, then finds it.
     let recorded = exec(
@@ -144,7 +162,19 @@ pub(super) async fn verify_inbound(t: &Transaction<'_>, a: &InboundAttempt) -> R
                 return Err(StoreError::Conflict("a reverse session's wrong senders changed meanwhile".into()));
             }
         }
+        (None, InboundDecision::NumberNotShared { messages, .. }) => {
+            // Written only if no other message counted meanwhile (else the transaction runs again).
+            let counted = exec(
+                t,
+                "UPDATE reverse_sessions SET number_not_shared = $2 WHERE session_id = $1 AND number_not_shared = $3",
+                &[&session_id, &(messages as i32), &not_shared],
+            )
+            .await?;
+            if counted == 0 {
+                return Err(StoreError::Conflict("a reverse session's unshared senders changed meanwhile".into()));
+            }
+        }
         (None, _) => {}
     }
-    Ok(InboundOutcome::Decided { app_id, session_id, msisdn, decision })
+    Ok(InboundOutcome::Decided { app_id, session_id, msisdn, decision, sender_number })
 }

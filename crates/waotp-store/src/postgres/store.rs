@@ -220,7 +220,9 @@ impl SessionStore for PgStore {
     }
 
     async fn prune_older_than(&self, before_ms: i64, limit: usize) -> Result<usize> {
-        transaction!(self, |t| sessions::prune_older_than(&t, before_ms, limit).await)
+        transaction!(self, |t| Ok(
+            sessions::prune_older_than(&t, before_ms, limit).await? + user_ids::prune(&t, before_ms, limit).await?
+        ))
     }
 }
 
@@ -363,8 +365,19 @@ impl crate::ReverseStore for PgStore {
         transaction!(self, |t| reverse::verify_inbound(&t, &attempt).await)
     }
 
-    async fn reverse_wrong_senders(&self, session_id: Uuid) -> Result<Option<u32>> {
-        reverse::wrong_senders(&self.conn().await?, session_id).await
+    async fn reverse_other_senders(&self, session_id: Uuid) -> Result<Option<waotp_core::reverse::OtherSenders>> {
+        reverse::other_senders(&self.conn().await?, session_id).await
+    }
+
+    async fn learn_user_ids(&self, facts: Vec<crate::UserIdFact>, now_ms: i64) -> Result<()> {
+        if facts.is_empty() {
+            return Ok(());
+        }
+        transaction!(self, |t| user_ids::learn(&t, &facts, now_ms).await)
+    }
+
+    async fn user_number(&self, key: crate::UserKey) -> Result<Option<String>> {
+        user_ids::number(&self.conn().await?, &key).await
     }
 
     async fn reverse_funnel(&self, since_ms: i64) -> Result<Vec<crate::ReverseFunnelRow>> {

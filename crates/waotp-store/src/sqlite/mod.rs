@@ -24,6 +24,7 @@ mod reverse;
 mod session_reads;
 mod sessions;
 mod store;
+mod user_ids;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -3,7 +3,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
-use waotp_core::reverse::{decide_inbound, InboundDecision};
+use waotp_core::reverse::{decide_inbound, InboundDecision, OtherSenders, Sender};
 use waotp_core::{Msisdn, SealedCode, VerifyFacts};
 
 use super::sessions::{state_from, status_from, walk_and_write, SessionRef};
@@ -70,9 +70,9 @@ pub(super) fn funnel(c: &Connection, since_ms: i64) -> Result<Vec<crate::Reverse
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub(super) fn wrong_senders(c: &Connection, session_id: Uuid) -> Result<Option<u32>> {
-    Ok(c.prepare_cached("SELECT wrong_senders FROM reverse_sessions WHERE session_id = ?1")?
-        .query_row([session_id.as_bytes()], |r| r.get(0))
+pub(super) fn other_senders(c: &Connection, session_id: Uuid) -> Result<Option<OtherSenders>> {
+    Ok(c.prepare_cached("SELECT wrong_senders, number_not_shared FROM reverse_sessions WHERE session_id = ?1")?
+        .query_row([session_id.as_bytes()], |r| Ok(OtherSenders { wrong: r.get(0)?, number_not_shared: r.get(1)? }))
         .optional()?)
 }
 
@@ -80,7 +80,7 @@ pub(super) fn verify_inbound(c: &Connection, a: &InboundAttempt) -> Result<Inbou
     let found = c
         .prepare_cached(
             "SELECT s.id, s.session_id, s.app_id, s.msisdn, r.wrong_senders, s.state, s.status, s.wrong_attempts, \
-             s.expires_at, s.callback_url, a.wa_phone_number_id FROM reverse_sessions r \
+             s.expires_at, s.callback_url, a.wa_phone_number_id, r.number_not_shared FROM reverse_sessions r \
              JOIN sessions s ON s.session_id = r.session_id JOIN apps a ON a.app_id = s.app_id \
              WHERE r.reverse_key = ?1",
         )?
@@ -98,10 +98,11 @@ pub(super) fn verify_inbound(c: &Connection, a: &InboundAttempt) -> Result<Inbou
                 callback_url: r.get(9)?,
             };
             let number: Option<String> = r.get(10)?;
-            Ok((session, uuid_from(r.get(1)?)?, Msisdn::from_trusted(r.get(3)?), r.get::<_, u32>(4)?, facts, number))
+            let others = OtherSenders { wrong: r.get(4)?, number_not_shared: r.get(11)? };
+            Ok((session, uuid_from(r.get(1)?)?, Msisdn::from_trusted(r.get(3)?), others, facts, number))
         })
         .optional()?;
-    let Some((mut session, session_id, msisdn, wrong_senders, facts, number)) = found else {
+    let Some((mut session, session_id, msisdn, others, facts, number)) = found else {
         return Ok(InboundOutcome::NoSession);
     };
     if !a.scope.admits(session.app_id, number.as_deref()) {
@@ -114,8 +115,11 @@ pub(super) fn verify_inbound(c: &Connection, a: &InboundAttempt) -> Result<Inbou
     if seen.is_some() {
         return Ok(InboundOutcome::Replayed);
     }
-    let owner = waotp_core::reverse::same_sender(msisdn.as_str(), &a.from);
-    let decision = decide_inbound(facts, a.now_ms, owner, wrong_senders);
+    let sender_number = match &a.from {
+        Some(from) => Some(from.clone()),
+        None => super::user_ids::first_number(c, &a.sender_ids)?,
+    };
+    let decision = decide_inbound(facts, a.now_ms, Sender::of(msisdn.as_str(), sender_number.as_deref()), others);
     let record_message = |c: &Connection| -> Result<()> {
         c.prepare_cached("INSERT INTO reverse_messages (message_id, session_id, created_at) VALUES (?1, ?2, ?3)")?
             .execute(params![a.message_id, session_id.as_bytes(), a.now_ms])?;
@@ -133,7 +137,14 @@ pub(super) fn verify_inbound(c: &Connection, a: &InboundAttempt) -> Result<Inbou
             c.prepare_cached("UPDATE reverse_sessions SET wrong_senders = ?2 WHERE session_id = ?1")?
                 .execute(params![session_id.as_bytes(), senders])?;
         }
-        InboundDecision::WrongSender { counted: false, .. } | InboundDecision::Closed(_) => {}
+        InboundDecision::NumberNotShared { messages, counted: true } => {
+            record_message(c)?;
+            c.prepare_cached("UPDATE reverse_sessions SET number_not_shared = ?2 WHERE session_id = ?1")?
+                .execute(params![session_id.as_bytes(), messages])?;
+        }
+        InboundDecision::WrongSender { counted: false, .. }
+        | InboundDecision::NumberNotShared { counted: false, .. }
+        | InboundDecision::Closed(_) => {}
     }
-    Ok(InboundOutcome::Decided { app_id: session.app_id, session_id, msisdn, decision })
+    Ok(InboundOutcome::Decided { app_id: session.app_id, session_id, msisdn, decision, sender_number })
 }

@@ -139,7 +139,10 @@ impl SessionStore for SqliteStore {
     }
 
     async fn prune_older_than(&self, before_ms: i64, limit: usize) -> Result<usize> {
-        self.write(move |c| sessions::prune_older_than(c, before_ms, limit)).await
+        self.write(
+            move |c| Ok(sessions::prune_older_than(c, before_ms, limit)? + user_ids::prune(c, before_ms, limit)?),
+        )
+        .await
     }
 }
 
@@ -275,8 +278,19 @@ impl crate::ReverseStore for SqliteStore {
         self.write(move |c| reverse::verify_inbound(c, &attempt)).await
     }
 
-    async fn reverse_wrong_senders(&self, session_id: Uuid) -> Result<Option<u32>> {
-        self.read(move |c| reverse::wrong_senders(c, session_id)).await
+    async fn reverse_other_senders(&self, session_id: Uuid) -> Result<Option<waotp_core::reverse::OtherSenders>> {
+        self.read(move |c| reverse::other_senders(c, session_id)).await
+    }
+
+    async fn learn_user_ids(&self, facts: Vec<crate::UserIdFact>, now_ms: i64) -> Result<()> {
+        if facts.is_empty() {
+            return Ok(());
+        }
+        self.write(move |c| user_ids::learn(c, &facts, now_ms)).await
+    }
+
+    async fn user_number(&self, key: crate::UserKey) -> Result<Option<String>> {
+        self.read(move |c| user_ids::number(c, &key)).await
     }
 
     async fn reverse_funnel(&self, since_ms: i64) -> Result<Vec<crate::ReverseFunnelRow>> {

@@ -3,7 +3,7 @@
 //! route; a message seen before changes nothing; strangers are counted apart (issue 38).
 
 use super::*;
-use waotp_core::reverse::{InboundDecision, MAX_WRONG_SENDERS};
+use waotp_core::reverse::{InboundDecision, OtherSenders, MAX_WRONG_SENDERS};
 use waotp_store::{InboundAttempt, InboundOutcome, InboundScope, WhatsAppSender};
 
 /// The prefilled text of a reverse session with `code`.
@@ -12,21 +12,22 @@ fn text_of(code: &str) -> String {
 }
 
 /// A reverse session of `M` with `code`, created at `now`, valid 1 s.
-fn reverse_session(app_id: Uuid, code: &str, now: i64) -> NewSession {
+pub(super) fn reverse_session(app_id: Uuid, code: &str, now: i64) -> NewSession {
     NewSession { reverse_key: Some(key().reverse_lookup(&text_of(code))), ..session(app_id, M, code, now) }
 }
 
-fn inbound(code: &str, from: &str, message_id: &str, now: i64) -> InboundAttempt {
+pub(super) fn inbound(code: &str, from: &str, message_id: &str, now: i64) -> InboundAttempt {
     InboundAttempt {
         reverse_key: key().reverse_lookup(&text_of(code)),
-        from: from.into(),
+        from: Some(from.into()),
+        sender_ids: Vec::new(),
         message_id: message_id.into(),
         now_ms: now,
         scope: InboundScope::Any,
     }
 }
 
-async fn decided(store: &Arc<dyn Store>, a: InboundAttempt) -> InboundDecision {
+pub(super) async fn decided(store: &Arc<dyn Store>, a: InboundAttempt) -> InboundDecision {
     match store.verify_inbound(a).await.unwrap() {
         InboundOutcome::Decided { decision, .. } => decision,
         other => panic!("not decided: {other:?}"),
@@ -42,7 +43,7 @@ async fn a_reverse_session_is_verified_by_its_sender_only_once() {
     store.create_app(a.clone()).await.unwrap();
     let s = reverse_session(a.app_id, "ABCDEFGHJK", 100);
     create(&store, s.clone()).await;
-    assert_eq!(store.reverse_wrong_senders(s.session_id).await.unwrap(), Some(0));
+    assert_eq!(store.reverse_other_senders(s.session_id).await.unwrap(), Some(OtherSenders::default()));
     // its code, sealed, for its link: to its own app only
     let parts = store.reverse_link_parts(a.app_id, s.session_id).await.unwrap().unwrap();
     assert_eq!(key().unseal(&s.session_id, &parts.sealed_code).unwrap().as_str(), "ABCDEFGHJK");
@@ -59,8 +60,9 @@ async fn a_reverse_session_is_verified_by_its_sender_only_once() {
     );
     // the right sender
     match store.verify_inbound(inbound("ABCDEFGHJK", M, "wamid.1", 200)).await.unwrap() {
-        InboundOutcome::Decided { app_id, session_id, msisdn, decision } => {
+        InboundOutcome::Decided { app_id, session_id, msisdn, decision, sender_number } => {
             assert_eq!((app_id, session_id, msisdn.as_str(), decision), (a.app_id, s.session_id, M, VERIFIED));
+            assert_eq!(sender_number.as_deref(), Some(M));
         }
         other => panic!("{other:?}"),
     }
@@ -76,7 +78,7 @@ async fn a_reverse_session_is_verified_by_its_sender_only_once() {
     // a code-entry session is not reverse
     let plain = session(a.app_id, "6281234567891", "111111", 300);
     create(&store, plain.clone()).await;
-    assert_eq!(store.reverse_wrong_senders(plain.session_id).await.unwrap(), None);
+    assert_eq!(store.reverse_other_senders(plain.session_id).await.unwrap(), None);
     // the funnels: the reverse one counts it (verified), the template one leaves it out
     let pending = reverse_session(a.app_id, "ZYXWVUTSRQ", 400);
     create(&store, NewSession { msisdn: Msisdn::parse("6281234567892").unwrap(), ..pending }).await;
@@ -116,7 +118,8 @@ async fn strangers_are_counted_apart_and_the_owner_still_verifies() {
             InboundDecision::WrongSender { senders: n.min(MAX_WRONG_SENDERS), counted: n <= MAX_WRONG_SENDERS };
         assert_eq!(d, expected, "stranger {n}");
     }
-    assert_eq!(store.reverse_wrong_senders(s.session_id).await.unwrap(), Some(MAX_WRONG_SENDERS));
+    let others = OtherSenders { wrong: MAX_WRONG_SENDERS, number_not_shared: 0 };
+    assert_eq!(store.reverse_other_senders(s.session_id).await.unwrap(), Some(others));
     let record = store.get_session(a.app_id, s.session_id).await.unwrap().unwrap();
     assert_eq!((record.state, record.status, record.wrong_attempts), (SessionState::Pending, Status::Requested, 0));
     // the owner, after every stranger: verified

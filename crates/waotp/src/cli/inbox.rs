@@ -42,7 +42,7 @@ pub(super) async fn inbox(store: &Arc<dyn Store>, key: CodeKey, cmd: InboxComman
     let outcome = waotp_server::reverse::decide(
         store.as_ref(),
         &Arc::new(key),
-        digits,
+        waotp_server::reverse::InboundSender::number(digits),
         &text,
         &message_id,
         &waotp_store::InboundScope::Any,
