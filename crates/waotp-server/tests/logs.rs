@@ -51,6 +51,9 @@ impl Write for Captured {
 const TOKEN: &str = "EAAGtokenNeverLogged0123456789";
 const APP_SECRET: &str = "metaAppSecretNeverLogged";
 const VERIFY_TOKEN: &str = "verifyTokenNeverLogged";
+const WABA: &str = "102290129340398";
+const UNKNOWN_BSUID: &str = "ID.31415926535897932384";
+const MOVED_BSUID: &str = "ID.27182818284590452353";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_code_or_msisdn_reaches_the_logs() {
@@ -62,6 +65,7 @@ async fn no_secret_code_or_msisdn_reaches_the_logs() {
         .with_ansi(false)
         .init();
     let rx = receiver::Receiver::start().await;
+    let bsuid = waotp_whatsapp::double::bsuid_of("6281298765435");
 
     // A local-inbox server: sends, wrong and right verifies, callbacks, refusals, sandbox.
     let inbox = spawn_app().await;
@@ -136,6 +140,25 @@ async fn no_secret_code_or_msisdn_reaches_the_logs() {
     })
     .await;
 
+    // Users Meta names by business-scoped user id (issue 31): the number read above, learned with
+    // its BSUID from the statuses, verifies a reverse session from its BSUID alone (and gets its
+    // reaction); an unknown BSUID with a username is refused; a BSUID moves.
+    let started = wa.send(json!({ "msisdn": "6281298765435", "method": "reverse" })).await;
+    assert_eq!(started.status, 201, "{}", started.body);
+    let text = started.body["text"].as_str().unwrap();
+    let unknown =
+        waotp_whatsapp::double::inbound_text_without_number("106540352242922", UNKNOWN_BSUID, "wamid.U", text);
+    assert_eq!(double.send_change(WABA, "messages", unknown).await, 200);
+    let learned = waotp_whatsapp::double::inbound_text_without_number("106540352242922", &bsuid, "wamid.L", text);
+    assert_eq!(double.send_change(WABA, "messages", learned).await, 200);
+    let update = json!({ "user_id_update": [{ "wa_id": "6281298765435", "detail": "updated",
+        "user_id": { "previous": bsuid, "current": MOVED_BSUID } }] });
+    assert_eq!(double.send_change(WABA, "user_id_update", update).await, 200);
+    eventually("the reaction", Duration::from_secs(10), || async {
+        double.received().iter().any(|r| r.body["type"] == "reaction").then_some(()).ok_or(())
+    })
+    .await;
+
     let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
     assert!(logs.len() > 10_000, "too little was captured to prove anything: {} bytes", logs.len());
     assert!(logs.contains("62812*****432"), "masked msisdns are logged");
@@ -159,6 +182,12 @@ async fn no_secret_code_or_msisdn_reaches_the_logs() {
         "6281298765433",
         "6281298765434",
         "6281298765435",
+        &bsuid,
+        &bsuid[3..],
+        UNKNOWN_BSUID,
+        &UNKNOWN_BSUID[3..],
+        MOVED_BSUID,
+        "testuser",
     ];
     for secret in forbidden {
         if let Some(at) = logs.find(secret) {

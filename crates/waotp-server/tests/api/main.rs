@@ -18,6 +18,7 @@ mod ops;
 mod outage;
 mod receiver;
 mod reverse;
+mod reverse_user_ids;
 mod sandbox;
 mod send;
 mod verify;

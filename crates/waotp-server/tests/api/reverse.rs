@@ -15,12 +15,12 @@ use crate::helpers::*;
 use crate::receiver::Receiver;
 
 const TOKEN: &str = "test-token";
-const PNID: &str = "106540352242922";
+pub(crate) const PNID: &str = "106540352242922";
 const APP_SECRET: &str = "meta-app-secret";
 const STRANGER: &str = "6289999999999";
 
 /// Starts a reverse verification of `msisdn` (optionally with callbacks to `rx`).
-async fn start(app: &TestApp, msisdn: &str, rx: Option<&Receiver>, extra: Value) -> Answer {
+pub(crate) async fn start(app: &TestApp, msisdn: &str, rx: Option<&Receiver>, extra: Value) -> Answer {
     let mut body = json!({ "msisdn": msisdn, "method": "reverse", "challenge": "login" });
     if let Some(rx) = rx {
         body["callback_url"] = json!(format!("{}/cb", rx.base));
@@ -40,7 +40,7 @@ async fn inbound(app: &TestApp, from: &str, text: &str) -> Answer {
     answer
 }
 
-async fn session(app: &TestApp, id: Uuid) -> Value {
+pub(crate) async fn session(app: &TestApp, id: Uuid) -> Value {
     let answer = app.get_as(&format!("/v1/sessions/{id}"), None).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     answer.body
@@ -307,7 +307,7 @@ async fn a_flood_of_inbound_messages_from_random_numbers_writes_nothing_and_logs
 }
 
 /// waotp wired to a Graph API double, and the double's webhooks wired back to waotp.
-async fn with_double() -> (TestApp, GraphDouble) {
+pub(crate) async fn with_double() -> (TestApp, GraphDouble) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = spawn_app_with(|c| {
