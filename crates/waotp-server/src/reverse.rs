@@ -473,8 +473,13 @@ pub async fn inbox_inbound(
             }
             InboundSender::number(from)
         }
-        (None, Some(user_id)) if !user_id.trim().is_empty() => {
-            InboundSender { number: None, user_ids: vec![waotp_store::UserKey::new("inbox", user_id.trim())] }
+        (None, Some(user_id)) => {
+            if user_id.is_empty() || !user_id.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(ApiError::validation(
+                    "from_user_id must be a business-scoped user id: 1 to 140 printable characters, no spaces",
+                ));
+            }
+            InboundSender { number: None, user_ids: vec![waotp_store::UserKey::new("inbox", user_id)] }
         }
         _ => return Err(ApiError::validation("from (a phone number) or from_user_id is required")),
     };

@@ -144,6 +144,7 @@ pub async fn show(
     };
     let callbacks = state.store.list_callbacks(s.app_id, s.session_id).await.on("sessions")?.unwrap_or_default();
     let app = state.store.get_app(s.app_id).await.on("sessions")?;
+    let others = if s.sandbox { None } else { state.store.reverse_other_senders(s.session_id).await.on("sessions")? };
     let refresh = given(&q.refresh).is_some();
     let body = html! {
         h1 { "Session " code { (s.session_id) } }
@@ -162,6 +163,18 @@ pub async fn show(
                 dt { "Expires (UTC)" } dd { (time(s.expires_at_ms)) }
                 @if let Some(p) = &s.provider_id { dt { "WhatsApp message id" } dd.mono { (p) } }
                 dt { "Callback URL" } dd.mono { (s.callback_url.as_deref().unwrap_or("(none)")) }
+                @if let Some(o) = others {
+                    dt { "Reverse verification" }
+                    dd #reverse-senders {
+                        (o.wrong) " message(s) from other numbers"
+                        @if o.number_not_shared > 0 {
+                            " " span.badge.bad #number-not-shared {
+                                "sender's number not shared: " (o.number_not_shared) " message(s) from a WhatsApp user \
+                                named only by a business-scoped user id waotp has not learned (a username user); \
+                                send a code to the number instead" }
+                        }
+                    }
+                }
                 @if s.not_requested { dt { "Fraud signal" } dd { span.badge.bad { "the user said they did not request this code" } } }
             }
         }

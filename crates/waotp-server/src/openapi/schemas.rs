@@ -382,7 +382,7 @@ fn session_answer() -> Value {
     json!({
         "type": "object",
         "required": ["session_id", "msisdn", "challenge", "method", "status", "status_name", "state", "try_count",
-            "wrong_attempts", "wrong_senders", "created_at", "expires_at", "sent_at", "delivered_at", "read_at",
+            "wrong_attempts", "wrong_senders", "number_not_shared", "created_at", "expires_at", "sent_at", "delivered_at", "read_at",
             "failed_at", "closed_at"],
         "properties": {
             "session_id": uuid(),
@@ -400,6 +400,14 @@ fn session_answer() -> Value {
                 "description": "A reverse session's messages with its text from other numbers than its own, counted \
                     apart from wrong_attempts (they never lock the session), at most 20; null for other sessions"
             },
+            "number_not_shared": {
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "description": "A reverse session's messages with its text from a sender whose phone number WhatsApp \
+                    did not share (a username user named only by a business-scoped user id that waotp has not \
+                    learned): nothing verified, nothing counted against the session, at most 20. Above 0 while \
+                    pending: send a code to the number instead (method template). Null for other sessions"
+            },
             "created_at": {"type": "string", "description": "RFC 3339, UTC"},
             "expires_at": {"type": "string", "description": "RFC 3339, UTC"},
             "sent_at": optional_time("When WhatsApp took the message (null: not yet, or never: reverse)"),
@@ -415,9 +423,14 @@ fn inbound_body() -> Value {
     json!({
         "type": "object",
         "description": "The user's message to the business, simulated (local inbox channel only).",
-        "required": ["from", "text"],
+        "required": ["text"],
+        "anyOf": [{"required": ["from"]}, {"required": ["from_user_id"]}],
         "properties": {
             "from": {"type": "string", "pattern": "^\\+?[0-9]{6,15}$", "description": "The sender, as Meta's `from`"},
+            "from_user_id": {"type": "string", "pattern": "^[!-~]{1,140}$",
+                "description": "Without `from`: a sender Meta names only by a business-scoped user id (a username \
+                    user whose number is not shared), as Meta's `from_user_id`; the local inbox learns no such id, so \
+                    the message verifies nothing and the session counts it in `number_not_shared`"},
             "text": {"type": "string", "minLength": 1, "maxLength": waotp_whatsapp::webhook::MAX_INBOUND_TEXT,
                 "pattern": NO_CONTROL},
         },

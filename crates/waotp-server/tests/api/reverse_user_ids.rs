@@ -129,19 +129,35 @@ async fn statuses_without_a_phone_number_are_accepted_and_counted() {
     assert!(m.lines().any(|l| l.contains("outcome=\"no_phone_number\"") && l.ends_with(" 1")), "{m}");
 }
 
+/// The local inbox simulates a sender whose number is not shared; the dashboard's session page
+/// says so.
 #[tokio::test]
 async fn the_local_inbox_simulates_a_sender_whose_number_is_not_shared() {
-    let app = spawn_app().await;
+    const ADMIN: &str = "dashboard-admin-token-0123456789";
+    let app = spawn_app_with(|c| c.admin_token = Some(waotp_server::config::Secret::new(ADMIN))).await;
     let started = start(&app, MSISDN, None, json!({})).await;
     let text = started.body["text"].as_str().unwrap();
     let answer = app.post("/v1/inbox/inbound", json!({ "from_user_id": "ZZ.1", "text": text })).await;
     assert_eq!((answer.status, answer.body["outcome"].as_str()), (200, Some("refused")), "{}", answer.body);
     assert_eq!(session(&app, started.session_id()).await["number_not_shared"], 1);
+    let spaced = app.post("/v1/inbox/inbound", json!({ "from_user_id": "ZZ. 1", "text": text })).await;
+    assert_eq!((spaced.status, spaced.body["error_code"].as_str()), (400, Some("validation_error")), "{}", spaced.body);
     let neither = app.post("/v1/inbox/inbound", json!({ "text": text })).await;
     assert_eq!(
         (neither.status, neither.body["error_code"].as_str()),
         (400, Some("validation_error")),
         "{}",
         neither.body
+    );
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let login = http.post(format!("{}/dashboard/login", app.base)).form(&[("token", ADMIN)]).send().await.unwrap();
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let url = format!("{}/dashboard/sessions/{}", app.base, started.session_id());
+    let page = http.get(url).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+    let shown = page.split("id=\"number-not-shared\"").nth(1).unwrap_or_else(|| panic!("{page}"));
+    assert!(
+        shown.starts_with(">sender&#39;s number not shared: 1 message(s)")
+            || shown.starts_with(">sender's number not shared: 1 message(s)"),
+        "{shown}"
     );
 }
