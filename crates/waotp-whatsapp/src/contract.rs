@@ -7,7 +7,7 @@
 //! The document's defects are patched, each at its spots, by the named [`Exception`]s; the
 //! endpoints the client uses that the document omits are named in [`OMITTED`]. The rules beyond
 //! the document's schemas (OpenAPI's `discriminator` and `nullable`, Graph's field selection
-//! and paging parameters, errors) are in `contract/meta/README.md`.
+//! and paging parameters, errors) are in `crates/waotp-whatsapp/contract/meta/README.md`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -23,7 +23,8 @@ pub use exceptions::{Exception, Proof};
 pub const DOCUMENT_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/contract/meta/business-messaging-api_v23.0.yaml");
 
 /// An endpoint the client uses that the document does not describe: not checked by a schema,
-/// the client's request checked by hand against Meta's reference page (`contract/meta/README.md`).
+/// the client's request checked by hand against Meta's reference page
+/// (`crates/waotp-whatsapp/contract/meta/README.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Omitted {
     pub method: &'static str,

@@ -87,8 +87,8 @@ fn auth() -> TemplateMessage {
 #[test]
 fn a_wrong_answer_fails_the_check() {
     let contract = Contract::meta();
-    let good = json!({ "messaging_product": "whatsapp", "contacts": [{ "input": "6281234567890", "wa_id": "6281234567890" }],
-                       "messages": [{ "id": "wamid.HBgM" }] });
+    let good = json!({ "messaging_product": "whatsapp", "messages": [{ "id": "wamid.HBgM" }],
+                       "contacts": [{ "input": "6281234567890", "wa_id": "6281234567890" }] });
     assert!(contract.check_answer("POST", MESSAGES, 200, &good, None).is_empty());
     let mut bad = good.clone();
     bad["messages"][0]["id"] = json!(12345);
