@@ -20,6 +20,8 @@ use serde_json::{json, Value};
 
 use crate::webhook::sign;
 
+#[cfg(feature = "meta-contract")]
+mod contract_guard;
 mod management;
 pub use management::{ManagementRequest, MetaState, NumberState, TemplateState, TokenState, WabaState};
 
@@ -135,6 +137,9 @@ struct Inner {
     http: reqwest::Client,
     /// The management side's state (token, WABA, number, subscription, templates).
     meta: Mutex<MetaState>,
+    /// Requests and answers outside Meta's OpenAPI document (`contract_guard`).
+    #[cfg(feature = "meta-contract")]
+    violations: Mutex<Vec<String>>,
 }
 
 /// A running double.
@@ -142,6 +147,9 @@ struct Inner {
 pub struct GraphDouble {
     pub addr: SocketAddr,
     inner: Arc<Inner>,
+    /// Panics when the last handle goes if a violation of the contract was let pass.
+    #[cfg(feature = "meta-contract")]
+    _verdict: Arc<contract_guard::Verdict>,
 }
 
 impl GraphDouble {
@@ -159,16 +167,34 @@ impl GraphDouble {
             acknowledged: AtomicUsize::new(0),
             lookups: AtomicUsize::new(0),
             http: reqwest::Client::new(),
+            #[cfg(feature = "meta-contract")]
+            violations: Mutex::default(),
         });
         let app = Router::new()
             .route("/{version}/{pnid}/messages", post(messages))
             .route("/{version}/{pnid}", get(management::get_node))
             .route("/{version}/{pnid}/{edge}", get(management::get_edge).post(management::post_edge))
             .with_state(inner.clone());
+        // In tests, every request and answer is held to Meta's OpenAPI document.
+        #[cfg(feature = "meta-contract")]
+        let app = app.layer(axum::middleware::from_fn_with_state(inner.clone(), contract_guard::guard));
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(GraphDouble { addr, inner })
+        Ok(GraphDouble {
+            addr,
+            #[cfg(feature = "meta-contract")]
+            _verdict: Arc::new(contract_guard::Verdict(inner.clone())),
+            inner,
+        })
+    }
+
+    /// The requests and answers so far that Meta's OpenAPI document forbids (each was answered
+    /// with a `WaotpContractViolation` error); taken, so that dropping the double does not
+    /// panic over them.
+    #[cfg(feature = "meta-contract")]
+    pub fn take_contract_violations(&self) -> Vec<String> {
+        std::mem::take(&mut *self.inner.violations.lock().expect("violations"))
     }
 
     /// `http://ADDR`, the value for `WAOTP_WHATSAPP_API_BASE`.
