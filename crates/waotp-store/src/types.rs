@@ -52,6 +52,10 @@ pub struct AppSettings {
     /// A text message sent to the user after their message verified a reverse session
     /// (`None`: only the free ✅ reaction). A service message: Meta may bill it.
     pub reverse_reply: Option<String>,
+    /// Billable messages per calendar month (UTC) before production sends are refused
+    /// (`billable_ceiling_reached`); `None`: no ceiling. Counted from the pricing Meta's status
+    /// webhooks report, so the count lags the sends (see `crate::CostStore`).
+    pub billable_ceiling: Option<u64>,
 }
 
 impl AppSettings {
@@ -102,6 +106,7 @@ impl Default for AppSettings {
             backup_templates: Vec::new(),
             reverse_texts: Vec::new(),
             reverse_reply: None,
+            billable_ceiling: None,
         }
     }
 }
@@ -273,6 +278,8 @@ pub(crate) enum ProviderEvent {
     Status { steps: Vec<Status>, error: Option<(i64, String)> },
     /// The user said they did not request the code.
     NotRequested,
+    /// What the provider says the message costs (see [`crate::CostStore::record_pricing`]).
+    Pricing(waotp_core::MessagePricing),
 }
 
 impl ProviderEvent {
@@ -282,18 +289,40 @@ impl ProviderEvent {
         match self {
             ProviderEvent::Status { steps, error } => (steps, error.as_ref(), false),
             ProviderEvent::NotRequested => (&[], None, true),
+            ProviderEvent::Pricing(_) => (&[], None, false),
         }
     }
 
-    /// An event read back from its columns (see [`ProviderEvent::columns`]).
+    /// A kept pricing's columns (billable, category, pricing model, pricing type), on both
+    /// backends; `None` for the other events.
+    pub(crate) fn pricing_columns(&self) -> (Option<bool>, Option<&str>, Option<&str>, Option<&str>) {
+        match self {
+            ProviderEvent::Pricing(p) => {
+                (Some(p.billable), Some(&p.category), Some(&p.pricing_model), p.pricing_type.as_deref())
+            }
+            _ => (None, None, None, None),
+        }
+    }
+
+    /// An event read back from its columns (see [`ProviderEvent::columns`] and
+    /// [`ProviderEvent::pricing_columns`]).
     pub(crate) fn from_columns(
         steps: Vec<Status>,
         error_code: Option<i64>,
         error_text: Option<String>,
         not_requested: bool,
+        pricing: (Option<bool>, Option<String>, Option<String>, Option<String>),
     ) -> Self {
         if not_requested {
             return ProviderEvent::NotRequested;
+        }
+        if let (billable, Some(category), model, pricing_type) = pricing {
+            return ProviderEvent::Pricing(waotp_core::MessagePricing {
+                billable: billable.unwrap_or(false),
+                category,
+                pricing_model: model.unwrap_or_default(),
+                pricing_type,
+            });
         }
         ProviderEvent::Status { steps, error: error_code.map(|code| (code, error_text.unwrap_or_default())) }
     }

@@ -101,6 +101,32 @@ impl DoubleConfig {
     }
 }
 
+/// The `pricing` object of the double's status webhooks, as Meta sends it: on `sent`, and on
+/// the first of `delivered` or `read`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoublePricing {
+    pub billable: bool,
+    pub category: String,
+    /// `regular`, `free_customer_service`, `free_entry_point`.
+    pub pricing_type: String,
+}
+
+impl DoublePricing {
+    /// Per-message pricing (`PMP`) of `category` and `pricing_type`, billable when the type is
+    /// `regular` (as Meta's are).
+    pub fn new(category: &str, pricing_type: &str) -> Self {
+        DoublePricing {
+            billable: pricing_type == "regular",
+            category: category.to_owned(),
+            pricing_type: pricing_type.to_owned(),
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!({ "billable": self.billable, "pricing_model": "PMP", "type": self.pricing_type, "category": self.category })
+    }
+}
+
 /// A failure the double will answer with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScriptedFailure {
@@ -135,6 +161,8 @@ struct Inner {
     http: reqwest::Client,
     /// The management side's state (token, WABA, number, subscription, templates).
     meta: Mutex<MetaState>,
+    /// The pricing the next messages' status webhooks carry (`None`: none).
+    pricing: Mutex<Option<DoublePricing>>,
 }
 
 /// A running double.
@@ -159,6 +187,7 @@ impl GraphDouble {
             acknowledged: AtomicUsize::new(0),
             lookups: AtomicUsize::new(0),
             http: reqwest::Client::new(),
+            pricing: Mutex::new(Some(DoublePricing::new("authentication", "regular"))),
         });
         let app = Router::new()
             .route("/{version}/{pnid}/messages", post(messages))
@@ -197,6 +226,12 @@ impl GraphDouble {
     /// answered as Meta answers them (132015 paused, 132016 disabled, 132001 otherwise).
     pub fn set_template_status(&self, name: &str, language: &str, status: &str) {
         self.meta(|m| m.set_template_status(name, language, status));
+    }
+
+    /// The pricing the status webhooks of the messages sent from now on carry (default: a
+    /// billable `authentication` message; `None`: no `pricing` object).
+    pub fn set_pricing(&self, pricing: Option<DoublePricing>) {
+        *self.inner.pricing.lock().expect("pricing") = pricing;
     }
 
     /// The management requests received so far (`debug_token`, WABA, templates…), in order.
@@ -446,7 +481,7 @@ impl Inner {
     }
 
     /// Sends the status webhooks of one message, signed, retrying a few times on non-200.
-    async fn report(self: Arc<Self>, to: String, wamid: String, failure: Option<i64>) {
+    async fn report(self: Arc<Self>, to: String, wamid: String, failure: Option<i64>, pricing: Option<DoublePricing>) {
         let Some(url) = self.config.webhook_url.clone() else { return };
         let b = &self.config.webhooks;
         let mut statuses = vec!["sent"];
@@ -463,13 +498,17 @@ impl Inner {
                 }
             }
         }
+        let mut priced = false;
         for status in statuses {
             let mut s = json!({
                 "id": wamid, "status": status, "recipient_id": to,
                 "timestamp": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()).to_string(),
             });
-            if status == "sent" {
-                s["pricing"] = json!({ "billable": true, "pricing_model": "PMP", "type": "regular", "category": "authentication" });
+            // Meta's: on `sent`, and on the first of `delivered` or `read`.
+            let on_delivery = matches!(status, "delivered" | "read") && !priced;
+            if let (Some(p), true) = (&pricing, status == "sent" || on_delivery) {
+                s["pricing"] = p.json();
+                priced |= on_delivery;
             }
             if let (Some(code), "failed") = (failure, status) {
                 s["errors"] = json!([{ "code": code, "title": title(code), "message": title(code),
@@ -546,7 +585,8 @@ async fn messages(
     }
     let wamid = format!("wamid.{}", uuid::Uuid::new_v4().simple());
     inner.record(&to, &body, 200, None);
-    let report = inner.clone().report(to.clone(), wamid.clone(), scripted.map(|f| f.code));
+    let pricing = inner.pricing.lock().expect("pricing").clone();
+    let report = inner.clone().report(to.clone(), wamid.clone(), scripted.map(|f| f.code), pricing);
     if body["type"] != "template" {
         // Reactions and replies: recorded, answered, no status webhooks (waotp does not track them).
         drop(report);

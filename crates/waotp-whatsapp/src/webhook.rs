@@ -39,6 +39,9 @@ pub enum Event {
         wamid: String,
         status: DeliveryStatus,
         error: Option<(i64, String)>,
+        /// What Meta says the message costs (its `pricing` object); `None` when absent or
+        /// malformed (see [`pricing`]).
+        pricing: Option<waotp_core::MessagePricing>,
     },
     /// The user pressed "I didn't request a code" under the message `wamid`.
     NotRequested {
@@ -117,7 +120,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, String> {
                 let details = e["error_data"]["details"].as_str().map(|d| format!(": {d}")).unwrap_or_default();
                 (e["code"].as_i64().unwrap_or(0), format!("{title}{details}"))
             });
-            events.push(Event::Status { wamid: wamid.to_owned(), status, error });
+            events.push(Event::Status { wamid: wamid.to_owned(), status, error, pricing: pricing(&s["pricing"]) });
         }
         for m in value["messages"].as_array().into_iter().flatten() {
             let pressed = m["type"] == "button" && m["button"]["payload"] == "DID_NOT_REQUEST_CODE";
@@ -138,6 +141,14 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, String> {
         }
     }
     Ok(events)
+}
+
+/// A status's `pricing` object (`billable`, `category`, `pricing_model`, `type`): values kept as
+/// given; a missing or malformed one (no category, nothing saying whether it is billable) is
+/// `None`, never an error.
+pub fn pricing(p: &Value) -> Option<waotp_core::MessagePricing> {
+    let text = |key: &str| p[key].as_str();
+    waotp_core::MessagePricing::from_fields(p["billable"].as_bool(), text("category"), text("pricing_model"), text("type"))
 }
 
 #[cfg(test)]
@@ -171,17 +182,49 @@ mod tests {
         assert_eq!(
             parse(body).unwrap(),
             vec![
-                Event::Status { wamid: "wamid.A".into(), status: DeliveryStatus::Delivered, error: None },
+                Event::Status { wamid: "wamid.A".into(), status: DeliveryStatus::Delivered, error: None, pricing: None },
                 Event::Status {
                     wamid: "wamid.B".into(),
                     status: DeliveryStatus::Failed,
-                    error: Some((131026, "Message undeliverable: x".into()))
+                    error: Some((131026, "Message undeliverable: x".into())),
+                    pricing: None,
                 },
                 Event::NotRequested { wamid: "wamid.A".into() },
             ]
         );
         assert!(parse(b"nope").is_err());
         assert_eq!(parse(b"{}").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn parses_the_pricing_of_a_status_and_tolerates_a_bad_one() {
+        let status = |pricing: &str| {
+            let body = format!(
+                r#"{{"entry":[{{"changes":[{{"field":"messages","value":{{"statuses":[
+                  {{"id":"wamid.P","status":"delivered","timestamp":"1","recipient_id":"1","pricing":{pricing}}}]}}}}]}}]}}"#
+            );
+            match parse(body.as_bytes()).unwrap().pop() {
+                Some(Event::Status { pricing, .. }) => pricing,
+                other => panic!("{other:?}"),
+            }
+        };
+        let p = status(r#"{"billable":true,"pricing_model":"PMP","type":"regular","category":"authentication"}"#);
+        assert_eq!(
+            p,
+            Some(waotp_core::MessagePricing {
+                billable: true,
+                category: "authentication".into(),
+                pricing_model: "PMP".into(),
+                pricing_type: Some("regular".into()),
+            })
+        );
+        let p = status(r#"{"pricing_model":"PMP","type":"free_customer_service","category":"utility"}"#).unwrap();
+        assert!(!p.billable, "no billable: from the type");
+        let p = status(r#"{"billable":true,"pricing_model":"CBP","category":"a_new_category"}"#).unwrap();
+        assert_eq!((p.category.as_str(), p.pricing_type), ("a_new_category", None), "unknown values kept");
+        for bad in [r#""PMP""#, "null", "{}", r#"{"billable":"yes","category":"x"}"#, r#"{"billable":true,"category":7}"#] {
+            assert_eq!(status(bad), None, "{bad}");
+        }
     }
 
     #[test]
