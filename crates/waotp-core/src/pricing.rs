@@ -49,7 +49,12 @@ impl MessagePricing {
         if category.is_empty() {
             return None;
         }
-        Some(MessagePricing { billable, category, pricing_model: pricing_model.map(cut).unwrap_or_default(), pricing_type })
+        Some(MessagePricing {
+            billable,
+            category,
+            pricing_model: pricing_model.map(cut).unwrap_or_default(),
+            pricing_type,
+        })
     }
 
     /// The category as a metric label: one of [`KNOWN_CATEGORIES`] (Meta also writes

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
+use waotp_core::calendar::month_of;
 use waotp_core::policy::{conversion_prefix, number_block};
 use waotp_core::{Msisdn, RefusalReason, RuleMode};
-use waotp_core::calendar::month_of;
 use waotp_store::{AppRecord, BillableCeiling, IdempotencyKey, Limit, Refusal, SendGuards, Signal, SignalRule};
 
 use crate::ApiError;

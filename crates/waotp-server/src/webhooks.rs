@@ -99,7 +99,9 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bod
                 let report = state.store.report_provider_status(&wamid, steps, error, now).await;
                 // Meta bills a delivered message: its pricing is recorded from a delivered or
                 // read status (the one on `sent` may belong to a message never delivered).
-                if let (Ok(_), Some(pricing), DeliveryStatus::Delivered | DeliveryStatus::Read) = (&report, pricing, status) {
+                if let (Ok(_), Some(pricing), DeliveryStatus::Delivered | DeliveryStatus::Read) =
+                    (&report, pricing, status)
+                {
                     if let Err(e) = crate::costs::record(&state, &wamid, pricing, now).await {
                         tracing::error!(error = %e, "cannot record a WhatsApp message's pricing");
                         return StatusCode::INTERNAL_SERVER_ERROR.into_response();

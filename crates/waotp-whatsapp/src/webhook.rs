@@ -44,9 +44,7 @@ pub enum Event {
         pricing: Option<waotp_core::MessagePricing>,
     },
     /// The user pressed "I didn't request a code" under the message `wamid`.
-    NotRequested {
-        wamid: String,
-    },
+    NotRequested { wamid: String },
     /// A text message the user sent to the business (reverse verification reads its code).
     Inbound(InboundText),
 }
@@ -148,7 +146,12 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, String> {
 /// `None`, never an error.
 pub fn pricing(p: &Value) -> Option<waotp_core::MessagePricing> {
     let text = |key: &str| p[key].as_str();
-    waotp_core::MessagePricing::from_fields(p["billable"].as_bool(), text("category"), text("pricing_model"), text("type"))
+    waotp_core::MessagePricing::from_fields(
+        p["billable"].as_bool(),
+        text("category"),
+        text("pricing_model"),
+        text("type"),
+    )
 }
 
 #[cfg(test)]
@@ -182,7 +185,12 @@ mod tests {
         assert_eq!(
             parse(body).unwrap(),
             vec![
-                Event::Status { wamid: "wamid.A".into(), status: DeliveryStatus::Delivered, error: None, pricing: None },
+                Event::Status {
+                    wamid: "wamid.A".into(),
+                    status: DeliveryStatus::Delivered,
+                    error: None,
+                    pricing: None
+                },
                 Event::Status {
                     wamid: "wamid.B".into(),
                     status: DeliveryStatus::Failed,
@@ -222,7 +230,9 @@ mod tests {
         assert!(!p.billable, "no billable: from the type");
         let p = status(r#"{"billable":true,"pricing_model":"CBP","category":"a_new_category"}"#).unwrap();
         assert_eq!((p.category.as_str(), p.pricing_type), ("a_new_category", None), "unknown values kept");
-        for bad in [r#""PMP""#, "null", "{}", r#"{"billable":"yes","category":"x"}"#, r#"{"billable":true,"category":7}"#] {
+        for bad in
+            [r#""PMP""#, "null", "{}", r#"{"billable":"yes","category":"x"}"#, r#"{"billable":true,"category":7}"#]
+        {
             assert_eq!(status(bad), None, "{bad}");
         }
     }

@@ -25,7 +25,12 @@ use crate::{ApiError, AppState};
 
 /// Records a delivered message's pricing, and counts a newly recorded billable one in
 /// `waotp_whatsapp_billable_messages_total`.
-pub(crate) async fn record(state: &AppState, wamid: &str, pricing: MessagePricing, now_ms: i64) -> Result<(), StoreError> {
+pub(crate) async fn record(
+    state: &AppState,
+    wamid: &str,
+    pricing: MessagePricing,
+    now_ms: i64,
+) -> Result<(), StoreError> {
     match state.store.record_pricing(wamid, pricing, now_ms).await? {
         PricingOutcome::Recorded(cost) if cost.pricing.billable => {
             state.metrics.billable_message(&cost.pricing.category, cost.country);
@@ -89,7 +94,11 @@ fn query(q: Q) -> Result<CostQuery, ApiError> {
 }
 
 /// `GET /v1/costs?from=&to=`: the app's own report, with its month so far and its ceiling.
-pub async fn app_costs(State(state): State<AppState>, AuthedApp(app): AuthedApp, q: Q) -> Result<Json<Value>, ApiError> {
+pub async fn app_costs(
+    State(state): State<AppState>,
+    AuthedApp(app): AuthedApp,
+    q: Q,
+) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
     if q.app_id.is_some() {
         return Err(ApiError::validation("app_id is for the admin API: this report is the app's own"));

@@ -49,14 +49,19 @@ impl PriceTable {
     /// line; empty lines and lines starting with `#` are skipped.
     pub fn parse(text: &str) -> Result<PriceTable, String> {
         const COLUMNS: [&str; 5] = ["country", "category", "price", "currency", "valid_from"];
-        let mut reader = csv::ReaderBuilder::new().comment(Some(b'#')).trim(csv::Trim::All).from_reader(text.as_bytes());
+        let mut reader =
+            csv::ReaderBuilder::new().comment(Some(b'#')).trim(csv::Trim::All).from_reader(text.as_bytes());
         let header = reader.headers().map_err(|e| format!("line 1: {e}"))?.clone();
         let names: Vec<String> = header.iter().map(|h| h.to_ascii_lowercase()).collect();
         let at = |column: &str| names.iter().position(|n| n == column);
         let [Some(country_at), Some(category_at), Some(price_at), Some(currency_at), Some(valid_from_at)] =
             COLUMNS.map(at)
         else {
-            return Err(format!("line 1: the header must name the columns {} (found: {})", COLUMNS.join(","), names.join(",")));
+            return Err(format!(
+                "line 1: the header must name the columns {} (found: {})",
+                COLUMNS.join(","),
+                names.join(",")
+            ));
         };
         let mut table = PriceTable::default();
         // The line of a record starting at a byte offset, counted in the text itself: the

@@ -210,7 +210,10 @@ mod tests {
         assert_eq!(r.countries[&Some("BR".to_owned())].verified, 1);
         assert_eq!((r.total.tally.billable, r.total.verified), (22, 9));
         let v = r.json();
-        assert_eq!(v["total"]["cost"], json!([{"currency": "EUR", "amount": "0.21"}, {"currency": "USD", "amount": "0.355"}]));
+        assert_eq!(
+            v["total"]["cost"],
+            json!([{"currency": "EUR", "amount": "0.21"}, {"currency": "USD", "amount": "0.355"}])
+        );
         assert_eq!(v["rows"][0]["country"], "GB");
         assert_eq!(v["countries"][0]["billable_per_verified"], json!(0.0), "BR: one verified, nothing billable");
         assert_eq!(v["countries"][1]["cost_per_verified"], Value::Null, "GB: nothing verified");

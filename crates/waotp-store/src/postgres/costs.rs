@@ -22,8 +22,8 @@ pub(super) async fn report(
     now_ms: i64,
 ) -> Result<PricingOutcome> {
     super::sessions::lock_provider_id(t, provider_id).await?;
-    let row =
-        query_opt(t, "SELECT id FROM sessions WHERE provider_id = $1 ORDER BY id DESC LIMIT 1", &[&provider_id]).await?;
+    let row = query_opt(t, "SELECT id FROM sessions WHERE provider_id = $1 ORDER BY id DESC LIMIT 1", &[&provider_id])
+        .await?;
     Ok(match row {
         Some(row) => record(t, row.get(0), p, now_ms).await?.map_or(PricingOutcome::Known, PricingOutcome::Recorded),
         None => {
@@ -81,8 +81,8 @@ pub(super) async fn record(
 }
 
 pub(super) async fn billable_in_month<C: GenericClient>(c: &C, app_id: Uuid, month: i64) -> Result<u64> {
-    let row =
-        query_opt(c, "SELECT billable FROM billable_months WHERE app_id = $1 AND month = $2", &[&app_id, &month]).await?;
+    let row = query_opt(c, "SELECT billable FROM billable_months WHERE app_id = $1 AND month = $2", &[&app_id, &month])
+        .await?;
     Ok(row.map_or(0, |r| r.get::<_, i64>(0)).max(0) as u64)
 }
 
