@@ -159,6 +159,15 @@ pub(super) fn server_config(s: &Settings) -> anyhow::Result<Config> {
             Err("must be a phone number: 6 to 15 digits (spaces, dashes and a leading + are dropped)".to_owned())
         }
     })?;
+    config.whatsapp_price_table = s.parse("whatsapp_price_table", |v| {
+        let path = std::path::PathBuf::from(v);
+        // Its rows are checked when the server starts (a bad line refuses the start).
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err("must name a CSV file that exists (country,category,price,currency,valid_from)".to_owned())
+        }
+    })?;
     config.public_url = s.parse("public_url", public_url)?;
     config.admin_token = s.raw("admin_token").map(Secret::new);
     if config.admin_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
