@@ -21,7 +21,9 @@ use serde_json::{json, Value};
 use crate::webhook::sign;
 
 mod management;
+mod pricing;
 pub use management::{ManagementRequest, MetaState, NumberState, TemplateState, TokenState, WabaState};
+pub use pricing::DoublePricing;
 
 /// A template the double knows, as approved by "Meta".
 #[derive(Debug, Clone)]
@@ -98,32 +100,6 @@ impl DoubleConfig {
             app_id: "634974688087057".into(),
             display_phone_number: "+1 555-000-0000".into(),
         }
-    }
-}
-
-/// The `pricing` object of the double's status webhooks, as Meta sends it: on `sent`, and on
-/// the first of `delivered` or `read`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DoublePricing {
-    pub billable: bool,
-    pub category: String,
-    /// `regular`, `free_customer_service`, `free_entry_point`.
-    pub pricing_type: String,
-}
-
-impl DoublePricing {
-    /// Per-message pricing (`PMP`) of `category` and `pricing_type`, billable when the type is
-    /// `regular` (as Meta's are).
-    pub fn new(category: &str, pricing_type: &str) -> Self {
-        DoublePricing {
-            billable: pricing_type == "regular",
-            category: category.to_owned(),
-            pricing_type: pricing_type.to_owned(),
-        }
-    }
-
-    fn json(&self) -> Value {
-        json!({ "billable": self.billable, "pricing_model": "PMP", "type": self.pricing_type, "category": self.category })
     }
 }
 
