@@ -23,6 +23,8 @@ pub enum RefusalReason {
     QuotaExhausted,
     /// The idempotency key was used with another body.
     IdempotencyMismatch,
+    /// The app's billable messages this calendar month (UTC) reached its ceiling.
+    BillableCeilingReached,
 }
 
 /// How a client should take a refusal: what the HTTP answer says (its status comes from this).
@@ -36,10 +38,12 @@ pub enum RefusalKind {
     Quota,
     /// The request conflicts with an earlier one of the same idempotency key (422).
     Conflict,
+    /// The app's monthly ceiling of billable messages is reached (403).
+    Ceiling,
 }
 
 impl RefusalReason {
-    pub const ALL: [RefusalReason; 10] = [
+    pub const ALL: [RefusalReason; 11] = [
         RefusalReason::Blocked(Blocklisted::Number),
         RefusalReason::Blocked(Blocklisted::Prefix),
         RefusalReason::CountryNotAllowed,
@@ -50,6 +54,7 @@ impl RefusalReason {
         RefusalReason::Pumping(PumpingRule::LowConversionPrefix),
         RefusalReason::QuotaExhausted,
         RefusalReason::IdempotencyMismatch,
+        RefusalReason::BillableCeilingReached,
     ];
 
     /// The machine-readable name: the answer's `error_code`, the metrics' label and the
@@ -64,6 +69,7 @@ impl RefusalReason {
             RefusalReason::Pumping(rule) => rule.code(),
             RefusalReason::QuotaExhausted => "quota_exhausted",
             RefusalReason::IdempotencyMismatch => "idempotency_mismatch",
+            RefusalReason::BillableCeilingReached => "billable_ceiling_reached",
         }
     }
 
@@ -76,6 +82,7 @@ impl RefusalReason {
             | RefusalReason::Pumping(_) => RefusalKind::RateLimited,
             RefusalReason::QuotaExhausted => RefusalKind::Quota,
             RefusalReason::IdempotencyMismatch => RefusalKind::Conflict,
+            RefusalReason::BillableCeilingReached => RefusalKind::Ceiling,
         }
     }
 

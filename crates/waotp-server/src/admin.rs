@@ -70,6 +70,11 @@ pub struct SettingsPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reverse_reply: Option<Option<String>>,
+    /// Billable messages per calendar month (UTC) before sends are refused
+    /// (`billable_ceiling_reached`); `null`: no ceiling.
+    #[serde(default, deserialize_with = "nullable")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub billable_ceiling: Option<Option<u64>>,
 }
 
 /// Tells a field set to `null` (`Some(None)`) from an absent one (`None`).
@@ -100,7 +105,8 @@ impl SettingsPatch {
             sequential_mode,
             conversion_mode,
             backup_templates,
-            reverse_reply
+            reverse_reply,
+            billable_ceiling
         );
         if let Some(texts) = &self.reverse_texts {
             s.reverse_texts = texts.iter().map(|(lang, text)| (lang.clone(), text.clone())).collect();
@@ -135,6 +141,7 @@ pub fn app_json(app: &AppRecord) -> Value {
         "backup_templates": s.backup_templates,
         "reverse_texts": s.reverse_texts.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
         "reverse_reply": s.reverse_reply,
+        "billable_ceiling": s.billable_ceiling,
         "whatsapp_phone_number_id": app.sender.as_ref().map(|w| w.phone_number_id.clone()),
         "created_at": rfc3339(app.created_at_ms),
     })

@@ -97,6 +97,10 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Operator alerts on the sender's health (`alert_url`, `alert_secret`); `None`: off.
     pub alert: Option<crate::sender_health::alerts::AlertConfig>,
+    /// The operator's price table, a CSV file (`whatsapp_price_table`; see
+    /// [`crate::costs::prices`]): read at start, a malformed one refuses the start. `None`:
+    /// cost reports count messages, without money.
+    pub whatsapp_price_table: Option<PathBuf>,
 }
 
 /// The file beside the SQLite database that holds waotp's own admin token.
@@ -194,6 +198,7 @@ impl Config {
             http: crate::connections::HttpLimits::default(),
             metrics_listen: None,
             alert: None,
+            whatsapp_price_table: None,
         }
     }
 

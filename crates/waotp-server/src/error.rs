@@ -141,6 +141,9 @@ impl ApiError {
                         (StatusCode::TOO_MANY_REQUESTS, "Too many request in the allowed time frame", code)
                     }
                     RefusalKind::Quota => (StatusCode::FORBIDDEN, "Quota insufficient", code),
+                    RefusalKind::Ceiling => {
+                        (StatusCode::FORBIDDEN, "Monthly ceiling of billable messages reached", code)
+                    }
                     RefusalKind::Conflict => (
                         StatusCode::UNPROCESSABLE_ENTITY,
                         "Idempotency-Key was already used with a different request body",

@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
+use waotp_core::calendar::month_of;
 use waotp_core::policy::{conversion_prefix, number_block};
 use waotp_core::{Msisdn, RefusalReason, RuleMode};
-use waotp_store::{AppRecord, IdempotencyKey, Limit, Refusal, SendGuards, Signal, SignalRule};
+use waotp_store::{AppRecord, BillableCeiling, IdempotencyKey, Limit, Refusal, SendGuards, Signal, SignalRule};
 
 use crate::ApiError;
 
@@ -22,12 +23,14 @@ pub const CONVERSION_MIN_SENDS: u64 = 20;
 pub const CONVERSION_MIN_RATE: f64 = 0.1;
 pub const CONVERSION_WINDOW_MS: i64 = 3_600_000;
 
-/// The guards of a production send.
+/// The guards of a production send at `now_ms`, with the app's monthly ceiling of billable
+/// messages (a reverse start, which sends nothing billable, drops it).
 pub fn send_guards(
     app: &AppRecord,
     msisdn: &Msisdn,
     client_ip: Option<IpAddr>,
     idempotency: Option<IdempotencyKey>,
+    now_ms: i64,
 ) -> SendGuards {
     let s = &app.settings;
     let id = app.app_id;
@@ -78,7 +81,8 @@ pub fn send_guards(
             enforce: s.conversion_mode == RuleMode::Enforce,
         });
     }
-    SendGuards { idempotency, check_blocklist: true, limits, signals, use_quota: true }
+    let billable_ceiling = s.billable_ceiling.map(|limit| BillableCeiling { limit, month: month_of(now_ms) });
+    SendGuards { idempotency, check_blocklist: true, limits, signals, use_quota: true, billable_ceiling }
 }
 
 /// The verify limit of a msisdn.

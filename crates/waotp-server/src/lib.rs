@@ -15,6 +15,7 @@ pub mod channel;
 pub mod clock;
 pub mod config;
 pub mod connections;
+pub mod costs;
 pub mod dashboard;
 mod dispatch;
 mod error;
@@ -100,6 +101,8 @@ pub struct Shared {
     dispatch: dispatch::Queue,
     /// Reverse verification's business number and acknowledgment.
     reverse: Arc<reverse::Reverse>,
+    /// The operator's price table (`whatsapp_price_table`), if any: cost reports show money.
+    pub prices: Option<Arc<costs::PriceTable>>,
 }
 
 impl AppState {
@@ -184,6 +187,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::ready))
         .route("/v1/quota", get(quota))
         .route("/v2/quota", get(quota))
+        .route("/v1/costs", get(costs::app_costs))
+        .route("/admin/costs", get(costs::admin_costs))
         .route("/v1/sessions/{session_id}", get(reverse::session))
         .route("/v1/sessions/{session_id}/qr.svg", get(reverse::qr_svg))
         .route("/v1/inbox/inbound", post(reverse::inbox_inbound))
@@ -206,6 +211,11 @@ pub struct Running {
 
 /// Builds the state (store, key, channel, workers) from a config.
 pub async fn build(config: &Config, clock: Clock) -> Result<AppState, StartError> {
+    // A malformed price table refuses the start before anything else is opened.
+    let prices = match &config.whatsapp_price_table {
+        Some(path) => Some(Arc::new(costs::PriceTable::load(path).map_err(StartError::Config)?)),
+        None => None,
+    };
     let store = config.open_store().await?;
     let key = Arc::new(config.code_key()?);
     let sealed = apps::seal_stored_secrets(store.as_ref(), &key)
@@ -312,6 +322,7 @@ pub async fn build(config: &Config, clock: Clock) -> Result<AppState, StartError
         apps,
         dispatch,
         reverse,
+        prices,
     })))
 }
 

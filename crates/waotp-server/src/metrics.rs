@@ -70,6 +70,12 @@ struct FieldOutcome {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CategoryCountry {
+    category: &'static str,
+    country: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Direction {
     direction: &'static str,
 }
@@ -103,6 +109,7 @@ pub struct Metrics {
     connections_closed: Family<Reason, Counter>,
     management_events: Family<FieldOutcome, Counter>,
     template_switches: Family<Direction, Counter>,
+    billable_messages: Family<CategoryCountry, Counter>,
 }
 
 impl Metrics {
@@ -121,6 +128,7 @@ impl Metrics {
             connections_closed: Family::default(),
             management_events: Family::default(),
             template_switches: Family::default(),
+            billable_messages: Family::default(),
         };
         let mut registry = Registry::default();
         // Counter names go without `_total`: the encoder adds it.
@@ -182,6 +190,12 @@ impl Metrics {
             "Connections waotp closed for a limit: header_timeout, idle_timeout, over_limit or over_address_limit (answered 503)",
             m.connections_closed.clone(),
         );
+        registry.register(
+            "waotp_whatsapp_billable_messages",
+            "Billable WhatsApp messages recorded from Meta's pricing, by category (Meta's known ones, else other) and \
+             the recipient's country (ISO 3166-1 alpha-2, or unknown)",
+            m.billable_messages.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -228,6 +242,17 @@ impl Metrics {
     /// A template's messages switched to a backup (`to_backup`) or back (`to_primary`).
     pub fn template_switch(&self, direction: &'static str) {
         self.template_switches.get_or_create(&Direction { direction }).inc();
+    }
+
+    /// A billable message recorded: its category as a label of a small known set (else
+    /// `other`), its country a region of the numbering metadata (else `unknown`), so the
+    /// series stay a few hundred at most.
+    pub fn billable_message(&self, category: &str, country: Option<&'static str>) {
+        let labels = CategoryCountry {
+            category: waotp_core::MessagePricing::category_label(category),
+            country: country.unwrap_or("unknown"),
+        };
+        self.billable_messages.get_or_create(&labels).inc();
     }
 
     /// The time a channel took to deliver a message.

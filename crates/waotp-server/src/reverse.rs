@@ -114,7 +114,12 @@ pub(crate) async fn start(
         return Err(state.refused(app, &req.msisdn, Refusal::new(waotp_core::RefusalReason::CountryNotAllowed), false));
     }
     let idempotency = send::idempotency_key(headers, body)?;
-    let guards: SendGuards = guards::send_guards(&app.record, &req.msisdn, ip, idempotency);
+    // A reverse start sends nothing billable (the user writes first; the reaction and the reply
+    // are free service messages): the monthly ceiling does not refuse it.
+    let guards = SendGuards {
+        billable_ceiling: None,
+        ..guards::send_guards(&app.record, &req.msisdn, ip, idempotency, state.clock.now_ms())
+    };
     let (req, _) = reverse_request(state, app, req).await?;
     match send::store_session(state, app, req, false, Vec::new(), guards).await? {
         Stored::New(response, _) | Stored::Replayed(response) => Ok((StatusCode::CREATED, Json(response))),

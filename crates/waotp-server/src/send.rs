@@ -177,7 +177,7 @@ pub(crate) async fn accept(
         return Err(state.refused(app, &req.msisdn, Refusal::new(waotp_core::RefusalReason::CountryNotAllowed), false));
     }
     let idempotency = idempotency_key(headers, body)?;
-    let guards = guards::send_guards(&app.record, &req.msisdn, ip, idempotency);
+    let guards = guards::send_guards(&app.record, &req.msisdn, ip, idempotency, state.clock.now_ms());
     match store_session(state, app, req, false, Vec::new(), guards).await? {
         Stored::New(response, message) => {
             if let Some(message) = message {

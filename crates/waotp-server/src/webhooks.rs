@@ -106,7 +106,7 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bod
     }
     for event in events {
         let (wamid, report) = match event {
-            Event::Status { wamid, status, error } => {
+            Event::Status { wamid, status, error, pricing } => {
                 let steps = match status {
                     DeliveryStatus::Sent => vec![Status::Sent],
                     // A read with no delivered first reports 2 then 3.
@@ -120,6 +120,16 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bod
                     tracing::warn!(%wamid, code, error = %text, "WhatsApp reports a failed delivery");
                 }
                 let report = state.store.report_provider_status(&wamid, steps, error, now).await;
+                // Meta bills a delivered message: its pricing is recorded from a delivered or
+                // read status (the one on `sent` may belong to a message never delivered).
+                if let (Ok(_), Some(pricing), DeliveryStatus::Delivered | DeliveryStatus::Read) =
+                    (&report, pricing, status)
+                {
+                    if let Err(e) = crate::costs::record(&state, &wamid, pricing, now).await {
+                        tracing::error!(error = %e, "cannot record a WhatsApp message's pricing");
+                        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                    }
+                }
                 (wamid, report)
             }
             Event::Inbound(message) => {

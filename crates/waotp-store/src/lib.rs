@@ -1,7 +1,7 @@
 #![forbid(unsafe_code)]
 //! waotp's storage: what the server and the CLI keep, as traits by capability ([`AppStore`],
 //! [`SessionStore`], [`DeliveryStore`], [`CallbackStore`], [`DashboardStore`],
-//! [`DashboardLogins`]) gathered in [`Store`]; their record types; the driver-neutral
+//! [`DashboardLogins`], [`CostStore`], …) gathered in [`Store`]; their record types; the driver-neutral
 //! [`StoreError`]; and two backends: SQLite (embedded, WAL, one writer thread with group
 //! commit) and PostgreSQL (several nodes on one database). Decisions are `waotp-core`'s pure
 //! functions; a backend loads their facts and stores their outcomes, atomically.
@@ -23,6 +23,7 @@ macro_rules! unfinished_sql {
     };
 }
 
+mod costs;
 mod error;
 mod health;
 pub mod postgres;
@@ -36,6 +37,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 use waotp_core::{Msisdn, Status, Template};
 
+pub use costs::{CostStore, CostWindow, CountryCount, MessageCount, PricingOutcome, RecordedCost};
 pub use error::{retry_while_unavailable, StoreError};
 pub use health::*;
 pub use reverse::{InboundAttempt, InboundOutcome, InboundScope, ReverseFunnelRow, ReverseLinkParts, ReverseStore};
@@ -115,8 +117,9 @@ pub trait SessionStore: Send + Sync {
     /// Forgets expired counters, idempotency keys and dashboard logins, and early provider
     /// events older than [`EARLY_EVENT_TTL_MS`].
     async fn prune_guards(&self, now_ms: i64) -> Result<()>;
-    /// Deletes up to `limit` sessions (with their callbacks and attempts) and up to `limit`
-    /// inbox messages created before `before_ms`; returns how many rows went. Called in small
+    /// Deletes up to `limit` sessions (with their callbacks and attempts), up to `limit` inbox
+    /// messages and up to `limit` message costs created before `before_ms`, and the billable
+    /// counts of months that ended before it; returns how many rows went. Called in small
     /// batches so traffic never waits long behind it.
     async fn prune_older_than(&self, before_ms: i64, limit: usize) -> Result<usize>;
 }
@@ -243,6 +246,7 @@ pub trait Store:
     + DashboardLogins
     + SenderHealthStore
     + ReverseStore
+    + CostStore
     + Send
     + Sync
     + 'static
@@ -260,8 +264,8 @@ pub trait Store:
 /// The store's traits, for callers that call their methods (`use waotp_store::prelude::*`).
 pub mod prelude {
     pub use crate::{
-        AppStore, CallbackStore, DashboardLogins, DashboardStore, DeliveryStore, ReverseStore, SenderHealthStore,
-        SessionStore, Store,
+        AppStore, CallbackStore, CostStore, DashboardLogins, DashboardStore, DeliveryStore, ReverseStore,
+        SenderHealthStore, SessionStore, Store,
     };
 }
 

@@ -1,7 +1,9 @@
 //! The records the store takes and gives back: parsed domain types, never raw request strings.
 
+mod callbacks;
 mod guards;
 
+pub use callbacks::*;
 pub use guards::*;
 
 use uuid::Uuid;
@@ -52,6 +54,10 @@ pub struct AppSettings {
     /// A text message sent to the user after their message verified a reverse session
     /// (`None`: only the free ✅ reaction). A service message: Meta may bill it.
     pub reverse_reply: Option<String>,
+    /// Billable messages per calendar month (UTC) before production sends are refused
+    /// (`billable_ceiling_reached`); `None`: no ceiling. Counted from the pricing Meta's status
+    /// webhooks report, so the count lags the sends (see `crate::CostStore`).
+    pub billable_ceiling: Option<u64>,
 }
 
 impl AppSettings {
@@ -102,6 +108,7 @@ impl Default for AppSettings {
             backup_templates: Vec::new(),
             reverse_texts: Vec::new(),
             reverse_reply: None,
+            billable_ceiling: None,
         }
     }
 }
@@ -273,6 +280,8 @@ pub(crate) enum ProviderEvent {
     Status { steps: Vec<Status>, error: Option<(i64, String)> },
     /// The user said they did not request the code.
     NotRequested,
+    /// What the provider says the message costs (see [`crate::CostStore::record_pricing`]).
+    Pricing(waotp_core::MessagePricing),
 }
 
 impl ProviderEvent {
@@ -282,18 +291,40 @@ impl ProviderEvent {
         match self {
             ProviderEvent::Status { steps, error } => (steps, error.as_ref(), false),
             ProviderEvent::NotRequested => (&[], None, true),
+            ProviderEvent::Pricing(_) => (&[], None, false),
         }
     }
 
-    /// An event read back from its columns (see [`ProviderEvent::columns`]).
+    /// A kept pricing's columns (billable, category, pricing model, pricing type), on both
+    /// backends; `None` for the other events.
+    pub(crate) fn pricing_columns(&self) -> (Option<bool>, Option<&str>, Option<&str>, Option<&str>) {
+        match self {
+            ProviderEvent::Pricing(p) => {
+                (Some(p.billable), Some(&p.category), Some(&p.pricing_model), p.pricing_type.as_deref())
+            }
+            _ => (None, None, None, None),
+        }
+    }
+
+    /// An event read back from its columns (see [`ProviderEvent::columns`] and
+    /// [`ProviderEvent::pricing_columns`]).
     pub(crate) fn from_columns(
         steps: Vec<Status>,
         error_code: Option<i64>,
         error_text: Option<String>,
         not_requested: bool,
+        pricing: (Option<bool>, Option<String>, Option<String>, Option<String>),
     ) -> Self {
         if not_requested {
             return ProviderEvent::NotRequested;
+        }
+        if let (billable, Some(category), model, pricing_type) = pricing {
+            return ProviderEvent::Pricing(waotp_core::MessagePricing {
+                billable: billable.unwrap_or(false),
+                category,
+                pricing_model: model.unwrap_or_default(),
+                pricing_type,
+            });
         }
         ProviderEvent::Status { steps, error: error_code.map(|code| (code, error_text.unwrap_or_default())) }
     }
@@ -451,127 +482,6 @@ pub struct FailedCallback {
 
 /// Milliseconds in a day: funnel and refusal days are `unix_ms / DAY_MS`.
 pub const DAY_MS: i64 = 86_400_000;
-
-/// A callback claimed for delivery.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallbackJob {
-    pub id: i64,
-    pub session_id: Uuid,
-    pub app_id: Uuid,
-    pub status: Status,
-    pub url: String,
-    /// The Standard Webhooks `webhook-id`: the same on every attempt, for deduplication.
-    pub webhook_id: String,
-    /// Attempts made before this one.
-    pub attempts: u32,
-    pub challenge: String,
-    /// When the status happened.
-    pub happened_at_ms: i64,
-    /// The lease this claim holds; settling the attempt needs it.
-    pub lease_until_ms: i64,
-}
-
-/// One delivery attempt, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttemptRecord {
-    pub at_ms: i64,
-    pub http_status: Option<u16>,
-    pub error: Option<String>,
-    pub latency_ms: i64,
-}
-
-/// What happens to a callback after an attempt (or a decision not to attempt now).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CallbackNext {
-    /// Received (a 2xx).
-    Delivered,
-    /// Failed; try again at this time.
-    RetryAt(i64),
-    /// Failed for the last time: marked failed, the session's next status may go.
-    GiveUp,
-    /// Not attempted (its host is busy): release it until then, no attempt counted.
-    DeferTo(i64),
-}
-
-/// `next_attempt_at` of a callback held behind an earlier pending one of its session: never
-/// due, so the claim query never scans it; it is released when its predecessor is settled.
-/// (PostgreSQL's `waotp_held()` is the same number.)
-pub(crate) const HELD: i64 = i64::MAX / 4;
-
-impl CallbackNext {
-    /// The state the callback is left in, and when it is next due if it stays pending.
-    pub fn outcome(&self) -> (CallbackState, Option<i64>) {
-        match self {
-            CallbackNext::Delivered => (CallbackState::Delivered, None),
-            CallbackNext::GiveUp => (CallbackState::Failed, None),
-            CallbackNext::RetryAt(at) | CallbackNext::DeferTo(at) => (CallbackState::Pending, Some(*at)),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallbackState {
-    Pending,
-    Delivered,
-    Failed,
-}
-
-impl CallbackState {
-    /// As stored: 0 pending, 1 delivered, 2 failed (both backends).
-    pub fn code(self) -> i64 {
-        match self {
-            CallbackState::Pending => 0,
-            CallbackState::Delivered => 1,
-            CallbackState::Failed => 2,
-        }
-    }
-
-    pub fn from_code(code: i64) -> crate::Result<Self> {
-        match code {
-            0 => Ok(CallbackState::Pending),
-            1 => Ok(CallbackState::Delivered),
-            2 => Ok(CallbackState::Failed),
-            other => Err(crate::StoreError::Corrupt(format!("callback state {other}"))),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CallbackState::Pending => "pending",
-            CallbackState::Delivered => "delivered",
-            CallbackState::Failed => "failed",
-        }
-    }
-}
-
-/// A callback with its delivery log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallbackRecord {
-    pub status: Status,
-    pub url: String,
-    pub webhook_id: String,
-    pub state: CallbackState,
-    pub attempts: u32,
-    pub next_attempt_at_ms: i64,
-    pub happened_at_ms: i64,
-    pub log: Vec<AttemptRecord>,
-}
-
-impl CallbackRecord {
-    /// When it is next due: pending and not held behind an earlier status of its session.
-    pub fn due_at_ms(&self) -> Option<i64> {
-        (self.state == CallbackState::Pending && self.next_attempt_at_ms < HELD).then_some(self.next_attempt_at_ms)
-    }
-
-    /// Its state as logs show it: `pending`, `delivered`, `failed`, or `waiting` while it is
-    /// held behind an earlier pending status of its session (pending, but not due).
-    pub fn shown_state(&self) -> &'static str {
-        match self.state {
-            CallbackState::Pending if self.due_at_ms().is_none() => "waiting",
-            state => state.as_str(),
-        }
-    }
-}
 
 /// A WhatsApp Business phone number and the token that sends from it.
 #[derive(Clone, PartialEq, Eq)]

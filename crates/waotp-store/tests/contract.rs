@@ -116,6 +116,8 @@ const M: &str = "6281234567890";
 #[path = "contract/rules.rs"]
 mod rules;
 
+#[path = "contract/costs.rs"]
+mod costs;
 #[path = "contract/health.rs"]
 mod health;
 #[path = "contract/reverse.rs"]

@@ -42,11 +42,12 @@ pub enum Event {
         wamid: String,
         status: DeliveryStatus,
         error: Option<(i64, String)>,
+        /// What Meta says the message costs (its `pricing` object); `None` when absent or
+        /// malformed (see [`pricing`]).
+        pricing: Option<waotp_core::MessagePricing>,
     },
     /// The user pressed "I didn't request a code" under the message `wamid`.
-    NotRequested {
-        wamid: String,
-    },
+    NotRequested { wamid: String },
     /// A text message the user sent to the business (reverse verification reads its code).
     Inbound(InboundText),
     /// Meta named one user by both phone number and business-scoped user id (a status of a
@@ -133,7 +134,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, String> {
                 let details = e["error_data"]["details"].as_str().map(|d| format!(": {d}")).unwrap_or_default();
                 (e["code"].as_i64().unwrap_or(0), format!("{title}{details}"))
             });
-            events.push(Event::Status { wamid: wamid.to_owned(), status, error });
+            events.push(Event::Status { wamid: wamid.to_owned(), status, error, pricing: pricing(&s["pricing"]) });
         }
         for m in value["messages"].as_array().into_iter().flatten() {
             let sender = users::sender(m, value);
@@ -180,20 +181,31 @@ impl Identities {
     /// [`Event::NoPhoneNumber`] (a contact entry only repeats its status's or message's user).
     fn add(&mut self, business: &str, user: UserIds, events: Option<&mut Vec<Event>>) {
         match (user.wa_id, user.user_id) {
-            (Some(wa_id), Some(user_id)) => {
-                if self.seen.insert((business.to_owned(), wa_id.clone(), user_id.clone())) {
-                    self.found.push(Identified {
-                        business: business.to_owned(),
-                        wa_id,
-                        user_id,
-                        parent_user_id: user.parent_user_id,
-                    });
-                }
+            (Some(wa_id), Some(user_id)) if self.seen.insert((business.to_owned(), wa_id.clone(), user_id.clone())) => {
+                self.found.push(Identified {
+                    business: business.to_owned(),
+                    wa_id,
+                    user_id,
+                    parent_user_id: user.parent_user_id,
+                });
             }
             (None, Some(_)) => events.into_iter().for_each(|e| e.push(Event::NoPhoneNumber)),
             _ => {}
         }
     }
+}
+
+/// A status's `pricing` object (`billable`, `category`, `pricing_model`, `type`): values kept as
+/// given; a missing or malformed one (no category, nothing saying whether it is billable) is
+/// `None`, never an error.
+pub fn pricing(p: &Value) -> Option<waotp_core::MessagePricing> {
+    let text = |key: &str| p[key].as_str();
+    waotp_core::MessagePricing::from_fields(
+        p["billable"].as_bool(),
+        text("category"),
+        text("pricing_model"),
+        text("type"),
+    )
 }
 
 #[cfg(test)]

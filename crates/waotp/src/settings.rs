@@ -46,6 +46,7 @@ pub const KEYS: &[(&str, bool)] = &[
     ("whatsapp_messaging_limit", false),
     ("whatsapp_waba_id", false),
     ("whatsapp_app_id", false),
+    ("whatsapp_price_table", false),
     ("alert_url", false),
     ("alert_secret", true),
     ("whatsapp_display_number", false),

@@ -432,6 +432,21 @@ fn a_bad_config_value_fails_startup_naming_the_key() {
     let (ok, _, err) = waotp_in(dir.path(), &["config", "check"], &[]);
     assert!(!ok);
     assert!(err.contains("unknown key `callback_timout`"), "{err}");
+    // The price table: every line checked, a bad one named.
+    let table = dir.path().join("prices.csv");
+    std::fs::write(&table, "country,category,price,currency,valid_from\nID,authentication,0,025,USD,2025-07-01\n")
+        .unwrap();
+    std::fs::write(
+        dir.path().join("waotp.toml"),
+        format!("whatsapp_price_table = {:?}\n", table.display().to_string()),
+    )
+    .unwrap();
+    let (ok, _, err) = waotp_in(dir.path(), &["config", "check"], &[]);
+    assert!(!ok && err.contains("whatsapp_price_table") && err.contains("line 2:"), "{err}");
+    std::fs::write(&table, "country,category,price,currency,valid_from\nID,authentication,0.025,USD,2025-07-01\n")
+        .unwrap();
+    let (ok, _, err) = waotp_in(dir.path(), &["config", "check"], &[]);
+    assert!(ok, "{err}");
 }
 
 #[test]

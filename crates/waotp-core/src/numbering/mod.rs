@@ -48,6 +48,9 @@ const TYPES: [Type; 10] = [
 /// One region's patterns, as regular-expression sources over ASCII digits.
 #[derive(Debug, Clone)]
 pub(crate) struct RegionPatterns {
+    /// The region's ISO 3166-1 alpha-2 code (`ID`, `US`), or `001` for a non-geographic
+    /// calling code (+800, +882, …).
+    pub id: String,
     /// Starts every national number of the region, when its calling code is shared.
     pub leading: Option<String>,
     pub general: String,
@@ -104,6 +107,7 @@ pub(crate) fn plans() -> &'static [Plan] {
                             .map(|t| format!("(?:{})", clean(t.national_number().as_str())))
                             .collect();
                         RegionPatterns {
+                            id: meta.id().to_owned(),
                             // A single region's leading digits are never consulted.
                             leading: meta.leading_digits().filter(|_| shared).map(|l| clean(l.as_str())),
                             general: clean(d.general().national_number().as_str()),
@@ -120,14 +124,16 @@ pub(crate) fn plans() -> &'static [Plan] {
 
 /// A region's patterns, compiled: leading digits match a prefix, the others the whole number.
 struct Region {
+    id: &'static str,
     leading: Option<Regex>,
     general: Regex,
     types: Regex,
 }
 
-fn compile(p: &RegionPatterns) -> Region {
+fn compile(p: &'static RegionPatterns) -> Region {
     let full = |p: &str| Regex::new(&format!("^(?:{p})$")).expect("libphonenumber pattern");
     Region {
+        id: &p.id,
         leading: p.leading.as_ref().map(|l| Regex::new(&format!("^(?:{l})")).expect("libphonenumber pattern")),
         general: full(&p.general),
         types: full(&p.types),
@@ -174,16 +180,31 @@ pub fn normalise(digits: &str) -> Option<String> {
 
 /// libphonenumber's rule for a national number of a calling code with these regions.
 fn valid_national(regions: &[Region], national: &str) -> bool {
+    region_of(regions, national).is_some_and(|r| r.general.is_match(national) && r.types.is_match(national))
+}
+
+/// The region a national number belongs to, by libphonenumber's rule: the first whose
+/// leading-digits pattern starts it, or, for a region without one, whose patterns it matches.
+fn region_of<'a>(regions: &'a [Region], national: &str) -> Option<&'a Region> {
     let matches = |r: &Region| r.general.is_match(national) && r.types.is_match(national);
-    for region in regions {
-        match &region.leading {
-            Some(leading) if leading.is_match(national) => return matches(region),
-            Some(_) => {}
-            None if matches(region) => return true,
-            None => {}
-        }
-    }
-    false
+    regions.iter().find(|region| match &region.leading {
+        Some(leading) => leading.is_match(national),
+        None => matches(region),
+    })
+}
+
+/// The country a valid number (`digits` as [`normalise`] takes them) belongs to: its region's
+/// ISO 3166-1 alpha-2 code (`ID` for `6281234567890`, `CA` for a Canadian +1 number, `GG` for
+/// a Guernsey +44 7781 number), by libphonenumber's rule (see the module's text). `None` for an
+/// invalid number and for a non-geographic calling code (+800, +882, …), which has no country.
+pub fn region(digits: &str) -> Option<&'static str> {
+    let digits = normalise(digits)?;
+    let (national, regions) = (1..=3.min(digits.len())).find_map(|n| {
+        let code = digits[..n].parse::<u16>().ok()?;
+        let (_, regions) = self::regions(code)?;
+        Some((&digits[n..], regions))
+    })?;
+    region_of(regions, national).map(|r| r.id).filter(|id| id.len() == 2 && id.bytes().all(|b| b.is_ascii_uppercase()))
 }
 
 #[cfg(test)]
@@ -248,6 +269,44 @@ mod tests {
         assert!(checked > 100_000, "{checked}");
         let (fewest, most) = digit_bounds();
         assert!((4..=8).contains(&fewest) && (13..=MAX_DIGITS).contains(&most), "{fewest}..={most}");
+    }
+
+    #[test]
+    fn a_number_belongs_to_its_region() {
+        assert_eq!(region("6281234567890"), Some("ID"));
+        assert_eq!(region("62081234567890"), Some("ID"), "with the national prefix");
+        assert_eq!(region("12015550123"), Some("US"));
+        assert_eq!(region("447400123456"), Some("GB"));
+        assert_eq!(region("79123456789"), Some("RU"));
+        assert_eq!(region("5511987654321"), Some("BR"));
+        assert_eq!(region("80012345678"), None, "+800 is non-geographic");
+        assert_eq!(region("6281234"), None, "invalid");
+        assert_eq!(region(""), None);
+        // Every mobile and fixed-line example number of the metadata belongs to the region it
+        // is the example of, or, in a range two regions share (Vatican and Italian mobiles,
+        // +39 3…), to another region of its calling code, the first by the rule.
+        let (mut checked, mut shared) = (0, 0);
+        let mut wrong = Vec::new();
+        for Plan { code, .. } in plans() {
+            for meta in DATABASE.by_code(code).unwrap() {
+                for t in [Type::Mobile, Type::FixedLine] {
+                    if let Some(example) = meta.descriptors().get(t).and_then(|d| d.example()) {
+                        let want = Some(meta.id()).filter(|id| *id != "001");
+                        let got = region(&format!("{code}{example}"));
+                        let of_code = DATABASE.region(code).unwrap_or_default();
+                        if got == want {
+                            checked += 1;
+                        } else if got.is_some_and(|g| of_code.contains(&g)) {
+                            shared += 1;
+                        } else {
+                            wrong.push(format!("+{code} {example} ({t:?} of {}): {got:?}", meta.id()));
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(wrong, Vec::<String>::new());
+        assert!(checked > 400 && shared < 20, "{checked} {shared}");
     }
 
     #[test]

@@ -181,6 +181,7 @@ impl Render for Flash {
 const NAV: &[(&str, &str, &str)] = &[
     ("sessions", "/dashboard/sessions", "Sessions"),
     ("funnel", "/dashboard/funnel", "Funnel"),
+    ("costs", "/dashboard/costs", "Costs"),
     ("inbox", "/dashboard/inbox", "Inbox"),
     ("callbacks", "/dashboard/callbacks", "Callbacks"),
     ("manage", "/dashboard/manage", "Manage"),

@@ -1,5 +1,6 @@
 //! The operator's dashboard at `/dashboard`: sessions and their timelines, the conversion
-//! funnel, the local inbox, failed callbacks with replay, app management and a try-it form.
+//! funnel, what verifications cost, the local inbox, failed callbacks with replay, app
+//! management and a try-it form.
 //!
 //! Server-rendered HTML (maud), one request per page: the style sheet is inline, there is no
 //! script and nothing is fetched from elsewhere, so it works with no internet. Every answer
@@ -15,6 +16,7 @@
 //! (`login_link`).
 
 mod auth;
+mod costs;
 mod funnel;
 mod layout;
 mod login_link;
@@ -47,6 +49,7 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard/callbacks", get(sessions::failed_callbacks))
         .route("/dashboard/callbacks/replay", post(sessions::replay))
         .route("/dashboard/funnel", get(funnel::show))
+        .route("/dashboard/costs", get(costs::show))
         .route("/dashboard/manage", get(manage::show))
         .route("/dashboard/manage/apps", post(manage::create_app))
         .route("/dashboard/manage/apps/{app_id}/api-key", post(manage::rotate_key))

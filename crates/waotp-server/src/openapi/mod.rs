@@ -7,7 +7,10 @@
 //! than the derive can. The public routes' document is exact: `scripts/api-fuzz` runs a
 //! property-based tester (schemathesis) against the served document with all its checks.
 
+mod costs;
 mod schemas;
+
+use self::costs::{__path_admin_costs, __path_costs_v1};
 
 use std::sync::LazyLock;
 
@@ -49,7 +52,9 @@ placeholders!(
     InboundAnswer,
     Liveness,
     Readiness,
-    OpenApiDocument
+    OpenApiDocument,
+    CostDate,
+    CostsAnswer
 );
 
 /// Any JSON object (the admin API's app, session and callback records; see docs/src/operations/admin-api.md).
@@ -59,7 +64,7 @@ pub struct Record {}
 
 /// Every route that reads the database (all authenticated ones: credentials are looked up)
 /// answers 503 when it cannot be reached.
-const UNAVAILABLE: &str =
+pub(super) const UNAVAILABLE: &str =
     "Service unavailable: the database cannot be reached (`store_unavailable`); retry after `Retry-After` seconds";
 
 /// The routes that may name a reverse verification's business number (a reverse start, the
@@ -248,7 +253,7 @@ fn readyz() {}
 fn openapi_json() {}
 
 /// The admin routes' answer to an address that sent too many wrong tokens.
-const TOO_MANY_FAILURES: &str =
+pub(super) const TOO_MANY_FAILURES: &str =
     "Too many failed authentications from this address (`too_many_failures`): after 5 wrong \
      admin tokens within a minute, every attempt from the address (even with the right token) is refused until \
      that minute is over";
@@ -434,7 +439,7 @@ impl Modify for Security {
         webhook_handshake, webhook_events, healthz, readyz, openapi_json, admin_apps, admin_create_app, admin_app,
         admin_update_app, admin_rotate_key, admin_rotate_secret, admin_quota, admin_templates, admin_put_template,
         admin_delete_template, admin_session, admin_session_callbacks, admin_replay, admin_blocklist, admin_block,
-        admin_unblock, admin_login_link,
+        admin_unblock, admin_login_link, costs_v1, admin_costs,
     ),
     modifiers(&Security),
 )]

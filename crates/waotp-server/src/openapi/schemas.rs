@@ -42,6 +42,8 @@ pub fn all(deny_private: bool) -> Vec<(&'static str, Value)> {
         ("Liveness", json!({"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}})),
         ("Readiness", readiness()),
         ("OpenApiDocument", json!({"type": "object", "description": "This document."})),
+        ("CostDate", super::costs::cost_date()),
+        ("CostsAnswer", super::costs::costs_answer()),
     ]
 }
 

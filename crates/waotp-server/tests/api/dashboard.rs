@@ -13,7 +13,7 @@ use crate::helpers::{spawn_app, spawn_app_with, TestApp};
 use crate::receiver::Receiver;
 use crate::webdriver::Browser;
 
-const TOKEN: &str = "dashboard-admin-token-0123456789";
+pub(crate) const TOKEN: &str = "dashboard-admin-token-0123456789";
 const MSISDN: &str = "6281234567890";
 
 fn screenshots() -> PathBuf {
@@ -27,7 +27,7 @@ async fn spawn_dashboard() -> TestApp {
 }
 
 /// Checks what every page must hold at the current width, and screenshots the whole page.
-async fn check_page(b: &Browser, name: &str, width: u32) {
+pub(crate) async fn check_page(b: &Browser, name: &str, width: u32) {
     let facts = b
         .execute(
             "const unlabelled = [...document.querySelectorAll('input, select, textarea')]
@@ -355,7 +355,7 @@ async fn dashboard_is_off_without_an_admin_token() {
 }
 
 /// Logs `b` in to the dashboard at `base`.
-async fn log_in(b: &Browser, base: &str) {
+pub(crate) async fn log_in(b: &Browser, base: &str) {
     b.goto(&format!("{base}/login")).await;
     b.fill("#token", TOKEN).await;
     b.click_through("form button[type=submit]").await;

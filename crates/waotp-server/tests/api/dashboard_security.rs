@@ -275,7 +275,7 @@ async fn a_form_post_from_another_scheme_is_refused() {
     let app = spawn_dashboard(false).await;
     let host = app.base.trim_start_matches("http://").to_owned();
     let https = ("origin", format!("https://{host}"));
-    let r = post(&app, "/login", &[https.clone()], &[("token", TOKEN)]).await.unwrap();
+    let r = post(&app, "/login", std::slice::from_ref(&https), &[("token", TOKEN)]).await.unwrap();
     assert_eq!(r.status().as_u16(), 403);
     assert!(r.headers().get("set-cookie").is_none(), "no login");
     let r = post(&app, "/login", &[("origin", format!("http://{host}"))], &[("token", TOKEN)]).await.unwrap();

@@ -12,7 +12,7 @@ const APP_COLUMNS: &str = "app_id, name, api_key_hash, code_length, time_limit, 
      return_code, created_at, callback_secret, callback_mode, callback_signing, quota, rps_limit, \
      msisdn_send_limit, msisdn_send_window, msisdn_verify_limit, msisdn_verify_window, ip_send_limit, \
      allowed_countries, sequential_mode, conversion_mode, wa_phone_number_id, wa_access_token, backup_templates, \
-     reverse_texts, reverse_reply";
+     reverse_texts, reverse_reply, billable_ceiling";
 
 fn optional_small(v: Option<i64>) -> Result<Option<u32>> {
     v.map(small).transpose()
@@ -52,6 +52,7 @@ fn app_from(row: &Row) -> Result<AppRecord> {
             backup_templates: names(&row.get::<_, String>(24)),
             reverse_texts: decode_reverse_texts(&row.get::<_, String>(25)),
             reverse_reply: row.get(26),
+            billable_ceiling: row.get::<_, Option<i64>>(27).map(|n| n.max(0) as u64),
         },
         quota: row.get(12),
         sender: match (row.get::<_, Option<String>>(22), row.get::<_, Option<String>>(23)) {
@@ -74,6 +75,7 @@ struct SettingsParams {
     msisdn_verify_window: i64,
     ip_send_limit: Option<i64>,
     allowed_countries: String,
+    billable_ceiling: Option<i64>,
 }
 
 impl SettingsParams {
@@ -88,6 +90,7 @@ impl SettingsParams {
             msisdn_verify_window: s.msisdn_verify_window.into(),
             ip_send_limit: s.ip_send_limit.map(i64::from),
             allowed_countries: s.allowed_countries.join(","),
+            billable_ceiling: s.billable_ceiling.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
         }
     }
 }
@@ -100,7 +103,7 @@ pub(super) async fn create<C: GenericClient>(c: &C, app: &AppRecord) -> Result<(
         c,
         &format!(
             "INSERT INTO apps ({APP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-             $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"
+             $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)"
         ),
         &[
             &app.app_id,
@@ -130,6 +133,7 @@ pub(super) async fn create<C: GenericClient>(c: &C, app: &AppRecord) -> Result<(
             &s.backup_templates.join(","),
             &encode_reverse_texts(&s.reverse_texts),
             &s.reverse_reply,
+            &p.billable_ceiling,
         ],
     )
     .await?;
@@ -159,7 +163,7 @@ pub(super) async fn update_settings<C: GenericClient>(c: &C, app_id: Uuid, s: &A
          return_code = $6, callback_mode = $7, callback_signing = $8, rps_limit = $9, msisdn_send_limit = $10, \
          msisdn_send_window = $11, msisdn_verify_limit = $12, msisdn_verify_window = $13, ip_send_limit = $14, \
          allowed_countries = $15, sequential_mode = $16, conversion_mode = $17, backup_templates = $18, \
-         reverse_texts = $19, reverse_reply = $20 WHERE app_id = $1",
+         reverse_texts = $19, reverse_reply = $20, billable_ceiling = $21 WHERE app_id = $1",
         &[
             &app_id,
             &p.code_length,
@@ -181,6 +185,7 @@ pub(super) async fn update_settings<C: GenericClient>(c: &C, app_id: Uuid, s: &A
             &s.backup_templates.join(","),
             &encode_reverse_texts(&s.reverse_texts),
             &s.reverse_reply,
+            &p.billable_ceiling,
         ],
     )
     .await?;

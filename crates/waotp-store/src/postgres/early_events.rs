@@ -14,12 +14,25 @@ use crate::{Result, EARLY_EVENTS_MAX, EARLY_EVENT_TTL_MS};
 /// events went to stay within [`EARLY_EVENTS_MAX`].
 pub(super) async fn keep(t: &Transaction<'_>, provider_id: &str, event: &ProviderEvent, now_ms: i64) -> Result<u64> {
     let (steps, error, not_requested) = event.columns();
+    let (billable, category, model, pricing_type) = event.pricing_columns();
     let steps: Vec<i64> = steps.iter().map(|s| i64::from(s.code())).collect();
     let id: i64 = query_one(
         t,
-        "INSERT INTO early_webhook_events (provider_id, received_at, steps, error_code, error_text, not_requested) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        &[&provider_id, &now_ms, &steps, &error.map(|e| e.0), &error.map(|e| e.1.as_str()), &not_requested],
+        "INSERT INTO early_webhook_events (provider_id, received_at, steps, error_code, error_text, not_requested, \
+         pricing_billable, pricing_category, pricing_model, pricing_type) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+        &[
+            &provider_id,
+            &now_ms,
+            &steps,
+            &error.map(|e| e.0),
+            &error.map(|e| e.1.as_str()),
+            &not_requested,
+            &billable,
+            &category,
+            &model,
+            &pricing_type,
+        ],
     )
     .await?
     .get(0);
@@ -41,7 +54,8 @@ pub(super) async fn take(t: &Transaction<'_>, provider_id: &str) -> Result<Vec<P
     let mut rows = query(
         t,
         "DELETE FROM early_webhook_events WHERE provider_id = $1 \
-         RETURNING id, steps, error_code, error_text, not_requested",
+         RETURNING id, steps, error_code, error_text, not_requested, pricing_billable, pricing_category, \
+         pricing_model, pricing_type",
         &[&provider_id],
     )
     .await?;
@@ -49,7 +63,8 @@ pub(super) async fn take(t: &Transaction<'_>, provider_id: &str) -> Result<Vec<P
     rows.iter()
         .map(|r| {
             let steps = r.get::<_, Vec<i64>>(1).into_iter().map(status_from).collect::<Result<Vec<Status>>>()?;
-            Ok(ProviderEvent::from_columns(steps, r.get(2), r.get(3), r.get(4)))
+            let pricing = (r.get(5), r.get(6), r.get(7), r.get(8));
+            Ok(ProviderEvent::from_columns(steps, r.get(2), r.get(3), r.get(4), pricing))
         })
         .collect()
 }

@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0015_reverse_settings.sql"),
     include_str!("../../migrations/postgres/0016_reverse_wrong_senders.sql"),
     include_str!("../../migrations/postgres/0017_whatsapp_user_ids.sql"),
+    include_str!("../../migrations/postgres/0018_costs.sql"),
 ];
 
 /// Any fixed number: the advisory lock that lets one node at a time migrate.

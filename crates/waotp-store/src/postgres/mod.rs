@@ -40,6 +40,7 @@ macro_rules! blocklist_lookup {
 
 mod apps;
 mod callbacks;
+mod costs;
 mod early_events;
 mod error;
 mod failover;

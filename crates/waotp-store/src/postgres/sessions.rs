@@ -41,7 +41,7 @@ fn lock_id(parts: &[&[u8]]) -> i64 {
 /// Takes the advisory lock of a provider's message id: a webhook reporting on the message and
 /// the delivery recording its id take turns on every node, so an early event is either seen
 /// by the recording or kept for it (see `early_events`). Taken before any session row lock.
-async fn lock_provider_id(t: &Transaction<'_>, provider_id: &str) -> Result<()> {
+pub(super) async fn lock_provider_id(t: &Transaction<'_>, provider_id: &str) -> Result<()> {
     lock_key(t, &[b"provider_id", provider_id.as_bytes()]).await
 }
 
@@ -521,6 +521,9 @@ async fn apply(t: &Transaction<'_>, session: &mut SessionRef, event: &ProviderEv
             )
             .await?;
         }
+        ProviderEvent::Pricing(pricing) => {
+            super::costs::record(t, session.row_id, pricing, now_ms).await?;
+        }
     }
     Ok(())
 }
@@ -571,5 +574,6 @@ pub(super) async fn prune_older_than(t: &Transaction<'_>, before_ms: i64, limit:
     .await?;
     // Refusal counts are per day: a day goes once all of it is older than the cut.
     exec(t, "DELETE FROM refusals WHERE day < $1", &[&(before_ms / DAY_MS)]).await?;
-    Ok((sessions + inbox) as usize)
+    let costs = super::costs::prune_older_than(t, before_ms, limit).await?;
+    Ok((sessions + inbox) as usize + costs)
 }

@@ -130,6 +130,13 @@ impl SessionStore for PgStore {
                 guards::Idempotent::New => {}
             }
         }
+        // The app's monthly ceiling of billable messages, before anything is counted.
+        if let Some(ceiling) = &guards.billable_ceiling {
+            let billable = costs::billable_in_month(&self.conn().await?, session.app_id, ceiling.month).await?;
+            if let Some(refusal) = ceiling.refusal(billable) {
+                return Ok(SendOutcome::Refused(refusal));
+            }
+        }
         // 2. The blocklist and the counts (limits and signals, atomically per key): one
         //    statement, committed at once.
         let counters = get(&self.counters, self.wait).await?;
@@ -386,6 +393,30 @@ impl crate::ReverseStore for PgStore {
 
     async fn reverse_link_parts(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<crate::ReverseLinkParts>> {
         reverse::link_parts(&self.conn().await?, app_id, session_id).await
+    }
+}
+
+#[async_trait]
+impl crate::CostStore for PgStore {
+    async fn record_pricing(
+        &self,
+        provider_id: &str,
+        pricing: waotp_core::MessagePricing,
+        now_ms: i64,
+    ) -> Result<crate::PricingOutcome> {
+        transaction!(self, |t| costs::report(&t, provider_id, &pricing, now_ms).await)
+    }
+
+    async fn message_counts(&self, window: crate::CostWindow) -> Result<Vec<crate::MessageCount>> {
+        costs::message_counts(&self.conn().await?, &window).await
+    }
+
+    async fn verified_by_country(&self, window: crate::CostWindow) -> Result<Vec<crate::CountryCount>> {
+        costs::verified_by_country(&self.conn().await?, &window).await
+    }
+
+    async fn billable_in_month(&self, app_id: Uuid, month: i64) -> Result<u64> {
+        costs::billable_in_month(&self.conn().await?, app_id, month).await
     }
 }
 

@@ -11,7 +11,12 @@ const APP_COLUMNS: &str = "app_id, name, api_key_hash, code_length, time_limit, 
      return_code, created_at, callback_secret, callback_mode, callback_signing, quota, rps_limit, \
      msisdn_send_limit, msisdn_send_window, msisdn_verify_limit, msisdn_verify_window, ip_send_limit, \
      allowed_countries, sequential_mode, conversion_mode, wa_phone_number_id, wa_access_token, backup_templates, \
-     reverse_texts, reverse_reply";
+     reverse_texts, reverse_reply, billable_ceiling";
+
+/// A ceiling as the integer the schema stores (capped: no app sends 2^63 messages a month).
+fn ceiling_param(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
 
 /// A comma-separated list as stored.
 fn names(s: &str) -> Vec<String> {
@@ -50,6 +55,7 @@ fn app_from(row: &Row<'_>) -> rusqlite::Result<AppRecord> {
             backup_templates: names(&row.get::<_, String>(24)?),
             reverse_texts: decode_reverse_texts(&row.get::<_, String>(25)?),
             reverse_reply: row.get(26)?,
+            billable_ceiling: row.get::<_, Option<i64>>(27)?.map(|n| n.max(0) as u64),
         },
         quota: row.get(12)?,
         sender: match (row.get::<_, Option<String>>(22)?, row.get::<_, Option<String>>(23)?) {
@@ -65,7 +71,7 @@ pub(super) fn create(c: &Connection, app: &AppRecord) -> Result<()> {
     let s = &app.settings;
     c.prepare_cached(&format!(
         "INSERT INTO apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
-         ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)"
+         ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)"
     ))?
     .execute(params![
         app.app_id.as_bytes(),
@@ -95,6 +101,7 @@ pub(super) fn create(c: &Connection, app: &AppRecord) -> Result<()> {
         s.backup_templates.join(","),
         encode_reverse_texts(&s.reverse_texts),
         s.reverse_reply,
+        s.billable_ceiling.map(ceiling_param),
     ])?;
     Ok(())
 }
@@ -118,7 +125,7 @@ pub(super) fn update_settings(c: &Connection, app_id: Uuid, s: &AppSettings) -> 
              return_code = ?6, callback_mode = ?7, callback_signing = ?8, rps_limit = ?9, msisdn_send_limit = ?10, \
              msisdn_send_window = ?11, msisdn_verify_limit = ?12, msisdn_verify_window = ?13, ip_send_limit = ?14, \
              allowed_countries = ?15, sequential_mode = ?16, conversion_mode = ?17, backup_templates = ?18, \
-             reverse_texts = ?19, reverse_reply = ?20 WHERE app_id = ?1",
+             reverse_texts = ?19, reverse_reply = ?20, billable_ceiling = ?21 WHERE app_id = ?1",
         )?
         .execute(params![
             app_id.as_bytes(),
@@ -141,6 +148,7 @@ pub(super) fn update_settings(c: &Connection, app_id: Uuid, s: &AppSettings) -> 
             s.backup_templates.join(","),
             encode_reverse_texts(&s.reverse_texts),
             s.reverse_reply,
+            s.billable_ceiling.map(ceiling_param),
         ])?;
     Ok(n == 1)
 }

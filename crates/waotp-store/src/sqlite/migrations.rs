@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0011_reverse_settings.sql"),
     include_str!("../../migrations/sqlite/0012_reverse_wrong_senders.sql"),
     include_str!("../../migrations/sqlite/0013_whatsapp_user_ids.sql"),
+    include_str!("../../migrations/sqlite/0014_costs.sql"),
 ];
 
 /// How many migrations this build applies.

@@ -12,6 +12,7 @@
 
 mod apps;
 mod callbacks;
+mod costs;
 mod counters;
 mod early_events;
 mod error;

@@ -127,6 +127,11 @@ pub(super) fn create(c: &Connection, k: &mut Counters, s: &NewSession, g: &SendG
             Idempotent::New => {}
         }
     }
+    if let Some(ceiling) = &g.billable_ceiling {
+        if let Some(refusal) = ceiling.refusal(super::costs::billable_in_month(c, s.app_id, ceiling.month)?) {
+            return Ok(SendOutcome::Refused(refusal));
+        }
+    }
     if g.check_blocklist {
         if let Some(blocked) = guards::blocked(c, s.app_id, &s.msisdn)? {
             return Ok(SendOutcome::Refused(Refusal::new(blocked.into())));
@@ -463,6 +468,9 @@ fn apply(c: &Connection, session: &mut SessionRef, event: &ProviderEvent, now_ms
             c.prepare_cached("UPDATE sessions SET not_requested_at = COALESCE(not_requested_at, ?2) WHERE id = ?1")?
                 .execute(params![session.row_id, now_ms])?;
         }
+        ProviderEvent::Pricing(pricing) => {
+            super::costs::record(c, session.row_id, pricing, now_ms)?;
+        }
     }
     Ok(())
 }
@@ -496,5 +504,6 @@ pub(super) fn prune_older_than(c: &Connection, before_ms: i64, limit: usize) -> 
         .execute(params![before_ms, limit as i64])?;
     // Refusal counts are per day: a day goes once all of it is older than the cut.
     c.prepare_cached("DELETE FROM refusals WHERE day < ?1 / ?2")?.execute(params![before_ms, DAY_MS])?;
-    Ok(sessions + inbox)
+    let costs = super::costs::prune_older_than(c, before_ms, limit)?;
+    Ok(sessions + inbox + costs)
 }

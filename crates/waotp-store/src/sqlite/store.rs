@@ -303,6 +303,31 @@ impl crate::ReverseStore for SqliteStore {
 }
 
 #[async_trait]
+impl crate::CostStore for SqliteStore {
+    async fn record_pricing(
+        &self,
+        provider_id: &str,
+        pricing: waotp_core::MessagePricing,
+        now_ms: i64,
+    ) -> Result<crate::PricingOutcome> {
+        let provider_id = provider_id.to_owned();
+        self.write(move |c| costs::report(c, &provider_id, &pricing, now_ms)).await
+    }
+
+    async fn message_counts(&self, window: crate::CostWindow) -> Result<Vec<crate::MessageCount>> {
+        self.read(move |c| costs::message_counts(c, &window)).await
+    }
+
+    async fn verified_by_country(&self, window: crate::CostWindow) -> Result<Vec<crate::CountryCount>> {
+        self.read(move |c| costs::verified_by_country(c, &window)).await
+    }
+
+    async fn billable_in_month(&self, app_id: Uuid, month: i64) -> Result<u64> {
+        self.read(move |c| costs::billable_in_month(c, app_id, month)).await
+    }
+}
+
+#[async_trait]
 impl Store for SqliteStore {
     async fn ready(&self) -> Result<()> {
         // The writer thread answers (a dead writer or failing commits fail here; after a failed

@@ -102,6 +102,24 @@ pub struct SendGuards {
     pub limits: Vec<Limit>,
     pub signals: Vec<Signal>,
     pub use_quota: bool,
+    /// The app's monthly ceiling of billable messages, checked right after the idempotency key
+    /// (before anything is counted or the quota used).
+    pub billable_ceiling: Option<BillableCeiling>,
+}
+
+/// An app's ceiling of billable messages in one calendar month (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BillableCeiling {
+    pub limit: u64,
+    /// Months since 1970-01 ([`waotp_core::calendar::month_of`] of the send's time).
+    pub month: i64,
+}
+
+impl BillableCeiling {
+    /// The refusal of one more send when the month already has `billable` billable messages.
+    pub fn refusal(&self, billable: u64) -> Option<Refusal> {
+        (billable >= self.limit).then(|| Refusal::new(RefusalReason::BillableCeilingReached))
+    }
 }
 
 impl SendGuards {

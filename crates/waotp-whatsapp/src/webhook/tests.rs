@@ -27,17 +27,49 @@ fn parses_statuses_errors_and_the_button() {
     assert_eq!(
         parse(body).unwrap(),
         vec![
-            Event::Status { wamid: "wamid.A".into(), status: DeliveryStatus::Delivered, error: None },
+            Event::Status { wamid: "wamid.A".into(), status: DeliveryStatus::Delivered, error: None, pricing: None },
             Event::Status {
                 wamid: "wamid.B".into(),
                 status: DeliveryStatus::Failed,
-                error: Some((131026, "Message undeliverable: x".into()))
+                error: Some((131026, "Message undeliverable: x".into())),
+                pricing: None,
             },
             Event::NotRequested { wamid: "wamid.A".into() },
         ]
     );
     assert!(parse(b"nope").is_err());
     assert_eq!(parse(b"{}").unwrap(), vec![]);
+}
+
+#[test]
+fn parses_the_pricing_of_a_status_and_tolerates_a_bad_one() {
+    let status = |pricing: &str| {
+        let body = format!(
+            r#"{{"entry":[{{"changes":[{{"field":"messages","value":{{"statuses":[
+              {{"id":"wamid.P","status":"delivered","timestamp":"1","recipient_id":"1","pricing":{pricing}}}]}}}}]}}]}}"#
+        );
+        match parse(body.as_bytes()).unwrap().pop() {
+            Some(Event::Status { pricing, .. }) => pricing,
+            other => panic!("{other:?}"),
+        }
+    };
+    let p = status(r#"{"billable":true,"pricing_model":"PMP","type":"regular","category":"authentication"}"#);
+    assert_eq!(
+        p,
+        Some(waotp_core::MessagePricing {
+            billable: true,
+            category: "authentication".into(),
+            pricing_model: "PMP".into(),
+            pricing_type: Some("regular".into()),
+        })
+    );
+    let p = status(r#"{"pricing_model":"PMP","type":"free_customer_service","category":"utility"}"#).unwrap();
+    assert!(!p.billable, "no billable: from the type");
+    let p = status(r#"{"billable":true,"pricing_model":"CBP","category":"a_new_category"}"#).unwrap();
+    assert_eq!((p.category.as_str(), p.pricing_type), ("a_new_category", None), "unknown values kept");
+    for bad in [r#""PMP""#, "null", "{}", r#"{"billable":"yes","category":"x"}"#, r#"{"billable":true,"category":7}"#] {
+        assert_eq!(status(bad), None, "{bad}");
+    }
 }
 
 #[test]

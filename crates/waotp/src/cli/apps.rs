@@ -142,6 +142,23 @@ pub(crate) struct SettingsArgs {
     /// Meta; the free ✅ reaction is always sent), or `none`.
     #[arg(long)]
     reverse_reply: Option<String>,
+    /// Billable WhatsApp messages per calendar month (UTC) before production sends are refused
+    /// (403 billable_ceiling_reached), or `none` (default none).
+    #[arg(long, value_parser = parse_ceiling)]
+    billable_ceiling: Option<Ceiling>,
+}
+
+/// A monthly ceiling: a number of billable messages, or none.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ceiling(Option<u64>);
+
+fn parse_ceiling(s: &str) -> Result<Ceiling, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(Ceiling(None));
+    }
+    s.parse::<u64>()
+        .map(|n| Ceiling(Some(n)))
+        .map_err(|_| "a ceiling is a number of billable messages a month (0 or more), or `none`".into())
 }
 
 /// A quota value: a count or unlimited.
@@ -193,6 +210,7 @@ impl SettingsArgs {
         };
         SettingsPatch {
             reverse_texts,
+            billable_ceiling: self.billable_ceiling.map(|Ceiling(v)| v),
             reverse_reply: self.reverse_reply.as_ref().map(|r| {
                 if r.eq_ignore_ascii_case("none") {
                     None

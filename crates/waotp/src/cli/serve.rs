@@ -159,6 +159,12 @@ pub(super) fn server_config(s: &Settings) -> anyhow::Result<Config> {
             Err("must be a phone number: 6 to 15 digits (spaces, dashes and a leading + are dropped)".to_owned())
         }
     })?;
+    // Every row is checked here (`config check` too), and again when the server reads it.
+    config.whatsapp_price_table = s.parse("whatsapp_price_table", |v| {
+        let text = std::fs::read_to_string(v).map_err(|e| format!("cannot read the price table: {e}"))?;
+        waotp_server::costs::PriceTable::parse(&text)?;
+        Ok(std::path::PathBuf::from(v))
+    })?;
     config.public_url = s.parse("public_url", public_url)?;
     config.admin_token = s.raw("admin_token").map(Secret::new);
     if config.admin_token.as_ref().is_some_and(|t| t.expose().len() < 16) {

@@ -1,0 +1,118 @@
+//! Message costs on SQLite (migration 0014): each message's pricing once, with its session's
+//! app and country, and the billable messages of each app and month.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use uuid::Uuid;
+use waotp_core::calendar::month_of;
+use waotp_core::MessagePricing;
+
+use super::{early_events, uuid_from};
+use crate::types::ProviderEvent;
+use crate::{CostWindow, CountryCount, MessageCount, PricingOutcome, RecordedCost, Result, DAY_MS};
+
+/// Records a message's pricing for the session that sent it, or keeps it for the delivery
+/// that will record its message id.
+pub(super) fn report(c: &Connection, provider_id: &str, p: &MessagePricing, now_ms: i64) -> Result<PricingOutcome> {
+    let row: Option<i64> = c
+        .prepare_cached("SELECT id FROM sessions WHERE provider_id = ?1")?
+        .query_row([provider_id], |r| r.get(0))
+        .optional()?;
+    Ok(match row {
+        Some(row_id) => record(c, row_id, p, now_ms)?.map_or(PricingOutcome::Known, PricingOutcome::Recorded),
+        None => {
+            let event = ProviderEvent::Pricing(p.clone());
+            PricingOutcome::Kept { evicted: early_events::keep(c, provider_id, &event, now_ms)? }
+        }
+    })
+}
+
+/// Records the pricing of the message of session row `row_id` (its provider id recorded) unless
+/// that message's was recorded before; what was recorded.
+pub(super) fn record(c: &Connection, row_id: i64, p: &MessagePricing, now_ms: i64) -> Result<Option<RecordedCost>> {
+    let session = c
+        .prepare_cached("SELECT app_id, session_id, msisdn, provider_id FROM sessions WHERE id = ?1")?
+        .query_row([row_id], |r| {
+            Ok((uuid_from(r.get(0)?)?, uuid_from(r.get(1)?)?, r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?))
+        })
+        .optional()?;
+    let Some((app_id, session_id, msisdn, Some(provider_id))) = session else { return Ok(None) };
+    let country = waotp_core::numbering::region(&msisdn);
+    let inserted = c
+        .prepare_cached(
+            "INSERT INTO message_costs (provider_id, app_id, session_id, country, billable, category, pricing_model, \
+             pricing_type, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (provider_id) DO NOTHING",
+        )?
+        .execute(params![
+            provider_id,
+            app_id.as_bytes(),
+            session_id.as_bytes(),
+            country,
+            p.billable,
+            p.category,
+            p.pricing_model,
+            p.pricing_type,
+            now_ms
+        ])?;
+    if inserted == 0 {
+        return Ok(None);
+    }
+    if p.billable {
+        c.prepare_cached(
+            "INSERT INTO billable_months (app_id, month, billable) VALUES (?1, ?2, 1) \
+             ON CONFLICT (app_id, month) DO UPDATE SET billable = billable + 1",
+        )?
+        .execute(params![app_id.as_bytes(), month_of(now_ms)])?;
+    }
+    Ok(Some(RecordedCost { app_id, session_id, country, pricing: p.clone() }))
+}
+
+pub(super) fn billable_in_month(c: &Connection, app_id: Uuid, month: i64) -> Result<u64> {
+    let n: Option<i64> = c
+        .prepare_cached("SELECT billable FROM billable_months WHERE app_id = ?1 AND month = ?2")?
+        .query_row(params![app_id.as_bytes(), month], |r| r.get(0))
+        .optional()?;
+    Ok(n.unwrap_or(0).max(0) as u64)
+}
+
+pub(super) fn message_counts(c: &Connection, w: &CostWindow) -> Result<Vec<MessageCount>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT country, category, billable, created_at / ?4 AS day, count(*) FROM message_costs \
+         WHERE created_at >= ?1 AND created_at < ?2 AND (?3 IS NULL OR app_id = ?3) \
+         GROUP BY country, category, billable, day ORDER BY day, country, category, billable",
+    )?;
+    let rows = stmt.query_map(params![w.from_ms, w.to_ms, w.app_id.as_ref().map(Uuid::as_bytes), DAY_MS], |r| {
+        Ok(MessageCount {
+            country: r.get(0)?,
+            category: r.get(1)?,
+            billable: r.get(2)?,
+            day: r.get(3)?,
+            messages: r.get::<_, i64>(4)? as u64,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn verified_by_country(c: &Connection, w: &CostWindow) -> Result<Vec<CountryCount>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT msisdn, count(*) FROM sessions WHERE status = ?4 AND sandbox = 0 AND created_at >= ?1 \
+         AND created_at < ?2 AND (?3 IS NULL OR app_id = ?3) GROUP BY msisdn",
+    )?;
+    let verified = waotp_core::Status::Verified.code();
+    let rows = stmt.query_map(params![w.from_ms, w.to_ms, w.app_id.as_ref().map(Uuid::as_bytes), verified], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+    })?;
+    Ok(crate::costs::by_country(rows.collect::<rusqlite::Result<Vec<_>>>()?))
+}
+
+/// Retention: the oldest `limit` costs of those created before `before_ms`, and the billable
+/// counts of months that ended before it; how many costs went.
+pub(super) fn prune_older_than(c: &Connection, before_ms: i64, limit: usize) -> Result<usize> {
+    let costs = c
+        .prepare_cached(
+            "DELETE FROM message_costs WHERE id IN (SELECT id FROM message_costs ORDER BY id LIMIT ?2) \
+             AND created_at < ?1",
+        )?
+        .execute(params![before_ms, limit as i64])?;
+    c.prepare_cached("DELETE FROM billable_months WHERE month < ?1")?.execute([month_of(before_ms)])?;
+    Ok(costs)
+}

@@ -1,0 +1,206 @@
+//! What each verification costs: a message's pricing recorded once with its session's app and
+//! country (kept when it beats the send's answer), the counts a report is made of, the monthly
+//! ceiling of billable messages, and retention.
+
+use waotp_core::calendar::{days_from_civil, month_of, DAY_MS};
+use waotp_core::{MessagePricing, RefusalReason};
+use waotp_store::{
+    BillableCeiling, CostWindow, CountryCount, MessageCount, PricingOutcome, Refusal, SendGuards, SendOutcome,
+    SessionQuery,
+};
+
+use super::*;
+
+fn pricing(category: &str, pricing_type: &str) -> MessagePricing {
+    MessagePricing::from_fields(None, Some(category), Some("PMP"), Some(pricing_type)).unwrap()
+}
+
+/// 2025-07-10 00:00 UTC.
+fn july() -> i64 {
+    days_from_civil(2025, 7, 10) * DAY_MS
+}
+
+/// A session of `msisdn` created at `at` and sent as `wamid`.
+async fn sent(store: &Arc<dyn Store>, app_id: Uuid, msisdn: &str, wamid: &str, at: i64) -> NewSession {
+    let mut s = session(app_id, msisdn, "123456", at);
+    s.challenge = wamid.into();
+    s.expires_at_ms = at + DAY_MS;
+    create(store, s.clone()).await;
+    record_sent(store, s.session_id, wamid, at + 1).await;
+    s
+}
+
+#[tokio::test]
+async fn each_messages_pricing_is_recorded_once_with_its_country() {
+    let (_d, store) = fresh_store().await;
+    let (a, b) = (app("a"), app("b"));
+    store.create_app(a.clone()).await.unwrap();
+    store.create_app(b.clone()).await.unwrap();
+    let t = july();
+    // One message of every category Meta names, and one it may name later.
+    let cases = [
+        ("6281234567801", "authentication", "regular", Some("ID")),
+        ("6281234567802", "authentication_international", "regular", Some("ID")),
+        ("447400123456", "marketing", "regular", Some("GB")),
+        ("447400123457", "marketing_lite", "regular", Some("GB")),
+        ("12015550123", "utility", "free_customer_service", Some("US")),
+        ("12015550124", "service", "free_customer_service", Some("US")),
+        ("12015550125", "referral_conversion", "free_entry_point", Some("US")),
+        ("80012345678", "a_new_category", "regular", None),
+    ];
+    for (i, (msisdn, category, pricing_type, country)) in cases.iter().enumerate() {
+        let wamid = format!("wamid.c{i}");
+        let s = sent(&store, a.app_id, msisdn, &wamid, t).await;
+        let outcome = store.record_pricing(&wamid, pricing(category, pricing_type), t + 10).await.unwrap();
+        let PricingOutcome::Recorded(cost) = outcome else { panic!("{category}: {outcome:?}") };
+        assert_eq!((cost.app_id, cost.session_id, cost.country), (a.app_id, s.session_id, *country), "{category}");
+        assert_eq!(cost.pricing.billable, *pricing_type == "regular");
+        // Meta repeats it (read after delivered, a webhook retried): recorded once.
+        let again = store.record_pricing(&wamid, pricing("marketing", "regular"), t + 20).await.unwrap();
+        assert_eq!(again, PricingOutcome::Known, "{category}");
+    }
+    // Another app's message, in the same window.
+    sent(&store, b.app_id, "6281234567803", "wamid.b", t).await;
+    store.record_pricing("wamid.b", pricing("authentication", "regular"), t + 10).await.unwrap();
+
+    let window = |app_id| CostWindow { app_id, from_ms: t, to_ms: t + DAY_MS };
+    let mut counts = store.message_counts(window(Some(a.app_id))).await.unwrap();
+    counts.sort();
+    let count = |country: Option<&str>, category: &str, billable| MessageCount {
+        country: country.map(str::to_owned),
+        category: category.into(),
+        billable,
+        day: t / DAY_MS,
+        messages: 1,
+    };
+    let mut want: Vec<_> = cases.iter().map(|(_, c, ty, country)| count(*country, c, *ty == "regular")).collect();
+    want.sort();
+    assert_eq!(counts, want);
+    let all: u64 = store.message_counts(window(None)).await.unwrap().iter().map(|c| c.messages).sum();
+    assert_eq!(all, cases.len() as u64 + 1);
+    assert!(store.message_counts(CostWindow { from_ms: t + DAY_MS, ..window(None) }).await.unwrap().is_empty());
+    // Billable: the five regular ones, counted in July for app a; one for app b.
+    assert_eq!(store.billable_in_month(a.app_id, month_of(t)).await.unwrap(), 5);
+    assert_eq!(store.billable_in_month(a.app_id, month_of(t) + 1).await.unwrap(), 0);
+    assert_eq!(store.billable_in_month(b.app_id, month_of(t)).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_pricing_that_beats_the_sends_answer_is_recorded_with_it() {
+    let (_d, store) = fresh_store().await;
+    let a = app("a");
+    store.create_app(a.clone()).await.unwrap();
+    let t = july();
+    let s = session(a.app_id, "447400123456", "123456", t);
+    create(&store, s.clone()).await;
+    let kept = store.record_pricing("wamid.early", pricing("authentication", "regular"), t + 1).await.unwrap();
+    assert_eq!(kept, PricingOutcome::Kept { evicted: 0 });
+    let window = CostWindow { app_id: None, from_ms: t, to_ms: t + DAY_MS };
+    assert!(store.message_counts(window).await.unwrap().is_empty());
+    record_sent(&store, s.session_id, "wamid.early", t + 5).await;
+    let counts = store.message_counts(window).await.unwrap();
+    assert_eq!(counts.len(), 1, "{counts:?}");
+    assert_eq!((counts[0].country.as_deref(), counts[0].billable), (Some("GB"), true));
+    assert_eq!(store.billable_in_month(a.app_id, month_of(t)).await.unwrap(), 1);
+    // Taken once: a later repeat finds it recorded.
+    let again = store.record_pricing("wamid.early", pricing("authentication", "regular"), t + 9).await.unwrap();
+    assert_eq!(again, PricingOutcome::Known);
+}
+
+#[tokio::test]
+async fn verified_sessions_count_by_country() {
+    let (_d, store) = fresh_store().await;
+    let (a, b) = (app("a"), app("b"));
+    store.create_app(a.clone()).await.unwrap();
+    store.create_app(b.clone()).await.unwrap();
+    let t = july();
+    let verified = |app_id, msisdn: &'static str, at: i64| {
+        let store = store.clone();
+        async move {
+            let mut s = session(app_id, msisdn, "123456", at);
+            s.expires_at_ms = at + DAY_MS;
+            create(&store, s).await;
+            assert_eq!(decide(&store, attempt(app_id, msisdn, "123456", at + 1)).await, VerifyDecision::Verified);
+        }
+    };
+    verified(a.app_id, "6281234567801", t).await;
+    verified(a.app_id, "6281234567801", t + 10).await;
+    verified(a.app_id, "447400123456", t).await;
+    verified(b.app_id, "447400123457", t).await;
+    verified(a.app_id, "447400123458", t + DAY_MS).await;
+    // Neither unverified nor sandbox sessions count.
+    create(&store, session(a.app_id, "6281234567809", "123456", t)).await;
+    let mut sandbox = session(a.app_id, "6281234567808", "123456", t);
+    sandbox.sandbox = true;
+    sandbox.sealed_code = None;
+    create(&store, sandbox).await;
+    let mut sandbox_verify = attempt(a.app_id, "6281234567808", "123456", t + 1);
+    sandbox_verify.sandbox = true;
+    assert_eq!(decide(&store, sandbox_verify).await, VerifyDecision::Verified);
+
+    let window = CostWindow { app_id: Some(a.app_id), from_ms: t, to_ms: t + DAY_MS };
+    let by_country = |country: &str, count| CountryCount { country: Some(country.into()), count };
+    assert_eq!(store.verified_by_country(window).await.unwrap(), vec![by_country("GB", 1), by_country("ID", 2)]);
+    let all = CostWindow { app_id: None, to_ms: t + 2 * DAY_MS, ..window };
+    assert_eq!(store.verified_by_country(all).await.unwrap(), vec![by_country("GB", 3), by_country("ID", 2)]);
+}
+
+#[tokio::test]
+async fn the_monthly_ceiling_refuses_a_send_before_anything_is_used() {
+    let (_d, store) = fresh_store().await;
+    let mut a = app("a");
+    a.quota = Some(10);
+    store.create_app(a.clone()).await.unwrap();
+    let t = july();
+    for i in 0..2 {
+        let wamid = format!("wamid.m{i}");
+        sent(&store, a.app_id, &format!("62812345678{i:02}"), &wamid, t).await;
+        store.record_pricing(&wamid, pricing("authentication", "regular"), t + 10).await.unwrap();
+    }
+    // A free message does not count.
+    sent(&store, a.app_id, "6281234567850", "wamid.free", t).await;
+    store.record_pricing("wamid.free", pricing("utility", "free_customer_service"), t + 10).await.unwrap();
+    let guards = |limit| SendGuards {
+        use_quota: true,
+        billable_ceiling: Some(BillableCeiling { limit, month: month_of(t) }),
+        ..SendGuards::default()
+    };
+    let stored = || async {
+        let query = SessionQuery { app_id: Some(a.app_id), limit: 100, ..SessionQuery::default() };
+        store.search_sessions(query).await.unwrap().len()
+    };
+    let before = stored().await;
+    let outcome = store.create_session(session(a.app_id, "6281234567860", "123456", t + 20), guards(2)).await.unwrap();
+    assert_eq!(outcome, SendOutcome::Refused(Refusal::new(RefusalReason::BillableCeilingReached)));
+    assert_eq!(store.get_app(a.app_id).await.unwrap().unwrap().quota, Some(10), "no quota used");
+    assert_eq!(stored().await, before, "nothing stored");
+    // Under the ceiling, and in the next month, a send goes through (and uses its quota).
+    let next = session(a.app_id, "6281234567861", "123456", t + 21);
+    assert!(matches!(store.create_session(next, guards(3)).await.unwrap(), SendOutcome::Created { .. }));
+    let mut august = guards(2);
+    august.billable_ceiling = Some(BillableCeiling { limit: 2, month: month_of(t) + 1 });
+    let later = session(a.app_id, "6281234567862", "123456", t + 22);
+    assert!(matches!(store.create_session(later, august).await.unwrap(), SendOutcome::Created { .. }));
+    assert_eq!(store.get_app(a.app_id).await.unwrap().unwrap().quota, Some(8));
+}
+
+#[tokio::test]
+async fn costs_go_with_the_retention() {
+    let (_d, store) = fresh_store().await;
+    let a = app("a");
+    store.create_app(a.clone()).await.unwrap();
+    let (june, t) = (july() - 30 * DAY_MS, july());
+    for (wamid, at, msisdn) in [("wamid.old", june, "6281234567801"), ("wamid.new", t, "6281234567802")] {
+        sent(&store, a.app_id, msisdn, wamid, at).await;
+        store.record_pricing(wamid, pricing("authentication", "regular"), at + 10).await.unwrap();
+    }
+    let everything = CostWindow { app_id: None, from_ms: 0, to_ms: i64::MAX };
+    assert_eq!(store.message_counts(everything).await.unwrap().len(), 2);
+    // Cut in July: June's session, cost and month go; July's stay (the month is not over).
+    while store.prune_older_than(t - DAY_MS, 1).await.unwrap() > 0 {}
+    let left = store.message_counts(everything).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].day, t / DAY_MS);
+    assert_eq!(store.billable_in_month(a.app_id, month_of(june)).await.unwrap(), 0);
+    assert_eq!(store.billable_in_month(a.app_id, month_of(t)).await.unwrap(), 1);
+}
