@@ -351,10 +351,20 @@ impl Applied {
 
 /// Who sent an inbound message: its number as the provider gave it (digits; `None`: not
 /// shared), and the business-scoped user ids to look its number up by when it is not.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct InboundSender {
     pub number: Option<String>,
     pub user_ids: Vec<waotp_store::UserKey>,
+}
+
+impl std::fmt::Debug for InboundSender {
+    /// Masked: the number as a msisdn is, the ids as [`waotp_store::UserKey`]'s `Debug`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboundSender")
+            .field("number", &self.number.as_deref().map(waotp_core::msisdn::mask))
+            .field("user_ids", &self.user_ids)
+            .finish()
+    }
 }
 
 impl InboundSender {
@@ -375,6 +385,7 @@ pub async fn apply(
 ) -> Result<Applied, StoreError> {
     static LOGGED: Counts = Counts::new();
     let now_ms = state.clock.now_ms();
+    let sender_id = sender.user_ids.first().map(|k| waotp_core::msisdn::mask_user_id(&k.user_id));
     let outcome = decide(state.store.as_ref(), &state.key, sender, text, message_id, &scope, now_ms).await?;
     let (app_id, session_id, msisdn, decision, number) = match outcome {
         InboundOutcome::NoSession => {
@@ -392,16 +403,16 @@ pub async fn apply(
     };
     let label = decision.label();
     state.metrics.verify(app_id, label);
-    let from = number.as_deref().map_or_else(|| "not shared".to_owned(), waotp_core::msisdn::mask);
+    let from = number.as_ref().map_or_else(|| "not shared".to_owned(), Msisdn::masked);
     if decision != InboundDecision::Owner(VerifyDecision::Verified) {
         if LOGGED.add(label) {
-            tracing::info!(%session_id, msisdn = %msisdn, %from, outcome = label,
-                "an inbound reverse verification message did not verify its session");
+            tracing::info!(%session_id, msisdn = %msisdn, %from, sender_id = sender_id.as_deref().unwrap_or("none"),
+                outcome = label, "an inbound reverse verification message did not verify its session");
         }
         return Ok(Applied::Refused);
     }
     tracing::info!(%session_id, %app_id, msisdn = %msisdn, "reverse verification: verified by the user's message");
-    if let (true, true, Some(to)) = (react, state.reverse.graph.is_some(), number) {
+    if let (true, true, Some(to)) = (react, state.reverse.graph.is_some(), number.map(|n| n.as_str().to_owned())) {
         let (state, message_id) = (state.clone(), message_id.to_owned());
         tokio::spawn(async move {
             let (sender, reply) = match state.apps.get(app_id).await {

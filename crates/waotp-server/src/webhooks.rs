@@ -82,28 +82,9 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bod
         Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
     };
     let now = state.clock.now_ms();
-    // What the payload teaches about business-scoped user ids, written first: a message in it
-    // from a user named by both is decided with the pair known.
-    let facts: Vec<_> = events
-        .iter()
-        .flat_map(|event| match event {
-            Event::Identified(pair) => user_ids::facts_of_identified(pair),
-            Event::UserIdChanged(change) => user_ids::facts_of_change(change),
-            _ => Vec::new(),
-        })
-        .collect();
-    let changes = events.iter().filter(|e| matches!(e, Event::UserIdChanged(_))).count();
-    let facts = state.reverse.user_ids.to_write(facts, now);
-    if !facts.is_empty() {
-        if let Err(e) = state.store.learn_user_ids(facts, now).await {
-            state.reverse.user_ids.forget();
-            tracing::error!(error = %e, "cannot store what a WhatsApp webhook says of business-scoped user ids");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
-    }
-    for _ in 0..changes {
-        state.metrics.whatsapp_event("user_id_changed");
-    }
+    // What the payload teaches about business-scoped user ids, in payload order: written before
+    // the next inbound message is decided, and at the end.
+    let mut learned = Vec::new();
     for event in events {
         let (wamid, report) = match event {
             Event::Status { wamid, status, error, pricing } => {
@@ -132,7 +113,19 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bod
                 }
                 (wamid, report)
             }
+            Event::Identified(pair) => {
+                learned.extend(user_ids::facts_of_identified(&pair));
+                continue;
+            }
+            Event::UserIdChanged(change) => {
+                learned.extend(user_ids::facts_of_change(&change));
+                state.metrics.whatsapp_event("user_id_changed");
+                continue;
+            }
             Event::Inbound(message) => {
+                if let Err(response) = learn(&state, std::mem::take(&mut learned), now).await {
+                    return response;
+                }
                 // The user's message to the business: reverse verification reads its code.
                 // Only sessions of the apps that send from the number it was sent to.
                 let configured =
@@ -147,7 +140,6 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bod
                     }
                 }
             }
-            Event::Identified(_) | Event::UserIdChanged(_) => continue,
             Event::NoPhoneNumber => {
                 // A username user whose number Meta does not share: nothing to refuse.
                 state.metrics.whatsapp_event("no_phone_number");
@@ -178,7 +170,29 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bod
             }
         }
     }
+    if let Err(response) = learn(&state, learned, now).await {
+        return response;
+    }
     StatusCode::OK.into_response()
+}
+
+/// Writes what a webhook taught about business-scoped user ids (the pairs this node wrote in the
+/// last hour left out); a failure is a 500, so that Meta sends the webhook again.
+async fn learn(state: &AppState, facts: Vec<waotp_store::UserIdFact>, now: i64) -> Result<(), Response> {
+    let facts = state.reverse.user_ids.unwritten(facts, now);
+    if facts.is_empty() {
+        return Ok(());
+    }
+    match state.store.learn_user_ids(facts.clone(), now).await {
+        Ok(()) => {
+            state.reverse.user_ids.written(&facts, now);
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot store what a WhatsApp webhook says of business-scoped user ids");
+            Err(StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+    }
 }
 
 /// Counts a refused webhook and logs it, a few lines a second at most: the endpoint is open to

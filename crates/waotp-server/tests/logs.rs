@@ -162,6 +162,7 @@ async fn no_secret_code_or_msisdn_reaches_the_logs() {
     let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
     assert!(logs.len() > 10_000, "too little was captured to prove anything: {} bytes", logs.len());
     assert!(logs.contains("62812*****432"), "masked msisdns are logged");
+    assert!(logs.contains("ID.31415************384"), "masked business-scoped user ids are logged");
     let callback_secret = inbox.callback_secret.clone();
     let forbidden = [
         inbox.api_key.as_str(),

@@ -72,7 +72,7 @@ pub enum InboundOutcome {
     /// wrong try).
     /// `sender_number`: the sender's number, as sent or as its BSUID stands for (`None`: not
     /// shared, nor learned).
-    Decided { app_id: Uuid, session_id: Uuid, msisdn: Msisdn, decision: InboundDecision, sender_number: Option<String> },
+    Decided { app_id: Uuid, session_id: Uuid, msisdn: Msisdn, decision: InboundDecision, sender_number: Option<Msisdn> },
 }
 
 /// What a reverse session's link is made of: its code, sealed, and the app's own text in

@@ -43,8 +43,10 @@ pub enum UserIdFact {
     /// Meta named the user by both: `key` stands for `wa_id` (digits), and no other BSUID of
     /// the business does.
     Pair { key: UserKey, wa_id: String },
-    /// The user's BSUID changed: `previous` names nobody any more; `current` (if given) names
-    /// `wa_id` if given, else the number `previous` stood for.
+    /// The user's BSUID changed: `previous` names nobody any more. Meta makes a new BSUID when a
+    /// user changes number, so `current` never inherits the number `previous` stood for: it
+    /// stands for `wa_id` when Meta gives it (and then the number `previous` stood for, if
+    /// another, is left: [`UserIdFact::LeftNumber`]); without it `current` stays as it was.
     Moved { previous: UserKey, current: Option<UserKey>, wa_id: Option<String> },
     /// The user left this number: no BSUID of the business stands for it any more.
     LeftNumber { business: String, wa_id: String },
@@ -87,10 +89,26 @@ pub fn plan_pair(stored: Option<(&str, i64)>, wa_id: &str, now_ms: i64) -> PairW
     }
 }
 
-/// The number a [`UserIdFact::Moved`]'s current BSUID takes: the one Meta gave, else the
-/// previous BSUID's.
-pub fn moved_number(given: Option<&str>, previous: Option<String>) -> Option<String> {
-    given.map(str::to_owned).or(previous)
+/// What a [`UserIdFact::Moved`] writes once its previous BSUID is deleted (it stood for
+/// `stored`): the number left behind, if the user now has another, and the pair of the current
+/// BSUID, only with a number Meta gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoveWrite {
+    pub left: Option<String>,
+    pub pair: Option<(UserKey, String)>,
+}
+
+pub fn plan_move(stored: Option<String>, current: Option<&UserKey>, given: Option<&str>) -> MoveWrite {
+    let left = stored.filter(|old| given.is_some_and(|new| new != old));
+    let pair = current.zip(given).map(|(key, number)| (key.clone(), number.to_owned()));
+    MoveWrite { left, pair }
+}
+
+/// Whether a new pair removes the number's other BSUIDs of the business: within a business a
+/// number has one BSUID at a time; a number may have a parent BSUID in each enterprise it
+/// writes to, so parent rows are only ever replaced by key.
+pub fn replaces_others(key: &UserKey) -> bool {
+    key.business != PARENT_BUSINESS
 }
 
 #[cfg(test)]
@@ -103,8 +121,24 @@ mod tests {
         assert_eq!(plan_pair(Some(("62811", 0)), "62899", 5), PairWrite::Replace);
         assert_eq!(plan_pair(Some(("62811", 0)), "62811", REFRESH_MS - 1), PairWrite::Nothing);
         assert_eq!(plan_pair(Some(("62811", 0)), "62811", REFRESH_MS), PairWrite::Refresh);
-        assert_eq!(moved_number(Some("1"), Some("2".into())).as_deref(), Some("1"));
-        assert_eq!(moved_number(None, Some("2".into())).as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn a_move_never_carries_the_number_the_previous_bsuid_stood_for() {
+        let current = UserKey::new("waba", "ID.2");
+        // no number given: the current BSUID stays unknown (the user changed number)
+        assert_eq!(plan_move(Some("62811".into()), Some(&current), None), MoveWrite { left: None, pair: None });
+        // a new number given: the old one is left, the current BSUID stands for the new
+        assert_eq!(
+            plan_move(Some("62811".into()), Some(&current), Some("62899")),
+            MoveWrite { left: Some("62811".into()), pair: Some((current.clone(), "62899".into())) }
+        );
+        // the same number given: nothing left
+        assert_eq!(
+            plan_move(Some("62811".into()), Some(&current), Some("62811")),
+            MoveWrite { left: None, pair: Some((current, "62811".into())) }
+        );
+        assert!(!replaces_others(&UserKey::parent("ID.ENT.1")) && replaces_others(&UserKey::new("1", "ID.1")));
     }
 
     #[test]

@@ -104,7 +104,11 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, String> {
     let mut events = Vec::new();
     let mut identified = Identities::default();
     let changes = v["entry"].as_array().into_iter().flatten().flat_map(|entry| {
-        let business = entry["id"].as_str().unwrap_or("").to_owned();
+        // The WhatsApp Business Account's id: digits. Anything else names no business, and its
+        // business-scoped user ids are not learned.
+        let id = entry["id"].as_str().unwrap_or("");
+        let digits = !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_digit());
+        let business = if digits { id.to_owned() } else { String::new() };
         entry["changes"].as_array().into_iter().flatten().map(move |change| (business.clone(), change))
     });
     for (business, change) in changes {
@@ -117,10 +121,10 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, String> {
             continue;
         }
         for contact in value["contacts"].as_array().into_iter().flatten() {
-            identified.add(&business, users::contact(contact), None);
+            identified.add(&business, users::contact(contact), &mut events, false);
         }
         for s in value["statuses"].as_array().into_iter().flatten() {
-            identified.add(&business, users::recipient(s), Some(&mut events));
+            identified.add(&business, users::recipient(s), &mut events, true);
             let Some(wamid) = s["id"].as_str() else { continue };
             let status = match s["status"].as_str() {
                 Some("sent") => DeliveryStatus::Sent,
@@ -138,7 +142,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, String> {
         }
         for m in value["messages"].as_array().into_iter().flatten() {
             let sender = users::sender(m, value);
-            identified.add(&business, sender.clone(), Some(&mut events));
+            identified.add(&business, sender.clone(), &mut events, true);
             if m["type"] == "system" {
                 events.extend(users::system_change(&business, m).map(Event::UserIdChanged));
             }
@@ -161,35 +165,38 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, String> {
             }
         }
     }
-    // Learned before anything else is applied: a message from a number and BSUID named together
-    // is decided with the pair known.
-    let mut all: Vec<Event> = identified.found.into_iter().map(Event::Identified).collect();
-    all.extend(events);
-    Ok(all)
+    if events.iter().any(|e| matches!(e, Event::Identified(_) | Event::UserIdChanged(_))) {
+        // Without a business the ids mean nothing: none are reported.
+        events.retain(|e| {
+            !matches!(e, Event::Identified(Identified { business, .. }) | Event::UserIdChanged(UserIdChange { business, .. })
+                if business.is_empty())
+        });
+    }
+    Ok(events)
 }
 
 /// The identities a payload names, each reported once.
 #[derive(Default)]
 struct Identities {
     seen: std::collections::HashSet<(String, String, String)>,
-    found: Vec<Identified>,
 }
 
 impl Identities {
-    /// Notes a number and BSUID named together (an [`Event::Identified`] once the payload's
-    /// events are complete); with `events`, a user named without a number is an
-    /// [`Event::NoPhoneNumber`] (a contact entry only repeats its status's or message's user).
-    fn add(&mut self, business: &str, user: UserIds, events: Option<&mut Vec<Event>>) {
+    /// A number and BSUID named together, the first time: an [`Event::Identified`], in payload
+    /// order (before the message that names them, after a change that came earlier). With
+    /// `count_missing`, a user named without a number is an [`Event::NoPhoneNumber`] (a contact
+    /// entry only repeats its status's or message's user).
+    fn add(&mut self, business: &str, user: UserIds, events: &mut Vec<Event>, count_missing: bool) {
         match (user.wa_id, user.user_id) {
             (Some(wa_id), Some(user_id)) if self.seen.insert((business.to_owned(), wa_id.clone(), user_id.clone())) => {
-                self.found.push(Identified {
+                events.push(Event::Identified(Identified {
                     business: business.to_owned(),
                     wa_id,
                     user_id,
                     parent_user_id: user.parent_user_id,
-                });
+                }));
             }
-            (None, Some(_)) => events.into_iter().for_each(|e| e.push(Event::NoPhoneNumber)),
+            (None, Some(_)) if count_missing => events.push(Event::NoPhoneNumber),
             _ => {}
         }
     }

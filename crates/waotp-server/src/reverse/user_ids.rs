@@ -25,10 +25,10 @@ pub fn facts_of_identified(i: &Identified) -> Vec<UserIdFact> {
     facts
 }
 
-/// The facts of a changed BSUID. A user who changed their number (`user_changed_number`, whose
-/// old form names only the numbers) leaves the old number behind: no BSUID stands for it any
-/// more, and the new BSUIDs stand for the new number where Meta shares it. A moved BSUID takes
-/// its number along (or the one Meta gives).
+/// The facts of a changed BSUID. Meta makes a new BSUID when a user changes number, so the new
+/// one stands for the number Meta gives with the change, never for the one the previous BSUID
+/// stood for (that number is left: its BSUIDs go). A user who changed their number
+/// (`user_changed_number`, whose old form names only the numbers) leaves the old number.
 pub fn facts_of_change(c: &UserIdChange) -> Vec<UserIdFact> {
     let mut facts = Vec::new();
     if let Some(left) = &c.previous_wa_id {
@@ -67,35 +67,34 @@ pub fn sender_keys(user: &UserIds) -> Vec<UserKey> {
 pub struct Remembered(Mutex<HashMap<UserKey, (String, i64)>>);
 
 impl Remembered {
-    /// `facts` without the pairs written in the last [`REMEMBERED_MS`] (those left are taken as
-    /// written); a change forgets everything remembered (changes are rare).
-    pub fn to_write(&self, facts: Vec<UserIdFact>, now_ms: i64) -> Vec<UserIdFact> {
+    /// `facts` without the pairs this node wrote in the last [`REMEMBERED_MS`]; a change makes
+    /// it forget everything it remembers (changes are rare).
+    pub fn unwritten(&self, facts: Vec<UserIdFact>, now_ms: i64) -> Vec<UserIdFact> {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if facts.iter().any(|f| !matches!(f, UserIdFact::Pair { .. })) {
             map.clear();
             return facts;
         }
-        if map.len() >= REMEMBERED_MAX {
-            map.clear();
-        }
         facts
             .into_iter()
             .filter(|fact| {
                 let UserIdFact::Pair { key, wa_id } = fact else { return true };
-                match map.get(key) {
-                    Some((number, at)) if number == wa_id && now_ms.saturating_sub(*at) < REMEMBERED_MS => false,
-                    _ => {
-                        map.insert(key.clone(), (wa_id.clone(), now_ms));
-                        true
-                    }
-                }
+                !matches!(map.get(key), Some((number, at)) if number == wa_id && now_ms.saturating_sub(*at) < REMEMBERED_MS)
             })
             .collect()
     }
 
-    /// Forgets everything (a write failed: what it held may not be stored).
-    pub fn forget(&self) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    /// Remembers the pairs of `facts`, once the store has them.
+    pub fn written(&self, facts: &[UserIdFact], now_ms: i64) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= REMEMBERED_MAX {
+            map.clear();
+        }
+        for fact in facts {
+            if let UserIdFact::Pair { key, wa_id } = fact {
+                map.insert(key.clone(), (wa_id.clone(), now_ms));
+            }
+        }
     }
 }
 
@@ -160,11 +159,14 @@ mod tests {
     fn a_pair_written_lately_is_not_written_again_until_a_change() {
         let r = Remembered::default();
         let pair = || vec![UserIdFact::Pair { key: UserKey::new("waba", "ID.1"), wa_id: "628111".into() }];
-        assert_eq!(r.to_write(pair(), 0).len(), 1);
-        assert!(r.to_write(pair(), 1000).is_empty());
-        assert_eq!(r.to_write(pair(), REMEMBERED_MS).len(), 1);
+        // not remembered before the store has it (a failed write leaves nothing behind)
+        assert_eq!(r.unwritten(pair(), 0).len(), 1);
+        assert_eq!(r.unwritten(pair(), 0).len(), 1);
+        r.written(&pair(), 0);
+        assert!(r.unwritten(pair(), 1000).is_empty());
+        assert_eq!(r.unwritten(pair(), REMEMBERED_MS).len(), 1);
         let moved = vec![UserIdFact::Moved { previous: UserKey::new("waba", "ID.1"), current: None, wa_id: None }];
-        assert_eq!(r.to_write(moved, REMEMBERED_MS + 1).len(), 1);
-        assert_eq!(r.to_write(pair(), REMEMBERED_MS + 2).len(), 1);
+        assert_eq!(r.unwritten(moved, 2000).len(), 1);
+        assert_eq!(r.unwritten(pair(), 2001).len(), 1, "forgotten after a change");
     }
 }

@@ -112,6 +112,28 @@ async fn user_id_update_moves_the_mapping() {
     assert!(metrics(&app).await.lines().any(|l| l.contains("outcome=\"user_id_changed\"") && l.ends_with(" 1")));
 }
 
+/// A BSUID changed without a number (Meta's August 2026 `user_changed_user_id`: the user changed
+/// number and does not share the new one): neither the previous nor the new BSUID verifies the
+/// number the previous stood for, which the user may no longer hold.
+#[tokio::test]
+async fn a_bsuid_changed_without_a_number_does_not_inherit_the_old_one() {
+    let (app, double) = with_double().await;
+    send_and_read(&app, MSISDN).await;
+    let (old, new) = (bsuid_of(MSISDN), "ZZ.88888888888888888888".to_owned());
+    let change = json!({ "messaging_product": "whatsapp",
+        "metadata": { "display_phone_number": "15550100199", "phone_number_id": PNID },
+        "messages": [{ "id": "wamid.SYS", "timestamp": "1750030073", "type": "system",
+            "system": { "body": "User changed", "type": "user_changed_user_id",
+                "previous_user_id": old, "user_id": new } }] });
+    assert_eq!(double.send_change(WABA, "messages", change).await, 200);
+    let started = start(&app, MSISDN, None, json!({})).await;
+    let (id, text) = (started.session_id(), started.body["text"].as_str().unwrap().to_owned());
+    from_bsuid(&double, &new, "wamid.NEW", &text).await;
+    from_bsuid(&double, &old, "wamid.OLD", &text).await;
+    let s = session(&app, id).await;
+    assert_eq!((s["status"].as_i64(), s["number_not_shared"].as_i64()), (Some(0), Some(2)), "{s}");
+}
+
 /// A status with no phone number at all (a message sent to a BSUID whose number Meta does not
 /// share; Meta's own example) is answered 200 and counted; the local inbox can simulate a
 /// sender whose number is not shared.

@@ -126,7 +126,13 @@ pub(super) async fn verify_inbound(t: &Transaction<'_>, a: &InboundAttempt) -> R
         | InboundDecision::Closed(_) => None,
     };
     let Some(write) = write else {
-        return Ok(InboundOutcome::Decided { app_id, session_id, msisdn, decision, sender_number });
+        return Ok(InboundOutcome::Decided {
+            app_id,
+            session_id,
+            msisdn,
+            decision,
+            sender_number: sender_number.map(Msisdn::from_trusted),
+        });
     };
     // A concurrent delivery of the same message waits here for this one, then finds it.
     let recorded = exec(
@@ -176,5 +182,11 @@ pub(super) async fn verify_inbound(t: &Transaction<'_>, a: &InboundAttempt) -> R
         }
         (None, _) => {}
     }
-    Ok(InboundOutcome::Decided { app_id, session_id, msisdn, decision, sender_number })
+    Ok(InboundOutcome::Decided {
+        app_id,
+        session_id,
+        msisdn,
+        decision,
+        sender_number: sender_number.map(Msisdn::from_trusted),
+    })
 }

@@ -4,7 +4,7 @@
 use deadpool_postgres::GenericClient;
 
 use super::{exec, query_opt};
-use crate::user_ids::{moved_number, plan_pair, PairWrite, PARENT_BUSINESS};
+use crate::user_ids::{plan_move, plan_pair, replaces_others, PairWrite, PARENT_BUSINESS};
 use crate::{Result, UserIdFact, UserKey};
 
 pub(super) async fn learn<C: GenericClient>(c: &C, facts: &[UserIdFact], now_ms: i64) -> Result<()> {
@@ -19,20 +19,27 @@ pub(super) async fn learn<C: GenericClient>(c: &C, facts: &[UserIdFact], now_ms:
                 )
                 .await?
                 .map(|r| r.get::<_, String>(0));
-                if let (Some(current), Some(number)) = (current, moved_number(wa_id.as_deref(), stored)) {
-                    pair(c, current, &number, now_ms).await?;
+                let write = plan_move(stored, current.as_ref(), wa_id.as_deref());
+                if let Some(left) = write.left {
+                    left_number(c, &previous.business, &left).await?;
+                }
+                if let Some((key, number)) = write.pair {
+                    pair(c, &key, &number, now_ms).await?;
                 }
             }
-            UserIdFact::LeftNumber { business, wa_id } => {
-                exec(
-                    c,
-                    "DELETE FROM whatsapp_user_ids WHERE business IN ($1, $2) AND wa_id = $3",
-                    &[business, &PARENT_BUSINESS, wa_id],
-                )
-                .await?;
-            }
+            UserIdFact::LeftNumber { business, wa_id } => left_number(c, business, wa_id).await?,
         }
     }
+    Ok(())
+}
+
+async fn left_number<C: GenericClient>(c: &C, business: &str, wa_id: &str) -> Result<()> {
+    exec(
+        c,
+        "DELETE FROM whatsapp_user_ids WHERE business IN ($1, $2) AND wa_id = $3",
+        &[&business, &PARENT_BUSINESS, &wa_id],
+    )
+    .await?;
     Ok(())
 }
 
@@ -46,21 +53,24 @@ async fn pair<C: GenericClient>(c: &C, key: &UserKey, wa_id: &str, now_ms: i64) 
     .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)));
     match plan_pair(stored.as_ref().map(|(n, at)| (n.as_str(), *at)), wa_id, now_ms) {
         PairWrite::Nothing => {}
-        PairWrite::Refresh => {
-            exec(
-                c,
-                "UPDATE whatsapp_user_ids SET seen_at = $3 WHERE business = $1 AND user_id = $2",
-                &[&key.business, &key.user_id, &now_ms],
-            )
-            .await?;
-        }
-        PairWrite::Replace => {
-            exec(
-                c,
-                "DELETE FROM whatsapp_user_ids WHERE business = $1 AND wa_id = $2 AND user_id <> $3",
-                &[&key.business, &wa_id, &key.user_id],
-            )
-            .await?;
+        write => {
+            if write == PairWrite::Replace && replaces_others(key) {
+                // One BSUID per number and business: two nodes learning two BSUIDs of one number
+                // at once take turns (the transaction's lock, on the business and number).
+                exec(
+                    c,
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 31))",
+                    &[&key.business, &wa_id],
+                )
+                .await?;
+                exec(
+                    c,
+                    "DELETE FROM whatsapp_user_ids WHERE business = $1 AND wa_id = $2 AND user_id <> $3",
+                    &[&key.business, &wa_id, &key.user_id],
+                )
+                .await?;
+            }
+            // An upsert for a refresh too: the row may have just been pruned.
             exec(
                 c,
                 "INSERT INTO whatsapp_user_ids (business, user_id, wa_id, seen_at) VALUES ($1, $2, $3, $4) \

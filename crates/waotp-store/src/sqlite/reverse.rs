@@ -146,5 +146,11 @@ pub(super) fn verify_inbound(c: &Connection, a: &InboundAttempt) -> Result<Inbou
         | InboundDecision::NumberNotShared { counted: false, .. }
         | InboundDecision::Closed(_) => {}
     }
-    Ok(InboundOutcome::Decided { app_id: session.app_id, session_id, msisdn, decision, sender_number })
+    Ok(InboundOutcome::Decided {
+        app_id: session.app_id,
+        session_id,
+        msisdn,
+        decision,
+        sender_number: sender_number.map(Msisdn::from_trusted),
+    })
 }

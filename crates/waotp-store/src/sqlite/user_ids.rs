@@ -3,7 +3,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::user_ids::{moved_number, plan_pair, PairWrite, PARENT_BUSINESS};
+use crate::user_ids::{plan_move, plan_pair, replaces_others, PairWrite, PARENT_BUSINESS};
 use crate::{Result, UserIdFact, UserKey};
 
 pub(super) fn learn(c: &Connection, facts: &[UserIdFact], now_ms: i64) -> Result<()> {
@@ -14,16 +14,26 @@ pub(super) fn learn(c: &Connection, facts: &[UserIdFact], now_ms: i64) -> Result
                 let stored = number(c, previous)?;
                 c.prepare_cached("DELETE FROM whatsapp_user_ids WHERE business = ?1 AND user_id = ?2")?
                     .execute(params![previous.business, previous.user_id])?;
-                if let (Some(current), Some(number)) = (current, moved_number(wa_id.as_deref(), stored)) {
-                    pair(c, current, &number, now_ms)?;
+                let write = plan_move(stored, current.as_ref(), wa_id.as_deref());
+                if let Some(left) = write.left {
+                    left_number(c, &previous.business, &left)?;
+                }
+                if let Some((key, number)) = write.pair {
+                    pair(c, &key, &number, now_ms)?;
                 }
             }
-            UserIdFact::LeftNumber { business, wa_id } => {
-                c.prepare_cached("DELETE FROM whatsapp_user_ids WHERE business IN (?1, ?2) AND wa_id = ?3")?
-                    .execute(params![business, PARENT_BUSINESS, wa_id])?;
-            }
+            UserIdFact::LeftNumber { business, wa_id } => left_number(c, business, wa_id)?,
         }
     }
+    Ok(())
+}
+
+fn left_number(c: &Connection, business: &str, wa_id: &str) -> Result<()> {
+    c.prepare_cached("DELETE FROM whatsapp_user_ids WHERE business IN (?1, ?2) AND wa_id = ?3")?.execute(params![
+        business,
+        PARENT_BUSINESS,
+        wa_id
+    ])?;
     Ok(())
 }
 
@@ -34,13 +44,12 @@ fn pair(c: &Connection, key: &UserKey, wa_id: &str, now_ms: i64) -> Result<()> {
         .optional()?;
     match plan_pair(stored.as_ref().map(|(n, at)| (n.as_str(), *at)), wa_id, now_ms) {
         PairWrite::Nothing => {}
-        PairWrite::Refresh => {
-            c.prepare_cached("UPDATE whatsapp_user_ids SET seen_at = ?3 WHERE business = ?1 AND user_id = ?2")?
-                .execute(params![key.business, key.user_id, now_ms])?;
-        }
-        PairWrite::Replace => {
-            c.prepare_cached("DELETE FROM whatsapp_user_ids WHERE business = ?1 AND wa_id = ?2 AND user_id <> ?3")?
-                .execute(params![key.business, wa_id, key.user_id])?;
+        write => {
+            if write == PairWrite::Replace && replaces_others(key) {
+                c.prepare_cached("DELETE FROM whatsapp_user_ids WHERE business = ?1 AND wa_id = ?2 AND user_id <> ?3")?
+                    .execute(params![key.business, wa_id, key.user_id])?;
+            }
+            // An upsert for a refresh too: the row may have just been pruned.
             c.prepare_cached(
                 "INSERT INTO whatsapp_user_ids (business, user_id, wa_id, seen_at) VALUES (?1, ?2, ?3, ?4) \
                  ON CONFLICT (business, user_id) DO UPDATE SET wa_id = excluded.wa_id, seen_at = excluded.seen_at",

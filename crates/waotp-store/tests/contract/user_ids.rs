@@ -35,16 +35,29 @@ async fn pairs_are_learned_per_business_moved_and_left() {
     store.learn_user_ids(vec![pair("ID.2", M)], 20).await.unwrap();
     assert_eq!(store.user_number(key(BSUID)).await.unwrap(), None);
     assert_eq!(store.user_number(key("ID.2")).await.unwrap().as_deref(), Some(M));
-    // a moved BSUID takes its number along; the previous names nobody
+    // a moved BSUID (Meta makes a new one when the user changes number) never takes the number
+    // the previous stood for; the previous names nobody; a current BSUID known already stays
+    store.learn_user_ids(vec![pair("ID.known", "6281234567000")], 25).await.unwrap();
     let moved = UserIdFact::Moved { previous: key("ID.2"), current: Some(key("ID.3")), wa_id: None };
-    store.learn_user_ids(vec![moved], 30).await.unwrap();
+    let onto_known = UserIdFact::Moved { previous: key("ID.x"), current: Some(key("ID.known")), wa_id: None };
+    store.learn_user_ids(vec![moved, onto_known], 30).await.unwrap();
     assert_eq!(store.user_number(key("ID.2")).await.unwrap(), None);
-    assert_eq!(store.user_number(key("ID.3")).await.unwrap().as_deref(), Some(M));
-    // a move to a number Meta gives takes that number
+    assert_eq!(store.user_number(key("ID.3")).await.unwrap(), None);
+    assert_eq!(store.user_number(key("ID.known")).await.unwrap().as_deref(), Some("6281234567000"));
+    // a move to a number Meta gives takes that number, and the previous number is left (its
+    // parent BSUID too)
+    store
+        .learn_user_ids(
+            vec![pair("ID.3", M), UserIdFact::Pair { key: UserKey::parent("ID.ENT.0"), wa_id: M.into() }],
+            35,
+        )
+        .await
+        .unwrap();
     let other = "6281234567899";
     let moved = UserIdFact::Moved { previous: key("ID.3"), current: Some(key("ID.4")), wa_id: Some(other.into()) };
     store.learn_user_ids(vec![moved], 40).await.unwrap();
     assert_eq!(store.user_number(key("ID.4")).await.unwrap().as_deref(), Some(other));
+    assert_eq!(store.user_number(UserKey::parent("ID.ENT.0")).await.unwrap(), None);
     // a move of an unknown BSUID with no number teaches nothing
     let unknown = UserIdFact::Moved { previous: key("ID.x"), current: Some(key("ID.y")), wa_id: None };
     store.learn_user_ids(vec![unknown], 50).await.unwrap();
@@ -56,6 +69,32 @@ async fn pairs_are_learned_per_business_moved_and_left() {
     store.learn_user_ids(vec![left], 70).await.unwrap();
     assert_eq!(store.user_number(key("ID.4")).await.unwrap(), None);
     assert_eq!(store.user_number(UserKey::parent("ID.ENT.1")).await.unwrap(), None);
+}
+
+/// A number has parent BSUIDs in several enterprises at once; within a business one BSUID, also
+/// when nodes learn two at once (PostgreSQL: they take turns on the number).
+#[tokio::test]
+async fn one_bsuid_per_number_and_business_but_parents_side_by_side() {
+    let (_d, store) = fresh_store().await;
+    let parents = [UserKey::parent("ID.ENT.1"), UserKey::parent("ID.ENT.2")];
+    for p in &parents {
+        store.learn_user_ids(vec![UserIdFact::Pair { key: p.clone(), wa_id: M.into() }], 10).await.unwrap();
+    }
+    for p in parents {
+        assert_eq!(store.user_number(p).await.unwrap().as_deref(), Some(M));
+    }
+    let writes = (0..8).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move { store.learn_user_ids(vec![pair(&format!("ID.c{i}"), M)], 20).await.unwrap() })
+    });
+    for w in writes.collect::<Vec<_>>() {
+        w.await.unwrap();
+    }
+    let mut left = 0;
+    for i in 0..8 {
+        left += usize::from(store.user_number(key(&format!("ID.c{i}"))).await.unwrap().is_some());
+    }
+    assert_eq!(left, 1, "one BSUID of the number is left");
 }
 
 #[tokio::test]
@@ -83,7 +122,7 @@ async fn a_sender_named_only_by_a_learned_bsuid_verifies_its_number() {
     match store.verify_inbound(unnamed("ABCDEFGHJK", &ids, "wamid.1", 150)).await.unwrap() {
         InboundOutcome::Decided { decision, sender_number, .. } => {
             assert_eq!(decision, InboundDecision::Owner(VerifyDecision::Verified));
-            assert_eq!(sender_number.as_deref(), Some(M));
+            assert_eq!(sender_number.as_ref().map(Msisdn::as_str), Some(M));
         }
         other => panic!("{other:?}"),
     }
@@ -139,15 +178,16 @@ async fn an_unknown_bsuid_verifies_nothing_and_counts_nothing_against_the_sessio
     );
 }
 
-/// A moved BSUID: the previous no longer verifies (its number is not known for it), the
-/// current does.
+/// A moved BSUID: the previous no longer verifies, the current one does with the number Meta
+/// gave; without a number it does not (the user may have changed number).
 #[tokio::test]
 async fn after_a_move_the_previous_bsuid_no_longer_verifies() {
     let (_d, store) = fresh_store().await;
     let a = app("a");
     store.create_app(a.clone()).await.unwrap();
     store.learn_user_ids(vec![pair("ID.old", M)], 100).await.unwrap();
-    let moved = UserIdFact::Moved { previous: key("ID.old"), current: Some(key("ID.new")), wa_id: None };
+    let moved = UserIdFact::Moved { previous: key("ID.old"), current: Some(key("ID.new")), wa_id: Some(M.into()) };
+    let unnumbered = UserIdFact::Moved { previous: key("ID.new"), current: Some(key("ID.newer")), wa_id: None };
     store.learn_user_ids(vec![moved], 110).await.unwrap();
     let s = reverse_session(a.app_id, "ABCDEFGHJK", 120);
     create(&store, s.clone()).await;
@@ -155,8 +195,18 @@ async fn after_a_move_the_previous_bsuid_no_longer_verifies() {
         decided(&store, unnamed("ABCDEFGHJK", &[key("ID.old")], "wamid.old", 130)).await,
         InboundDecision::NumberNotShared { messages: 1, counted: true }
     );
+    let t = NewSession { msisdn: Msisdn::parse(M).unwrap(), ..reverse_session(a.app_id, "ZYXWVUTSRQ", 120) };
     assert_eq!(
         decided(&store, unnamed("ABCDEFGHJK", &[key("ID.new")], "wamid.new", 140)).await,
         InboundDecision::Owner(VerifyDecision::Verified)
     );
+    // moved on without a number: neither the previous nor the current verifies
+    create(&store, t.clone()).await;
+    store.learn_user_ids(vec![unnumbered], 150).await.unwrap();
+    for (id, n) in [("ID.new", 1), ("ID.newer", 2)] {
+        assert_eq!(
+            decided(&store, unnamed("ZYXWVUTSRQ", &[key(id)], &format!("wamid.{id}"), 160)).await,
+            InboundDecision::NumberNotShared { messages: n, counted: true }
+        );
+    }
 }

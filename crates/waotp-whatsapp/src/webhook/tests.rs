@@ -297,3 +297,44 @@ fn malformed_identities_are_absent() {
     let events = parse(&body).unwrap();
     assert!(matches!(&events[..], [Event::Status { .. }]), "{events:?}");
 }
+
+/// Events come in payload order (a message decided before a later change of its sender's id);
+/// an entry whose id is not a business's (digits) teaches no ids; a May 2026
+/// `user_changed_user_id` leaves the number in `from`; an update naming only the current id and
+/// the number teaches the pair.
+#[test]
+fn ids_come_in_payload_order_and_only_for_a_business() {
+    let value = r#"{"messaging_product":"whatsapp","metadata":{"phone_number_id":"1"},
+      "messages":[
+        {"from":"16505551234","from_user_id":"US.1111","id":"wamid.T","timestamp":"1","type":"text","text":{"body":"x"}},
+        {"from":"16505551234","id":"wamid.S","timestamp":"1","type":"system",
+         "system":{"body":"changed","user_id":"US.2222","type":"user_changed_user_id"}}]}"#;
+    let kinds = |events: &[Event]| {
+        events
+            .iter()
+            .map(|e| match e {
+                Event::Identified(_) => "identified",
+                Event::Inbound(_) => "inbound",
+                Event::UserIdChanged(_) => "changed",
+                _ => "other",
+            })
+            .collect::<Vec<_>>()
+    };
+    let events = parse(&envelope("messages", value)).unwrap();
+    assert_eq!(kinds(&events), ["identified", "inbound", "changed"]);
+    let Event::UserIdChanged(change) = &events[2] else { unreachable!() };
+    assert_eq!((change.previous_wa_id.as_deref(), change.user_id.as_deref()), (Some("16505551234"), Some("US.2222")));
+    let foreign = String::from_utf8(envelope("messages", value)).unwrap().replace(WABA, "not-a-waba\\u0000");
+    assert_eq!(kinds(&parse(foreign.as_bytes()).unwrap()), ["inbound"]);
+    let learn =
+        envelope("user_id_update", r#"{"user_id_update":[{"wa_id":"16505551234","user_id":{"current":"US.3333"}}]}"#);
+    assert_eq!(
+        parse(&learn).unwrap(),
+        vec![Event::UserIdChanged(UserIdChange {
+            business: WABA.into(),
+            user_id: Some("US.3333".into()),
+            wa_id: Some("16505551234".into()),
+            ..UserIdChange::default()
+        })]
+    );
+}

@@ -166,10 +166,16 @@ pub(super) fn system_change(business: &str, m: &Value) -> Option<UserIdChange> {
         previous_parent_user_id: user_id(&system["previous_parent_user_id"]),
         parent_user_id: user_id(&system["parent_user_id"]),
         wa_id: number(&system["wa_id"]).or_else(|| number(&system["new_wa_id"])),
-        previous_wa_id: if kind == "user_changed_number" { number(&m["from"]) } else { None },
+        // The number the user left: `from` (Meta's May 2026 text sends `user_changed_user_id` for
+        // a changed number too).
+        previous_wa_id: number(&m["from"]),
     };
-    Some(change)
-        .filter(|c| c.previous_user_id.is_some() || c.previous_wa_id.is_some() || c.previous_parent_user_id.is_some())
+    Some(change).filter(|c| {
+        c.previous_user_id.is_some()
+            || c.previous_wa_id.is_some()
+            || c.previous_parent_user_id.is_some()
+            || (c.user_id.is_some() && c.wa_id.is_some())
+    })
 }
 
 /// The `user_id_update` field's entries (Meta's May 2026 text; its August text says changes
@@ -185,6 +191,7 @@ pub(super) fn user_id_updates<'a>(business: &'a str, value: &'a Value) -> impl I
             wa_id: number(&u["wa_id"]),
             previous_wa_id: None,
         };
-        (change.previous_user_id.is_some() || change.previous_parent_user_id.is_some()).then_some(change)
+        let learns = change.user_id.is_some() && change.wa_id.is_some();
+        (change.previous_user_id.is_some() || change.previous_parent_user_id.is_some() || learns).then_some(change)
     })
 }
