@@ -4,6 +4,8 @@
 //! response of its status. Test-only (the `meta-contract` feature): the Graph double checks
 //! every request it receives and every answer it gives with it.
 //!
+//! A request body is checked closed against properties the document does not name (a
+//! misspelled optional field fails; `closed.rs`), an answer open (Graph adds fields).
 //! The document's defects are patched, each at its spots, by the named [`Exception`]s; the
 //! endpoints the client uses that the document omits are named in [`OMITTED`]. The rules beyond
 //! the document's schemas (OpenAPI's `discriminator` and `nullable`, Graph's field selection
@@ -14,6 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::{json, Value};
 
+mod closed;
 mod document;
 mod exceptions;
 
@@ -79,6 +82,9 @@ pub struct Request<'a> {
 /// The document, patched and in JSON Schema's dialect, with its compiled schemas.
 pub struct Contract {
     document: Value,
+    /// The same with the request bodies' schemas closed against unknown properties
+    /// ([`closed`]): what a request body is checked against.
+    requests: Value,
     validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
 }
 
@@ -104,7 +110,8 @@ impl Contract {
             e.apply(&mut document);
         }
         document::normalise(&mut document);
-        Contract { document, validators: Mutex::default() }
+        let requests = closed::close_requests(&document);
+        Contract { document, requests, validators: Mutex::default() }
     }
 
     /// The operation(s) for `method` and a concrete `path` (`/v24.0/123/messages`).
@@ -157,7 +164,7 @@ impl Contract {
                 Some(v) => {
                     let value = typed(&p["schema"], v);
                     let key = format!("{} {template} {place} {name}", request.method);
-                    for (_, e) in self.errors(&key, &p["schema"], &value) {
+                    for (_, e) in self.errors(&self.document, &key, &p["schema"], &value) {
                         wrong.push(format!("the {place} parameter {name}={v:?}: {e}"));
                     }
                 }
@@ -171,9 +178,8 @@ impl Contract {
         }
         let schema = operation.pointer("/requestBody/content/application~1json/schema");
         match (schema, request.body) {
-            (Some(schema), Some(body)) => {
-                let key = format!("{} {template} request", request.method);
-                wrong.extend(self.errors(&key, schema, body).into_iter().map(located));
+            (Some(_), Some(body)) => {
+                wrong.extend(self.body_errors(request.method, template, body).into_iter().map(located));
             }
             (Some(_), None) if operation.pointer("/requestBody/required") == Some(&Value::Bool(true)) => {
                 wrong.push("the request body is missing".into())
@@ -226,16 +232,18 @@ impl Contract {
         } else {
             (schema, format!("{method} {template} {status}"))
         };
-        self.errors(&key, &schema, body)
+        self.errors(&self.document, &key, &schema, body)
     }
 
-    /// The errors of a request body as (JSON pointer, message).
+    /// The errors of a request body as (JSON pointer, message), against the operation's schema
+    /// closed against unknown properties.
     pub fn body_errors(&self, method: &str, template: &str, body: &Value) -> Vec<(String, String)> {
-        let (_, operation) = self.operation(method, template);
-        let schema = operation
-            .pointer("/requestBody/content/application~1json/schema")
+        let at = format!("/paths/{}/{}", template.replace('~', "~0").replace('/', "~1"), method.to_ascii_lowercase());
+        let schema = self
+            .requests
+            .pointer(&format!("{at}/requestBody/content/application~1json/schema"))
             .unwrap_or_else(|| panic!("{method} {template} takes no JSON body"));
-        self.errors(&format!("{method} {template} request"), schema, body)
+        self.errors(&self.requests, &format!("{method} {template} request"), schema, body)
     }
 
     /// One of the document's request examples of an operation, by name.
@@ -245,15 +253,15 @@ impl Contract {
         examples.get(name).map(|e| e["value"].clone())
     }
 
-    /// `instance` against `schema` (its `$ref`s into the document's components), compiled once
+    /// `instance` against `schema` (its `$ref`s into `document`'s components), compiled once
     /// under `key`.
-    fn errors(&self, key: &str, schema: &Value, instance: &Value) -> Vec<(String, String)> {
+    fn errors(&self, document: &Value, key: &str, schema: &Value, instance: &Value) -> Vec<(String, String)> {
         let validator = {
             let mut cache = self.validators.lock().expect("validators");
             match cache.get(key) {
                 Some(v) => v.clone(),
                 None => {
-                    let mut root = json!({ "components": self.document["components"].clone() });
+                    let mut root = json!({ "components": document["components"].clone() });
                     match schema {
                         Value::Object(s) => root.as_object_mut().expect("object").extend(s.clone()),
                         other => root["allOf"] = json!([other]),
@@ -266,7 +274,26 @@ impl Contract {
                 }
             }
         };
-        validator.iter_errors(instance).map(|e| (e.instance_path().to_string(), e.to_string())).collect()
+        let errors: Vec<(String, String, bool)> = validator
+            .iter_errors(instance)
+            .map(|e| {
+                let unevaluated =
+                    matches!(e.kind(), jsonschema::error::ValidationErrorKind::UnevaluatedProperties { .. });
+                (e.instance_path().to_string(), e.to_string(), unevaluated)
+            })
+            .collect();
+        // A value that fails inside leaves its properties unevaluated in every object around
+        // it (a failed branch gives no annotations): those echoes are dropped, the failure kept.
+        let echo = |at: &str| {
+            errors.iter().any(|(other, _, _)| {
+                other.len() > at.len() && other.starts_with(at) && other[at.len()..].starts_with('/')
+            })
+        };
+        errors
+            .iter()
+            .filter(|(at, _, unevaluated)| !(*unevaluated && echo(at)))
+            .map(|(at, m, _)| (at.clone(), m.clone()))
+            .collect()
     }
 }
 

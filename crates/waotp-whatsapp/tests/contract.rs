@@ -63,6 +63,55 @@ fn a_misspelled_send_fails_the_check() {
     assert!(!contract.body_errors("POST", MESSAGES, &text).is_empty());
 }
 
+/// `body` with the field at `pointer` (its parent object, then its name) renamed `to`.
+fn misspelled(mut body: Value, parent: &str, from: &str, to: &str) -> Value {
+    let object = body.pointer_mut(parent).and_then(Value::as_object_mut).unwrap();
+    let value = object.remove(from).unwrap_or_else(|| panic!("{parent} has no {from}"));
+    object.insert(to.into(), value);
+    body
+}
+
+/// A misspelled optional field fails where it is, naming the field: request bodies are closed
+/// against properties the document does not name. The client's own template send (body and
+/// copy-code button), misspelled; a required field misspelled fails as missing already.
+#[test]
+fn a_misspelled_optional_field_fails_the_check() {
+    let contract = Contract::meta();
+    let with = |at: &str, field: &str, value: Value| {
+        let mut body = send();
+        body.pointer_mut(at).and_then(Value::as_object_mut).unwrap().insert(field.into(), value);
+        body
+    };
+    let cases = [
+        (misspelled(send(), "", "recipient_type", "recipient_typ"), "", "recipient_typ"),
+        (with("/template", "namespce", json!("c8ae5f90_307a_ca4c_b8f6_d1e2a2573574")), "/template", "namespce"),
+        (
+            misspelled(send(), "/template/components/0", "parameters", "parametres"),
+            "/template/components/0",
+            "parametres",
+        ),
+        (
+            with("/template/components/0/parameters/0", "txt", json!("482913")),
+            "/template/components/0/parameters/0",
+            "txt",
+        ),
+        (
+            with("/template/components/1/parameters/0", "txt", json!("482913")),
+            "/template/components/1/parameters/0",
+            "txt",
+        ),
+        (with("/template/language", "polcy", json!("deterministic")), "/template/language", "polcy"),
+    ];
+    let mut passed = Vec::new();
+    for (body, at, field) in cases {
+        let errors = contract.body_errors("POST", MESSAGES, &body);
+        if !errors.iter().any(|(p, e)| p == at && e.contains(&format!("'{field}' was unexpected"))) {
+            passed.push(format!("{field} at {at:?}: {errors:?}"));
+        }
+    }
+    assert!(passed.is_empty(), "misspellings not named where they are:\n{}", passed.join("\n"));
+}
+
 #[test]
 fn the_clients_sends_pass_the_check() {
     let contract = Contract::meta();
@@ -133,10 +182,13 @@ async fn the_double_refuses_what_the_document_forbids_and_reports_it() {
     assert_eq!((status, v["error"]["type"].as_str()), (400, Some("WaotpContractViolation")), "{v}");
     let (status, v) = post(&d, "/v24.0/123/no_such_edge", &json!({})).await;
     assert_eq!((status, v["error"]["type"].as_str()), (400, Some("WaotpContractViolation")), "{v}");
+    let (status, v) = post(&d, "/v24.0/123/messages", &renamed(send(), "recipient_type", "recipient_typ")).await;
+    assert_eq!((status, v["error"]["type"].as_str()), (400, Some("WaotpContractViolation")), "{v}");
     let violations = d.take_contract_violations();
-    assert_eq!(violations.len(), 2, "{violations:?}");
+    assert_eq!(violations.len(), 3, "{violations:?}");
     assert!(violations[0].contains("\"template\" is a required property"), "{violations:?}");
     assert!(violations[1].contains("neither an operation of Meta's OpenAPI document"), "{violations:?}");
+    assert!(violations[2].contains("'recipient_typ' was unexpected"), "{violations:?}");
     // The client's send passes, and nothing is reported.
     let client = GraphClient::new(&d.base(), "v24.0", std::time::Duration::from_secs(5)).unwrap();
     assert!(client.send("123", "tok", &auth()).await.unwrap().starts_with("wamid."));
