@@ -42,7 +42,9 @@ pub enum Exception {
     /// `whatsapp-operations.md` section 4), as does the document's own `BusinessPartner`
     /// (`verification_status`: `not_verified`, `pending`, `verified`). No example of the
     /// document shows this field lower case: the proof is Meta's answer as its reference gives
-    /// it. Patched: the lower-case values are accepted too.
+    /// it. Patched, in `WhatsAppBusinessAccount.business_verification_status` only (not in the
+    /// other user of the shared enum, `ConnectedClientBusiness.verification_status`): the
+    /// lower-case values are accepted too.
     WabaVerificationStatusCase,
     /// `DateTimeObject` (a template's `date_time` parameter) declares only `fallback_value`,
     /// while the example "Send Message Template Text" (and the four other template examples with
@@ -150,25 +152,26 @@ impl Exception {
             Exception::TextMessageClosedBranch => open_branch(document, "TextMessage"),
             Exception::ReactionMessageClosedBranch => open_branch(document, "ReactionMessage"),
             Exception::WabaVerificationStatusCase => {
-                let at = "/components/schemas/BusinessVerificationStatus/enum";
+                // Only the WABA's field: `BusinessVerificationStatus` itself stays as it is for
+                // the other schema that names it (`ConnectedClientBusiness.verification_status`).
+                let shared = "/components/schemas/BusinessVerificationStatus";
                 let upper = json!(["VERIFIED", "UNVERIFIED", "PENDING", "REJECTED"]);
-                let mut both = upper.as_array().expect("array").clone();
-                both.extend(
-                    [
-                        "expired",
-                        "failed",
-                        "ineligible",
-                        "not_verified",
-                        "pending",
-                        "pending_need_more_info",
-                        "pending_submission",
-                        "rejected",
-                        "revoked",
-                        "verified",
-                    ]
-                    .map(Value::from),
-                );
-                replace(document, at, &upper, Value::Array(both));
+                assert_eq!(spot(document, &format!("{shared}/enum")), &upper, "{shared} no longer holds the defect");
+                let lower = [
+                    "expired",
+                    "failed",
+                    "ineligible",
+                    "not_verified",
+                    "pending",
+                    "pending_need_more_info",
+                    "pending_submission",
+                    "rejected",
+                    "revoked",
+                    "verified",
+                ];
+                let at = "/components/schemas/WhatsAppBusinessAccount/properties/business_verification_status";
+                let by_ref = json!({ "$ref": format!("#{shared}") });
+                replace(document, at, &by_ref, json!({ "anyOf": [by_ref, { "type": "string", "enum": lower }] }));
             }
             Exception::DateTimeObjectFields => {
                 let at = "/components/schemas/DateTimeObject/properties";
@@ -246,6 +249,19 @@ mod tests {
             let left: Vec<_> = after.iter().filter(|(p, _)| at(proof).contains(&p.as_str())).collect();
             assert!(left.is_empty(), "{exception:?}: the patched document still fails {proof:?}: {left:?}");
         }
+    }
+
+    /// A patch is at its spots only: the shared `BusinessVerificationStatus` that
+    /// `WabaVerificationStatusCase` loosens for the WABA still refuses a lower-case value in the
+    /// other schema that names it.
+    #[test]
+    fn a_patch_loosens_nothing_beyond_its_spots() {
+        let listing = "/{Version}/{Application-ID}/connected_client_businesses";
+        let answer = |status: &str| json!({ "data": [{ "id": "1", "name": "Client", "verification_status": status }] });
+        let errors = |status| Contract::meta().answer_errors("GET", listing, 200, &answer(status), None);
+        assert!(errors("VERIFIED").is_empty(), "{:?}", errors("VERIFIED"));
+        let lower = errors("verified");
+        assert!(lower.iter().any(|(at, _)| at == "/data/0/verification_status"), "{lower:?}");
     }
 
     /// With every patch the proofs pass whole, except the one example that has its own mistake
