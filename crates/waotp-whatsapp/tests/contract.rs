@@ -195,6 +195,28 @@ async fn the_double_refuses_what_the_document_forbids_and_reports_it() {
     assert!(d.take_contract_violations().is_empty());
 }
 
+/// A query string the double cannot read is a violation, not an empty (or a different) query.
+#[tokio::test]
+async fn the_double_refuses_a_query_string_it_cannot_read() {
+    let d = double().await;
+    let get = |query: &'static str| {
+        let url = format!("{}/v24.0/123?{query}", d.base());
+        async move {
+            let res = reqwest::Client::new().get(url).bearer_auth("tok").send().await.unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, v) = get("fields=id%2Cdisplay_phone_number").await;
+    assert_eq!(status, 200, "{v}");
+    for query in ["fields=%FF", "fields=id%2", "fields=%zzid"] {
+        let (status, v) = get(query).await;
+        assert_eq!((status, v["error"]["type"].as_str()), (400, Some("WaotpContractViolation")), "{query}: {v}");
+    }
+    let violations = d.take_contract_violations();
+    assert_eq!(violations.len(), 3, "{violations:?}");
+    assert!(violations.iter().all(|v| v.contains("the query string")), "{violations:?}");
+}
+
 #[tokio::test]
 #[should_panic(expected = "request(s) or answer(s) that Meta's OpenAPI document forbids")]
 async fn a_violation_left_unseen_fails_the_test_when_the_double_goes() {

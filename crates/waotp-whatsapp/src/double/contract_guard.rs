@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -33,7 +33,10 @@ pub(super) async fn guard(State(inner): State<Arc<Inner>>, request: Request, nex
     let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
         return refuse(&inner, &endpoint, "request", vec!["the body could not be read".into()]);
     };
-    let query: Vec<(String, String)> = Query::try_from_uri(&parts.uri).map(|Query(q)| q).unwrap_or_default();
+    let query = match query_pairs(parts.uri.query().unwrap_or("")) {
+        Ok(q) => q,
+        Err(e) => return refuse(&inner, &endpoint, "request", vec![format!("the query string: {e}")]),
+    };
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
@@ -92,6 +95,40 @@ pub(super) async fn guard(State(inner): State<Arc<Inner>>, request: Request, nex
         errors.extend(wrong.into_iter().map(|e| format!("{template}: {e}")));
     }
     refuse(&inner, &format!("{endpoint} → HTTP {status}"), "answer", errors)
+}
+
+/// The query string's pairs, decoded (`+` a space, `%XX` a byte): a `%` without two hex digits
+/// after it, or bytes that are not UTF-8 once decoded, are an error, not a pair read some other
+/// way (a lenient reader would pass a broken query as an empty or a different one).
+fn query_pairs(query: &str) -> Result<Vec<(String, String)>, String> {
+    let decode = |part: &str| -> Result<String, String> {
+        let bytes = part.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'+' => out.push(b' '),
+                b'%' => {
+                    let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                    let byte = hex.filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+                    let byte = byte.and_then(|h| u8::from_str_radix(h, 16).ok());
+                    out.push(byte.ok_or_else(|| format!("{part:?}: a % not followed by two hex digits"))?);
+                    i += 2;
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8(out).map_err(|_| format!("{part:?} is not UTF-8 once decoded"))
+    };
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Ok((decode(k)?, decode(v)?))
+        })
+        .collect()
 }
 
 /// Of the templates a path matches, those for what the double knows its node to be (`/{id}`
