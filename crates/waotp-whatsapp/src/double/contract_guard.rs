@@ -59,6 +59,7 @@ pub(super) async fn guard(State(inner): State<Arc<Inner>>, request: Request, nex
         }
         Route::Documented(templates) => narrow(&inner, &path, templates),
     };
+    let (candidates, known) = candidates;
     let request = crate::contract::Request { method: &method, query: &query, headers: &headers, body: body.as_ref() };
     let mut first_errors = None;
     let accepted: Vec<String> = candidates
@@ -86,15 +87,42 @@ pub(super) async fn guard(State(inner): State<Arc<Inner>>, request: Request, nex
     };
     let status = parts.status.as_u16();
     let fields = query.iter().find(|(k, _)| k == "fields").map(|(_, v)| v.as_str());
+    let errors = answer_errors(contract, &method, &accepted, known, status, &answer, fields);
+    if errors.is_empty() {
+        return Response::from_parts(parts, Body::from(bytes));
+    }
+    refuse(&inner, &format!("{endpoint} → HTTP {status}"), "answer", errors)
+}
+
+/// What is wrong with the double's answer to a request that the operations `accepted` took (the
+/// request passed each): nothing if one of them gives that answer. The request and the answer
+/// are held to the same operation. Where several remain because the double does not know what
+/// the id is (`known` false), it can only answer an error (the id does not exist to it): a
+/// success would be held to whichever operation it happens to fit.
+fn answer_errors(
+    contract: &Contract,
+    method: &str,
+    accepted: &[String],
+    known: bool,
+    status: u16,
+    answer: &Value,
+    fields: Option<&str>,
+) -> Vec<String> {
+    if !known && accepted.len() > 1 && (200..300).contains(&status) {
+        return vec![format!(
+            "a success for an id the double does not know, which could be any of {}: it cannot be held to one",
+            accepted.join(", ")
+        )];
+    }
     let mut errors = Vec::new();
-    for template in &accepted {
-        let wrong = contract.check_answer(&method, template, status, &answer, fields);
+    for template in accepted {
+        let wrong = contract.check_answer(method, template, status, answer, fields);
         if wrong.is_empty() {
-            return Response::from_parts(parts, Body::from(bytes));
+            return vec![];
         }
         errors.extend(wrong.into_iter().map(|e| format!("{template}: {e}")));
     }
-    refuse(&inner, &format!("{endpoint} → HTTP {status}"), "answer", errors)
+    errors
 }
 
 /// The query string's pairs, decoded (`+` a space, `%XX` a byte): a `%` without two hex digits
@@ -132,8 +160,9 @@ fn query_pairs(query: &str) -> Result<Vec<(String, String)>, String> {
 }
 
 /// Of the templates a path matches, those for what the double knows its node to be (`/{id}`
-/// is a phone number, a WABA or a template); all of them for an id it does not know.
-fn narrow(inner: &Inner, path: &str, templates: Vec<String>) -> Vec<String> {
+/// is a phone number, a WABA or a template), and `true`; all of them for an id it does not know,
+/// and `false` (unless only one matches anyway).
+fn narrow(inner: &Inner, path: &str, templates: Vec<String>) -> (Vec<String>, bool) {
     let node = path.split('/').nth(2).unwrap_or("");
     let kind = {
         let meta = inner.meta.lock().expect("meta");
@@ -149,10 +178,9 @@ fn narrow(inner: &Inner, path: &str, templates: Vec<String>) -> Vec<String> {
     };
     let narrowed: Vec<String> =
         templates.iter().filter(|t| kind.is_some_and(|k| t.split('/').nth(2) == Some(k))).cloned().collect();
-    if narrowed.is_empty() {
-        templates
-    } else {
-        narrowed
+    match narrowed.is_empty() {
+        true => (templates.clone(), templates.len() == 1),
+        false => (narrowed, true),
     }
 }
 
@@ -188,5 +216,40 @@ impl Drop for Verdict {
                 violations.join("\n- ")
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_query_string_is_read_strictly() {
+        let pairs = query_pairs("fields=id%2Cname&limit=100&name=a+b&flag").unwrap();
+        let want = [("fields", "id,name"), ("limit", "100"), ("name", "a b"), ("flag", "")];
+        assert_eq!(pairs, want.map(|(k, v)| (k.to_owned(), v.to_owned())));
+        assert_eq!(query_pairs("").unwrap(), []);
+        for bad in ["fields=%FF", "fields=id%2", "fields=%zz", "%C3=1"] {
+            assert!(query_pairs(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// `GET /{id}` of an id the double does not know: the WABA's answer would pass the WABA's
+    /// operation, but nothing says the id is a WABA. Known, it passes; unknown, only an error does.
+    #[test]
+    fn a_success_for_an_unknown_id_is_not_held_to_whichever_operation_fits() {
+        let contract = Contract::meta();
+        let accepted = ["/{Version}/{WABA-ID}".to_owned(), "/{Version}/{Phone-Number-ID}".to_owned()];
+        let waba = json!({ "id": "5", "name": "waotp", "business_verification_status": "verified" });
+        let fields = Some("id,name,business_verification_status");
+        assert_eq!(answer_errors(contract, "GET", &accepted[..1], true, 200, &waba, fields), Vec::<String>::new());
+        assert_eq!(answer_errors(contract, "GET", &accepted, true, 200, &waba, fields), Vec::<String>::new());
+        let unknown = answer_errors(contract, "GET", &accepted, false, 200, &waba, fields);
+        assert!(unknown.len() == 1 && unknown[0].contains("does not know"), "{unknown:?}");
+        let missing = json!({ "error": { "message": "Unsupported get request.", "type": "GraphMethodException",
+            "code": 100, "error_subcode": 33, "fbtrace_id": "A" } });
+        assert_eq!(answer_errors(contract, "GET", &accepted, false, 400, &missing, None), Vec::<String>::new());
     }
 }
