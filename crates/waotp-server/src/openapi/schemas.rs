@@ -426,10 +426,14 @@ fn inbound_body() -> Value {
         "type": "object",
         "description": "The user's message to the business, simulated (local inbox channel only).",
         "required": ["text"],
-        "anyOf": [{"required": ["from"]}, {"required": ["from_user_id"]}],
+        "anyOf": [
+            {"required": ["from"], "properties": {"from": {"not": {"enum": [null, ""]}}}},
+            {"required": ["from_user_id"], "properties": {"from_user_id": {"not": {"enum": [null, ""]}}}},
+        ],
         "properties": {
-            "from": {"type": "string", "pattern": "^\\+?[0-9]{6,15}$", "description": "The sender, as Meta's `from`"},
-            "from_user_id": {"type": "string", "pattern": "^[!-~]{1,140}$",
+            "from": {"anyOf": [{"type": "string", "pattern": "^\\+?[0-9]{6,15}$"}, absent()],
+                "description": "The sender, as Meta's `from`"},
+            "from_user_id": {"anyOf": [{"type": "string", "pattern": "^[!-~]{1,140}$"}, absent()],
                 "description": "Without `from`: a sender Meta names only by a business-scoped user id (a username \
                     user whose number is not shared), as Meta's `from_user_id`; the local inbox learns no such id, so \
                     the message verifies nothing and the session counts it in `number_not_shared`"},
