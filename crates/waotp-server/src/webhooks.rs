@@ -100,17 +100,11 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bod
                 if let Some((code, text)) = &error {
                     tracing::warn!(%wamid, code, error = %text, "WhatsApp reports a failed delivery");
                 }
-                let report = state.store.report_provider_status(&wamid, steps, error, now).await;
                 // Meta bills a delivered message: its pricing is recorded from a delivered or
-                // read status (the one on `sent` may belong to a message never delivered).
-                if let (Ok(_), Some(pricing), DeliveryStatus::Delivered | DeliveryStatus::Read) =
-                    (&report, pricing, status)
-                {
-                    if let Err(e) = crate::costs::record(&state, &wamid, pricing, now).await {
-                        tracing::error!(error = %e, "cannot record a WhatsApp message's pricing");
-                        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-                    }
-                }
+                // read status (the one on `sent` may belong to a message never delivered), with
+                // the status, in one transaction.
+                let pricing = pricing.filter(|_| matches!(status, DeliveryStatus::Delivered | DeliveryStatus::Read));
+                let report = state.store.report_provider_status(&wamid, steps, error, pricing, now).await;
                 (wamid, report)
             }
             Event::Identified(pair) => {
@@ -154,6 +148,12 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bod
         match report {
             Ok(ProviderReport::Applied) => {
                 state.metrics.whatsapp_event("applied");
+            }
+            Ok(ProviderReport::Priced(cost)) => {
+                state.metrics.whatsapp_event("applied");
+                if cost.pricing.billable {
+                    state.metrics.billable_message(&cost.pricing.category, cost.country);
+                }
             }
             Ok(ProviderReport::Kept { evicted }) => {
                 tracing::debug!(%wamid, "kept a WhatsApp event for a message id not recorded yet");

@@ -2,8 +2,9 @@
 //! recorded once per message (its provider id) with its session, app and the recipient's
 //! country; the billable messages of each app and calendar month (what a monthly ceiling,
 //! [`crate::BillableCeiling`], is checked against); and the counts a cost report is made of.
-//! Pricing that beats the send's own answer is kept as the status events are
-//! ([`crate::ProviderReport::Kept`]) and recorded when the send records its message id.
+//! A pricing comes with its status report ([`crate::DeliveryStore::report_provider_status`]):
+//! one that beats the send's own answer is kept with the status, in the same row
+//! ([`crate::ProviderReport::Kept`]), and recorded when the send records its message id.
 
 use std::collections::BTreeMap;
 
@@ -49,37 +50,27 @@ pub struct RecordedCost {
     pub pricing: MessagePricing,
 }
 
-/// What became of a message's pricing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PricingOutcome {
-    /// Recorded now for the session that sent the message (its first pricing).
-    Recorded(RecordedCost),
-    /// The message's pricing was recorded before (Meta repeats it): nothing changed.
-    Known,
-    /// No session has that message id yet: kept, and recorded when the send records it, as a
-    /// status event is ([`crate::ProviderReport::Kept`]; `evicted` as there).
-    Kept { evicted: u64 },
-}
-
-/// The costs of messages.
+/// The costs of messages. A message's pricing is recorded by the status report that carries
+/// it ([`crate::DeliveryStore::report_provider_status`]), in the same transaction.
 #[async_trait]
 pub trait CostStore: Send + Sync {
-    /// Records the pricing of message `provider_id` for the session that sent it, once per
-    /// message (a second pricing of the same message changes nothing), with the recipient's
-    /// country ([`waotp_core::numbering::region`] of the session's number) and `now_ms`; a
-    /// billable one also counts in its app's month ([`CostStore::billable_in_month`]). With no
-    /// session of that message id yet, the pricing is kept and recorded (as of the recording)
-    /// by [`crate::DeliveryStore::record_delivery`], as a kept status event is.
-    async fn record_pricing(&self, provider_id: &str, pricing: MessagePricing, now_ms: i64) -> Result<PricingOutcome>;
     /// Recorded messages in the window, by country, category, billability and day.
     async fn message_counts(&self, window: CostWindow) -> Result<Vec<MessageCount>>;
     /// Production sessions created in the window and verified, by the country of their number.
+    /// Read within the window's rows only: sessions are stored in the order they are created
+    /// (ids grow with `created_at`, give or take [`ID_ORDER_SLACK_MS`]), so the window's first
+    /// and last ids are found by a binary search of the ids, never a scan of the table.
     async fn verified_by_country(&self, window: CostWindow) -> Result<Vec<CountryCount>>;
     /// Billable messages recorded for an app in a calendar month (months since 1970-01). Kept
     /// for the month whatever the retention (the month's row goes once the month is older
     /// than the retention's cut).
     async fn billable_in_month(&self, app_id: Uuid, month: i64) -> Result<u64>;
 }
+
+/// How far out of `created_at` order sessions may be stored (sends in flight together, the
+/// clocks of several nodes): the ids a report reads reach this much beyond its window on
+/// each side, and every row is checked against the window itself.
+pub const ID_ORDER_SLACK_MS: i64 = 60 * 60 * 1000;
 
 /// Numbers (each with how many sessions it has) counted by their country: both backends load
 /// the numbers and count them here, by libphonenumber's rule in one place.

@@ -37,7 +37,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 use waotp_core::{Msisdn, Status, Template};
 
-pub use costs::{CostStore, CostWindow, CountryCount, MessageCount, PricingOutcome, RecordedCost};
+pub use costs::{CostStore, CostWindow, CountryCount, MessageCount, RecordedCost, ID_ORDER_SLACK_MS};
 pub use error::{retry_while_unavailable, StoreError};
 pub use health::*;
 pub use reverse::{InboundAttempt, InboundOutcome, InboundScope, ReverseFunnelRow, ReverseLinkParts, ReverseStore};
@@ -154,15 +154,21 @@ pub trait DeliveryStore: Send + Sync {
     /// Marks sessions read (status 3) when their app has read them from the inbox.
     async fn mark_read(&self, app_id: Uuid, session_ids: Vec<Uuid>, now_ms: i64) -> Result<()>;
     /// Applies a provider's status report to the session that sent message `provider_id`:
-    /// each of `steps` that moves it forward, and the provider's error if any. If no session
-    /// has that message id yet, the report is kept for [`DeliveryStore::record_delivery`] to
+    /// each of `steps` that moves it forward, the provider's error if any, and the message's
+    /// `pricing` if given (recorded once per message, with the recipient's country
+    /// ([`waotp_core::numbering::region`] of the session's number) and `now_ms`; a billable one
+    /// also counts in its app's month, [`CostStore::billable_in_month`]; a later pricing of the
+    /// same message changes nothing). If no session has that message id yet, the whole report
+    /// (pricing included) is kept, as one event, for [`DeliveryStore::record_delivery`] to
     /// apply. Either way, once this returns nothing of the report can be lost to a concurrent
-    /// recording of the id, on any node.
+    /// recording of the id, on any node. The caller decides which statuses' pricing counts
+    /// (Meta bills a delivered message: waotp passes the pricing of `delivered` and `read`).
     async fn report_provider_status(
         &self,
         provider_id: &str,
         steps: Vec<Status>,
         error: Option<(i64, String)>,
+        pricing: Option<waotp_core::MessagePricing>,
         now_ms: i64,
     ) -> Result<ProviderReport>;
     /// Records that the user said they did not request the code of message `provider_id`

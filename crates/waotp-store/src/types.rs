@@ -261,10 +261,13 @@ impl DeliveryOutcome {
 }
 
 /// What became of a provider's report on one of its messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProviderReport {
     /// Applied to the session that sent the message.
     Applied,
+    /// Applied, and the message's pricing recorded now (its first): what was recorded, for the
+    /// caller's metrics.
+    Priced(crate::RecordedCost),
     /// No session has recorded that message id yet (the provider's event beat the send's own
     /// answer): kept, and applied in arrival order when the send records the id, unless it is
     /// older than [`crate::EARLY_EVENT_TTL_MS`] by then. `evicted`: how many of the oldest
@@ -276,12 +279,11 @@ pub enum ProviderReport {
 /// is recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ProviderEvent {
-    /// Each of `steps` that moves the session forward, and the provider's error if any.
-    Status { steps: Vec<Status>, error: Option<(i64, String)> },
+    /// Each of `steps` that moves the session forward, the provider's error if any, and what
+    /// the message costs if the report says (see [`crate::DeliveryStore::report_provider_status`]).
+    Status { steps: Vec<Status>, error: Option<(i64, String)>, pricing: Option<waotp_core::MessagePricing> },
     /// The user said they did not request the code.
     NotRequested,
-    /// What the provider says the message costs (see [`crate::CostStore::record_pricing`]).
-    Pricing(waotp_core::MessagePricing),
 }
 
 impl ProviderEvent {
@@ -289,17 +291,16 @@ impl ProviderEvent {
     /// and whether it is the "not requested" flag.
     pub(crate) fn columns(&self) -> (&[Status], Option<&(i64, String)>, bool) {
         match self {
-            ProviderEvent::Status { steps, error } => (steps, error.as_ref(), false),
+            ProviderEvent::Status { steps, error, .. } => (steps, error.as_ref(), false),
             ProviderEvent::NotRequested => (&[], None, true),
-            ProviderEvent::Pricing(_) => (&[], None, false),
         }
     }
 
-    /// A kept pricing's columns (billable, category, pricing model, pricing type), on both
-    /// backends; `None` for the other events.
+    /// A kept status's pricing columns (billable, category, pricing model, pricing type), on
+    /// both backends, in the same row as its steps; `None` without a pricing.
     pub(crate) fn pricing_columns(&self) -> (Option<bool>, Option<&str>, Option<&str>, Option<&str>) {
         match self {
-            ProviderEvent::Pricing(p) => {
+            ProviderEvent::Status { pricing: Some(p), .. } => {
                 (Some(p.billable), Some(&p.category), Some(&p.pricing_model), p.pricing_type.as_deref())
             }
             _ => (None, None, None, None),
@@ -307,7 +308,8 @@ impl ProviderEvent {
     }
 
     /// An event read back from its columns (see [`ProviderEvent::columns`] and
-    /// [`ProviderEvent::pricing_columns`]).
+    /// [`ProviderEvent::pricing_columns`]). A row kept by an earlier version for a pricing
+    /// alone (no steps) reads as a status without steps, with that pricing.
     pub(crate) fn from_columns(
         steps: Vec<Status>,
         error_code: Option<i64>,
@@ -318,15 +320,16 @@ impl ProviderEvent {
         if not_requested {
             return ProviderEvent::NotRequested;
         }
-        if let (billable, Some(category), model, pricing_type) = pricing {
-            return ProviderEvent::Pricing(waotp_core::MessagePricing {
+        let pricing = match pricing {
+            (billable, Some(category), model, pricing_type) => Some(waotp_core::MessagePricing {
                 billable: billable.unwrap_or(false),
                 category,
                 pricing_model: model.unwrap_or_default(),
                 pricing_type,
-            });
-        }
-        ProviderEvent::Status { steps, error: error_code.map(|code| (code, error_text.unwrap_or_default())) }
+            }),
+            _ => None,
+        };
+        ProviderEvent::Status { steps, error: error_code.map(|code| (code, error_text.unwrap_or_default())), pricing }
     }
 }
 

@@ -572,7 +572,7 @@ async fn status_changes_stamp_the_timeline() {
     assert_eq!(timeline(s1.session_id).await, Timeline::default());
     record_sent(&store, s1.session_id, "wamid.1", 110).await;
     assert_eq!(
-        store.report_provider_status("wamid.1", vec![Status::Delivered], None, 120).await.unwrap(),
+        store.report_provider_status("wamid.1", vec![Status::Delivered], None, None, 120).await.unwrap(),
         ProviderReport::Applied
     );
     store.mark_read(a.app_id, vec![s1.session_id], 130).await.unwrap();
@@ -581,7 +581,7 @@ async fn status_changes_stamp_the_timeline() {
     assert_eq!(timeline(s1.session_id).await, read);
     // Late and repeated reports: nothing moves.
     assert_eq!(
-        store.report_provider_status("wamid.1", vec![Status::Sent, Status::Delivered], None, 140).await.unwrap(),
+        store.report_provider_status("wamid.1", vec![Status::Sent, Status::Delivered], None, None, 140).await.unwrap(),
         ProviderReport::Applied
     );
     store.mark_read(a.app_id, vec![s1.session_id], 141).await.unwrap();
@@ -604,7 +604,7 @@ async fn status_changes_stamp_the_timeline() {
     create(&store, s3.clone()).await;
     record_sent(&store, s3.session_id, "wamid.3", 170).await;
     assert_eq!(
-        store.report_provider_status("wamid.3", vec![Status::Read], None, 180).await.unwrap(),
+        store.report_provider_status("wamid.3", vec![Status::Read], None, None, 180).await.unwrap(),
         ProviderReport::Applied
     );
     assert_eq!(
@@ -613,7 +613,7 @@ async fn status_changes_stamp_the_timeline() {
     );
     // A delivery report that arrives after the read one: the status stays, its time is kept.
     assert_eq!(
-        store.report_provider_status("wamid.3", vec![Status::Delivered], None, 185).await.unwrap(),
+        store.report_provider_status("wamid.3", vec![Status::Delivered], None, None, 185).await.unwrap(),
         ProviderReport::Applied
     );
     let record = store.get_session(a.app_id, s3.session_id).await.unwrap().unwrap();
@@ -631,11 +631,11 @@ async fn status_changes_stamp_the_timeline() {
     record_sent(&store, s6.session_id, "wamid.6", 171).await;
     assert_eq!(decide(&store, attempt(a.app_id, "6281234567895", "666666", 172)).await, VerifyDecision::Verified);
     assert_eq!(
-        store.report_provider_status("wamid.6", vec![Status::Delivered, Status::Read], None, 173).await.unwrap(),
+        store.report_provider_status("wamid.6", vec![Status::Delivered, Status::Read], None, None, 173).await.unwrap(),
         ProviderReport::Applied
     );
     assert_eq!(
-        store.report_provider_status("wamid.6", vec![Status::Read], None, 174).await.unwrap(),
+        store.report_provider_status("wamid.6", vec![Status::Read], None, None, 174).await.unwrap(),
         ProviderReport::Applied
     );
     let record = store.get_session(a.app_id, s6.session_id).await.unwrap().unwrap();
@@ -707,10 +707,10 @@ async fn early_provider_events_are_applied_in_order_when_the_id_is_recorded() {
     create(&store, s1.clone()).await;
     // Reordered and duplicated, as Meta may send them; and "I didn't request this code".
     for (i, steps) in [sent.clone(), read.clone(), delivered.clone(), read.clone()].into_iter().enumerate() {
-        assert_eq!(store.report_provider_status("wamid.e1", steps, None, 101 + i as i64).await.unwrap(), kept);
+        assert_eq!(store.report_provider_status("wamid.e1", steps, None, None, 101 + i as i64).await.unwrap(), kept);
     }
     assert_eq!(store.flag_not_requested("wamid.e1", 105).await.unwrap(), kept);
-    assert_eq!(store.report_provider_status("wamid.other", delivered.clone(), None, 106).await.unwrap(), kept);
+    assert_eq!(store.report_provider_status("wamid.other", delivered.clone(), None, None, 106).await.unwrap(), kept);
     let record = store.get_session(a.app_id, s1.session_id).await.unwrap().unwrap();
     assert_eq!((record.status, record.not_requested), (Status::Requested, false));
     assert_eq!(callback_statuses(&store, a.app_id, s1.session_id).await, [Status::Requested]);
@@ -726,7 +726,7 @@ async fn early_provider_events_are_applied_in_order_when_the_id_is_recorded() {
     assert_eq!(callback_statuses(&store, a.app_id, s1.session_id).await, all);
     // Applied once: gone from the kept events; a later duplicate finds the session.
     assert_eq!(
-        store.report_provider_status("wamid.e1", read.clone(), None, 120).await.unwrap(),
+        store.report_provider_status("wamid.e1", read.clone(), None, None, 120).await.unwrap(),
         ProviderReport::Applied
     );
     assert_eq!(callback_statuses(&store, a.app_id, s1.session_id).await, all);
@@ -735,9 +735,12 @@ async fn early_provider_events_are_applied_in_order_when_the_id_is_recorded() {
     let s2 = session(a.app_id, "6281234567891", "222222", 100);
     create(&store, s2.clone()).await;
     let undeliverable = Some((131026, "Message undeliverable".to_owned()));
-    assert_eq!(store.report_provider_status("wamid.e2", sent, None, 130).await.unwrap(), kept);
-    assert_eq!(store.report_provider_status("wamid.e2", vec![Status::Failed], undeliverable, 131).await.unwrap(), kept);
-    assert_eq!(store.report_provider_status("wamid.e2", read, None, 132).await.unwrap(), kept);
+    assert_eq!(store.report_provider_status("wamid.e2", sent, None, None, 130).await.unwrap(), kept);
+    assert_eq!(
+        store.report_provider_status("wamid.e2", vec![Status::Failed], undeliverable, None, 131).await.unwrap(),
+        kept
+    );
+    assert_eq!(store.report_provider_status("wamid.e2", read, None, None, 132).await.unwrap(), kept);
     record_sent(&store, s2.session_id, "wamid.e2", 140).await;
     let record = store.get_session(a.app_id, s2.session_id).await.unwrap().unwrap();
     assert_eq!((record.status, record.error_code), (Status::Failed, Some(131026)));
@@ -777,7 +780,7 @@ async fn an_early_event_racing_the_recording_of_its_id_is_never_lost() {
         }));
         tasks.push(tokio::spawn(async move {
             for steps in [vec![Status::Sent, Status::Delivered], vec![Status::Sent, Status::Delivered, Status::Read]] {
-                reporter.report_provider_status(&wamid, steps, None, 200).await.unwrap();
+                reporter.report_provider_status(&wamid, steps, None, None, 200).await.unwrap();
             }
         }));
     }
@@ -803,8 +806,8 @@ async fn early_provider_events_expire_and_are_bounded() {
     let delivered = || vec![Status::Sent, Status::Delivered];
     let kept = ProviderReport::Kept { evicted: 0 };
 
-    assert_eq!(store.report_provider_status("wamid.old", delivered(), None, 1000).await.unwrap(), kept);
-    assert_eq!(store.report_provider_status("wamid.young", delivered(), None, 2000).await.unwrap(), kept);
+    assert_eq!(store.report_provider_status("wamid.old", delivered(), None, None, 1000).await.unwrap(), kept);
+    assert_eq!(store.report_provider_status("wamid.young", delivered(), None, None, 2000).await.unwrap(), kept);
     store.prune_guards(1000 + EARLY_EVENT_TTL_MS).await.unwrap();
     store.prune_guards(1001 + EARLY_EVENT_TTL_MS).await.unwrap();
     let (old, young) = (session(a.app_id, M, "111111", 100), session(a.app_id, "6281234567891", "222222", 100));
@@ -815,14 +818,17 @@ async fn early_provider_events_expire_and_are_bounded() {
     assert_eq!(status_of(&store, a.app_id, old.session_id).await, Status::Sent);
     assert_eq!(status_of(&store, a.app_id, young.session_id).await, Status::Delivered);
 
-    // The bound: the first of EARLY_EVENTS_MAX + 1 kept events goes; the newest stays.
-    assert_eq!(store.report_provider_status("wamid.first", delivered(), None, 4000).await.unwrap(), kept);
+    // The bound: the first of EARLY_EVENTS_MAX + 1 kept events goes; the newest stays. Each a
+    // delivered status with its pricing, kept as one event.
+    let priced =
+        || Some(waotp_core::MessagePricing::from_fields(Some(true), Some("authentication"), None, None).unwrap());
+    assert_eq!(store.report_provider_status("wamid.first", delivered(), None, priced(), 4000).await.unwrap(), kept);
     let in_flight = Arc::new(tokio::sync::Semaphore::new(32));
     let mut tasks = Vec::new();
     for i in 0..EARLY_EVENTS_MAX - 1 {
         let (store, permit) = (store.clone(), in_flight.clone().acquire_owned().await.unwrap());
         tasks.push(tokio::spawn(async move {
-            let report = store.report_provider_status(&format!("wamid.n{i}"), delivered(), None, 4001).await;
+            let report = store.report_provider_status(&format!("wamid.n{i}"), delivered(), None, priced(), 4001).await;
             drop(permit);
             report.unwrap()
         }));
@@ -830,7 +836,7 @@ async fn early_provider_events_expire_and_are_bounded() {
     for t in tasks {
         assert_eq!(t.await.unwrap(), kept);
     }
-    let last = store.report_provider_status("wamid.last", delivered(), None, 4002).await.unwrap();
+    let last = store.report_provider_status("wamid.last", delivered(), None, priced(), 4002).await.unwrap();
     assert!(matches!(last, ProviderReport::Kept { evicted } if evicted >= 1), "{last:?}");
     let (first, newest) =
         (session(a.app_id, "6281234567892", "333333", 100), session(a.app_id, "6281234567893", "444444", 100));
@@ -840,6 +846,10 @@ async fn early_provider_events_expire_and_are_bounded() {
     record_sent(&store, newest.session_id, "wamid.last", 5000).await;
     assert_eq!(status_of(&store, a.app_id, first.session_id).await, Status::Sent);
     assert_eq!(status_of(&store, a.app_id, newest.session_id).await, Status::Delivered);
+    // The newest's pricing came with its status; the first's went with it.
+    let costs =
+        store.message_counts(waotp_store::CostWindow { app_id: None, from_ms: 0, to_ms: 10_000 }).await.unwrap();
+    assert_eq!(costs.iter().map(|c| c.messages).sum::<u64>(), 1, "{costs:?}");
 }
 
 #[tokio::test]
@@ -1006,7 +1016,7 @@ async fn the_funnel_counts_production_sessions_by_app_and_day() {
     create(&store, s5.clone()).await;
     record_sent(&store, s5.session_id, "w5", day2 + 1).await;
     assert_eq!(
-        store.report_provider_status("w5", vec![Status::Read], None, day2 + 2).await.unwrap(),
+        store.report_provider_status("w5", vec![Status::Read], None, None, day2 + 2).await.unwrap(),
         ProviderReport::Applied
     );
     // Day 2, app a: verified with no receipt at all (read receipts off): it reached every stage.

@@ -13,8 +13,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 use waotp_core::calendar::{day_of, format_month, month_first_day, month_of, parse_date, DAY_MS};
-use waotp_core::MessagePricing;
-use waotp_store::{PricingOutcome, StoreError};
 
 pub use prices::PriceTable;
 pub use report::{Report, Window};
@@ -22,24 +20,6 @@ pub use report::{Report, Window};
 use crate::admin::Admin;
 use crate::auth::AuthedApp;
 use crate::{ApiError, AppState};
-
-/// Records a delivered message's pricing, and counts a newly recorded billable one in
-/// `waotp_whatsapp_billable_messages_total`.
-pub(crate) async fn record(
-    state: &AppState,
-    wamid: &str,
-    pricing: MessagePricing,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    match state.store.record_pricing(wamid, pricing, now_ms).await? {
-        PricingOutcome::Recorded(cost) if cost.pricing.billable => {
-            state.metrics.billable_message(&cost.pricing.category, cost.country);
-        }
-        PricingOutcome::Kept { evicted } if evicted > 0 => state.metrics.whatsapp_early_events_evicted(evicted),
-        _ => {}
-    }
-    Ok(())
-}
 
 /// A report's query: `from` and `to` (dates, UTC, both included), and for operators `app_id`.
 #[derive(Debug, Default, Deserialize)]

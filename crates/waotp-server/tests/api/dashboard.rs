@@ -410,13 +410,13 @@ async fn seed_day(
         }
         if i < d.delivered {
             assert_eq!(
-                store.report_provider_status(&wamid, vec![Status::Delivered], None, t0 + 2_000).await.unwrap(),
+                store.report_provider_status(&wamid, vec![Status::Delivered], None, None, t0 + 2_000).await.unwrap(),
                 ProviderReport::Applied
             );
         }
         if i < d.read {
             assert_eq!(
-                store.report_provider_status(&wamid, vec![Status::Read], None, t0 + 3_000).await.unwrap(),
+                store.report_provider_status(&wamid, vec![Status::Read], None, None, t0 + 3_000).await.unwrap(),
                 ProviderReport::Applied
             );
         }

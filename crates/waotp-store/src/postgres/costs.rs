@@ -1,52 +1,27 @@
 //! Message costs on PostgreSQL (migration 0018): each message's pricing once, with its
-//! session's app and country, and the billable messages of each app and month. A pricing and
-//! the delivery recording its message id take the id's advisory lock
-//! (`sessions::lock_provider_id`), so a kept pricing is either seen by the recording or kept
-//! for it, as a status event is.
+//! session's app and country, and the billable messages of each app and month. A pricing comes
+//! with its status report, under the message id's advisory lock (`sessions::report`).
 
 use deadpool_postgres::{GenericClient, Transaction};
 use uuid::Uuid;
 use waotp_core::calendar::month_of;
 use waotp_core::MessagePricing;
 
-use super::{early_events, exec, fresh_exec, query, query_opt};
-use crate::types::ProviderEvent;
-use crate::{CostWindow, CountryCount, MessageCount, PricingOutcome, RecordedCost, Result, DAY_MS};
+use super::{exec, fresh_exec, query, query_opt};
+use crate::{CostWindow, CountryCount, MessageCount, RecordedCost, Result, DAY_MS};
 
-/// Records a message's pricing for the session that sent it, or keeps it for the delivery
-/// that will record its message id (under the id's lock).
-pub(super) async fn report(
-    t: &Transaction<'_>,
-    provider_id: &str,
-    p: &MessagePricing,
-    now_ms: i64,
-) -> Result<PricingOutcome> {
-    super::sessions::lock_provider_id(t, provider_id).await?;
-    let row = query_opt(t, "SELECT id FROM sessions WHERE provider_id = $1 ORDER BY id DESC LIMIT 1", &[&provider_id])
-        .await?;
-    Ok(match row {
-        Some(row) => record(t, row.get(0), p, now_ms).await?.map_or(PricingOutcome::Known, PricingOutcome::Recorded),
-        None => {
-            let event = ProviderEvent::Pricing(p.clone());
-            PricingOutcome::Kept { evicted: early_events::keep(t, provider_id, &event, now_ms).await? }
-        }
-    })
-}
-
-/// Records the pricing of the message of session row `row_id` (its provider id recorded)
-/// unless that message's was recorded before; what was recorded.
+/// Records the pricing of message `provider_id` of session row `row_id` unless that
+/// message's was recorded before; what was recorded.
 pub(super) async fn record(
     t: &Transaction<'_>,
     row_id: i64,
+    provider_id: &str,
     p: &MessagePricing,
     now_ms: i64,
 ) -> Result<Option<RecordedCost>> {
-    let session =
-        query_opt(t, "SELECT app_id, session_id, msisdn, provider_id FROM sessions WHERE id = $1", &[&row_id]).await?;
+    let session = query_opt(t, "SELECT app_id, session_id, msisdn FROM sessions WHERE id = $1", &[&row_id]).await?;
     let Some(session) = session else { return Ok(None) };
-    let (app_id, session_id): (Uuid, Uuid) = (session.get(0), session.get(1));
-    let (msisdn, provider_id): (String, Option<String>) = (session.get(2), session.get(3));
-    let Some(provider_id) = provider_id else { return Ok(None) };
+    let (app_id, session_id, msisdn): (Uuid, Uuid, String) = (session.get(0), session.get(1), session.get(2));
     let country = waotp_core::numbering::region(&msisdn);
     let inserted = exec(
         t,

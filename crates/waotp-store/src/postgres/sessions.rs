@@ -12,8 +12,8 @@ use super::{early_events, exec, fresh_exec, live, query_fresh, query_one, query_
 use crate::code_hash;
 use crate::types::ProviderEvent;
 use crate::{
-    DeliveryOutcome, IdempotentReplay, Limit, NewSession, PendingDelivery, ProviderReport, Refusal, Result, SendGuards,
-    SendOutcome, StoreError, Timeline, VerifyAttempt, VerifyOutcome, DAY_MS,
+    DeliveryOutcome, IdempotentReplay, Limit, NewSession, PendingDelivery, ProviderReport, RecordedCost, Refusal,
+    Result, SendGuards, SendOutcome, StoreError, Timeline, VerifyAttempt, VerifyOutcome, DAY_MS,
 };
 
 pub(super) fn state_from(code: i64) -> Result<SessionState> {
@@ -450,7 +450,7 @@ pub(super) async fn record_delivery(
             advance(t, &mut session, Status::Sent, now_ms).await?;
             // The provider's events that came before this answer, as if they came now.
             for event in early_events::take(t, provider_id).await? {
-                apply(t, &mut session, &event, now_ms).await?;
+                apply(t, &mut session, provider_id, &event, now_ms).await?;
             }
         }
         DeliveryOutcome::Failed { status: failed, error_code, error_text } => {
@@ -490,17 +490,25 @@ pub(super) async fn report(
     )
     .await?;
     match row {
-        Some(row) => {
-            apply(t, &mut session_ref(&row)?, event, now_ms).await?;
-            Ok(ProviderReport::Applied)
-        }
+        Some(row) => Ok(match apply(t, &mut session_ref(&row)?, provider_id, event, now_ms).await? {
+            Some(cost) => ProviderReport::Priced(cost),
+            None => ProviderReport::Applied,
+        }),
         None => Ok(ProviderReport::Kept { evicted: early_events::keep(t, provider_id, event, now_ms).await? }),
     }
 }
 
-async fn apply(t: &Transaction<'_>, session: &mut SessionRef, event: &ProviderEvent, now_ms: i64) -> Result<()> {
+/// Applies an event on message `provider_id` to the session that sent it; the pricing it
+/// recorded, if any.
+async fn apply(
+    t: &Transaction<'_>,
+    session: &mut SessionRef,
+    provider_id: &str,
+    event: &ProviderEvent,
+    now_ms: i64,
+) -> Result<Option<RecordedCost>> {
     match event {
-        ProviderEvent::Status { steps, error } => {
+        ProviderEvent::Status { steps, error, pricing } => {
             // A late or duplicate report that moves nothing leaves the recorded error alone.
             if advance_steps(t, session, steps, now_ms).await? {
                 if let Some((code, text)) = error {
@@ -512,6 +520,9 @@ async fn apply(t: &Transaction<'_>, session: &mut SessionRef, event: &ProviderEv
                     .await?;
                 }
             }
+            if let Some(pricing) = pricing {
+                return super::costs::record(t, session.row_id, provider_id, pricing, now_ms).await;
+            }
         }
         ProviderEvent::NotRequested => {
             exec(
@@ -521,11 +532,8 @@ async fn apply(t: &Transaction<'_>, session: &mut SessionRef, event: &ProviderEv
             )
             .await?;
         }
-        ProviderEvent::Pricing(pricing) => {
-            super::costs::record(t, session.row_id, pricing, now_ms).await?;
-        }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Reports 5 for due sessions, in one statement. Rows another node (or a verify) holds are

@@ -273,9 +273,10 @@ impl DeliveryStore for PgStore {
         provider_id: &str,
         steps: Vec<Status>,
         error: Option<(i64, String)>,
+        pricing: Option<waotp_core::MessagePricing>,
         now_ms: i64,
     ) -> Result<ProviderReport> {
-        let event = ProviderEvent::Status { steps, error };
+        let event = ProviderEvent::Status { steps, error, pricing };
         transaction!(self, |t| sessions::report(&t, provider_id, &event, now_ms).await)
     }
 
@@ -398,15 +399,6 @@ impl crate::ReverseStore for PgStore {
 
 #[async_trait]
 impl crate::CostStore for PgStore {
-    async fn record_pricing(
-        &self,
-        provider_id: &str,
-        pricing: waotp_core::MessagePricing,
-        now_ms: i64,
-    ) -> Result<crate::PricingOutcome> {
-        transaction!(self, |t| costs::report(&t, provider_id, &pricing, now_ms).await)
-    }
-
     async fn message_counts(&self, window: crate::CostWindow) -> Result<Vec<crate::MessageCount>> {
         costs::message_counts(&self.conn().await?, &window).await
     }

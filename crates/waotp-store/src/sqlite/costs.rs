@@ -6,36 +6,23 @@ use uuid::Uuid;
 use waotp_core::calendar::month_of;
 use waotp_core::MessagePricing;
 
-use super::{early_events, uuid_from};
-use crate::types::ProviderEvent;
-use crate::{CostWindow, CountryCount, MessageCount, PricingOutcome, RecordedCost, Result, DAY_MS};
+use super::uuid_from;
+use crate::{CostWindow, CountryCount, MessageCount, RecordedCost, Result, DAY_MS};
 
-/// Records a message's pricing for the session that sent it, or keeps it for the delivery
-/// that will record its message id.
-pub(super) fn report(c: &Connection, provider_id: &str, p: &MessagePricing, now_ms: i64) -> Result<PricingOutcome> {
-    let row: Option<i64> = c
-        .prepare_cached("SELECT id FROM sessions WHERE provider_id = ?1")?
-        .query_row([provider_id], |r| r.get(0))
-        .optional()?;
-    Ok(match row {
-        Some(row_id) => record(c, row_id, p, now_ms)?.map_or(PricingOutcome::Known, PricingOutcome::Recorded),
-        None => {
-            let event = ProviderEvent::Pricing(p.clone());
-            PricingOutcome::Kept { evicted: early_events::keep(c, provider_id, &event, now_ms)? }
-        }
-    })
-}
-
-/// Records the pricing of the message of session row `row_id` (its provider id recorded) unless
-/// that message's was recorded before; what was recorded.
-pub(super) fn record(c: &Connection, row_id: i64, p: &MessagePricing, now_ms: i64) -> Result<Option<RecordedCost>> {
+/// Records the pricing of message `provider_id` of session row `row_id` unless that message's
+/// was recorded before; what was recorded.
+pub(super) fn record(
+    c: &Connection,
+    row_id: i64,
+    provider_id: &str,
+    p: &MessagePricing,
+    now_ms: i64,
+) -> Result<Option<RecordedCost>> {
     let session = c
-        .prepare_cached("SELECT app_id, session_id, msisdn, provider_id FROM sessions WHERE id = ?1")?
-        .query_row([row_id], |r| {
-            Ok((uuid_from(r.get(0)?)?, uuid_from(r.get(1)?)?, r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?))
-        })
+        .prepare_cached("SELECT app_id, session_id, msisdn FROM sessions WHERE id = ?1")?
+        .query_row([row_id], |r| Ok((uuid_from(r.get(0)?)?, uuid_from(r.get(1)?)?, r.get::<_, String>(2)?)))
         .optional()?;
-    let Some((app_id, session_id, msisdn, Some(provider_id))) = session else { return Ok(None) };
+    let Some((app_id, session_id, msisdn)) = session else { return Ok(None) };
     let country = waotp_core::numbering::region(&msisdn);
     let inserted = c
         .prepare_cached(

@@ -10,8 +10,9 @@ use super::{callbacks, early_events, uuid_from};
 use crate::code_hash;
 use crate::types::ProviderEvent;
 use crate::{
-    DeliveryOutcome, IdempotentReplay, InboxMessage, NewSession, PendingDelivery, ProviderReport, Refusal, Result,
-    SendGuards, SendOutcome, StoreError, Timeline, VerifyAttempt, VerifyOutcome, BLOCKED_AFTER_ACCEPTED, DAY_MS,
+    DeliveryOutcome, IdempotentReplay, InboxMessage, NewSession, PendingDelivery, ProviderReport, RecordedCost,
+    Refusal, Result, SendGuards, SendOutcome, StoreError, Timeline, VerifyAttempt, VerifyOutcome,
+    BLOCKED_AFTER_ACCEPTED, DAY_MS,
 };
 
 pub(super) fn status_from(code: i64) -> rusqlite::Result<Status> {
@@ -359,7 +360,7 @@ pub(super) fn record_delivery(c: &Connection, session_id: Uuid, outcome: &Delive
             advance(c, &mut session, Status::Sent, now_ms)?;
             // The provider's events that came before this answer, as if they came now.
             for event in early_events::take(c, provider_id)? {
-                apply(c, &mut session, &event, now_ms)?;
+                apply(c, &mut session, provider_id, &event, now_ms)?;
             }
         }
         DeliveryOutcome::Failed { status: failed, error_code, error_text } => {
@@ -445,17 +446,25 @@ fn by_provider_id(c: &Connection, provider_id: &str) -> Result<Option<SessionRef
 /// delivery that will record its message id.
 pub(super) fn report(c: &Connection, provider_id: &str, event: &ProviderEvent, now_ms: i64) -> Result<ProviderReport> {
     match by_provider_id(c, provider_id)? {
-        Some(mut session) => {
-            apply(c, &mut session, event, now_ms)?;
-            Ok(ProviderReport::Applied)
-        }
+        Some(mut session) => Ok(match apply(c, &mut session, provider_id, event, now_ms)? {
+            Some(cost) => ProviderReport::Priced(cost),
+            None => ProviderReport::Applied,
+        }),
         None => Ok(ProviderReport::Kept { evicted: early_events::keep(c, provider_id, event, now_ms)? }),
     }
 }
 
-fn apply(c: &Connection, session: &mut SessionRef, event: &ProviderEvent, now_ms: i64) -> Result<()> {
+/// Applies an event on message `provider_id` to the session that sent it; the pricing it
+/// recorded, if any.
+fn apply(
+    c: &Connection,
+    session: &mut SessionRef,
+    provider_id: &str,
+    event: &ProviderEvent,
+    now_ms: i64,
+) -> Result<Option<RecordedCost>> {
     match event {
-        ProviderEvent::Status { steps, error } => {
+        ProviderEvent::Status { steps, error, pricing } => {
             // A late or duplicate report that moves nothing leaves the recorded error alone.
             if advance_steps(c, session, steps, now_ms)? {
                 if let Some((code, text)) = error {
@@ -463,16 +472,16 @@ fn apply(c: &Connection, session: &mut SessionRef, event: &ProviderEvent, now_ms
                         .execute(params![session.row_id, code, text])?;
                 }
             }
+            if let Some(pricing) = pricing {
+                return super::costs::record(c, session.row_id, provider_id, pricing, now_ms);
+            }
         }
         ProviderEvent::NotRequested => {
             c.prepare_cached("UPDATE sessions SET not_requested_at = COALESCE(not_requested_at, ?2) WHERE id = ?1")?
                 .execute(params![session.row_id, now_ms])?;
         }
-        ProviderEvent::Pricing(pricing) => {
-            super::costs::record(c, session.row_id, pricing, now_ms)?;
-        }
     }
-    Ok(())
+    Ok(None)
 }
 
 pub(super) fn expire_due(c: &Connection, now_ms: i64, limit: usize) -> Result<usize> {

@@ -185,10 +185,11 @@ impl DeliveryStore for SqliteStore {
         provider_id: &str,
         steps: Vec<Status>,
         error: Option<(i64, String)>,
+        pricing: Option<waotp_core::MessagePricing>,
         now_ms: i64,
     ) -> Result<ProviderReport> {
         let provider_id = provider_id.to_owned();
-        let event = ProviderEvent::Status { steps, error };
+        let event = ProviderEvent::Status { steps, error, pricing };
         self.write(move |c| sessions::report(c, &provider_id, &event, now_ms)).await
     }
 
@@ -304,16 +305,6 @@ impl crate::ReverseStore for SqliteStore {
 
 #[async_trait]
 impl crate::CostStore for SqliteStore {
-    async fn record_pricing(
-        &self,
-        provider_id: &str,
-        pricing: waotp_core::MessagePricing,
-        now_ms: i64,
-    ) -> Result<crate::PricingOutcome> {
-        let provider_id = provider_id.to_owned();
-        self.write(move |c| costs::report(c, &provider_id, &pricing, now_ms)).await
-    }
-
     async fn message_counts(&self, window: crate::CostWindow) -> Result<Vec<crate::MessageCount>> {
         self.read(move |c| costs::message_counts(c, &window)).await
     }

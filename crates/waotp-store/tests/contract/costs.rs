@@ -5,7 +5,7 @@
 use waotp_core::calendar::{days_from_civil, month_of, DAY_MS};
 use waotp_core::{MessagePricing, RefusalReason};
 use waotp_store::{
-    BillableCeiling, CostWindow, CountryCount, MessageCount, PricingOutcome, Refusal, SendGuards, SendOutcome,
+    BillableCeiling, CostWindow, CountryCount, MessageCount, ProviderReport, Refusal, SendGuards, SendOutcome,
     SessionQuery,
 };
 
@@ -13,6 +13,12 @@ use super::*;
 
 fn pricing(category: &str, pricing_type: &str) -> MessagePricing {
     MessagePricing::from_fields(None, Some(category), Some("PMP"), Some(pricing_type)).unwrap()
+}
+
+/// Reports message `wamid` delivered, with `pricing`.
+async fn delivered(store: &Arc<dyn Store>, wamid: &str, pricing: MessagePricing, at: i64) -> ProviderReport {
+    let steps = vec![Status::Sent, Status::Delivered];
+    store.report_provider_status(wamid, steps, None, Some(pricing), at).await.unwrap()
 }
 
 /// 2025-07-10 00:00 UTC.
@@ -51,17 +57,17 @@ async fn each_messages_pricing_is_recorded_once_with_its_country() {
     for (i, (msisdn, category, pricing_type, country)) in cases.iter().enumerate() {
         let wamid = format!("wamid.c{i}");
         let s = sent(&store, a.app_id, msisdn, &wamid, t).await;
-        let outcome = store.record_pricing(&wamid, pricing(category, pricing_type), t + 10).await.unwrap();
-        let PricingOutcome::Recorded(cost) = outcome else { panic!("{category}: {outcome:?}") };
+        let outcome = delivered(&store, &wamid, pricing(category, pricing_type), t + 10).await;
+        let ProviderReport::Priced(cost) = outcome else { panic!("{category}: {outcome:?}") };
         assert_eq!((cost.app_id, cost.session_id, cost.country), (a.app_id, s.session_id, *country), "{category}");
         assert_eq!(cost.pricing.billable, *pricing_type == "regular");
         // Meta repeats it (read after delivered, a webhook retried): recorded once.
-        let again = store.record_pricing(&wamid, pricing("marketing", "regular"), t + 20).await.unwrap();
-        assert_eq!(again, PricingOutcome::Known, "{category}");
+        let again = delivered(&store, &wamid, pricing("marketing", "regular"), t + 20).await;
+        assert_eq!(again, ProviderReport::Applied, "{category}");
     }
     // Another app's message, in the same window.
     sent(&store, b.app_id, "6281234567803", "wamid.b", t).await;
-    store.record_pricing("wamid.b", pricing("authentication", "regular"), t + 10).await.unwrap();
+    delivered(&store, "wamid.b", pricing("authentication", "regular"), t + 10).await;
 
     let window = |app_id| CostWindow { app_id, from_ms: t, to_ms: t + DAY_MS };
     let mut counts = store.message_counts(window(Some(a.app_id))).await.unwrap();
@@ -93,18 +99,20 @@ async fn a_pricing_that_beats_the_sends_answer_is_recorded_with_it() {
     let t = july();
     let s = session(a.app_id, "447400123456", "123456", t);
     create(&store, s.clone()).await;
-    let kept = store.record_pricing("wamid.early", pricing("authentication", "regular"), t + 1).await.unwrap();
-    assert_eq!(kept, PricingOutcome::Kept { evicted: 0 });
+    let kept = delivered(&store, "wamid.early", pricing("authentication", "regular"), t + 1).await;
+    assert_eq!(kept, ProviderReport::Kept { evicted: 0 });
     let window = CostWindow { app_id: None, from_ms: t, to_ms: t + DAY_MS };
     assert!(store.message_counts(window).await.unwrap().is_empty());
     record_sent(&store, s.session_id, "wamid.early", t + 5).await;
+    // The kept status and its pricing, one event: both applied.
+    assert_eq!(status_of(&store, a.app_id, s.session_id).await, Status::Delivered);
     let counts = store.message_counts(window).await.unwrap();
     assert_eq!(counts.len(), 1, "{counts:?}");
     assert_eq!((counts[0].country.as_deref(), counts[0].billable), (Some("GB"), true));
     assert_eq!(store.billable_in_month(a.app_id, month_of(t)).await.unwrap(), 1);
     // Taken once: a later repeat finds it recorded.
-    let again = store.record_pricing("wamid.early", pricing("authentication", "regular"), t + 9).await.unwrap();
-    assert_eq!(again, PricingOutcome::Known);
+    let again = delivered(&store, "wamid.early", pricing("authentication", "regular"), t + 9).await;
+    assert_eq!(again, ProviderReport::Applied);
 }
 
 #[tokio::test]
@@ -155,11 +163,11 @@ async fn the_monthly_ceiling_refuses_a_send_before_anything_is_used() {
     for i in 0..2 {
         let wamid = format!("wamid.m{i}");
         sent(&store, a.app_id, &format!("62812345678{i:02}"), &wamid, t).await;
-        store.record_pricing(&wamid, pricing("authentication", "regular"), t + 10).await.unwrap();
+        delivered(&store, &wamid, pricing("authentication", "regular"), t + 10).await;
     }
     // A free message does not count.
     sent(&store, a.app_id, "6281234567850", "wamid.free", t).await;
-    store.record_pricing("wamid.free", pricing("utility", "free_customer_service"), t + 10).await.unwrap();
+    delivered(&store, "wamid.free", pricing("utility", "free_customer_service"), t + 10).await;
     let guards = |limit| SendGuards {
         use_quota: true,
         billable_ceiling: Some(BillableCeiling { limit, month: month_of(t) }),
@@ -192,7 +200,7 @@ async fn costs_go_with_the_retention() {
     let (june, t) = (july() - 30 * DAY_MS, july());
     for (wamid, at, msisdn) in [("wamid.old", june, "6281234567801"), ("wamid.new", t, "6281234567802")] {
         sent(&store, a.app_id, msisdn, wamid, at).await;
-        store.record_pricing(wamid, pricing("authentication", "regular"), at + 10).await.unwrap();
+        delivered(&store, wamid, pricing("authentication", "regular"), at + 10).await;
     }
     let everything = CostWindow { app_id: None, from_ms: 0, to_ms: i64::MAX };
     assert_eq!(store.message_counts(everything).await.unwrap().len(), 2);
