@@ -435,11 +435,14 @@ pub(super) fn mark_read(c: &Connection, app_id: Uuid, session_ids: &[Uuid], now_
     Ok(())
 }
 
-/// The session that sent provider message `provider_id`.
+/// The session that sent provider message `provider_id`: the newest, should two have recorded
+/// the same id (as PostgreSQL picks it).
 fn by_provider_id(c: &Connection, provider_id: &str) -> Result<Option<SessionRef>> {
-    Ok(c.prepare_cached("SELECT id, app_id, status, callback_url FROM sessions WHERE provider_id = ?1")?
-        .query_row([provider_id], session_ref)
-        .optional()?)
+    Ok(c.prepare_cached(
+        "SELECT id, app_id, status, callback_url FROM sessions WHERE provider_id = ?1 ORDER BY id DESC LIMIT 1",
+    )?
+    .query_row([provider_id], session_ref)
+    .optional()?)
 }
 
 /// Applies a provider's event to the session that sent its message, or keeps it for the

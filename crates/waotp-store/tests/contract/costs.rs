@@ -115,6 +115,23 @@ async fn a_pricing_that_beats_the_sends_answer_is_recorded_with_it() {
     assert_eq!(again, ProviderReport::Applied);
 }
 
+/// Should two sessions have recorded the same message id (a provider that reused one), its
+/// status and pricing go to the newest, on every backend.
+#[tokio::test]
+async fn a_message_id_recorded_twice_is_the_newest_sessions() {
+    let (_d, store) = fresh_store().await;
+    let a = app("a");
+    store.create_app(a.clone()).await.unwrap();
+    let t = july();
+    let older = sent(&store, a.app_id, "6281234567801", "wamid.twice", t).await;
+    let newer = sent(&store, a.app_id, "447400123456", "wamid.twice", t + 10).await;
+    let report = delivered(&store, "wamid.twice", pricing("authentication", "regular"), t + 20).await;
+    let ProviderReport::Priced(cost) = report else { panic!("{report:?}") };
+    assert_eq!((cost.session_id, cost.country), (newer.session_id, Some("GB")));
+    assert_eq!(status_of(&store, a.app_id, newer.session_id).await, Status::Delivered);
+    assert_eq!(status_of(&store, a.app_id, older.session_id).await, Status::Sent);
+}
+
 #[tokio::test]
 async fn verified_sessions_count_by_country() {
     let (_d, store) = fresh_store().await;
