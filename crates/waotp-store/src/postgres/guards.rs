@@ -62,7 +62,9 @@ pub(super) enum Counted {
 }
 
 /// Counts a send under its limits and signals in one statement, then checks them in order
-/// (limits first, then signals); a refusal gives every count back.
+/// (the app's monthly ceiling of billable messages, the blocklist, limits, then signals);
+/// nothing is counted past the ceiling or for a blocked number, and a refusal by a limit or a
+/// signal gives every count back.
 pub(super) async fn count_send<C: GenericClient>(
     c: &C,
     g: &SendGuards,
@@ -94,7 +96,7 @@ pub(super) async fn count_send<C: GenericClient>(
             }
         }
     }
-    if bumps.is_empty() && sums.is_empty() && !g.check_blocklist {
+    if bumps.is_empty() && sums.is_empty() && !g.check_blocklist && g.billable_ceiling.is_none() {
         return Ok(Counted::Passed { keys: Vec::new(), fired: Vec::new() });
     }
     // In a fixed (sorted) order: concurrent statements lock the rows they share in the same
@@ -126,18 +128,26 @@ pub(super) async fn count_send<C: GenericClient>(
     const _: () = assert!(SHARDS == 10);
     let digits = msisdn.as_str();
     let prefixes = prefixes(msisdn);
-    // One statement: the blocklist looked up; unless the number is blocked, every key
-    // counted; the limits' counts after this send and the signals' sums before it. (All of
-    // it reads the counters as they were before the statement: its INSERT's effects are seen
-    // only through `b`.)
+    // One statement: the app's billable messages this month (with a ceiling) and the
+    // blocklist looked up; unless the ceiling is reached (`BillableCeiling::refusal`'s rule) or
+    // the number is blocked, every key counted; the limits' counts after this send and the
+    // signals' sums before it. (All of it reads the counters as they were before the
+    // statement: its INSERT's effects are seen only through `b`.)
+    let (month, ceiling) = g
+        .billable_ceiling
+        .as_ref()
+        .map_or((None, None), |c| (Some(c.month), Some(i64::try_from(c.limit).unwrap_or(i64::MAX))));
     let rows = query(
         c,
         concat!(
             "WITH bl AS (",
             blocklist_lookup!("$5", "$6", "$7", "$8", "$9"),
             "), \
+         ce AS (SELECT COALESCE((SELECT billable FROM billable_months WHERE $14::bigint IS NOT NULL \
+           AND app_id = $6 AND month = $13), 0) AS billable), \
          k AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS k(key, ws, ex, prev) \
-           WHERE NOT EXISTS (SELECT 1 FROM bl WHERE number OR prefix)), \
+           WHERE NOT EXISTS (SELECT 1 FROM bl WHERE number OR prefix) \
+           AND NOT EXISTS (SELECT 1 FROM ce WHERE ce.billable >= $14::bigint)), \
          b AS (INSERT INTO counters (key, window_start, count, expires_at) SELECT key, ws, 1, ex FROM k ORDER BY key \
            ON CONFLICT (key, window_start) DO UPDATE SET count = counters.count + 1 RETURNING key, count), \
          c AS (SELECT k.key, b.count AS cur, \
@@ -151,7 +161,7 @@ pub(super) async fn count_send<C: GenericClient>(
                FROM counters x WHERE x.key >= r.base || '#0' AND x.key <= r.base || '#9' \
                  AND x.window_start >= r.prev AND x.window_start <= r.ws \
                  AND left(x.key, -1) = r.base || '#' AND right(x.key, 1) COLLATE \"C\" BETWEEN '0' AND '9') s) \
-         SELECT bl.number, bl.prefix, c.key, c.cur, c.prev FROM bl LEFT JOIN c ON true"
+         SELECT bl.number, bl.prefix, c.key, c.cur, c.prev, (SELECT billable FROM ce) FROM bl LEFT JOIN c ON true"
         ),
         &[
             &keys,
@@ -166,10 +176,17 @@ pub(super) async fn count_send<C: GenericClient>(
             &sum_bases,
             &sum_starts,
             &sum_prevs,
+            &month,
+            &ceiling,
         ],
     )
     .await?;
     let first = rows.first().expect("an aggregate returns a row");
+    if let Some(ceiling) = &g.billable_ceiling {
+        if let Some(refusal) = ceiling.refusal(first.get::<_, i64>(5).max(0) as u64) {
+            return Ok(Counted::Refused(refusal));
+        }
+    }
     let (number, prefix): (Option<bool>, Option<bool>) = (first.get(0), first.get(1));
     if let Some(blocked) = Blocklisted::from_matches(number == Some(true), prefix == Some(true)) {
         return Ok(Counted::Refused(Refusal::new(blocked.into())));

@@ -130,15 +130,9 @@ impl SessionStore for PgStore {
                 guards::Idempotent::New => {}
             }
         }
-        // The app's monthly ceiling of billable messages, before anything is counted.
-        if let Some(ceiling) = &guards.billable_ceiling {
-            let billable = costs::billable_in_month(&self.conn().await?, session.app_id, ceiling.month).await?;
-            if let Some(refusal) = ceiling.refusal(billable) {
-                return Ok(SendOutcome::Refused(refusal));
-            }
-        }
-        // 2. The blocklist and the counts (limits and signals, atomically per key): one
-        //    statement, committed at once.
+        // 2. The app's monthly ceiling of billable messages, the blocklist and the counts
+        //    (limits and signals, atomically per key), in that order: one statement, committed
+        //    at once.
         let counters = get(&self.counters, self.wait).await?;
         let counted = retry(|| guards::count_send(&counters, &guards, session.app_id, &session.msisdn, now)).await?;
         let (counted, fired) = match counted {

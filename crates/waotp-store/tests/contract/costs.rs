@@ -209,6 +209,56 @@ async fn the_monthly_ceiling_refuses_a_send_before_anything_is_used() {
     assert_eq!(store.get_app(a.app_id).await.unwrap().unwrap().quota, Some(8));
 }
 
+/// The ceiling is checked in the same place on every backend: after the idempotency key
+/// (a repeat still gets its first answer), before the blocklist, the limits and the quota (a
+/// blocked number past the ceiling is refused for the ceiling, and nothing is counted).
+#[tokio::test]
+async fn the_ceiling_is_checked_after_the_idempotency_key_and_before_everything_else() {
+    use waotp_store::{BlockEntry, IdempotencyKey, Limit};
+    let (_d, store) = fresh_store().await;
+    let a = app("a");
+    store.create_app(a.clone()).await.unwrap();
+    let t = july();
+    sent(&store, a.app_id, "6281234567801", "wamid.o1", t).await;
+    delivered(&store, "wamid.o1", pricing("authentication", "regular"), t + 10).await;
+    let blocked = "6281234567802";
+    store.block(BlockEntry { app_id: None, entry: blocked.into(), is_prefix: false, created_at_ms: 0 }).await.unwrap();
+    let limit = Limit { key: "per-app".into(), limit: 1, window_ms: DAY_MS, reason: RefusalReason::RateLimitedApp };
+    let key = IdempotencyKey { key: "k1".into(), body_hash: [1; 32] };
+    let guards = |limit_of_ceiling: u64, idempotency: Option<IdempotencyKey>| SendGuards {
+        idempotency,
+        check_blocklist: true,
+        limits: vec![limit.clone()],
+        use_quota: true,
+        billable_ceiling: Some(BillableCeiling { limit: limit_of_ceiling, month: month_of(t) }),
+        ..SendGuards::default()
+    };
+    // Under the ceiling: stored under an idempotency key.
+    let first = session(a.app_id, "6281234567803", "123456", t + 20);
+    let no_limit = |ceiling, key| SendGuards { limits: Vec::new(), ..guards(ceiling, key) };
+    let created = store.create_session(first.clone(), no_limit(2, Some(key.clone()))).await.unwrap();
+    assert!(matches!(created, SendOutcome::Created { .. }), "{created:?}");
+    // At the ceiling: the repeat of that send gets its first answer; a blocked number, and
+    // others (the limit would let one through), are refused for the ceiling.
+    let again =
+        store.create_session(session(a.app_id, "6281234567803", "123456", t + 21), no_limit(1, Some(key))).await;
+    assert!(matches!(again, Ok(SendOutcome::Replayed(ref r)) if r.session_id == first.session_id), "{again:?}");
+    let ceiling = SendOutcome::Refused(Refusal::new(RefusalReason::BillableCeilingReached));
+    for msisdn in [blocked, "6281234567804", "6281234567805"] {
+        let outcome = store.create_session(session(a.app_id, msisdn, "123456", t + 22), guards(1, None)).await.unwrap();
+        assert_eq!(outcome, ceiling, "{msisdn}");
+    }
+    // Nothing was counted past the ceiling: raised, one send fits the limit, then the limit
+    // refuses; the blocklist refuses the blocked number.
+    let fits = store.create_session(session(a.app_id, "6281234567806", "123456", t + 23), guards(5, None)).await;
+    assert!(matches!(fits, Ok(SendOutcome::Created { .. })), "{fits:?}");
+    let over = store.create_session(session(a.app_id, "6281234567807", "123456", t + 24), guards(5, None)).await;
+    assert!(matches!(over, Ok(SendOutcome::Refused(ref r)) if r.reason == RefusalReason::RateLimitedApp), "{over:?}");
+    let refused = store.create_session(session(a.app_id, blocked, "123456", t + 25), no_limit(5, None)).await;
+    let number = RefusalReason::Blocked(waotp_core::Blocklisted::Number);
+    assert!(matches!(refused, Ok(SendOutcome::Refused(ref r)) if r.reason == number), "{refused:?}");
+}
+
 #[tokio::test]
 async fn costs_go_with_the_retention() {
     let (_d, store) = fresh_store().await;
