@@ -72,6 +72,37 @@ pub trait CostStore: Send + Sync {
 /// each side, and every row is checked against the window itself.
 pub const ID_ORDER_SLACK_MS: i64 = 60 * 60 * 1000;
 
+/// The ids a window's sessions may have, `[first, end)`, on both backends (written `$1`, `$2`;
+/// SQLite's statement writes them `?1`, `?2`): a binary search of the ids through the primary
+/// key, some 2 × log2(sessions) probes of one row each, never a scan. `$1`: the window's start
+/// less [`ID_ORDER_SLACK_MS`], `$2`: its end plus it. Each step reads the first session at or
+/// after the middle id: if it was created at or after the target, the answer is at or before
+/// the middle; otherwise every session up to it was created before the target (give or take
+/// the slack), and the answer is after it. Every session below `first` was created before the
+/// window, and every one from `end` on after it; NULLs for an empty table. A search cut short
+/// (sessions pruned under it) still gives bounds that hold, only wider.
+pub(crate) const WINDOW_IDS_SQL: &str = "WITH RECURSIVE \
+    lo(a, b) AS (SELECT (SELECT min(id) FROM sessions), (SELECT max(id) FROM sessions) + 1 \
+      UNION ALL SELECT \
+        CASE WHEN (SELECT created_at FROM sessions WHERE id >= a + (b - a) / 2 ORDER BY id LIMIT 1) >= $1 THEN a \
+          ELSE (SELECT id FROM sessions WHERE id >= a + (b - a) / 2 ORDER BY id LIMIT 1) + 1 END, \
+        CASE WHEN (SELECT created_at FROM sessions WHERE id >= a + (b - a) / 2 ORDER BY id LIMIT 1) >= $1 \
+          THEN a + (b - a) / 2 ELSE b END \
+      FROM lo WHERE a < b), \
+    hi(a, b) AS (SELECT (SELECT min(id) FROM sessions), (SELECT max(id) FROM sessions) + 1 \
+      UNION ALL SELECT \
+        CASE WHEN (SELECT created_at FROM sessions WHERE id >= a + (b - a) / 2 ORDER BY id LIMIT 1) >= $2 THEN a \
+          ELSE (SELECT id FROM sessions WHERE id >= a + (b - a) / 2 ORDER BY id LIMIT 1) + 1 END, \
+        CASE WHEN (SELECT created_at FROM sessions WHERE id >= a + (b - a) / 2 ORDER BY id LIMIT 1) >= $2 \
+          THEN a + (b - a) / 2 ELSE b END \
+      FROM hi WHERE a < b) \
+    SELECT (SELECT max(a) FROM lo), (SELECT min(b) FROM hi)";
+
+/// The targets of [`WINDOW_IDS_SQL`] for a window: its start and end, widened by the slack.
+pub(crate) fn window_id_targets(w: &CostWindow) -> (i64, i64) {
+    (w.from_ms.saturating_sub(ID_ORDER_SLACK_MS), w.to_ms.saturating_add(ID_ORDER_SLACK_MS))
+}
+
 /// Numbers (each with how many sessions it has) counted by their country: both backends load
 /// the numbers and count them here, by libphonenumber's rule in one place.
 pub(crate) fn by_country(numbers: impl IntoIterator<Item = (String, u64)>) -> Vec<CountryCount> {

@@ -107,3 +107,10 @@ pub fn schema_of(url: &str) -> Option<&str> {
 pub async fn postgres_search_plan(url: &str, query: &crate::SessionQuery) -> Result<String> {
     crate::postgres::explain_search(&connect(url).await?, query).await
 }
+
+/// PostgreSQL's plans (EXPLAIN's text, without costs) of a cost report's reads of `sessions`
+/// (the window's ids, then its verified sessions) on the database at `url`, planned with the
+/// values the store runs them with: for tests that pin them to the primary key.
+pub async fn postgres_cost_plans(url: &str, window: &crate::CostWindow) -> Result<Vec<String>> {
+    crate::postgres::explain_verified(&connect(url).await?, window).await
+}

@@ -79,16 +79,41 @@ pub(super) fn message_counts(c: &Connection, w: &CostWindow) -> Result<Vec<Messa
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// The verified production sessions of the window, by country: read within the window's ids
+/// ([`crate::costs::WINDOW_IDS_SQL`]) through the primary key (`NOT INDEXED`: never an app's
+/// whole range of `sessions_by_key`), grouped by number here, counted by country in this
+/// reader thread.
 pub(super) fn verified_by_country(c: &Connection, w: &CostWindow) -> Result<Vec<CountryCount>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT msisdn, count(*) FROM sessions WHERE status = ?4 AND sandbox = 0 AND created_at >= ?1 \
-         AND created_at < ?2 AND (?3 IS NULL OR app_id = ?3) GROUP BY msisdn",
-    )?;
+    let Some((first, end)) = window_ids(c, w)? else { return Ok(Vec::new()) };
     let verified = waotp_core::Status::Verified.code();
-    let rows = stmt.query_map(params![w.from_ms, w.to_ms, w.app_id.as_ref().map(Uuid::as_bytes), verified], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
-    })?;
-    Ok(crate::costs::by_country(rows.collect::<rusqlite::Result<Vec<_>>>()?))
+    let rows = |sql: &str, app: Option<&[u8; 16]>| -> Result<Vec<(String, u64)>> {
+        let mut stmt = c.prepare_cached(sql)?;
+        let row = |r: &rusqlite::Row<'_>| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64));
+        Ok(match app {
+            Some(app) => stmt.query_map(params![first, end, w.from_ms, w.to_ms, verified, app], row)?,
+            None => stmt.query_map(params![first, end, w.from_ms, w.to_ms, verified], row)?,
+        }
+        .collect::<rusqlite::Result<Vec<_>>>()?)
+    };
+    let numbers = match &w.app_id {
+        Some(app_id) => rows(VERIFIED_OF_APP, Some(app_id.as_bytes()))?,
+        None => rows(VERIFIED, None)?,
+    };
+    Ok(crate::costs::by_country(numbers))
+}
+
+const VERIFIED: &str = "SELECT msisdn, count(*) FROM sessions NOT INDEXED WHERE id >= ?1 AND id < ?2 \
+    AND created_at >= ?3 AND created_at < ?4 AND status = ?5 AND sandbox = 0 GROUP BY msisdn";
+const VERIFIED_OF_APP: &str = "SELECT msisdn, count(*) FROM sessions NOT INDEXED WHERE id >= ?1 AND id < ?2 \
+    AND created_at >= ?3 AND created_at < ?4 AND status = ?5 AND sandbox = 0 AND app_id = ?6 GROUP BY msisdn";
+
+/// The ids the window's sessions may have (`None`: no session at all).
+fn window_ids(c: &Connection, w: &CostWindow) -> Result<Option<(i64, i64)>> {
+    let (from, to) = crate::costs::window_id_targets(w);
+    let sql = crate::costs::WINDOW_IDS_SQL.replace('$', "?");
+    let (first, end): (Option<i64>, Option<i64>) =
+        c.prepare_cached(&sql)?.query_row(params![from, to], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(first.zip(end))
 }
 
 /// Retention: the oldest `limit` costs of those created before `before_ms`, and the billable
@@ -102,4 +127,41 @@ pub(super) fn prune_older_than(c: &Connection, before_ms: i64, limit: usize) -> 
         .execute(params![before_ms, limit as i64])?;
     c.prepare_cached("DELETE FROM billable_months WHERE month < ?1")?.execute([month_of(before_ms)])?;
     Ok(costs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite's plan of `sql`, one line per step.
+    fn plan(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+        let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        stmt.query_map(params, |r| r.get::<_, String>(3)).unwrap().collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    /// A report reads the window's sessions through the primary key (the ids' binary search,
+    /// then the window's id range), with or without an app: never a scan of `sessions`, nor an
+    /// app's whole range of an index.
+    #[test]
+    fn a_report_reads_sessions_by_id_range_only() {
+        let mut c = Connection::open_in_memory().unwrap();
+        super::super::migrations::apply(&mut c).unwrap();
+        let app = [7u8; 16];
+        let plans = [
+            plan(&c, &crate::costs::WINDOW_IDS_SQL.replace('$', "?"), params![1, 2]),
+            plan(&c, VERIFIED, params![1, 2, 3, 4, 4]),
+            plan(&c, VERIFIED_OF_APP, params![1, 2, 3, 4, 4, app]),
+        ];
+        for lines in plans {
+            let sessions: Vec<&String> = lines.iter().filter(|l| l.contains("sessions")).collect();
+            assert!(!sessions.is_empty(), "{lines:#?}");
+            // `SEARCH sessions` alone: the first or last id (min/max), one row.
+            for line in sessions {
+                assert!(
+                    line == "SEARCH sessions" || line.starts_with("SEARCH sessions USING INTEGER PRIMARY KEY (rowid>?"),
+                    "not a probe or range of ids: {line} in {lines:#?}"
+                );
+            }
+        }
+    }
 }

@@ -170,6 +170,118 @@ async fn verified_sessions_count_by_country() {
     assert_eq!(store.verified_by_country(all).await.unwrap(), vec![by_country("GB", 3), by_country("ID", 2)]);
 }
 
+/// A report's verified sessions are exactly those created in its window, found within the
+/// window's ids (a binary search of the ids, not a scan): sessions stored slightly out of
+/// their creation order (less than `ID_ORDER_SLACK_MS`) are counted in their own window, those
+/// before and after it are not, with or without an app.
+#[tokio::test]
+async fn a_report_counts_only_the_sessions_of_its_window() {
+    const MINUTE: i64 = 60_000;
+    let (_d, store) = fresh_store().await;
+    let (a, b) = (app("a"), app("b"));
+    store.create_app(a.clone()).await.unwrap();
+    store.create_app(b.clone()).await.unwrap();
+    let t = july();
+    let window = |app_id, from_ms, to_ms| CostWindow { app_id, from_ms, to_ms };
+    assert!(store.verified_by_country(window(None, t, t + DAY_MS)).await.unwrap().is_empty(), "no session yet");
+    // 90 verified sessions, one every 10 minutes, every third stored 25 minutes late (created
+    // before the one stored before it); of two apps, to numbers of two countries.
+    let mut made = Vec::new();
+    for i in 0..90i64 {
+        let at = t + i * 10 * MINUTE - if i % 3 == 0 { 25 * MINUTE } else { 0 };
+        let (owner, msisdn) = match i % 4 {
+            0 => (a.app_id, format!("62812345{i:05}")),
+            1 => (a.app_id, format!("447400{i:06}")),
+            2 => (b.app_id, format!("62813345{i:05}")),
+            _ => (b.app_id, format!("447500{i:06}")),
+        };
+        let mut s = session(owner, &msisdn, "123456", at);
+        s.expires_at_ms = at + DAY_MS;
+        create(&store, s).await;
+        assert_eq!(decide(&store, attempt(owner, &msisdn, "123456", at + 1)).await, VerifyDecision::Verified);
+        made.push((owner, if msisdn.starts_with("62") { "ID" } else { "GB" }, at));
+    }
+    let expected = |app_id: Option<Uuid>, from_ms: i64, to_ms: i64| {
+        let mut counts: Vec<CountryCount> = Vec::new();
+        for country in ["GB", "ID"] {
+            let count = made
+                .iter()
+                .filter(|(owner, c, _)| *c == country && app_id.is_none_or(|id| id == *owner))
+                .filter(|(_, _, at)| (from_ms..to_ms).contains(at))
+                .count() as u64;
+            if count > 0 {
+                counts.push(CountryCount { country: Some(country.into()), count });
+            }
+        }
+        counts
+    };
+    // Windows starting every 5 minutes, of 5 minutes to 5 hours (edges on sessions and between
+    // them), and wide ones.
+    let mut windows = vec![(t - DAY_MS, t), (t + DAY_MS, t + 2 * DAY_MS), (0, i64::MAX / 2)];
+    for start in (-40..900).step_by(5) {
+        for length in [5, 35, 300] {
+            windows.push((t + start * MINUTE, t + (start + length) * MINUTE));
+        }
+    }
+    for (from_ms, to_ms) in windows {
+        for app_id in [None, Some(a.app_id), Some(b.app_id)] {
+            let got = store.verified_by_country(window(app_id, from_ms, to_ms)).await.unwrap();
+            assert_eq!(got, expected(app_id, from_ms, to_ms), "{app_id:?} {} to {}", from_ms - t, to_ms - t);
+        }
+    }
+}
+
+/// On PostgreSQL, with 100,000 sessions (ANALYZEd), a report's reads of `sessions` go through
+/// the primary key: the ids' binary search and the window's id range, with or without an app,
+/// never a sequential scan; and they count what a scan counts.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test runs it"]
+async fn on_postgresql_a_report_reads_its_window_by_id() {
+    use waotp_store::testing::postgres_cost_plans;
+    let url = fresh_postgres_url(&required_postgres()).await.unwrap();
+    let store: Arc<dyn Store> = Arc::new(PgStore::open(PgOptions::from_url(&url).unwrap()).await.unwrap());
+    let apps = [app("a"), app("b"), app("c")];
+    for a in &apps {
+        store.create_app(a.clone()).await.unwrap();
+    }
+    let ids: Vec<Uuid> = apps.iter().map(|a| a.app_id).collect();
+    let client = waotp_store::testing::connect(&url).await.unwrap();
+    // One session a minute (ids in creation order), every other one verified.
+    let t = july();
+    client
+        .execute(
+            "INSERT INTO sessions (session_id, app_id, msisdn, challenge, sandbox, code_hash, state, status, \
+               try_count, template_name, lang_code, created_at, expires_at, updated_at) \
+             SELECT gen_random_uuid(), ($1::uuid[])[1 + i % 3], (6281234540000 + i % 50000)::text, 'login', \
+               i % 7 = 0, '\\x00', 0, CASE WHEN i % 2 = 0 THEN 4 ELSE 1 END, 1, 't', 'en', \
+               $2::bigint + i::bigint * 60000, $2::bigint + i::bigint * 60000, $2::bigint + i::bigint * 60000 \
+             FROM generate_series(1, 100000) AS i",
+            &[&ids, &(t - 50_000 * 60_000)],
+        )
+        .await
+        .unwrap();
+    client.batch_execute("ANALYZE sessions").await.unwrap();
+    for app_id in [None, Some(ids[1])] {
+        let window = CostWindow { app_id, from_ms: t, to_ms: t + DAY_MS };
+        for plan in postgres_cost_plans(&url, &window).await.unwrap() {
+            assert!(!plan.contains("Seq Scan on sessions"), "{app_id:?}: a scan of sessions in\n{plan}");
+            assert!(plan.contains("sessions_pkey"), "{app_id:?}: not through the ids in\n{plan}");
+        }
+        let counted: u64 = store.verified_by_country(window).await.unwrap().iter().map(|c| c.count).sum();
+        let scanned: i64 = client
+            .query_one(
+                "SELECT count(*) FROM sessions WHERE status = 4 AND NOT sandbox AND created_at >= $1 \
+                 AND created_at < $2 AND ($3::uuid IS NULL OR app_id = $3)",
+                &[&window.from_ms, &window.to_ms, &app_id],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(counted > 0);
+        assert_eq!(counted, scanned as u64, "{app_id:?}");
+    }
+}
+
 #[tokio::test]
 async fn the_monthly_ceiling_refuses_a_send_before_anything_is_used() {
     let (_d, store) = fresh_store().await;
