@@ -70,8 +70,8 @@ pub struct SettingsPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reverse_reply: Option<Option<String>>,
-    /// Billable messages per calendar month (UTC) before sends are refused
-    /// (`billable_ceiling_reached`); `null`: no ceiling.
+    /// Billable messages per calendar month (UTC) before sends (and, with a `reverse_reply`,
+    /// reverse starts) are refused (`billable_ceiling_reached`); `null`: no ceiling.
     #[serde(default, deserialize_with = "nullable")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub billable_ceiling: Option<Option<u64>>,

@@ -15,9 +15,12 @@
 //!   does not share) is the number that id was learned to stand for ([`user_ids`]); with none
 //!   learned, the message verifies nothing, counts nothing against the session, and the session
 //!   says why (`number_not_shared`), so the app can send a code to the number instead.
-//! - On success the user's message gets a ✅ reaction (free); nothing on failure.
+//! - On success the user's message gets a ✅ reaction (free), and the app's text reply if it
+//!   set one (a service message Meta may bill: its pricing is recorded with the session, see
+//!   [`acknowledge`]); nothing on failure.
 //! - `GET /v1/sessions/{session_id}`: any session's status, for apps that poll.
 
+mod acknowledge;
 mod number;
 pub(crate) mod user_ids;
 
@@ -114,12 +117,14 @@ pub(crate) async fn start(
         return Err(state.refused(app, &req.msisdn, Refusal::new(waotp_core::RefusalReason::CountryNotAllowed), false));
     }
     let idempotency = send::idempotency_key(headers, body)?;
-    // A reverse start sends nothing billable (the user writes first; the reaction and the reply
-    // are free service messages): the monthly ceiling does not refuse it.
-    let guards = SendGuards {
-        billable_ceiling: None,
-        ..guards::send_guards(&app.record, &req.msisdn, ip, idempotency, state.clock.now_ms())
-    };
+    // A reverse start sends no template (the user writes first; the ✅ reaction is free), but
+    // the app's text reply, if it set one, is a service message Meta bills beyond the number's
+    // monthly free allowance (since 2026-10-01), recorded with the session: with a reply, the
+    // monthly ceiling refuses a start as it refuses a send; without one it does not apply.
+    let mut guards = guards::send_guards(&app.record, &req.msisdn, ip, idempotency, state.clock.now_ms());
+    if app.record.settings.reverse_reply.is_none() {
+        guards.billable_ceiling = None;
+    }
     let (req, _) = reverse_request(state, app, req).await?;
     match send::store_session(state, app, req, false, Vec::new(), guards).await? {
         Stored::New(response, _) | Stored::Replayed(response) => Ok((StatusCode::CREATED, Json(response))),
@@ -280,34 +285,6 @@ impl Reverse {
             }
         }
     }
-
-    /// Reacts ✅ to the user's message, from the number the app sends from (free for every
-    /// number: `whatsapp-operations.md` section 7), then sends the app's text reply if it set
-    /// one (a service message inside the window the user's message opened: free within the
-    /// number's monthly allowance, billed beyond it since 2026-10-01). Failures are logged,
-    /// never retried.
-    async fn acknowledge(&self, sender: &Sender, to: &str, message_id: &str, reply: Option<&str>) {
-        let Some((client, w)) = &self.graph else { return };
-        let (pnid, token) = match sender {
-            Sender::App(own) => (own.phone_number_id.as_str(), own.access_token.as_str()),
-            Sender::Configured => (w.phone_number_id.as_str(), w.access_token.expose()),
-            Sender::Unusable(_) => return,
-        };
-        static LOGGED: Counts = Counts::new();
-        let reaction = waotp_whatsapp::client::reaction_message(to, message_id, ACK_EMOJI);
-        if let Err(e) = client.send_json(pnid, token, &reaction).await {
-            if LOGGED.add("reaction_failed") {
-                tracing::warn!(error = %describe(&e), "could not react to a verified inbound message");
-            }
-        }
-        let Some(reply) = reply else { return };
-        let text = waotp_whatsapp::client::text_message(to, reply);
-        if let Err(e) = client.send_json(pnid, token, &text).await {
-            if LOGGED.add("reply_failed") {
-                tracing::warn!(error = %describe(&e), "could not send the text reply to a verified inbound message");
-            }
-        }
-    }
 }
 
 fn number_unavailable(left: std::time::Duration) -> ApiError {
@@ -413,14 +390,7 @@ pub async fn apply(
     }
     tracing::info!(%session_id, %app_id, msisdn = %msisdn, "reverse verification: verified by the user's message");
     if let (true, true, Some(to)) = (react, state.reverse.graph.is_some(), number.map(|n| n.as_str().to_owned())) {
-        let (state, message_id) = (state.clone(), message_id.to_owned());
-        tokio::spawn(async move {
-            let (sender, reply) = match state.apps.get(app_id).await {
-                Ok(Some(app)) => (app.sender.clone(), app.record.settings.reverse_reply.clone()),
-                _ => (Sender::Configured, None),
-            };
-            state.reverse.acknowledge(&sender, &to, &message_id, reply.as_deref()).await;
-        });
+        acknowledge::spawn(state, app_id, session_id, to, message_id);
     }
     Ok(Applied::Verified { session_id })
 }

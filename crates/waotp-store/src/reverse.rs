@@ -114,4 +114,11 @@ pub trait ReverseStore: Send + Sync {
     /// What the app's reverse session's link and QR code are made of; `None` if the app has no
     /// such reverse session.
     async fn reverse_link_parts(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<ReverseLinkParts>>;
+    /// Records message `provider_id` as the app's text reply to the user of reverse session
+    /// `session_id` (`reverse_reply`, a service message Meta may bill), with the session's
+    /// inbound messages: a status report on it ([`crate::DeliveryStore::report_provider_status`])
+    /// then records its pricing with the session, and moves nothing (the session's status is
+    /// its code's). Its reports that came before this were kept, as any early report is: their
+    /// pricing is recorded now, with `now_ms`. Nothing for a session that is gone.
+    async fn record_reverse_reply(&self, session_id: Uuid, provider_id: &str, now_ms: i64) -> Result<()>;
 }

@@ -52,10 +52,13 @@ pub struct AppSettings {
     /// default text in that language.
     pub reverse_texts: Vec<(String, String)>,
     /// A text message sent to the user after their message verified a reverse session
-    /// (`None`: only the free ✅ reaction). A service message: Meta may bill it.
+    /// (`None`: only the free ✅ reaction). A service message: Meta bills it beyond the
+    /// number's monthly free allowance (since 2026-10-01); its pricing is recorded with the
+    /// session ([`crate::ReverseStore::record_reverse_reply`]).
     pub reverse_reply: Option<String>,
-    /// Billable messages per calendar month (UTC) before production sends are refused
-    /// (`billable_ceiling_reached`); `None`: no ceiling. Counted from the pricing Meta's status
+    /// Billable messages per calendar month (UTC) before production sends (and, with a
+    /// `reverse_reply`, reverse starts) are refused (`billable_ceiling_reached`); `None`: no
+    /// ceiling. Counted from the pricing Meta's status
     /// webhooks report, so the count lags the sends (see `crate::CostStore`).
     pub billable_ceiling: Option<u64>,
 }

@@ -144,8 +144,10 @@ struct Inner {
     /// Requests and answers outside Meta's OpenAPI document (`contract_guard`).
     #[cfg(feature = "meta-contract")]
     violations: Mutex<Vec<String>>,
-    /// The pricing the next messages' status webhooks carry (`None`: none).
+    /// The pricing the next template messages' status webhooks carry (`None`: none).
     pricing: Mutex<Option<DoublePricing>>,
+    /// The pricing the next text messages' (service messages') status webhooks carry.
+    service_pricing: Mutex<Option<DoublePricing>>,
 }
 
 /// A running double.
@@ -176,6 +178,7 @@ impl GraphDouble {
             #[cfg(feature = "meta-contract")]
             violations: Mutex::default(),
             pricing: Mutex::new(Some(DoublePricing::new("authentication", "regular"))),
+            service_pricing: Mutex::new(Some(DoublePricing::new("service", "free_customer_service"))),
         });
         let app = Router::new()
             .route("/{version}/{pnid}/messages", post(messages))
@@ -236,6 +239,13 @@ impl GraphDouble {
     /// billable `authentication` message; `None`: no `pricing` object).
     pub fn set_pricing(&self, pricing: Option<DoublePricing>) {
         *self.inner.pricing.lock().expect("pricing") = pricing;
+    }
+
+    /// Sets the pricing of the next text messages' status webhooks (a service message: free
+    /// within the number's monthly allowance, `service`/`free_customer_service` by default;
+    /// billed, `regular`, beyond it).
+    pub fn set_service_pricing(&self, pricing: Option<DoublePricing>) {
+        *self.inner.service_pricing.lock().expect("pricing") = pricing;
     }
 
     /// The management requests received so far (`debug_token`, WABA, templates…), in order.
@@ -496,10 +506,14 @@ async fn messages(
     }
     let wamid = format!("wamid.{}", uuid::Uuid::new_v4().simple());
     inner.record(&to, &body, 200, None);
-    let pricing = inner.pricing.lock().expect("pricing").clone();
+    let pricing = match body["type"].as_str() {
+        Some("template") => &inner.pricing,
+        _ => &inner.service_pricing,
+    };
+    let pricing = pricing.lock().expect("pricing").clone();
     let report = inner.clone().report(to.clone(), wamid.clone(), scripted.map(|f| f.code), pricing);
-    if body["type"] != "template" {
-        // Reactions and replies: recorded, answered, no status webhooks (waotp does not track them).
+    if body["type"] == "reaction" {
+        // Reactions: recorded, answered, no status webhooks (waotp does not track them).
         drop(report);
     } else if inner.config.webhooks.before_answer {
         report.await;

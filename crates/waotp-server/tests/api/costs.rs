@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use waotp_core::Status;
 use waotp_server::config::{Secret, WhatsAppConfig};
 use waotp_server::Config;
-use waotp_whatsapp::double::{DoubleConfig, DoublePricing, GraphDouble};
+use waotp_whatsapp::double::{inbound_text_value, DoubleConfig, DoublePricing, GraphDouble};
 
 use crate::helpers::*;
 
@@ -243,4 +243,68 @@ async fn a_malformed_price_table_refuses_the_start_naming_the_line() {
     let e = waotp_server::build(&config, waotp_server::Clock::system()).await.err().expect("refused");
     let shown = e.to_string();
     assert!(shown.contains(&table.display().to_string()) && shown.contains("line 2:"), "{shown}");
+}
+
+/// Sets the app's reverse reply (`None`: none) through the admin API.
+async fn set_reverse_reply(app: &TestApp, reply: Option<&str>) {
+    let set = app
+        .http
+        .patch(format!("{}/admin/apps/{}", app.base, app.app_id))
+        .bearer_auth(ADMIN)
+        .json(&json!({ "reverse_reply": reply }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status().as_u16(), 200);
+}
+
+/// The app's text reply to a verified reverse session is a service message Meta bills beyond
+/// the number's free allowance: its delivered status's pricing is recorded with the session
+/// (the report, the month's count); with a reply set, a reverse start is under the monthly
+/// ceiling like a send; without one it is not (it sends nothing billable).
+#[tokio::test]
+async fn a_reverse_replys_pricing_is_recorded_and_brings_reverse_starts_under_the_ceiling() {
+    let (app, double) = with_double(|_| {}).await;
+    set_reverse_reply(&app, Some("Thanks, you are verified.")).await;
+    double.set_service_pricing(Some(DoublePricing::new("service", "regular")));
+    let msisdn = "6281234567801";
+    let started = app.send(json!({ "msisdn": msisdn, "method": "reverse" })).await;
+    assert_eq!(started.status, 201, "{}", started.body);
+    let text = started.body["text"].as_str().unwrap();
+    let value = inbound_text_value("15550000000", PNID, msisdn, "wamid.USER1", text);
+    assert_eq!(double.send_change("WABA", "messages", value).await, 200);
+    let report = eventually("the reply's pricing recorded", Duration::from_secs(20), || async {
+        let report = app.get_as("/v1/costs", None).await.body;
+        if report["total"]["billable_messages"] == 1 {
+            Ok(report)
+        } else {
+            Err(report)
+        }
+    })
+    .await;
+    let service = row(&report, "ID", "service");
+    assert_eq!((service["billable_messages"].as_u64(), service["free_messages"].as_u64()), (Some(1), Some(0)));
+    assert_eq!(country(&report, "ID")["verified_sessions"], 1);
+    assert_eq!(report["this_month"]["billable_messages"], 1);
+    assert_eq!(
+        app.metric("waotp_whatsapp_billable_messages_total{category=\"service\",country=\"ID\"}"),
+        1.0,
+        "counted once"
+    );
+    // The ceiling reached: with a reply, a reverse start is refused as a send is…
+    let set = app
+        .http
+        .patch(format!("{}/admin/apps/{}", app.base, app.app_id))
+        .bearer_auth(ADMIN)
+        .json(&json!({ "billable_ceiling": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status().as_u16(), 200);
+    let refused = app.send(json!({ "msisdn": "6281234567802", "method": "reverse" })).await;
+    assert_eq!((refused.status, refused.body["error_code"].as_str()), (403, Some("billable_ceiling_reached")));
+    // …without one it sends nothing billable, and goes on.
+    set_reverse_reply(&app, None).await;
+    let started = app.send(json!({ "msisdn": "6281234567802", "method": "reverse" })).await;
+    assert_eq!(started.status, 201, "{}", started.body);
 }

@@ -50,6 +50,7 @@ mod inbox;
 mod logins;
 mod migrations;
 mod pooler;
+mod replies;
 mod reverse;
 mod session_reads;
 mod sessions;

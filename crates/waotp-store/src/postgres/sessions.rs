@@ -494,7 +494,10 @@ pub(super) async fn report(
             Some(cost) => ProviderReport::Priced(cost),
             None => ProviderReport::Applied,
         }),
-        None => Ok(ProviderReport::Kept { evicted: early_events::keep(t, provider_id, event, now_ms).await? }),
+        None => match super::replies::session_of(t, provider_id).await? {
+            Some(row_id) => super::replies::report(t, row_id, provider_id, event, now_ms).await,
+            None => Ok(ProviderReport::Kept { evicted: early_events::keep(t, provider_id, event, now_ms).await? }),
+        },
     }
 }
 

@@ -389,6 +389,10 @@ impl crate::ReverseStore for PgStore {
     async fn reverse_link_parts(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<crate::ReverseLinkParts>> {
         reverse::link_parts(&self.conn().await?, app_id, session_id).await
     }
+
+    async fn record_reverse_reply(&self, session_id: Uuid, provider_id: &str, now_ms: i64) -> Result<()> {
+        transaction!(self, |t| replies::record(&t, session_id, provider_id, now_ms).await)
+    }
 }
 
 #[async_trait]

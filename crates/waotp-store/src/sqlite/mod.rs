@@ -21,6 +21,7 @@ mod guards;
 mod health;
 mod logins;
 mod migrations;
+mod replies;
 mod reverse;
 mod session_reads;
 mod sessions;

@@ -453,7 +453,10 @@ pub(super) fn report(c: &Connection, provider_id: &str, event: &ProviderEvent, n
             Some(cost) => ProviderReport::Priced(cost),
             None => ProviderReport::Applied,
         }),
-        None => Ok(ProviderReport::Kept { evicted: early_events::keep(c, provider_id, event, now_ms)? }),
+        None => match super::replies::session_of(c, provider_id)? {
+            Some(row_id) => super::replies::report(c, row_id, provider_id, event, now_ms),
+            None => Ok(ProviderReport::Kept { evicted: early_events::keep(c, provider_id, event, now_ms)? }),
+        },
     }
 }
 

@@ -301,6 +301,11 @@ impl crate::ReverseStore for SqliteStore {
     async fn reverse_link_parts(&self, app_id: Uuid, session_id: Uuid) -> Result<Option<crate::ReverseLinkParts>> {
         self.read(move |c| reverse::link_parts(c, app_id, session_id)).await
     }
+
+    async fn record_reverse_reply(&self, session_id: Uuid, provider_id: &str, now_ms: i64) -> Result<()> {
+        let provider_id = provider_id.to_owned();
+        self.write(move |c| replies::record(c, session_id, &provider_id, now_ms)).await
+    }
 }
 
 #[async_trait]

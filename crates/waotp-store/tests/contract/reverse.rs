@@ -222,3 +222,61 @@ async fn an_inbound_message_decides_only_within_its_scope() {
     let b_ok = store.verify_inbound(scoped("ZYXWVUTSRQ", "wamid.b9", InboundScope::App(b.app_id))).await.unwrap();
     assert!(matches!(b_ok, InboundOutcome::Decided { decision: VERIFIED, .. }), "{b_ok:?}");
 }
+
+/// The app's text reply to a verified reverse session is a service message Meta may bill: once
+/// its message id is recorded with the session, its delivered status's pricing is recorded
+/// with the session (country, app, the month's billable count) and moves nothing; a report
+/// that came before the id was recorded is kept, and its pricing recorded with the id.
+#[tokio::test]
+async fn a_reverse_replys_pricing_is_recorded_with_its_session() {
+    use waotp_core::calendar::month_of;
+    use waotp_core::MessagePricing;
+    use waotp_store::{CostWindow, MessageCount};
+    let (_d, store) = fresh_store().await;
+    let a = app("a");
+    store.create_app(a.clone()).await.unwrap();
+    let verified = |code: &'static str, msisdn: &'static str, message_id: &'static str| {
+        let store = store.clone();
+        async move {
+            let s = NewSession { msisdn: Msisdn::parse(msisdn).unwrap(), ..reverse_session(a.app_id, code, 100) };
+            create(&store, s.clone()).await;
+            assert_eq!(decided(&store, inbound(code, msisdn, message_id, 200)).await, VERIFIED);
+            s
+        }
+    };
+    let service =
+        || Some(MessagePricing::from_fields(Some(true), Some("service"), Some("PMP"), Some("regular")).unwrap());
+    let delivered = || vec![Status::Sent, Status::Delivered];
+    // The reply recorded, then its statuses.
+    let s = verified("ABCDEFGHJK", M, "wamid.in1").await;
+    store.record_reverse_reply(s.session_id, "wamid.reply1", 300).await.unwrap();
+    let sent = store.report_provider_status("wamid.reply1", vec![Status::Sent], None, None, 310).await.unwrap();
+    assert_eq!(sent, ProviderReport::Applied, "found, nothing to record");
+    let report = store.report_provider_status("wamid.reply1", delivered(), None, service(), 320).await.unwrap();
+    let ProviderReport::Priced(cost) = report else { panic!("{report:?}") };
+    assert_eq!((cost.app_id, cost.session_id, cost.country), (a.app_id, s.session_id, Some("ID")));
+    let again = store.report_provider_status("wamid.reply1", delivered(), None, service(), 330).await.unwrap();
+    assert_eq!(again, ProviderReport::Applied, "once per message");
+    assert_eq!(status_of(&store, a.app_id, s.session_id).await, Status::Verified, "the session's status is its code's");
+    // A reply's status that beat the recording of its id: kept, then recorded with it.
+    let gb = verified("BCDEFGHJKM", "447400123456", "wamid.in2").await;
+    let early = store.report_provider_status("wamid.reply2", delivered(), None, service(), 340).await.unwrap();
+    assert_eq!(early, ProviderReport::Kept { evicted: 0 });
+    store.record_reverse_reply(gb.session_id, "wamid.reply2", 350).await.unwrap();
+    assert_eq!(status_of(&store, a.app_id, gb.session_id).await, Status::Verified);
+
+    let mut counts =
+        store.message_counts(CostWindow { app_id: Some(a.app_id), from_ms: 0, to_ms: 1000 }).await.unwrap();
+    counts.sort();
+    let count = |country: &str| MessageCount {
+        country: Some(country.into()),
+        category: "service".into(),
+        billable: true,
+        day: 0,
+        messages: 1,
+    };
+    assert_eq!(counts, vec![count("GB"), count("ID")]);
+    assert_eq!(store.billable_in_month(a.app_id, month_of(0)).await.unwrap(), 2);
+    // A session that is gone: nothing recorded, no error.
+    store.record_reverse_reply(Uuid::new_v4(), "wamid.reply3", 360).await.unwrap();
+}

@@ -142,8 +142,9 @@ pub(crate) struct SettingsArgs {
     /// Meta; the free ✅ reaction is always sent), or `none`.
     #[arg(long)]
     reverse_reply: Option<String>,
-    /// Billable WhatsApp messages per calendar month (UTC) before production sends are refused
-    /// (403 billable_ceiling_reached), or `none` (default none).
+    /// Billable WhatsApp messages per calendar month (UTC) before production sends (and, with a
+    /// reverse reply, reverse starts) are refused (403 billable_ceiling_reached), or `none`
+    /// (default none).
     #[arg(long, value_parser = parse_ceiling)]
     billable_ceiling: Option<Ceiling>,
 }
