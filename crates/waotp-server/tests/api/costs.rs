@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use waotp_core::Status;
 use waotp_server::config::{Secret, WhatsAppConfig};
 use waotp_server::Config;
-use waotp_whatsapp::double::{inbound_text_value, DoubleConfig, DoublePricing, GraphDouble};
+use waotp_whatsapp::double::{inbound_text_value, DoubleConfig, DoublePricing, GraphDouble, ScriptedFailure};
 
 use crate::helpers::*;
 
@@ -26,6 +26,14 @@ GB,marketing,0.0500,EUR,2025-07-01
 
 /// waotp (with an admin token and `adjust`ed) wired to a Graph API double, and back.
 pub(crate) async fn with_double(adjust: impl FnOnce(&mut Config)) -> (TestApp, GraphDouble) {
+    with_double_as(adjust, |_| {}).await
+}
+
+/// [`with_double`], the double's configuration `adjust_double`ed.
+async fn with_double_as(
+    adjust: impl FnOnce(&mut Config),
+    adjust_double: impl FnOnce(&mut DoubleConfig),
+) -> (TestApp, GraphDouble) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = spawn_app_with(|c| {
@@ -40,6 +48,7 @@ pub(crate) async fn with_double(adjust: impl FnOnce(&mut Config)) -> (TestApp, G
     config.webhook_url = Some(format!("{}/webhooks/whatsapp", app.base));
     config.webhook_gap = Duration::from_millis(5);
     config.pair_burst = 100;
+    adjust_double(&mut config);
     let double = GraphDouble::start(config, listener).unwrap();
     (app, double)
 }
@@ -307,4 +316,34 @@ async fn a_reverse_replys_pricing_is_recorded_and_brings_reverse_starts_under_th
     set_reverse_reply(&app, None).await;
     let started = app.send(json!({ "msisdn": "6281234567802", "method": "reverse" })).await;
     assert_eq!(started.status, 201, "{}", started.body);
+}
+
+/// Meta bills a delivered message: the pricing a `sent` status carries is not recorded, neither
+/// for a message that stays `sent` nor for one that then fails (`sent`, then `failed`).
+#[tokio::test]
+async fn the_pricing_of_a_message_never_delivered_is_not_recorded() {
+    let (app, double) = with_double_as(|_| {}, |d| d.webhooks.only_sent = true).await;
+    double.set_pricing(Some(DoublePricing::new("authentication", "regular")));
+    let stays_sent = app.send(json!({ "msisdn": "6281234567801" })).await;
+    assert_eq!(stays_sent.status, 201, "{}", stays_sent.body);
+    double.fail(ScriptedFailure { code: 131026, to: Some("6281234567802".into()), asynchronous: true }, 1);
+    let fails = app.send(json!({ "msisdn": "6281234567802" })).await;
+    assert_eq!(fails.status, 201, "{}", fails.body);
+    // Three status webhooks, each with the pricing: sent; sent, then failed.
+    eventually("every status webhook in", Duration::from_secs(20), || async {
+        let statuses = (
+            app.state.store.get_session(app.app_id, stays_sent.session_id()).await.unwrap().unwrap().status,
+            app.state.store.get_session(app.app_id, fails.session_id()).await.unwrap().unwrap().status,
+        );
+        if double.webhooks_acknowledged() >= 3 && statuses == (Status::Sent, Status::Failed) {
+            Ok(())
+        } else {
+            Err((double.webhooks_acknowledged(), statuses))
+        }
+    })
+    .await;
+    let report = app.get_as("/v1/costs", None).await.body;
+    assert_eq!((report["rows"].clone(), report["total"]["billable_messages"].clone()), (json!([]), json!(0)));
+    assert_eq!(report["this_month"]["billable_messages"], 0);
+    assert_eq!(app.metric("waotp_whatsapp_billable_messages_total{category=\"authentication\",country=\"ID\"}"), 0.0);
 }
