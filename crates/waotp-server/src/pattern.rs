@@ -22,6 +22,18 @@ pub fn decimal_range(low: u64, high: u64) -> String {
     alternatives.join("|")
 }
 
+/// The real dates `YYYY-MM-DD` of the years 1970 to 9999 (what
+/// [`waotp_core::calendar::parse_date`] reads), as an expression: each month's own number of
+/// days, and the 29th of February in leap years only (every fourth year, but of the
+/// centuries only those a multiple of 400).
+pub fn date() -> String {
+    let year = "(?:19[7-9][0-9]|[2-9][0-9]{3})";
+    let leap = "(?:19(?:7[26]|8[048]|9[26])|[2-9][0-9](?:0[48]|[2468][048]|[13579][26])|(?:[2468][048]|[3579][26])00)";
+    let month_day = "(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)\
+        |02-(?:0[1-9]|1[0-9]|2[0-8]))";
+    format!("(?:{year}-{month_day}|{leap}-02-29)")
+}
+
 fn digits(n: u64) -> usize {
     n.to_string().len()
 }
@@ -81,6 +93,24 @@ pub fn group(expression: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_date_pattern_matches_exactly_the_real_dates() {
+        use waotp_core::calendar::parse_date;
+        let re = regex::Regex::new(&format!("^{}$", date())).unwrap();
+        let years = (1960..=2110).chain([2400, 2500, 3200, 9996, 9999, 10000]);
+        for year in years {
+            for month in 0..=13 {
+                for day in 0..=32 {
+                    let text = format!("{year:04}-{month:02}-{day:02}");
+                    assert_eq!(re.is_match(&text), parse_date(&text).is_some(), "{text}");
+                }
+            }
+        }
+        for bad in ["2025-7-01", "02025-07-01", "2025-07-01T00:00", " 2025-07-01", "2025/07/01", ""] {
+            assert!(!re.is_match(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn decimal_ranges_match_exactly_their_numbers() {

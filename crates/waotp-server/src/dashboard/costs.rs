@@ -16,10 +16,11 @@ use crate::costs::report::{CountryLine, Tally};
 use crate::costs::{self, Report};
 use crate::AppState;
 
+/// The report's window as the admin API takes it (`from`, `days`), and the app.
 #[derive(Deserialize, Default)]
 pub struct CostsQuery {
     from: Option<String>,
-    to: Option<String>,
+    days: Option<String>,
     app: Option<String>,
 }
 
@@ -63,16 +64,20 @@ fn row_cells(t: &Tally) -> Markup {
 pub async fn show(_: Operator, State(state): State<AppState>, q: super::Q<CostsQuery>) -> PageResult {
     let Query(q) = q.unwrap_or_default();
     let app = app_field(&q.app).on("costs")?;
-    let window = costs::window(app, given(&q.from), given(&q.to), state.clock.now_ms()).on("costs")?;
+    let window = costs::window(app, given(&q.from), given(&q.days), state.clock.now_ms()).on("costs")?;
     let apps = AppNames::new(&state.store.list_apps().await.on("costs")?);
     let report: Report = costs::build(&state, window).await.on("costs")?;
     let (from, to) = (format_date(window.first_day), format_date(window.last_day));
+    let days = window.last_day - window.first_day + 1;
     let body = html! {
         h1 { "Costs" }
         form.card method="get" action="/dashboard/costs" {
             div.fields {
                 div.field { label for="from" { "From" } input #from name="from" type="date" value=(from); }
-                div.field { label for="to" { "To" } input #to name="to" type="date" value=(to); }
+                div.field {
+                    label for="days" { "Days" }
+                    input #days name="days" type="number" min="1" max=(costs::report::MAX_DAYS) value=(days);
+                }
                 div.field { label for="app" { "App" } (app_select("app", "app", &apps, app, Some("All apps"))) }
                 div.field { button type="submit" { "Show" } }
             }

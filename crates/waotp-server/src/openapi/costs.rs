@@ -3,16 +3,16 @@
 
 use serde_json::{json, Value};
 
-use super::{CostDate, CostsAnswer, ErrorBody, TOO_MANY_FAILURES, UNAVAILABLE};
+use super::{CostDate, CostDays, CostsAnswer, ErrorBody, TOO_MANY_FAILURES, UNAVAILABLE};
 
 #[utoipa::path(get, path = "/v1/costs", tag = "Extensions", security(("AppId" = [], "ApiKey" = [])),
     params(
-        ("from" = Option<CostDate>, Query, description = "First day (UTC) of the window; default: the first day of `to`'s month"),
-        ("to" = Option<CostDate>, Query, description = "Last day (UTC) of the window, included; default: today"),
+        ("from" = Option<CostDate>, Query, description = "First day (UTC) of the window; empty or absent: the first day of the current month"),
+        ("days" = Option<CostDays>, Query, description = "Days in the window, from `from` on; empty or absent: up to today (at least 1, at most 366)"),
     ),
     responses(
         (status = 200, description = "The app's messages Meta priced in the window, by country and category, its verified sessions by country, and with the server's price table the money; `this_month`: its billable messages this calendar month and its ceiling", body = CostsAnswer),
-        (status = 400, description = "Validation error: a malformed date, `from` after `to`, more than 366 days, or an `app_id`", body = ErrorBody),
+        (status = 400, description = "Validation error: a `from` that is not a date, `days` out of 1 to 366, an `app_id` (the admin API's) or a `to` (give `days`)", body = ErrorBody),
         (status = 401, description = "Authorization failed", body = ErrorBody),
         (status = 503, description = UNAVAILABLE, body = ErrorBody, headers(("Retry-After" = u64))),
     ))]
@@ -21,28 +21,40 @@ pub(super) fn costs_v1() {}
 
 #[utoipa::path(get, path = "/admin/costs", tag = "Admin", security(("admin" = [])),
     params(
-        ("from" = Option<CostDate>, Query, description = "First day (UTC); default: the first day of `to`'s month"),
-        ("to" = Option<CostDate>, Query, description = "Last day (UTC), included; default: today"),
-        ("app_id" = Option<String>, Query, description = "One app's report (with its `this_month`); default: every app's"),
+        ("from" = Option<CostDate>, Query, description = "First day (UTC); empty or absent: the first day of the current month"),
+        ("days" = Option<CostDays>, Query, description = "Days in the window; empty or absent: up to today (at least 1, at most 366)"),
+        ("app_id" = Option<String>, Query, description = "One app's report (with its `this_month`); empty or absent: every app's"),
     ),
     responses(
         (status = 200, description = "The cost report of every app, or of one", body = CostsAnswer),
-        (status = 400, description = "Validation error (a malformed date or app id, `from` after `to`, more than 366 days)", body = ErrorBody),
+        (status = 400, description = "Validation error (a `from` that is not a date, `days` out of 1 to 366, a malformed app id, a `to`)", body = ErrorBody),
         (status = 401, description = "Authorization failed", body = ErrorBody),
         (status = 404, description = "No such app", body = ErrorBody),
         (status = 429, description = TOO_MANY_FAILURES, body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until this address may try again"))),
+        (status = 503, description = UNAVAILABLE, body = ErrorBody, headers(("Retry-After" = u64))),
     ))]
 #[allow(dead_code)]
 pub(super) fn admin_costs() {}
 
-/// `YYYY-MM-DD`.
+/// `YYYY-MM-DD`, a real date from 1970 on, or empty.
 pub(super) fn cost_date() -> Value {
     json!({
         "type": "string",
-        "pattern": "^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
-        "description": "A date (UTC), `YYYY-MM-DD`, 1970 or later; a day the month does not have (2025-02-30) is refused (400).",
+        "pattern": format!("^(?:{})?$", crate::pattern::date()),
+        "description": "A date (UTC), `YYYY-MM-DD`, a real one of the years 1970 to 9999; empty: absent.",
         "examples": ["2025-07-01"],
+    })
+}
+
+/// 1 to 366, or empty.
+pub(super) fn cost_days() -> Value {
+    let max = crate::costs::report::MAX_DAYS as u64;
+    json!({
+        "type": "string",
+        "pattern": format!("^(?:0*(?:{}))?$", crate::pattern::decimal_range(1, max)),
+        "description": format!("A number of days, 1 to {max}; empty: absent."),
+        "examples": ["31"],
     })
 }
 

@@ -54,6 +54,7 @@ placeholders!(
     Readiness,
     OpenApiDocument,
     CostDate,
+    CostDays,
     CostsAnswer
 );
 
@@ -81,7 +82,7 @@ const NUMBER_UNAVAILABLE: &str = "Service unavailable: the database cannot be re
         (status = 201, description = "OTP sent successfully: stored durably; delivery follows", body = SendAnswer),
         (status = 400, description = "Validation error (`reason` says what)", body = ErrorBody),
         (status = 401, description = "Authorization failed: missing or wrong `App-ID` / `API-Key`", body = ErrorBody),
-        (status = 403, description = "Quota insufficient", body = ErrorBody),
+        (status = 403, description = "Quota insufficient (`quota_exhausted`), or the app's monthly ceiling of billable messages reached (`billable_ceiling_reached`: production sends, and the reverse starts of an app with a text reply)", body = ErrorBody),
         (status = 409, description = "Msisdn invalid: msisdn has been blocked (a blocklist, or the app's allowed countries)", body = ErrorBody),
         (status = 422, description = "The `Idempotency-Key` was already used with a different body", body = ErrorBody),
         (status = 429, description = "Too many request in the allowed time frame: a rate limit (5 sends per number per 10 minutes by default) or a pumping rule", body = ErrorBody,

@@ -43,6 +43,7 @@ pub fn all(deny_private: bool) -> Vec<(&'static str, Value)> {
         ("Readiness", readiness()),
         ("OpenApiDocument", json!({"type": "object", "description": "This document."})),
         ("CostDate", super::costs::cost_date()),
+        ("CostDays", super::costs::cost_days()),
         ("CostsAnswer", super::costs::costs_answer()),
     ]
 }

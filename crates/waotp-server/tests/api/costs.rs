@@ -134,7 +134,7 @@ async fn priced_status_webhooks_fill_the_report_by_country_and_category_with_mon
     assert_eq!(app.post("/v2/whatsapp/otp/send/sandbox", json!({ "msisdn": "6282123060001" })).await.status, 201);
 
     let today = waotp_core::calendar::format_date(app.clock.now_ms().div_euclid(86_400_000));
-    let report = app.get_as(&format!("/v1/costs?from={today}&to={today}"), None).await;
+    let report = app.get_as(&format!("/v1/costs?from={today}&days=1"), None).await;
     assert_eq!(report.status, 200, "{}", report.body);
     let r = &report.body;
     assert_eq!((r["from"].as_str(), r["priced"].as_bool()), (Some(today.as_str()), Some(true)));
@@ -171,21 +171,37 @@ async fn priced_status_webhooks_fill_the_report_by_country_and_category_with_mon
     );
 
     // The operator's report: every app, or one; another app's is empty.
-    let (status, all) = admin_get(&app, &format!("/admin/costs?from={today}&to={today}")).await;
+    let (status, all) = admin_get(&app, &format!("/admin/costs?from={today}&days=1")).await;
     assert_eq!((status, &all["total"]["billable_messages"]), (200, &json!(6)));
     let (other, _) = app.other_app().await;
     let (status, one) = admin_get(&app, &format!("/admin/costs?app_id={other}")).await;
     assert_eq!((status, &one["total"]["billable_messages"], &one["app_id"]), (200, &json!(0), &json!(other)));
-    // Bad input is a 400 that says what.
+    // Empty values are absent; any real date with any days from 1 to 366 is a window, however
+    // long ago (what the document says is exactly what is taken).
+    let (status, empty) = admin_get(&app, "/admin/costs?from=&days=&app_id=").await;
+    assert_eq!((status, &empty["total"]["billable_messages"]), (200, &json!(6)), "{empty}");
     for path in
-        ["/admin/costs?from=2025-02-30", "/admin/costs?app_id=nope", "/admin/costs?from=2025-07-02&to=2025-07-01"]
+        ["/v1/costs?from=2025-07-01", "/v1/costs?from=1970-01-01&days=366", "/v1/costs?from=9999-12-31&days=366"]
     {
+        let answer = app.get_as(path, None).await;
+        assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+    }
+    let july = app.get_as("/v1/costs?from=2025-07-01&days=31", None).await.body;
+    assert_eq!((july["from"].as_str(), july["to"].as_str()), (Some("2025-07-01"), Some("2025-07-31")));
+    // Bad input is a 400 that says what.
+    for path in [
+        "/admin/costs?from=2025-02-30",
+        "/admin/costs?app_id=nope",
+        "/admin/costs?days=0",
+        "/admin/costs?days=367",
+        "/admin/costs?from=2025-07-01&to=2025-07-31",
+    ] {
         let (status, body) = admin_get(&app, path).await;
         assert_eq!((status, body["error_code"].as_str()), (400, Some("validation_error")), "{path}: {body}");
     }
-    let bad = app.get_as("/v1/costs?to=31-07-2025", None).await;
+    let bad = app.get_as("/v1/costs?from=31-07-2025", None).await;
     assert_eq!((bad.status, bad.body["error_code"].as_str()), (400, Some("validation_error")));
-    assert!(bad.body["reason"].as_str().unwrap().contains("to must be a date"), "{}", bad.body);
+    assert!(bad.body["reason"].as_str().unwrap().contains("from must be a date"), "{}", bad.body);
     assert_eq!(app.get_as("/v1/costs", Some((&other.to_string(), "wrong-key"))).await.status, 401);
 }
 

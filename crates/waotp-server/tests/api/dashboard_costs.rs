@@ -65,7 +65,7 @@ async fn the_costs_page_shows_counts_and_money_per_country() {
     let (other, _) = app.other_app().await;
     b.goto(&format!("{base}/costs?app={other}")).await;
     assert!(b.text("main").await.contains("No priced messages in these days."));
-    b.goto(&format!("{base}/costs?from=2020-01-01&to=2020-01-31")).await;
+    b.goto(&format!("{base}/costs?from=2020-01-01&days=31")).await;
     assert!(b.text("main").await.contains("No priced messages in these days."));
     // Bad input: the reason, in the frame.
     b.goto(&format!("{base}/costs?from=2025-07-32")).await;
