@@ -16,6 +16,11 @@ pub type Micros = i64;
 /// Digits a price may have after the decimal point.
 pub const MAX_DECIMALS: usize = 6;
 
+/// Digits a price may have before the decimal point: a price is at most 999999.999999 (a
+/// message's price in any currency is far less), so that sums of prices stay far from the
+/// bounds of their integers (a billion messages at the largest price still fit).
+pub const MAX_WHOLE_DIGITS: usize = 6;
+
 /// One row: from `valid_from` (a day since 1970-01-01) on, this price.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Price {
@@ -133,13 +138,19 @@ fn parse_country(raw: &str) -> Result<String, String> {
     }
 }
 
-/// `0.0305` as 30 500 millionths: digits, at most one point, at most [`MAX_DECIMALS`] after it.
+/// `0.0305` as 30 500 millionths: digits, at most one point, at most [`MAX_WHOLE_DIGITS`]
+/// before it and [`MAX_DECIMALS`] after it.
 pub fn parse_price(raw: &str) -> Result<Micros, String> {
     let refuse = || format!("price {raw:?} must be a decimal such as 0.0305 (at most {MAX_DECIMALS} decimals)");
     let (whole, fraction) = raw.split_once('.').unwrap_or((raw, ""));
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || !digits(whole) || !digits(fraction) || fraction.len() > MAX_DECIMALS || whole.len() > 12 {
+    if whole.is_empty() || !digits(whole) || !digits(fraction) || fraction.len() > MAX_DECIMALS {
         return Err(refuse());
+    }
+    if whole.len() > MAX_WHOLE_DIGITS {
+        return Err(format!(
+            "price {raw:?} is too large: at most {MAX_WHOLE_DIGITS} digits before the point (999999.999999)"
+        ));
     }
     if raw.ends_with('.') {
         return Err(refuse());
@@ -200,6 +211,10 @@ in,authentication-international,0.0280,usd,2025-07-01
             ("country,category,price,currency,valid_from\n# a note\n\nID,authentication,1..2,USD,2025-07-01\n", "line 4: price"),
             ("country,category,price,currency,valid_from\nID,authentication,-1,USD,2025-07-01\n", "line 2: price"),
             ("country,category,price,currency,valid_from\nID,authentication,0.1234567,USD,2025-07-01\n", "line 2: price"),
+            (
+                "country,category,price,currency,valid_from\nID,authentication,0.1,USD,2025-07-01\nID,marketing,1000000,USD,2025-07-01\n",
+                "line 3: price \"1000000\" is too large",
+            ),
             ("country,category,price,currency,valid_from\nID,authentication,0.1,US Dollar,2025-07-01\n", "line 2: currency"),
             ("country,category,price,currency,valid_from\nID,authentication,0.1,USD,2025-02-30\n", "line 2: valid_from"),
             ("country,category,price,currency,valid_from\nID,authentication,0.1,USD\n", "line 2:"),
@@ -220,7 +235,8 @@ in,authentication-international,0.0280,usd,2025-07-01
         assert_eq!(parse_price("12"), Ok(12_000_000));
         assert_eq!(parse_price("356.16"), Ok(356_160_000));
         assert_eq!(parse_price("0.000001"), Ok(1));
-        for bad in ["", ".5", "1.", "1,5", "1e3", "+1", "0.0000001", "1.2.3", "9999999999999"] {
+        assert_eq!(parse_price("999999.999999"), Ok(999_999_999_999));
+        for bad in ["", ".5", "1.", "1,5", "1e3", "+1", "0.0000001", "1.2.3", "1000000", "9999999999999"] {
             assert!(parse_price(bad).is_err(), "{bad}");
         }
         assert_eq!(format_micros(30_500), "0.0305");

@@ -72,10 +72,15 @@ impl Tally {
         money_json(self.money.iter().map(|(c, m)| (c.as_str(), *m)))
     }
 
-    /// The money divided by `verified` sessions (rounded to the nearest millionth).
+    /// The money divided by `verified` sessions (rounded to the nearest millionth; in 128 bits,
+    /// so that no sum, however large, overflows on the way).
     pub fn per_verified(&self, verified: u64) -> Option<BTreeMap<String, Micros>> {
-        let n = i64::try_from(verified).ok().filter(|n| *n > 0)?;
-        Some(self.money.iter().map(|(c, m)| (c.clone(), (m + n / 2).div_euclid(n))).collect())
+        let n = i128::from(verified);
+        if n == 0 {
+            return None;
+        }
+        let share = |m: Micros| Micros::try_from((i128::from(m) + n / 2).div_euclid(n)).unwrap_or(Micros::MAX);
+        Some(self.money.iter().map(|(c, m)| (c.clone(), share(*m))).collect())
     }
 }
 
@@ -217,6 +222,12 @@ mod tests {
         assert_eq!(v["rows"][0]["country"], "GB");
         assert_eq!(v["countries"][0]["billable_per_verified"], json!(0.0), "BR: one verified, nothing billable");
         assert_eq!(v["countries"][1]["cost_per_verified"], Value::Null, "GB: nothing verified");
+        // Sums at the bound of their integers still divide (the share rounds, never overflows).
+        let mut huge = Tally::default();
+        huge.money.insert("USD".into(), Micros::MAX);
+        assert_eq!(huge.per_verified(3).unwrap()["USD"], Micros::MAX / 3);
+        assert_eq!(huge.per_verified(1).unwrap()["USD"], Micros::MAX);
+        assert_eq!(huge.per_verified(u64::MAX).unwrap()["USD"], 0, "just under half a millionth");
         // Without a table: counts only, every billable message unpriced.
         let r = Report::build(window, &counts, &verified, None);
         assert_eq!((r.priced, r.total.tally.unpriced, r.total.tally.money.len()), (false, 22, 0));

@@ -260,14 +260,24 @@ async fn the_monthly_ceiling_refuses_the_next_send_and_counts_the_refusal() {
 
 #[tokio::test]
 async fn a_malformed_price_table_refuses_the_start_naming_the_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let table =
-        price_table(dir.path(), "country,category,price,currency,valid_from\nID,authentication,0,05,USD,2025-07-01\n");
-    let mut config = test_config(&dir).await;
-    config.whatsapp_price_table = Some(table.clone());
-    let e = waotp_server::build(&config, waotp_server::Clock::system()).await.err().expect("refused");
-    let shown = e.to_string();
-    assert!(shown.contains(&table.display().to_string()) && shown.contains("line 2:"), "{shown}");
+    let header = "country,category,price,currency,valid_from\n";
+    let cases = [
+        (format!("{header}ID,authentication,0,05,USD,2025-07-01\n"), "line 2:"),
+        // A price over 999999.999999: sums of prices must stay far from their integers' bounds.
+        (
+            format!("{header}ID,authentication,0.03,USD,2025-07-01\nID,marketing,1000000,IDR,2025-07-01\n"),
+            "line 3: price",
+        ),
+    ];
+    for (text, line) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let table = price_table(dir.path(), &text);
+        let mut config = test_config(&dir).await;
+        config.whatsapp_price_table = Some(table.clone());
+        let e = waotp_server::build(&config, waotp_server::Clock::system()).await.err().expect("refused");
+        let shown = e.to_string();
+        assert!(shown.contains(&table.display().to_string()) && shown.contains(line), "{shown}");
+    }
 }
 
 /// Sets the app's reverse reply (`None`: none) through the admin API.
