@@ -50,14 +50,25 @@ impl PriceTable {
         PriceTable::parse(&text).map_err(|e| format!("whatsapp_price_table {}: {e}", path.display()))
     }
 
-    /// Parses the CSV text: a header naming the five columns (in any order), then one price a
-    /// line; empty lines and lines starting with `#` are skipped.
+    /// Parses the CSV text: a header naming the five columns (in any order, each once), then
+    /// one price a line; empty lines and comments (lines whose first visible character is `#`)
+    /// are skipped.
     pub fn parse(text: &str) -> Result<PriceTable, String> {
         const COLUMNS: [&str; 5] = ["country", "category", "price", "currency", "valid_from"];
-        let mut reader =
-            csv::ReaderBuilder::new().comment(Some(b'#')).trim(csv::Trim::All).from_reader(text.as_bytes());
+        // Comments, indented or not, become empty lines: skipped, and the lines keep their numbers.
+        let text = &text
+            .split_inclusive('\n')
+            .map(|line| match line.trim_start().starts_with('#') {
+                true => &line[line.trim_end_matches(['\r', '\n']).len()..],
+                false => line,
+            })
+            .collect::<String>();
+        let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
         let header = reader.headers().map_err(|e| format!("line 1: {e}"))?.clone();
         let names: Vec<String> = header.iter().map(|h| h.to_ascii_lowercase()).collect();
+        if let Some(twice) = names.iter().enumerate().find_map(|(i, n)| names[..i].contains(n).then_some(n)) {
+            return Err(format!("line 1: the header names the column {twice:?} twice"));
+        }
         let at = |column: &str| names.iter().position(|n| n == column);
         let [Some(country_at), Some(category_at), Some(price_at), Some(currency_at), Some(valid_from_at)] =
             COLUMNS.map(at)
@@ -202,9 +213,21 @@ in,authentication-international,0.0280,usd,2025-07-01
     }
 
     #[test]
+    fn comments_may_be_indented_and_come_first() {
+        let text = "# Meta's rates\r\ncountry,category,price,currency,valid_from\r\n  # indented\r\n\t# tabbed\r\n\
+                    ID,authentication,0.0250,USD,2025-07-01\r\n   #last";
+        let t = PriceTable::parse(text).unwrap();
+        assert_eq!(t.len(), 1);
+        let e = PriceTable::parse("country,category,price,currency,valid_from\n  # note\nXX1,a,1,USD,2025-07-01\n");
+        assert!(e.unwrap_err().starts_with("line 3: country"), "lines keep their numbers");
+    }
+
+    #[test]
     fn a_bad_line_is_named() {
         let cases = [
             ("country,category,price\n", "line 1: the header must name"),
+            ("country,category,price,currency,valid_from,Price\n", "line 1: the header names the column \"price\" twice"),
+            ("country,category,price,currency,valid_from,note,note\n", "line 1: the header names the column \"note\" twice"),
             ("country,category,price,currency,valid_from\nXYZ,authentication,1,USD,2025-07-01\n", "line 2: country"),
             ("country,category,price,currency,valid_from\nID,authentication,0.1,USD,2025-07-01\nID,,1,USD,2025-07-01\n", "line 3: category"),
             ("country,category,price,currency,valid_from\nID,authentication,abc,USD,2025-07-01\n", "line 2: price \"abc\""),
