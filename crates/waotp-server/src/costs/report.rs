@@ -9,7 +9,7 @@ use uuid::Uuid;
 use waotp_core::calendar::{format_date, DAY_MS};
 use waotp_store::{CostWindow, CountryCount, MessageCount};
 
-use super::prices::{format_micros, Micros, PriceTable};
+use super::prices::{category_key, format_micros, Micros, PriceTable};
 
 /// Days the window of a report may span.
 pub const MAX_DAYS: i64 = 366;
@@ -124,7 +124,7 @@ pub struct Report {
     pub window: Window,
     /// Whether a price table was configured.
     pub priced: bool,
-    /// By (country, category).
+    /// By (country, category as [`category_key`] writes it).
     pub rows: BTreeMap<(Option<String>, String), Tally>,
     pub countries: BTreeMap<Option<String>, CountryLine>,
     pub total: CountryLine,
@@ -138,8 +138,10 @@ impl Report {
         prices: Option<&PriceTable>,
     ) -> Report {
         let mut rows: BTreeMap<(Option<String>, String), Tally> = BTreeMap::new();
+        // By category as prices are matched (`authentication-international` is
+        // `authentication_international`): one row each, however Meta spelled it.
         for count in counts {
-            rows.entry((count.country.clone(), count.category.clone())).or_default().add(count, prices);
+            rows.entry((count.country.clone(), category_key(&count.category))).or_default().add(count, prices);
         }
         let mut countries: BTreeMap<Option<String>, CountryLine> = BTreeMap::new();
         for ((country, _), tally) in &rows {
@@ -222,6 +224,17 @@ mod tests {
         assert_eq!(v["rows"][0]["country"], "GB");
         assert_eq!(v["countries"][0]["billable_per_verified"], json!(0.0), "BR: one verified, nothing billable");
         assert_eq!(v["countries"][1]["cost_per_verified"], Value::Null, "GB: nothing verified");
+        // Meta's two spellings of a category are one row.
+        let spelled = [
+            count("IN", "authentication-international", true, day, 2),
+            count("IN", "authentication_international", true, day, 3),
+            count("IN", "Authentication_International", false, day + 1, 1),
+        ];
+        let r = Report::build(window, &spelled, &[], Some(&table));
+        assert_eq!(r.rows.len(), 1, "{:?}", r.rows);
+        let row = &r.rows[&(Some("IN".to_owned()), "authentication_international".to_owned())];
+        assert_eq!((row.billable, row.free, row.unpriced), (5, 1, 5));
+        assert_eq!(r.json()["rows"][0]["category"], "authentication_international");
         // Sums at the bound of their integers still divide (the share rounds, never overflows).
         let mut huge = Tally::default();
         huge.money.insert("USD".into(), Micros::MAX);

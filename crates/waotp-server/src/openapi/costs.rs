@@ -106,7 +106,7 @@ pub(super) fn costs_answer() -> Value {
             "priced": {"type": "boolean", "description": "Whether the server has a price table (whatsapp_price_table)."},
             "rows": {
                 "type": "array",
-                "description": "Messages by country and category (Meta's category as given).",
+                "description": "Messages by country and category (Meta's category in lower case, `-` written `_`: `authentication-international` and `authentication_international` are one row).",
                 "items": {
                     "type": "object",
                     "required": ["country", "category", "billable_messages", "free_messages", "unpriced_messages", "cost"],
