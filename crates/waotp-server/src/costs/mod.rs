@@ -76,7 +76,10 @@ fn parse_days(v: &str) -> Option<i64> {
         return None;
     }
     let digits = v.trim_start_matches('0');
-    let days: i64 = if digits.len() > 3 { return None } else { digits.parse().ok()? };
+    if digits.len() > 3 {
+        return None;
+    }
+    let days: i64 = digits.parse().ok()?;
     (1..=report::MAX_DAYS).contains(&days).then_some(days)
 }
 
