@@ -56,7 +56,7 @@ mod sessions;
 mod tls;
 mod user_ids;
 
-pub(crate) use session_reads::explain_search;
+pub use session_reads::explain_search;
 pub use tls::{ClientCert, Roots, SslMode, TlsOptions};
 
 use std::sync::{Arc, Weak};
