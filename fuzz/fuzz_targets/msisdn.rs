@@ -9,10 +9,11 @@ use libfuzzer_sys::fuzz_target;
 use regex::Regex;
 use waotp_core::numbering::{self, MAX_DIGITS};
 use waotp_core::Msisdn;
+use waotp_server::openapi::msisdn_pattern;
 
 /// The `msisdn` pattern the OpenAPI document serves.
 static PATTERN: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(&format!("^\\+?{}$", numbering::pattern())).expect("msisdn pattern"));
+    LazyLock::new(|| Regex::new(&format!("^\\+?{}$", msisdn_pattern::pattern())).expect("msisdn pattern"));
 
 fuzz_target!(|data: &[u8]| {
     let Ok(input) = std::str::from_utf8(data) else { return };
@@ -30,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(numbering::normalise(s).as_deref(), Some(s));
     // At most a national prefix after the calling code (1 to 3 digits) was dropped.
     assert!(s.len() <= digits.len() && digits.ends_with(&s[s.len().min(3)..]), "{input:?} became {s:?}");
-    let (fewest, most) = numbering::digit_bounds();
+    let (fewest, most) = msisdn_pattern::digit_bounds();
     assert!((fewest..=most).contains(&s.len()), "{s:?}");
     // Logs never see the whole number.
     assert!(!format!("{msisdn} {msisdn:?}").contains(s));

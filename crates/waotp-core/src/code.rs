@@ -146,25 +146,17 @@ impl CodeKey {
     }
 
     /// Recovers a sealed code; `None` if it was not sealed under this key for this session, or
-    /// was changed since.
+    /// was changed since, or is not a [`SEAL_V2`] seal at all. A code sealed by a version before
+    /// ChaCha20-Poly1305 (an XOR pad, no tag) is one of those: codes live at most 24 hours, so
+    /// any such seal is long expired (see the upgrade notes).
     pub fn unseal(&self, session: &Uuid, sealed: &SealedCode) -> Option<OtpCode> {
-        let bytes = match sealed.0.split_first() {
-            Some((&SEAL_V2, rest)) if rest.len() > NONCE_LEN + TAG_LEN => {
-                let (nonce, sealed) = rest.split_at(NONCE_LEN);
-                self.cipher()
-                    .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: session.as_bytes() })
-                    .ok()?
-            }
-            // A code sealed before the upgrade (waotp-seal-v1: the code's 4 to 15 characters
-            // XORed with a pad derived from the key and the session id, no tag) is still
-            // opened, so deliveries queued across an upgrade go out once. No new code is
-            // sealed this way, and a v2 seal is never this short.
-            _ if sealed.0.len() <= *CUSTOM_CODE_LEN.end() => {
-                let pad = self.mac(b"waotp-seal-v1\0", session, &[]);
-                sealed.0.iter().zip(pad).map(|(c, p)| c ^ p).collect()
-            }
-            _ => return None,
-        };
+        let Some((&SEAL_V2, rest)) = sealed.0.split_first() else { return None };
+        if rest.len() <= NONCE_LEN + TAG_LEN {
+            return None;
+        }
+        let (nonce, sealed) = rest.split_at(NONCE_LEN);
+        let bytes =
+            self.cipher().decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: session.as_bytes() }).ok()?;
         OtpCode::parse_custom(std::str::from_utf8(&bytes).ok()?).ok()
     }
 
@@ -496,15 +488,21 @@ mod tests {
         SealedCode(code.bytes().zip(pad).map(|(c, p)| c ^ p).collect())
     }
 
+    /// Codes live at most 24 hours: one sealed the old way is long expired, and is refused like
+    /// any other seal this key did not make (no panic, whatever its first byte).
     #[test]
-    fn a_code_sealed_before_the_upgrade_still_opens() {
+    fn a_code_sealed_the_old_way_is_refused() {
         let key = CodeKey::from_secret(b"secret");
         let s = Uuid::new_v4();
         for code in ["4829", "482913", "Zz9876543210abc"] {
-            let old = sealed_the_old_way(&key, &s, code);
-            assert_eq!(key.unseal(&s, &old).unwrap().as_str(), code);
-            // New seals are never in the old format.
-            assert!(key.seal(&s, &OtpCode::parse_custom(code).unwrap()).0.len() > *CUSTOM_CODE_LEN.end());
+            assert_eq!(key.unseal(&s, &sealed_the_old_way(&key, &s, code)), None, "{code}");
+        }
+        for first in 0..=u8::MAX {
+            for len in [1, 4, 15, 1 + NONCE_LEN + TAG_LEN] {
+                let mut bytes = vec![0u8; len];
+                bytes[0] = first;
+                assert_eq!(key.unseal(&s, &SealedCode(bytes)), None, "first byte {first}, length {len}");
+            }
         }
     }
 

@@ -79,7 +79,7 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bod
     }
     let events = match parse(&body) {
         Ok(events) => events,
-        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     };
     let now = state.clock.now_ms();
     // What the payload teaches about business-scoped user ids, in payload order: written before

@@ -2,13 +2,6 @@
 //! uses, even asked for the PostgreSQL driver's statements): no API key, access token,
 //! secret, code or unmasked msisdn may appear in it.
 
-#[path = "api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-#[path = "api/receiver.rs"]
-#[allow(dead_code)]
-mod receiver;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,9 +9,9 @@ use std::time::Duration;
 use serde_json::json;
 use waotp_core::Status;
 use waotp_server::config::{Secret, WhatsAppConfig};
+use waotp_test_support::app::*;
+use waotp_test_support::receiver;
 use waotp_whatsapp::double::{DoubleConfig, GraphDouble, ScriptedFailure};
-
-use helpers::*;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);

@@ -29,7 +29,6 @@ mod health;
 pub mod postgres;
 mod reverse;
 pub mod sqlite;
-pub mod testing;
 mod types;
 pub mod user_ids;
 

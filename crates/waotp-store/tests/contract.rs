@@ -12,11 +12,12 @@ use uuid::Uuid;
 use waotp_core::{Category, CodeKey, Guess, Msisdn, OtpCode, SessionState, Status, Template, VerifyDecision};
 use waotp_store::postgres::{PgOptions, PgStore};
 use waotp_store::sqlite::{SqliteOptions, SqliteStore};
-use waotp_store::testing::{eventually, fresh_postgres_url, required_postgres, test_postgres};
 use waotp_store::{
     AppRecord, AppSettings, DeliveryOutcome, InboxMessage, NewSession, ProviderReport, SendGuards, SendOutcome, Store,
     StoreError, VerifyAttempt, VerifyOutcome,
 };
+use waotp_test_support::eventually;
+use waotp_test_support::postgres::{fresh_postgres_url, required_postgres, test_postgres};
 
 /// A database of the backend under test, empty.
 struct Db {
@@ -486,7 +487,7 @@ async fn a_dead_nodes_work_is_taken_over() {
     // The first node dies: its heartbeat stops (none for ten of its beats: no beat begun
     // before the drop is still on its way) and ages past the limit.
     drop(one);
-    let client = waotp_store::testing::connect(&url).await.unwrap();
+    let client = waotp_test_support::postgres::connect(&url).await.unwrap();
     eventually("the dropped node's heartbeat stopped", Duration::from_secs(10), || async {
         let age: i64 = client
             .query_one("SELECT waotp_now_ms() - heartbeat_at FROM nodes WHERE node_id = $1", &[&first_id])
@@ -904,15 +905,15 @@ async fn sessions_are_searched_newest_first() {
 #[tokio::test]
 #[ignore = "needs PostgreSQL: scripts/test runs it"]
 async fn a_search_by_msisdn_probes_the_key_index() {
-    use waotp_store::testing::postgres_search_plan;
     use waotp_store::SessionQuery;
+    use waotp_test_support::postgres::postgres_search_plan;
     let url = fresh_postgres_url(&required_postgres()).await.unwrap();
     let store: Arc<dyn Store> = Arc::new(PgStore::open(PgOptions::from_url(&url).unwrap()).await.unwrap());
     let apps = [app("a"), app("b"), app("c")];
     for a in &apps {
         store.create_app(a.clone()).await.unwrap();
     }
-    let client = waotp_store::testing::connect(&url).await.unwrap();
+    let client = waotp_test_support::postgres::connect(&url).await.unwrap();
     let gone: bool = client.query_one("SELECT to_regclass('sessions_by_msisdn') IS NULL", &[]).await.unwrap().get(0);
     assert!(gone, "sessions_by_msisdn is dropped");
     // 100,000 sessions, 2 per msisdn (M among them), and 12 more of M: of app b, under both

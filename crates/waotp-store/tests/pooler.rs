@@ -5,9 +5,9 @@
 //! suite runs through a session-mode PgBouncer too: `scripts/with-postgres --pgbouncer`.)
 
 use waotp_store::postgres::{PgOptions, PgStore};
-use waotp_store::testing::pgbouncer::PgBouncer;
-use waotp_store::testing::{connect, fresh_postgres_database, required_direct_postgres};
 use waotp_store::Store;
+use waotp_test_support::postgres::pgbouncer::PgBouncer;
+use waotp_test_support::postgres::{connect, fresh_postgres_database, required_direct_postgres};
 
 /// What the counters' connections must have, directly or through a session-mode pooler.
 const COUNTERS: [&str; 3] = ["off", "force_generic_plan", "off"];

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use rcgen::{BasicConstraints, Certificate, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use waotp_store::postgres::{PgOptions, PgStore};
-use waotp_store::testing::cluster::{server_bin, Cluster};
-use waotp_store::testing::connect;
 use waotp_store::Store;
+use waotp_test_support::postgres::cluster::{server_bin, Cluster};
+use waotp_test_support::postgres::connect;
 
 /// In every URL: it must appear in no error (the clusters trust every local connection, so
 /// it is never checked).
@@ -69,7 +69,7 @@ enum Expect {
 /// `expect`; a mismatch is returned as a line for the test's failure message.
 async fn check(name: &str, url: &str, expect: &Expect) -> Option<String> {
     let url = match expect {
-        Expect::Opens { .. } => match waotp_store::testing::fresh_postgres_url(url).await {
+        Expect::Opens { .. } => match waotp_test_support::postgres::fresh_postgres_url(url).await {
             Ok(url) => url,
             Err(e) => return Some(format!("{name}: should connect, but: {e}")),
         },

@@ -2,8 +2,6 @@
 //! (`POST /<WABA_ID>/upsert_message_templates`): checked against Meta's rules before any call,
 //! and turned into Meta's documented body.
 
-use std::fmt;
-
 use serde_json::{json, Value};
 
 use crate::management::normalise_language;
@@ -17,12 +15,12 @@ pub enum OtpButton {
 }
 
 impl OtpButton {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, UnknownButton> {
         match s {
             "copy-code" | "copy_code" | "COPY_CODE" => Ok(OtpButton::CopyCode),
             "one-tap" | "one_tap" | "ONE_TAP" => Ok(OtpButton::OneTap),
             "zero-tap" | "zero_tap" | "ZERO_TAP" => Ok(OtpButton::ZeroTap),
-            _ => Err(format!("unknown button {s:?}: copy-code, one-tap or zero-tap")),
+            _ => Err(UnknownButton(s.to_owned())),
         }
     }
 
@@ -52,6 +50,11 @@ impl OtpButton {
     }
 }
 
+/// A button name that is none of copy-code, one-tap and zero-tap.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown button {0:?}: copy-code, one-tap or zero-tap")]
+pub struct UnknownButton(pub String);
+
 /// The day Meta ended the `PendingIntent` handshake of one-tap and zero-tap templates (its
 /// deadline, extended from earlier in 2026, on the one-tap and zero-tap template pages).
 pub const PENDING_INTENT_END: &str = "2026-10-15";
@@ -67,9 +70,9 @@ impl AndroidApp {
     /// `PACKAGE:HASH`, checked as Meta checks it: a package name of at most 224 characters,
     /// two or more dot-separated segments each starting with a letter, of `[a-zA-Z0-9_]`; a
     /// signature hash of exactly 11 characters of `[a-zA-Z0-9+/=]`.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, AndroidAppError> {
         let Some((package, hash)) = s.split_once(':') else {
-            return Err(format!("{s:?}: expected PACKAGE:HASH, e.g. com.example.app:K8a/AINcGX7"));
+            return Err(AndroidAppError::NotPackageAndHash(s.to_owned()));
         };
         let segments: Vec<&str> = package.split('.').collect();
         let segment_ok = |seg: &&str| {
@@ -77,19 +80,27 @@ impl AndroidApp {
                 && seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         };
         if package.len() > 224 || segments.len() < 2 || !segments.iter().all(segment_ok) {
-            return Err(format!(
-                "package name {package:?}: at most 224 characters, two or more dot-separated parts, each \
-                 starting with a letter and made of letters, digits and _"
-            ));
+            return Err(AndroidAppError::PackageName(package.to_owned()));
         }
         if hash.len() != 11 || !hash.chars().all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c)) {
-            return Err(format!(
-                "signature hash {hash:?}: exactly 11 characters of letters, digits, + / = (the app's SMS \
-                 Retriever hash)"
-            ));
+            return Err(AndroidAppError::SignatureHash(hash.to_owned()));
         }
         Ok(AndroidApp { package_name: package.to_owned(), signature_hash: hash.to_owned() })
     }
+}
+
+/// Why an `--android-app` value was refused, as Meta would refuse it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AndroidAppError {
+    #[error("{0:?}: expected PACKAGE:HASH, e.g. com.example.app:K8a/AINcGX7")]
+    NotPackageAndHash(String),
+    #[error(
+        "package name {0:?}: at most 224 characters, two or more dot-separated parts, each starting with a \
+         letter and made of letters, digits and _"
+    )]
+    PackageName(String),
+    #[error("signature hash {0:?}: exactly 11 characters of letters, digits, + / = (the app's SMS Retriever hash)")]
+    SignatureHash(String),
 }
 
 /// At most this many apps per button (Meta's limit).
@@ -114,96 +125,109 @@ pub struct AuthTemplate {
 }
 
 /// A template Meta would refuse, or one whose messages would outlive their codes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid(pub String);
-
-impl fmt::Display for Invalid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    #[error("template name {0:?}: 1 to 512 characters of a-z, 0-9 and _")]
+    Name(String),
+    #[error("language {0:?}: a locale code like en, id or en_US")]
+    Language(String),
+    #[error("give at least one language (--lang en_US,id)")]
+    NoLanguage,
+    #[error("--android-app is for one-tap and zero-tap buttons, not copy-code")]
+    AndroidAppForCopyCode,
+    #[error("one-tap and zero-tap need at least one --android-app PACKAGE:HASH")]
+    NoAndroidApp,
+    #[error("at most {max} Android apps, got {0}", max = MAX_ANDROID_APPS)]
+    TooManyAndroidApps(usize),
+    #[error("zero-tap needs --zero-tap-terms-accepted (Meta's zero-tap terms of service)")]
+    ZeroTapTermsNotAccepted,
+    #[error("--zero-tap-terms-accepted goes with --button zero-tap only")]
+    ZeroTapTermsWithoutZeroTap,
+    /// No TTL Meta takes is short enough for the code.
+    #[error(
+        "the code lifetime ({lifetime} s) is shorter than Meta's shortest message TTL ({shortest} s): a message \
+         could arrive with a dead code; raise the app's time limit to {shortest} s or more",
+        shortest = TTL_RANGE.start()
+    )]
+    LifetimeBelowTtl { lifetime: u32 },
+    #[error("code expiry {0} minutes: Meta allows 1 to 90")]
+    CodeExpiryRange(u32),
+    /// The footer would promise more time than the code has.
+    #[error(
+        "code expiry {minutes} minutes is longer than the code lifetime ({lifetime} s): the message would \
+         promise more time than the code has; use --code-expiry-minutes {most} or less"
+    )]
+    CodeExpiryBeyondLifetime { minutes: u32, lifetime: u32, most: u32 },
+    #[error("message TTL {0} s: Meta allows {start} to {end} s", start = TTL_RANGE.start(), end = TTL_RANGE.end())]
+    TtlRange(u32),
+    /// Meta might deliver the message after its code is dead.
+    #[error(
+        "message TTL {ttl} s is longer than the code lifetime ({lifetime} s): a message delivered after that \
+         carries a dead code; use --ttl {lifetime} or less"
+    )]
+    TtlBeyondLifetime { ttl: u32, lifetime: u32 },
 }
-
-impl std::error::Error for Invalid {}
 
 impl AuthTemplate {
     /// Checks Meta's rules and that messages never outlive their code (`code_lifetime_seconds`);
     /// languages are normalised (`en-US` → `en_US`) and deduplicated.
     pub fn validate(mut self, code_lifetime_seconds: u32) -> Result<Self, Invalid> {
-        let bad = |s: String| Err(Invalid(s));
+        let lifetime = code_lifetime_seconds;
         if self.name.is_empty()
             || self.name.len() > 512
             || !self.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         {
-            return bad(format!("template name {:?}: 1 to 512 characters of a-z, 0-9 and _", self.name));
+            return Err(Invalid::Name(self.name));
         }
         let mut languages: Vec<String> = Vec::new();
         for lang in &self.languages {
             let l = normalise_language(lang);
             if l.is_empty() || !l.chars().all(|c| c.is_ascii_alphabetic() || c == '_') {
-                return bad(format!("language {lang:?}: a locale code like en, id or en_US"));
+                return Err(Invalid::Language(lang.clone()));
             }
             if !languages.contains(&l) {
                 languages.push(l);
             }
         }
         if languages.is_empty() {
-            return bad("give at least one language (--lang en_US,id)".into());
+            return Err(Invalid::NoLanguage);
         }
         self.languages = languages;
         match self.button {
-            OtpButton::CopyCode if !self.android_apps.is_empty() => {
-                return bad("--android-app is for one-tap and zero-tap buttons, not copy-code".into());
-            }
+            OtpButton::CopyCode if !self.android_apps.is_empty() => return Err(Invalid::AndroidAppForCopyCode),
             OtpButton::OneTap | OtpButton::ZeroTap if self.android_apps.is_empty() => {
-                return bad("one-tap and zero-tap need at least one --android-app PACKAGE:HASH".into());
+                return Err(Invalid::NoAndroidApp);
             }
             _ => {}
         }
         if self.android_apps.len() > MAX_ANDROID_APPS {
-            return bad(format!("at most {MAX_ANDROID_APPS} Android apps, got {}", self.android_apps.len()));
+            return Err(Invalid::TooManyAndroidApps(self.android_apps.len()));
         }
         if self.button == OtpButton::ZeroTap && !self.zero_tap_terms_accepted {
-            return bad("zero-tap needs --zero-tap-terms-accepted (Meta's zero-tap terms of service)".into());
+            return Err(Invalid::ZeroTapTermsNotAccepted);
         }
         if self.button != OtpButton::ZeroTap && self.zero_tap_terms_accepted {
-            return bad("--zero-tap-terms-accepted goes with --button zero-tap only".into());
+            return Err(Invalid::ZeroTapTermsWithoutZeroTap);
         }
-        if code_lifetime_seconds < *TTL_RANGE.start() {
-            return bad(format!(
-                "the code lifetime ({code_lifetime_seconds} s) is shorter than Meta's shortest message TTL ({} s): \
-                 a message could arrive with a dead code; raise the app's time limit to {} s or more",
-                TTL_RANGE.start(),
-                TTL_RANGE.start()
-            ));
+        if lifetime < *TTL_RANGE.start() {
+            return Err(Invalid::LifetimeBelowTtl { lifetime });
         }
-        if let Some(m) = self.code_expiration_minutes {
-            if !(1..=90).contains(&m) {
-                return bad(format!("code expiry {m} minutes: Meta allows 1 to 90"));
+        if let Some(minutes) = self.code_expiration_minutes {
+            if !(1..=90).contains(&minutes) {
+                return Err(Invalid::CodeExpiryRange(minutes));
             }
             // The footer tells the user how long the code lasts (and a one-tap button stays
             // enabled that long): never longer than the code does, to the minute above.
-            let most = code_lifetime_seconds.div_ceil(60).max(1);
-            if m > most {
-                return bad(format!(
-                    "code expiry {m} minutes is longer than the code lifetime ({code_lifetime_seconds} s): the \
-                     message would promise more time than the code has; use --code-expiry-minutes {most} or less"
-                ));
+            let most = lifetime.div_ceil(60).max(1);
+            if minutes > most {
+                return Err(Invalid::CodeExpiryBeyondLifetime { minutes, lifetime, most });
             }
         }
         if !TTL_RANGE.contains(&self.ttl_seconds) {
-            return bad(format!(
-                "message TTL {} s: Meta allows {} to {} s",
-                self.ttl_seconds,
-                TTL_RANGE.start(),
-                TTL_RANGE.end()
-            ));
+            return Err(Invalid::TtlRange(self.ttl_seconds));
         }
-        if self.ttl_seconds > code_lifetime_seconds {
-            return bad(format!(
-                "message TTL {} s is longer than the code lifetime ({code_lifetime_seconds} s): a message \
-                 delivered after that carries a dead code; use --ttl {code_lifetime_seconds} or less",
-                self.ttl_seconds
-            ));
+        if self.ttl_seconds > lifetime {
+            return Err(Invalid::TtlBeyondLifetime { ttl: self.ttl_seconds, lifetime });
         }
         Ok(self)
     }
@@ -256,8 +280,28 @@ mod tests {
     }
 
     #[test]
+    fn buttons_by_name() {
+        assert_eq!(OtpButton::parse("one-tap"), Ok(OtpButton::OneTap));
+        assert_eq!(OtpButton::parse("ZERO_TAP"), Ok(OtpButton::ZeroTap));
+        let e = OtpButton::parse("two-tap").unwrap_err();
+        assert_eq!(e, UnknownButton("two-tap".into()));
+        assert_eq!(e.to_string(), r#"unknown button "two-tap": copy-code, one-tap or zero-tap"#);
+    }
+
+    #[test]
     fn android_apps_are_checked_as_meta_checks_them() {
         assert!(AndroidApp::parse("com.example.app:K8a/AINcGX7").is_ok());
+        assert_eq!(
+            AndroidApp::parse("com.example.app"),
+            Err(AndroidAppError::NotPackageAndHash("com.example.app".into()))
+        );
+        assert_eq!(AndroidApp::parse("example:K8a/AINcGX7"), Err(AndroidAppError::PackageName("example".into())));
+        let e = AndroidApp::parse("com.example:K8a_AINcGX7").unwrap_err();
+        assert_eq!(e, AndroidAppError::SignatureHash("K8a_AINcGX7".into()));
+        assert_eq!(
+            e.to_string(),
+            r#"signature hash "K8a_AINcGX7": exactly 11 characters of letters, digits, + / = (the app's SMS Retriever hash)"#
+        );
         for bad in [
             "com.example.app",
             "example:K8a/AINcGX7",
@@ -276,24 +320,27 @@ mod tests {
         let t = copy_code().validate(300).unwrap();
         assert_eq!(t.languages, ["en_US", "id"]);
         let e = AuthTemplate { ttl_seconds: 600, ..copy_code() }.validate(300).unwrap_err();
-        assert!(e.0.contains("longer than the code lifetime (300 s)"), "{e}");
+        assert_eq!(e, Invalid::TtlBeyondLifetime { ttl: 600, lifetime: 300 });
+        assert!(e.to_string().contains("longer than the code lifetime (300 s)"), "{e}");
         assert!(AuthTemplate { ttl_seconds: 10, ..copy_code() }.validate(300).is_err());
         assert!(AuthTemplate { code_expiration_minutes: Some(91), ..copy_code() }.validate(300).is_err());
         // The footer's expiry never promises more than the code's lifetime (to the minute above).
         let e = AuthTemplate { code_expiration_minutes: Some(10), ..copy_code() }.validate(300).unwrap_err();
-        assert!(e.0.contains("--code-expiry-minutes 5 or less"), "{e}");
+        assert_eq!(e, Invalid::CodeExpiryBeyondLifetime { minutes: 10, lifetime: 300, most: 5 });
+        assert!(e.to_string().contains("--code-expiry-minutes 5 or less"), "{e}");
         assert!(AuthTemplate { code_expiration_minutes: Some(5), ..copy_code() }.validate(300).is_ok());
         assert!(AuthTemplate { code_expiration_minutes: Some(1), ttl_seconds: 30, ..copy_code() }.validate(30).is_ok());
         // A code lifetime under Meta's shortest TTL cannot be honoured by any TTL.
         let e = AuthTemplate { ttl_seconds: 30, ..copy_code() }.validate(10).unwrap_err();
-        assert!(e.0.contains("shorter than Meta's shortest message TTL (30 s)"), "{e}");
+        assert_eq!(e, Invalid::LifetimeBelowTtl { lifetime: 10 });
+        assert!(e.to_string().contains("shorter than Meta's shortest message TTL (30 s)"), "{e}");
         assert!(AuthTemplate { button: OtpButton::OneTap, ..copy_code() }.validate(300).is_err());
         let app = AndroidApp::parse("com.example.app:K8a/AINcGX7").unwrap();
         let zero = AuthTemplate { button: OtpButton::ZeroTap, android_apps: vec![app.clone()], ..copy_code() };
-        assert!(zero.clone().validate(300).unwrap_err().0.contains("--zero-tap-terms-accepted"));
+        assert_eq!(zero.clone().validate(300), Err(Invalid::ZeroTapTermsNotAccepted));
         assert!(AuthTemplate { zero_tap_terms_accepted: true, ..zero }.validate(300).is_ok());
         let six = AuthTemplate { button: OtpButton::OneTap, android_apps: vec![app; 6], ..copy_code() };
-        assert!(six.validate(300).unwrap_err().0.contains("at most 5"));
+        assert_eq!(six.validate(300).unwrap_err().to_string(), "at most 5 Android apps, got 6");
         assert!(AuthTemplate { name: "Bad-Name".into(), ..copy_code() }.validate(300).is_err());
     }
 }

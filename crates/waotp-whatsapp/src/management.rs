@@ -14,15 +14,27 @@ use serde_json::Value;
 use crate::client::{error_chain, GraphError};
 
 /// Why a management call gave no answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ManagementError {
     /// Meta answered with its error envelope.
+    #[error("{}{} (HTTP {http_status}, code {})", token_problem(.error.code), .error.describe(), .error.code)]
     Graph { http_status: u16, error: GraphError },
     /// No usable answer: connection refused, timeout, or a body that is not Meta's.
+    #[error("{0}")]
     Transport(String),
     /// Meta answered, but not in the shape expected (a field of another type, say): only this
     /// call's check fails, later calls may still work.
+    #[error("{0}")]
     Decode(String),
+}
+
+/// What is wrong with the token, for the error codes that say.
+fn token_problem(code: i64) -> &'static str {
+    match code {
+        190 => "the access token is invalid or has expired: ",
+        10 | 200 | 3 => "the access token lacks a permission: ",
+        _ => "",
+    }
 }
 
 impl ManagementError {
@@ -51,24 +63,6 @@ impl ManagementError {
         }
     }
 }
-
-impl fmt::Display for ManagementError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ManagementError::Graph { http_status, error } => {
-                let what = match error.code {
-                    190 => "the access token is invalid or has expired: ",
-                    10 | 200 | 3 => "the access token lacks a permission: ",
-                    _ => "",
-                };
-                write!(f, "{what}{} (HTTP {http_status}, code {})", error.describe(), error.code)
-            }
-            ManagementError::Transport(text) | ManagementError::Decode(text) => f.write_str(text),
-        }
-    }
-}
-
-impl std::error::Error for ManagementError {}
 
 pub type Result<T> = std::result::Result<T, ManagementError>;
 
@@ -535,6 +529,36 @@ mod tests {
         assert_eq!(c.effective(), Some("https://waba"));
         let c = WebhookConfiguration { application: Some("https://app".into()), ..Default::default() };
         assert_eq!(c.effective(), Some("https://app"));
+    }
+
+    /// What an operator reads: the token's problem first where Meta's code says, then Meta's
+    /// words, the HTTP status and the code.
+    #[test]
+    fn an_error_says_what_went_wrong() {
+        let graph = |code| ManagementError::Graph {
+            http_status: 401,
+            error: GraphError {
+                code,
+                message: "Invalid OAuth access token".into(),
+                error_subcode: None,
+                error_data: Some(crate::client::ErrorData { details: Some("expired".into()) }),
+                fbtrace_id: None,
+            },
+        };
+        assert_eq!(
+            graph(190).to_string(),
+            "the access token is invalid or has expired: Invalid OAuth access token: expired (HTTP 401, code 190)"
+        );
+        assert_eq!(
+            graph(200).to_string(),
+            "the access token lacks a permission: Invalid OAuth access token: expired (HTTP 401, code 200)"
+        );
+        assert_eq!(graph(100).to_string(), "Invalid OAuth access token: expired (HTTP 401, code 100)");
+        assert_eq!(ManagementError::Transport("connection refused".into()).to_string(), "connection refused");
+        assert_eq!(
+            ManagementError::Decode("HTTP 200, unexpected answer".into()).to_string(),
+            "HTTP 200, unexpected answer"
+        );
     }
 
     #[test]

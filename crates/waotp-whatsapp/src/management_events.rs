@@ -148,8 +148,8 @@ pub fn tier_limit(tier: &str) -> Option<Limit> {
 
 /// The management changes of a payload, in payload order (`messages` changes are
 /// [`crate::webhook::parse`]'s and left out). A body that is not JSON is an error.
-pub fn parse(body: &[u8]) -> Result<Vec<ManagementEvent>, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+pub fn parse(body: &[u8]) -> Result<Vec<ManagementEvent>, crate::webhook::PayloadError> {
+    let v: Value = serde_json::from_slice(body)?;
     let mut out = Vec::new();
     for entry in v["entry"].as_array().into_iter().flatten() {
         let entry_id = text(&entry["id"]).unwrap_or_default();
@@ -306,7 +306,7 @@ mod tests {
         assert_eq!(one("message_echoes", "{}").change, Change::Unknown);
         assert_eq!(one("message_template_status_update", r#"{"event":"APPROVED"}"#).change, Change::Unknown);
         assert!(parse(br#"{"entry":[{"changes":[{"field":"messages","value":{}}]}]}"#).unwrap().is_empty());
-        assert!(parse(b"nope").is_err());
+        assert!(matches!(parse(b"nope"), Err(crate::webhook::PayloadError::NotJson(_))));
     }
 
     #[test]

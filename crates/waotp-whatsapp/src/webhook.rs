@@ -97,10 +97,18 @@ impl std::fmt::Debug for InboundText {
 /// The longest inbound text read (WhatsApp allows 4,096 characters).
 pub const MAX_INBOUND_TEXT: usize = 4096;
 
+/// Why a webhook body was not read (see [`parse`] and [`crate::management_events::parse`]).
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    /// Meta's webhooks are JSON: this body is not one of them.
+    #[error("not JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+}
+
 /// The events of a payload, in payload order. Unknown fields, statuses (`played`) and
 /// message types are skipped; a body that is not JSON is an error.
-pub fn parse(body: &[u8]) -> Result<Vec<Event>, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+pub fn parse(body: &[u8]) -> Result<Vec<Event>, PayloadError> {
+    let v: Value = serde_json::from_slice(body)?;
     let mut events = Vec::new();
     let mut identified = Identities::default();
     let changes = v["entry"].as_array().into_iter().flatten().flat_map(|entry| {

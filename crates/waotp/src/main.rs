@@ -3,7 +3,6 @@
 
 mod cli;
 mod config_reference;
-mod remote;
 mod settings;
 
 use clap::Parser;

@@ -2,25 +2,16 @@
 //! callback secret sealed under the server secret a server on the database reads, and a CLI
 //! given another secret than the one the database's secrets are sealed under refuses to seal.
 
-use std::process::{Command, Output};
-
 use serde_json::Value;
+use waotp_test_support::binary::Waotp;
 
-const BIN: &str = env!("CARGO_BIN_EXE_waotp");
-
-/// `waotp ARGS` on `db`, with `secret` as `WAOTP_SERVER_SECRET` (`None`: the key file).
-fn waotp(db: &str, secret: Option<&str>, args: &[&str]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).env("WAOTP_DATABASE_URL", db).env_remove("WAOTP_SERVER_SECRET");
-    if let Some(s) = secret {
-        cmd.env("WAOTP_SERVER_SECRET", s);
+/// `waotp` on `db`, with `secret` as `WAOTP_SERVER_SECRET` (`None`: the key file).
+fn waotp(db: &str, secret: Option<&str>) -> Waotp {
+    let cli = Waotp::new(env!("CARGO_BIN_EXE_waotp")).db(db).env_remove("WAOTP_SERVER_SECRET");
+    match secret {
+        Some(s) => cli.env("WAOTP_SERVER_SECRET", s),
+        None => cli,
     }
-    cmd.output().expect("run waotp")
-}
-
-fn json_of(out: &Output) -> Value {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Created and rotated with the CLI: the database holds the callback secret sealed, never as
@@ -30,7 +21,7 @@ fn json_of(out: &Output) -> Value {
 async fn the_cli_stores_callback_secrets_sealed() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/waotp.db", dir.path().display());
-    let created = json_of(&waotp(&db, None, &["app", "create", "--name", "sealed", "--json"]));
+    let created = waotp(&db, None).json(&["app", "create", "--name", "sealed", "--json"]);
     let id = created["app_id"].as_str().unwrap().to_owned();
     let config = waotp_server::Config::new(db.clone());
     let (key, store) = (config.code_key().unwrap(), config.open_store().await.unwrap());
@@ -46,7 +37,7 @@ async fn the_cli_stores_callback_secrets_sealed() {
         }
     };
     opened(created["callback_secret"].as_str().unwrap().to_owned()).await;
-    let rotated = json_of(&waotp(&db, None, &["app", "rotate-callback-secret", &id, "--json"]));
+    let rotated = waotp(&db, None).json(&["app", "rotate-callback-secret", &id, "--json"]);
     assert_ne!(rotated["callback_secret"], created["callback_secret"]);
     opened(rotated["callback_secret"].as_str().unwrap().to_owned()).await;
 }
@@ -59,17 +50,17 @@ fn a_cli_with_another_server_secret_refuses_to_seal() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/waotp.db", dir.path().display());
     let servers = Some("the-servers-secret-0123456789");
-    let created = json_of(&waotp(&db, servers, &["app", "create", "--name", "a", "--json"]));
+    let created = waotp(&db, servers).json(&["app", "create", "--name", "a", "--json"]);
     let id = created["app_id"].as_str().unwrap();
     for args in [&["app", "create", "--name", "b", "--json"][..], &["app", "rotate-callback-secret", id, "--json"]] {
         for other in [None, Some("another-secret-0123456789")] {
-            let out = waotp(&db, other, args);
-            assert!(!out.status.success(), "{args:?} with {other:?}");
-            let err = String::from_utf8_lossy(&out.stderr);
+            let out = waotp(&db, other).run(args);
+            assert!(!out.success(), "{args:?} with {other:?}");
+            let err = out.stderr;
             assert!(err.contains("does not open the app secrets") && err.contains("WAOTP_SERVER_SECRET"), "{err}");
         }
     }
-    let listed: Value = json_of(&waotp(&db, servers, &["app", "list", "--json"]));
+    let listed: Value = waotp(&db, servers).json(&["app", "list", "--json"]);
     assert_eq!(listed.as_array().unwrap().len(), 1, "nothing made");
-    json_of(&waotp(&db, servers, &["app", "rotate-callback-secret", id, "--json"]));
+    waotp(&db, servers).json(&["app", "rotate-callback-secret", id, "--json"]);
 }

@@ -3,48 +3,32 @@
 //! `waiting`. On SQLite always, and on PostgreSQL too when `WAOTP_TEST_POSTGRES` names a
 //! server (`scripts/with-postgres`).
 
-mod support;
-
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{Server, BIN};
-use waotp_store::testing::eventually;
+use waotp_test_support::binary::{Server, Waotp};
+use waotp_test_support::eventually;
 
 const TOKEN: &str = "callbacks-list-admin-token-0123456789";
 /// The servers' secret, which the CLI is given too (it seals the apps' callback secrets).
 const SECRET: &str = "callbacks-list-secret-0123456789";
 
-/// `waotp ARGS` on the database `db`; its stdout, which must be a success.
-fn waotp(db: &str, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .env("WAOTP_DATABASE_URL", db)
-        .env("WAOTP_ADMIN_TOKEN", TOKEN)
-        .env("WAOTP_SERVER_SECRET", SECRET)
-        .output()
-        .expect("run waotp");
-    assert!(out.status.success(), "waotp {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("UTF-8")
+/// `waotp` on the database `db`, with the servers' secret and admin token.
+fn waotp(db: &str) -> Waotp {
+    Waotp::new(env!("CARGO_BIN_EXE_waotp")).db(db).env("WAOTP_ADMIN_TOKEN", TOKEN).env("WAOTP_SERVER_SECRET", SECRET)
 }
 
 fn serve(db: &str) -> Server {
-    let env = [
-        ("WAOTP_SERVER_SECRET", SECRET),
-        ("WAOTP_ADMIN_TOKEN", TOKEN),
-        // The first attempt at once, the retry an hour later: the later statuses stay held.
-        ("WAOTP_CALLBACK_SCHEDULE", "0s,1h"),
-    ];
-    support::serve(db, &env)
+    // The first attempt at once, the retry an hour later: the later statuses stay held.
+    waotp(db).env("WAOTP_CALLBACK_SCHEDULE", "0s,1h").serve("127.0.0.1:0")
 }
 
 /// The databases to run on: a SQLite file in `dir`, and a fresh PostgreSQL schema if one is
 /// configured.
 async fn databases(dir: &tempfile::TempDir) -> Vec<String> {
     let mut dbs = vec![format!("sqlite://{}/waotp.db", dir.path().display())];
-    if let Some(base) = waotp_store::testing::test_postgres() {
-        dbs.push(waotp_store::testing::fresh_postgres_url(&base).await.expect("test schema"));
+    if let Some(base) = waotp_test_support::postgres::test_postgres() {
+        dbs.push(waotp_test_support::postgres::fresh_postgres_url(&base).await.expect("test schema"));
     }
     dbs
 }
@@ -58,7 +42,7 @@ async fn a_held_callback_is_listed_as_waiting_from_the_database_and_through_the_
 }
 
 async fn held_callbacks_are_listed(db: &str) {
-    let app: Value = serde_json::from_str(waotp(db, &["app", "create", "--name", "held", "--json"]).trim()).unwrap();
+    let app = waotp(db).json(&["app", "create", "--name", "held", "--json"]);
     let (app_id, key) = (app["app_id"].as_str().unwrap(), app["api_key"].as_str().unwrap());
     let server = serve(db);
     // Nothing listens on port 1: every attempt fails.
@@ -81,7 +65,7 @@ async fn held_callbacks_are_listed(db: &str) {
         if json {
             args.push("--json");
         }
-        waotp(db, &args)
+        waotp(db).ok(&args)
     };
 
     // Through the server: the first status tried once and due again, the later ones held.
@@ -106,11 +90,11 @@ async fn held_callbacks_are_listed(db: &str) {
     assert!(pretty.contains("\"state\": \"waiting\""), "{db}: {pretty}");
 
     // From the database: the same in JSON, and one line per callback in text.
-    let local: Value = serde_json::from_str(waotp(db, &[&list[..], &["--json"]].concat()).trim()).expect("JSON");
+    let local = waotp(db).json(&[&list[..], &["--json"]].concat());
     let local = local.as_array().expect("an array");
     assert_eq!(local[..2], callbacks[..2], "{db}: the CLI and the admin API disagree");
     assert!(local[1..].iter().all(|c| c["state"] == "waiting"), "{db}: {local:?}");
-    let text = waotp(db, &list);
+    let text = waotp(db).ok(&list);
     // A line per callback, and one indented further per attempt.
     let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with("     ")).collect();
     assert!(lines.len() >= 2, "{db}: {text}");

@@ -1,53 +1,27 @@
 //! Tests of the real `waotp` binary: the CLI contract, a clean SIGTERM, and kill -9 durability.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use waotp_store::testing::eventually;
+use waotp_test_support::binary::{Server, Waotp};
+use waotp_test_support::eventually;
 
 const BIN: &str = env!("CARGO_BIN_EXE_waotp");
 
-fn waotp(db: &str, args: &[&str]) -> std::process::Output {
-    Command::new(BIN).args(args).env("WAOTP_DATABASE_URL", db).output().expect("run waotp")
+/// `waotp` on the database `db`.
+fn waotp(db: &str) -> Waotp {
+    Waotp::new(BIN).db(db)
 }
 
 /// Creates an app with the CLI, given the server secret the servers on `db` will have (the CLI
 /// seals the app's callback secret under it).
 fn create_app(db: &str, secret: &str) -> (String, String) {
-    let out = Command::new(BIN)
-        .args(["app", "create", "--name", "cli-test", "--json"])
-        .env("WAOTP_DATABASE_URL", db)
-        .env("WAOTP_SERVER_SECRET", secret)
-        .output()
-        .expect("run waotp");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdout = waotp(db).env("WAOTP_SERVER_SECRET", secret).ok(&["app", "create", "--name", "cli-test", "--json"]);
     assert_eq!(stdout.trim().lines().count(), 1, "exactly one JSON object: {stdout}");
     let v: Value = serde_json::from_str(stdout.trim()).unwrap();
     (v["app_id"].as_str().unwrap().to_owned(), v["api_key"].as_str().unwrap().to_owned())
-}
-
-struct Server {
-    child: Child,
-    base: String,
-    /// The lines the server prints after its first, as they come.
-    lines: std::sync::mpsc::Receiver<String>,
-}
-
-impl Server {
-    /// Waits for the line of the banner (printed right after the first) that contains `text`.
-    fn banner_line(&self, text: &str) -> String {
-        let mut seen = Vec::new();
-        loop {
-            match self.lines.recv_timeout(Duration::from_secs(10)) {
-                Ok(line) if line.contains(text) => return line,
-                Ok(line) => seen.push(line),
-                Err(e) => panic!("no line with {text:?} in the banner ({e}): {seen:?}"),
-            }
-        }
-    }
 }
 
 fn start_server(db: &str, secret: &str) -> Server {
@@ -77,25 +51,32 @@ fn app_create_json_and_list() {
     let (id, key) = create_app(&db, "a-test-secret-of-some-length");
     assert!(uuid::Uuid::parse_str(&id).is_ok());
     assert!(key.starts_with("wak_"));
-    let out = waotp(&db, &["app", "list", "--json"]);
-    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = waotp(&db).run(&["app", "list", "--json"]);
+    let list: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(list[0]["app_id"], id.as_str());
-    assert!(!String::from_utf8_lossy(&out.stdout).contains(&key), "keys are never listed");
+    assert!(!out.stdout.contains(&key), "keys are never listed");
     // Templates through the CLI; a bad one is refused with a message.
-    let ok = waotp(
-        &db,
-        &["template", "add", "--app", &id, "--name", "otp_reg", "--lang", "id", "--body", "Kode {{1}} untuk {{2}}"],
-    );
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
-    let bad = waotp(&db, &["template", "add", "--app", &id, "--name", "x", "--lang", "id", "--body", "{{2}}"]);
-    assert!(!bad.status.success());
-    let out = waotp(&db, &["template", "list", "--app", &id, "--json"]);
-    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ok = waotp(&db).run(&[
+        "template",
+        "add",
+        "--app",
+        &id,
+        "--name",
+        "otp_reg",
+        "--lang",
+        "id",
+        "--body",
+        "Kode {{1}} untuk {{2}}",
+    ]);
+    assert!(ok.success(), "{}", ok.stderr);
+    let bad = waotp(&db).run(&["template", "add", "--app", &id, "--name", "x", "--lang", "id", "--body", "{{2}}"]);
+    assert!(!bad.success());
+    let list = waotp(&db).json(&["template", "list", "--app", &id, "--json"]);
     assert_eq!(list.as_array().unwrap().len(), 1);
     // Settings are validated.
-    let bad = waotp(&db, &["app", "update", &id, "--code-length", "12"]);
-    assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("code length"));
+    let bad = waotp(&db).run(&["app", "update", &id, "--code-length", "12"]);
+    assert!(!bad.success());
+    assert!(bad.stderr.contains("code length"), "{}", bad.stderr);
 }
 
 /// Whether process `pid` has a handler of its own for SIGTERM (Linux: `SigCgt` in its status).
@@ -116,7 +97,7 @@ async fn serve_prints_how_to_start_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/waotp.db", dir.path().display());
     let mut server = start_server(&db, "a-test-secret-of-some-length");
-    server.banner_line("waotp app create");
+    server.line_containing("waotp app create");
     // The banner comes before the server listens for signals: wait until it catches SIGTERM.
     let pid = server.child.id();
     eventually("the server catching SIGTERM", Duration::from_secs(10), || async move { catches_sigterm(pid) }).await;
@@ -233,28 +214,7 @@ async fn receiver() -> Receiver {
 }
 
 fn start_server_with(db: &str, secret: &str, env: &[(&str, &str)]) -> Server {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["serve", "--listen", "127.0.0.1:0"])
-        .env("WAOTP_DATABASE_URL", db)
-        .env("WAOTP_SERVER_SECRET", secret)
-        .env("WAOTP_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("start waotp serve");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().expect("banner").unwrap();
-    let base = first.strip_prefix("waotp listening on ").expect("banner line").to_owned();
-    // The rest of the banner is printed right after; keep draining stdout in the background.
-    let (tx, lines_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    Server { child, base, lines: lines_rx }
+    waotp(db).env("WAOTP_SERVER_SECRET", secret).envs(env).serve("127.0.0.1:0")
 }
 
 /// Callbacks still pending when the server is killed with SIGKILL are delivered after the
@@ -317,15 +277,10 @@ async fn kill_9_loses_no_pending_callback() {
 fn quotas_limits_and_blocklists_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/waotp.db", dir.path().display());
-    let out = waotp(&db, &["app", "create", "--name", "q", "--quota", "10", "--json"]);
-    let app: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let app = waotp(&db).json(&["app", "create", "--name", "q", "--quota", "10", "--json"]);
     assert_eq!(app["quota"], 10);
     let id = app["app_id"].as_str().unwrap();
-    let ok = |args: &[&str]| {
-        let out = waotp(&db, args);
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let ok = |args: &[&str]| waotp(&db).ok(args);
     ok(&[
         "app",
         "update",
@@ -354,12 +309,12 @@ fn quotas_limits_and_blocklists_from_the_command_line() {
     let shown: Value = serde_json::from_str(&ok(&["app", "show", id, "--json"])).unwrap();
     assert_eq!((shown["quota"].clone(), shown["rps_limit"].clone()), (Value::Null, Value::Null));
     // A verify limit at or under the 5 wrong tries is refused.
-    assert!(!waotp(&db, &["app", "update", id, "--msisdn-verify-limit", "5"]).status.success());
+    assert!(!waotp(&db).run(&["app", "update", id, "--msisdn-verify-limit", "5"]).success());
     // Backup templates, in order; a bad name is refused; `none` clears them.
     ok(&["app", "update", id, "--backup-templates", "auth_b, auth_c"]);
     let shown: Value = serde_json::from_str(&ok(&["app", "show", id, "--json"])).unwrap();
     assert_eq!(shown["backup_templates"], json!(["auth_b", "auth_c"]));
-    assert!(!waotp(&db, &["app", "update", id, "--backup-templates", "Auth-B"]).status.success());
+    assert!(!waotp(&db).run(&["app", "update", id, "--backup-templates", "Auth-B"]).success());
     ok(&["app", "update", id, "--backup-templates", "none"]);
     let shown: Value = serde_json::from_str(&ok(&["app", "show", id, "--json"])).unwrap();
     assert_eq!(shown["backup_templates"], json!([]));
@@ -370,37 +325,29 @@ fn quotas_limits_and_blocklists_from_the_command_line() {
     let shown: Value = serde_json::from_str(&ok(&["app", "show", id, "--json"])).unwrap();
     assert_eq!(shown["reverse_texts"], json!({ "en": "Acme: {code}", "id": "Kode = {code}" }));
     assert_eq!(shown["reverse_reply"], "Thanks!");
-    let refused = waotp(&db, &["app", "update", id, "--reverse-text", "en=no code"]);
-    assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("{code}"));
+    let refused = waotp(&db).run(&["app", "update", id, "--reverse-text", "en=no code"]);
+    assert!(!refused.success());
+    assert!(refused.stderr.contains("{code}"), "{}", refused.stderr);
     ok(&["app", "update", id, "--reverse-text", "none", "--reverse-reply", "none"]);
     let shown: Value = serde_json::from_str(&ok(&["app", "show", id, "--json"])).unwrap();
     assert_eq!((shown["reverse_texts"].clone(), shown["reverse_reply"].clone()), (json!({}), Value::Null));
 
     ok(&["blocklist", "add", "62812*"]);
     ok(&["blocklist", "add", "--app", id, "+6281234567890"]);
-    assert!(!waotp(&db, &["blocklist", "add", "12345"]).status.success(), "not a number, not a prefix");
+    assert!(!waotp(&db).run(&["blocklist", "add", "12345"]).success(), "not a number, not a prefix");
     let list: Value = serde_json::from_str(&ok(&["blocklist", "list", "--json"])).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 2);
     ok(&["blocklist", "remove", "62812*"]);
-    assert!(!waotp(&db, &["blocklist", "remove", "62812*"]).status.success());
+    assert!(!waotp(&db).run(&["blocklist", "remove", "62812*"]).success());
     let list: Value = serde_json::from_str(&ok(&["blocklist", "list", "--json"])).unwrap();
     assert_eq!(list[0]["entry"], "6281234567890");
     assert_eq!(list[0]["app_id"], id);
 }
 
-fn waotp_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).current_dir(dir);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// `waotp ARGS` in `dir` with `env`: whether it succeeded, and what it printed.
+fn waotp_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let ran = Waotp::new(BIN).current_dir(dir).envs(env).run(args);
+    (ran.success(), ran.stdout, ran.stderr)
 }
 
 #[test]
@@ -548,23 +495,12 @@ async fn inbox_inbound_from_the_command_line_verifies_a_reverse_session() {
         post(&server.base, "/v2/whatsapp/otp/send", &app, json!({ "msisdn": msisdn, "method": "reverse" })).await;
     assert_eq!(status, 201, "{started}");
     let text = started["text"].as_str().unwrap();
-    let inbound = |from: &str| {
-        Command::new(BIN)
-            .args(["inbox", "inbound", "--from", from, "--text", text])
-            .env("WAOTP_DATABASE_URL", &db)
-            .env("WAOTP_SERVER_SECRET", secret)
-            .output()
-            .expect("run waotp")
-    };
+    let cli = waotp(&db).env("WAOTP_SERVER_SECRET", secret);
+    let inbound = |from: &str| cli.ok(&["inbox", "inbound", "--from", from, "--text", text]);
     let stranger = inbound("6289999999999");
-    assert!(stranger.status.success(), "{}", String::from_utf8_lossy(&stranger.stderr));
-    assert!(
-        String::from_utf8_lossy(&stranger.stdout).starts_with("refused"),
-        "{}",
-        String::from_utf8_lossy(&stranger.stdout)
-    );
+    assert!(stranger.starts_with("refused"), "{stranger}");
     let own = inbound(&format!("+{msisdn}"));
-    assert!(String::from_utf8_lossy(&own.stdout).starts_with("verified"), "{}", String::from_utf8_lossy(&own.stdout));
+    assert!(own.starts_with("verified"), "{own}");
     let session = client()
         .get(format!("{}/v1/sessions/{}", server.base, started["session_id"].as_str().unwrap()))
         .header("App-ID", &app.0)
@@ -580,14 +516,6 @@ async fn inbox_inbound_from_the_command_line_verifies_a_reverse_session() {
         (session["status"].as_i64(), session["wrong_attempts"].as_i64(), session["wrong_senders"].as_i64()),
         (Some(4), Some(0), Some(1))
     );
-    let bad = Command::new(BIN)
-        .args(["inbox", "inbound", "--from", "12", "--text", "x"])
-        .env("WAOTP_DATABASE_URL", &db)
-        .env("WAOTP_SERVER_SECRET", secret)
-        .output()
-        .unwrap();
-    assert!(!bad.status.success());
-    let mut child = server.child;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    assert!(!cli.run(&["inbox", "inbound", "--from", "12", "--text", "x"]).success());
+    server.stop();
 }

@@ -4,87 +4,28 @@
 //! Chromium too; beyond loopback it makes none and says how to turn the dashboard on; a
 //! configured token is never printed. Neither the token nor a link's code reaches the logs.
 
-#[path = "../../waotp-server/tests/api/webdriver.rs"]
-#[allow(dead_code)]
-mod webdriver;
-
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::Receiver;
-use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_waotp");
-
-struct Server {
-    child: Child,
-    /// `http://ADDR` as the banner prints it.
-    base: String,
-    banner: Vec<String>,
-    lines: Receiver<String>,
-}
+use waotp_test_support::binary::{Server, Waotp};
+use waotp_test_support::browser::Browser;
 
 /// `waotp serve --listen LISTEN` in `dir` with no `WAOTP_*` variable but `env`; its logs, at
-/// TRACE, are appended to `dir/serve.log`.
+/// TRACE, are appended to `dir/serve.log`. Returns once the whole banner is printed.
 fn serve_in(dir: &Path, listen: &str, env: &[(&str, &str)]) -> Server {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("serve.log")).unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.args(["serve", "--listen", listen]).current_dir(dir).stdout(Stdio::piped()).stderr(log);
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("WAOTP_")) {
-        cmd.env_remove(k);
-    }
-    cmd.env("WAOTP_LOG", "trace");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("start waotp serve");
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let (tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut server = Server { child, base: String::new(), banner: Vec::new(), lines };
-    let first = server.line("waotp listening on ");
-    server.base = first["waotp listening on ".len()..].to_owned();
+    let cli = Waotp::new(env!("CARGO_BIN_EXE_waotp")).isolated().current_dir(dir).log_to(&dir.join("serve.log"));
+    let mut server = cli.env("WAOTP_LOG", "trace").envs(env).serve(listen);
     // The banner ends with the hint for a store without apps.
     server.line("    waotp app create");
     server
 }
 
-impl Server {
-    /// The banner line starting with `prefix`, waiting for it if need be.
-    fn line(&mut self, prefix: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(line) = self.banner.iter().find(|l| l.starts_with(prefix)) {
-                return line.clone();
-            }
-            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) => self.banner.push(line),
-                Err(_) => panic!("no line {prefix:?} in the banner: {:#?}", self.banner),
-            }
-        }
-    }
-
-    fn printed(&self) -> String {
-        self.banner.join("\n")
-    }
-
-    /// The one-time login link the banner prints.
-    fn login_link(&mut self) -> String {
-        let line = self.line("  dashboard: ");
-        let link = line.trim_start_matches("  dashboard: ").to_owned();
-        assert!(link.starts_with(&format!("{}/dashboard/login/link?code=", self.base)), "{line}");
-        link
-    }
-
-    fn stop(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
+/// The one-time login link the banner prints.
+fn login_link(server: &mut Server) -> String {
+    let line = server.line("  dashboard: ");
+    let link = line.trim_start_matches("  dashboard: ").to_owned();
+    assert!(link.starts_with(&format!("{}/dashboard/login/link?code=", server.base)), "{line}");
+    link
 }
 
 fn http() -> reqwest::Client {
@@ -107,7 +48,7 @@ fn token_file(dir: &Path) -> std::path::PathBuf {
 async fn a_first_start_prints_a_one_time_link_and_never_the_token() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = serve_in(dir.path(), "127.0.0.1:0", &[]);
-    let link = server.login_link();
+    let link = login_link(&mut server);
     let file = token_file(dir.path());
     let token = std::fs::read_to_string(&file).unwrap().trim().to_owned();
     assert!(token.len() >= 32, "a generated token");
@@ -147,7 +88,7 @@ async fn a_first_start_prints_a_one_time_link_and_never_the_token() {
 
     // A restart keeps the token (the session still holds) and prints a new link; the old one stays dead.
     let mut server = serve_in(dir.path(), "127.0.0.1:0", &[]);
-    let link = server.login_link();
+    let link = login_link(&mut server);
     assert_ne!(code_of(&link), first_code);
     assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), token, "the same token on every start");
     let sessions = format!("{}/dashboard/sessions", server.base);
@@ -216,8 +157,8 @@ async fn a_configured_admin_token_is_never_printed() {
 async fn a_first_start_opens_the_dashboard_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = serve_in(dir.path(), "127.0.0.1:0", &[]);
-    let link = server.login_link();
-    let b = webdriver::Browser::start(1280, 900).await;
+    let link = login_link(&mut server);
+    let b = Browser::start(1280, 900).await;
 
     b.goto(&link).await;
     let url = b.url().await;

@@ -5,38 +5,34 @@
 //! `cargo test`, and `scripts/test` runs them (`--include-ignored`) beside the cluster
 //! `scripts/with-postgres` starts; run by name without a server, they fail.
 
-mod support;
-
 use std::collections::{HashMap, HashSet};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::{Server, BIN};
 use waotp_store::prelude::*;
-use waotp_store::testing::eventually;
+use waotp_test_support::binary::{Server, Waotp};
+use waotp_test_support::eventually;
 
 const SECRET: &str = "multi-node-shared-secret-0123456789";
 
 async fn database() -> String {
-    let base = waotp_store::testing::required_postgres();
-    waotp_store::testing::fresh_postgres_url(&base).await.expect("test schema")
+    let base = waotp_test_support::postgres::required_postgres();
+    waotp_test_support::postgres::fresh_postgres_url(&base).await.expect("test schema")
+}
+
+/// `waotp` on `db`, with the nodes' shared secret.
+fn waotp(db: &str) -> Waotp {
+    Waotp::new(env!("CARGO_BIN_EXE_waotp")).db(db).env("WAOTP_SERVER_SECRET", SECRET)
 }
 
 fn create_app(db: &str, quota: Option<u32>) -> (String, String) {
-    let mut args = vec!["app".to_owned(), "create".into(), "--name".into(), "multi".into(), "--json".into()];
-    if let Some(q) = quota {
-        args.extend(["--quota".into(), q.to_string()]);
+    let quota = quota.map(|q| q.to_string());
+    let mut args = vec!["app", "create", "--name", "multi", "--json"];
+    if let Some(q) = &quota {
+        args.extend(["--quota", q]);
     }
-    let out = Command::new(BIN)
-        .args(&args)
-        .env("WAOTP_DATABASE_URL", db)
-        .env("WAOTP_SERVER_SECRET", SECRET)
-        .output()
-        .expect("run waotp");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let v = waotp(db).json(&args);
     (v["app_id"].as_str().unwrap().to_owned(), v["api_key"].as_str().unwrap().to_owned())
 }
 
@@ -49,8 +45,7 @@ fn start_node(db: &str, node_timeout: &str) -> Server {
     // for longer than the 2 s default, after which a node sheds load with 503 (as it should in
     // production, where clients retry). These tests count exact outcomes, so every send waits
     // its turn.
-    let env = [("WAOTP_SERVER_SECRET", SECRET), ("WAOTP_NODE_TIMEOUT", node_timeout), ("WAOTP_DATABASE_WAIT", "30s")];
-    support::serve(db, &env)
+    waotp(db).env("WAOTP_NODE_TIMEOUT", node_timeout).env("WAOTP_DATABASE_WAIT", "30s").serve("127.0.0.1:0")
 }
 
 /// A callback receiver: every request it answered, as (session id, status, webhook-id).
@@ -282,13 +277,7 @@ async fn a_killed_nodes_callbacks_still_arrive() {
 #[ignore = "needs PostgreSQL: scripts/test runs it"]
 async fn a_node_without_a_server_secret_refuses_to_start() {
     let db = database().await;
-    let out = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("WAOTP_DATABASE_URL", &db)
-        .env_remove("WAOTP_SERVER_SECRET")
-        .output()
-        .expect("run waotp");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("WAOTP_SERVER_SECRET"), "{err}");
+    let out = waotp(&db).env_remove("WAOTP_SERVER_SECRET").run(&["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!out.success());
+    assert!(out.stderr.contains("WAOTP_SERVER_SECRET"), "{}", out.stderr);
 }

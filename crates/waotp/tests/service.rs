@@ -2,29 +2,15 @@
 //! dashboard link` (a fresh one-time login link from the running server) and `public_url` (a
 //! container's published address: a first start beyond loopback still reaches the dashboard).
 
-mod support;
-
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
-use support::BIN;
+use waotp_test_support::binary::{Server, Waotp};
 
 fn sqlite(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}", dir.path().join("data").join("waotp.db").display())
 }
 
-fn run(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
-    let mut command = Command::new(BIN);
-    command.args(args).env_remove("WAOTP_ADMIN_TOKEN");
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let out = command.output().expect("run waotp");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// `waotp`, with no admin token but the one a test gives.
+fn waotp() -> Waotp {
+    Waotp::new(env!("CARGO_BIN_EXE_waotp")).env_remove("WAOTP_ADMIN_TOKEN")
 }
 
 /// The status and `Set-Cookie` of following a login link (not the redirect).
@@ -38,66 +24,51 @@ async fn follow(link: &str) -> (u16, bool) {
 async fn healthcheck_exits_0_when_ready_and_1_when_not() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite(&dir);
-    let mut server = support::serve(&db, &[]);
+    let server = waotp().db(&db).serve("127.0.0.1:0");
     let base = server.base.clone();
-    let (ok, out, err) = run(&["healthcheck", "--url", &base], &[]);
-    assert!(ok, "{err}");
-    assert_eq!(out.trim(), "ready");
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
-    let (ok, _, err) = run(&["healthcheck", "--url", &base, "--timeout", "1s"], &[]);
-    assert!(!ok, "a stopped server is not healthy");
-    assert!(err.contains("cannot reach"), "{err}");
+    let ready = waotp().run(&["healthcheck", "--url", &base]);
+    assert!(ready.success(), "{}", ready.stderr);
+    assert_eq!(ready.stdout.trim(), "ready");
+    server.stop();
+    let stopped = waotp().run(&["healthcheck", "--url", &base, "--timeout", "1s"]);
+    assert!(!stopped.success(), "a stopped server is not healthy");
+    assert!(stopped.stderr.contains("cannot reach"), "{}", stopped.stderr);
 }
 
 #[tokio::test]
 async fn dashboard_link_asks_the_running_server_for_a_one_time_link() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite(&dir);
-    let server = support::serve(&db, &[]);
+    let server = waotp().db(&db).serve("127.0.0.1:0");
     let base = server.base.clone();
     // The server made its own admin token beside the database; the command reads it there.
-    let (ok, out, err) = run(&["dashboard", "link", "--url", &base], &[("WAOTP_DATABASE_URL", &db)]);
-    assert!(ok, "{err}");
+    let out = waotp().db(&db).ok(&["dashboard", "link", "--url", &base]);
     let link = out.trim();
     assert!(link.starts_with(&format!("{base}/dashboard/login/link?code=")), "{link}");
     assert_eq!(follow(link).await, (303, true), "the link logs in");
     assert_ne!(follow(link).await.0, 303, "and only once");
     // With public_url, the link names the published address.
-    let (ok, out, err) = run(
-        &["dashboard", "link", "--url", &base],
-        &[("WAOTP_DATABASE_URL", &db), ("WAOTP_PUBLIC_URL", "https://otp.example.com/")],
-    );
-    assert!(ok, "{err}");
+    let out =
+        waotp().db(&db).env("WAOTP_PUBLIC_URL", "https://otp.example.com/").ok(&["dashboard", "link", "--url", &base]);
     assert!(out.trim().starts_with("https://otp.example.com/dashboard/login/link?code="), "{out}");
     // A wrong token is refused by the server, and said so.
-    let (ok, _, err) =
-        run(&["dashboard", "link", "--url", &base], &[("WAOTP_ADMIN_TOKEN", "not-the-token-0123456789")]);
-    assert!(!ok);
-    assert!(err.contains("401"), "{err}");
+    let refused =
+        waotp().env("WAOTP_ADMIN_TOKEN", "not-the-token-0123456789").run(&["dashboard", "link", "--url", &base]);
+    assert!(!refused.success());
+    assert!(refused.stderr.contains("401"), "{}", refused.stderr);
     drop(server);
 }
 
-/// Starts `waotp serve` beyond loopback and returns its banner lines up to the dashboard's.
-fn banner_beyond_loopback(db: &str, public_url: Option<&str>) -> (std::process::Child, Vec<String>) {
-    let mut command = Command::new(BIN);
-    command
-        .args(["serve", "--listen", "0.0.0.0:0"])
-        .env("WAOTP_DATABASE_URL", db)
-        .env("WAOTP_LOG", "warn")
-        .env_remove("WAOTP_ADMIN_TOKEN")
-        .env_remove("WAOTP_PUBLIC_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    if let Some(url) = public_url {
-        command.env("WAOTP_PUBLIC_URL", url);
-    }
-    let mut child = command.spawn().expect("start waotp serve");
-    let mut all = BufReader::new(child.stdout.take().expect("stdout")).lines().map_while(Result::ok);
-    let lines: Vec<String> = all.by_ref().take_while(|l| !l.is_empty()).collect();
-    // The rest of the banner is read too: a closed pipe would end the server at its next line.
-    std::thread::spawn(move || all.for_each(drop));
-    (child, lines)
+/// Starts `waotp serve` beyond loopback; returns it and its banner's dashboard line.
+fn banner_beyond_loopback(db: &str, public_url: Option<&str>) -> (Server, String) {
+    let cli = waotp().db(db).env_remove("WAOTP_PUBLIC_URL");
+    let cli = match public_url {
+        Some(url) => cli.env("WAOTP_PUBLIC_URL", url),
+        None => cli,
+    };
+    let mut server = cli.serve("0.0.0.0:0");
+    let dashboard = server.line("  dashboard: ");
+    (server, dashboard)
 }
 
 #[tokio::test]
@@ -105,29 +76,24 @@ async fn public_url_gives_a_server_beyond_loopback_its_dashboard_link() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite(&dir);
     // Without public_url: no token of waotp's own, no dashboard.
-    let (mut child, lines) = banner_beyond_loopback(&db, None);
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(lines.iter().any(|l| l.starts_with("  dashboard: off")), "{lines:?}");
+    let (server, dashboard) = banner_beyond_loopback(&db, None);
+    server.stop();
+    assert!(dashboard.starts_with("  dashboard: off"), "{dashboard}");
     assert!(!dir.path().join("data").join("admin.token").exists());
     // With it (as the container image sets it): a token is made, and the link names the address.
-    let (mut child, lines) = banner_beyond_loopback(&db, Some("http://localhost:18080"));
-    let port = lines[0].rsplit(':').next().unwrap().to_owned();
-    let link = lines
-        .iter()
-        .find_map(|l| l.strip_prefix("  dashboard: http://localhost:18080"))
-        .unwrap_or_else(|| panic!("no dashboard link in {lines:?}"))
+    let (server, dashboard) = banner_beyond_loopback(&db, Some("http://localhost:18080"));
+    let port = server.base.rsplit(':').next().unwrap().to_owned();
+    let link = dashboard
+        .strip_prefix("  dashboard: http://localhost:18080")
+        .unwrap_or_else(|| panic!("no dashboard link in {}", server.printed()))
         .to_owned();
     assert!(link.starts_with("/dashboard/login/link?code="), "{link}");
     assert!(dir.path().join("data").join("admin.token").exists());
     assert_eq!(follow(&format!("http://127.0.0.1:{port}{link}")).await, (303, true));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    server.stop();
     // A malformed public_url is refused at start, naming the key.
-    let (ok, _, err) = run(
-        &["serve", "--listen", "127.0.0.1:0"],
-        &[("WAOTP_DATABASE_URL", &db), ("WAOTP_PUBLIC_URL", "ftp://otp.example.com")],
-    );
-    assert!(!ok);
-    assert!(err.contains("public_url"), "{err}");
+    let refused =
+        waotp().db(&db).env("WAOTP_PUBLIC_URL", "ftp://otp.example.com").run(&["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!refused.success());
+    assert!(refused.stderr.contains("public_url"), "{}", refused.stderr);
 }

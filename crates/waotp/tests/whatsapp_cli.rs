@@ -1,9 +1,8 @@
 //! `waotp whatsapp doctor` and `waotp whatsapp template create|list`, the real binary against
 //! the Graph API double: exit codes, `--json`, and the exact bodies Meta receives.
 
-use std::process::{Command, Output};
-
 use serde_json::{json, Value};
+use waotp_test_support::binary::{Ran, Waotp};
 use waotp_whatsapp::double::{DoubleConfig, GraphDouble};
 
 const BIN: &str = env!("CARGO_BIN_EXE_waotp");
@@ -28,32 +27,27 @@ impl Trial {
         Trial { _dir: dir, db, double }
     }
 
-    /// Runs waotp on the trial's database, configured for the double.
-    fn waotp(&self, args: &[&str]) -> Output {
-        self.waotp_on(&self.db, args)
-    }
-
-    /// Runs waotp on the database `db`, configured for the double.
-    fn waotp_on(&self, db: &str, args: &[&str]) -> Output {
+    /// waotp on the database `db`, configured for the double.
+    fn cli_on(&self, db: &str) -> Waotp {
         let (waba, app) = self.double.meta(|m| (m.waba_id.clone(), m.app_id.clone()));
-        Command::new(BIN)
-            .args(args)
-            .env("WAOTP_DATABASE_URL", db)
-            .env("WAOTP_WHATSAPP_API_BASE", self.double.base())
+        Waotp::new(BIN)
+            .db(db)
+            .env("WAOTP_WHATSAPP_API_BASE", &self.double.base())
             .env("WAOTP_WHATSAPP_PHONE_NUMBER_ID", PNID)
             .env("WAOTP_WHATSAPP_ACCESS_TOKEN", TOKEN)
             .env("WAOTP_WHATSAPP_APP_SECRET", SECRET)
-            .env("WAOTP_WHATSAPP_WABA_ID", waba)
-            .env("WAOTP_WHATSAPP_APP_ID", app)
+            .env("WAOTP_WHATSAPP_WABA_ID", &waba)
+            .env("WAOTP_WHATSAPP_APP_ID", &app)
             .env("WAOTP_WHATSAPP_MESSAGING_LIMIT", "2000")
-            .output()
-            .expect("run waotp")
+    }
+
+    /// Runs waotp on the trial's database, configured for the double.
+    fn waotp(&self, args: &[&str]) -> Ran {
+        self.cli_on(&self.db).run(args)
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.waotp(args);
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
+        self.cli_on(&self.db).ok(args)
     }
 
     /// An app sending `verification_code` in `en` (its default) and `id` (registered).
@@ -95,8 +89,8 @@ async fn the_doctor_exits_zero_when_all_is_well_and_non_zero_naming_the_fix_othe
 
     t.double.set_template_status("verification_code", "id", "PAUSED");
     let out = t.waotp(&["whatsapp", "doctor", "--json"]);
-    assert!(!out.status.success());
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!out.success());
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(report["ok"], false);
     let paused = report["checks"].as_array().unwrap().iter().find(|c| c["outcome"] == "failure").unwrap();
     assert_eq!(paused["subject"], "verification_code (id)", "{report:#}");
@@ -116,26 +110,24 @@ async fn the_doctor_exits_zero_when_all_is_well_and_non_zero_naming_the_fix_othe
 
     // The text form: one line per check, the fix under the failure.
     let out = t.waotp(&["whatsapp", "doctor"]);
-    assert!(!out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!out.success());
+    let text = out.stdout;
     assert!(text.contains("FAILURE template verification_code (id): status PAUSED"), "{text}");
     assert!(text.contains("        fix: Meta paused it for low quality"), "{text}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("1 check(s) failed"));
+    assert!(out.stderr.contains("1 check(s) failed"), "{}", out.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_doctor_names_a_missing_waba_id() {
     let t = Trial::new().await;
-    let out = Command::new(BIN)
-        .args(["whatsapp", "doctor"])
-        .env("WAOTP_DATABASE_URL", &t.db)
-        .env("WAOTP_WHATSAPP_API_BASE", t.double.base())
+    let out = Waotp::new(BIN)
+        .db(&t.db)
+        .env("WAOTP_WHATSAPP_API_BASE", &t.double.base())
         .env("WAOTP_WHATSAPP_PHONE_NUMBER_ID", PNID)
         .env("WAOTP_WHATSAPP_ACCESS_TOKEN", TOKEN)
-        .output()
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
-    assert!(out.status.success(), "only warnings: {text}");
+        .run(&["whatsapp", "doctor"]);
+    let text = &out.stdout;
+    assert!(out.success(), "only warnings: {text}");
     assert!(text.contains("warning waba: not checked: whatsapp_waba_id is not set"), "{text}");
     assert!(text.contains("fix: set whatsapp_waba_id (WAOTP_WHATSAPP_WABA_ID)"), "{text}");
     assert!(text.contains("without it the server ignores Meta's management webhooks"), "{text}");
@@ -262,8 +254,8 @@ async fn one_tap_and_zero_tap_creates_say_what_an_android_app_must_do() {
             args.push("--zero-tap-terms-accepted");
         }
         let out = t.waotp(&args);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        assert!(out.success(), "{}", out.stderr);
+        out.stderr
     };
     for (name, button) in [("auth_tap", "one-tap"), ("auth_zero", "zero-tap")] {
         let err = create(name, button);
@@ -289,8 +281,8 @@ async fn a_ttl_longer_than_the_code_lifetime_is_refused_before_any_call() {
         let mut all = vec!["whatsapp", "template", "create", "--name", "auth_x", "--lang", "en_US"];
         all.extend(args.iter().copied());
         let out = t.waotp(&all);
-        assert!(!out.status.success(), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.success(), "{args:?}");
+        let err = out.stderr;
         let expected = match args[1] {
             "600" | "400" => "longer than the code lifetime (300 s)",
             "zero-tap" => "--zero-tap-terms-accepted",
@@ -301,8 +293,8 @@ async fn a_ttl_longer_than_the_code_lifetime_is_refused_before_any_call() {
     // An app whose codes live 10 s: no TTL Meta accepts (30 s at least) is short enough.
     let short = t.app_named("quick", &["--time-limit", "10"]);
     let out = t.waotp(&["whatsapp", "template", "create", "--name", "auth_x", "--lang", "en_US", "--app", &short]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.success());
+    let err = out.stderr;
     assert!(err.contains("shorter than Meta's shortest message TTL (30 s)"), "{err}");
     assert_eq!(t.double.management_requests().len(), before, "no call reached Meta");
 }
@@ -312,10 +304,10 @@ async fn without_the_servers_database_the_doctor_warns_and_creates_none() {
     let t = Trial::new().await;
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("elsewhere").join("waotp.db");
-    let out = t.waotp_on(&format!("sqlite://{}", missing.display()), &["whatsapp", "doctor"]);
-    let text = String::from_utf8(out.stdout).unwrap();
-    assert!(out.status.success(), "only a warning: {text}");
+    let out = t.cli_on(&format!("sqlite://{}", missing.display())).run(&["whatsapp", "doctor"]);
+    let text = &out.stdout;
+    assert!(out.success(), "only a warning: {text}");
     assert!(text.contains("warning apps: no app found in the database: no template was checked"), "{text}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("note: no database at"));
+    assert!(out.stderr.contains("note: no database at"), "{}", out.stderr);
     assert!(!missing.exists() && !missing.parent().unwrap().exists(), "no database was created");
 }

@@ -8,6 +8,7 @@
 //! property-based tester (schemathesis) against the served document with all its checks.
 
 mod costs;
+pub mod msisdn_pattern;
 mod schemas;
 
 use self::costs::{__path_admin_costs, __path_costs_v1};

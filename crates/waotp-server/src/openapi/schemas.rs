@@ -7,10 +7,10 @@
 
 use serde_json::{json, Map, Value};
 use waotp_core::code::{CUSTOM_CODE_LEN, GENERATED_CODE_LEN};
-use waotp_core::numbering;
 use waotp_core::template::{LANGUAGE_PATTERN, NAME_PATTERN};
 use waotp_core::AttemptFailure;
 
+use super::msisdn_pattern;
 use crate::body::MAX_WHOLE_NUMBER;
 use crate::pattern::{decimal_range, NO_CONTROL};
 use crate::sandbox::{SendScenario, VerifyScenario, SEND_SCENARIOS};
@@ -76,7 +76,7 @@ fn text(max: usize, description: &str) -> Value {
 
 /// Digits of numbers in international form, optionally after one `+`.
 fn msisdn() -> Value {
-    let (fewest, most) = numbering::digit_bounds();
+    let (fewest, most) = msisdn_pattern::digit_bounds();
     json!({
         "type": "string",
         "format": "msisdn",
@@ -88,7 +88,7 @@ fn msisdn() -> Value {
             for `6281234567890`). The pattern states exactly that rule.",
         "minLength": fewest,
         "maxLength": most + 1,
-        "pattern": format!("^\\+?{}$", numbering::pattern()),
+        "pattern": format!("^\\+?{}$", msisdn_pattern::pattern()),
         "examples": ["6281234567890"],
     })
 }

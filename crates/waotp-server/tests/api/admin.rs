@@ -1,6 +1,6 @@
 use serde_json::{json, Value};
 
-use crate::helpers::*;
+use waotp_test_support::app::*;
 
 const ADMIN: &str = "admin-token-for-tests-0123456789";
 
@@ -137,7 +137,7 @@ async fn an_admin_call_that_hits_a_database_failure_shows_no_database_text() {
             db.execute_batch("DROP TABLE blocklist").unwrap();
         }
         None => {
-            let client = waotp_store::testing::connect(&app.database_url).await.unwrap();
+            let client = waotp_test_support::postgres::connect(&app.database_url).await.unwrap();
             client.batch_execute("DROP TABLE blocklist CASCADE").await.unwrap();
         }
     }

@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 use waotp_server::config::Secret;
 
-use crate::helpers::*;
-use crate::receiver::{Received, Receiver};
+use waotp_test_support::app::*;
+use waotp_test_support::receiver::{Received, Receiver};
 
 const ADMIN: &str = "callback-secrets-admin-token-0123";
 
@@ -28,7 +28,7 @@ async fn stored_column(app: &TestApp, app_id: Uuid) -> String {
                 .unwrap()
         }
         None => {
-            let client = waotp_store::testing::connect(&app.database_url).await.unwrap();
+            let client = waotp_test_support::postgres::connect(&app.database_url).await.unwrap();
             client.query_one("SELECT callback_secret FROM apps WHERE app_id = $1", &[&app_id]).await.unwrap().get(0)
         }
     }

@@ -14,8 +14,8 @@ use waotp_core::CallbackMode;
 use waotp_server::callbacks::Lookup;
 use waotp_server::config::Secret;
 
-use crate::helpers::*;
-use crate::receiver::{Received, Receiver};
+use waotp_test_support::app::*;
+use waotp_test_support::receiver::{Received, Receiver};
 
 /// An independent Standard Webhooks check, written from the specification: HMAC-SHA256 keyed
 /// with the base64-decoded secret (after `whsec_`) over `id.timestamp.payload`, base64, `v1,`.

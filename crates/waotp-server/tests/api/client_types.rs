@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 use waotp_store::BlockEntry;
 
-use crate::helpers::*;
+use waotp_test_support::app::*;
 
 /// What a public client declares. Unknown keys (`error_code`, `reason`) are ignored, as
 /// clients ignore them; the named ones must have the declared type.
@@ -203,7 +203,7 @@ impl Hold {
         assert!(app.state.store.set_quota(app.app_id, Some(1000)).await.unwrap());
         app.state.invalidate_app(app.app_id);
         let url = app.database_url.replace("&pool_size=1", "");
-        let client = waotp_store::testing::connect(&url).await.unwrap();
+        let client = waotp_test_support::postgres::connect(&url).await.unwrap();
         client.batch_execute("BEGIN").await.unwrap();
         client.execute("SELECT 1 FROM apps WHERE app_id = $1 FOR UPDATE", &[&app.app_id]).await.unwrap();
         let pid: i32 = client.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);

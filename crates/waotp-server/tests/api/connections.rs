@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use waotp_server::connections::HttpLimits;
 
-use crate::helpers::{eventually, spawn_app_with, TestApp};
+use waotp_test_support::app::{eventually, spawn_app_with, TestApp};
 
 const MSISDN: &str = "6281234567890";
 

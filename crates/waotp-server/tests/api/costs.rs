@@ -11,7 +11,7 @@ use waotp_server::config::{Secret, WhatsAppConfig};
 use waotp_server::Config;
 use waotp_whatsapp::double::{inbound_text_value, DoubleConfig, DoublePricing, GraphDouble, ScriptedFailure};
 
-use crate::helpers::*;
+use waotp_test_support::app::*;
 
 const TOKEN: &str = "test-token";
 const PNID: &str = "106540352242922";

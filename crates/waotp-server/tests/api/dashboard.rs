@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 use waotp_server::config::Secret;
 
-use crate::helpers::{spawn_app, spawn_app_with, TestApp};
-use crate::receiver::Receiver;
-use crate::webdriver::Browser;
+use waotp_test_support::app::{spawn_app, spawn_app_with, TestApp};
+use waotp_test_support::browser::Browser;
+use waotp_test_support::receiver::Receiver;
 
 pub(crate) const TOKEN: &str = "dashboard-admin-token-0123456789";
 const MSISDN: &str = "6281234567890";
@@ -320,7 +320,7 @@ async fn dashboard_forms_change_things_and_refuse_bad_input() {
     let r = post(&format!("/manage/apps/{}/api-key", app.app_id), vec![]).await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let page = r.text().await.unwrap();
-    let old_key = app.send(crate::helpers::send_body("6282123060001")).await;
+    let old_key = app.send(waotp_test_support::app::send_body("6282123060001")).await;
     assert_eq!(old_key.status, 401, "the old key stopped working");
     assert!(page.contains("wak_"), "the new key is shown once");
 
@@ -391,7 +391,7 @@ async fn seed_day(
         *serial += 1;
         let msisdn = format!("62812{:08}", *serial);
         let t0 = (today - days_ago) * DAY_MS + 3_600_000 + i as i64 * 60_000;
-        let mut new = crate::helpers::stored_session(&app.state.key, app_id, &msisdn, "246810", None, t0);
+        let mut new = waotp_test_support::app::stored_session(&app.state.key, app_id, &msisdn, "246810", None, t0);
         // Not yet expired: the server's expiry sweep must not close it while it is seeded.
         new.expires_at_ms = app.clock.now_ms() + DAY_MS;
         let session_id = new.session_id;

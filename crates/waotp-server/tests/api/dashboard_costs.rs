@@ -9,7 +9,7 @@ use waotp_whatsapp::double::DoublePricing;
 
 use crate::costs::{price_table, send_priced, with_double, PRICES};
 use crate::dashboard::{check_page, log_in, TOKEN};
-use crate::webdriver::Browser;
+use waotp_test_support::browser::Browser;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_costs_page_shows_counts_and_money_per_country() {

@@ -9,7 +9,7 @@ use serde_json::Value;
 use waotp_server::config::Secret;
 use waotp_server::Config;
 
-use crate::helpers::{spawn_app_on, spawn_app_with, TestApp};
+use waotp_test_support::app::{spawn_app_on, spawn_app_with, TestApp};
 
 const TOKEN: &str = "dashboard-admin-token-0123456789";
 

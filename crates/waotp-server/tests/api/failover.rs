@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use waotp_server::Config;
 
-use crate::cluster::{server_bin, Cluster};
-use crate::helpers::*;
-use crate::receiver::Receiver;
+use waotp_test_support::app::*;
+use waotp_test_support::postgres::cluster::{server_bin, Cluster};
+use waotp_test_support::receiver::Receiver;
 
 /// The wait the server runs with (the default).
 const WAIT: Duration = waotp_store::DEFAULT_DATABASE_WAIT;
@@ -128,7 +128,7 @@ async fn primary_and_standby() -> (Cluster, Cluster) {
     })
     .await
     .unwrap();
-    let admin = waotp_store::testing::connect(&primary.url()).await.unwrap();
+    let admin = waotp_test_support::postgres::connect(&primary.url()).await.unwrap();
     eventually("the standby streaming as the synchronous one", Duration::from_secs(20), || async {
         let row = admin.query_opt("SELECT sync_state FROM pg_stat_replication", &[]).await.unwrap();
         match row.map(|r| r.get::<_, String>(0)) {
@@ -304,7 +304,7 @@ async fn a_switchover_away_from_a_primary_fenced_read_only_leaves_no_connection_
     let app = spawn_on_both(&primary, &standby).await;
     let rx = Receiver::start().await;
     let (sent, _, promoted_at) = through_a_switch(&app, &format!("{}/cb", rx.base), &standby, "the fence", async {
-        let admin = waotp_store::testing::connect(&primary.url()).await.unwrap();
+        let admin = waotp_test_support::postgres::connect(&primary.url()).await.unwrap();
         // Two statements: ALTER SYSTEM cannot run in the implicit transaction of a batch.
         admin.batch_execute("ALTER SYSTEM SET default_transaction_read_only = on").await.unwrap();
         admin.batch_execute("SELECT pg_reload_conf()").await.unwrap();

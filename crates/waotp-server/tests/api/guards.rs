@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use waotp_core::RuleMode;
 use waotp_store::{AppSettings, BlockEntry};
 
-use crate::helpers::*;
+use waotp_test_support::app::*;
 
 async fn set(app: &TestApp, change: impl FnOnce(&mut AppSettings)) {
     let mut settings = app.state.store.get_app(app.app_id).await.unwrap().unwrap().settings;
@@ -373,9 +373,9 @@ async fn a_number_blocked_after_the_201_reports_9_and_gets_nothing() {
     use waotp_server::config::Secret;
     use waotp_server::Clock;
 
-    let rx = crate::receiver::Receiver::start().await;
+    let rx = waotp_test_support::receiver::Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut config = crate::helpers::test_config(&dir).await;
+    let mut config = waotp_test_support::app::test_config(&dir).await;
     config.server_secret = Some(Secret::new("blocked-later-secret-0123456789"));
     config.callbacks.poll = Duration::from_millis(10);
     let key = config.code_key().unwrap();

@@ -1,7 +1,7 @@
 use serde_json::json;
 use waotp_core::Status;
 
-use crate::helpers::*;
+use waotp_test_support::app::*;
 
 /// A server's configuration with a fixed secret, its store opened but not served yet, and an
 /// app in it: for sessions stored before the server starts.
@@ -10,7 +10,7 @@ async fn before_a_start(
     secret: &str,
 ) -> (waotp_server::config::Config, waotp_core::CodeKey, std::sync::Arc<dyn waotp_store::Store>, waotp_store::AppRecord)
 {
-    let mut config = crate::helpers::test_config(dir).await;
+    let mut config = waotp_test_support::app::test_config(dir).await;
     config.server_secret = Some(waotp_server::config::Secret::new(secret));
     let key = config.code_key().unwrap();
     let store = config.open_store().await.unwrap();
@@ -144,16 +144,19 @@ async fn a_template_gone_from_its_language_before_a_restart_is_not_sent_as_anoth
     drop(store);
 
     let state = waotp_server::build(&config, Clock::system()).await.unwrap();
-    let s =
-        crate::helpers::eventually("the session's outcome recorded", std::time::Duration::from_secs(10), || async {
+    let s = waotp_test_support::app::eventually(
+        "the session's outcome recorded",
+        std::time::Duration::from_secs(10),
+        || async {
             let s = state.store.get_session(app.app_id, session_id).await.unwrap().unwrap();
             if s.delivered_to_channel {
                 Ok(s)
             } else {
                 Err(s.status)
             }
-        })
-        .await;
+        },
+    )
+    .await;
     assert_eq!(s.status, Status::RequestError);
     assert_eq!(s.error_text.as_deref(), Some("template otp_reg is not registered in language en"));
     assert!(state.store.inbox(app.app_id, &Msisdn::parse(MSISDN).unwrap(), 10).await.unwrap().is_empty());
@@ -162,7 +165,7 @@ async fn a_template_gone_from_its_language_before_a_restart_is_not_sent_as_anoth
 #[tokio::test]
 async fn sessions_and_messages_past_the_retention_age_are_pruned() {
     let app = spawn_app_with(|c| c.retention = std::time::Duration::from_secs(30 * 24 * 3600)).await;
-    let rx = crate::receiver::Receiver::start().await;
+    let rx = waotp_test_support::receiver::Receiver::start().await;
     let old = app.send(json!({ "msisdn": MSISDN, "callback_url": format!("{}/cb", rx.base) })).await;
     app.wait_inbox(MSISDN, 1).await;
     rx.wait_statuses(&old.session_id().to_string(), 4).await;

@@ -1,11 +1,10 @@
 //! HTTP integration tests: each test starts the real server on 127.0.0.1:0 with its own
-//! database and talks to it over HTTP.
+//! database and talks to it over HTTP (`waotp_test_support::app`).
 
 mod admin;
 mod callback_secrets;
 mod callbacks;
 mod client_types;
-mod cluster;
 mod connections;
 mod costs;
 mod dashboard;
@@ -13,18 +12,15 @@ mod dashboard_costs;
 mod dashboard_security;
 mod failover;
 mod guards;
-mod helpers;
 mod inbox;
 mod metrics;
 mod ops;
 mod outage;
-mod receiver;
 mod reverse;
 mod reverse_user_ids;
 mod sandbox;
 mod send;
 mod verify;
-mod webdriver;
 mod whatsapp;
 mod whatsapp_health;
 mod whatsapp_health_accounts;

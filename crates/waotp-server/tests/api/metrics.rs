@@ -7,8 +7,8 @@ use std::time::Duration;
 use prometheus_parse::{LineInfo, Scrape, Value};
 use serde_json::json;
 
-use crate::helpers::*;
-use crate::receiver::Receiver;
+use waotp_test_support::app::*;
+use waotp_test_support::receiver::Receiver;
 
 /// The metrics listener of `app`, on its own port as `metrics_listen` serves it.
 async fn metrics_listener(app: &TestApp) -> String {

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::*;
+use waotp_test_support::app::*;
 
 #[tokio::test]
 async fn health_and_readiness() {
@@ -13,13 +13,13 @@ async fn health_and_readiness() {
     assert_eq!(ready.status().as_u16(), 200);
     assert_eq!(ready.json::<serde_json::Value>().await.unwrap()["status"], "ready");
     // The database disappears: not ready (the process itself still answers).
-    let expected = match waotp_store::testing::schema_of(&app.database_url) {
+    let expected = match waotp_test_support::postgres::schema_of(&app.database_url) {
         Some(schema) => {
-            let client = waotp_store::testing::connect(&app.database_url).await.unwrap();
+            let client = waotp_test_support::postgres::connect(&app.database_url).await.unwrap();
             // The store's workers use its tables meanwhile: a deadlock with one of them is
             // possible, and the drop tried again.
             let drop = format!("DROP SCHEMA {schema} CASCADE");
-            waotp_store::testing::eventually("the schema dropped", Duration::from_secs(10), || {
+            waotp_test_support::eventually("the schema dropped", Duration::from_secs(10), || {
                 client.batch_execute(&drop)
             })
             .await;

@@ -13,8 +13,8 @@ use waotp_server::Config;
 use waotp_store::SessionQuery;
 
 use crate::client_types::decode_as_client;
-use crate::cluster::{server_bin, Cluster};
-use crate::helpers::*;
+use waotp_test_support::app::*;
+use waotp_test_support::postgres::cluster::{server_bin, Cluster};
 
 /// The wait the tests run with (the default).
 const WAIT: Duration = waotp_store::DEFAULT_DATABASE_WAIT;

@@ -11,8 +11,8 @@ use uuid::Uuid;
 use waotp_server::config::{Secret, WhatsAppConfig};
 use waotp_whatsapp::double::{inbound_text_value, DoubleConfig, GraphDouble};
 
-use crate::helpers::*;
-use crate::receiver::Receiver;
+use waotp_test_support::app::*;
+use waotp_test_support::receiver::Receiver;
 
 const TOKEN: &str = "test-token";
 pub(crate) const PNID: &str = "106540352242922";

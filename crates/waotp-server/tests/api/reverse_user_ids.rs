@@ -10,9 +10,9 @@ use serde_json::json;
 use waotp_store::UserKey;
 use waotp_whatsapp::double::{bsuid_of, inbound_text_without_number, GraphDouble};
 
-use crate::helpers::*;
-use crate::receiver::Receiver;
 use crate::reverse::{session, start, with_double, PNID};
+use waotp_test_support::app::*;
+use waotp_test_support::receiver::Receiver;
 
 /// The double's status webhooks carry this entry id (its WABA).
 const WABA: &str = "102290129340398";

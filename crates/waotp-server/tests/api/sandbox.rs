@@ -2,8 +2,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::*;
-use crate::receiver::Receiver;
+use waotp_test_support::app::*;
+use waotp_test_support::receiver::Receiver;
 
 /// Every send scenario: msisdn, status, message (also decoded as a client in `client_types`).
 pub(crate) const SEND_TABLE: &[(&str, u16, &str)] = &[

@@ -1,6 +1,6 @@
 use serde_json::{json, Value};
 
-use crate::helpers::*;
+use waotp_test_support::app::*;
 
 #[tokio::test]
 async fn send_answers_201_with_the_contract_body_on_v1_and_v2() {

@@ -3,7 +3,7 @@ use std::time::Duration;
 use serde_json::json;
 use waotp_core::SessionState;
 
-use crate::helpers::*;
+use waotp_test_support::app::*;
 
 #[tokio::test]
 async fn the_right_code_verifies_once_on_v1_and_v2() {

@@ -6,8 +6,8 @@ use waotp_server::config::{Secret, WhatsAppConfig};
 use waotp_store::{CallbackState, SessionRecord};
 use waotp_whatsapp::double::{DoubleConfig, GraphDouble, ScriptedFailure, WebhookBehaviour};
 
-use crate::helpers::*;
-use crate::receiver::{Received, Receiver};
+use waotp_test_support::app::*;
+use waotp_test_support::receiver::{Received, Receiver};
 
 const TOKEN: &str = "test-token";
 const PNID: &str = "106540352242922";

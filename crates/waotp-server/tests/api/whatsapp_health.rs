@@ -15,8 +15,8 @@ use waotp_server::metrics::{Format, Readings};
 use waotp_store::{AppSettings, HealthKind};
 use waotp_whatsapp::double::{DoubleConfig, GraphDouble, KnownTemplate, ScriptedFailure};
 
-use crate::helpers::*;
-use crate::receiver::{Received, Receiver};
+use waotp_test_support::app::*;
+use waotp_test_support::receiver::{Received, Receiver};
 
 const TOKEN: &str = "test-token";
 const PNID: &str = "106540352242922";

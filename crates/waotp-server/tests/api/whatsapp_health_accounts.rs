@@ -14,11 +14,11 @@ use waotp_store::{HealthFact, HealthKind};
 use waotp_whatsapp::double::GraphDouble;
 use waotp_whatsapp::management_events::FIELDS;
 
-use crate::helpers::*;
-use crate::receiver::Receiver;
 use crate::whatsapp_health::{
     alerts, now_s, post_change, send_and_see, template_status, with_double, ADMIN, ALERT_SECRET, WABA,
 };
+use waotp_test_support::app::*;
+use waotp_test_support::receiver::Receiver;
 
 /// Another business's account, subscribed to the same Meta app (or a per-app sender's).
 const THEIRS: &str = "999000111222333";

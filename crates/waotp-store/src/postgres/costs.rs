@@ -105,7 +105,7 @@ pub(super) async fn verified_by_country<C: GenericClient>(c: &C, w: &CostWindow)
 /// PostgreSQL's plans (EXPLAIN's text, without costs) of a report's reads of `sessions` for
 /// the window, planned as [`verified_by_country`] plans them (with the values it runs with):
 /// for the test that pins them to the primary key.
-pub(crate) async fn explain_verified(c: &tokio_postgres::Client, w: &CostWindow) -> Result<Vec<String>> {
+pub async fn explain_verified(c: &tokio_postgres::Client, w: &CostWindow) -> Result<Vec<String>> {
     let explain = |rows: Vec<tokio_postgres::Row>| rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>();
     let (from, to) = crate::costs::window_id_targets(w);
     let ids = explain(c.query(&format!("EXPLAIN (COSTS OFF) {}", crate::costs::WINDOW_IDS_SQL), &[&from, &to]).await?);

@@ -57,8 +57,8 @@ mod sessions;
 mod tls;
 mod user_ids;
 
-pub(crate) use costs::explain_verified;
-pub(crate) use session_reads::explain_search;
+pub use costs::explain_verified;
+pub use session_reads::explain_search;
 pub use tls::{ClientCert, Roots, SslMode, TlsOptions};
 
 use std::sync::{Arc, Weak};

@@ -68,7 +68,7 @@ pub(super) async fn search<C: GenericClient>(c: &C, q: &SessionQuery) -> Result<
 
 /// PostgreSQL's plan for a search (EXPLAIN's lines, planned afresh with its values as
 /// [`search`] is), for the test that pins which index it uses.
-pub(crate) async fn explain_search(c: &tokio_postgres::Client, q: &SessionQuery) -> Result<String> {
+pub async fn explain_search(c: &tokio_postgres::Client, q: &SessionQuery) -> Result<String> {
     let sql = format!("EXPLAIN (COSTS OFF) {}", search_sql(q));
     let rows = c.query(&sql, &[&q.app_id, &q.session_id, &q.msisdn, &q.challenge, &(q.limit as i64)]).await?;
     Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>().join("\n"))

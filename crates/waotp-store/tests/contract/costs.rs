@@ -237,7 +237,7 @@ async fn a_report_counts_only_the_sessions_of_its_window() {
 #[tokio::test]
 #[ignore = "needs PostgreSQL: scripts/test runs it"]
 async fn on_postgresql_a_report_reads_its_window_by_id() {
-    use waotp_store::testing::postgres_cost_plans;
+    use waotp_test_support::postgres::postgres_cost_plans;
     let url = fresh_postgres_url(&required_postgres()).await.unwrap();
     let store: Arc<dyn Store> = Arc::new(PgStore::open(PgOptions::from_url(&url).unwrap()).await.unwrap());
     let apps = [app("a"), app("b"), app("c")];
@@ -245,7 +245,7 @@ async fn on_postgresql_a_report_reads_its_window_by_id() {
         store.create_app(a.clone()).await.unwrap();
     }
     let ids: Vec<Uuid> = apps.iter().map(|a| a.app_id).collect();
-    let client = waotp_store::testing::connect(&url).await.unwrap();
+    let client = waotp_test_support::postgres::connect(&url).await.unwrap();
     // One session a minute (ids in creation order), every other one verified.
     let t = july();
     client

@@ -5,19 +5,30 @@
 
 use serde_json::{json, Map, Value};
 
-/// The document as JSON (`serde_norway` reads it; a mapping key that YAML reads as a number,
-/// like an unquoted `200:` response, becomes the string it is in JSON).
-pub(super) fn from_yaml(text: &str) -> Result<Value, String> {
-    let yaml: serde_norway::Value = serde_norway::from_str(text).map_err(|e| format!("the YAML: {e}"))?;
-    to_json(yaml)
+/// Why the document could not be read as JSON.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum DocumentError {
+    #[error("the YAML: {0}")]
+    Yaml(#[from] serde_norway::Error),
+    #[error("a number: {0}")]
+    Number(serde_json::Error),
+    /// JSON's keys are strings: a sequence or a mapping as a key has no JSON form.
+    #[error("a mapping key that is not a scalar: {0:?}")]
+    MappingKey(serde_norway::Value),
 }
 
-fn to_json(yaml: serde_norway::Value) -> Result<Value, String> {
+/// The document as JSON (`serde_norway` reads it; a mapping key that YAML reads as a number,
+/// like an unquoted `200:` response, becomes the string it is in JSON).
+pub(super) fn from_yaml(text: &str) -> Result<Value, DocumentError> {
+    to_json(serde_norway::from_str(text)?)
+}
+
+fn to_json(yaml: serde_norway::Value) -> Result<Value, DocumentError> {
     use serde_norway::Value as Y;
     Ok(match yaml {
         Y::Null => Value::Null,
         Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => serde_json::to_value(&n).map_err(|e| format!("a number: {e}"))?,
+        Y::Number(n) => serde_json::to_value(&n).map_err(DocumentError::Number)?,
         Y::String(s) => Value::String(s),
         Y::Sequence(items) => Value::Array(items.into_iter().map(to_json).collect::<Result<_, _>>()?),
         Y::Mapping(map) => {
@@ -27,7 +38,7 @@ fn to_json(yaml: serde_norway::Value) -> Result<Value, String> {
                     Y::String(s) => s,
                     Y::Number(n) => n.to_string(),
                     Y::Bool(b) => b.to_string(),
-                    other => return Err(format!("a mapping key that is not a scalar: {other:?}")),
+                    other => return Err(DocumentError::MappingKey(other)),
                 };
                 object.insert(key, to_json(v)?);
             }

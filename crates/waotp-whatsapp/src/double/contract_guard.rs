@@ -125,11 +125,20 @@ fn answer_errors(
     errors
 }
 
+/// Why a query string was not read.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+enum QueryError {
+    #[error("{0:?}: a % not followed by two hex digits")]
+    BadEscape(String),
+    #[error("{0:?} is not UTF-8 once decoded")]
+    NotUtf8(String),
+}
+
 /// The query string's pairs, decoded (`+` a space, `%XX` a byte): a `%` without two hex digits
 /// after it, or bytes that are not UTF-8 once decoded, are an error, not a pair read some other
 /// way (a lenient reader would pass a broken query as an empty or a different one).
-fn query_pairs(query: &str) -> Result<Vec<(String, String)>, String> {
-    let decode = |part: &str| -> Result<String, String> {
+fn query_pairs(query: &str) -> Result<Vec<(String, String)>, QueryError> {
+    let decode = |part: &str| -> Result<String, QueryError> {
         let bytes = part.as_bytes();
         let mut out = Vec::with_capacity(bytes.len());
         let mut i = 0;
@@ -140,14 +149,14 @@ fn query_pairs(query: &str) -> Result<Vec<(String, String)>, String> {
                     let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
                     let byte = hex.filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
                     let byte = byte.and_then(|h| u8::from_str_radix(h, 16).ok());
-                    out.push(byte.ok_or_else(|| format!("{part:?}: a % not followed by two hex digits"))?);
+                    out.push(byte.ok_or_else(|| QueryError::BadEscape(part.to_owned()))?);
                     i += 2;
                 }
                 b => out.push(b),
             }
             i += 1;
         }
-        String::from_utf8(out).map_err(|_| format!("{part:?} is not UTF-8 once decoded"))
+        String::from_utf8(out).map_err(|_| QueryError::NotUtf8(part.to_owned()))
     };
     query
         .split('&')
@@ -231,9 +240,13 @@ mod tests {
         let want = [("fields", "id,name"), ("limit", "100"), ("name", "a b"), ("flag", "")];
         assert_eq!(pairs, want.map(|(k, v)| (k.to_owned(), v.to_owned())));
         assert_eq!(query_pairs("").unwrap(), []);
-        for bad in ["fields=%FF", "fields=id%2", "fields=%zz", "%C3=1"] {
-            assert!(query_pairs(bad).is_err(), "{bad}");
-        }
+        let bad_escape = |part: &str| Err(QueryError::BadEscape(part.into()));
+        let not_utf8 = |part: &str| Err(QueryError::NotUtf8(part.into()));
+        assert_eq!(query_pairs("fields=%FF"), not_utf8("%FF"));
+        assert_eq!(query_pairs("fields=id%2"), bad_escape("id%2"));
+        assert_eq!(query_pairs("fields=%zz"), bad_escape("%zz"));
+        assert_eq!(query_pairs("%C3=1"), not_utf8("%C3"));
+        assert_eq!(not_utf8("%C3").unwrap_err().to_string(), "\"%C3\" is not UTF-8 once decoded");
     }
 
     /// `GET /{id}` of an id the double does not know: the WABA's answer would pass the WABA's

@@ -37,7 +37,9 @@ fn parses_statuses_errors_and_the_button() {
             Event::NotRequested { wamid: "wamid.A".into() },
         ]
     );
-    assert!(parse(b"nope").is_err());
+    let not_json = parse(b"nope").unwrap_err();
+    assert!(matches!(not_json, PayloadError::NotJson(_)));
+    assert!(not_json.to_string().starts_with("not JSON: expected ident"), "{not_json}");
     assert_eq!(parse(b"{}").unwrap(), vec![]);
 }
 

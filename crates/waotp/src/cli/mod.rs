@@ -7,6 +7,7 @@ mod callbacks;
 mod double;
 mod inbox;
 mod ops;
+mod remote;
 mod serve;
 mod templates;
 mod whatsapp;
@@ -18,15 +19,14 @@ use clap::{Parser, Subcommand};
 use waotp_server::config::DEFAULT_DATABASE_URL;
 use waotp_server::Config;
 
-pub(crate) use apps::AppCommand;
-pub(crate) use blocklist::BlocklistCommand;
-pub(crate) use callbacks::CallbackCommand;
-pub(crate) use templates::TemplateCommand;
-
-use crate::remote::Remote;
 use crate::settings::Settings;
+use apps::AppCommand;
+use blocklist::BlocklistCommand;
+use callbacks::CallbackCommand;
 use double::DoubleArgs;
+use remote::Remote;
 use serve::{server_config, ServeArgs};
+use templates::TemplateCommand;
 
 /// Self-hosted WhatsApp OTP verification, wire-compatible with Verihubs' WhatsApp OTP API.
 #[derive(Parser, Debug)]

@@ -227,12 +227,8 @@ pub(super) async fn whatsapp(settings: &Settings, cmd: WhatsAppCommand) -> anyho
             app,
             json,
         }) => {
-            let button = OtpButton::parse(&button).map_err(anyhow::Error::msg)?;
-            let android_apps = android_app
-                .iter()
-                .map(|a| AndroidApp::parse(a))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(anyhow::Error::msg)?;
+            let button = OtpButton::parse(&button)?;
+            let android_apps = android_app.iter().map(|a| AndroidApp::parse(a)).collect::<Result<Vec<_>, _>>()?;
             let meta = Meta::new(settings)?;
             let waba = meta.waba()?.to_owned();
             let (lifetime, whose) = match open_existing_store(settings).await? {

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Router;
 
-use crate::helpers::eventually;
+use crate::eventually;
 
 #[derive(Debug, Clone)]
 pub struct Received {

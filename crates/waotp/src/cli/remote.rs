@@ -5,7 +5,10 @@ use anyhow::{bail, Context};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::cli::{AppCommand, BlocklistCommand, CallbackCommand, TemplateCommand};
+use super::apps::AppCommand;
+use super::blocklist::BlocklistCommand;
+use super::callbacks::CallbackCommand;
+use super::templates::TemplateCommand;
 
 pub struct Remote {
     http: reqwest::Client,

@@ -1,16 +1,11 @@
-//! Support for test suites that run against both backends: with `WAOTP_TEST_POSTGRES` set to
-//! a PostgreSQL server's URL (as `scripts/with-postgres` does), each test gets a schema of its
-//! own on that server; without it, tests use SQLite files. Also the one way tests wait for
-//! something: [`eventually`].
-
-use std::fmt::Debug;
-use std::future::Future;
-use std::time::{Duration, Instant};
+//! Tests that run against both backends: with `WAOTP_TEST_POSTGRES` set to a PostgreSQL
+//! server's URL (as `scripts/with-postgres` does), each test gets a schema of its own on that
+//! server; without it, tests use SQLite files. PostgreSQL-only tests ask for the server with
+//! [`required_postgres`].
 
 use uuid::Uuid;
-
-use crate::postgres::PgOptions;
-use crate::{Result, StoreError};
+use waotp_store::postgres::{is_postgres_url, PgOptions};
+use waotp_store::{Result, SessionQuery, StoreError};
 
 pub mod cluster;
 pub mod pgbouncer;
@@ -34,24 +29,6 @@ pub fn required_postgres() -> String {
     test_postgres().unwrap_or_else(|| {
         panic!("this test needs PostgreSQL: set {TEST_POSTGRES_ENV} (run it through scripts/with-postgres or scripts/test)")
     })
-}
-
-/// Polls `check` every 20 ms until it answers `Ok`, and returns that; after `within`, fails
-/// with `what` and the last `Err` it saw (what the state was instead). The one way tests wait
-/// for a condition: never a fixed sleep, never a loop of their own.
-pub async fn eventually<T, E: Debug, F: Future<Output = std::result::Result<T, E>>>(
-    what: &str,
-    within: Duration,
-    mut check: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        match check().await {
-            Ok(done) => return done,
-            Err(seen) => assert!(Instant::now() < deadline, "{what} within {within:?}; last seen: {seen:?}"),
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// The PostgreSQL server a PostgreSQL-only test runs against, without the pooler
@@ -95,7 +72,7 @@ pub async fn fresh_postgres_database(base: &str) -> Result<String> {
 /// The schema a URL made by [`fresh_postgres_url`] uses (`public` in a database of its own),
 /// on a PostgreSQL server.
 pub fn schema_of(url: &str) -> Option<&str> {
-    if !crate::postgres::is_postgres_url(url) {
+    if !is_postgres_url(url) {
         return None;
     }
     Some(url.split("search_path%3D").nth(1).map_or("public", |rest| rest.split('&').next().unwrap_or(rest)))
@@ -104,13 +81,13 @@ pub fn schema_of(url: &str) -> Option<&str> {
 /// PostgreSQL's plan (EXPLAIN's text, without costs) for the dashboard's session search
 /// `query` on the database at `url`, planned as the store plans it: for tests that pin which
 /// index a search uses.
-pub async fn postgres_search_plan(url: &str, query: &crate::SessionQuery) -> Result<String> {
-    crate::postgres::explain_search(&connect(url).await?, query).await
+pub async fn postgres_search_plan(url: &str, query: &SessionQuery) -> Result<String> {
+    waotp_store::postgres::explain_search(&connect(url).await?, query).await
 }
 
 /// PostgreSQL's plans (EXPLAIN's text, without costs) of a cost report's reads of `sessions`
 /// (the window's ids, then its verified sessions) on the database at `url`, planned with the
 /// values the store runs them with: for tests that pin them to the primary key.
-pub async fn postgres_cost_plans(url: &str, window: &crate::CostWindow) -> Result<Vec<String>> {
-    crate::postgres::explain_verified(&connect(url).await?, window).await
+pub async fn postgres_cost_plans(url: &str, window: &waotp_store::CostWindow) -> Result<Vec<String>> {
+    waotp_store::postgres::explain_verified(&connect(url).await?, window).await
 }

@@ -1,6 +1,7 @@
-//! [`pattern`]: every valid number as one regular expression, for the OpenAPI document, so a
-//! client (or a property-based tester) can tell a valid `msisdn` from an invalid one without
-//! libphonenumber.
+//! The `msisdn` schema's pattern: every valid number as one regular expression, so a client
+//! (or a property-based tester) can tell a valid `msisdn` from an invalid one without
+//! libphonenumber. The rule itself, and the metadata it runs on, are
+//! [`waotp_core::numbering`]'s; only the document needs it written out.
 //!
 //! A regular expression cannot say "the first region whose leading digits match" or "matches
 //! both the general and a type pattern" directly (it has no intersection, and lookarounds are
@@ -9,7 +10,7 @@
 //! the rule accepts form a finite automaton, which is minimised and written back out as a
 //! regular expression. Whole runs of "any digits" are written as counted repetitions. Where the
 //! calling code's main region has a national prefix, the national number may follow it (as
-//! [`super::normalise`] strips it), within the same limit of digits as written.
+//! [`waotp_core::numbering::normalise`] strips it), within the same limit of digits as written.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -19,7 +20,7 @@ use regex_automata::util::primitives::StateID;
 use regex_automata::util::{start, syntax};
 use regex_automata::{Anchored, MatchKind};
 
-use super::{plans, RegionPatterns, MAX_DIGITS};
+use waotp_core::numbering::{plans, RegionPatterns, MAX_DIGITS};
 
 /// Every valid number (digits only: calling code, then national number), as a regular
 /// expression without anchors.
@@ -377,4 +378,69 @@ fn class(digits: &[u8]) -> String {
     }
     out.push(']');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use phonenumber::metadata::DATABASE;
+    use regex::Regex;
+    use waotp_core::numbering::{is_valid, Plan, TYPES};
+
+    use super::*;
+
+    /// The written-out pattern accepts exactly what the rule accepts, on every example number of
+    /// the metadata, written with and without the national prefix, and on every one-digit
+    /// change, deletion and insertion of each.
+    #[test]
+    fn the_pattern_says_what_the_rule_says() {
+        let whole = Regex::new(&format!("^{}$", pattern())).unwrap();
+        let mut checked = 0;
+        for Plan { code, prefix, .. } in plans() {
+            for meta in DATABASE.by_code(code).unwrap() {
+                let examples = TYPES.iter().filter_map(|t| meta.descriptors().get(*t)?.example());
+                let prefixes = [Some(""), prefix.as_deref()].into_iter().flatten();
+                for (example, prefix) in examples.flat_map(|e| prefixes.clone().map(move |p| (e, p))) {
+                    let number: Vec<u8> = format!("{code}{prefix}{example}").into_bytes();
+                    let mut variants = vec![number.clone()];
+                    for i in 0..=number.len() {
+                        for d in b'0'..=b'9' {
+                            let mut inserted = number.clone();
+                            inserted.insert(i, d);
+                            variants.push(inserted);
+                            if i < number.len() {
+                                let mut changed = number.clone();
+                                changed[i] = d;
+                                variants.push(changed);
+                            }
+                        }
+                        if i < number.len() {
+                            let mut removed = number.clone();
+                            removed.remove(i);
+                            variants.push(removed);
+                        }
+                    }
+                    for v in variants {
+                        let v = String::from_utf8(v).unwrap();
+                        assert_eq!(whole.is_match(&v), is_valid(&v), "{v}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 100_000, "{checked}");
+        let (fewest, most) = digit_bounds();
+        assert!((4..=8).contains(&fewest) && (13..=MAX_DIGITS).contains(&most), "{fewest}..={most}");
+    }
+
+    /// A national prefix after the calling code, once, before a valid national number, within
+    /// the limit of digits as written: as [`waotp_core::numbering::normalise`] takes it.
+    #[test]
+    fn the_pattern_takes_the_national_prefix_as_the_rule_does() {
+        let whole = Regex::new(&format!("^{}$", pattern())).unwrap();
+        for number in
+            ["49997999999999999", "490997999999999999", "4909979999999999", "62081234567890", "620081234567890"]
+        {
+            assert_eq!(whole.is_match(number), is_valid(number), "{number}");
+        }
+    }
 }

@@ -1,3 +1,7 @@
+//! The server in process, as waotp-server's HTTP tests start it: on `127.0.0.1:0`, with a
+//! database of its own (a SQLite file, or a schema on `WAOTP_TEST_POSTGRES`), an app made, and
+//! fast callback retries and expiry sweeps; [`TestApp`] talks to it over HTTP as a client does.
+
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -6,9 +10,10 @@ use uuid::Uuid;
 use waotp_core::{Category, Template};
 use waotp_server::config::Secret;
 use waotp_server::{AppState, Clock, Config};
-/// The one way tests wait for a condition (shared with the other crates' tests).
-pub use waotp_store::testing::eventually;
 use waotp_store::AppSettings;
+
+/// The one way tests wait for a condition.
+pub use crate::eventually;
 
 pub struct TestApp {
     pub base: String,
@@ -45,8 +50,8 @@ impl Answer {
 /// The database a test server uses: a SQLite file in `dir`, or a fresh schema on the
 /// PostgreSQL server named by `WAOTP_TEST_POSTGRES` (`scripts/with-postgres`).
 pub async fn test_database_url(dir: &TempDir) -> String {
-    match waotp_store::testing::test_postgres() {
-        Some(base) => waotp_store::testing::fresh_postgres_url(&base).await.expect("test schema"),
+    match crate::postgres::test_postgres() {
+        Some(base) => crate::postgres::fresh_postgres_url(&base).await.expect("test schema"),
         None => format!("sqlite://{}/waotp.db", dir.path().display()),
     }
 }

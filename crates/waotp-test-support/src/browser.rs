@@ -11,7 +11,8 @@ use std::time::Duration;
 use fantoccini::{error::CmdError, Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
-use waotp_store::testing::eventually;
+
+use crate::eventually;
 
 pub struct Browser {
     client: Client,
