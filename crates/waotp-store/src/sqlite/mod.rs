@@ -22,9 +22,11 @@ mod health;
 mod logins;
 mod migrations;
 mod reverse;
+mod rows;
 mod session_reads;
 mod sessions;
 mod store;
+mod timeline;
 mod user_ids;
 
 use std::path::{Path, PathBuf};
