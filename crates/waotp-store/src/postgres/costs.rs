@@ -1,7 +1,7 @@
 //! Message costs on PostgreSQL (migration 0018): each message's pricing once, with its
 //! session's app and country, and the billable messages of each app and month. A pricing and
 //! the delivery recording its message id take the id's advisory lock
-//! (`sessions::lock_provider_id`), so a kept pricing is either seen by the recording or kept
+//! (`locks::lock_provider_id`), so a kept pricing is either seen by the recording or kept
 //! for it, as a status event is.
 
 use deadpool_postgres::{GenericClient, Transaction};
@@ -21,7 +21,7 @@ pub(super) async fn report(
     p: &MessagePricing,
     now_ms: i64,
 ) -> Result<PricingOutcome> {
-    super::sessions::lock_provider_id(t, provider_id).await?;
+    super::locks::lock_provider_id(t, provider_id).await?;
     let row = query_opt(t, "SELECT id FROM sessions WHERE provider_id = $1 ORDER BY id DESC LIMIT 1", &[&provider_id])
         .await?;
     Ok(match row {

@@ -47,12 +47,15 @@ mod failover;
 mod guards;
 mod health;
 mod inbox;
+mod locks;
 mod logins;
 mod migrations;
 mod pooler;
 mod reverse;
+mod rows;
 mod session_reads;
 mod sessions;
+mod timeline;
 mod tls;
 mod user_ids;
 
