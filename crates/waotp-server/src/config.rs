@@ -1,6 +1,5 @@
 //! Server configuration. Secrets never appear in `Debug` output or logs.
 
-use std::fmt;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,6 +11,7 @@ use waotp_store::postgres::{is_postgres_url, PgOptions, PgStore};
 use waotp_store::sqlite::{SqliteOptions, SqliteStore};
 use waotp_store::Store;
 
+pub use crate::secret::Secret;
 use crate::StartError;
 
 type StartResult<T> = std::result::Result<T, StartError>;
@@ -20,30 +20,6 @@ use crate::callbacks::CallbackConfig;
 /// Default database: a SQLite file under the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://waotp-data/waotp.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-
-/// A secret string: usable, never printed.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether `given` is this secret, compared in constant time (as API keys are).
-    pub fn matches(&self, given: &str) -> bool {
-        waotp_core::code::api_key_matches(&waotp_core::hash_api_key(&self.0), given)
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
 
 #[derive(Clone, Debug)]
 pub struct Config {

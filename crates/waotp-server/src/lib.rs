@@ -31,6 +31,7 @@ mod pattern;
 pub mod request_id;
 pub mod reverse;
 pub mod sandbox;
+mod secret;
 mod send;
 pub mod sender_health;
 pub mod token_guesses;

@@ -318,8 +318,9 @@ pub struct Readings {
     pub callbacks_pending: Option<i64>,
     /// Stored sessions by lifecycle status name.
     pub sessions: Option<Vec<(&'static str, i64)>>,
-    /// The sender's health gauges (templates, number quality, messaging limit).
-    pub sender_health: Option<Arc<crate::sender_health::SenderHealth>>,
+    /// The sender's health gauges (templates, number quality, messaging limit), written by
+    /// the sender's health itself.
+    pub sender_health: Option<Arc<dyn Collector>>,
 }
 
 impl Collector for Readings {
@@ -350,7 +351,7 @@ impl Collector for Readings {
             }
         }
         if let Some(health) = &self.sender_health {
-            health.encode_gauges(&mut encoder)?;
+            health.encode(encoder)?;
         }
         Ok(())
     }

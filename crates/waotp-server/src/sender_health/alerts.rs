@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use waotp_store::FactChange;
 
 use crate::callbacks::{GuardedResolver, Lookup};
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// Tries per alert, and the pause before the first retry (doubling).
 const TRIES: u32 = 4;

@@ -16,6 +16,7 @@ use std::fmt::{self, Write as _};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
@@ -285,7 +286,7 @@ impl SenderHealth {
     }
 
     /// The gauges of `/metrics`.
-    pub fn encode_gauges(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
+    fn encode_gauges(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
         let snapshot = self.snapshot();
         let templates: Vec<&HealthFact> = snapshot
             .facts
@@ -389,6 +390,13 @@ fn summary(e: &management_events::ManagementEvent) -> String {
         Change::Unknown => write!(s, "{}", e.field),
     };
     facts::clip(s)
+}
+
+/// `/metrics` reads the gauges at each scrape.
+impl Collector for SenderHealth {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        self.encode_gauges(&mut encoder)
+    }
 }
 
 impl fmt::Debug for SenderHealth {

@@ -5,7 +5,7 @@ use deadpool_postgres::{GenericClient, Transaction};
 use uuid::Uuid;
 use waotp_core::Status;
 
-use super::sessions::owned_row;
+use super::rows::owned_row;
 use super::{exec, live, query, query_fresh, query_one, query_opt, small, status_from};
 use std::collections::HashMap;
 

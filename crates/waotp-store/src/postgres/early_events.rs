@@ -1,6 +1,6 @@
 //! Provider events for message ids no session has recorded yet (see migration 0004): kept
 //! here by a webhook on any node, taken in arrival order by the delivery that records the id
-//! on any node. Both take the message id's advisory lock first (`sessions::lock_provider_id`),
+//! on any node. Both take the message id's advisory lock first (`locks::lock_provider_id`),
 //! so an event is either seen by the recording or kept for it, never lost in between.
 
 use deadpool_postgres::{GenericClient, Transaction};

@@ -8,7 +8,9 @@ use uuid::Uuid;
 
 use waotp_core::{DeliveryFacts, Msisdn, Status};
 
-use super::sessions::{advance, locate, record_delivery, session_ref, state_from};
+use super::rows::{locate, session_ref, state_from};
+use super::sessions::record_delivery;
+use super::timeline::advance;
 use super::{prefixes, query, query_one, query_opt};
 use crate::{Blocklisted, DeliveryCheck, DeliveryOutcome, InboxMessage, Result, Timeline, BLOCKED_AFTER_ACCEPTED};
 

@@ -47,13 +47,16 @@ mod failover;
 mod guards;
 mod health;
 mod inbox;
+mod locks;
 mod logins;
 mod migrations;
 mod pooler;
 mod replies;
 mod reverse;
+mod rows;
 mod session_reads;
 mod sessions;
+mod timeline;
 mod tls;
 mod user_ids;
 

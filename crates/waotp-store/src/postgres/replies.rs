@@ -3,7 +3,7 @@
 //! is recorded with the session's inbound messages (`reverse_messages`, migration 0014:
 //! WhatsApp's message ids are unique, an outbound one never names an inbound message), where a
 //! status report on a message id no session sent looks before keeping it. Both take the
-//! message id's advisory lock (`sessions::lock_provider_id`), so a report is either kept
+//! message id's advisory lock (`locks::lock_provider_id`), so a report is either kept
 //! before the reply is recorded (and its pricing recorded then) or finds it.
 
 use deadpool_postgres::Transaction;
@@ -16,7 +16,7 @@ use crate::{ProviderReport, Result};
 /// Records message `provider_id` as the reply to session `session_id`, and the pricing of its
 /// reports kept so far.
 pub(super) async fn record(t: &Transaction<'_>, session_id: Uuid, provider_id: &str, now_ms: i64) -> Result<()> {
-    super::sessions::lock_provider_id(t, provider_id).await?;
+    super::locks::lock_provider_id(t, provider_id).await?;
     let row = query_opt(t, "SELECT id FROM sessions WHERE session_id = $1", &[&session_id]).await?;
     let Some(row) = row else { return Ok(()) };
     exec(

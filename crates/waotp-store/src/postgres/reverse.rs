@@ -6,7 +6,8 @@ use uuid::Uuid;
 use waotp_core::reverse::{decide_inbound, InboundDecision, OtherSenders, Sender};
 use waotp_core::{Msisdn, SealedCode};
 
-use super::sessions::{write_verify, Newest, SessionKey};
+use super::rows::Newest;
+use super::timeline::{write_verify, SessionKey};
 use super::{exec, query_opt};
 use crate::{InboundAttempt, InboundOutcome, Result, StoreError};
 

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use waotp_core::{DeliveryFacts, Msisdn, Status};
 
 use super::inbox::inbox_message;
-use super::sessions::state_from;
+use super::rows::state_from;
 use super::{prefixes, query, query_fresh, query_one, query_opt, small, status_from};
 use crate::{
     Blocklisted, DeliveryCheck, FunnelRow, InboxMessage, Result, SessionQuery, SessionRecord, Timeline, DAY_MS,

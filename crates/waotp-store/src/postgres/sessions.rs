@@ -1,106 +1,20 @@
 //! Sessions on PostgreSQL: the send and verify hot path, delivery ownership, the inbox.
 
 use deadpool_postgres::{GenericClient, Transaction};
-use sha2::{Digest, Sha256};
-use tokio_postgres::Row;
 use uuid::Uuid;
 use waotp_core::policy::window_start;
-use waotp_core::{Msisdn, SealedCode, SessionState, Status, VerifyDecision, VerifyFacts, VerifyWrite};
+use waotp_core::{Msisdn, SealedCode, Status, VerifyDecision};
 
 use super::guards::{self, Idempotent};
-use super::{early_events, exec, fresh_exec, live, query_fresh, query_one, query_opt, small, status_from};
-use crate::code_hash;
+use super::locks::{lock_key, lock_provider_id, session_lock};
+use super::rows::{locate, session_ref, Newest, SessionRef};
+use super::timeline::{advance, advance_steps, codes, write_verify, SessionKey};
+use super::{early_events, exec, fresh_exec, live, query_fresh, query_one, query_opt, small};
 use crate::types::ProviderEvent;
 use crate::{
     DeliveryOutcome, IdempotentReplay, Limit, NewSession, PendingDelivery, ProviderReport, RecordedCost, Refusal,
     Result, SendGuards, SendOutcome, StoreError, Timeline, VerifyAttempt, VerifyOutcome, DAY_MS,
 };
-
-pub(super) fn state_from(code: i64) -> Result<SessionState> {
-    SessionState::from_code(code).ok_or_else(|| StoreError::Corrupt(format!("session state {code}")))
-}
-
-/// Takes a transaction-level advisory lock on a key made of `parts`: sends and verifies of
-/// one (app, msisdn, challenge), or uses of one idempotency key, take turns on every node.
-async fn lock_key(t: &Transaction<'_>, parts: &[&[u8]]) -> Result<()> {
-    exec(t, "SELECT pg_advisory_xact_lock($1)", &[&lock_id(parts)]).await?;
-    Ok(())
-}
-
-/// An advisory lock id for a key made of `parts`.
-fn lock_id(parts: &[&[u8]]) -> i64 {
-    let mut hash = Sha256::new();
-    for part in parts {
-        hash.update((part.len() as u64).to_le_bytes());
-        hash.update(part);
-    }
-    let digest = hash.finalize();
-    i64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
-}
-
-/// Takes the advisory lock of a provider's message id: a webhook reporting on the message and
-/// the delivery recording its id take turns on every node, so an early event is either seen
-/// by the recording or kept for it (see `early_events`). Taken before any session row lock.
-pub(super) async fn lock_provider_id(t: &Transaction<'_>, provider_id: &str) -> Result<()> {
-    lock_key(t, &[b"provider_id", provider_id.as_bytes()]).await
-}
-
-/// What a status change needs to know about its session (loaded with its row locked).
-#[derive(Clone)]
-pub(super) struct SessionRef {
-    pub row_id: i64,
-    pub app_id: Uuid,
-    pub status: Status,
-}
-
-/// A [`SessionRef`] from a row of `id, app_id, status`.
-pub(super) fn session_ref(r: &Row) -> Result<SessionRef> {
-    Ok(SessionRef { row_id: r.get(0), app_id: r.get(1), status: status_from(r.get(2))? })
-}
-
-pub(super) async fn advance(t: &Transaction<'_>, s: &mut SessionRef, next: Status, now_ms: i64) -> Result<bool> {
-    advance_steps(t, s, &[next], now_ms).await
-}
-
-/// Statuses as the codes the database functions take.
-fn codes(statuses: &[Status]) -> Vec<i64> {
-    statuses.iter().map(|s| i64::from(s.code())).collect()
-}
-
-/// Moves a session through `steps` in order (skipping any that would not move it forward),
-/// with a callback for each step taken: `waotp_advance` (migration 0007), which locks the
-/// session's row first and applies the order of statuses it is given ([`Status::ranks`]).
-pub(super) async fn advance_steps<C: GenericClient>(
-    c: &C,
-    s: &mut SessionRef,
-    steps: &[Status],
-    now_ms: i64,
-) -> Result<bool> {
-    if steps.is_empty() {
-        return Ok(false);
-    }
-    let steps = codes(steps);
-    let (ranks, slots) = (Status::ranks(), Timeline::slots());
-    let moved: Option<i64> = query_one(
-        c,
-        "SELECT waotp_advance($1, $2, $3, $4, $5)",
-        &[&s.row_id, &steps, &now_ms, &&ranks[..], &&slots[..]],
-    )
-    .await?
-    .get(0);
-    match moved {
-        Some(status) => {
-            s.status = status_from(status)?;
-            Ok(true)
-        }
-        None => Ok(false),
-    }
-}
-
-/// The lock key of a session's (app, sandbox, msisdn, challenge).
-fn session_lock(app_id: &Uuid, sandbox: bool, msisdn: &Msisdn, challenge: &str) -> i64 {
-    lock_id(&[b"session", app_id.as_bytes(), &[u8::from(sandbox)], msisdn.as_str().as_bytes(), challenge.as_bytes()])
-}
 
 /// Stores a session with `waotp_store_session` (migrations 0002, 0010): quota, supersede, and
 /// the session written once as it stands after its birth ([`NewSession::birth`]: a sandbox
@@ -226,33 +140,6 @@ pub(super) async fn verify<K: GenericClient, C: GenericClient>(
     Err(StoreError::Conflict("a verify's session kept changing under it".into()))
 }
 
-/// The newest session of a verify's key, as [`VerifyDecision::decide`] needs it.
-pub(super) struct Newest {
-    pub row_id: i64,
-    pub session_id: Uuid,
-    pub hash: waotp_core::CodeHash,
-    pub facts: VerifyFacts,
-}
-
-impl Newest {
-    /// From a row holding the row id and session id at `row_id`, `row_id + 1`, and the code
-    /// hash, state, status, wrong tries and expiry from column 4 on (as the verify's and the
-    /// inbound message's queries both select them).
-    pub(super) fn from_row(row: &tokio_postgres::Row, row_id: usize) -> Result<Newest> {
-        Ok(Newest {
-            row_id: row.get(row_id),
-            session_id: row.get(row_id + 1),
-            hash: code_hash(row.get(4))?,
-            facts: VerifyFacts {
-                state: state_from(row.get(5))?,
-                status: status_from(row.get(6))?,
-                wrong_attempts: small(row.get(7))?,
-                expires_at_ms: row.get(8),
-            },
-        })
-    }
-}
-
 /// One statement: counts the verify under `limit` (if any), returning the key's (previous
 /// window, current window before it) counts, and loads the newest session of its key.
 async fn load_verify<C: GenericClient>(
@@ -296,64 +183,6 @@ async fn load_verify<C: GenericClient>(
         Some(_) => Some(Newest::from_row(&row, 2)?),
     };
     Ok((counts, newest))
-}
-
-/// The session a verify decision is written to: its key, and when.
-pub(super) struct SessionKey<'a> {
-    pub app_id: Uuid,
-    pub sandbox: bool,
-    pub msisdn: &'a Msisdn,
-    pub challenge: &'a str,
-    pub now_ms: i64,
-}
-
-impl<'a> SessionKey<'a> {
-    pub fn of(a: &'a VerifyAttempt) -> SessionKey<'a> {
-        SessionKey {
-            app_id: a.app_id,
-            sandbox: a.sandbox,
-            msisdn: &a.msisdn,
-            challenge: &a.challenge,
-            now_ms: a.now_ms,
-        }
-    }
-}
-
-/// Stores a verify's decision with `waotp_verify_write` (migrations 0009, 0012), the session
-/// written once: its new state and wrong tries, and the status its report walks to from the
-/// status it was decided on ([`Timeline::walk`]), with a callback per status taken. False
-/// (nothing written) if the session is no longer the key's newest with the facts it was
-/// decided on.
-pub(super) async fn write_verify<C: GenericClient>(
-    c: &C,
-    a: &SessionKey<'_>,
-    n: &Newest,
-    write: VerifyWrite,
-) -> Result<bool> {
-    let walk = Timeline::walk(n.facts.status, write.report);
-    Ok(query_one(
-        c,
-        "SELECT waotp_verify_write($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        &[
-            &session_lock(&a.app_id, a.sandbox, a.msisdn, a.challenge),
-            &n.row_id,
-            &a.app_id,
-            &a.sandbox,
-            &a.msisdn.as_str(),
-            &a.challenge,
-            &n.facts.state.code(),
-            &i64::from(n.facts.status.code()),
-            &i64::from(n.facts.wrong_attempts),
-            &write.state.code(),
-            &write.wrong_attempts.map(i64::from),
-            &i64::from(walk.status.code()),
-            &&walk.stamps[..],
-            &codes(&walk.taken),
-            &a.now_ms,
-        ],
-    )
-    .await?
-    .get(0))
 }
 
 /// Sessions this node should deliver, oldest first: its own, and those whose node is gone
@@ -405,25 +234,6 @@ pub(super) async fn undelivered(
         tracing::info!(sessions = taken, "took over deliveries of a node that is gone");
     }
     Ok(out)
-}
-
-/// A session by its public id with its row locked, and whether its message still waits
-/// for its channel.
-pub(super) async fn locate(t: &Transaction<'_>, session_id: Uuid) -> Result<Option<(SessionRef, bool)>> {
-    query_opt(
-        t,
-        "SELECT id, app_id, status, sealed_code IS NOT NULL FROM sessions WHERE session_id = $1 \
-         FOR UPDATE",
-        &[&session_id],
-    )
-    .await?
-    .map(|r| Ok((session_ref(&r)?, r.get(3))))
-    .transpose()
-}
-
-/// The row of `session_id` (locked) if it belongs to `app_id`.
-pub(super) async fn owned_row(t: &Transaction<'_>, app_id: Uuid, session_id: Uuid) -> Result<Option<i64>> {
-    Ok(locate(t, session_id).await?.filter(|(s, _)| s.app_id == app_id).map(|(s, _)| s.row_id))
 }
 
 pub(super) async fn record_delivery(
@@ -566,7 +376,8 @@ pub(super) async fn expire_due(t: &Transaction<'_>, now_ms: i64, limit: usize) -
     Ok(row.get::<_, i64>(0) as usize)
 }
 
-/// Retention: among the oldest `limit` rows (no scan past them), those old enough.
+/// Retention of sessions, inbox messages and refusal counts: among the oldest `limit` rows (no
+/// scan past them), those old enough.
 pub(super) async fn prune_older_than(t: &Transaction<'_>, before_ms: i64, limit: usize) -> Result<usize> {
     // Callbacks and their attempts go with their session (ON DELETE CASCADE).
     let sessions = fresh_exec(
@@ -585,6 +396,5 @@ pub(super) async fn prune_older_than(t: &Transaction<'_>, before_ms: i64, limit:
     .await?;
     // Refusal counts are per day: a day goes once all of it is older than the cut.
     exec(t, "DELETE FROM refusals WHERE day < $1", &[&(before_ms / DAY_MS)]).await?;
-    let costs = super::costs::prune_older_than(t, before_ms, limit).await?;
-    Ok((sessions + inbox) as usize + costs)
+    Ok((sessions + inbox) as usize)
 }

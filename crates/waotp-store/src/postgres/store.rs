@@ -221,9 +221,9 @@ impl SessionStore for PgStore {
     }
 
     async fn prune_older_than(&self, before_ms: i64, limit: usize) -> Result<usize> {
-        transaction!(self, |t| Ok(
-            sessions::prune_older_than(&t, before_ms, limit).await? + user_ids::prune(&t, before_ms, limit).await?
-        ))
+        transaction!(self, |t| Ok(sessions::prune_older_than(&t, before_ms, limit).await?
+            + costs::prune_older_than(&t, before_ms, limit).await?
+            + user_ids::prune(&t, before_ms, limit).await?))
     }
 }
 

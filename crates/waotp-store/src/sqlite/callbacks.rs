@@ -5,13 +5,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
 use waotp_core::Status;
 
-use super::sessions::locate;
+use super::rows::{locate, status_from};
 use super::uuid_from;
 use crate::{AttemptRecord, CallbackJob, CallbackNext, CallbackRecord, CallbackState, FailedCallback, Result, HELD};
-
-fn status_from(code: i64) -> rusqlite::Result<Status> {
-    Status::from_code(code).ok_or(rusqlite::Error::IntegralValueOutOfRange(0, code))
-}
 
 /// Queues the callback for a status change (part of the status change's transaction): due
 /// now if it is the session's only pending callback, held otherwise.

@@ -5,7 +5,7 @@
 use rusqlite::{params, Connection};
 use waotp_core::Status;
 
-use super::sessions::status_from;
+use super::rows::status_from;
 use crate::types::ProviderEvent;
 use crate::{Result, StoreError, EARLY_EVENTS_MAX, EARLY_EVENT_TTL_MS};
 

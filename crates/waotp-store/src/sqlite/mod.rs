@@ -23,9 +23,11 @@ mod logins;
 mod migrations;
 mod replies;
 mod reverse;
+mod rows;
 mod session_reads;
 mod sessions;
 mod store;
+mod timeline;
 mod user_ids;
 
 use std::path::{Path, PathBuf};

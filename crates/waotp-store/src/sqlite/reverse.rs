@@ -6,7 +6,8 @@ use uuid::Uuid;
 use waotp_core::reverse::{decide_inbound, InboundDecision, OtherSenders, Sender};
 use waotp_core::{Msisdn, SealedCode, VerifyFacts};
 
-use super::sessions::{state_from, status_from, walk_and_write, SessionRef};
+use super::rows::{state_from, status_from, SessionRef};
+use super::timeline::walk_and_write;
 use super::uuid_from;
 use crate::{InboundAttempt, InboundOutcome, Result, StoreError};
 

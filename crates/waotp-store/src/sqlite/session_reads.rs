@@ -7,7 +7,7 @@ use uuid::Uuid;
 use waotp_core::DeliveryFacts;
 use waotp_core::{Msisdn, Status};
 
-use super::sessions::{inbox_message, state_from, status_from};
+use super::rows::{inbox_message, state_from, status_from};
 use super::{guards, uuid_from};
 use crate::{DeliveryCheck, FunnelRow, InboxMessage, Result, SessionQuery, SessionRecord, Timeline, DAY_MS};
 

@@ -2,117 +2,19 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
-use waotp_core::{Msisdn, SealedCode, SessionState, Status, VerifyDecision, VerifyFacts, VerifyWrite};
+use waotp_core::{Msisdn, SealedCode, SessionState, Status, VerifyDecision, VerifyFacts};
 
 use super::counters::Counters;
 use super::guards::{self, Idempotent};
+use super::rows::{inbox_message, locate, session_ref, state_from, status_from, SessionRef};
+use super::timeline::{advance, advance_steps, walk_and_write};
 use super::{callbacks, early_events, uuid_from};
 use crate::code_hash;
 use crate::types::ProviderEvent;
 use crate::{
     DeliveryOutcome, IdempotentReplay, InboxMessage, NewSession, PendingDelivery, ProviderReport, RecordedCost,
-    Refusal, Result, SendGuards, SendOutcome, StoreError, Timeline, VerifyAttempt, VerifyOutcome,
-    BLOCKED_AFTER_ACCEPTED, DAY_MS,
+    Refusal, Result, SendGuards, SendOutcome, StoreError, VerifyAttempt, VerifyOutcome, BLOCKED_AFTER_ACCEPTED, DAY_MS,
 };
-
-pub(super) fn status_from(code: i64) -> rusqlite::Result<Status> {
-    Status::from_code(code).ok_or(rusqlite::Error::IntegralValueOutOfRange(0, code))
-}
-
-pub(super) fn state_from(code: i64) -> rusqlite::Result<SessionState> {
-    SessionState::from_code(code).ok_or(rusqlite::Error::IntegralValueOutOfRange(0, code))
-}
-
-/// What a status change needs to know about its session.
-#[derive(Clone)]
-pub(super) struct SessionRef {
-    pub row_id: i64,
-    pub app_id: Uuid,
-    pub status: Status,
-    pub callback_url: Option<String>,
-}
-
-/// A [`SessionRef`] from a row of `id, app_id, status, callback_url`.
-fn session_ref(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRef> {
-    Ok(SessionRef {
-        row_id: r.get(0)?,
-        app_id: uuid_from(r.get(1)?)?,
-        status: status_from(r.get(2)?)?,
-        callback_url: r.get(3)?,
-    })
-}
-
-/// Moves a session to `next` if that is forward in its lifecycle, and queues the callback
-/// in the same transaction; returns whether it moved. Every status change goes through here.
-pub(super) fn advance(c: &Connection, s: &mut SessionRef, next: Status, now_ms: i64) -> Result<bool> {
-    advance_steps(c, s, &[next], now_ms)
-}
-
-/// Moves a session through `steps` in order (skipping any that would not move it forward),
-/// with one row update and a callback for each step taken.
-///
-/// Each step's time goes in the session's timeline (the dashboard's, and the funnel's), and
-/// each column keeps its first time. Delivery progress (1 Sent, 2 Delivered, 3 Read) is a fact
-/// about the message even when the status has already moved past it (a read receipt that
-/// arrives after the code was verified): its time is kept then too, with no status change and
-/// no callback.
-pub(super) fn advance_steps(c: &Connection, s: &mut SessionRef, steps: &[Status], now_ms: i64) -> Result<bool> {
-    walk_and_write(c, s, steps.iter().copied(), None, now_ms)
-}
-
-/// [`advance_steps`], and a verify's write (state, wrong tries) in the same row update: a
-/// verified session is written once, not once for its state and again for its status.
-pub(super) fn walk_and_write(
-    c: &Connection,
-    s: &mut SessionRef,
-    steps: impl IntoIterator<Item = Status>,
-    verify: Option<VerifyWrite>,
-    now_ms: i64,
-) -> Result<bool> {
-    let before = s.status;
-    let walk = Timeline::walk(s.status, steps);
-    let stamp = walk.stamps;
-    s.status = walk.status;
-    if let Some(url) = &s.callback_url {
-        for &next in &walk.taken {
-            callbacks::enqueue(c, s.row_id, next, url, now_ms)?;
-        }
-    }
-    if s.status == before && verify.is_none() {
-        if stamp[..3].contains(&true) {
-            c.prepare_cached(
-                "UPDATE sessions SET sent_at = CASE WHEN ?3 THEN coalesce(sent_at, ?2) ELSE sent_at END, \
-                 delivered_at = CASE WHEN ?4 THEN coalesce(delivered_at, ?2) ELSE delivered_at END, \
-                 read_at = CASE WHEN ?5 THEN coalesce(read_at, ?2) ELSE read_at END \
-                 WHERE id = ?1 AND ((?3 AND sent_at IS NULL) OR (?4 AND delivered_at IS NULL) OR (?5 AND read_at IS NULL))",
-            )?
-            .execute(params![s.row_id, now_ms, stamp[0], stamp[1], stamp[2]])?;
-        }
-        return Ok(false);
-    }
-    c.prepare_cached(
-        "UPDATE sessions SET status = ?2, updated_at = ?3, \
-         sent_at = CASE WHEN ?4 THEN coalesce(sent_at, ?3) ELSE sent_at END, \
-         delivered_at = CASE WHEN ?5 THEN coalesce(delivered_at, ?3) ELSE delivered_at END, \
-         read_at = CASE WHEN ?6 THEN coalesce(read_at, ?3) ELSE read_at END, \
-         failed_at = CASE WHEN ?7 THEN coalesce(failed_at, ?3) ELSE failed_at END, \
-         closed_at = CASE WHEN ?8 THEN coalesce(closed_at, ?3) ELSE closed_at END, \
-         state = coalesce(?9, state), wrong_attempts = coalesce(?10, wrong_attempts) WHERE id = ?1",
-    )?
-    .execute(params![
-        s.row_id,
-        s.status.code(),
-        now_ms,
-        stamp[0],
-        stamp[1],
-        stamp[2],
-        stamp[3],
-        stamp[4],
-        verify.map(|w| w.state.code()),
-        verify.and_then(|w| w.wrong_attempts),
-    ])?;
-    Ok(s.status != before)
-}
 
 pub(super) fn create(c: &Connection, k: &mut Counters, s: &NewSession, g: &SendGuards) -> Result<SendOutcome> {
     let now = s.created_at_ms;
@@ -339,13 +241,6 @@ pub(super) fn undelivered(c: &Connection, after_id: i64, limit: usize) -> Result
     .collect()
 }
 
-/// A session by its public id, across apps (callers check the owner where it matters).
-pub(super) fn locate(c: &Connection, session_id: Uuid) -> Result<Option<SessionRef>> {
-    Ok(c.prepare_cached("SELECT id, app_id, status, callback_url FROM sessions WHERE session_id = ?1")?
-        .query_row([session_id.as_bytes()], session_ref)
-        .optional()?)
-}
-
 pub(super) fn record_delivery(c: &Connection, session_id: Uuid, outcome: &DeliveryOutcome, now_ms: i64) -> Result<()> {
     let Some(mut session) = locate(c, session_id)? else {
         return Ok(());
@@ -402,17 +297,6 @@ pub(super) fn deliver_to_inbox(c: &Connection, m: &InboxMessage) -> Result<()> {
     c.prepare_cached("UPDATE sessions SET sealed_code = NULL WHERE id = ?1")?.execute([session.row_id])?;
     advance_steps(c, &mut session, &[Status::Sent, Status::Delivered], m.created_at_ms)?;
     Ok(())
-}
-
-/// An [`InboxMessage`] from a row of `app_id, session_id, msisdn, text, created_at`.
-pub(super) fn inbox_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<InboxMessage> {
-    Ok(InboxMessage {
-        app_id: uuid_from(r.get(0)?)?,
-        session_id: uuid_from(r.get(1)?)?,
-        msisdn: Msisdn::from_trusted(r.get(2)?),
-        text: r.get(3)?,
-        created_at_ms: r.get(4)?,
-    })
 }
 
 pub(super) fn inbox(c: &Connection, app_id: Uuid, msisdn: &Msisdn, limit: usize) -> Result<Vec<InboxMessage>> {
@@ -503,7 +387,8 @@ pub(super) fn expire_due(c: &Connection, now_ms: i64, limit: usize) -> Result<us
     Ok(due.len())
 }
 
-/// Retention: the oldest rows first (ids grow with time, so the scan stops early).
+/// Retention of sessions, inbox messages and refusal counts: the oldest rows first (ids grow
+/// with time, so the scan stops early).
 pub(super) fn prune_older_than(c: &Connection, before_ms: i64, limit: usize) -> Result<usize> {
     // Callbacks and their attempts go with their session (ON DELETE CASCADE).
     let sessions = c
@@ -519,6 +404,5 @@ pub(super) fn prune_older_than(c: &Connection, before_ms: i64, limit: usize) -> 
         .execute(params![before_ms, limit as i64])?;
     // Refusal counts are per day: a day goes once all of it is older than the cut.
     c.prepare_cached("DELETE FROM refusals WHERE day < ?1 / ?2")?.execute(params![before_ms, DAY_MS])?;
-    let costs = super::costs::prune_older_than(c, before_ms, limit)?;
-    Ok(sessions + inbox + costs)
+    Ok(sessions + inbox)
 }

@@ -139,9 +139,11 @@ impl SessionStore for SqliteStore {
     }
 
     async fn prune_older_than(&self, before_ms: i64, limit: usize) -> Result<usize> {
-        self.write(
-            move |c| Ok(sessions::prune_older_than(c, before_ms, limit)? + user_ids::prune(c, before_ms, limit)?),
-        )
+        self.write(move |c| {
+            Ok(sessions::prune_older_than(c, before_ms, limit)?
+                + costs::prune_older_than(c, before_ms, limit)?
+                + user_ids::prune(c, before_ms, limit)?)
+        })
         .await
     }
 }
