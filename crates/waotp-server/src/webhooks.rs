@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use waotp_core::Status;
 use waotp_store::{InboundScope, ProviderReport};
-use waotp_whatsapp::webhook::{parse, signature_valid, DeliveryStatus, Event};
+use waotp_whatsapp::webhook::{events_of, read, signature_valid, DeliveryStatus, Event};
 
 use crate::body::Unread;
 use crate::guards::Counts;
@@ -72,15 +72,17 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bod
         refused(&state, "bad_signature");
         return (StatusCode::UNAUTHORIZED, "bad signature").into_response();
     }
+    // Read once: the management changes and the messages' events both come from it.
+    let payload = match read(&body) {
+        Ok(payload) => payload,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
     // Management changes (templates, the number, the account): the sender's health.
-    if let Err(e) = state.sender_health.apply_webhook(&body).await {
+    if let Err(e) = state.sender_health.apply_webhook(&payload).await {
         tracing::error!(error = %e, "cannot apply a WhatsApp management webhook");
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
-    let events = match parse(&body) {
-        Ok(events) => events,
-        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
-    };
+    let events = events_of(&payload);
     let now = state.clock.now_ms();
     // What the payload teaches about business-scoped user ids, in payload order: written before
     // the next inbound message is decided, and at the end.

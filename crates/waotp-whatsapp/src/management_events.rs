@@ -146,17 +146,21 @@ pub fn tier_limit(tier: &str) -> Option<Limit> {
     digits.parse::<u64>().ok().map(|d| Limit::Recipients(d.saturating_mul(factor)))
 }
 
-/// The management changes of a payload, in payload order (`messages` changes are
-/// [`crate::webhook::parse`]'s and left out). A body that is not JSON is an error.
+/// The management changes of a payload, in payload order (`messages` and `user_id_update`
+/// changes are [`crate::webhook::parse`]'s and left out). A body that is not JSON is an error.
 pub fn parse(body: &[u8]) -> Result<Vec<ManagementEvent>, crate::webhook::PayloadError> {
-    let v: Value = serde_json::from_slice(body)?;
+    Ok(events_of(&crate::webhook::read(body)?))
+}
+
+/// The management changes of a payload already read ([`crate::webhook::read`]).
+pub fn events_of(v: &Value) -> Vec<ManagementEvent> {
     let mut out = Vec::new();
     for entry in v["entry"].as_array().into_iter().flatten() {
         let entry_id = text(&entry["id"]).unwrap_or_default();
         let time_s = entry["time"].as_i64().or_else(|| entry["time"].as_str().and_then(|s| s.parse().ok()));
         for change in entry["changes"].as_array().into_iter().flatten() {
             let field = change["field"].as_str().unwrap_or("").to_owned();
-            if field == "messages" {
+            if field == "messages" || field == "user_id_update" {
                 continue;
             }
             let value = change["value"].clone();
@@ -164,7 +168,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<ManagementEvent>, crate::webhook::Payloa
             out.push(ManagementEvent { field, entry_id: entry_id.clone(), time_s, value, change });
         }
     }
-    Ok(out)
+    out
 }
 
 fn classify(field: &str, v: &Value) -> Change {

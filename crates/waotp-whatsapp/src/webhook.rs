@@ -105,10 +105,20 @@ pub enum PayloadError {
     NotJson(#[from] serde_json::Error),
 }
 
+/// A webhook body read once, as JSON: what [`events_of`] and
+/// [`crate::management_events::events_of`] both take.
+pub fn read(body: &[u8]) -> Result<Value, PayloadError> {
+    Ok(serde_json::from_slice(body)?)
+}
+
 /// The events of a payload, in payload order. Unknown fields, statuses (`played`) and
 /// message types are skipped; a body that is not JSON is an error.
 pub fn parse(body: &[u8]) -> Result<Vec<Event>, PayloadError> {
-    let v: Value = serde_json::from_slice(body)?;
+    Ok(events_of(&read(body)?))
+}
+
+/// The events of a payload already read ([`read`]), in payload order.
+pub fn events_of(v: &Value) -> Vec<Event> {
     let mut events = Vec::new();
     let mut identified = Identities::default();
     let changes = v["entry"].as_array().into_iter().flatten().flat_map(|entry| {
@@ -180,7 +190,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, PayloadError> {
                 if business.is_empty())
         });
     }
-    Ok(events)
+    events
 }
 
 /// The identities a payload names, each reported once.

@@ -158,8 +158,8 @@ impl SenderHealth {
     /// read here): each recorded once, its facts applied in time order, the alerts of what
     /// changed queued. An error is the store's: the webhook should be answered 500 (Meta
     /// retries).
-    pub async fn apply_webhook(&self, body: &[u8]) -> Result<(), StoreError> {
-        let Ok(events) = management_events::parse(body) else { return Ok(()) };
+    pub async fn apply_webhook(&self, payload: &serde_json::Value) -> Result<(), StoreError> {
+        let events = management_events::events_of(payload);
         let now = self.clock.now_ms();
         let mut changed = false;
         for e in events {

@@ -109,7 +109,13 @@ async fn user_id_update_moves_the_mapping() {
     assert_eq!((s["status"].as_i64(), s["number_not_shared"].as_i64()), (Some(0), Some(1)), "{s}");
     from_bsuid(&double, &new, "wamid.NEW", &text).await;
     assert_eq!(rx.wait_statuses(&id.to_string(), 2).await, vec![0, 4]);
-    assert!(metrics(&app).await.lines().any(|l| l.contains("outcome=\"user_id_changed\"") && l.ends_with(" 1")));
+    let m = metrics(&app).await;
+    assert!(m.lines().any(|l| l.contains("outcome=\"user_id_changed\"") && l.ends_with(" 1")), "{m}");
+    // not a management change of an unknown field besides
+    assert!(
+        !m.lines().any(|l| l.starts_with("waotp_whatsapp_management_events") && l.contains("field=\"other\"")),
+        "{m}"
+    );
 }
 
 /// A BSUID changed without a number (Meta's August 2026 `user_changed_user_id`: the user changed
