@@ -289,7 +289,22 @@ pub(crate) enum ProviderEvent {
     NotRequested,
 }
 
+impl ProviderReport {
+    /// Applied to its session, with the pricing the report recorded, if it recorded one.
+    pub(crate) fn applied(cost: Option<crate::RecordedCost>) -> ProviderReport {
+        cost.map_or(ProviderReport::Applied, ProviderReport::Priced)
+    }
+}
+
 impl ProviderEvent {
+    /// A status's pricing, if it carries one.
+    pub(crate) fn pricing(&self) -> Option<&waotp_core::MessagePricing> {
+        match self {
+            ProviderEvent::Status { pricing, .. } => pricing.as_ref(),
+            ProviderEvent::NotRequested => None,
+        }
+    }
+
     /// The columns a kept event is stored in, on both backends: its steps, the provider's error,
     /// and whether it is the "not requested" flag.
     pub(crate) fn columns(&self) -> (&[Status], Option<&(i64, String)>, bool) {

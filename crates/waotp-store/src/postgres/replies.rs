@@ -52,13 +52,9 @@ pub(super) async fn report(
     event: &ProviderEvent,
     now_ms: i64,
 ) -> Result<ProviderReport> {
-    Ok(match event {
-        ProviderEvent::Status { pricing: Some(pricing), .. } => {
-            match super::costs::record(t, row_id, provider_id, pricing, now_ms).await? {
-                Some(cost) => ProviderReport::Priced(cost),
-                None => ProviderReport::Applied,
-            }
-        }
-        _ => ProviderReport::Applied,
-    })
+    let cost = match event.pricing() {
+        Some(pricing) => super::costs::record(t, row_id, provider_id, pricing, now_ms).await?,
+        None => None,
+    };
+    Ok(ProviderReport::applied(cost))
 }

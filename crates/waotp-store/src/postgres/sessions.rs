@@ -300,10 +300,7 @@ pub(super) async fn report(
     )
     .await?;
     match row {
-        Some(row) => Ok(match apply(t, &mut session_ref(&row)?, provider_id, event, now_ms).await? {
-            Some(cost) => ProviderReport::Priced(cost),
-            None => ProviderReport::Applied,
-        }),
+        Some(row) => Ok(ProviderReport::applied(apply(t, &mut session_ref(&row)?, provider_id, event, now_ms).await?)),
         None => match super::replies::session_of(t, provider_id).await? {
             Some(row_id) => super::replies::report(t, row_id, provider_id, event, now_ms).await,
             None => Ok(ProviderReport::Kept { evicted: early_events::keep(t, provider_id, event, now_ms).await? }),

@@ -48,13 +48,9 @@ pub(super) fn report(
     event: &ProviderEvent,
     now_ms: i64,
 ) -> Result<ProviderReport> {
-    Ok(match event {
-        ProviderEvent::Status { pricing: Some(pricing), .. } => {
-            match super::costs::record(c, row_id, provider_id, pricing, now_ms)? {
-                Some(cost) => ProviderReport::Priced(cost),
-                None => ProviderReport::Applied,
-            }
-        }
-        _ => ProviderReport::Applied,
-    })
+    let cost = match event.pricing() {
+        Some(pricing) => super::costs::record(c, row_id, provider_id, pricing, now_ms)?,
+        None => None,
+    };
+    Ok(ProviderReport::applied(cost))
 }

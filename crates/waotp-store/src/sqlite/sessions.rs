@@ -333,10 +333,7 @@ fn by_provider_id(c: &Connection, provider_id: &str) -> Result<Option<SessionRef
 /// delivery that will record its message id.
 pub(super) fn report(c: &Connection, provider_id: &str, event: &ProviderEvent, now_ms: i64) -> Result<ProviderReport> {
     match by_provider_id(c, provider_id)? {
-        Some(mut session) => Ok(match apply(c, &mut session, provider_id, event, now_ms)? {
-            Some(cost) => ProviderReport::Priced(cost),
-            None => ProviderReport::Applied,
-        }),
+        Some(mut session) => Ok(ProviderReport::applied(apply(c, &mut session, provider_id, event, now_ms)?)),
         None => match super::replies::session_of(c, provider_id)? {
             Some(row_id) => super::replies::report(c, row_id, provider_id, event, now_ms),
             None => Ok(ProviderReport::Kept { evicted: early_events::keep(c, provider_id, event, now_ms)? }),
