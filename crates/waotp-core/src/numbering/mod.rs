@@ -164,17 +164,22 @@ pub fn normalise(digits: &str) -> Option<String> {
     if digits.len() > MAX_DIGITS || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    // Calling codes are prefix-free: at most one of the first three prefixes is one.
-    let (code, national, plan, regions) = (1..=3.min(digits.len())).find_map(|n| {
-        let code = digits[..n].parse::<u16>().ok().filter(|_| !digits.starts_with('0'))?;
-        let (plan, regions) = regions(code)?;
-        Some((&digits[..n], &digits[n..], plan, regions))
-    })?;
+    let (code, national, plan, regions) = split(digits)?;
     if valid_national(regions, national) {
         return Some(digits.to_owned());
     }
     let rest = national.strip_prefix(plan.prefix.as_deref()?)?;
     valid_national(regions, rest).then(|| format!("{code}{rest}"))
+}
+
+/// `digits` as calling code and national number, with the code's plan and regions.
+fn split(digits: &str) -> Option<(&str, &str, &'static Plan, &'static [Region])> {
+    // Calling codes are prefix-free: at most one of the first three prefixes is one.
+    (1..=3.min(digits.len())).find_map(|n| {
+        let code = digits[..n].parse::<u16>().ok().filter(|_| !digits.starts_with('0'))?;
+        let (plan, regions) = regions(code)?;
+        Some((&digits[..n], &digits[n..], plan, regions))
+    })
 }
 
 /// libphonenumber's rule for a national number of a calling code with these regions.
@@ -198,11 +203,7 @@ fn region_of<'a>(regions: &'a [Region], national: &str) -> Option<&'a Region> {
 /// invalid number and for a non-geographic calling code (+800, +882, …), which has no country.
 pub fn region(digits: &str) -> Option<&'static str> {
     let digits = normalise(digits)?;
-    let (national, regions) = (1..=3.min(digits.len())).find_map(|n| {
-        let code = digits[..n].parse::<u16>().ok()?;
-        let (_, regions) = self::regions(code)?;
-        Some((&digits[n..], regions))
-    })?;
+    let (_, national, _, regions) = split(&digits)?;
     region_of(regions, national).map(|r| r.id).filter(|id| id.len() == 2 && id.bytes().all(|b| b.is_ascii_uppercase()))
 }
 
