@@ -131,8 +131,12 @@ pub fn events_of(v: &Value) -> Vec<Event> {
     });
     for (business, change) in changes {
         let value = &change["value"];
+        // Without a business, ids mean nothing: no pair or change is reported.
+        let named = !business.is_empty();
         if change["field"] == "user_id_update" {
-            events.extend(users::user_id_updates(&business, value).map(Event::UserIdChanged));
+            if named {
+                events.extend(users::user_id_updates(&business, value).map(Event::UserIdChanged));
+            }
             continue;
         }
         if change["field"] != "messages" {
@@ -161,7 +165,7 @@ pub fn events_of(v: &Value) -> Vec<Event> {
         for m in value["messages"].as_array().into_iter().flatten() {
             let sender = users::sender(m, value);
             identified.add(&business, sender.clone(), &mut events, true);
-            if m["type"] == "system" {
+            if named && m["type"] == "system" {
                 events.extend(users::system_change(&business, m).map(Event::UserIdChanged));
             }
             let pressed = m["type"] == "button" && m["button"]["payload"] == "DID_NOT_REQUEST_CODE";
@@ -183,13 +187,6 @@ pub fn events_of(v: &Value) -> Vec<Event> {
             }
         }
     }
-    if events.iter().any(|e| matches!(e, Event::Identified(_) | Event::UserIdChanged(_))) {
-        // Without a business the ids mean nothing: none are reported.
-        events.retain(|e| {
-            !matches!(e, Event::Identified(Identified { business, .. }) | Event::UserIdChanged(UserIdChange { business, .. })
-                if business.is_empty())
-        });
-    }
     events
 }
 
@@ -206,7 +203,9 @@ impl Identities {
     /// entry only repeats its status's or message's user).
     fn add(&mut self, business: &str, user: UserIds, events: &mut Vec<Event>, count_missing: bool) {
         match (user.wa_id, user.user_id) {
-            (Some(wa_id), Some(user_id)) if self.seen.insert((business.to_owned(), wa_id.clone(), user_id.clone())) => {
+            (Some(wa_id), Some(user_id))
+                if !business.is_empty() && self.seen.insert((business.to_owned(), wa_id.clone(), user_id.clone())) =>
+            {
                 events.push(Event::Identified(Identified {
                     business: business.to_owned(),
                     wa_id,

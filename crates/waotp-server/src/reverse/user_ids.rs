@@ -34,21 +34,18 @@ pub fn facts_of_change(c: &UserIdChange) -> Vec<UserIdFact> {
     if let Some(left) = &c.previous_wa_id {
         facts.push(UserIdFact::LeftNumber { business: c.business.clone(), wa_id: left.clone() });
     }
+    let own = |id: &String| UserKey::new(&c.business, id);
     let scopes = [
-        (&c.previous_user_id, &c.user_id, UserKey::new as fn(&str, &str) -> UserKey, c.business.as_str()),
-        (&c.previous_parent_user_id, &c.parent_user_id, |_: &str, id: &str| UserKey::parent(id), ""),
+        (c.previous_user_id.as_ref().map(own), c.user_id.as_ref().map(own)),
+        (c.previous_parent_user_id.as_deref().map(UserKey::parent), c.parent_user_id.as_deref().map(UserKey::parent)),
     ];
-    for (previous, current, key, business) in scopes {
-        let current = current.as_deref().map(|id| key(business, id));
-        match previous {
-            Some(previous) => {
-                facts.push(UserIdFact::Moved { previous: key(business, previous), current, wa_id: c.wa_id.clone() })
+    for (previous, current) in scopes {
+        match (previous, current, &c.wa_id) {
+            (Some(previous), current, wa_id) => {
+                facts.push(UserIdFact::Moved { previous, current, wa_id: wa_id.clone() });
             }
-            None => {
-                if let (Some(current), Some(wa_id)) = (current, &c.wa_id) {
-                    facts.push(UserIdFact::Pair { key: current, wa_id: wa_id.clone() });
-                }
-            }
+            (None, Some(current), Some(wa_id)) => facts.push(UserIdFact::Pair { key: current, wa_id: wa_id.clone() }),
+            (None, _, _) => {}
         }
     }
     facts
