@@ -22,6 +22,8 @@ pub mod app;
 pub mod binary;
 #[cfg(feature = "browser")]
 pub mod browser;
+#[cfg(feature = "app")]
+pub mod graph;
 pub mod postgres;
 #[cfg(feature = "app")]
 pub mod receiver;

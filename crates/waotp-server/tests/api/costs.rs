@@ -7,15 +7,13 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use waotp_core::Status;
-use waotp_server::config::{Secret, WhatsAppConfig};
+use waotp_server::config::Secret;
 use waotp_server::Config;
 use waotp_whatsapp::double::{inbound_text_value, DoubleConfig, DoublePricing, GraphDouble, ScriptedFailure};
 
 use waotp_test_support::app::*;
+use waotp_test_support::graph::{spawn_app_with_double, PNID};
 
-const TOKEN: &str = "test-token";
-const PNID: &str = "106540352242922";
-const APP_SECRET: &str = "meta-app-secret";
 pub(crate) const ADMIN: &str = "costs-admin-token-0123456789";
 
 pub(crate) const PRICES: &str = "country,category,price,currency,valid_from
@@ -34,23 +32,18 @@ async fn with_double_as(
     adjust: impl FnOnce(&mut Config),
     adjust_double: impl FnOnce(&mut DoubleConfig),
 ) -> (TestApp, GraphDouble) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = spawn_app_with(|c| {
-        let mut w = WhatsAppConfig::new(&base, PNID, TOKEN);
-        w.app_secret = Some(Secret::new(APP_SECRET));
-        c.whatsapp = Some(w);
-        c.admin_token = Some(Secret::new(ADMIN));
-        adjust(c);
-    })
-    .await;
-    let mut config = DoubleConfig::new(TOKEN, PNID, APP_SECRET);
-    config.webhook_url = Some(format!("{}/webhooks/whatsapp", app.base));
-    config.webhook_gap = Duration::from_millis(5);
-    config.pair_burst = 100;
-    adjust_double(&mut config);
-    let double = GraphDouble::start(config, listener).unwrap();
-    (app, double)
+    spawn_app_with_double(
+        |c| {
+            c.admin_token = Some(Secret::new(ADMIN));
+            adjust(c);
+        },
+        |d| {
+            d.webhook_gap = Duration::from_millis(5);
+            d.pair_burst = 100;
+            adjust_double(d);
+        },
+    )
+    .await
 }
 
 /// A price table file in the test's folder.

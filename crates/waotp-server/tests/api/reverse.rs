@@ -8,15 +8,14 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use uuid::Uuid;
-use waotp_server::config::{Secret, WhatsAppConfig};
-use waotp_whatsapp::double::{inbound_text_value, DoubleConfig, GraphDouble};
+use waotp_server::config::Secret;
+use waotp_whatsapp::double::{inbound_text_value, GraphDouble};
 
 use waotp_test_support::app::*;
+use waotp_test_support::graph::spawn_app_with_double;
 use waotp_test_support::receiver::Receiver;
 
-const TOKEN: &str = "test-token";
-pub(crate) const PNID: &str = "106540352242922";
-const APP_SECRET: &str = "meta-app-secret";
+pub(crate) use waotp_test_support::graph::PNID;
 const STRANGER: &str = "6289999999999";
 
 /// Starts a reverse verification of `msisdn` (optionally with callbacks to `rx`).
@@ -308,19 +307,7 @@ async fn a_flood_of_inbound_messages_from_random_numbers_writes_nothing_and_logs
 
 /// waotp wired to a Graph API double, and the double's webhooks wired back to waotp.
 pub(crate) async fn with_double() -> (TestApp, GraphDouble) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = spawn_app_with(|c| {
-        let mut w = WhatsAppConfig::new(&base, PNID, TOKEN);
-        w.app_secret = Some(Secret::new(APP_SECRET));
-        c.whatsapp = Some(w);
-    })
-    .await;
-    let mut config = DoubleConfig::new(TOKEN, PNID, APP_SECRET);
-    config.webhook_url = Some(format!("{}/webhooks/whatsapp", app.base));
-    config.display_phone_number = "+1 555-010-0199".into();
-    let double = GraphDouble::start(config, listener).unwrap();
-    (app, double)
+    spawn_app_with_double(|_| {}, |d| d.display_phone_number = "+1 555-010-0199".into()).await
 }
 
 /// The Graph API cannot say the business number (and `whatsapp_display_number` is unset): a

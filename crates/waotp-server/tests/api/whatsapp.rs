@@ -7,11 +7,8 @@ use waotp_store::{CallbackState, SessionRecord};
 use waotp_whatsapp::double::{DoubleConfig, GraphDouble, ScriptedFailure, WebhookBehaviour};
 
 use waotp_test_support::app::*;
+use waotp_test_support::graph::{self, spawn_app_with_double, APP_SECRET, PNID, TOKEN};
 use waotp_test_support::receiver::{Received, Receiver};
-
-const TOKEN: &str = "test-token";
-const PNID: &str = "106540352242922";
-const APP_SECRET: &str = "meta-app-secret";
 
 /// waotp wired to a Graph API double, and the double's webhooks wired back to waotp.
 async fn with_double(adjust: impl FnOnce(&mut DoubleConfig)) -> (TestApp, GraphDouble) {
@@ -22,22 +19,18 @@ async fn with_double_and(
     adjust_waotp: impl FnOnce(&mut WhatsAppConfig),
     adjust: impl FnOnce(&mut DoubleConfig),
 ) -> (TestApp, GraphDouble) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = spawn_app_with(|c| {
-        let mut w = WhatsAppConfig::new(&base, PNID, TOKEN);
-        w.app_secret = Some(Secret::new(APP_SECRET));
-        w.verify_token = Some(Secret::new("my-verify-token"));
-        adjust_waotp(&mut w);
-        c.whatsapp = Some(w);
-    })
-    .await;
-    let mut config = DoubleConfig::new(TOKEN, PNID, APP_SECRET);
-    config.webhook_url = Some(format!("{}/webhooks/whatsapp", app.base));
-    config.webhook_gap = Duration::from_millis(5);
-    adjust(&mut config);
-    let double = GraphDouble::start(config, listener).unwrap();
-    (app, double)
+    spawn_app_with_double(
+        |c| {
+            let w = graph::whatsapp(c);
+            w.verify_token = Some(Secret::new("my-verify-token"));
+            adjust_waotp(w);
+        },
+        |d| {
+            d.webhook_gap = Duration::from_millis(5);
+            adjust(d);
+        },
+    )
+    .await
 }
 
 async fn wait_session(app: &TestApp, sent: &Answer, done: impl Fn(&SessionRecord) -> bool) -> SessionRecord {

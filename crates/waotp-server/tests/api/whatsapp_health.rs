@@ -13,14 +13,12 @@ use waotp_core::Status;
 use waotp_server::config::{Secret, WhatsAppConfig};
 use waotp_server::metrics::{Format, Readings};
 use waotp_store::{AppSettings, HealthKind};
-use waotp_whatsapp::double::{DoubleConfig, GraphDouble, KnownTemplate, ScriptedFailure};
+use waotp_whatsapp::double::{GraphDouble, KnownTemplate, ScriptedFailure};
 
 use waotp_test_support::app::*;
+use waotp_test_support::graph::{self, spawn_app_with_double, PNID, TOKEN};
 use waotp_test_support::receiver::{Received, Receiver};
 
-const TOKEN: &str = "test-token";
-const PNID: &str = "106540352242922";
-const APP_SECRET: &str = "meta-app-secret";
 /// The configured sender's account (`whatsapp_waba_id`, set by [`with_double`]).
 pub const WABA: &str = "102290129340398";
 pub const ALERT_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -33,28 +31,25 @@ pub async fn with_double(
     adjust_config: impl FnOnce(&mut waotp_server::Config),
     adjust_waotp: impl FnOnce(&mut WhatsAppConfig),
 ) -> (TestApp, GraphDouble) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = spawn_app_with(|c| {
-        let mut w = WhatsAppConfig::new(&base, PNID, TOKEN);
-        w.app_secret = Some(Secret::new(APP_SECRET));
-        w.waba_id = Some(WABA.into());
-        adjust_waotp(&mut w);
-        c.whatsapp = Some(w);
-        c.admin_token = Some(Secret::new(ADMIN));
-        adjust_config(c);
-    })
+    let (app, double) = spawn_app_with_double(
+        |c| {
+            let w = graph::whatsapp(c);
+            w.waba_id = Some(WABA.into());
+            adjust_waotp(w);
+            c.admin_token = Some(Secret::new(ADMIN));
+            adjust_config(c);
+        },
+        |d| {
+            d.webhook_gap = Duration::from_millis(5);
+            d.templates.push(KnownTemplate {
+                name: "auth_backup".into(),
+                languages: vec!["en".into()],
+                body_parameters: 1,
+                authentication: true,
+            });
+        },
+    )
     .await;
-    let mut config = DoubleConfig::new(TOKEN, PNID, APP_SECRET);
-    config.webhook_url = Some(format!("{}/webhooks/whatsapp", app.base));
-    config.webhook_gap = Duration::from_millis(5);
-    config.templates.push(KnownTemplate {
-        name: "auth_backup".into(),
-        languages: vec!["en".into()],
-        body_parameters: 1,
-        authentication: true,
-    });
-    let double = GraphDouble::start(config, listener).unwrap();
     let settings = AppSettings { backup_templates: vec!["auth_backup".into()], ..AppSettings::default() };
     app.state.store.update_app_settings(app.app_id, settings).await.unwrap();
     app.state.invalidate_app(app.app_id);
