@@ -181,6 +181,11 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bod
 /// Writes what a webhook taught about business-scoped user ids (the pairs this node wrote in the
 /// last hour left out); a failure is a 500, so that Meta sends the webhook again.
 async fn learn(state: &AppState, facts: Vec<waotp_store::UserIdFact>, now: i64) -> Result<(), Response> {
+    if facts.is_empty() {
+        // Nothing taught (management changes, failed statuses, a flush with nothing pending):
+        // no lock taken.
+        return Ok(());
+    }
     let facts = state.reverse.user_ids.unwritten(facts, now);
     if facts.is_empty() {
         return Ok(());
